@@ -1,0 +1,79 @@
+"""Shared CLI pieces: the console, one-line error reporting, and ``--world-<param>`` options.
+
+CLI modules must import only typer/rich at module level (heavy imports go inside commands),
+so that ``atom --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from atom_sdk.errors import ConfigError
+
+console = Console()
+err_console = Console(stderr=True)
+
+_WORLD_OPTION = re.compile(r"^--world-([a-z][a-z0-9-]*)(?:=(.*))?$")
+
+#: Options of the form ``--world-...`` that are real CLI options, not world parameters.
+RESERVED_WORLD_OPTIONS = frozenset()
+
+
+def parse_scalar(text: str) -> Any:
+    """'0.05' -> 0.05, '3' -> 3, 'true' -> True, anything else stays a string."""
+    lowered = text.strip().lower()
+    if lowered in {"true", "yes", "on"}:
+        return True
+    if lowered in {"false", "no", "off"}:
+        return False
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def parse_world_options(args: list[str]) -> dict[str, Any]:
+    """Turn extra args like ``--world-u-inlet 0.05 --world-tau=0.53`` into ``{"u_inlet": 0.05, ...}``.
+
+    Anything that is not a ``--world-<name> VALUE`` pair is refused with a message naming it.
+    """
+    params: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        match = _WORLD_OPTION.match(args[i])
+        if not match:
+            raise ConfigError(f"unknown option '{args[i]}'; world parameters are given as --world-<name> VALUE, "
+                              "see --help for the other options")
+        name = match.group(1).replace("-", "_")
+        if match.group(2) is not None:
+            value = match.group(2)
+            i += 1
+        else:
+            if i + 1 >= len(args) or args[i + 1].startswith("--"):
+                raise ConfigError(f"option '{args[i]}' needs a value, e.g. {args[i]} 0.05")
+            value = args[i + 1]
+            i += 2
+        params[name] = parse_scalar(value)
+    return params
+
+
+def print_json(obj: Any) -> None:
+    from atom_sdk.artifacts import dumps_json
+
+    typer.echo(dumps_json(obj))
+
+
+def loads_json_option(text: str, option: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{option} must be valid JSON ({exc.msg})") from None

@@ -1,0 +1,125 @@
+"""``atom run`` (one closed-loop experiment) and ``atom demo`` (the README's main job)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from atom_sdk.cli.common import console, parse_world_options, print_json
+
+GRID_HELP = "Grid cells nx ny nz (nz=1 for 2D worlds)."
+
+
+def collect_overrides(**flags: Any) -> dict[str, Any]:
+    """CLI flags that were given (not None), as a nested config mapping."""
+    overrides: dict[str, Any] = {}
+    world: dict[str, Any] = {}
+    for key, value in flags.items():
+        if value is None:
+            continue
+        if key in {"world", "grid", "dtype", "episode_steps", "world_params"}:
+            target = {"world": "name", "episode_steps": "max_episode_steps", "world_params": "params"}.get(key, key)
+            world[target] = list(value) if key == "grid" else value
+        elif key.startswith("safety_"):
+            overrides.setdefault("safety", {})[key.removeprefix("safety_")] = value
+        else:
+            overrides[key] = value
+    if world:
+        overrides["world"] = world
+    return overrides
+
+
+def run_command(
+    ctx: typer.Context,
+    name: Optional[str] = typer.Option(None, "--name", help="Run name; artifacts go to experiment_results/NAME."),
+    world: Optional[str] = typer.Option(None, "--world", help="World id, e.g. analytical:taylor_green."),
+    grid: Optional[tuple[int, int, int]] = typer.Option(None, "--grid", help=GRID_HELP),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Environment steps."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
+    variant: Optional[str] = typer.Option(None, "--variant", help="v2_hybrid, v2_residual, v2_raw, v1_raw, "
+                                          "no_scientist or ppo_baseline."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, gpu or auto."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML, TOML or JSON config; flags override it."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or float64."),
+    episode_steps: Optional[int] = typer.Option(None, "--episode-steps", help="Steps per episode."),
+    output_root: Optional[str] = typer.Option(None, "--output-root", help="Folder for run folders."),
+    ablate_scientist: Optional[bool] = typer.Option(None, "--ablate-scientist", help="Turn the scientist off."),
+    ablate_symplectic: Optional[bool] = typer.Option(None, "--ablate-symplectic",
+                                                     help="Turn the symplectic latent model off."),
+    ablate_trust_gate: Optional[bool] = typer.Option(None, "--ablate-trust-gate", help="Feed theory ungated."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its checkpoint."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results summary as JSON."),
+) -> None:
+    """Run one closed-loop experiment. World parameters: --world-<name> VALUE (e.g. --world-tau 0.53)."""
+    from atom_sdk.config import load_run_config
+
+    world_params = parse_world_options(list(ctx.args)) or None
+    overrides = collect_overrides(name=name, world=world, grid=grid, steps=steps, seed=seed, variant=variant,
+                                  device=device, dtype=dtype, episode_steps=episode_steps,
+                                  output_root=output_root, ablate_scientist=ablate_scientist,
+                                  ablate_symplectic=ablate_symplectic, ablate_trust_gate=ablate_trust_gate,
+                                  world_params=world_params)
+    cfg = load_run_config(config, overrides)
+    results = execute(cfg, overwrite=overwrite, resume=resume, quiet=as_json)
+    if as_json:
+        print_json({"name": results["name"], "summary": results["summary"], "laws": results["laws"]})
+
+
+def execute(cfg, *, overwrite: bool = False, resume: bool = False, quiet: bool = False) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Run with a rich progress bar and print a short report."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from atom_sdk.experiment import run_experiment
+
+    out = Path(cfg.output_root) / cfg.name
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console,
+                  disable=quiet, transient=False) as bar:
+        task = bar.add_task(f"{cfg.world.name} {cfg.variant}", total=cfg.steps, info="compiling")
+
+        def on_step(step: int, total: int, info: dict[str, Any]) -> None:
+            trust = info.get("trust")
+            text = f"episode {info.get('episode')}" + (f" trust {trust:.2f}" if trust is not None else "")
+            bar.update(task, completed=step, info=text)
+
+        results = run_experiment(cfg, out, overwrite=overwrite, resume=resume, progress=on_step)
+    if not quiet:
+        report(results, out)
+    return results
+
+
+def report(results: dict[str, Any], out: Path) -> None:
+    summary = results["summary"]
+    console.print(f"[bold]run[/] {results['name']}  world {results['world']['id']}  variant "
+                  f"{results['variant']['name']}  config {results['provenance']['config_hash'][:12]}")
+    for law in results.get("laws") or []:
+        console.print(f"  law: {law.get('equation')}", highlight=False)
+    if not results.get("laws") and results["variant"]["use_scientist"]:
+        console.print("  law: none accepted yet")
+    if summary.get("final_trust") is not None:
+        console.print(f"  trust: {summary['final_trust']:.3f}")
+    ret = summary.get("mean_return")
+    console.print(f"  mean episode return: {ret:.4f}" if ret is not None else "  mean episode return: n/a")
+    console.print(f"  artifacts: {out}/ (results.json, telemetry.jsonl, summary.png, checkpoints/)")
+
+
+def demo_command(
+    steps: int = typer.Option(400, "--steps", help="Environment steps of the demo run."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+) -> None:
+    """The main job on the embedded default: a short closed-loop run on a small Taylor–Green box.
+
+    Writes experiment_results/demo/ (replaced on each demo run).
+    """
+    from atom_sdk.config import build_run_config
+
+    cfg = build_run_config({
+        "name": "demo", "steps": steps, "seed": seed, "variant": "v2_hybrid",
+        "world": {"name": "analytical:taylor_green", "grid": [16, 16, 4], "max_episode_steps": 200,
+                  "params": {"noise": 0.01}},
+        "scientist": {"fit_every": 16, "min_samples": 32},
+    })
+    execute(cfg, overwrite=True)

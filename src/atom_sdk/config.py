@@ -1,0 +1,269 @@
+"""Run configuration: pydantic models, file loading, CLI overrides and the canonical hash.
+
+Why a canonical hash: two people who write the same experiment differently (YAML vs JSON,
+other key order, defaults spelled out or not) must get the same identity for it, so results
+can be compared and re-run. ``config_hash`` is the SHA-256 of a canonical JSON form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from atom_sdk.errors import ConfigError
+
+VARIANTS = ("v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", "ppo_baseline")
+Variant = Literal["v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", "ppo_baseline"]
+
+#: Fields that name or place a run but do not change what it computes; left out of the hash.
+NON_SEMANTIC_FIELDS = frozenset({"name", "output_root"})
+
+
+class StrictModel(BaseModel):
+    """Base for every config section: unknown keys are errors, values are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class WorldSettings(StrictModel):
+    """Which world to run and its physical parameters."""
+
+    name: str = Field("analytical:taylor_green", description="registered world id 'family:name'")
+    grid: tuple[int, int, int] = Field((32, 32, 16), description="grid cells nx ny nz (nz=1 for 2D)")
+    params: dict[str, float | int | bool | str] = Field(default_factory=dict)
+    dtype: Literal["float32", "float64"] = "float32"
+    max_episode_steps: int = Field(200, ge=1, le=1_000_000)
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_positive(cls, grid: tuple[int, int, int]) -> tuple[int, int, int]:
+        if any(n < 1 or n > 4096 for n in grid):
+            raise ValueError("each grid size must be between 1 and 4096 cells")
+        return grid
+
+    @field_validator("params")
+    @classmethod
+    def _params_finite(cls, params: dict[str, Any]) -> dict[str, Any]:
+        for key, value in params.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"world parameter '{key}' must be a finite number, got {value}")
+        return params
+
+
+class AgentSettings(StrictModel):
+    """PPO actor-critic and field-encoder hyperparameters."""
+
+    encoder: Literal["spectral", "conv"] = "spectral"
+    latent_dim: int = Field(32, ge=2, le=1024)
+    fourier_modes: int = Field(8, ge=1, le=64)
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    learning_rate: float = Field(3e-4, gt=0.0, le=1.0)
+    anneal_lr: bool = True
+    rollout_length: int = Field(32, ge=2, le=8192)
+    update_epochs: int = Field(4, ge=1, le=100)
+    num_minibatches: int = Field(4, ge=1, le=1024)
+    gamma: float = Field(0.99, ge=0.0, le=1.0)
+    gae_lambda: float = Field(0.95, ge=0.0, le=1.0)
+    clip_eps: float = Field(0.2, gt=0.0, le=1.0)
+    clip_value: bool = False
+    ent_coef: float = Field(0.0, ge=0.0, le=1.0)
+    vf_coef: float = Field(0.5, ge=0.0, le=10.0)
+    max_grad_norm: float = Field(0.5, gt=0.0, le=100.0)
+    normalize_advantages: bool = True
+    policy_head: Literal["state_independent", "state_dependent"] = "state_independent"
+    action_squash: Literal["tanh", "clip"] = "tanh"
+    symplectic: bool = True
+    symplectic_weight: float = Field(0.1, ge=0.0, le=10.0)
+
+
+class ScientistSettings(StrictModel):
+    """Sparse law discovery, governance and conformal trust."""
+
+    enabled: bool = True
+    ensembled: bool = True
+    library_degree: int = Field(2, ge=1, le=5)
+    include_trig: bool = False
+    threshold: float = Field(0.05, ge=0.0, le=10.0)
+    ensemble_size: int = Field(20, ge=1, le=500)
+    window: int = Field(256, ge=16, le=100_000)
+    fit_every: int = Field(16, ge=1, le=100_000)
+    min_samples: int = Field(32, ge=8, le=100_000)
+    derivative: Literal["smoothed_fd", "weak"] = "smoothed_fd"
+    conformal_alpha: float = Field(0.1, gt=0.0, lt=1.0)
+    selection: Literal["aic", "bic", "cv"] = "bic"
+    accept_margin: float = Field(0.02, ge=0.0, le=1.0)
+    trust_gate_threshold: float = Field(0.2, ge=0.0, le=1.0, description="trust below which theory is hidden")
+
+
+class SafetySettings(StrictModel):
+    """Runtime safety envelope thresholds (see ``atom_sdk.safety``)."""
+
+    enabled: bool = True
+    min_theory_trust: float = Field(0.08, ge=0.0, le=1.0)
+    max_stress: float = Field(8.0, gt=0.0)
+    shift_z_threshold: float = Field(8.0, gt=0.0)
+    shift_warmup: int = Field(24, ge=1, le=100_000)
+    density_min: float = Field(0.05, gt=0.0)
+    density_max: float = Field(8.0, gt=0.0)
+    speed_max: float = Field(3.0, gt=0.0)
+    max_action_rate: float | None = Field(None, gt=0.0)
+
+
+class RunConfig(StrictModel):
+    """Everything one closed-loop run takes."""
+
+    name: str = Field("run", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
+    world: WorldSettings = Field(default_factory=WorldSettings)
+    steps: int = Field(300, ge=1, le=10_000_000)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    variant: Variant = "v2_hybrid"
+    device: Literal["cpu", "gpu", "auto"] = "cpu"
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    scientist: ScientistSettings = Field(default_factory=ScientistSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
+    ablate_scientist: bool = False
+    ablate_symplectic: bool = False
+    ablate_trust_gate: bool = False
+    checkpoint_every: int = Field(0, ge=0, description="steps between checkpoints; 0 = every update")
+    output_root: str = "experiment_results"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _format_location(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "<root>"
+
+
+def validation_error_to_config_error(err: ValidationError, source: str = "config") -> ConfigError:
+    """Turn pydantic's multi-line report into one line that names each key and what to change."""
+    parts: list[str] = []
+    for item in err.errors():
+        key = _format_location(item["loc"])
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            parent_loc = item["loc"][:-1]
+            allowed = _allowed_keys(parent_loc)
+            parts.append(f"unknown key '{key}' (allowed here: {', '.join(allowed)})")
+        else:
+            value = item.get("input")
+            shown = repr(value) if not isinstance(value, dict) else "{...}"
+            parts.append(f"'{key}': {item['msg']} (got {shown})")
+    return ConfigError(f"invalid {source}: " + "; ".join(parts))
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = RunConfig
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            return []
+    return sorted(model.model_fields)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML, TOML or JSON mapping; the suffix decides the format."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist; pass an existing .yaml, .toml or .json file")
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in {".yaml", ".yml"}:
+            data = yaml.safe_load(text)
+        elif suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ConfigError(f"config file '{path}' has suffix '{suffix}'; use .yaml, .yml, .toml or .json")
+    except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"config file '{path}' is not valid {suffix[1:].upper()}: {exc}".replace("\n", " ")) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping at the top level, not {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``override`` into a copy of ``base``; nested mappings merge, other values replace."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def build_run_config(data: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None,
+                     source: str = "config") -> RunConfig:
+    """Validate a mapping (file values, then CLI overrides on top) into a ``RunConfig``."""
+    merged = deep_merge(data or {}, overrides or {})
+    try:
+        return RunConfig.model_validate(merged)
+    except ValidationError as err:
+        raise validation_error_to_config_error(err, source) from None
+
+
+def load_run_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Load a run config from a file (optional) with CLI overrides applied on top."""
+    data = read_config_file(path) if path is not None else {}
+    return build_run_config(data, overrides, source=str(path) if path else "config")
+
+
+# --------------------------------------------------------------------------- canonical form
+
+
+def _canonical_value(value: Any, *, numbers_as_float: bool = False) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _canonical_value(v, numbers_as_float=numbers_as_float) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_canonical_value(v, numbers_as_float=numbers_as_float) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        if numbers_as_float or isinstance(value, float):
+            value = float(value)
+            return int(value) if value.is_integer() and abs(value) < 2**53 else value
+        return value
+    return str(value)
+
+
+def canonical_dict(config: RunConfig | dict[str, Any]) -> dict[str, Any]:
+    """The semantic content of a config: defaults filled in, names/places dropped, numbers normalised.
+
+    World parameters are free-form (each world validates its own), so ``1`` and ``1.0`` are
+    treated as the same number there.
+    """
+    if isinstance(config, dict):
+        config = build_run_config(config)
+    data = config.model_dump(mode="json")
+    for key in NON_SEMANTIC_FIELDS:
+        data.pop(key, None)
+    world = data["world"]
+    world["params"] = _canonical_value(world["params"], numbers_as_float=True)
+    return _canonical_value(data)
+
+
+def canonical_json(config: RunConfig | dict[str, Any]) -> str:
+    return json.dumps(canonical_dict(config), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def config_hash(config: RunConfig | dict[str, Any]) -> str:
+    """SHA-256 hex digest of the canonical JSON form."""
+    return hashlib.sha256(canonical_json(config).encode("utf-8")).hexdigest()

@@ -1,0 +1,71 @@
+"""The ``AtomError`` tree: every failure a user can cause is one of these.
+
+Each message says what went wrong *and what to change*. The CLI prints ``str(err)`` on one
+line and exits with code 2; the HTTP API maps ``http_status`` and ``code`` into a JSON body.
+"""
+
+from __future__ import annotations
+
+
+class AtomError(Exception):
+    """Base of every user-facing error."""
+
+    code: str = "atom_error"
+    http_status: int = 400
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message} ({hint})")
+
+
+class ConfigError(AtomError):
+    """A config key that does not exist, a wrong type or an out-of-range value."""
+
+    code = "invalid_config"
+    http_status = 422
+
+
+class WorldNotFoundError(AtomError):
+    code = "world_not_found"
+    http_status = 404
+
+
+class WorldParameterError(AtomError):
+    """A physically unstable or meaningless world parameter (tau <= 0.5, Mach <= 1, ...)."""
+
+    code = "invalid_world_parameter"
+    http_status = 422
+
+
+class InvalidActionError(AtomError):
+    """An action that is NaN/Inf or has the wrong shape."""
+
+    code = "invalid_action"
+    http_status = 422
+
+
+class ArtifactError(AtomError):
+    """An output folder that exists, a path outside the workspace, a corrupt artifact."""
+
+    code = "artifact_error"
+    http_status = 409
+
+
+class PathOutsideWorkspaceError(ArtifactError):
+    code = "path_outside_workspace"
+    http_status = 400
+
+
+class DependencyMissingError(AtomError):
+    """An optional extra (web, distributed) is needed but not installed."""
+
+    code = "dependency_missing"
+    http_status = 501
+
+
+class ValidationFailedError(AtomError):
+    """A check the user asked for (``--check``) did not pass."""
+
+    code = "check_failed"
+    http_status = 422

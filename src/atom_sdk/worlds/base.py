@@ -1,0 +1,262 @@
+"""The world protocol: a ``gymnasium.Env`` whose physics is a pair of pure JAX functions.
+
+Why pure functions: a world written as ``init(key) -> state`` and ``step(state, action) ->
+(state, StepOutput)`` can be jit-compiled, ``vmap``-ed over seeds, snapshotted (the state
+is an immutable pytree) and rolled back by the safety envelope, without each world having
+to re-implement any of that. ``World`` wraps the pair into the Gymnasium API.
+
+A third-party world subclasses ``World`` (or any ``gymnasium.Env`` that provides ``fields()``
+and ``diagnostics()``) and registers it with ``atom_sdk.worlds.register``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, NamedTuple
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from atom_sdk.errors import InvalidActionError, WorldParameterError
+
+
+class WorldParams(BaseModel):
+    """Base of every world's parameter model: unknown parameters are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StepOutput(NamedTuple):
+    """What one physics step returns besides the new state (all JAX arrays)."""
+
+    observation: jax.Array
+    reward: jax.Array
+    diagnostics: dict[str, jax.Array]
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    """A world's physics as pure functions, suitable for ``jax.jit`` and ``jax.vmap``."""
+
+    init: Callable[[jax.Array], Any]
+    step: Callable[[Any, jax.Array], tuple[Any, StepOutput]]
+    observe: Callable[[Any], jax.Array]
+    fields: Callable[[Any], dict[str, jax.Array]]
+    diagnostics: Callable[[Any], dict[str, jax.Array]]
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """One checked number: measured against a published/analytical reference."""
+
+    world: str
+    case: str
+    quantity: str
+    measured: float
+    reference: float
+    rel_error: float
+    tolerance: float
+    passed: bool
+    reference_source: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "world": self.world,
+            "case": self.case,
+            "quantity": self.quantity,
+            "measured": self.measured,
+            "reference": self.reference,
+            "rel_error": self.rel_error,
+            "tolerance": self.tolerance,
+            "passed": self.passed,
+            "reference_source": self.reference_source,
+        }
+
+
+def relative_check(world: str, case: str, quantity: str, measured: float, reference: float,
+                   tolerance: float, source: str, *, absolute: bool = False, **detail: Any) -> ValidationResult:
+    """Compare ``measured`` with ``reference``: relative error (or absolute when asked)."""
+    measured = float(measured)
+    reference = float(reference)
+    if absolute:
+        error = abs(measured - reference)
+    else:
+        error = abs(measured - reference) / max(abs(reference), 1e-300)
+    passed = bool(np.isfinite(error) and error <= tolerance)
+    return ValidationResult(world, case, quantity, measured, reference, float(error), float(tolerance), passed,
+                            source, dict(detail))
+
+
+@dataclass(frozen=True)
+class ValidationCase:
+    """A named validation case; ``run`` returns one or more results. ``slow`` cases run in test-all."""
+
+    world: str
+    name: str
+    run: Callable[[], list[ValidationResult]]
+    slow: bool = False
+    description: str = ""
+
+
+class World(gym.Env):
+    """Gymnasium environment over a ``Dynamics`` pair, with fields and diagnostics exposed.
+
+    Subclasses set ``world_id``, ``Params`` and implement ``build_dynamics`` plus the two
+    spaces. ``step`` refuses NaN/Inf or wrongly shaped actions and clips to the action bounds.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    world_id: ClassVar[str] = "custom:world"
+    Params: ClassVar[type[WorldParams]] = WorldParams
+    #: names of the scalar diagnostics the scientist observes by default (see ``observables``)
+    observable_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, grid: tuple[int, int, int] = (32, 32, 1), dtype: str = "float32",
+                 max_episode_steps: int = 200, **params: Any) -> None:
+        super().__init__()
+        self.grid = tuple(int(n) for n in grid)
+        if len(self.grid) != 3:
+            raise WorldParameterError(f"grid must have three sizes 'nx ny nz' (nz=1 for 2D), got {grid}")
+        if dtype not in ("float32", "float64"):
+            raise WorldParameterError(f"dtype must be 'float32' or 'float64', got '{dtype}'")
+        if dtype == "float64" and not jax.config.jax_enable_x64:
+            jax.config.update("jax_enable_x64", True)
+        self.dtype = jnp.dtype(dtype)
+        self.max_episode_steps = int(max_episode_steps)
+        self.params = parse_params(self.Params, params, self.world_id)
+        self.check_parameters()
+        self.dynamics = self.build_dynamics()
+        self._step_jit = jax.jit(self.dynamics.step)
+        self._init_jit = jax.jit(self.dynamics.init)
+        self._state: Any = None
+        self._t = 0
+        self._seed_key = jax.random.PRNGKey(0)
+
+    # ---- to implement -------------------------------------------------------------
+    def build_dynamics(self) -> Dynamics:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def check_parameters(self) -> None:
+        """Raise ``WorldParameterError`` for unstable or meaningless parameters."""
+
+    @property
+    def dt(self) -> float:
+        """Physical time between two agent steps (used by the scientist)."""
+        return 1.0
+
+    # ---- Gymnasium API ---------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if seed is not None:
+            self._seed_key = jax.random.PRNGKey(int(seed))
+        else:
+            self._seed_key = jax.random.PRNGKey(int(self.np_random.integers(0, 2**31 - 1)))
+        self._state = self._init_jit(self._seed_key)
+        self._t = 0
+        obs = self._to_obs(self.dynamics.observe(self._state))
+        return obs, {"diagnostics": self.diagnostics(), "t": 0}
+
+    def step(self, action: Any):
+        if self._state is None:
+            raise InvalidActionError("call reset() before step()")
+        act = self.validate_action(action)
+        self._state, out = self._step_jit(self._state, jnp.asarray(act, dtype=self.dtype))
+        self._t += 1
+        obs = self._to_obs(out.observation)
+        diag = {k: float(v) for k, v in out.diagnostics.items()}
+        reward = float(out.reward)
+        terminated = not (np.all(np.isfinite(obs)) and np.isfinite(reward))
+        if terminated:
+            obs = np.nan_to_num(obs, nan=0.0, posinf=0.0, neginf=0.0)
+            obs = np.clip(obs, self.observation_space.low, self.observation_space.high).astype(obs.dtype)
+            reward = 0.0 if not np.isfinite(reward) else reward
+        truncated = self._t >= self.max_episode_steps
+        info = {"diagnostics": diag, "t": self._t, "diverged": terminated}
+        return obs, reward, terminated, truncated, info
+
+    def validate_action(self, action: Any) -> np.ndarray:
+        act = np.asarray(action, dtype=np.float64).reshape(-1)
+        expected = int(np.prod(self.action_space.shape))
+        if act.size != expected:
+            raise InvalidActionError(f"{self.world_id} expects an action of {expected} values, got {act.size}")
+        if not np.all(np.isfinite(act)):
+            raise InvalidActionError(f"{self.world_id} got a NaN or infinite action {act.tolist()}; send finite values")
+        act = np.clip(act, self.action_space.low, self.action_space.high)
+        return act.reshape(self.action_space.shape)
+
+    def _to_obs(self, obs: jax.Array) -> np.ndarray:
+        return np.asarray(obs, dtype=self.observation_space.dtype).reshape(self.observation_space.shape)
+
+    # ---- beyond Gymnasium ----------------------------------------------------------------
+    def fields(self) -> dict[str, np.ndarray]:
+        """Full fields as NumPy arrays shaped (nx, ny, nz) or (3, nx, ny, nz) for vectors."""
+        self._require_state()
+        return {k: np.asarray(v) for k, v in self.dynamics.fields(self._state).items()}
+
+    def field_tensor(self) -> np.ndarray:
+        """Fields stacked as channels (C, nx, ny, nz): the field encoder's input."""
+        channels: list[np.ndarray] = []
+        for value in self.fields().values():
+            value = np.asarray(value)
+            channels.extend(value if value.ndim == 4 else value[None])
+        return np.stack(channels).astype(np.float32)
+
+    def diagnostics(self) -> dict[str, float]:
+        self._require_state()
+        return {k: float(v) for k, v in self.dynamics.diagnostics(self._state).items()}
+
+    def observables(self) -> np.ndarray:
+        """The scalar observables the scientist models, in ``observable_names`` order."""
+        diag = self.diagnostics()
+        return np.array([diag[name] for name in self.observable_names], dtype=np.float64)
+
+    def control_target(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(target, weights) over ``observable_names`` that the reward pursues, if it has one.
+
+        Used to derive a controller from a discovered law (the ``v2_residual`` variant).
+        """
+        return None
+
+    def snapshot(self) -> Any:
+        """An immutable copy of the state (a JAX pytree) for rollback."""
+        self._require_state()
+        return (self._state, self._t)
+
+    def restore(self, snapshot: Any) -> None:
+        self._state, self._t = snapshot
+
+    @property
+    def state(self) -> Any:
+        return self._state
+
+    def _require_state(self) -> None:
+        if self._state is None:
+            raise InvalidActionError(f"{self.world_id}: call reset() first")
+
+    @classmethod
+    def validation_cases(cls) -> list[ValidationCase]:
+        return []
+
+
+def parse_params(model: type[WorldParams], params: dict[str, Any], world_id: str) -> WorldParams:
+    """Validate world parameters, turning pydantic's report into a one-line ``WorldParameterError``."""
+    try:
+        return model.model_validate(params)
+    except ValidationError as err:
+        messages = []
+        for item in err.errors():
+            key = ".".join(str(p) for p in item["loc"]) or "<params>"
+            if item["type"] == "extra_forbidden":
+                messages.append(f"unknown parameter '{key}' (allowed: {', '.join(sorted(model.model_fields))})")
+            else:
+                messages.append(f"parameter '{key}': {item['msg']} (got {item.get('input')!r})")
+        raise WorldParameterError(f"{world_id}: " + "; ".join(messages)) from None
+
+
+def params_schema(model: type[WorldParams]) -> dict[str, Any]:
+    """JSON schema of a world's parameters (for the CLI, the API and the UI's forms)."""
+    return model.model_json_schema()

@@ -1,0 +1,110 @@
+"""World registry: ``"family:name"`` ids, built-ins, and third-party worlds via entry points.
+
+A package outside the SDK can ship a world by declaring, in its own ``pyproject.toml``::
+
+    [project.entry-points."atom_sdk.worlds"]
+    "mylab:channel" = "mylab.worlds:ChannelWorld"
+
+or at run time with ``atom_sdk.worlds.register("mylab:channel", ChannelWorld)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Callable
+
+import gymnasium as gym
+
+from atom_sdk.errors import WorldNotFoundError, WorldParameterError
+
+WORLD_ID = re.compile(r"^[a-z0-9_]+:[a-z0-9_]+$")
+ENTRY_POINT_GROUP = "atom_sdk.worlds"
+
+#: Built-in worlds, imported lazily so listing them does not compile any JAX code.
+_BUILTINS: dict[str, str] = {
+    "analytical:taylor_green": "atom_sdk.worlds.taylor_green:TaylorGreenWorld",
+    "lbm2d:cylinder": "atom_sdk.worlds.cylinder:CylinderWorld",
+    "supersonic:wedge": "atom_sdk.worlds.wedge:WedgeWorld",
+}
+
+
+@dataclass
+class WorldSpec:
+    """How to build a world, and what the CLI/API show about it."""
+
+    world_id: str
+    target: str | Callable[..., gym.Env]
+    source: str = "builtin"
+    description: str = ""
+
+    def load(self) -> Callable[..., gym.Env]:
+        if callable(self.target):
+            return self.target
+        module_name, _, attr = self.target.partition(":")
+        try:
+            obj = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise WorldNotFoundError(f"world '{self.world_id}' points at '{self.target}', which cannot be "
+                                     f"imported ({exc}); reinstall the package that provides it") from None
+        self.target = obj
+        return obj
+
+
+_REGISTRY: dict[str, WorldSpec] = {wid: WorldSpec(wid, target) for wid, target in _BUILTINS.items()}
+_ENTRY_POINTS_LOADED = False
+
+
+def register(world_id: str, factory: str | Callable[..., gym.Env], *, description: str = "",
+             overwrite: bool = False) -> None:
+    """Register a world class or factory under ``family:name`` (lower-case letters, digits, _)."""
+    if not WORLD_ID.match(world_id):
+        raise WorldParameterError(f"world id '{world_id}' must look like 'family:name' (lower-case, digits, _)")
+    if world_id in _REGISTRY and not overwrite:
+        raise WorldParameterError(f"world '{world_id}' is already registered; pass overwrite=True to replace it")
+    _REGISTRY[world_id] = WorldSpec(world_id, factory, source="user", description=description)
+
+
+def unregister(world_id: str) -> None:
+    if world_id in _BUILTINS:
+        raise WorldParameterError(f"'{world_id}' is built in and cannot be unregistered")
+    _REGISTRY.pop(world_id, None)
+
+
+def _load_entry_points() -> None:
+    global _ENTRY_POINTS_LOADED
+    if _ENTRY_POINTS_LOADED:
+        return
+    _ENTRY_POINTS_LOADED = True
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in _REGISTRY and WORLD_ID.match(ep.name):
+            _REGISTRY[ep.name] = WorldSpec(ep.name, ep.value, source=f"entry point ({ep.dist.name if ep.dist else '?'})")
+
+
+def list_worlds() -> list[WorldSpec]:
+    _load_entry_points()
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def get_spec(world_id: str) -> WorldSpec:
+    _load_entry_points()
+    try:
+        return _REGISTRY[world_id]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise WorldNotFoundError(f"unknown world '{world_id}'; choose one of: {known}") from None
+
+
+def world_class(world_id: str) -> Callable[..., gym.Env]:
+    return get_spec(world_id).load()
+
+
+def make(world_id: str, **kwargs: Any) -> gym.Env:
+    """Build a world: ``make("lbm2d:cylinder", grid=(128, 32, 1), u_inlet=0.05)``."""
+    factory = world_class(world_id)
+    try:
+        return factory(**kwargs)
+    except TypeError as exc:
+        raise WorldParameterError(f"{world_id}: {exc}; see 'atom worlds list' for its parameters") from None

@@ -1,0 +1,247 @@
+"""``analytical:taylor_green``: the Taylor–Green vortex with an exactly solvable body force.
+
+Flow on the periodic box [0, 2π)^3 (nz = 1 gives the 2D case)::
+
+    u =  A(t) cos(k x) sin(k y),   v = -A(t) sin(k x) cos(k y),   w = 0
+
+is an exact solution of the incompressible Navier–Stokes equations (Taylor & Green 1937).
+The agent's action ``a`` is the amplitude of a body force with the same shape, so the
+controlled flow stays exact: the mode amplitude obeys the linear ODE
+
+    dA/dt = -λ A + a,        λ = ν (k_x² + k_y²) = 2 ν k²
+
+and over one agent step of length ``dt`` with ``a`` held constant
+
+    A(t + dt) = A(t) e^{-λ dt} + (a / λ) (1 - e^{-λ dt}).
+
+Kinetic energy (box mean of |u|²/2) is E = A²/4, decaying at rate 2λ = 4 ν k² without
+forcing: the "2 ν |k|²" energy decay law with |k|² = 2 k². The reward keeps E near a target.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, NamedTuple
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+from pydantic import Field
+
+from atom_sdk.errors import WorldParameterError
+from atom_sdk.worlds.base import (
+    Dynamics,
+    StepOutput,
+    ValidationCase,
+    ValidationResult,
+    World,
+    WorldParams,
+    relative_check,
+)
+
+N_PROBES = 8
+WORLD_ID = "analytical:taylor_green"
+
+
+class TaylorGreenParams(WorldParams):
+    nu: float = Field(0.01, gt=0.0, le=10.0, description="kinematic viscosity")
+    k: int = Field(1, ge=1, le=16, description="wavenumber of the vortex mode")
+    dt: float = Field(0.1, gt=0.0, le=10.0, description="physical time per agent step")
+    amplitude: float = Field(1.0, gt=0.0, le=100.0, description="initial mode amplitude A0")
+    amplitude_jitter: float = Field(0.1, ge=0.0, lt=1.0, description="relative seed-dependent spread of A0")
+    target_energy_fraction: float = Field(0.5, gt=0.0, le=10.0, description="target E as a fraction of E(0)")
+    action_max: float = Field(0.05, gt=0.0, le=100.0, description="bound on the forcing amplitude")
+    noise: float = Field(0.0, ge=0.0, le=1.0, description="relative observation noise on probes")
+
+
+class TGState(NamedTuple):
+    amplitude: jax.Array
+    time: jax.Array
+    key: jax.Array
+    last_obs: jax.Array
+    a0: jax.Array
+
+
+class TaylorGreenWorld(World):
+    """Exact Taylor–Green vortex with mode-shaped forcing; see the module docstring."""
+
+    world_id: ClassVar[str] = WORLD_ID
+    Params = TaylorGreenParams
+    observable_names: ClassVar[tuple[str, ...]] = ("amplitude",)
+
+    def __init__(self, grid: tuple[int, int, int] = (32, 32, 16), **kwargs: Any) -> None:
+        super().__init__(grid=grid, **kwargs)
+        p: TaylorGreenParams = self.params  # type: ignore[assignment]
+        high = np.full(2 * N_PROBES + 2, 1e6, dtype=self.dtype)
+        self.observation_space = gym.spaces.Box(-high, high, dtype=self.dtype)
+        self.action_space = gym.spaces.Box(-p.action_max, p.action_max, shape=(1,), dtype=self.dtype)
+
+    @property
+    def dt(self) -> float:
+        return float(self.params.dt)  # type: ignore[attr-defined]
+
+    @property
+    def decay_rate(self) -> float:
+        """λ: the amplitude decay rate ν (k_x² + k_y²)."""
+        p = self.params
+        return float(p.nu * 2 * p.k**2)  # type: ignore[attr-defined]
+
+    def control_target(self) -> tuple[np.ndarray, np.ndarray]:
+        """The amplitude whose energy A²/4 equals the target energy (same sign as A)."""
+        diag = self.diagnostics()
+        amplitude = math.copysign(math.sqrt(4.0 * diag["target_energy"]), diag["amplitude"] or 1.0)
+        return np.array([amplitude]), np.array([1.0])
+
+    def check_parameters(self) -> None:
+        p: TaylorGreenParams = self.params  # type: ignore[assignment]
+        nx, ny, _ = self.grid
+        points_per_wave = min(nx, ny) / p.k
+        if points_per_wave < 4:
+            raise WorldParameterError(
+                f"{WORLD_ID}: grid {nx}x{ny} has {points_per_wave:.1f} points per wavelength for k={p.k}; "
+                f"use at least {4 * p.k} cells in x and y or a smaller k"
+            )
+
+    def build_dynamics(self) -> Dynamics:
+        p: TaylorGreenParams = self.params  # type: ignore[assignment]
+        nx, ny, nz = self.grid
+        dtype = self.dtype
+        lam = self.decay_rate
+        decay = math.exp(-lam * p.dt)
+        gain = (1.0 - decay) / lam
+        k = float(p.k)
+        two_pi = 2.0 * math.pi
+        x = jnp.arange(nx, dtype=dtype) * (two_pi / nx)
+        y = jnp.arange(ny, dtype=dtype) * (two_pi / ny)
+        xx, yy = jnp.meshgrid(x, y, indexing="ij")
+        shape_u = (jnp.cos(k * xx) * jnp.sin(k * yy))[..., None] * jnp.ones((1, 1, nz), dtype)
+        shape_v = (-jnp.sin(k * xx) * jnp.cos(k * yy))[..., None] * jnp.ones((1, 1, nz), dtype)
+        # fixed probe points (deterministic, not on nodal lines of the mode)
+        probe_x = jnp.asarray(np.linspace(0.3, two_pi - 0.4, N_PROBES), dtype)
+        probe_y = jnp.asarray(np.linspace(0.7, two_pi - 0.2, N_PROBES)[::-1], dtype)
+        probe_u = jnp.cos(k * probe_x) * jnp.sin(k * probe_y)
+        probe_v = -jnp.sin(k * probe_x) * jnp.cos(k * probe_y)
+        e0_nominal = p.amplitude**2 / 4.0
+
+        def energy_of(amplitude: jax.Array) -> jax.Array:
+            return amplitude**2 / 4.0
+
+        def observe_clean(amplitude: jax.Array, a0: jax.Array) -> jax.Array:
+            return jnp.concatenate([
+                amplitude * probe_u,
+                amplitude * probe_v,
+                jnp.stack([energy_of(amplitude), energy_of(a0) * p.target_energy_fraction]),
+            ]).astype(dtype)
+
+        def noisy(obs: jax.Array, key: jax.Array) -> jax.Array:
+            if p.noise == 0.0:
+                return obs
+            scale = p.noise * jnp.maximum(jnp.abs(obs), 1e-3)
+            return (obs + scale * jax.random.normal(key, obs.shape, dtype)).astype(dtype)
+
+        def init(key: jax.Array) -> TGState:
+            key, sub, noise_key = jax.random.split(key, 3)
+            jitter = jax.random.uniform(sub, (), dtype, -p.amplitude_jitter, p.amplitude_jitter)
+            a0 = jnp.asarray(p.amplitude, dtype) * (1.0 + jitter)
+            obs = noisy(observe_clean(a0, a0), noise_key)
+            return TGState(a0, jnp.zeros((), dtype), key, obs, a0)
+
+        def diagnostics(state: TGState) -> dict[str, jax.Array]:
+            amp = state.amplitude
+            energy = energy_of(amp)
+            target = energy_of(state.a0) * p.target_energy_fraction
+            return {
+                "amplitude": amp,
+                "energy": energy,
+                "target_energy": target,
+                "energy_error": jnp.abs(energy - target) / target,
+                "time": state.time,
+                "enstrophy": energy * 2.0 * k**2,
+                "max_speed": jnp.abs(amp) * jnp.max(jnp.sqrt(shape_u**2 + shape_v**2)),
+                "max_stress": jnp.abs(amp) * k * math.sqrt(2.0),
+                "density_min": jnp.ones((), dtype),
+                "density_max": jnp.ones((), dtype),
+            }
+
+        def step(state: TGState, action: jax.Array) -> tuple[TGState, StepOutput]:
+            forcing = jnp.reshape(action, ()).astype(dtype)
+            amp = state.amplitude * decay + forcing * gain
+            key, noise_key = jax.random.split(state.key)
+            obs = noisy(observe_clean(amp, state.a0), noise_key)
+            new_state = TGState(amp.astype(dtype), state.time + p.dt, key, obs, state.a0)
+            diag = diagnostics(new_state)
+            reward = -diag["energy_error"]
+            return new_state, StepOutput(obs, reward, diag)
+
+        def fields(state: TGState) -> dict[str, jax.Array]:
+            amp = state.amplitude
+            u = amp * shape_u
+            v = amp * shape_v
+            w = jnp.zeros_like(u)
+            pressure = -(amp**2 / 4.0) * (jnp.cos(2 * k * xx) + jnp.cos(2 * k * yy))[..., None] * jnp.ones(
+                (1, 1, nz), dtype
+            )
+            return {"velocity": jnp.stack([u, v, w]), "pressure": pressure, "density": jnp.ones_like(u)}
+
+        del e0_nominal
+        return Dynamics(init=init, step=step, observe=lambda s: s.last_obs, fields=fields, diagnostics=diagnostics)
+
+    @classmethod
+    def validation_cases(cls) -> list[ValidationCase]:
+        return [
+            ValidationCase(WORLD_ID, "energy_decay_rate", _energy_decay_case,
+                           description="unforced energy decay from the grid fields vs 2ν|k|²"),
+            ValidationCase(WORLD_ID, "forced_amplitude", _forced_amplitude_case,
+                           description="amplitude under constant forcing vs the closed-form ODE solution"),
+            ValidationCase(WORLD_ID, "lbm_periodic_decay", _lbm_decay_case,
+                           description="D2Q9 lattice Boltzmann on a periodic box vs the exact decay"),
+        ]
+
+
+REFERENCE = "Taylor & Green (1937), Proc. R. Soc. A 158: exact decaying solution, E(t) = E0 exp(-2ν|k|²t)"
+
+
+def _energy_from_fields(world: TaylorGreenWorld) -> float:
+    vel = world.fields()["velocity"].astype(np.float64)
+    return float(0.5 * np.mean(np.sum(vel**2, axis=0)))
+
+
+def _energy_decay_case() -> list[ValidationResult]:
+    results = []
+    for nu, k, grid in ((0.01, 1, (32, 32, 4)), (0.05, 2, (24, 24, 1))):
+        world = TaylorGreenWorld(grid=grid, dtype="float64", nu=nu, k=k, amplitude_jitter=0.0,
+                                 max_episode_steps=100)
+        world.reset(seed=0)
+        times, energies = [0.0], [_energy_from_fields(world)]
+        for _ in range(40):
+            world.step(np.zeros(1))
+            times.append(world.diagnostics()["time"])
+            energies.append(_energy_from_fields(world))
+        slope = -np.polyfit(np.asarray(times), np.log(np.asarray(energies)), 1)[0]
+        exact = 2.0 * nu * (2 * k**2)
+        results.append(relative_check(WORLD_ID, f"energy_decay_rate nu={nu} k={k}", "dlnE/dt",
+                                      slope, exact, 0.01, REFERENCE))
+    return results
+
+
+def _forced_amplitude_case() -> list[ValidationResult]:
+    nu, k, dt, forcing = 0.02, 1, 0.1, 0.03
+    world = TaylorGreenWorld(grid=(16, 16, 1), dtype="float64", nu=nu, k=k, dt=dt, amplitude_jitter=0.0)
+    world.reset(seed=0)
+    for _ in range(50):
+        world.step(np.array([forcing]))
+    lam = 2 * nu * k**2
+    t = 50 * dt
+    exact = math.exp(-lam * t) + forcing / lam * (1 - math.exp(-lam * t))
+    measured = world.diagnostics()["amplitude"]
+    return [relative_check(WORLD_ID, "forced_amplitude", "A(t=5)", measured, exact, 1e-9,
+                           "closed-form solution of dA/dt = -2νk²A + a")]
+
+
+def _lbm_decay_case() -> list[ValidationResult]:
+    try:
+        from atom_sdk.worlds.lbm_validation import lbm_taylor_green_decay_case
+    except ImportError:  # pragma: no cover - only while the LBM module is absent
+        return []
+    return lbm_taylor_green_decay_case()
