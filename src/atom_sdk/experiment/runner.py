@@ -137,8 +137,11 @@ def _inputs(variant: VariantSpec, world: Any, obs_norm: np.ndarray, theory: np.n
 
 def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | None = None, *,
                    overwrite: bool = False, resume: bool = False, progress: ProgressFn | None = None,
-                   stop_after: int | None = None) -> dict[str, Any]:
+                   stop_after: int | None = None,
+                   world_factory: Callable[[RunConfig], Any] | None = None) -> dict[str, Any]:
     """Run one closed-loop experiment and write its artifacts; returns the results dict.
+
+    ``world_factory`` replaces ``make_world`` (the fault-injection suite wraps worlds this way).
 
     ``stop_after`` ends the loop after that many steps *without* writing results (used to
     simulate an interruption in tests); the checkpoint lets a later ``resume=True`` finish.
@@ -152,7 +155,7 @@ def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | Non
     started = time.perf_counter()
     started_at = utc_now()
 
-    world = make_world(config)
+    world = (world_factory or make_world)(config)
     low = np.asarray(world.action_space.low, dtype=np.float64)
     high = np.asarray(world.action_space.high, dtype=np.float64)
     science = _ScienceBridge(config, variant, world, out) if variant.use_scientist else None
