@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 import traceback
 
-import click
 import typer
+from typer._click.exceptions import ClickException
 
 from atom_sdk import __version__
 from atom_sdk.cli import bench as bench_cli
@@ -82,12 +82,12 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(2)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
-    except click.ClickException as exc:
+    except ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
