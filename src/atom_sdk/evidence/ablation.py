@@ -1,0 +1,361 @@
+"""Seed-paired ablation sweeps: plan, execute (resumably), and write the evidence artifacts.
+
+Why this shape: a sweep is a grid of independent ``(variant, seed)`` runs. Each finished
+run is persisted at once as ``runs/<variant>__seed<k>.json`` (temp file + ``os.replace``)
+by the parent process, so an interrupted sweep loses only the runs in flight and a re-run
+executes only what is missing. A failing run is recorded with its error; it never aborts
+the others. Reports (summary, significance, claims, figures) are pure functions of the
+collected records, so ``atom ablate plot`` can rebuild them from JSON alone.
+
+Run on an existing Ray cluster: see :mod:`atom_sdk.evidence.executors`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import platform
+import re
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from atom_sdk.errors import ArtifactError, ConfigError
+from atom_sdk.evidence.claims import BASELINE, json_safe, write_text_atomic
+from atom_sdk.evidence.executors import EXECUTORS, make_executor
+
+MANIFEST_SCHEMA = "atom.platform_ablation_manifest/1"
+RUNS_SCHEMA = "atom.platform_ablation_runs/1"
+PRODUCTION = ("v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", BASELINE)
+SWITCHES = {"ablate_scientist": "no_scientist", "ablate_symplectic": "no_symplectic",
+            "ablate_trust_gate": "no_trust_gate"}
+VARIANT_SETS = ("production", "full")
+_TIMING_EXACT = {"steps_per_second", "wall_time_s", "wall_s", "elapsed_s", "runtime_s",
+                 "duration_s", "seconds"}
+RunFn = Callable[..., Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """A labelled variant: the runner's ``variant`` plus ablation switches."""
+
+    label: str
+    variant: str
+    switches: dict[str, bool] = field(default_factory=dict)
+
+
+def variant_specs(variant_set: str) -> list[VariantSpec]:
+    """Variants of a set, baseline last. ``full`` adds single-switch v2_hybrid ablations."""
+    if variant_set not in VARIANT_SETS:
+        raise ConfigError(f"unknown variant set {variant_set!r}",
+                          hint=f"use one of {', '.join(VARIANT_SETS)}")
+    specs = [VariantSpec(v, v) for v in PRODUCTION[:-1]]
+    if variant_set == "full":
+        specs += [VariantSpec(f"v2_hybrid-{suffix}", "v2_hybrid", {key: True})
+                  for key, suffix in SWITCHES.items()]
+    return specs + [VariantSpec(BASELINE, BASELINE)]
+
+
+def build_run_config(spec: VariantSpec, *, world: str, grid: Sequence[int], steps: int,
+                     seed: int, device: str, world_params: Mapping[str, Any]) -> dict:
+    """The runner config of one ``(variant, seed)`` pair; every switch is explicit."""
+    cfg = {
+        "world": {"name": world, "grid": [int(g) for g in grid], "params": dict(world_params)},
+        "steps": int(steps), "seed": int(seed), "variant": spec.variant, "device": device,
+    }
+    cfg.update({k: bool(spec.switches.get(k, False)) for k in SWITCHES})
+    return cfg
+
+
+def config_hash(obj: Any) -> str:
+    """SHA-256 of canonical JSON: the identity used for resume and provenance."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def is_timing_key(name: str) -> bool:
+    """Wall-clock dependent fields: kept apart so results compare across executors."""
+    return (name in _TIMING_EXACT or "per_second" in name or name.endswith("_time_s")
+            or name.startswith("wall") or name.endswith("_seconds"))
+
+
+def _scalar(v: Any) -> Any:
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    if isinstance(v, (int, float)) or hasattr(v, "item"):
+        try:
+            x = v.item() if hasattr(v, "item") else v
+        except (ValueError, TypeError):
+            return _SKIP
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        return x if isinstance(x, (int, float, bool)) else _SKIP
+    return _SKIP
+
+
+_SKIP = object()
+
+
+def _default_run_fn(config: dict, out_dir: Path, *, overwrite: bool = False) -> Mapping:
+    from atom_sdk.experiment import run_experiment  # lazy: the runner pulls in JAX
+
+    return run_experiment(config, out_dir, overwrite=overwrite)
+
+
+def run_pair(task: Mapping[str, Any]) -> dict:
+    """Execute one ``(variant, seed)`` run; never raises for a failing run (picklable)."""
+    fn = task.get("run_fn") or _default_run_fn
+    rec: dict[str, Any] = {"variant": task["label"], "base_variant": task["config"]["variant"],
+                           "seed": task["seed"], "config_hash": task["config_hash"],
+                           "status": "ok", "error": None, "metrics": {}, "timing": {}}
+    t0 = time.perf_counter()
+    try:
+        result = fn(task["config"], Path(task["run_dir"]), overwrite=True)
+        summary = result.get("summary") if isinstance(result, Mapping) else None
+        if not isinstance(summary, Mapping):
+            raise TypeError("run function returned no 'summary' mapping")
+        for k in sorted(summary):
+            v = _scalar(summary[k])
+            if v is _SKIP:
+                continue
+            (rec["timing"] if is_timing_key(k) else rec["metrics"])[k] = v
+        timings = result.get("timings")
+        for k in sorted(timings) if isinstance(timings, Mapping) else ():
+            v = _scalar(timings[k])
+            if v is not _SKIP and not isinstance(v, str):
+                rec["timing"][f"runner_{k}"] = v
+    except Exception as err:  # noqa: BLE001 - isolation is the point: record, don't abort
+        rec.update(status="failed", error=f"{type(err).__name__}: {err}", metrics={})
+    rec["timing"]["wall_time_s"] = round(time.perf_counter() - t0, 6)
+    return rec
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    import atom_sdk
+
+    out: dict[str, str | None] = {"atom_sdk": atom_sdk.__version__,
+                                  "python": platform.python_version()}
+    for dist in ("numpy", "scipy", "jax", "jaxlib", "matplotlib", "ray"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def _git_commit() -> str | None:
+    try:
+        res = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return res.stdout.strip() or None if res.returncode == 0 else None
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    write_text_atomic(path, json.dumps(json_safe(obj), indent=2, sort_keys=False) + "\n")
+
+
+def _validate(world: str, grid: Sequence[int], steps: int, seeds: Sequence[int],
+              executor: str, world_params: Mapping[str, Any]) -> None:
+    if not isinstance(world, str) or not world:
+        raise ConfigError("world must be a non-empty name", hint="e.g. --world analytical:taylor_green")
+    if len(grid) != 3 or any(int(g) < 1 for g in grid):
+        raise ConfigError(f"grid must be 3 positive ints, got {list(grid)}", hint="e.g. --grid 32 32 16")
+    if int(steps) < 1:
+        raise ConfigError(f"steps must be >= 1, got {steps}", hint="pass --steps 1 or more")
+    if not seeds:
+        raise ConfigError("no seeds given", hint="pass e.g. --seeds 0 1 2 (3+ for claims)")
+    if any(int(s) < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds must be distinct non-negative ints, got {list(seeds)}",
+                          hint="remove duplicates / negative values from --seeds")
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}", hint=f"use one of {', '.join(EXECUTORS)}")
+    for k, v in world_params.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(k)):
+            raise ConfigError(f"world parameter name {k!r} is not an identifier",
+                              hint="use --world-<name> VALUE with letters, digits, dashes")
+        if not isinstance(v, (int, float, str, bool)):
+            raise ConfigError(f"world parameter {k!r} must be a scalar, got {type(v).__name__}")
+
+
+def _precheck(configs: Sequence[dict]) -> None:
+    """Validate configs with the runner's schema up front: a typo must not fail N runs."""
+    try:
+        from atom_sdk.config import build_run_config as validate
+    except ImportError:  # runner schema not available: each run reports its own error
+        return
+    for cfg in configs:
+        validate(cfg)  # raises ConfigError naming the key
+
+
+def _load_done(path: Path, chash: str, overwrite: bool) -> dict | None:
+    """A finished record to reuse, or None to (re)run; refuses silent config drift."""
+    if not path.exists():
+        return None
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None  # unreadable: run again
+    if rec.get("config_hash") != chash:
+        if overwrite:
+            return None
+        raise ArtifactError(
+            f"{path} was produced by a different run config",
+            hint="use a new --out folder, or pass overwrite=True to re-run such pairs",
+        )
+    return rec if rec.get("status") == "ok" else None
+
+
+def run_ablation(
+    world: str,
+    grid: Sequence[int],
+    steps: int,
+    seeds: Sequence[int],
+    variant_set: str = "production",
+    device: str = "cpu",
+    out: str | Path = "benchmark_results/platform_ablations",
+    world_params: Mapping[str, Any] | None = None,
+    executor: str = "local",
+    workers: int | None = None,
+    ray_address: str | None = None,
+    run_fn: RunFn | None = None,
+    progress: bool = True,
+    *,
+    n_bootstrap: int = 4000,
+    bootstrap_seed: int = 123,
+    overwrite: bool = False,
+    claim_metrics: Sequence[str] | None = None,
+) -> dict:
+    """Run (or resume) a seed-paired ablation sweep and write every artifact into ``out``.
+
+    ``run_fn(config, out_dir, overwrite=...) -> {"summary": {...}}`` defaults to
+    :func:`atom_sdk.experiment.run_experiment`; with the ``local``/``ray`` executors it
+    must be picklable (module-level). Failed pairs are retried on the next call; pairs
+    finished with a different config raise :class:`ArtifactError` unless ``overwrite``.
+    ``claim_metrics`` restricts the Holm family to pre-declared primary metrics (default:
+    every metric with a declared direction); fewer comparisons make each test stronger.
+    Returns counts and artifact paths.
+    """
+    world_params = dict(world_params or {})
+    seeds = [int(s) for s in seeds]
+    _validate(world, grid, steps, seeds, executor, world_params)
+    if claim_metrics is not None:
+        from atom_sdk.evidence.stats import METRIC_DIRECTIONS
+
+        unknown = [m for m in claim_metrics if m not in METRIC_DIRECTIONS]
+        if unknown or not claim_metrics:
+            raise ConfigError(f"claim metrics must have a declared direction, got {unknown or '[]'}",
+                              hint=f"choose from {', '.join(METRIC_DIRECTIONS)}")
+        claim_metrics = list(dict.fromkeys(claim_metrics))
+    specs = variant_specs(variant_set)
+    out = Path(out)
+    runs_dir = out / "runs"
+    sweep = {"world": world, "grid": [int(g) for g in grid], "steps": int(steps),
+             "seeds": seeds, "variant_set": variant_set, "device": device,
+             "world_params": world_params, "baseline": BASELINE,
+             "variants": [s.label for s in specs], "claim_metrics": claim_metrics,
+             "bootstrap": {"n_resamples": n_bootstrap, "seed": bootstrap_seed}}
+    plan: list[dict] = []
+    for spec in specs:
+        for seed in seeds:
+            cfg = build_run_config(spec, world=world, grid=grid, steps=steps, seed=seed,
+                                   device=device, world_params=world_params)
+            stem = f"{spec.label}__seed{seed}"
+            plan.append({"label": spec.label, "seed": seed, "config": cfg,
+                         "config_hash": config_hash(cfg), "stem": stem,
+                         "run_dir": str(runs_dir / stem), "run_fn": run_fn})
+    if run_fn is None:
+        _precheck([p["config"] for p in plan])
+    done = {p["stem"]: _load_done(runs_dir / f"{p['stem']}.json", p["config_hash"], overwrite)
+            for p in plan}
+    todo = [p for p in plan if done[p["stem"]] is None]
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "schema": MANIFEST_SCHEMA, "sweep": sweep, "sweep_hash": config_hash(sweep),
+        "runs": [{"variant": p["label"], "seed": p["seed"], "config_hash": p["config_hash"],
+                  "config": p["config"]} for p in plan],
+        "executor": {"name": executor, "workers": workers, "ray_address": ray_address},
+        "versions": _versions(), "git_commit": _git_commit(),
+        "started_at": _now(), "finished_at": None, "status": "running",
+        "planned": len(plan), "skipped": len(plan) - len(todo), "executed": 0, "failed": 0,
+    }
+    _write_json(out / "manifest.json", manifest)
+    counts = {"done": 0, "failed": 0}
+
+    def on_result(rec: dict) -> None:
+        _write_json(runs_dir / f"{rec['variant']}__seed{rec['seed']}.json", rec)
+        counts["done"] += 1
+        counts["failed"] += rec["status"] != "ok"
+
+    status = "interrupted"
+    try:
+        ex = make_executor(executor, workers=workers, ray_address=ray_address)
+        with _Progress(len(todo), enabled=progress) as bar:
+            ex.execute(run_pair, todo,
+                       on_result=lambda r: (on_result(r), bar.update(counts, None)),
+                       on_tick=lambda running: bar.update(counts, running))
+        status = "complete"
+    finally:
+        manifest.update(finished_at=_now(), status=status, executed=counts["done"],
+                        failed=counts["failed"])
+        _write_json(out / "manifest.json", manifest)
+
+    records = [json.loads((runs_dir / f"{p['stem']}.json").read_text(encoding="utf-8"))
+               for p in plan]
+    runs_doc = {"schema": RUNS_SCHEMA, "baseline": BASELINE, "variants": sweep["variants"],
+                "seeds": seeds, "claim_metrics": claim_metrics, "runs": records}
+    _write_json(out / "runs.json", runs_doc)
+    from atom_sdk.evidence.plots import write_reports  # lazy: matplotlib
+
+    sig = write_reports(runs_doc, out, n_bootstrap=n_bootstrap, bootstrap_seed=bootstrap_seed)
+    return {
+        "out": str(out), "planned": len(plan), "executed": counts["done"],
+        "skipped": len(plan) - len(todo),
+        "ok": sum(r["status"] == "ok" for r in records),
+        "failed": sum(r["status"] != "ok" for r in records),
+        "claims": [r["claim_id"] for r in sig["records"] if r["claim_id"]],
+        "artifacts": sorted(p.name for p in out.iterdir() if p.is_file()),
+    }
+
+
+class _Progress:
+    """Rich bar "runs done / running / failed"; a no-op when disabled."""
+
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        self.total, self.enabled, self._p, self._task = total, enabled and total > 0, None, None
+        self._running = 0
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
+                                       TextColumn, TimeElapsedColumn)
+
+            self._p = Progress(TextColumn("[bold]ablation"), BarColumn(), MofNCompleteColumn(),
+                               TextColumn("{task.description}"), TimeElapsedColumn())
+            self._p.start()
+            self._task = self._p.add_task("running 0 | failed 0", total=self.total)
+        return self
+
+    def update(self, counts: Mapping[str, int], running: int | None) -> None:
+        if self._p is None:
+            return
+        if running is not None:
+            self._running = running
+        self._p.update(self._task, completed=counts["done"],
+                       description=f"running {self._running} | failed {counts['failed']}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._p is not None:
+            self._p.stop()
