@@ -1,0 +1,340 @@
+"""``lbm2d:cylinder``: confined channel flow past a cylinder with two synthetic jets.
+
+The set-up follows the Schäfer–Turek (1996) channel scaled to the grid (channel 2.2 x 0.41,
+cylinder diameter 0.1 centred at (0.2, 0.2), parabolic inlet) and the active-flow-control
+problem of Rabault et al. (J. Fluid Mech. 865, 2019): two jets on the cylinder at +-90
+degrees, 10 degrees wide, with zero net mass flux (Q_top = -Q_bottom = action).
+
+Units: lattice units inside (dx = dt = 1); ``u_inlet`` is the *mean* inlet velocity U
+(the parabola's peak is 1.5 U); coefficients use C = 2 F / (rho U^2 D); ``dt`` (agent
+step) is reported in convective time units D / U. The action is the top jet's mass flux
+as a fraction of Q_ref = U D (the inlet flux through the cylinder's frontal height),
+bounded by +-``max_jet_flux`` (default 0.06, Rabault's order of magnitude).
+
+Reward = -(mean C_D over the agent step - ``drag_offset``) - 0.2 |mean C_L|; set
+``drag_offset`` to the uncontrolled mean drag (about 3.2 at Re = 100 in this channel) to
+centre rewards near zero. It defaults to 0, i.e. the raw benchmark reward.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from gymnasium import spaces
+from pydantic import Field
+
+from atom_sdk.errors import WorldParameterError
+from atom_sdk.worlds import lbm
+from atom_sdk.worlds.base import Dynamics, StepOutput, ValidationCase, World, WorldParams
+
+#: Schäfer–Turek geometry in units of the channel height H = 0.41
+ST_HEIGHT, ST_LENGTH, ST_DIAMETER, ST_CENTRE = 0.41, 2.2, 0.1, (0.2, 0.2)
+MAX_MACH = 0.3
+MIN_TAU = 0.505  # TRT stays stable down to about here at these resolutions
+OBS_BOUND = 1e6
+
+
+class CylinderParams(WorldParams):
+    u_inlet: float = Field(0.05, gt=0, description="mean inlet velocity U (lattice units); peak is 1.5 U")
+    tau: float | None = Field(None, description="BGK/shear relaxation time (default 0.53); excludes 'reynolds'")
+    reynolds: float | None = Field(None, gt=0, description="Re = U D / nu; sets tau instead")
+    collision: Literal["bgk", "trt", "mrt"] = "trt"
+    substeps: int = Field(100, ge=1, le=100000, description="LBM updates per agent step")
+    cylinder_x: float | None = Field(None, description="centre x in cells (default: Schäfer–Turek scaled)")
+    cylinder_y: float | None = Field(None, description="centre y in cells (default: Schäfer–Turek scaled)")
+    radius: float | None = Field(None, description="radius in cells (default: D = 0.1/0.41 of the height)")
+    inlet_profile: Literal["parabolic", "uniform"] = "parabolic"
+    max_jet_flux: float = Field(0.06, ge=0, le=0.5, description="action bound, fraction of Q_ref = U D")
+    jet_width_deg: float = Field(10.0, gt=0, lt=90)
+    drag_offset: float = Field(0.0, description="subtracted from the mean drag in the reward")
+    interpolated_bounce_back: bool = Field(True, description="Bouzidi links on the cylinder (else half-way)")
+    perturbation: float = Field(1e-3, ge=0, description="seeded initial noise, fraction of U")
+
+
+class CylinderState(NamedTuple):
+    f: jax.Array
+    step: jax.Array
+    drag: jax.Array  # last substep
+    lift: jax.Array
+    drag_mean: jax.Array  # mean over the last agent step
+    lift_mean: jax.Array
+    jet: jax.Array  # action in force (fraction of Q_ref)
+    jet_flux: jax.Array  # net injected mass per update by both jets (lattice units)
+
+
+class Geometry(NamedTuple):
+    """NumPy description of the channel, built once per world."""
+
+    nx: int
+    ny: int
+    cx: float
+    cy: float
+    radius: float
+    solid: np.ndarray  # (nx, ny) bool
+    links: lbm.BodyLinks
+    inlet_ux: np.ndarray  # (ny,)
+    probes: np.ndarray  # (n, 2) int node indices
+
+
+def default_cylinder(nx: int, ny: int) -> tuple[float, float, float]:
+    """Schäfer–Turek placement scaled so that the channel height is ny cells (walls at -1/2, ny-1/2)."""
+    scale = ny / ST_HEIGHT
+    return ST_CENTRE[0] * scale, ST_CENTRE[1] * scale - 0.5, 0.5 * ST_DIAMETER * scale
+
+
+def inlet_profile(ny: int, u_mean: float, kind: str) -> np.ndarray:
+    """Parabola with walls half a cell outside rows 0 and ny-1, mean U over the height."""
+    if kind == "uniform":
+        return np.full(ny, u_mean)
+    eta = (np.arange(ny) + 0.5) / ny
+    return 6.0 * u_mean * eta * (1.0 - eta)
+
+
+def _wall_fraction(d: np.ndarray, c: np.ndarray, radius: float) -> float:
+    """Fraction q in (0, 1] of the link x -> x + c where the circle |p| = R is crossed."""
+    cc = float(c @ c)
+    dc = float(d @ c)
+    disc = dc * dc - cc * (float(d @ d) - radius * radius)
+    return float((-dc - math.sqrt(max(disc, 0.0))) / cc)
+
+
+def build_geometry(nx: int, ny: int, cx: float, cy: float, radius: float, u_mean: float, profile: str,
+                   jet_width_deg: float, interpolated: bool, dtype: Any) -> Geometry:
+    """Solid mask, Bouzidi coefficients, jet mass sources and probe nodes (NumPy, at build time)."""
+    xs, ys = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
+    solid = (xs - cx) ** 2 + (ys - cy) ** 2 <= radius**2
+    x0, x1 = max(int(math.floor(cx - radius)) - 2, 1), min(int(math.ceil(cx + radius)) + 3, nx - 1)
+    y0, y1 = max(int(math.floor(cy - radius)) - 2, 0), min(int(math.ceil(cy + radius)) + 3, ny)
+    wx, wy = x1 - x0, y1 - y0
+    mask = np.zeros((9, wx, wy), bool)
+    a, b, c = (np.zeros((9, wx, wy)) for _ in range(3))
+    jet_top, jet_bot = np.zeros((9, wx, wy)), np.zeros((9, wx, wy))
+    half = max(math.radians(jet_width_deg) / 2, 0.75 / radius)  # at least ~1.5 cells of arc per jet
+    for i in range(1, 9):
+        ci = lbm.C[i].astype(float)
+        for lx in range(wx):
+            for ly in range(wy):
+                x, y = x0 + lx, y0 + ly
+                nxt = (x + lbm.C[i, 0], y + lbm.C[i, 1])
+                if solid[x, y] or not (0 <= nxt[1] < ny and solid[nxt]):
+                    continue
+                mask[i, lx, ly] = True
+                q = _wall_fraction(np.array([x - cx, y - cy]), ci, radius)
+                back = (x - lbm.C[i, 0], y - lbm.C[i, 1])
+                back_ok = 0 <= back[0] < nx and 0 <= back[1] < ny and not solid[back]
+                if not interpolated or (q < 0.5 and not back_ok):
+                    a[i, lx, ly] = 1.0
+                elif q < 0.5:
+                    a[i, lx, ly], b[i, lx, ly] = 2 * q, 1 - 2 * q
+                else:
+                    a[i, lx, ly], c[i, lx, ly] = 1 / (2 * q), (2 * q - 1) / (2 * q)
+                # moving-wall source of a radial jet, 6 w_i |c_i . e_r| cos-profile (Rabault's shape)
+                px, py = x + q * ci[0] - cx, y + q * ci[1] - cy
+                theta = math.atan2(py, px)
+                er = np.array([px, py]) / math.hypot(px, py)
+                weight = 6 * lbm.W[i] * max(-(ci @ er), 0.0)
+                for target, centre in ((jet_top, math.pi / 2), (jet_bot, -math.pi / 2)):
+                    off = abs(theta - centre)
+                    if off < half:
+                        target[i, lx, ly] = weight * math.cos(0.5 * math.pi * off / half)
+    q_ref = u_mean * 2 * radius
+    if jet_top.sum() <= 0 or jet_bot.sum() <= 0:  # pragma: no cover - guaranteed by the 1.5-cell arc
+        raise WorldParameterError("the jets cover no wall link; enlarge the cylinder radius or jet_width_deg")
+    # each jet carries exactly +-Q_ref per unit action, so the discrete net mass flux is zero
+    jet = q_ref * (jet_top / jet_top.sum() - jet_bot / jet_bot.sum())
+    links = lbm.BodyLinks(origin=(x0, y0), mask=jnp.asarray(mask), a=jnp.asarray(a, dtype),
+                          b=jnp.asarray(b, dtype), c=jnp.asarray(c, dtype), jet=jnp.asarray(jet, dtype),
+                          solid=jnp.asarray(solid[x0:x1, y0:y1]))
+    return Geometry(nx, ny, cx, cy, radius, solid, links, inlet_profile(ny, u_mean, profile),
+                    _probe_nodes(nx, ny, cx, cy, radius, solid))
+
+
+def _probe_nodes(nx: int, ny: int, cx: float, cy: float, radius: float, solid: np.ndarray) -> np.ndarray:
+    """Eight probes on a ring at 1.5 R plus a 5 x 5 grid in the near wake (Rabault-style)."""
+    pts = [(cx + 1.5 * radius * math.cos(t), cy + 1.5 * radius * math.sin(t))
+           for t in np.linspace(0, 2 * math.pi, 8, endpoint=False)]
+    d = 2 * radius
+    for fx in (1.0, 1.5, 2.0, 3.0, 4.0):
+        for fy in (-0.8, -0.4, 0.0, 0.4, 0.8):
+            pts.append((cx + fx * d, cy + fy * d))
+    nodes = np.clip(np.rint(np.array(pts)).astype(int), [0, 0], [nx - 1, ny - 1])
+    return np.array([n for n in nodes if not solid[n[0], n[1]]])
+
+
+class CylinderWorld(World):
+    """Rabault-style drag reduction with jets, on a D2Q9 TRT/MRT/BGK lattice-Boltzmann channel."""
+
+    world_id = "lbm2d:cylinder"
+    Params = CylinderParams
+    observable_names = ("drag", "lift")
+
+    def __init__(self, grid: tuple[int, int, int] = (440, 82, 1), dtype: str = "float32",
+                 max_episode_steps: int = 200, **params: Any) -> None:
+        super().__init__(grid=grid, dtype=dtype, max_episode_steps=max_episode_steps, **params)
+
+    # ---- parameters -----------------------------------------------------------------------
+    @property
+    def geometry_cells(self) -> tuple[float, float, float]:
+        p = self.params
+        dx, dy, dr = default_cylinder(self.grid[0], self.grid[1])
+        return (dx if p.cylinder_x is None else p.cylinder_x, dy if p.cylinder_y is None else p.cylinder_y,
+                dr if p.radius is None else p.radius)
+
+    @property
+    def tau(self) -> float:
+        p = self.params
+        if p.reynolds is not None:
+            return lbm.tau_from_viscosity(p.u_inlet * 2 * self.geometry_cells[2] / p.reynolds)
+        return 0.53 if p.tau is None else p.tau
+
+    @property
+    def reynolds(self) -> float:
+        return self.params.u_inlet * 2 * self.geometry_cells[2] / lbm.viscosity(self.tau)
+
+    def check_parameters(self) -> None:
+        p = self.params
+        nx, ny, nz = self.grid
+        if nz != 1:
+            raise WorldParameterError(f"lbm2d:cylinder is two-dimensional: set nz = 1 in the grid (got nz = {nz})")
+        if p.tau is not None and p.reynolds is not None:
+            raise WorldParameterError("give either 'tau' or 'reynolds', not both (reynolds sets tau = "
+                                      "1/2 + 3 U D / Re)")
+        tau = self.tau
+        if not tau > 0.5:
+            raise WorldParameterError(
+                f"tau must be > 0.5 (got {tau:.4g}); 0.5 gives zero viscosity; try 0.53 or higher, or lower "
+                "the Reynolds number, or raise u_inlet / the resolution")
+        if tau < MIN_TAU:
+            raise WorldParameterError(
+                f"tau = {tau:.5g} is too close to 0.5 to be stable (needs >= {MIN_TAU}); lower the Reynolds "
+                "number or raise the resolution (ny) or u_inlet")
+        peak = p.u_inlet * (1.5 if p.inlet_profile == "parabolic" else 1.0)
+        mach = peak / math.sqrt(lbm.CS2)
+        if mach > MAX_MACH:
+            raise WorldParameterError(
+                f"lattice Mach number {mach:.2f} of the inlet peak exceeds {MAX_MACH}; lower u_inlet below "
+                f"{MAX_MACH * math.sqrt(lbm.CS2) / (peak / p.u_inlet):.3f} (and raise the resolution to keep Re)")
+        cx, cy, r = self.geometry_cells
+        if 2 * r < 8:
+            raise WorldParameterError(
+                f"the cylinder diameter is {2 * r:.1f} cells; it needs at least 8 cells to be resolved: raise "
+                f"ny to >= {math.ceil(8 * ST_HEIGHT / ST_DIAMETER)} or set radius >= 4")
+        if cx - r < 2 * r or cy - r < 2 or cy + r > ny - 3:
+            raise WorldParameterError(
+                f"the cylinder (centre {cx:.1f},{cy:.1f}, radius {r:.1f}) must sit at least one diameter "
+                "behind the inlet and 2 cells from the walls; move it or enlarge the grid")
+        if nx - (cx + r) < 5 * 2 * r:
+            raise WorldParameterError(
+                f"the channel is too short: {nx - (cx + r):.0f} cells behind the cylinder, need >= 5 diameters "
+                f"({10 * r:.0f}); raise nx to >= {math.ceil(cx + 11 * r)}")
+
+    @property
+    def dt(self) -> float:
+        """Agent step in convective units D / U."""
+        return self.params.substeps * self.params.u_inlet / (2 * self.geometry_cells[2])
+
+    # ---- spaces -----------------------------------------------------------------------------
+    def build_dynamics(self) -> Dynamics:
+        p = self.params
+        cx, cy, r = self.geometry_cells
+        self.geometry = build_geometry(self.grid[0], self.grid[1], cx, cy, r, p.u_inlet, p.inlet_profile,
+                                       p.jet_width_deg, p.interpolated_bounce_back, self.dtype)
+        n_obs = 2 * len(self.geometry.probes) + 2
+        self.observation_space = spaces.Box(-OBS_BOUND, OBS_BOUND, shape=(n_obs,), dtype=np.float32)
+        bound = np.float32(p.max_jet_flux)
+        self.action_space = spaces.Box(-bound, bound, shape=(1,), dtype=np.float32)
+        return make_dynamics(self.geometry, self.tau, p.collision, p.u_inlet, p.substeps, p.drag_offset,
+                             p.perturbation, self.dtype)
+
+    @classmethod
+    def validation_cases(cls) -> list[ValidationCase]:
+        from atom_sdk.worlds import lbm_validation as v
+
+        return [
+            ValidationCase(cls.world_id, "poiseuille_profile", v.poiseuille_case,
+                           description="periodic forced channel vs the analytical parabola (2%)"),
+            ValidationCase(cls.world_id, "schafer_turek_2d2", v.schafer_turek_2d2_case, slow=True,
+                           description="Re=100 confined cylinder: max C_D, max C_L, Strouhal (5%)"),
+        ]
+
+
+def make_substep(geo: Geometry, tau: float, kind: str, dtype: Any):
+    """One lattice update of the channel: collide, stream, body/wall/outlet/inlet patches."""
+    inlet = jnp.asarray(geo.inlet_ux, dtype)
+
+    def substep(f: jax.Array, amplitude: jax.Array):
+        post = lbm.collide(f, tau, kind)
+        out = lbm.stream_periodic(post)
+        out, fx, fy, injected = lbm.apply_body(out, post, geo.links, amplitude)
+        out = lbm.bounce_back_walls(out, post)
+        out = lbm.outflow_extrapolated(out)
+        out = lbm.zou_he_velocity_inlet(out, inlet)
+        return out, fx, fy, injected
+
+    return substep
+
+
+def make_dynamics(geo: Geometry, tau: float, kind: str, u_mean: float, substeps: int, drag_offset: float,
+                  perturbation: float, dtype: Any) -> Dynamics:
+    """The world's pure (init, step, observe, fields, diagnostics) functions."""
+    substep = make_substep(geo, tau, kind, dtype)
+    norm = 2.0 / (u_mean**2 * 2 * geo.radius)
+    fluid = jnp.asarray(~geo.solid)
+    probes = jnp.asarray(geo.probes)
+    zero = jnp.zeros((), dtype)
+
+    def init(key: jax.Array) -> CylinderState:
+        ux = jnp.broadcast_to(jnp.asarray(geo.inlet_ux, dtype)[None, :], (geo.nx, geo.ny))
+        noise = jax.random.normal(key, (2, geo.nx, geo.ny), dtype) * (perturbation * u_mean)
+        ux = jnp.where(fluid, ux + noise[0], 0.0)
+        uy = jnp.where(fluid, noise[1], 0.0)
+        f = lbm.equilibrium(jnp.ones((geo.nx, geo.ny), dtype), ux, uy).astype(dtype)
+        return CylinderState(f, jnp.zeros((), jnp.int32), zero, zero, zero, zero, zero, zero)
+
+    def step(state: CylinderState, action: jax.Array) -> tuple[CylinderState, StepOutput]:
+        target = jnp.reshape(action, ()).astype(dtype)
+
+        def body(s, carry):
+            f, sfx, sfy, _, _, _ = carry
+            # ramp the jets linearly over the agent step, as Rabault did, to avoid pressure shocks
+            amp = state.jet + (target - state.jet) * ((s + 1) / substeps).astype(dtype)
+            f, fx, fy, inj = substep(f, amp)
+            return f, sfx + fx, sfy + fy, fx, fy, inj
+
+        f, sfx, sfy, fx, fy, inj = jax.lax.fori_loop(0, substeps, body, (state.f, zero, zero, zero, zero, zero))
+        cd_mean, cl_mean = norm * sfx / substeps, norm * sfy / substeps
+        new = CylinderState(f, state.step + substeps, norm * fx, norm * fy, cd_mean, cl_mean, target, inj)
+        reward = -(cd_mean - drag_offset) - 0.2 * jnp.abs(cl_mean)
+        return new, StepOutput(observe(new), reward, diagnostics(new))
+
+    def observe(state: CylinderState) -> jax.Array:
+        _, ux, uy = lbm.macroscopic(state.f)
+        pu = ux[probes[:, 0], probes[:, 1]] / u_mean
+        pv = uy[probes[:, 0], probes[:, 1]] / u_mean
+        return jnp.concatenate([pu, pv, jnp.stack([state.drag, state.lift])]).astype(jnp.float32)
+
+    def fields(state: CylinderState) -> dict[str, jax.Array]:
+        rho, ux, uy = lbm.macroscopic(state.f)
+        ux, uy = jnp.where(fluid, ux, 0.0), jnp.where(fluid, uy, 0.0)
+        vel = jnp.stack([ux, uy, jnp.zeros_like(ux)])[..., None]
+        return {"velocity": vel, "density": rho[..., None], "pressure": (lbm.CS2 * rho)[..., None],
+                "vorticity": lbm.vorticity(ux, uy)[..., None]}
+
+    def diagnostics(state: CylinderState) -> dict[str, jax.Array]:
+        rho, ux, uy = lbm.macroscopic(state.f)
+        speed = jnp.where(fluid, jnp.sqrt(ux * ux + uy * uy), 0.0)
+        big = jnp.asarray(jnp.inf, rho.dtype)
+        return {
+            "drag": state.drag, "lift": state.lift, "drag_mean": state.drag_mean, "lift_mean": state.lift_mean,
+            "max_speed": jnp.max(speed), "mach_max": jnp.max(speed) / math.sqrt(lbm.CS2),
+            "density_min": jnp.min(jnp.where(fluid, rho, big)), "density_max": jnp.max(jnp.where(fluid, rho, -big)),
+            "mass": jnp.sum(jnp.where(fluid, rho, 0.0)), "jet_flux": state.jet_flux, "jet": state.jet,
+            "max_stress": jnp.max(jnp.where(fluid, lbm.strain_rate_magnitude(state.f, tau), 0.0)),
+        }
+
+    return Dynamics(init=init, step=step, observe=jax.jit(observe), fields=jax.jit(fields),
+                    diagnostics=jax.jit(diagnostics))
