@@ -1,0 +1,224 @@
+"""``atom release``: gates, evidence, release packet, verification, keys and surface snapshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from atom_sdk.cli.common import console, err_console, print_json
+
+app = typer.Typer(help="Release tooling: gates G-01..G-10, evidence, packets, signatures, SemVer snapshot.",
+                  no_args_is_help=True)
+
+_PROFILE = typer.Option("dev", "--profile", help="dev | rc | release (a skipped gate fails under release).")
+_ADVISORIES = typer.Option(None, "--advisories", help="OSV JSON advisory file for offline dependency auditing.")
+_ABLATION = typer.Option(Path("benchmark_results/platform_ablations"), "--ablation-dir",
+                         help="Folder of the platform ablation sweep (G-07, G-10).")
+_ALLOW_MISSING = typer.Option(False, "--allow-missing",
+                              help="Report missing inputs as skips (development only; refused by G-08 in release).")
+_RERUN = typer.Option(False, "--rerun", help="Re-produce G-04..G-06 evidence even when it is fresh.")
+
+
+def _context(profile: str, advisories: Path | None, ablation_dir: Path, allow_missing: bool, rerun: bool,
+             root: Path | None = None):
+    from atom_sdk.release.gates import GateContext
+
+    return GateContext(root=root or Path.cwd(), profile=profile, advisories=advisories,
+                       ablation_dir=ablation_dir, allow_missing=allow_missing, rerun=rerun)
+
+
+class _Display:
+    """A rich spinner for the running gate and one line per finished gate."""
+
+    def __init__(self, total: int, console_) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.console = console_
+        self.progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), console=console_, transient=True)
+        self.task = self.progress.add_task("gates", total=total)
+
+    def __enter__(self) -> _Display:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def start(self, g) -> None:
+        self.progress.update(self.task, description=f"{g.id} {g.name}")
+
+    def done(self, g, r) -> None:
+        colour = {"pass": "green", "fail": "red", "skip": "yellow"}[r.status]
+        self.progress.console.print(f"[{colour}]{r.status.upper():4}[/] {r.id} {r.name} ({r.duration_s:.1f}s): "
+                                    f"{r.reason}", highlight=False, markup=True, soft_wrap=True)
+        self.progress.advance(self.task)
+
+
+def _table(results, profile: str) -> None:
+    from rich.table import Table
+
+    from atom_sdk.release.gates import gate_ok
+
+    table = Table(title=f"Release gates (profile {profile})")
+    for col in ("Gate", "Name", "Status", "s", "Reason"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        style = "green" if gate_ok(r.status, profile) else "red"
+        table.add_row(r.id, r.name, f"[{style}]{r.status}[/]", f"{r.duration_s:.1f}", r.reason)
+    console.print(table)
+
+
+@app.command("gates")
+def gates_command(
+    only: list[str] = typer.Option(None, "--only", help="Run only these gate ids (repeat or comma-separate)."),
+    profile: str = _PROFILE,
+    as_json: bool = typer.Option(False, "--json", help="Print the gate records as JSON."),
+    advisories: Path = _ADVISORIES,
+    ablation_dir: Path = _ABLATION,
+    allow_missing: bool = _ALLOW_MISSING,
+    rerun: bool = _RERUN,
+) -> None:
+    """Run the release gates; exit 1 when any gate fails under the profile."""
+    from atom_sdk.release.gates import gate_ok, get_gates, run_gates
+
+    ctx = _context(profile, advisories, ablation_dir, allow_missing, rerun)
+    gates = get_gates(only)
+    with _Display(len(gates), err_console if as_json else console) as display:
+        results = run_gates(ctx, only, on_start=display.start, on_done=display.done)
+    if as_json:
+        print_json([r.to_dict() for r in results])
+    else:
+        _table(results, profile)
+    failed = [r.id for r in results if not gate_ok(r.status, profile)]
+    if failed:
+        err_console.print(f"[bold red]failed under {profile}:[/] {', '.join(failed)}", highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command("evidence")
+def evidence_command(
+    profile: str = _PROFILE,
+    check: bool = typer.Option(False, "--check", help="Exit 1 when any gate fails, naming it."),
+    output_json: Path = typer.Option(Path("validation_outputs/release_evidence.json"), "--output-json"),
+    output_md: Path = typer.Option(Path("validation_outputs/release_evidence.md"), "--output-md"),
+    only: list[str] = typer.Option(None, "--only", help="Only these gates (the result is then not a release)."),
+    advisories: Path = _ADVISORIES,
+    ablation_dir: Path = _ABLATION,
+    allow_missing: bool = _ALLOW_MISSING,
+    rerun: bool = _RERUN,
+) -> None:
+    """Run or collect every gate and write the evidence JSON (schema-versioned) and Markdown report."""
+    from atom_sdk.release.evidence import generate_evidence, write_evidence
+    from atom_sdk.release.gates import get_gates
+
+    ctx = _context(profile, advisories, ablation_dir, allow_missing, rerun)
+    with _Display(len(get_gates(only)), console) as display:
+        doc = generate_evidence(ctx, only, on_start=display.start, on_done=display.done)
+    write_evidence(doc, output_json, output_md, ctx.root)
+    console.print(f"wrote {output_json} and {output_md}; overall "
+                  f"{'[green]PASS[/]' if doc['overall_pass'] else '[red]FAIL[/]'} under {profile}", highlight=False)
+    if check and not doc["overall_pass"]:
+        err_console.print(f"[bold red]failed gates:[/] " + "; ".join(
+            f"{g['id']} {g['name']}: {g['reason']}" for g in doc["gates"] if g["id"] in doc["failed_gates"]),
+            highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+@app.command("packet")
+def packet_command(
+    ablation_dir: Path = _ABLATION,
+    release_evidence_json: Path = typer.Option(Path("validation_outputs/release_evidence.json"),
+                                               "--release-evidence-json"),
+    release_evidence_md: Path = typer.Option(Path("validation_outputs/release_evidence.md"), "--release-evidence-md"),
+    output_dir: Path = typer.Option(..., "--output-dir", help="Packet folder, e.g. release_packets/v1.0.0."),
+    profile: str = typer.Option("release", "--profile", help="Profile the evidence must pass under."),
+    signing_key: Path = typer.Option(None, "--signing-key", help="Ed25519 private key (atom release keygen)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing packet folder."),
+) -> None:
+    """Assemble a release packet; refuses unless the evidence passes for the current commit."""
+    from atom_sdk.release.packet import build_packet
+
+    with console.status("building release packet (wheel, sdist, SBOM, provenance)"):
+        info = build_packet(Path.cwd(), ablation_dir=ablation_dir, evidence_json=release_evidence_json,
+                            evidence_md=release_evidence_md, output_dir=output_dir, profile=profile,
+                            signing_key=signing_key, overwrite=overwrite)
+    console.print(f"packet {info['output_dir']}: {info['files']} files, commit {info['commit']}, "
+                  f"{'signed' if info['signed'] else 'unsigned'}", highlight=False)
+
+
+@app.command("verify")
+def verify_command(
+    packet: Path = typer.Argument(..., help="Release packet folder."),
+    public_key: Path = typer.Option(None, "--public-key", help="Pin the signer's public key (PEM)."),
+    require_signature: bool = typer.Option(False, "--require-signature", help="Fail an unsigned packet."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Check every hash, the provenance statement and the signature; exit 1 naming each problem."""
+    from atom_sdk.release.packet import verify_packet
+
+    report = verify_packet(packet, public_key=public_key, require_signature=require_signature)
+    if as_json:
+        print_json(report)
+    elif report["ok"]:
+        console.print(f"[green]OK[/] {packet}: {report['files']} files verified"
+                      + (f", signature valid ({report['key']})" if report["signed"] else ", unsigned"), highlight=False)
+    else:
+        for p in report["problems"]:
+            err_console.print(f"[red]FAIL[/] {p}", highlight=False)
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command("keygen")
+def keygen_command(
+    out: Path = typer.Option(..., "--out", help="Folder for the key pair."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing key pair."),
+) -> None:
+    """Create an Ed25519 signing key pair (private key written with mode 0600)."""
+    from atom_sdk.release.packet import keygen
+
+    private, public = keygen(out, overwrite=overwrite)
+    console.print(f"private key {private} (keep it secret), public key {public}", highlight=False)
+
+
+@app.command("snapshot")
+def snapshot_command(
+    out_dir: Path = typer.Option(Path("release"), "--out-dir", help="Where surface_snapshot.json and "
+                                 "baseline_evidence.json are written."),
+    ablation_dir: Path = _ABLATION,
+    surface_only: bool = typer.Option(False, "--surface-only", help="Write only the CLI/OpenAPI surface."),
+) -> None:
+    """Record the CLI/OpenAPI surface and the evidence metrics as the baseline for the next release (G-10)."""
+    from atom_sdk import __version__
+    from atom_sdk.artifacts import write_json
+    from atom_sdk.provenance import git_commit
+    from atom_sdk.release.gate_regression import candidate_metrics, make_baseline
+    from atom_sdk.release.semver import write_snapshot
+
+    surface = write_snapshot(out_dir / "surface_snapshot.json")
+    console.print(f"wrote {surface}", highlight=False)
+    if not surface_only:
+        ctx = _context("dev", None, ablation_dir, False, False)
+        metrics = candidate_metrics(ctx)
+        baseline = make_baseline(metrics, version=__version__, commit=git_commit(),
+                                 directions=ctx.extra.get("ablation_directions"))
+        path = write_json(out_dir / "baseline_evidence.json", baseline)
+        console.print(f"wrote {path} ({len(metrics)} metrics)", highlight=False)
+
+
+@app.command("gate-table")
+def gate_table_command(
+    write: bool = typer.Option(False, "--write", help="Rewrite the generated table in docs/SDK_RELEASE.md."),
+    doc: Path = typer.Option(Path("docs/SDK_RELEASE.md"), "--doc", help="Document holding the table markers."),
+) -> None:
+    """Print the current gate table (or write it into the docs between the markers)."""
+    from atom_sdk.release.gate_docs import write_gate_table
+    from atom_sdk.release.gates import render_gate_table
+
+    if write:
+        changed = write_gate_table(doc)
+        console.print(f"{doc}: {'updated' if changed else 'already current'}", highlight=False)
+    else:
+        typer.echo(render_gate_table())

@@ -1,0 +1,185 @@
+"""Release evidence synthesis: every gate's record in one schema-versioned JSON + a Markdown report.
+
+Why G-08 validates the very document it belongs to: the evidence file is what reviewers and
+the release packet trust, so it is checked against the schema shipped in the package before
+it is written, and the release profile refuses skips, missing inputs and ``allow_missing``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+from atom_sdk.release.gates import Gate, GateContext, GateRecorder, GateResult, all_gates, gate_ok, get_gates, run_gate
+
+EVIDENCE_SCHEMA = "atom.release_evidence/1"
+SYNTHESIS_GATE = "G-08"
+
+
+def load_schema() -> dict[str, Any]:
+    text = resources.files("atom_sdk.release").joinpath("schemas/release_evidence.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def schema_errors(doc: Any) -> list[str]:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(load_schema())
+    return [f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
+            for e in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))]
+
+
+def check_evidence_document(rec: GateRecorder, doc: Mapping[str, Any], *, profile: str, draft: bool = False) -> None:
+    """The G-08 checks over an evidence document (a draft without G-08 itself, or a stored one)."""
+    errors = schema_errors(doc)
+    rec.check("schema", not errors, "; ".join(errors[:3]) if errors else f"valid {EVIDENCE_SCHEMA}")
+    if errors:
+        return
+    expected = {g.id for g in all_gates()}
+    named = {g["id"] for g in doc["gates"]} | ({SYNTHESIS_GATE} if draft else set())
+    rec.check("names every gate", expected <= named, f"missing gates: {sorted(expected - named)}"
+              if not expected <= named else f"{len(expected)} gates")
+    rec.measure(evidence_profile=doc["profile"], gates_recorded=len(doc["gates"]))
+    others = [g for g in doc["gates"] if g["id"] != SYNTHESIS_GATE]
+    if profile == "release":
+        rec.check("release profile", doc["profile"] == "release",
+                  f"evidence was generated under profile {doc['profile']!r}")
+        skips = [g["id"] for g in others if g["status"] == "skip"]
+        missing = [f"{g['id']}: {m}" for g in others for m in g["missing_inputs"]]
+        rec.check("no skip", not skips, f"skipped gates: {skips}" if skips else "none")
+        rec.check("no missing input", not missing, f"missing: {missing[:5]}" if missing else "none")
+        rec.check("no allow_missing", not doc["options"]["allow_missing"],
+                  "allow_missing was set" if doc["options"]["allow_missing"] else "not set")
+    bad = [g["id"] for g in others if not gate_ok(g["status"], profile)]
+    rec.check("gates pass", not bad, f"failing under {profile}: {bad}" if bad else f"all pass under {profile}")
+
+
+def dependency_versions() -> dict[str, str | None]:
+    return {d.metadata["Name"].lower(): d.version for d in sorted(metadata.distributions(),
+                                                                   key=lambda d: str(d.metadata["Name"]).lower())
+            if d.metadata["Name"]}
+
+
+def _document(ctx: GateContext, results: Sequence[GateResult], options: Mapping[str, Any]) -> dict[str, Any]:
+    from atom_sdk import __version__
+    from atom_sdk.provenance import _git, utc_now
+
+    status = _git("status", "--porcelain", "--untracked-files=no", cwd=ctx.root)
+    failed = [r.id for r in results if not gate_ok(r.status, ctx.profile)]
+    return {
+        "schema": EVIDENCE_SCHEMA,
+        "schema_version": 1,
+        "generated_at": utc_now(),
+        "profile": ctx.profile,
+        "sdk_version": __version__,
+        "git": {"commit": _git("rev-parse", "HEAD", cwd=ctx.root), "dirty": None if status is None else bool(status)},
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "dependencies": dependency_versions(),
+        "options": {"allow_missing": ctx.allow_missing, **options},
+        "gates": [r.to_dict() for r in results],
+        "overall_pass": not failed,
+        "failed_gates": failed,
+    }
+
+
+def generate_evidence(ctx: GateContext, only: Sequence[str] | None = None,
+                      on_start: Callable[[Gate], None] | None = None,
+                      on_done: Callable[[Gate, GateResult], None] | None = None) -> dict[str, Any]:
+    """Run every selected gate, then G-08 over the assembled document; returns the document."""
+    selected = get_gates(only)
+    results = []
+    for g in selected:
+        if g.id == SYNTHESIS_GATE:
+            continue
+        if on_start:
+            on_start(g)
+        results.append(run_gate(g, ctx))
+        if on_done:
+            on_done(g, results[-1])
+    options = {"only": list(only) if only else None, "rerun": ctx.rerun,
+               "advisories": str(ctx.advisories) if ctx.advisories else None,
+               "ablation_dir": _rel(ctx.ablation_dir, ctx.root)}
+    synth = next((g for g in selected if g.id == SYNTHESIS_GATE), None)
+    if synth is not None:
+        if on_start:
+            on_start(synth)
+        draft = _document(ctx, results, options)
+        ctx.extra["evidence_document"] = draft
+        try:
+            result = run_gate(synth, ctx)
+        finally:
+            ctx.extra.pop("evidence_document", None)
+        results.append(result)
+        if on_done:
+            on_done(synth, result)
+    results.sort(key=lambda r: r.id)
+    return _document(ctx, results, options)
+
+
+def _rel(path: Path | None, root: Path) -> str | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).resolve().relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def render_markdown(doc: Mapping[str, Any], md_dir: Path, root: Path) -> str:
+    """Gate table, key figures and links to every evidence file (relative to the report)."""
+    import os
+
+    verdict = "PASS" if doc["overall_pass"] else f"FAIL ({', '.join(doc['failed_gates'])})"
+    commit = doc["git"]["commit"] or "unknown"
+    lines = [f"# Release evidence: atom-oss-sdk {doc['sdk_version']}", "",
+             f"- Profile: `{doc['profile']}`; overall: **{verdict}**",
+             f"- Commit: `{commit}`{' (dirty tree)' if doc['git']['dirty'] else ''}",
+             f"- Python {doc['python']} on {doc['platform']}; generated {doc['generated_at']}", "",
+             "| Gate | Name | Status | Time (s) | Reason |", "|---|---|---|---|---|"]
+    for g in doc["gates"]:
+        reason = g["reason"].replace("|", "\\|")
+        lines.append(f"| {g['id']} | {g['name']} | {g['status'].upper()} | {g['duration_s']:.1f} | {reason} |")
+    lines += ["", "## Key figures", ""]
+    for g in doc["gates"]:
+        if g["measured"]:
+            figures = ", ".join(f"{k}={_fmt(v)}" for k, v in list(g["measured"].items())[:8])
+            lines.append(f"- **{g['id']}**: {figures}")
+    lines += ["", "## Checks", ""]
+    for g in doc["gates"]:
+        for c in g["checks"]:
+            lines.append(f"- {g['id']} {c['name']}: {c['status']} ({c['detail'][:160]})")
+    lines += ["", "## Evidence files", ""]
+    for g in doc["gates"]:
+        for e in g["evidence"]:
+            target = Path(e["path"]) if Path(e["path"]).is_absolute() else root / e["path"]
+            link = os.path.relpath(target, md_dir)
+            lines.append(f"- {g['id']} ({e['role']}): [{e['path']}]({link}) sha256 `{e['sha256'][:16]}...`")
+    return "\n".join(lines) + "\n"
+
+
+def write_evidence(doc: Mapping[str, Any], json_path: Path, md_path: Path | None, root: Path) -> None:
+    from atom_sdk.artifacts import atomic_write_text, write_json
+
+    write_json(json_path, dict(doc))
+    if md_path is not None:
+        atomic_write_text(md_path, render_markdown(doc, md_path.resolve().parent, root))
+
+
+def validate_evidence(doc: Mapping[str, Any], profile: str, root: Path) -> GateResult:
+    """G-08 over a stored document (used by the packet builder)."""
+    rec = GateRecorder(GateContext(root=root, profile=profile), SYNTHESIS_GATE, "Release evidence synthesis")
+    check_evidence_document(rec, doc, profile=profile)
+    return rec.settle()

@@ -1,0 +1,141 @@
+"""G-10 RC regression: candidate metrics vs the last release's baseline, and the SemVer check.
+
+Why stated tolerances: every metric in the baseline carries its direction and tolerance, so a
+reviewer sees *why* a change is or is not a regression, and the gate names each one that is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from atom_sdk.release.gates import GateContext, GateRecorder, gate
+
+BASELINE_SCHEMA = "atom.release_baseline/1"
+DEFAULT_REL_TOL = 0.05
+DEFAULT_ABS_TOL = 1e-6
+
+#: Evidence files whose numeric leaves are tracked, by metric prefix (relative to validation_outputs/).
+EVIDENCE_SOURCES = {"integrity": "scientific_integrity.json", "reliability": "reliability.json",
+                    "safety": "safety_validation.json", "worlds": "world_validation.json",
+                    "bench": "benchmarks.json"}
+
+_LOWER = ("error", "violation", "false", "fail", "diverg", "drift", "residual", "latency", "miss", "leak")
+_HIGHER = ("pass", "coverage", "success", "detect", "accuracy", "ratio", "speedup", "mlups", "recall",
+           "precision", "throughput", "return", "reward", "trust")
+
+
+def infer_direction(name: str) -> str:
+    """Which way is better for a metric, from its name; ``both`` means any drift is a change."""
+    low = name.lower()
+    leaf = low.rsplit(".", 1)[-1]
+    if any(k in leaf for k in _LOWER):
+        return "lower"
+    if any(k in leaf for k in _HIGHER):
+        return "higher"
+    return "both"
+
+
+def candidate_metrics(ctx: GateContext) -> dict[str, float]:
+    """Every tracked number the candidate's evidence holds (missing sources contribute nothing)."""
+    from atom_sdk.release.gate_evidence import flatten_numbers
+
+    out: dict[str, float] = {}
+    for prefix, name in EVIDENCE_SOURCES.items():
+        path = ctx.outputs / name
+        if path.is_file():
+            try:
+                out.update(flatten_numbers(json.loads(path.read_text(encoding="utf-8")), prefix))
+            except json.JSONDecodeError:
+                continue
+    summary = ctx.ablation_dir / "summary.json"
+    if summary.is_file():
+        doc = json.loads(summary.read_text(encoding="utf-8"))
+        directions = doc.get("metrics", {})
+        for row in doc.get("rows", []):
+            if isinstance(row.get("mean"), (int, float)):
+                out[f"ablation.{row['variant']}.{row['metric']}"] = float(row["mean"])
+        ctx.extra.setdefault("ablation_directions", directions)
+    return out
+
+
+def make_baseline(metrics: Mapping[str, float], *, version: str, commit: str | None,
+                  directions: Mapping[str, str] | None = None) -> dict[str, Any]:
+    directions = directions or {}
+    entries = {}
+    for name, value in sorted(metrics.items()):
+        metric = name.rsplit(".", 1)[-1]
+        direction = directions.get(metric) or infer_direction(name)
+        entries[name] = {"value": value, "direction": direction, "rel_tol": DEFAULT_REL_TOL,
+                         "abs_tol": DEFAULT_ABS_TOL}
+    return {"schema": BASELINE_SCHEMA, "version": version, "git_commit": commit, "metrics": entries}
+
+
+def compare_metrics(baseline: Mapping[str, Any], candidate: Mapping[str, float]) -> list[dict[str, Any]]:
+    """One row per baseline metric: value, candidate, tolerance, and whether it regressed."""
+    rows = []
+    for name, spec in sorted(baseline.get("metrics", {}).items()):
+        base = float(spec["value"])
+        tol = max(float(spec.get("abs_tol", DEFAULT_ABS_TOL)), float(spec.get("rel_tol", DEFAULT_REL_TOL)) * abs(base))
+        direction = spec.get("direction", "both")
+        cand = candidate.get(name)
+        if cand is None:
+            regressed, why = True, "missing from the candidate's evidence"
+        elif direction == "lower":
+            regressed, why = cand > base + tol, f"{cand:.6g} > {base:.6g} + {tol:.3g}"
+        elif direction == "higher":
+            regressed, why = cand < base - tol, f"{cand:.6g} < {base:.6g} - {tol:.3g}"
+        else:
+            regressed, why = abs(cand - base) > tol, f"|{cand:.6g} - {base:.6g}| > {tol:.3g}"
+        rows.append({"metric": name, "baseline": base, "candidate": cand, "direction": direction,
+                     "tolerance": tol, "regressed": regressed, "why": why if regressed else ""})
+    return rows
+
+
+def check_regression(rec: GateRecorder, baseline_path: Path, candidate: Mapping[str, float]) -> None:
+    if not baseline_path.is_file():
+        rec.missing("metric baseline", baseline_path, f"{baseline_path} does not exist; write it with "
+                    "`atom release snapshot` at the last release")
+        return
+    rec.evidence(baseline_path)
+    baseline = json.loads(baseline_path.read_text(encoding="utf-8"))
+    rows = compare_metrics(baseline, candidate)
+    bad = [r for r in rows if r["regressed"]]
+    rec.measure(metrics_compared=len(rows), metrics_regressed=len(bad),
+                regressions=[f"{r['metric']}: {r['why']}" for r in bad[:10]])
+    rec.threshold(metric_tolerance="per metric: max(abs_tol, rel_tol*|baseline|) in its worse direction")
+    if not rows:
+        rec.skip("metric regression", f"baseline {baseline_path.name} holds no metrics; nothing to compare")
+        return
+    rec.check("metric regression", not bad, "; ".join(f"{r['metric']} ({r['why']})" for r in bad[:5]) if bad
+              else f"{len(rows)} metric(s) within tolerance of {baseline.get('version', '?')}")
+
+
+def check_semver(rec: GateRecorder, snapshot_path: Path, current: Mapping[str, Any]) -> None:
+    from atom_sdk.release.semver import bump_ok, compare_surfaces, required_bump
+
+    if not snapshot_path.is_file():
+        rec.missing("SemVer surface", snapshot_path, f"{snapshot_path} does not exist; write it with "
+                    "`atom release snapshot`")
+        return
+    rec.evidence(snapshot_path)
+    old = json.loads(snapshot_path.read_text(encoding="utf-8"))
+    diff = compare_surfaces(old, current)
+    need = required_bump(diff)
+    ok, detail = bump_ok(old["version"], current["version"], need)
+    rec.measure(surface_removed=diff["removed"][:20], surface_changed=diff["changed"][:20],
+                surface_added=len(diff["added"]), required_bump=need,
+                version_from=old["version"], version_to=current["version"])
+    first = (diff["removed"] + diff["changed"] + diff["added"])[:3]
+    rec.check("SemVer", ok, detail + (f" (e.g. {'; '.join(first)})" if first else " (surface unchanged)"))
+
+
+@gate("G-10", "RC regression", "candidate metrics vs release/baseline_evidence.json within stated tolerances; "
+      "CLI/OpenAPI surface vs release/surface_snapshot.json obeys SemVer")
+def gate_regression(rec: GateRecorder) -> None:
+    from atom_sdk.release.semver import current_surface
+
+    check_regression(rec, rec.ctx.baseline, candidate_metrics(rec.ctx))
+    check_semver(rec, rec.ctx.snapshot, rec.ctx.extra.get("surface") or current_surface())

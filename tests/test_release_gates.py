@@ -1,0 +1,299 @@
+"""Release gates on small fixtures: each passes on a good fixture and fails on a broken one."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from atom_sdk.release import gate_docs, gate_regression, gate_security, semver
+from atom_sdk.release.evidence import _document, check_evidence_document, render_markdown, schema_errors
+from atom_sdk.release.gate_reproducibility import check_reproducibility, strip_volatile
+from atom_sdk.release.gates import GateContext, GateRecorder, GateResult, all_gates, render_gate_table
+
+
+def _rec(root: Path, gate_id: str = "G-XX", **kw) -> GateRecorder:
+    return GateRecorder(GateContext(root=root, **kw), gate_id, "test")
+
+
+def _status(rec: GateRecorder, name: str) -> str:
+    return next(c.status for c in rec.result.checks if c.name == name)
+
+
+def test_registry_has_ten_gates_in_order():
+    assert [g.id for g in all_gates()] == [f"G-{i:02d}" for i in range(1, 11)]
+
+
+# --------------------------------------------------------------------------- G-09 docs
+
+OPENAPI = {"openapi": "3.1.0", "info": {"title": "t", "version": "1"},
+           "paths": {"/api/jobs": {"get": {}, "post": {}}, "/api/jobs/{job_id}": {"get": {}}}}
+
+
+def _docs_root(tmp_path: Path) -> Path:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "tool.py").write_text(textwrap.dedent("""
+        import argparse
+        p = argparse.ArgumentParser()
+        p.add_argument("--alpha")
+        p.add_argument("--check", action="store_true")
+        p.parse_args()
+    """), encoding="utf-8")
+    (tmp_path / "README.md").write_text(textwrap.dedent("""
+        # Demo
+        Run `atom worlds list` or:
+
+        ```bash
+        venv/bin/atom run --name tg --grid 8 8 1 --steps 10 --world-nu 0.01  # comment --bogus
+        PYTHONDONTWRITEBYTECODE=1 venv/bin/python scripts/tool.py --alpha 1 \\
+          --check
+        venv/bin/atom release gates --only G-09 --profile dev --json
+        ```
+
+        ```python
+        atom --not-a-shell-block
+        ```
+    """), encoding="utf-8")
+    (tmp_path / "docs" / "openapi.json").write_text(json.dumps(OPENAPI), encoding="utf-8")
+    (tmp_path / "docs" / "PLATFORM_API_UI.md").write_text(
+        "- `GET /api/jobs` list\n- `POST /api/jobs` submit\n- `GET /api/jobs/{job_id}` one job\n", encoding="utf-8")
+    (tmp_path / "CHANGELOG.md").write_text("# Changelog\n\n## [9.9.9] - 2030-01-01\n\n- Added things.\n",
+                                           encoding="utf-8")
+    (tmp_path / "docs" / "SDK_RELEASE.md").write_text(
+        f"x\n{gate_docs.GATE_TABLE_BEGIN}\n{render_gate_table()}\n{gate_docs.GATE_TABLE_END}\n", encoding="utf-8")
+    return tmp_path
+
+
+def _run_docs(root: Path, openapi=OPENAPI) -> GateRecorder:
+    rec = _rec(root, "G-09", extra={"openapi": openapi, "version": "9.9.9"})
+    gate_docs.gate_docs(rec)
+    rec.settle()
+    return rec
+
+
+def test_docs_gate_passes_on_good_fixture(tmp_path):
+    rec = _run_docs(_docs_root(tmp_path))
+    assert rec.result.status == "pass", rec.result.reason
+    assert rec.result.measured["endpoints"] == 3
+    assert rec.result.measured["doc_command_problems"] == 0
+
+
+def test_docs_gate_stale_openapi_and_undocumented_endpoint(tmp_path):
+    root = _docs_root(tmp_path)
+    live = json.loads(json.dumps(OPENAPI))
+    live["paths"]["/api/jobs/{job_id}/cancel"] = {"post": {}}
+    rec = _run_docs(root, live)
+    assert _status(rec, "OpenAPI freshness") == "fail"
+    assert "/api/jobs/{job_id}/cancel" in next(c.detail for c in rec.result.checks if c.name == "OpenAPI freshness")
+    assert _status(rec, "endpoints documented") == "fail"
+    assert rec.result.measured["endpoints_undocumented"] == 1
+
+
+def test_docs_gate_names_unknown_flag_with_file_and_line(tmp_path):
+    root = _docs_root(tmp_path)
+    readme = root / "README.md"
+    readme.write_text(readme.read_text() + "\nThen `atom release gates --onlyy G-01` and "
+                      "`venv/bin/python scripts/tool.py --beta 2`.\n", encoding="utf-8")
+    rec = _run_docs(root)
+    detail = next(c.detail for c in rec.result.checks if c.name == "documented commands parse")
+    assert rec.result.status == "fail"
+    assert "README.md:16" in detail and "--onlyy" in detail and "atom release gates" in detail
+    assert "--beta" in detail and "scripts/tool.py" in detail
+
+
+def test_docs_gate_changelog_and_gate_table(tmp_path):
+    root = _docs_root(tmp_path)
+    (root / "docs" / "SDK_RELEASE.md").write_text(
+        f"{gate_docs.GATE_TABLE_BEGIN}\n| G-01 | old |\n{gate_docs.GATE_TABLE_END}\n", encoding="utf-8")
+    rec = _rec(root, "G-09", extra={"openapi": None, "version": "10.0.0"})
+    gate_docs.gate_docs(rec)
+    assert _status(rec, "CHANGELOG entry") == "fail"
+    assert _status(rec, "gate table") == "fail"
+    assert _status(rec, "OpenAPI freshness") == "skip"
+    assert gate_docs.write_gate_table(root / "docs" / "SDK_RELEASE.md") is True
+    rec = _rec(root, "G-09")
+    gate_docs.check_gate_table(rec, root)
+    assert _status(rec, "gate table") == "pass"
+
+
+# --------------------------------------------------------------------------- G-10 regression + SemVer
+
+
+def test_metric_regression_is_named(tmp_path):
+    base = gate_regression.make_baseline({"integrity.false_discovery_rate": 0.02, "safety.detection_rate": 0.95,
+                                          "bench.speedup": 10.0}, version="1.0.0", commit=None)
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps(base))
+    rec = _rec(tmp_path)
+    good = {"integrity.false_discovery_rate": 0.0205, "safety.detection_rate": 0.97, "bench.speedup": 10.3}
+    gate_regression.check_regression(rec, path, good)
+    assert _status(rec, "metric regression") == "pass"
+    rec = _rec(tmp_path)
+    gate_regression.check_regression(rec, path, {**good, "integrity.false_discovery_rate": 0.03,
+                                                 "safety.detection_rate": 0.99})
+    detail = next(c.detail for c in rec.result.checks if c.name == "metric regression")
+    assert _status(rec, "metric regression") == "fail"
+    assert "integrity.false_discovery_rate" in detail and "detection_rate" not in detail
+    rec = _rec(tmp_path)
+    gate_regression.check_regression(rec, path, {"bench.speedup": 10.0})
+    assert "missing" in next(c.detail for c in rec.result.checks)
+
+
+def _surface(version: str, flags: list[str], endpoints: list[str]):
+    params = {f.strip("-").replace("-", "_"): {"kind": "option", "required": False, "multiple": False, "nargs": 1,
+                                               "opts": [f], "is_flag": False} for f in flags}
+    return {"version": version, "cli": {"atom": {"group": True, "params": {}},
+                                        "atom run": {"group": False, "params": params}}, "openapi": endpoints}
+
+
+@pytest.mark.parametrize("new_version,flags,endpoints,ok,bump", [
+    ("1.0.1", ["--seed", "--steps"], ["GET /jobs"], True, "patch"),
+    ("1.0.1", ["--seed"], ["GET /jobs"], False, "major"),           # removed flag, no MAJOR bump
+    ("2.0.0", ["--seed"], ["GET /jobs"], True, "major"),
+    ("1.0.1", ["--seed", "--steps", "--device"], ["GET /jobs"], False, "minor"),  # added flag needs MINOR
+    ("1.1.0", ["--seed", "--steps", "--device"], ["GET /jobs", "POST /jobs"], True, "minor"),
+    ("1.1.0", ["--seed", "--steps"], [], False, "major"),           # removed endpoint
+])
+def test_semver_rule(tmp_path, new_version, flags, endpoints, ok, bump):
+    snap = tmp_path / "surface.json"
+    snap.write_text(json.dumps(_surface("1.0.0", ["--seed", "--steps"], ["GET /jobs"])))
+    rec = _rec(tmp_path)
+    gate_regression.check_semver(rec, snap, _surface(new_version, flags, endpoints))
+    assert _status(rec, "SemVer") == ("pass" if ok else "fail")
+    assert rec.result.measured["required_bump"] == bump
+
+
+def test_real_cli_surface_lists_release_commands():
+    surface = semver.cli_surface()
+    assert {"atom release gates", "atom release packet", "atom release verify"} <= set(surface)
+    assert surface["atom release gates"]["params"]["only"]["opts"] == ["--only"]
+
+
+# --------------------------------------------------------------------------- G-02 security (fast parts)
+
+
+def test_osv_matcher_catches_vulnerable_pin(tmp_path):
+    advisories = [
+        {"id": "GHSA-test-0001", "affected": [{"package": {"name": "Requests", "ecosystem": "PyPI"},
+                                               "ranges": [{"type": "ECOSYSTEM",
+                                                           "events": [{"introduced": "0"}, {"fixed": "2.31.0"}]}]}]},
+        {"id": "PYSEC-test-2", "affected": [{"package": {"name": "numpy", "ecosystem": "PyPI"},
+                                             "versions": ["1.21.0"]}]},
+        {"id": "OSV-npm", "affected": [{"package": {"name": "requests", "ecosystem": "npm"}, "versions": ["2.0.0"]}]},
+        {"id": "GHSA-last", "affected": [{"package": {"name": "pyyaml", "ecosystem": "PyPI"},
+                                          "ranges": [{"type": "ECOSYSTEM",
+                                                      "events": [{"introduced": "5.0"}, {"last_affected": "5.3"}]}]}]},
+    ]
+    hits = gate_security.match_advisories(advisories, {"requests": "2.30.0", "numpy": "1.21.0", "PyYAML": "5.3"})
+    assert sorted(h["id"] for h in hits) == ["GHSA-last", "GHSA-test-0001", "PYSEC-test-2"]
+    assert gate_security.match_advisories(advisories, {"requests": "2.31.0", "numpy": "2.0.0", "PyYAML": "5.4"}) == []
+
+    path = tmp_path / "osv.json"
+    path.write_text(json.dumps(advisories))
+    offline = {"audited": 0, "skipped": 170, "vulns": []}
+    rec = _rec(tmp_path, profile="release")
+    gate_security.audit_check(rec, offline, path, installed={"requests": "2.30.0"})
+    assert _status(rec, "offline advisories") == "fail"
+    assert "requests 2.30.0 (GHSA-test-0001)" in rec.result.checks[0].detail
+    rec = _rec(tmp_path, profile="release")
+    gate_security.audit_check(rec, offline, None)
+    assert _status(rec, "dependency audit") == "fail"      # unreachable service, no advisory file
+    rec = _rec(tmp_path, profile="dev")
+    gate_security.audit_check(rec, offline, None)
+    assert _status(rec, "dependency audit") == "skip"
+
+
+def test_secrets_scan_and_waivers(tmp_path):
+    fake_key = "AKIA" + "ABCDEFGHIJKLMNOP"
+    begin = "-----BEGIN " + "PRIVATE KEY-----"
+    token = "q8Zr2LmX9" + "vTb4NcW7pKd"
+    (tmp_path / "a.py").write_text(f'x = 1\naws = "{fake_key}"\napi_token = "{token}"\n'
+                                   f'password = "changeme"\n{begin}\n', encoding="utf-8")
+    found = gate_security.scan_secrets(tmp_path, [tmp_path / "a.py"], [])
+    assert found == ["a.py:2 AWS access key id", "a.py:3 high-entropy value assigned to 'api_token'",
+                     "a.py:5 private key"]
+    assert gate_security.scan_secrets(tmp_path, [tmp_path / "a.py"], [{"path": "a.py"}]) == []
+
+    (tmp_path / "w.toml").write_text('[[waiver]]\ntest_id = "B602"\npath = "src/x.py"\njustification = "fixed"\n')
+    waivers = gate_security.load_waivers(tmp_path / "w.toml")
+    finding = {"test_id": "B602", "issue_severity": "HIGH", "filename": "src/x.py", "line_number": 3}
+    rec = _rec(tmp_path)
+    gate_security.bandit_check(rec, [finding, {**finding, "filename": "src/y.py"}], waivers)
+    assert _status(rec, "bandit") == "fail" and "src/y.py:3" in rec.result.checks[0].detail
+    (tmp_path / "bad.toml").write_text('[[waiver]]\ntest_id = "B602"\npath = "src/x.py"\n')
+    with pytest.raises(Exception, match="justification"):
+        gate_security.load_waivers(tmp_path / "bad.toml")
+
+
+# --------------------------------------------------------------------------- G-03 with a stand-in runner
+
+
+def _fake_run(config, out_dir, *, noise=None):
+    import hashlib
+
+    from atom_sdk.config import config_hash
+    from atom_sdk.provenance import utc_now
+
+    h = int(config_hash(config)[:8], 16)
+    value = h % 1000 / 7.0 + (next(noise) if noise else 0.0)
+    return {"summary": {"mean_return": value}, "provenance": {"config": config.model_dump(mode="json")},
+            "timings": {"wall_seconds": hashlib.sha256(str(out_dir).encode()).hexdigest()},
+            "started": {"finished_at": utc_now()}}
+
+
+def test_reproducibility_gate_with_fake_runner(tmp_path):
+    from atom_sdk.release.gate_reproducibility import TINY_CONFIG
+
+    rec = _rec(tmp_path)
+    check_reproducibility(rec, TINY_CONFIG, _fake_run)
+    assert rec.settle().status == "pass", rec.result.reason
+    assert len(set(rec.result.measured["config_hashes"].values())) == 1
+    import itertools
+
+    noise = itertools.count()
+    rec = _rec(tmp_path)
+    check_reproducibility(rec, TINY_CONFIG, lambda c, o: _fake_run(c, o, noise=noise))
+    assert rec.settle().status == "fail"
+    assert ".summary.mean_return" in rec.result.reason
+    assert strip_volatile({"a": 1, "timings": 2, "x_at": 3, "b": [{"created_at": 1, "c": 2}]}) == {"a": 1, "b": [{"c": 2}]}
+
+
+# --------------------------------------------------------------------------- G-08 evidence document
+
+
+def _doc(tmp_path, statuses=None, allow_missing=False, profile="release"):
+    ctx = GateContext(root=tmp_path, profile=profile, allow_missing=allow_missing)
+    statuses = statuses or {}
+    results = [GateResult(g.id, g.name, statuses.get(g.id, "pass"), "ok") for g in all_gates()]
+    return _document(ctx, results, {"only": None})
+
+
+def test_evidence_document_validates_and_release_profile_is_strict(tmp_path):
+    doc = _doc(tmp_path)
+    assert schema_errors(doc) == []
+    rec = _rec(tmp_path, "G-08", profile="release")
+    check_evidence_document(rec, doc, profile="release")
+    assert rec.settle().status == "pass", rec.result.reason
+
+    skipped = _doc(tmp_path, {"G-09": "skip"}, profile="release")
+    rec = _rec(tmp_path, "G-08", profile="release")
+    check_evidence_document(rec, skipped, profile="release")
+    assert _status(rec, "no skip") == "fail"
+    rec = _rec(tmp_path, "G-08", profile="dev")
+    check_evidence_document(rec, _doc(tmp_path, {"G-09": "skip"}, profile="dev"), profile="dev")
+    assert rec.settle().status == "pass"
+
+    rec = _rec(tmp_path, "G-08", profile="release")
+    check_evidence_document(rec, _doc(tmp_path, allow_missing=True), profile="release")
+    assert _status(rec, "no allow_missing") == "fail"
+
+    broken = {**doc, "gates": [g for g in doc["gates"] if g["id"] != "G-04"]}
+    rec = _rec(tmp_path, "G-08", profile="release")
+    check_evidence_document(rec, broken, profile="release")
+    assert "G-04" in next(c.detail for c in rec.result.checks if c.name == "names every gate")
+    assert schema_errors({**doc, "gates": [{"id": "G-1"}]})
+    md = render_markdown(doc, tmp_path, tmp_path)
+    assert "| G-10 | RC regression | PASS |" in md
