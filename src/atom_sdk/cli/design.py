@@ -1,0 +1,162 @@
+"""``atom design``: inverse design of a world's parameters by rollouts (also ``atom run --inverse-design``).
+
+Only typer/rich are imported at module level so that ``atom --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from atom_sdk.cli.common import console, loads_json_option, parse_world_options, print_json
+
+CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def spec_from_options(*, problem: Optional[str], world: Optional[str], backend: Optional[str],
+                      iterations: Optional[int], population: Optional[int], top_k: Optional[int],
+                      rollout_steps: Optional[int], seed: Optional[int], name: Optional[str],
+                      target: Optional[float], bounds: list[str] | None, constraints: list[str] | None,
+                      grid: Optional[tuple[int, int, int]], evaluator: Optional[str], workers: Optional[int],
+                      stop_below: Optional[float], output_root: Optional[str], extra_args: list[str],
+                      config: Optional[Path] = None) -> Any:
+    """CLI values (None = not given) on top of an optional spec file -> a validated ``DesignSpec``."""
+    from atom_sdk.config import read_config_file
+    from atom_sdk.design.space import parse_bound
+    from atom_sdk.design.spec import build_spec
+
+    data: dict[str, Any] = read_config_file(config) if config is not None else {}
+    given = {"problem": problem, "world": world, "backend": backend, "iterations": iterations,
+             "population": population, "top_k": top_k, "rollout_steps": rollout_steps, "seed": seed,
+             "name": name, "target": target, "evaluator": evaluator, "workers": workers,
+             "stop_below": stop_below, "output_root": output_root, "grid": list(grid) if grid else None}
+    data.update({k: v for k, v in given.items() if v is not None})
+    if bounds:
+        data["bounds"] = {**data.get("bounds", {}), **dict(parse_bound(b) for b in bounds)}
+    if constraints:
+        data["constraints"] = list(data.get("constraints", [])) + [
+            loads_json_option(c, "--constraint") for c in constraints]
+    world_params = parse_world_options(list(extra_args))
+    if world_params:
+        data["world_params"] = {**data.get("world_params", {}), **world_params}
+    return build_spec(data)
+
+
+def execute_design(spec: Any, *, quiet: bool = False) -> dict[str, Any]:
+    """Run the search with a rich progress bar and print a short summary."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from atom_sdk.design.search import resolve_spec, run_design
+
+    spec = resolve_spec(spec)
+    total = spec.iterations * spec.population
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console, disable=quiet) as bar:
+        task = bar.add_task(f"{spec.problem} {spec.backend}", total=total, info="compiling")
+
+        def on_progress(done: int, _total: int, info: dict[str, Any]) -> None:
+            best = info.get("best")
+            text = f"iteration {info['iteration']}" + (f" best {best:.4g}" if best is not None else "")
+            bar.update(task, completed=done, info=text)
+
+        report = run_design(spec, progress=on_progress)
+    if not quiet:
+        summarize(report)
+    return report
+
+
+def summarize(report: dict[str, Any]) -> None:
+    best = report["best"]
+    console.print(f"[bold]design[/] {report['name']}  problem {report['problem']['name']}  backend "
+                  f"{report['backend']}  config {report['config_hash'][:12]}")
+    console.print(f"  evaluations: {report['evaluations_used']} ({report['infeasible_count']} infeasible)")
+    if best is None:
+        console.print("  no feasible design found: widen --bound or check the reasons in the report")
+    else:
+        values = ", ".join(f"{k}={v:.6g}" for k, v in best["design"].items())
+        console.print(f"  best: {values}  objective {best['objective']:.6g}", highlight=False)
+    known = report.get("known_optimum")
+    if known:
+        values = ", ".join(f"{k}={v:.6g}" for k, v in known["design"].items())
+        console.print(f"  analytical optimum: {values}", highlight=False)
+    console.print(f"  artifacts: {Path(report['artifacts']['report']).parent}/ "
+                  "(inverse_design_report.json, convergence.png, convergence.pdf)")
+
+
+def design_command(
+    ctx: typer.Context,
+    problem: Optional[str] = typer.Option(None, "--problem", help="Problem name (see --list)."),
+    world: Optional[str] = typer.Option(None, "--world", help="World id (default: the problem's)."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="cmaes, evolutionary or random."),
+    iterations: Optional[int] = typer.Option(None, "--inverse-iterations", help="Generations."),
+    population: Optional[int] = typer.Option(None, "--inverse-population", help="Designs per generation."),
+    top_k: Optional[int] = typer.Option(None, "--inverse-top-k", help="Best designs kept (and elites)."),
+    rollout_steps: Optional[int] = typer.Option(None, "--inverse-rollout-steps", help="World steps per rollout."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Search and rollout seed."),
+    name: Optional[str] = typer.Option(None, "--name", help="Artifacts go to experiment_results/NAME."),
+    target: Optional[float] = typer.Option(None, "--target", help="Problem target (e.g. shock angle in deg)."),
+    bound: Optional[list[str]] = typer.Option(None, "--bound", help="name=lo:hi (repeatable)."),
+    constraint: Optional[list[str]] = typer.Option(None, "--constraint",
+                                                   help='JSON {"coefficients": {...}, "upper": u} (repeatable).'),
+    grid: Optional[tuple[int, int, int]] = typer.Option(None, "--grid", help="Grid cells nx ny nz."),
+    evaluator: Optional[str] = typer.Option(None, "--evaluator", help="rollout (default) or surrogate."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Processes per generation (spawn)."),
+    stop_below: Optional[float] = typer.Option(None, "--stop-below", help="Stop once best <= this."),
+    output_root: Optional[str] = typer.Option(None, "--output-root", help="Folder for run folders."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Design spec file (YAML/TOML/JSON)."),
+    list_: bool = typer.Option(False, "--list", help="List the problems with their spec templates."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report summary as JSON."),
+) -> None:
+    """Search design parameters by world rollouts. Fixed world parameters: --world-<name> VALUE."""
+    if list_:
+        from atom_sdk.design.problems import list_problems
+
+        print_json(list_problems())
+        return
+    spec = spec_from_options(problem=problem, world=world, backend=backend, iterations=iterations,
+                             population=population, top_k=top_k, rollout_steps=rollout_steps, seed=seed,
+                             name=name, target=target, bounds=bound, constraints=constraint, grid=grid,
+                             evaluator=evaluator, workers=workers, stop_below=stop_below,
+                             output_root=output_root, extra_args=list(ctx.args), config=config)
+    report = execute_design(spec, quiet=as_json)
+    if as_json:
+        print_json({k: report[k] for k in ("name", "config_hash", "evaluations_used", "best", "top_k",
+                                           "known_optimum", "artifacts")})
+
+
+def register(app: typer.Typer) -> None:
+    """Mount as the single command ``atom design`` (not a group)."""
+    app.command("design", context_settings=CONTEXT)(design_command)
+
+
+def run_inverse_from_run(*, inverse_design: bool, inverse: dict[str, Any], shared: dict[str, Any],
+                         extra_args: list[str], config: Optional[Path], as_json: bool) -> bool:
+    """``atom run --inverse-design ...``: True when handled here (the run command then returns).
+
+    ``inverse`` holds the --inverse-* values, ``shared`` the run options that mean the same thing
+    for a search (name, world, grid, seed, output_root).
+    """
+    from atom_sdk.errors import ConfigError
+
+    given = sorted(k for k, v in inverse.items() if k != "inverse_design" and v is not None and v != [])
+    if not inverse_design:
+        if given:
+            raise ConfigError(f"options {', '.join('--' + k.replace('_', '-') for k in given)} need --inverse-design")
+        return False
+    if config is not None:
+        raise ConfigError("--config with --inverse-design: give a design spec file to 'atom design --config' instead")
+    spec = spec_from_options(
+        problem=inverse.get("inverse_problem"), backend=inverse.get("inverse_backend"),
+        iterations=inverse.get("inverse_iterations"), population=inverse.get("inverse_population"),
+        top_k=inverse.get("inverse_top_k"), rollout_steps=inverse.get("inverse_rollout_steps"),
+        target=inverse.get("inverse_target"), bounds=inverse.get("inverse_bound"), constraints=None,
+        evaluator=inverse.get("inverse_evaluator"), workers=inverse.get("inverse_workers"), stop_below=None,
+        world=shared.get("world"), seed=shared.get("seed"), name=shared.get("name"), grid=shared.get("grid"),
+        output_root=shared.get("output_root"), extra_args=extra_args)
+    report = execute_design(spec, quiet=as_json)
+    if as_json:
+        print_json({k: report[k] for k in ("name", "config_hash", "evaluations_used", "best", "top_k",
+                                           "known_optimum", "artifacts")})
+    return True

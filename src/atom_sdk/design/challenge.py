@@ -1,0 +1,355 @@
+"""The supersonic challenge: steer an oblique shock to a moving target angle on the wedge world.
+
+A target shock angle follows a schedule of holds, steps and ramps inside the attached-shock range
+of the free-stream Mach number. A PI controller with theta-beta-Mach feed-forward turns the error
+between target and *measured* shock angle into a wedge-deflection command:
+
+    theta_cmd = theta_ff(beta_target) + Kp e + Ki sum(e),   e = beta_target - beta_measured
+
+(anti-windup: the integral freezes while the command saturates). The run is audited:
+
+    MAE   = mean over steps of |beta_target - beta_measured|  (a step with no measurement counts 10 deg)
+    score = 100 * exp(-MAE / 5 deg) * 0.95 ** safety_violations      (0..100, higher is better)
+
+``run_supersonic_challenge`` is the job the CLI and the HTTP API drive; it accepts a control
+callable and/or ``threading.Event`` objects for pause/resume/cancel and reports a timeline.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from atom_sdk.errors import AtomError, ConfigError
+
+AUDIT_FILE = "challenge_audit.json"
+FIGURE_FILE = "challenge_field.png"
+MISSING_ERROR_DEG = 10.0
+SCORE_SCALE_DEG = 5.0
+VIOLATION_FACTOR = 0.95
+SCORE_FORMULA = "score = 100 * exp(-MAE / 5 deg) * 0.95 ** safety_violations; MAE counts a missing measurement as 10 deg"
+
+#: (fraction of the run where the segment starts, kind, shock angle at start, at end); angles in degrees.
+DEFAULT_SCHEDULE: tuple[tuple[float, str, float, float], ...] = (
+    (0.00, "hold", 40.0, 40.0),
+    (0.20, "step", 45.0, 45.0),
+    (0.40, "ramp", 45.0, 52.0),
+    (0.65, "step", 38.0, 38.0),
+    (0.85, "hold", 42.0, 42.0),
+)
+
+
+# ---------------------------------------------------------------------------- target schedule
+@dataclass(frozen=True)
+class Segment:
+    start: float  # fraction of the run
+    kind: str     # hold | step | ramp
+    begin: float  # target at the start of the segment (deg)
+    end: float    # target at its end (deg); equals begin for holds and steps
+
+
+def make_schedule(segments: Sequence[Sequence[Any]] | None = None) -> list[Segment]:
+    segs = [Segment(float(s[0]), str(s[1]), float(s[2]), float(s[3])) for s in (segments or DEFAULT_SCHEDULE)]
+    if not segs or segs[0].start != 0.0 or any(b.start <= a.start for a, b in zip(segs, segs[1:])):
+        raise ConfigError("a challenge schedule needs segments with increasing start fractions, the first at 0")
+    return segs
+
+
+def segment_index(schedule: list[Segment], step: int, steps: int) -> int:
+    frac = step / max(steps, 1)
+    return max(i for i, s in enumerate(schedule) if s.start <= frac)
+
+
+def target_at(schedule: list[Segment], step: int, steps: int) -> float:
+    """Target shock angle at ``step`` of ``steps`` (ramps interpolate linearly)."""
+    frac = step / max(steps, 1)
+    index = segment_index(schedule, step, steps)
+    seg = schedule[index]
+    stop = schedule[index + 1].start if index + 1 < len(schedule) else 1.0
+    alpha = (frac - seg.start) / max(stop - seg.start, 1e-12)
+    return seg.begin + (seg.end - seg.begin) * min(max(alpha, 0.0), 1.0)
+
+
+def check_schedule(schedule: list[Segment], mach: float, margin: float = 1.0) -> tuple[float, float]:
+    """Refuse targets outside the attached weak-shock range (Mach angle, beta at max deflection)."""
+    from atom_sdk.worlds.gasdynamics import beta_at_max_deflection, mach_angle
+
+    lo, hi = mach_angle(mach) + margin, beta_at_max_deflection(mach) - margin
+    for seg in schedule:
+        for value in (seg.begin, seg.end):
+            if not lo <= value <= hi:
+                raise ConfigError(f"target shock angle {value:g} deg is not attainable at Mach {mach:g}; keep targets "
+                                  f"within [{lo:.1f}, {hi:.1f}] deg (attached weak shocks)")
+    return lo, hi
+
+
+# ---------------------------------------------------------------------------- controller
+@dataclass
+class PIController:
+    """PI on the shock-angle error with theta-beta-Mach feed-forward and anti-windup.
+
+    The shock answers a wedge change only after the flow has re-converged (tens of steps on the
+    wedge world), so the loop is slow and lagged: the feed-forward does the large moves, the P term
+    is small, and the integral (conditional integration) only accumulates while the error is inside
+    ``band`` degrees, i.e. near steady state, where it removes the model's bias. Its contribution is
+    capped at ``integral_limit`` degrees of wedge.
+    """
+
+    mach: float
+    kp: float = 0.05
+    ki: float = 0.02
+    feedforward: bool = True
+    theta_min: float = 0.0
+    theta_max: float = 20.0
+    band: float = 2.0
+    integral_limit: float = 3.0
+    integral: float = 0.0
+
+    def command(self, target: float, measured: float | None, ahead: float | None = None) -> float:
+        """Wedge angle for ``target``; ``ahead`` (a later target of a known schedule) feeds forward."""
+        from atom_sdk.worlds.gasdynamics import wedge_angle_for_shock
+
+        ff = wedge_angle_for_shock(self.mach, target if ahead is None else ahead) if self.feedforward else 0.0
+        if measured is None or not math.isfinite(measured):
+            return float(np.clip(ff + self.ki * self.integral, self.theta_min, self.theta_max))
+        error = target - measured
+        raw = ff + self.kp * error + self.ki * (self.integral + error)
+        if abs(error) <= self.band and self.theta_min < raw < self.theta_max:  # anti-windup
+            cap = self.integral_limit / self.ki if self.ki > 0 else 0.0
+            self.integral = float(np.clip(self.integral + error, -cap, cap))
+        return float(np.clip(ff + self.kp * error + self.ki * self.integral, self.theta_min, self.theta_max))
+
+
+# ---------------------------------------------------------------------------- world adapter
+@dataclass(frozen=True)
+class WedgeInterface:
+    """How the challenge reads the wedge world: diagnostic names and the action's meaning.
+
+    ``action`` is "rate" (a change in degrees per step, bounded by the action space: the
+    ``supersonic:wedge`` world) or "angle" (the action is the wedge angle in degrees).
+    """
+
+    shock_key: str = "shock_angle"
+    wedge_key: str = "wedge_angle"
+    action: str = "rate"
+    field: str = "density"
+
+
+def _action_for(world: Any, iface: WedgeInterface, theta_cmd: float, theta_now: float) -> np.ndarray:
+    shape = world.action_space.shape
+    value = theta_cmd if iface.action == "angle" else theta_cmd - theta_now
+    low, high = float(np.min(world.action_space.low)), float(np.max(world.action_space.high))
+    return np.full(shape, float(np.clip(value, low, high)))
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+# ---------------------------------------------------------------------------- the job
+class _Hooks:
+    """Pause/resume/cancel from a control callable and/or events; records the timeline."""
+
+    def __init__(self, control: Callable[[int], str | None] | None, pause_event: Any, cancel_event: Any,
+                 on_event: Callable[[dict[str, Any]], None] | None, poll: float) -> None:
+        self.control, self.pause_event, self.cancel_event = control, pause_event, cancel_event
+        self.on_event, self.poll = on_event, poll
+        self.timeline: list[dict[str, Any]] = []
+        self._start = time.monotonic()
+
+    def emit(self, kind: str, step: int, **detail: Any) -> None:
+        event = {"kind": kind, "step": step, "elapsed_s": round(time.monotonic() - self._start, 4), **detail}
+        self.timeline.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _state(self, step: int) -> str:
+        if self.cancel_event is not None and self.cancel_event.is_set():
+            return "cancel"
+        command = self.control(step) if self.control is not None else None
+        if command in ("cancel", "pause"):
+            return command
+        if self.pause_event is not None and self.pause_event.is_set():
+            return "pause"
+        return "run"
+
+    def gate(self, step: int) -> bool:
+        """Block while paused; False when the job is cancelled."""
+        state = self._state(step)
+        if state == "pause":
+            self.emit("paused", step)
+            while state == "pause":
+                time.sleep(self.poll)
+                state = self._state(step)
+            if state == "run":
+                self.emit("resumed", step)
+        if state == "cancel":
+            self.emit("cancelled", step)
+            return False
+        return True
+
+
+def default_world(mach: float, grid: tuple[int, int, int], steps: int, params: dict[str, Any]) -> Any:
+    from atom_sdk.worlds import make
+
+    return make("supersonic:wedge", grid=grid, max_episode_steps=steps + 1, mach=mach, **params)
+
+
+def run_supersonic_challenge(
+    steps: int = 300, output_dir: str | Path = "challenge_results", seed: int = 0, *,
+    mach: float = 2.0, grid: tuple[int, int, int] = (64, 48, 1), world_params: dict[str, Any] | None = None,
+    world: Any | None = None, interface: WedgeInterface | None = None,
+    schedule: Sequence[Sequence[Any]] | None = None, kp: float = 0.05, ki: float = 0.02,
+    feedforward: bool = True, preview: int = 12, use_safety: bool = True, figure: bool = True,
+    control: Callable[[int], str | None] | None = None, pause_event: Any = None, cancel_event: Any = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    on_step: Callable[[int, int, dict[str, Any]], None] | None = None, poll_seconds: float = 0.05,
+) -> dict[str, Any]:
+    """Run the challenge, write ``challenge_audit.json`` (+ the field figure), return the audit.
+
+    ``world`` replaces the default ``supersonic:wedge`` world (tests pass a small stand-in);
+    ``control(step)`` may return "pause", "cancel" or None; ``pause_event``/``cancel_event`` are
+    ``threading.Event``-like (``is_set()``); ``on_event`` receives each timeline event as it happens.
+    """
+    from atom_sdk.artifacts import write_json
+    from atom_sdk.design.evaluate import BENIGN_SAFETY_REASONS, safety_events, safety_summary, safety_wrap
+    from atom_sdk.design.spec import _canonical
+    from atom_sdk.provenance import provenance
+    from atom_sdk.worlds.gasdynamics import detachment_angle, shock_angle
+
+    if steps < 1:
+        raise ConfigError(f"--steps must be at least 1, got {steps}")
+    iface = interface or WedgeInterface()
+    sched = make_schedule(schedule)
+    attainable = check_schedule(sched, mach)
+    config = {"challenge": "supersonic", "steps": steps, "seed": seed, "mach": mach, "grid": list(grid),
+              "world_params": world_params or {}, "schedule": [asdict(s) for s in sched], "kp": kp, "ki": ki,
+              "feedforward": feedforward, "preview": preview, "use_safety": use_safety, "interface": asdict(iface),
+              "custom_world": world is not None}
+    prov = provenance(_canonical(config), seed=seed)
+    hooks = _Hooks(control, pause_event, cancel_event, on_event, poll_seconds)
+    env = world if world is not None else default_world(mach, tuple(grid), steps, dict(world_params or {}))
+    base = env
+    envelope = safety_wrap(base) if use_safety else None
+    runner = envelope if envelope is not None else base
+    controller = PIController(mach, kp, ki, feedforward, 0.0, detachment_angle(mach) - 1.0)
+    _, info = runner.reset(seed=seed)
+    diag = info.get("diagnostics") or base.diagnostics()
+    hooks.emit("started", 0, safety_envelope=envelope is not None)
+    traj: dict[str, list[Any]] = {k: [] for k in ("target", "measured", "theory", "wedge_angle", "command", "error")}
+    violations: list[dict[str, Any]] = []
+    notices = 0  # benign envelope events (distribution shift, trust): reported, not penalised
+    status = "completed"
+    last_segment = -1
+    for step in range(steps):
+        if not hooks.gate(step):
+            status = "cancelled"
+            break
+        target = target_at(sched, step, steps)
+        segment = segment_index(sched, step, steps)
+        if segment != last_segment:
+            hooks.emit("target", step, target=round(target, 4), segment=segment, segment_kind=sched[segment].kind)
+        last_segment = segment
+        measured = _finite(diag.get(iface.shock_key))
+        theta_now = _finite(diag.get(iface.wedge_key)) or 0.0
+        theta_cmd = controller.command(target, measured, target_at(sched, min(step + preview, steps), steps))
+        _, _, terminated, truncated, info = runner.step(_action_for(base, iface, theta_cmd, theta_now))
+        diag = info.get("diagnostics") or base.diagnostics()
+        measured = _finite(diag.get(iface.shock_key))
+        theta = _finite(diag.get(iface.wedge_key))
+        try:
+            theory = shock_angle(mach, theta) if theta is not None else None
+        except AtomError:  # e.g. a detached shock
+            theory = None
+        error = abs(target - measured) if measured is not None else None
+        for key, value in (("target", target), ("measured", measured), ("theory", theory), ("wedge_angle", theta),
+                           ("command", theta_cmd), ("error", error)):
+            traj[key].append(value)
+        reasons = list((info.get("safety") or {}).get("reasons", []))
+        hazards = [r for r in reasons if r not in BENIGN_SAFETY_REASONS]
+        if hazards or info.get("unsafe"):
+            violations.append({"step": step + 1, "reasons": hazards or ["SAFETY_UNSAFE_EPISODE"],
+                               "interventions": (info.get("safety") or {}).get("interventions", [])})
+            hooks.emit("safety", step + 1, reasons=hazards, unsafe=bool(info.get("unsafe")))
+        elif reasons:
+            notices += 1
+        if on_step is not None:
+            on_step(step + 1, steps, {"target": target, "measured": measured, "wedge_angle": theta})
+        if info.get("diverged") or terminated:
+            status = "terminated"
+            hooks.emit("terminated", step + 1, reason="world diverged or the envelope stopped the episode")
+            break
+    full_report = envelope.report() if envelope is not None and hasattr(envelope, "report") else None
+    if full_report is not None and not violations:
+        violations = [{"step": e.get("step"), "reasons": [e.get("reason")]} for e in safety_events(full_report)]
+    safety_report = safety_summary(full_report)
+    if safety_report is not None:
+        safety_report["benign_notices"] = notices
+    audit = _audit(traj, violations, status, steps, config, prov, attainable, hooks, safety_report, mach)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if figure and traj["target"]:
+        from atom_sdk.design.challenge_figure import plot_final_field
+
+        audit["artifacts"]["figure"] = str(plot_final_field(base, iface, out / FIGURE_FILE, mach=mach,
+                                                            measured=traj["measured"][-1], theory=traj["theory"][-1]))
+    hooks.emit(status, len(traj["target"]), score=audit["score"])
+    audit["timeline"] = hooks.timeline
+    audit["artifacts"]["audit"] = str(out / AUDIT_FILE)
+    write_json(out / AUDIT_FILE, audit)
+    return audit
+
+
+def score_from(mae: float, violations: int) -> float:
+    return float(100.0 * math.exp(-mae / SCORE_SCALE_DEG) * VIOLATION_FACTOR**violations)
+
+
+def _audit(traj: dict[str, list[Any]], violations: list[dict[str, Any]], status: str, steps: int,
+           config: dict[str, Any], prov: dict[str, Any], attainable: tuple[float, float], hooks: _Hooks,
+           safety_report: Any, mach: float) -> dict[str, Any]:
+    errors = [e if e is not None else MISSING_ERROR_DEG for e in traj["error"]]
+    measured_errors = np.array([e for e in traj["error"] if e is not None], dtype=np.float64)
+    mae = float(np.mean(errors)) if errors else float("nan")
+    rms = float(np.sqrt(np.mean(np.square(errors)))) if errors else float("nan")
+    model_gap = [abs(m - t) for m, t in zip(traj["measured"], traj["theory"]) if m is not None and t is not None]
+    summary = {
+        "steps_run": len(traj["target"]),
+        "mean_abs_error_deg": mae,
+        "rms_error_deg": rms,
+        "max_abs_error_deg": float(np.max(measured_errors)) if measured_errors.size else None,
+        "fraction_within_1deg": float(np.mean(measured_errors <= 1.0)) if measured_errors.size else 0.0,
+        "missing_measurements": int(sum(e is None for e in traj["error"])),
+        "mean_abs_measured_minus_theory_deg": float(np.mean(model_gap)) if model_gap else None,
+        "final": {k: (v[-1] if v else None) for k, v in traj.items()},
+        "attainable_target_range_deg": list(attainable),
+    }
+    score = score_from(mae, len(violations)) if errors else 0.0
+    return {
+        "schema": "atom.challenge_audit/1",
+        "challenge": "supersonic",
+        "status": status,
+        "steps_requested": steps,
+        "mach": mach,
+        "score": score,
+        "score_formula": SCORE_FORMULA,
+        "violations": violations,
+        "violation_count": len(violations),
+        "safety_report": safety_report,
+        "summary": summary,
+        "trajectory": traj,
+        "controller": {"kind": "PI + theta-beta-Mach feed-forward" if config["feedforward"] else "PI",
+                       "kp": config["kp"], "ki": config["ki"]},
+        "config": config,
+        "config_hash": prov["config_hash"],
+        "provenance": prov,
+        "artifacts": {},
+    }

@@ -1,0 +1,217 @@
+"""The inverse-design loop: ask a generation, roll it out (batched), tell the scores, record all.
+
+Batching choice: a world's parameters are baked in when it is built (its jitted step closes over
+them), so designs that change world parameters cannot share one ``jax.vmap``-ed step. One
+generation therefore runs either sequentially in this process (``workers=1``, the default: no
+process start-up, and the per-process world cache makes action-only designs compile once) or
+over a ``concurrent.futures.ProcessPoolExecutor`` with the ``spawn`` start method (``workers>1``;
+spawn because forking a process that has initialised JAX is unsafe). Results are collected in
+submission order, so the report is identical either way.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Callable
+
+import numpy as np
+
+from atom_sdk.design.backends import make_backend
+from atom_sdk.design.evaluate import Evaluation, evaluate_design
+from atom_sdk.design.problems import Context, Problem, get_problem, objective_from_spec
+from atom_sdk.design.space import DesignSpace, linear_constraint_from_dict
+from atom_sdk.design.spec import DesignSpec, build_spec, spec_hash
+from atom_sdk.errors import ConfigError
+
+#: progress(done_evaluations, total_evaluations, info)
+Progress = Callable[[int, int, dict[str, Any]], None]
+
+
+def resolve_spec(spec: DesignSpec | dict[str, Any]) -> DesignSpec:
+    """Fill the problem's defaults (world, target, steps, grid, fixed world params) into the spec."""
+    if isinstance(spec, dict):
+        spec = build_spec(spec)
+    problem = get_problem(spec.problem)
+    world = spec.world or problem.world
+    if world != problem.world and spec.objective is None:
+        raise ConfigError(f"problem '{problem.name}' runs on world '{problem.world}', not '{world}'; drop --world "
+                          "or give an objective for the other world")
+    updates: dict[str, Any] = {
+        "world": world,
+        "target": spec.target if spec.target is not None else problem.default_target,
+        "rollout_steps": spec.rollout_steps or problem.default_steps,
+        "grid": spec.grid or problem.default_grid,
+        "world_params": {**problem.default_world_params, **spec.world_params},
+    }
+    return spec.model_copy(update=updates)
+
+
+def design_space(problem: Problem, spec: DesignSpec) -> DesignSpace:
+    space = problem.space.with_bounds(spec.bounds) if spec.bounds else problem.space
+    if spec.constraints:
+        space = space.with_constraints(tuple(linear_constraint_from_dict(c) for c in spec.constraints))
+    return space
+
+
+def context(spec: DesignSpec) -> Context:
+    assert spec.rollout_steps is not None and spec.grid is not None  # resolved  # nosec B101
+    return Context(spec.target, dict(spec.world_params), int(spec.rollout_steps), tuple(spec.grid))
+
+
+def evaluate_for_spec(spec_data: dict[str, Any], design: dict[str, float]) -> Evaluation:
+    """Evaluate one design of a resolved spec (the picklable entry point of worker processes)."""
+    spec = build_spec(spec_data)
+    problem = get_problem(spec.problem)
+    objective = objective_from_spec(spec.objective) if spec.objective is not None else None
+    return evaluate_design(problem, design_space(problem, spec), context(spec), design, world_id=str(spec.world),
+                           seed=spec.seed, evaluator=spec.evaluator, objective=objective)
+
+
+def _evaluate_batch(spec: DesignSpec, designs: list[dict[str, float]], pool: ProcessPoolExecutor | None,
+                    on_done: Callable[[Evaluation], None]) -> list[Evaluation]:
+    data = spec.model_dump(mode="json")
+    if pool is None:
+        out = []
+        for design in designs:
+            out.append(evaluate_for_spec(data, design))
+            on_done(out[-1])
+        return out
+    futures = [pool.submit(evaluate_for_spec, data, design) for design in designs]
+    results = []
+    for future in futures:
+        results.append(future.result())
+        on_done(results[-1])
+    return results
+
+
+def _best_so_far(values: list[float | None]) -> list[float | None]:
+    best, out = math.inf, []
+    for v in values:
+        if v is not None and v < best:
+            best = v
+        out.append(best if math.isfinite(best) else None)
+    return out
+
+
+def run_search(spec: DesignSpec | dict[str, Any], *, progress: Progress | None = None,
+               should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Run a search and return the full report (see ``report.write_report`` for the file)."""
+    from atom_sdk.provenance import provenance
+
+    spec = resolve_spec(spec)
+    problem = get_problem(spec.problem)
+    space = design_space(problem, spec)
+    ctx = context(spec)
+    backend = make_backend(spec.backend, space.dim, spec.population, spec.seed, top_k=spec.top_k)
+    total = spec.iterations * spec.population
+    records: list[dict[str, Any]] = []
+    per_iteration: list[float | None] = []
+    iteration_best: list[float | None] = []
+    stopped = None
+    started = time.perf_counter()
+    pool = None
+    if spec.workers > 1:
+        import multiprocessing
+
+        pool = ProcessPoolExecutor(max_workers=spec.workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        for iteration in range(spec.iterations):
+            if should_stop is not None and should_stop():
+                stopped = "cancelled"
+                break
+            unit = backend.ask()
+            designs = [space.from_unit(u) for u in unit]
+
+            def on_done(ev: Evaluation, _it: int = iteration) -> None:
+                record = {"index": len(records), "iteration": _it, **ev.as_dict()}
+                records.append(record)
+                if progress is not None:
+                    best = min((r["objective"] for r in records if r["feasible"]), default=None)
+                    progress(len(records), total, {"iteration": _it + 1, "best": best})
+
+            evals = _evaluate_batch(spec, designs, pool, on_done)
+            values = np.array([e.objective if e.feasible else np.inf for e in evals], dtype=np.float64)
+            backend.tell(unit, values)
+            feasible = [v for v in values if np.isfinite(v)]
+            iteration_best.append(float(min(feasible)) if feasible else None)
+            per_iteration.append(_best_so_far([r["objective"] for r in records])[-1])
+            if spec.stop_below is not None and per_iteration[-1] is not None and per_iteration[-1] <= spec.stop_below:
+                stopped = "stop_below reached"
+                break
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    feasible_records = sorted((r for r in records if r["feasible"]), key=lambda r: (r["objective"], r["index"]))
+    top = feasible_records[: spec.top_k]
+    config_hash = spec_hash(spec)
+    prov = provenance(spec.model_dump(mode="json"), seed=spec.seed)
+    prov["config_hash"] = config_hash
+    return {
+        "schema": "atom.inverse_design/1",
+        "name": spec.name,
+        "problem": {"name": problem.name, "world": spec.world, "description": problem.description,
+                    "objective": problem.objective_meaning if spec.objective is None else spec.objective.model_dump(),
+                    "target": spec.target, "target_meaning": problem.target_meaning},
+        "spec": spec.model_dump(mode="json"),
+        "config_hash": config_hash,
+        "design_space": space.as_dict(),
+        "backend": spec.backend,
+        "evaluator": spec.evaluator,
+        "seeds": {"search": spec.seed, "rollout": spec.seed},
+        "batching": "sequential" if pool is None else f"process_pool(spawn, workers={spec.workers})",
+        "evaluations": records,
+        "evaluations_used": len(records),
+        "feasible_count": len(feasible_records),
+        "infeasible_count": len(records) - len(feasible_records),
+        "best": top[0] if top else None,
+        "top_k": top,
+        "convergence": {
+            "per_evaluation": _best_so_far([r["objective"] for r in records]),
+            "per_iteration": per_iteration,
+            "iteration_best": iteration_best,
+        },
+        "known_optimum": _known_optimum(problem, spec, ctx, top[0] if top else None),
+        "stopped": stopped,
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "provenance": prov,
+    }
+
+
+def _known_optimum(problem: Problem, spec: DesignSpec, ctx: Context, best: dict[str, Any] | None) -> Any:
+    if problem.known_optimum is None or spec.objective is not None:
+        return None
+    optimum = problem.known_optimum(ctx)
+    if optimum is None:
+        return None
+    error = None
+    if best is not None:
+        error = {k: abs(best["design"][k] - v) for k, v in optimum.items()}
+    return {"design": optimum, "source": "analytical model (theta-beta-Mach / oblique-shock relations)",
+            "best_abs_error": error}
+
+
+def evaluations_to_reach(report: dict[str, Any], parameter: str, value: float, tolerance: float) -> int | None:
+    """How many evaluations a search used before one design came within ``tolerance`` of ``value``."""
+    for record in report["evaluations"]:
+        if record["feasible"] and abs(record["design"][parameter] - value) <= tolerance:
+            return record["index"] + 1
+    return None
+
+
+def run_design(spec: DesignSpec | dict[str, Any], *, output_dir: str | None = None,
+               progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Search, then write ``inverse_design_report.json`` + convergence plots to ``output_dir``.
+
+    ``output_dir`` defaults to ``<output_root>/<name>``; the report gains an ``artifacts`` entry.
+    """
+    from pathlib import Path
+
+    from atom_sdk.design.report import write_report
+
+    spec = resolve_spec(spec)
+    report = run_search(spec, progress=progress, should_stop=should_stop)
+    write_report(report, Path(output_dir) if output_dir is not None else Path(spec.output_root) / spec.name)
+    return report

@@ -1,0 +1,110 @@
+"""The inverse-design spec: what to search, how, and its canonical hash.
+
+Why a hash of the spec: two searches with the same problem, bounds, backend, budget and seed
+must be recognisably the same experiment (and give the same report), whatever the run name
+or the number of worker processes used to compute it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from atom_sdk.errors import ConfigError
+
+#: Fields that name, place or parallelise a search but do not change its result.
+NON_SEMANTIC = frozenset({"name", "output_root", "workers"})
+
+
+class ObjectiveSpec(BaseModel):
+    """A generic objective: reduce one diagnostic over the rollout, optionally against a target."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    diagnostic: str = Field(..., description="diagnostic name reported by the world")
+    reduce: Literal["mean_last", "final", "mean", "min", "max"] = "mean_last"
+    last_n: int = Field(10, ge=1, description="steps averaged by 'mean_last'")
+    target: float | None = Field(None, description="if set, the objective is |reduced - target|")
+    sense: Literal["min", "max"] = "min"
+
+
+class DesignSpec(BaseModel):
+    """Everything one inverse-design search takes (CLI flags and the API map onto it)."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    name: str = Field("inverse_design", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
+    problem: str = Field("wedge_shock_angle", description="built-in problem name (see list_problems())")
+    world: str | None = Field(None, description="world id; defaults to the problem's world")
+    backend: Literal["cmaes", "evolutionary", "random"] = "cmaes"
+    iterations: int = Field(10, ge=1, le=10_000)
+    population: int = Field(8, ge=2, le=4096)
+    top_k: int = Field(3, ge=1, le=1000)
+    rollout_steps: int | None = Field(None, ge=1, le=1_000_000, description="default: the problem's")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    target: float | None = Field(None, description="problem target (default: the problem's)")
+    bounds: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    constraints: list[dict[str, Any]] = Field(default_factory=list, description="linear constraints "
+                                              "{coefficients: {name: c}, upper: u}: sum c*x <= u")
+    world_params: dict[str, float | int | bool | str] = Field(default_factory=dict)
+    grid: tuple[int, int, int] | None = None
+    objective: ObjectiveSpec | None = Field(None, description="override the problem's objective")
+    evaluator: Literal["rollout", "surrogate"] = Field(
+        "rollout", description="'surrogate' uses the problem's analytical model instead of rollouts")
+    stop_below: float | None = Field(None, description="stop once the best objective is at or below this")
+    workers: int = Field(1, ge=1, le=256, description="processes for one generation's rollouts")
+    output_root: str = "experiment_results"
+
+    @field_validator("bounds")
+    @classmethod
+    def _bounds_ordered(cls, bounds: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for key, (lo, hi) in bounds.items():
+            if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
+                raise ValueError(f"bound '{key}' needs finite low < high, got [{lo}, {hi}]")
+        return bounds
+
+
+def build_spec(data: dict[str, Any]) -> DesignSpec:
+    """Validate a mapping into a ``DesignSpec`` with a one-line ``ConfigError`` on failure."""
+    try:
+        return DesignSpec.model_validate(data)
+    except ValidationError as err:
+        parts = []
+        for item in err.errors():
+            key = ".".join(str(p) for p in item["loc"]) or "<spec>"
+            if item["type"] == "extra_forbidden":
+                parts.append(f"unknown key '{key}' (allowed: {', '.join(sorted(DesignSpec.model_fields))})")
+            else:
+                parts.append(f"'{key}': {item['msg']} (got {item.get('input')!r})")
+        raise ConfigError("invalid design spec: " + "; ".join(parts)) from None
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        value = float(value)
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    return str(value)
+
+
+def canonical_spec(spec: DesignSpec) -> dict[str, Any]:
+    """Semantic content of a spec: defaults filled, names dropped, 1 and 1.0 the same number."""
+    data = spec.model_dump(mode="json")
+    for key in NON_SEMANTIC:
+        data.pop(key, None)
+    return _canonical(data)
+
+
+def spec_hash(spec: DesignSpec) -> str:
+    """SHA-256 of the canonical JSON of the spec."""
+    text = json.dumps(canonical_spec(spec), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

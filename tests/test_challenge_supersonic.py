@@ -1,0 +1,151 @@
+"""Supersonic challenge: controller, schedule, audit, pause/resume/cancel (fast, on a stand-in world).
+
+The stand-in is a real ``World`` (pure JAX dynamics, so the safety envelope can wrap it): the wedge
+angle follows the commanded angle with a first-order lag and the "measured" shock angle is the
+theta-beta-Mach angle plus a fixed 0.8-degree bias, which feed-forward alone cannot remove.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from typing import Any, ClassVar, NamedTuple
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from pydantic import Field
+
+from atom_sdk.design.challenge import (
+    DEFAULT_SCHEDULE,
+    PIController,
+    WedgeInterface,
+    make_schedule,
+    run_supersonic_challenge,
+    score_from,
+    target_at,
+)
+from atom_sdk.errors import ConfigError
+from atom_sdk.worlds.base import Dynamics, StepOutput, World, WorldParams
+from atom_sdk.worlds.gasdynamics import detachment_angle, shock_angle, wedge_angle_for_shock
+
+MACH = 2.0
+BIAS = 0.8
+ANGLE = WedgeInterface(action="angle")
+
+
+class LagParams(WorldParams):
+    mach: float = Field(MACH)
+    lag: float = Field(0.5)
+
+
+class LagState(NamedTuple):
+    theta: jax.Array
+
+
+class LagWedge(World):
+    world_id: ClassVar[str] = "test:lag_wedge"
+    Params = LagParams
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(grid=(24, 18, 1), **kwargs)
+        self.action_space = gym.spaces.Box(0.0, 22.0, shape=(1,), dtype=np.float32)
+        self.observation_space = gym.spaces.Box(-1e6, 1e6, shape=(2,), dtype=np.float32)
+
+    def build_dynamics(self) -> Dynamics:
+        thetas = np.linspace(0.0, detachment_angle(MACH) - 1e-6, 200)
+        betas = np.array([shock_angle(MACH, t) for t in thetas])
+        table_t, table_b = jnp.asarray(thetas, jnp.float32), jnp.asarray(betas, jnp.float32)
+        lag = self.params.lag
+
+        def diagnostics(s: LagState) -> dict[str, jax.Array]:
+            beta = jnp.interp(s.theta, table_t, table_b) + BIAS
+            return {"shock_angle": beta, "wedge_angle": s.theta, "max_speed": jnp.asarray(2.0),
+                    "max_stress": jnp.asarray(0.0), "density_min": jnp.asarray(1.0), "density_max": jnp.asarray(1.7)}
+
+        def observe(s: LagState) -> jax.Array:
+            d = diagnostics(s)
+            return jnp.stack([d["shock_angle"], d["wedge_angle"]]).astype(jnp.float32)
+
+        def init(key: jax.Array) -> LagState:
+            return LagState(jnp.asarray(10.0, jnp.float32))
+
+        def step(s: LagState, action: jax.Array) -> tuple[LagState, StepOutput]:
+            new = LagState((s.theta + lag * (jnp.reshape(action, ()) - s.theta)).astype(jnp.float32))
+            return new, StepOutput(observe(new), jnp.asarray(0.0), diagnostics(new))
+
+        def fields(s: LagState) -> dict[str, jax.Array]:
+            x = (jnp.arange(24) + 0.5) / 24
+            y = (jnp.arange(18) + 0.5) / 18 * 0.75
+            beta = jnp.deg2rad(diagnostics(s)["shock_angle"])
+            rho = jnp.where(y[None, :] < (x[:, None] - 0.2) * jnp.tan(beta), 1.7, 1.0)
+            return {"density": rho[..., None]}
+
+        return Dynamics(init, step, observe, fields, diagnostics)
+
+
+def test_schedule_and_feedforward_model() -> None:
+    sched = make_schedule()
+    assert target_at(sched, 0, 300) == 40.0 and target_at(sched, 70, 300) == 45.0
+    assert target_at(sched, 120 + 37, 300) == pytest.approx(45.0 + 7.0 * 37 / 75, abs=1e-9)  # mid ramp
+    with pytest.raises(ConfigError, match="not attainable"):
+        run_supersonic_challenge(5, "unused", schedule=[(0.0, "hold", 70.0, 70.0)], world=LagWedge(), interface=ANGLE)
+    # with a perfect model (no bias) feed-forward alone puts the shock on target
+    pi = PIController(MACH, kp=0.0, ki=0.0)
+    assert shock_angle(MACH, pi.command(45.0, None)) == pytest.approx(45.0, abs=1e-9)
+    assert pi.command(45.0, None) == pytest.approx(wedge_angle_for_shock(MACH, 45.0))
+
+
+def test_pi_tracks_moving_target_and_audit(tmp_path) -> None:
+    # the stand-in answers within a few steps, so no schedule preview and stiffer gains than the defaults
+    fast = {"world": LagWedge(), "interface": ANGLE, "preview": 0}
+    audit = run_supersonic_challenge(120, tmp_path / "pi", 0, kp=0.25, ki=0.08, **fast)
+    ff_only = run_supersonic_challenge(120, tmp_path / "ff", 0, kp=0.0, ki=0.0, figure=False, **fast)
+    saved = json.loads((tmp_path / "pi" / "challenge_audit.json").read_text())
+    assert saved["status"] == "completed" and saved["summary"]["steps_run"] == 120
+    mae = saved["summary"]["mean_abs_error_deg"]
+    errors = np.array(saved["trajectory"]["error"])
+    assert mae == pytest.approx(errors.mean(), rel=1e-12)
+    assert saved["score"] == pytest.approx(100 * math.exp(-mae / 5) * 0.95 ** saved["violation_count"])
+    assert saved["score"] == pytest.approx(score_from(mae, saved["violation_count"]))
+    # feed-forward alone keeps the 0.8-degree model bias; the integral term removes it
+    assert ff_only["summary"]["mean_abs_error_deg"] == pytest.approx(BIAS, abs=0.35)
+    assert mae < ff_only["summary"]["mean_abs_error_deg"]
+    hold = errors[int(0.9 * 120):]  # last hold segment (target 42 deg)
+    assert hold[-1] < 0.1 and np.all(hold < 0.25 * BIAS) and np.all(np.diff(hold) < 0)
+    # measured vs theory differs by exactly the injected bias
+    assert saved["summary"]["mean_abs_measured_minus_theory_deg"] == pytest.approx(BIAS, abs=0.01)
+    assert saved["violation_count"] == 0 and saved["safety_report"]["enabled"] is True
+    assert (tmp_path / "pi" / "challenge_field.png").stat().st_size > 5000
+    kinds = [e["kind"] for e in saved["timeline"]]
+    assert kinds[0] == "started" and kinds[-1] == "completed" and kinds.count("target") >= len(DEFAULT_SCHEDULE)
+    assert len(saved["config_hash"]) == 64 and saved["provenance"]["config_hash"] == saved["config_hash"]
+
+
+def test_pause_resume_and_cancel(tmp_path) -> None:
+    cancel = threading.Event()
+    pause = threading.Event()
+    seen: list[str] = []
+    polls = {"n": 0}
+
+    def control(step: int) -> str | None:
+        if step == 5 and polls["n"] < 3:  # pause for three polls at step 5, then resume
+            polls["n"] += 1
+            return "pause"
+        return None
+
+    def on_step(step: int, total: int, info: dict[str, Any]) -> None:
+        if step == 12:
+            cancel.set()
+
+    audit = run_supersonic_challenge(50, tmp_path, 0, world=LagWedge(), interface=ANGLE,
+                                     control=control, pause_event=pause,
+                                     cancel_event=cancel, on_event=lambda e: seen.append(e["kind"]),
+                                     on_step=on_step, poll_seconds=0.001, figure=False)
+    assert audit["status"] == "cancelled" and audit["summary"]["steps_run"] == 12
+    assert seen[:2] == ["started", "target"] and "paused" in seen and "resumed" in seen
+    assert seen.index("paused") < seen.index("resumed") < seen.index("cancelled")
+    assert json.loads((tmp_path / "challenge_audit.json").read_text())["status"] == "cancelled"
