@@ -1,0 +1,363 @@
+"""Governance: which candidate laws become the accepted theory, and how far to trust it.
+
+A candidate is **accepted** only if all of these hold (each check is reported, pass or fail,
+in the decision's ``reasons``):
+
+1. *Held-out improvement*: on the held-out window (samples the candidate was not fitted on),
+   its one-step normalised MSE is at most ``(1 - accept_margin)`` times that of the current
+   theory (or of persistence, ``x_next = x``, when there is no theory yet), and its held-out
+   R^2 of increments is at least ``min_skill``.
+2. *Ensemble stability*: every kept term is kept by at least ``min_inclusion`` of the
+   ensemble members (not applicable to single fits, reported as such).
+3. *Window stability*: the Jaccard similarity of its support with the candidate fitted on the
+   previous window is at least ``min_jaccard`` (the first candidate has no previous window and
+   cannot be accepted).
+4. *Novelty*: it is not a duplicate of the current theory (same support and every kept
+   coefficient within ``duplicate_rtol`` relative difference).
+
+One-step predictions step the theory over each held-out interval with the control held
+(``step_method``, RK4 by default). Scores are normalised per variable by the variance of the
+observed increments ``x[t+1] - x[t]``: ``nmse = MSE / Var(increment)`` and ``r2 = 1 - nmse``, so
+persistence scores ``nmse ~ 1 + mean^2/var`` and a law that predicts the changes perfectly
+scores 0.
+
+**Trust** in [0, 1] follows the held-out quality ``q`` of the accepted theory on the most recent
+held-out window, smoothed upwards (``trust += trust_rise * (q - trust)``) and followed immediately
+downwards (``trust = q`` when ``q < trust``), so it decays as soon as the theory starts failing.
+Trust is 0 while there is no accepted theory. The quality is
+
+    q = max(clip(mean_r2, 0, 1),  q_acc * mean_i min(1, (rmse_acc_i / rmse_i)^2))
+
+where ``q_acc`` and ``rmse_acc`` are the theory's held-out quality and one-step RMSE when it was
+accepted. The first part is the skill at predicting the observed changes; the second keeps a
+correct theory trusted while the system is quiet (increments below the noise, where any R^2 is
+~0) as long as its errors stay at the level they had when it was accepted, and vanishes as soon
+as they grow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from atom_sdk.science.ledger import HypothesisLedger, jsonable
+from atom_sdk.science.theory import Theory
+
+__all__ = [
+    "GovernanceConfig",
+    "HeldOutScore",
+    "Governor",
+    "one_step_predictions",
+    "heldout_score",
+    "jaccard",
+    "is_duplicate",
+]
+
+
+@dataclass
+class GovernanceConfig:
+    accept_margin: float = 0.02
+    min_inclusion: float = 0.6
+    min_jaccard: float = 0.6
+    duplicate_rtol: float = 0.05
+    duplicate_atol: float = 1e-9
+    min_skill: float = 0.0
+    trust_rise: float = 0.5
+    step_method: str = "rk4"
+
+
+@dataclass
+class HeldOutScore:
+    """One-step prediction quality on a held-out window (arrays per state variable)."""
+
+    mse: np.ndarray
+    nmse: np.ndarray
+    r2: np.ndarray
+    rmse: np.ndarray
+    residuals: np.ndarray = field(repr=False)
+
+    @property
+    def nmse_mean(self) -> float:
+        return float(np.mean(self.nmse))
+
+    @property
+    def r2_mean(self) -> float:
+        return float(np.mean(self.r2))
+
+    @property
+    def quality(self) -> float:
+        """``clip(mean R^2 of increments, 0, 1)``."""
+        v = self.r2_mean
+        return float(np.clip(v, 0.0, 1.0)) if np.isfinite(v) else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nmse": self.nmse.tolist(),
+            "nmse_mean": self.nmse_mean,
+            "r2": self.r2.tolist(),
+            "r2_mean": self.r2_mean,
+            "rmse": self.rmse.tolist(),
+        }
+
+
+def one_step_predictions(
+    theory: Theory | None, x: np.ndarray, u: np.ndarray | None, dt: float, method: str = "rk4"
+) -> np.ndarray:
+    """Predictions of ``x[1:]`` from ``x[:-1]`` (control ``u[:-1]`` held); persistence if no theory."""
+    x = np.asarray(x, dtype=float)
+    if theory is None:
+        return x[:-1].copy()
+    uu = None if u is None or np.size(u) == 0 else np.asarray(u, dtype=float)[:-1]
+    with np.errstate(all="ignore"):
+        pred = theory.step(x[:-1], uu, dt, method)
+    # a diverging prediction counts as a huge (finite) error instead of poisoning the scores
+    return np.where(np.isfinite(pred), pred, 1e150)
+
+
+def heldout_score(
+    theory: Theory | None,
+    x: np.ndarray,
+    u: np.ndarray | None,
+    dt: float,
+    method: str = "rk4",
+    valid: np.ndarray | None = None,
+) -> HeldOutScore:
+    """One-step scores on ``x (n, n_vars)``; ``valid (n-1,)`` masks the intervals to use (e.g.
+    not across an episode boundary)."""
+    x = np.asarray(x, dtype=float)
+    pred = one_step_predictions(theory, x, u, dt, method)
+    resid = x[1:] - pred
+    inc = np.diff(x, axis=0)
+    if valid is not None:
+        resid, inc = resid[valid], inc[valid]
+    with np.errstate(all="ignore"):
+        mse = np.mean(resid**2, axis=0)
+        var = np.var(inc, axis=0)
+        scale = np.where(var > 0, var, np.maximum(np.mean(inc**2, axis=0), 1e-300))
+        nmse = np.minimum(mse / scale, 1e12)
+    return HeldOutScore(mse=mse, nmse=nmse, r2=1.0 - nmse, rmse=np.sqrt(mse), residuals=resid)
+
+
+def jaccard(a: frozenset[Any] | set[Any], b: frozenset[Any] | set[Any]) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+def is_duplicate(candidate: Theory, current: Theory | None, rtol: float = 0.05, atol: float = 1e-9) -> bool:
+    """Same support and every kept coefficient within ``rtol`` (relative) of the current one."""
+    if current is None or candidate.support_set() != current.support_set():
+        return False
+    if candidate.term_names != current.term_names:
+        return False
+    a = candidate.coefficient_matrix()
+    b = current.coefficient_matrix()
+    sup = current.support_matrix()
+    return bool(np.all(np.abs(a[sup] - b[sup]) <= rtol * np.abs(b[sup]) + atol))
+
+
+class Governor:
+    """Reviews candidate theories against the current one and keeps the trust score.
+
+    Every :meth:`review` writes a ``candidate`` record and then an ``accepted``/``rejected``
+    record (with reasons and scores) to the ledger, when one is given.
+    """
+
+    def __init__(
+        self,
+        config: GovernanceConfig | None = None,
+        ledger: HypothesisLedger | None = None,
+        run_id: str = "run",
+        dt: float | None = None,
+    ) -> None:
+        self.config = config or GovernanceConfig()
+        self.ledger = ledger
+        self.run_id = run_id
+        self.dt = dt
+        self.current: Theory | None = None
+        self.trust: float = 0.0
+        self.previous_support: frozenset[tuple[str, str]] | None = None
+        self.n_records = 0
+        self.last_quality: float | None = None
+        self.accepted_quality: float = 0.0
+        self.accepted_rmse: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ records
+    def _record(self, kind: str, **fields: Any) -> dict[str, Any]:
+        if self.ledger is not None:
+            rec = self.ledger.append(kind, run_id=self.run_id, **fields)
+        else:
+            rec = {"seq": self.n_records, "time": None, "run_id": self.run_id, "kind": kind}
+            rec.update(jsonable(fields))
+        self.n_records += 1
+        return rec
+
+    # ------------------------------------------------------------------ decisions
+    def review(
+        self,
+        candidate: Theory,
+        x_holdout: np.ndarray,
+        u_holdout: np.ndarray | None,
+        *,
+        dt: float | None = None,
+        step: int | None = None,
+        fit_info: dict[str, Any] | None = None,
+        valid: np.ndarray | None = None,
+    ) -> dict[str, Any]:
+        """Decide on ``candidate`` using the held-out window (``valid`` masks its intervals);
+        returns the decision record."""
+        cfg = self.config
+        dt = float(dt if dt is not None else (self.dt if self.dt is not None else candidate.metadata.get("dt", 1.0)))
+        cand = heldout_score(candidate, x_holdout, u_holdout, dt, cfg.step_method, valid)
+        base = heldout_score(self.current, x_holdout, u_holdout, dt, cfg.step_method, valid)
+        base_name = "current theory" if self.current is not None else "persistence (no theory yet)"
+        reasons: list[str] = []
+        passed = True
+
+        # 1. held-out improvement
+        limit = (1.0 - cfg.accept_margin) * base.nmse_mean
+        improves = bool(np.isfinite(cand.nmse_mean) and cand.nmse_mean <= limit)
+        skill_ok = cand.r2_mean >= cfg.min_skill
+        reasons.append(
+            f"held-out one-step nMSE {cand.nmse_mean:.4g} vs {base_name} {base.nmse_mean:.4g} "
+            f"(needs <= {limit:.4g}, margin {cfg.accept_margin:.0%}): {'improves' if improves else 'does not beat it'}"
+        )
+        if not skill_ok:
+            reasons.append(f"held-out R2 {cand.r2_mean:.4g} below the minimum skill {cfg.min_skill:.4g}")
+        passed &= improves and skill_ok
+
+        # 2. ensemble stability
+        kept_incl = [float(p) for eq in candidate.equations for p, s in zip(eq.inclusion_probability, eq.support) if s]
+        min_incl = min(kept_incl) if kept_incl else 1.0
+        if candidate.has_ensemble:
+            stable = min_incl >= cfg.min_inclusion
+            reasons.append(
+                f"ensemble stability: lowest inclusion probability of a kept term {min_incl:.2f} "
+                f"(needs >= {cfg.min_inclusion:.2f}): {'stable' if stable else 'unstable'}"
+            )
+            passed &= stable
+        else:
+            reasons.append("ensemble stability: not applicable (single fit)")
+
+        # 3. stability across windows
+        sup = candidate.support_set()
+        if self.previous_support is None:
+            jac = None
+            reasons.append("window stability: no previous window to compare with")
+            passed = False
+        else:
+            jac = jaccard(sup, self.previous_support)
+            ok = jac >= cfg.min_jaccard
+            reasons.append(
+                f"window stability: support Jaccard similarity with the previous window {jac:.2f} "
+                f"(needs >= {cfg.min_jaccard:.2f}): {'stable' if ok else 'unstable'}"
+            )
+            passed &= ok
+
+        # 4. novelty
+        dup = is_duplicate(candidate, self.current, cfg.duplicate_rtol, cfg.duplicate_atol)
+        if dup:
+            reasons.append(
+                f"duplicate of the current theory (same support, coefficients within {cfg.duplicate_rtol:.0%})"
+            )
+            passed = False
+        else:
+            reasons.append("novelty: differs from the current theory")
+
+        scores = {
+            "candidate": cand.to_dict(),
+            "baseline": base.to_dict(),
+            "baseline_kind": "theory" if self.current is not None else "persistence",
+            "min_inclusion": min_incl,
+            "jaccard": jac,
+            "duplicate": dup,
+            "fit_r2": [float(eq.r2) for eq in candidate.equations],
+        }
+        extra: dict[str, Any] = {}
+        if step is not None:
+            extra["step"] = int(step)
+        if fit_info:
+            extra["fit"] = jsonable(fit_info)
+        equations = candidate.laws()
+        self._record("candidate", equations=equations, scores=scores, reasons=[], **extra)
+        self.previous_support = sup
+
+        if passed:
+            self.current = candidate
+            self.accepted_quality = cand.quality
+            self.accepted_rmse = cand.rmse.copy()
+            q = cand.quality
+        else:
+            q = self.quality(base) if self.current is not None else 0.0
+        self.update_trust(q if self.current is not None else 0.0, reset=passed)
+        scores["trust"] = self.trust
+        kind = "accepted" if passed else "rejected"
+        return self._record(kind, equations=equations, scores=scores, reasons=reasons, **extra)
+
+    def update_trust(self, quality: float, *, reset: bool = False) -> float:
+        """Fold a new held-out quality into the trust score (see module docstring)."""
+        q = float(np.clip(quality, 0.0, 1.0)) if np.isfinite(quality) else 0.0
+        self.last_quality = q
+        if self.current is None:
+            self.trust = 0.0
+        elif reset and self.trust == 0.0:
+            self.trust = self.config.trust_rise * q
+        elif q < self.trust:
+            self.trust = q
+        else:
+            self.trust = self.trust + self.config.trust_rise * (q - self.trust)
+        return self.trust
+
+    def quality(self, score: HeldOutScore) -> float:
+        """Held-out quality of the accepted theory (see the module docstring)."""
+        q = score.quality
+        if self.accepted_rmse is not None and score.rmse.shape == self.accepted_rmse.shape:
+            with np.errstate(all="ignore"):
+                ratio = np.where(score.rmse > 0, self.accepted_rmse / score.rmse, 1.0)
+            consistent = float(np.mean(np.minimum(1.0, np.nan_to_num(ratio, nan=0.0)) ** 2))
+            q = max(q, self.accepted_quality * consistent)
+        return float(np.clip(q, 0.0, 1.0))
+
+    def assess(
+        self,
+        x_holdout: np.ndarray,
+        u_holdout: np.ndarray | None,
+        dt: float | None = None,
+        valid: np.ndarray | None = None,
+    ) -> float:
+        """Update trust from a new held-out window without a candidate; returns the trust."""
+        if self.current is None:
+            return self.update_trust(0.0)
+        dt = float(dt if dt is not None else self.dt)
+        score = heldout_score(self.current, x_holdout, u_holdout, dt, self.config.step_method, valid)
+        return self.update_trust(self.quality(score))
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "config": asdict(self.config),
+            "current": None if self.current is None else self.current.to_dict(),
+            "trust": self.trust,
+            "previous_support": None
+            if self.previous_support is None
+            else sorted(list(p) for p in self.previous_support),
+            "n_records": self.n_records,
+            "last_quality": self.last_quality,
+            "accepted_quality": self.accepted_quality,
+            "accepted_rmse": None if self.accepted_rmse is None else self.accepted_rmse.tolist(),
+        }
+
+    def load_state_dict(self, d: dict[str, Any], custom_functions: dict[str, Any] | None = None) -> None:
+        self.current = (
+            None if d["current"] is None else Theory.from_dict(d["current"], custom_functions=custom_functions)
+        )
+        self.trust = float(d["trust"])
+        ps = d.get("previous_support")
+        self.previous_support = None if ps is None else frozenset(tuple(p) for p in ps)
+        self.n_records = int(d.get("n_records", 0))
+        self.last_quality = d.get("last_quality")
+        self.accepted_quality = float(d.get("accepted_quality", 0.0))
+        ar = d.get("accepted_rmse")
+        self.accepted_rmse = None if ar is None else np.asarray(ar, dtype=float)

@@ -1,0 +1,424 @@
+"""The online scientist used inside experiment loops.
+
+Data convention: call :meth:`Scientist.observe` once per world step, in order, with the state
+``x_t`` observed at that step and the control ``u_t`` applied *from that state until the next
+observation* (``x_{t+1} = world.step(u_t)``). Controls are treated as held constant over a step
+(zero-order hold), which is how the discovery formulations and the one-step predictions
+(``x_{t+1} = step(x_t, u_t)``, RK4 by default) are built. At the end of an episode, observe the
+terminal state (with any control, e.g. zeros) and call :meth:`Scientist.mark_boundary` before the
+first observation of the next episode: intervals never cross a boundary.
+
+Every ``fit_every`` steps (once ``min_samples`` are buffered) :meth:`Scientist.update` fits a
+candidate theory on the older part of the buffered window, lets the
+:class:`~atom_sdk.science.governance.Governor` compare it with the accepted theory on the most
+recent ``holdout_fraction`` of the window (never used for fitting), records both in the ledger,
+updates the trust, and on acceptance recalibrates the conformal intervals on that held-out
+window. Between fits, each observation updates an adaptive conformal inference (ACI) level per
+variable from whether the last interval covered the new state.
+
+All randomness of a fit is drawn from ``numpy.random.default_rng([seed, step])``, so the
+scientist is a deterministic function of its inputs and :meth:`state_dict` (plain JSON) is
+enough to resume a run with identical subsequent outputs.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from atom_sdk.science.conformal import AdaptiveConformal
+from atom_sdk.science.derivatives import RegressionSystem, build_system
+from atom_sdk.science.governance import GovernanceConfig, Governor, one_step_predictions
+from atom_sdk.science.ledger import HypothesisLedger
+from atom_sdk.science.library import Library
+from atom_sdk.science.planning import greedy_action
+from atom_sdk.science.planning import propose_action as _propose
+from atom_sdk.science.settings import resolve_settings
+from atom_sdk.science.sparse import SparseRegressor
+from atom_sdk.science.theory import Theory, theory_from_result
+
+__all__ = ["Scientist"]
+
+_STATE_VERSION = 1
+_FEATURE_CLIP = 1e6
+
+
+class Scientist:
+    """Online law discovery, governance, trust, conformal prediction and planning.
+
+    Parameters
+    ----------
+    settings:
+        Any object with the ``ScientistSettings`` fields (see :mod:`atom_sdk.science.settings`).
+    variable_names, control_names:
+        Names of the observables ``x`` and controls ``u`` (fixed order).
+    dt:
+        Time between two observations.
+    ledger:
+        Optional :class:`HypothesisLedger`; every candidate and decision is appended to it.
+    run_id:
+        Written in every ledger record.
+    seed:
+        Seed of the fitting randomness (bagging).
+    """
+
+    def __init__(
+        self,
+        settings: Any,
+        variable_names: list[str],
+        control_names: list[str],
+        dt: float,
+        *,
+        ledger: HypothesisLedger | None = None,
+        run_id: str = "run",
+        seed: int = 0,
+    ) -> None:
+        self.settings = settings
+        self._cfg = resolve_settings(settings)
+        self.variable_names = [str(v) for v in variable_names]
+        self.control_names = [str(c) for c in control_names]
+        if float(dt) <= 0:
+            raise ValueError("dt must be positive")
+        self.dt = float(dt)
+        self.run_id = str(run_id)
+        self.seed = int(seed)
+        self.ledger = ledger
+        c = self._cfg
+        self.n_vars = len(self.variable_names)
+        self.n_ctrl = len(self.control_names)
+        self.library = Library(
+            self.variable_names,
+            self.control_names,
+            degree=int(c["library_degree"]),
+            include_trig=bool(c["include_trig"]),
+        )
+        self.regressor = SparseRegressor(
+            threshold=float(c["threshold"]),
+            selection=str(c["selection"]),
+            n_thresholds=int(c["n_thresholds"]),
+            ensembled=bool(c["ensembled"]),
+            ensemble_size=max(int(c["ensemble_size"]), 2),
+            library_bagging=bool(c["library_bagging"]),
+        )
+        self.governor = Governor(
+            GovernanceConfig(
+                accept_margin=float(c["accept_margin"]),
+                min_inclusion=float(c["min_inclusion"]),
+                min_jaccard=float(c["min_jaccard"]),
+                duplicate_rtol=float(c["duplicate_rtol"]),
+                min_skill=float(c["min_skill"]),
+                trust_rise=float(c["trust_rise"]),
+                step_method=str(c["step_method"]),
+            ),
+            ledger=ledger,
+            run_id=self.run_id,
+            dt=self.dt,
+        )
+        self._window = int(c["window"])
+        self._x: deque[np.ndarray] = deque(maxlen=self._window)
+        self._u: deque[np.ndarray] = deque(maxlen=self._window)
+        self._seg: deque[int] = deque(maxlen=self._window)  # episode (segment) id of each sample
+        self._segment = 0
+        self._n_obs = 0
+        self._last_fit_step: int | None = None
+        self._last_residual = np.zeros(self.n_vars)
+        self._aci = AdaptiveConformal(
+            alpha=float(c["conformal_alpha"]), gamma=float(c["aci_gamma"]), window=self._window, dim=self.n_vars
+        )
+        self.last_fit_seconds: float | None = None
+        thr = c["trust_threshold"]
+        if thr is None:  # the experiment config's gate, when present
+            thr = getattr(settings, "trust_gate_threshold", 0.5)
+        self._trust_threshold = float(thr)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def trust(self) -> float:
+        """Trust in the accepted theory, in [0, 1] (0 before any accepted theory)."""
+        return float(self.governor.trust) if self.governor.current is not None else 0.0
+
+    @property
+    def theory(self) -> Theory | None:
+        """The accepted theory (``None`` before the first acceptance)."""
+        return self.governor.current
+
+    @property
+    def n_observed(self) -> int:
+        return self._n_obs
+
+    @property
+    def n_buffered(self) -> int:
+        return len(self._x)
+
+    def buffer(self) -> tuple[np.ndarray, np.ndarray]:
+        """Buffered ``x (n, n_vars)`` and ``u (n, n_ctrl)``, oldest first."""
+        x = np.array(self._x, dtype=float).reshape(-1, self.n_vars)
+        u = np.array(self._u, dtype=float).reshape(x.shape[0], self.n_ctrl)
+        return x, u
+
+    def segments(self) -> np.ndarray:
+        """Episode (segment) id of each buffered sample; :meth:`mark_boundary` starts a new one."""
+        return np.array(self._seg, dtype=int)
+
+    def mark_boundary(self) -> None:
+        """Declare an episode boundary (e.g. after observing a terminal state and before the
+        world is reset): no interval between the last buffered sample and the next one is used
+        for fitting, held-out scoring, residuals or conformal updates. The control passed with
+        the last sample before the boundary is ignored."""
+        if self._seg and self._seg[-1] == self._segment:
+            self._segment += 1
+        self._last_residual = np.zeros(self.n_vars)
+
+    # ------------------------------------------------------------------ streaming
+    def _check_xu(self, x: Any, u: Any) -> tuple[np.ndarray, np.ndarray]:
+        xa = np.asarray(x, dtype=float).reshape(-1)
+        ua = np.asarray(u if u is not None else np.zeros(self.n_ctrl), dtype=float).reshape(-1)
+        if xa.size != self.n_vars:
+            raise ValueError(f"x has {xa.size} entries, expected {self.n_vars} ({self.variable_names})")
+        if ua.size != self.n_ctrl:
+            raise ValueError(f"u has {ua.size} entries, expected {self.n_ctrl} ({self.control_names})")
+        return xa, ua
+
+    def observe(self, x: np.ndarray, u: np.ndarray) -> None:
+        """Buffer one step: state ``x_t`` and the control ``u_t`` applied from it (see module doc)."""
+        xa, ua = self._check_xu(x, u)
+        if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(ua))):
+            raise ValueError("observe() got NaN/Inf in x or u; the scientist only buffers finite samples")
+        theory = self.theory
+        if theory is not None and self._x and self._seg[-1] == self._segment:
+            pred = self._step(theory, self._x[-1], self._u[-1])
+            self._last_residual = xa - pred
+            self._aci.update(pred, xa)
+        self._x.append(xa)
+        self._u.append(ua)
+        self._seg.append(self._segment)
+        self._n_obs += 1
+
+    def _step(self, theory: Theory, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            out = theory.step(x, u if self.n_ctrl else None, self.dt, self._cfg["step_method"])
+        return np.where(np.isfinite(out), out, x)
+
+    def update(self, step: int) -> list[dict[str, Any]]:
+        """Refit if due (every ``fit_every`` steps once ``min_samples`` are buffered).
+
+        Returns the governance decisions made (each also appended to the ledger): a list with
+        zero or one decision record ``{"seq", "time", "run_id", "kind": "accepted"|"rejected",
+        "equations", "scores", "reasons", "step", "fit", ...}``.
+        """
+        c = self._cfg
+        if not c["enabled"]:
+            return []
+        n = len(self._x)
+        if n < int(c["min_samples"]):
+            return []
+        if self._last_fit_step is not None and int(step) - self._last_fit_step < int(c["fit_every"]):
+            return []
+        import time
+
+        t0 = time.perf_counter()
+        self._last_fit_step = int(step)
+        x, u = self.buffer()
+        seg = self.segments()
+        h = max(int(c["min_holdout"]), int(round(float(c["holdout_fraction"]) * n)))
+        h = min(h, n - 4)
+        n_train = n - h
+        x_ho, u_ho = x[n_train - 1 :], u[n_train - 1 :]
+        valid_ho = seg[n_train:] == seg[n_train - 1 : -1]  # held-out intervals inside one episode
+        if valid_ho.sum() < 4:
+            return []
+        t = np.arange(n) * self.dt
+        systems = []
+        for s_id in np.unique(seg[:n_train]):
+            idx = np.flatnonzero(seg[:n_train] == s_id)  # contiguous: ids only increase
+            sg_window = min(int(c["sg_window"]), max(3, (len(idx) - 1) // 2))
+            try:
+                systems.append(
+                    build_system(
+                        self.library,
+                        x[idx],
+                        t[idx],
+                        u[idx] if self.n_ctrl else None,
+                        method=str(c["derivative"]),
+                        sg_window=sg_window,
+                        sg_polyorder=min(int(c["sg_polyorder"]), max(sg_window - 2, 1)),
+                        weak_window=c["weak_window"],
+                    )
+                )
+            except ValueError:  # episode piece too short for the filter
+                continue
+        if not systems:
+            return []
+        system = RegressionSystem.concatenate(systems)
+        if system.n_rows < self.library.n_terms + 2:
+            return []
+        rng = np.random.default_rng([self.seed, int(step) & 0x7FFFFFFF])
+        result = self.regressor.fit_system(system, rng)
+        candidate = theory_from_result(
+            self.library,
+            result,
+            {
+                "dt": self.dt,
+                "step": int(step),
+                "derivative": c["derivative"],
+                "selection": c["selection"],
+                "ensembled": bool(c["ensembled"]),
+                "n_train": n_train,
+            },
+        )
+        fit_info = {
+            "n_train": n_train,
+            "n_holdout": int(valid_ho.sum()),
+            "n_rows": system.n_rows,
+            "n_eff": system.n_eff,
+            "n_segments": len(systems),
+        }
+        decision = self.governor.review(
+            candidate,
+            x_ho,
+            u_ho if self.n_ctrl else None,
+            dt=self.dt,
+            step=int(step),
+            fit_info=fit_info,
+            valid=valid_ho,
+        )
+        if decision["kind"] == "accepted":
+            resid = x_ho[1:] - one_step_predictions(
+                candidate, x_ho, u_ho if self.n_ctrl else None, self.dt, str(c["step_method"])
+            )
+            self._aci.reset(scores=np.abs(resid[valid_ho]))
+            self._last_residual = np.zeros(self.n_vars)
+        self.last_fit_seconds = time.perf_counter() - t0
+        return [decision]
+
+    # ------------------------------------------------------------------ predictions & features
+    def predict_next(self, x: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Predicted next state and its conformal interval ``(mean, lower, upper)``.
+
+        Without an accepted theory: persistence (``mean = x``) with an infinite interval.
+        """
+        xa, ua = self._check_xu(x, u)
+        theory = self.theory
+        if theory is None:
+            return xa.copy(), np.full(self.n_vars, -np.inf), np.full(self.n_vars, np.inf)
+        mean = self._step(theory, xa, ua)
+        lo, hi = self._aci.interval(mean)
+        return mean, lo, hi
+
+    @staticmethod
+    def feature_dim(n_vars: int, n_ctrl: int) -> int:
+        """Size of :meth:`theory_features`: ``3 * n_vars + 2`` (independent of ``n_ctrl``)."""
+        return 3 * int(n_vars) + 2
+
+    def theory_features(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Theory-derived features for the agent, ``float32`` of size ``feature_dim``.
+
+        Layout (``n = n_vars``), all zeros before a theory is accepted:
+
+        * ``[0, n)``: predicted next state ``x_hat_{t+1} = step(x, u)`` under the accepted theory
+          (``u`` is the control about to be applied, or the last applied one).
+        * ``[n, 2n)``: residual of the last one-step prediction, ``x_t - step(x_{t-1}, u_{t-1})``
+          (reset to 0 when a new theory is accepted).
+        * ``[2n, 3n)``: widths ``upper - lower`` of the conformal interval of the next state
+          (an infinite width, i.e. too few calibration scores, is reported as ``1e6``).
+        * ``3n``: trust in [0, 1].
+        * ``3n + 1``: has-theory flag (1.0 once a theory has been accepted, else 0.0).
+
+        Values are clipped to ``[-1e6, 1e6]`` and NaN/Inf are replaced, so the vector is always finite.
+        """
+        n = self.n_vars
+        out = np.zeros(self.feature_dim(n, self.n_ctrl), dtype=np.float64)
+        theory = self.theory
+        if theory is not None:
+            mean, lo, hi = self.predict_next(x, u)
+            out[:n] = mean
+            out[n : 2 * n] = self._last_residual
+            out[2 * n : 3 * n] = hi - lo
+            out[3 * n] = self.trust
+            out[3 * n + 1] = 1.0
+        out = np.nan_to_num(out, nan=0.0, posinf=_FEATURE_CLIP, neginf=-_FEATURE_CLIP)
+        return np.clip(out, -_FEATURE_CLIP, _FEATURE_CLIP).astype(np.float32)
+
+    # ------------------------------------------------------------------ control & planning
+    def greedy_control(
+        self, x: np.ndarray, target: np.ndarray, weights: np.ndarray, low: np.ndarray, high: np.ndarray
+    ) -> np.ndarray:
+        """Theory-derived controller: ``u`` in ``[low, high]`` minimising
+        ``sum_i weights_i (x_hat_next_i(u) - target_i)^2``.
+
+        Returns ``clip(0, low, high)`` when there is no theory or its trust is below the trust
+        threshold (``settings.trust_threshold`` if set, else ``settings.trust_gate_threshold``
+        if present, else 0.5).
+        """
+        lo = np.asarray(low, dtype=float).reshape(-1)
+        hi = np.asarray(high, dtype=float).reshape(-1)
+        theory = self.theory
+        if theory is None or self.trust < self._trust_threshold or self.n_ctrl == 0:
+            return np.clip(np.zeros(lo.size), lo, hi)
+        xa = np.asarray(x, dtype=float).reshape(-1)
+        return greedy_action(
+            theory,
+            xa,
+            np.asarray(target, dtype=float),
+            np.asarray(weights, dtype=float),
+            lo,
+            hi,
+            self.dt,
+            str(self._cfg["step_method"]),
+        )
+
+    def propose_action(self, x: np.ndarray, low: np.ndarray, high: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Exploratory action in ``[low, high]`` that maximises the ensemble's disagreement about
+        the next state (uniformly random before a theory exists); see :mod:`~atom_sdk.science.planning`."""
+        xb, _ = self.buffer()
+        scale = xb.std(axis=0) if xb.shape[0] > 1 else None
+        return _propose(self.theory, np.asarray(x, dtype=float).reshape(-1), low, high, rng, dt=self.dt, scale=scale)
+
+    def laws(self) -> list[dict[str, Any]]:
+        """Accepted equations as dicts (string form, kept terms, coefficients, std, inclusion)."""
+        return [] if self.theory is None else self.theory.laws()
+
+    # ------------------------------------------------------------------ persistence
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-serialisable state; :meth:`load_state_dict` on a fresh scientist resumes exactly."""
+        x, u = self.buffer()
+        return {
+            "version": _STATE_VERSION,
+            "variable_names": self.variable_names,
+            "control_names": self.control_names,
+            "dt": self.dt,
+            "seed": self.seed,
+            "run_id": self.run_id,
+            "n_obs": self._n_obs,
+            "last_fit_step": self._last_fit_step,
+            "buffer_x": x.tolist(),
+            "buffer_u": u.tolist(),
+            "buffer_segment": self.segments().tolist(),
+            "segment": self._segment,
+            "last_residual": self._last_residual.tolist(),
+            "governor": self.governor.state_dict(),
+            "aci": self._aci.state_dict(),
+        }
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        if int(d.get("version", -1)) != _STATE_VERSION:
+            raise ValueError(f"unsupported scientist state version {d.get('version')!r}")
+        if list(d["variable_names"]) != self.variable_names or list(d["control_names"]) != self.control_names:
+            raise ValueError(
+                f"state is for variables {d['variable_names']} / controls {d['control_names']}, "
+                f"this scientist has {self.variable_names} / {self.control_names}"
+            )
+        if float(d["dt"]) != self.dt:
+            raise ValueError(f"state was saved with dt={d['dt']}, this scientist has dt={self.dt}")
+        self.seed = int(d["seed"])
+        self._n_obs = int(d["n_obs"])
+        self._last_fit_step = None if d["last_fit_step"] is None else int(d["last_fit_step"])
+        self._x = deque((np.asarray(r, dtype=float) for r in d["buffer_x"]), maxlen=self._window)
+        self._u = deque((np.asarray(r, dtype=float).reshape(self.n_ctrl) for r in d["buffer_u"]), maxlen=self._window)
+        self._seg = deque((int(v) for v in d["buffer_segment"]), maxlen=self._window)
+        self._segment = int(d["segment"])
+        self._last_residual = np.asarray(d["last_residual"], dtype=float)
+        self.governor.load_state_dict(d["governor"])
+        self._aci.load_state_dict(d["aci"])
