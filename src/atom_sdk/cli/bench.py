@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
 
 from atom_sdk.cli.common import console, print_json
@@ -12,13 +15,120 @@ app = typer.Typer(help="Benchmarks: world throughput, scientific integrity, reli
 @app.command("worlds")
 def bench_worlds(
     size: int = typer.Option(512, "--size", help="Side of the periodic D2Q9 box."),
+    steps: int = typer.Option(100, "--steps", help="LBM steps timed per case."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Also write the report to this JSON file."),
 ) -> None:
     """LBM throughput (MLUPS) vs a NumPy reference, bandwidth bound, wedge cell updates per second."""
-    from atom_sdk.worlds.bench import run_world_benchmarks
+    from rich.table import Table
 
-    report = run_world_benchmarks(size=size)
+    from atom_sdk.artifacts import write_json
+    from atom_sdk.provenance import provenance
+    from atom_sdk.worlds.bench import run_lbm_benchmarks
+    from atom_sdk.worlds.euler import run_wedge_benchmark
+
+    with console.status("timing the lattice-Boltzmann and wedge solvers (about a minute)"):
+        report = {"lbm": run_lbm_benchmarks(size=size, steps=steps), "wedge": run_wedge_benchmark(),
+                  "provenance": provenance()}
+    if output is not None:
+        write_json(output, report)
     if as_json:
         print_json(report)
-    else:
-        console.print_json(data=report)
+        return
+    table = Table(title="World throughput")
+    for col in ("case", "value"):
+        table.add_column(col)
+    for section in ("lbm", "wedge"):
+        for key, value in _flatten(report[section]):
+            table.add_row(f"{section}.{key}", f"{value:.4g}" if isinstance(value, float) else str(value))
+    console.print(table)
+
+
+def _flatten(data: object, prefix: str = "") -> list[tuple[str, object]]:
+    if isinstance(data, dict):
+        rows: list[tuple[str, object]] = []
+        for key, value in data.items():
+            rows.extend(_flatten(value, f"{prefix}{key}."))
+        return rows
+    if isinstance(data, list):
+        return [(prefix.rstrip("."), ", ".join(map(str, data)))]
+    return [(prefix.rstrip("."), data)]
+
+
+
+_EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def _parse(parser, args: list[str]):
+    """argparse for the space-separated lists the commands take (``--seeds 0 1 2``)."""
+    from atom_sdk.errors import ConfigError
+
+    try:
+        return parser.parse_args(args)
+    except SystemExit as exc:  # argparse already printed what is wrong
+        raise ConfigError(f"invalid options {' '.join(args)!r}; see --help") from exc
+
+
+@app.command("integrity", context_settings=_EXTRA)
+def bench_integrity(ctx: typer.Context) -> None:
+    """Recover known laws (DHO, Van der Pol, Lorenz, Hopf, Taylor-Green world, 1D diffusion) vs PySINDy.
+
+    Options: --seeds 0 1 2, --noise-levels 0.0 0.03 0.06 (sigma = level * std of each state),
+    --samples 192, --systems NAME..., --force-sparse (library bagging + 60% inclusion on every
+    system: the sparsest path of the scientist), --check (exit 1 when a threshold fails; failing
+    (system, noise) cells are named), --output validation_outputs/scientific_integrity.json.
+    """
+    from atom_sdk.artifacts import write_json
+    from atom_sdk.evidence.integrity import integrity_arg_parser, run_integrity_benchmark
+
+    a = _parse(integrity_arg_parser(), list(ctx.args))
+    report = run_integrity_benchmark(seeds=a.seeds, noise_levels=a.noise_levels, samples=a.samples,
+                                     systems=a.systems, force_sparse=a.force_sparse)
+    write_json(a.output, report)
+    _print_integrity(report, a.output)
+    if a.check and not report["passed"]:
+        raise typer.Exit(1)
+
+
+def _print_integrity(report: dict, output: str) -> None:
+    from rich.table import Table
+
+    table = Table(title="scientific integrity: exact support recovery (ours vs PySINDy)")
+    for col in ("system", "noise", "ours", "pysindy", "median err", "coverage"):
+        table.add_column(col)
+    for row in report["comparison"]:
+        err = row["ours_median_error"]
+        cov = row["ours_coverage"]
+        table.add_row(row["system"], f"{row['noise']:g}", f"{row['ours_recovery']:.2f}", f"{row['pysindy_recovery']:.2f}",
+                      "-" if err is None else f"{err:.3%}", "-" if cov is None else f"{cov:.3f}")
+    console.print(table)
+    for f in report["failing_cells"]:
+        console.print(f"[red]FAIL[/] {f['system']} noise={f['noise']:g} {f['check']}: {f['value']} (limit {f['limit']})")
+    console.print(f"{'PASSED' if report['passed'] else 'FAILED'}; report written to {output}")
+
+
+@app.command("reliability", context_settings=_EXTRA)
+def bench_reliability(ctx: typer.Context) -> None:
+    """Short closed-loop runs on every world x variant: NaN, artifacts, schema, determinism, resume.
+
+    Options: --worlds ID..., --variants NAME..., --steps 40, --output validation_outputs/reliability.json,
+    --quick (Taylor-Green, v2_hybrid + ppo_baseline, 32 steps), --deep-all (determinism and resume
+    on every variant instead of v2_hybrid and ppo_baseline). Exit 1 when a check fails.
+    """
+    from atom_sdk.artifacts import write_json
+    from atom_sdk.evidence.reliability import reliability_arg_parser, resolve_cli_options, run_reliability_kernel
+
+    a = _parse(reliability_arg_parser(), list(ctx.args))
+
+    def show(rec: dict) -> None:
+        bad = [k for k, c in rec["checks"].items() if not c["passed"]]
+        secs = rec["durations"].get("total_seconds", rec["durations"].get("run_seconds", 0.0))
+        status = "[green]ok[/]" if rec["passed"] else f"[red]FAIL[/] {', '.join(bad)}"
+        console.print(f"{rec['world']:<26} {rec['variant']:<13} {status} ({secs:.1f}s)")
+
+    report = run_reliability_kernel(**resolve_cli_options(a), progress=show)
+    write_json(a.output, report)
+    console.print(f"{'PASSED' if report['passed'] else 'FAILED'} in {report['duration_seconds']:.0f}s; "
+                  f"report written to {a.output}")
+    if not report["passed"]:
+        raise typer.Exit(1)

@@ -52,16 +52,53 @@ def run_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its checkpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print the results summary as JSON."),
+    disable_safety: bool = typer.Option(False, "--disable-safety", help="Run without the safety envelope."),
+    safety_min_theory_trust: Optional[float] = typer.Option(None, "--safety-min-theory-trust",
+                                                            help="Trust below which theory control is withheld."),
+    safety_max_stress: Optional[float] = typer.Option(None, "--safety-max-stress", help="Limit on max_stress."),
+    safety_shift_z_threshold: Optional[float] = typer.Option(None, "--safety-shift-z-threshold",
+                                                             help="Observation z-score flagged as a shift."),
+    safety_shift_warmup: Optional[int] = typer.Option(None, "--safety-shift-warmup",
+                                                      help="Steps before the shift monitor acts."),
+    safety_density_min: Optional[float] = typer.Option(None, "--safety-density-min", help="Lowest allowed density."),
+    safety_density_max: Optional[float] = typer.Option(None, "--safety-density-max", help="Highest allowed density."),
+    safety_speed_max: Optional[float] = typer.Option(None, "--safety-speed-max", help="Limit on max_speed."),
+    inverse_design: bool = typer.Option(False, "--inverse-design",
+                                        help="Run an inverse-design search instead (same as 'atom design')."),
+    inverse_problem: Optional[str] = typer.Option(None, "--inverse-problem", "--problem",
+                                                  help="Design problem (atom design --list)."),
+    inverse_backend: Optional[str] = typer.Option(None, "--inverse-backend", "--backend",
+                                                  help="cmaes, evolutionary or random."),
+    inverse_iterations: Optional[int] = typer.Option(None, "--inverse-iterations", help="Search generations."),
+    inverse_population: Optional[int] = typer.Option(None, "--inverse-population", help="Designs per generation."),
+    inverse_top_k: Optional[int] = typer.Option(None, "--inverse-top-k", help="Best designs kept."),
+    inverse_rollout_steps: Optional[int] = typer.Option(None, "--inverse-rollout-steps", help="Steps per rollout."),
+    inverse_target: Optional[float] = typer.Option(None, "--inverse-target", "--target", help="Problem target."),
+    inverse_bound: Optional[list[str]] = typer.Option(None, "--inverse-bound", "--bound",
+                                                      help="name=lo:hi (repeatable)."),
+    inverse_evaluator: Optional[str] = typer.Option(None, "--inverse-evaluator", help="rollout or surrogate."),
+    inverse_workers: Optional[int] = typer.Option(None, "--inverse-workers", help="Processes per generation."),
 ) -> None:
     """Run one closed-loop experiment. World parameters: --world-<name> VALUE (e.g. --world-tau 0.53)."""
+    from atom_sdk.cli.design import run_inverse_from_run
     from atom_sdk.config import load_run_config
+
+    inverse = {k: v for k, v in locals().items() if k.startswith("inverse_")}
+    if run_inverse_from_run(inverse_design=inverse_design, inverse=inverse, extra_args=list(ctx.args),
+                            shared={"name": name, "world": world, "grid": grid, "seed": seed,
+                                    "output_root": output_root}, config=config, as_json=as_json):
+        return
 
     world_params = parse_world_options(list(ctx.args)) or None
     overrides = collect_overrides(name=name, world=world, grid=grid, steps=steps, seed=seed, variant=variant,
                                   device=device, dtype=dtype, episode_steps=episode_steps,
                                   output_root=output_root, ablate_scientist=ablate_scientist,
                                   ablate_symplectic=ablate_symplectic, ablate_trust_gate=ablate_trust_gate,
-                                  world_params=world_params)
+                                  world_params=world_params, safety_enabled=False if disable_safety else None,
+                                  safety_min_theory_trust=safety_min_theory_trust, safety_max_stress=safety_max_stress,
+                                  safety_shift_z_threshold=safety_shift_z_threshold,
+                                  safety_shift_warmup=safety_shift_warmup, safety_density_min=safety_density_min,
+                                  safety_density_max=safety_density_max, safety_speed_max=safety_speed_max)
     cfg = load_run_config(config, overrides)
     results = execute(cfg, overwrite=overwrite, resume=resume, quiet=as_json)
     if as_json:

@@ -53,6 +53,7 @@ class LoopState:
     diag_sums: dict[str, float] = field(default_factory=dict)
     telemetry_lines: int = 0
     prev_action: list[float] = field(default_factory=list)
+    safety: dict[str, Any] = field(default_factory=dict)  # SafetyEnvelope.state_dict()
 
 
 def make_world(config: RunConfig):
@@ -112,6 +113,11 @@ class _ScienceBridge:
     def trusted(self) -> bool:
         return self.trust >= self.gate_threshold
 
+    def theory_trust(self) -> float | None:
+        """Trust for the safety envelope: None while no law is accepted (no theory to distrust yet)."""
+        theory = self.scientist.theory if hasattr(self.scientist, "theory") else self.scientist.laws()
+        return self.trust if theory else None
+
     def features(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
         feats = np.asarray(self.scientist.theory_features(x, u), dtype=np.float32)
         if self.variant.trust_gate:
@@ -156,9 +162,17 @@ def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | Non
     started_at = utc_now()
 
     world = (world_factory or make_world)(config)
+    envelope = None
+    if config.safety.enabled:
+        from atom_sdk.safety import SafetyEnvelope
+
+        world = envelope = SafetyEnvelope(world, config.safety)
     low = np.asarray(world.action_space.low, dtype=np.float64)
     high = np.asarray(world.action_space.high, dtype=np.float64)
     science = _ScienceBridge(config, variant, world, out) if variant.use_scientist else None
+    if envelope is not None and science is not None:
+        envelope.trust_fn = science.theory_trust
+        envelope.fallback = lambda _obs: science.controller(envelope, envelope.observables())
     theory_dim = science.feature_dim if science else 0
 
     state = LoopState(episode_seed=config.seed)
@@ -188,6 +202,8 @@ def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | Non
         x_prev = np.asarray(restored["x_prev"], dtype=np.float64)
         if science is not None and restored.get("scientist") is not None:
             science.scientist.load_state_dict(restored["scientist"])
+        if envelope is not None and state.safety:
+            envelope.load_state_dict(state.safety)
         ckpt.truncate_lines(out / "telemetry.jsonl", state.telemetry_lines)
 
     telemetry = JsonlWriter(out / "telemetry.jsonl")
@@ -198,12 +214,14 @@ def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | Non
                 return {"interrupted_at": state.step}
             norm.update(obs)
             theory = science.features(x_prev, prev_action) if science else None
+            if theory is not None and envelope is not None and not envelope.theory_allowed:
+                theory = np.zeros_like(theory)  # the envelope withholds a distrusted theory
             inputs = _inputs(variant, world, norm.normalize(obs), theory)
             key, act_key = jax.random.split(key)
             action, logp, value = ppo.act(agent, inputs, act_key)
             agent_action = np.asarray(action, dtype=np.float64).reshape(world.action_space.shape)
             env_action = agent_action
-            if variant.residual_policy and science is not None:
+            if variant.residual_policy and science is not None and (envelope is None or envelope.theory_allowed):
                 env_action = np.clip(science.controller(world, x_prev) + agent_action, low, high)
 
             next_obs, reward, terminated, truncated, info = world.step(env_action)
@@ -232,16 +250,21 @@ def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | Non
             trust = science.trust if science else None
             line = {"kind": "step", "step": state.step, "episode": state.episode, "reward": float(reward),
                     "action": env_action.reshape(-1).tolist(), "trust": trust,
+                    "safety_mode": envelope.mode_name if envelope is not None else None,
                     "diagnostics": {k: diag[k] for k in TELEMETRY_DIAGNOSTICS if k in diag}}
             if decisions:
                 line["science"] = [{k: d.get(k) for k in ("kind", "reasons", "scores") if k in d} for d in decisions]
             telemetry.write(line)
             state.telemetry_lines += 1
+            for event in envelope.drain_events() if envelope is not None else ():
+                telemetry.write({"kind": "safety", **event})
+                state.telemetry_lines += 1
             state.step += 1
 
             if done:
                 state.episodes.append({"episode": state.episode, "return": state.episode_return,
                                        "length": state.episode_length, "diverged": bool(terminated),
+                                       "unsafe": bool(info.get("unsafe", False)),
                                        "final_diagnostics": {k: diag[k] for k in TELEMETRY_DIAGNOSTICS if k in diag}})
                 state.episode += 1
                 state.episode_return, state.episode_length = 0.0, 0
@@ -267,6 +290,8 @@ def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | Non
                 if science is not None:
                     state.trust_trajectory.append([state.step, science.trust])
                 state.prev_action = prev_action.reshape(-1).tolist()
+                if envelope is not None:
+                    state.safety = envelope.state_dict()
                 ckpt.save(out, config_hash(config), agent=ppo.save(agent), world=world, loop=state,
                           normalizer=norm.to_dict(), key=np.asarray(key), obs=obs, x_prev=x_prev,
                           scientist=science.scientist.state_dict() if science else None)
@@ -274,9 +299,12 @@ def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | Non
                 progress(state.step, config.steps, {"trust": trust, "episode": state.episode})
     finally:
         telemetry.close()
+        if science is not None:
+            science.ledger.close()
 
     wall = time.perf_counter() - started
     results = _results(config, variant, world, state, science, out, wall, started_at)
+    results["safety"] = envelope.report() if envelope is not None else {"enabled": False}
     write_json(out / "results.json", results)
     try:
         from atom_sdk.experiment.figures import summary_figure
