@@ -62,7 +62,7 @@ class AgentSettings(StrictModel):
 
     encoder: Literal["spectral", "conv"] = "spectral"
     latent_dim: int = Field(32, ge=2, le=1024)
-    fourier_modes: int = Field(8, ge=1, le=64)
+    fourier_modes: int = Field(4, ge=1, le=64)
     hidden_sizes: tuple[int, ...] = (64, 64)
     learning_rate: float = Field(3e-4, gt=0.0, le=1.0)
     anneal_lr: bool = True

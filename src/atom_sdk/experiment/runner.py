@@ -238,8 +238,16 @@ def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | Non
                     state.decisions[kind] = state.decisions.get(kind, 0) + 1
 
             done = bool(terminated or truncated)
+            learn_reward = float(reward)
+            if truncated and not terminated:
+                # a time limit is not a true end: bootstrap with gamma * V(final observation)
+                final_theory = science.features(x_next, env_action.reshape(-1)) if science else None
+                if final_theory is not None and envelope is not None and not envelope.theory_allowed:
+                    final_theory = np.zeros_like(final_theory)
+                final_inputs = _inputs(variant, world, norm.normalize(next_obs), final_theory)
+                learn_reward += config.agent.gamma * float(ppo.value(agent, final_inputs))
             buffer.append({"inputs": inputs, "action": np.asarray(action), "log_prob": float(logp),
-                           "value": float(value), "reward": float(reward), "done": done})
+                           "value": float(value), "reward": learn_reward, "done": done})
             state.reward_sum += float(reward)
             state.episode_return += float(reward)
             state.episode_length += 1
