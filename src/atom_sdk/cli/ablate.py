@@ -19,25 +19,16 @@ from typing import Any
 
 import click
 import typer
-from typer.core import TyperGroup
 
+from atom_sdk.cli.common import DefaultCommandGroup
 from atom_sdk.errors import AtomError, ConfigError
 
 _WORLD_OPT = re.compile(r"--world-([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?:=(.*))?$")
 _INT = re.compile(r"[+-]?\d+$")
 
 
-class _RunByDefault(TyperGroup):
-    """A group whose first argument defaults to the ``run`` command."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] != "--help":
-            args = ["run", *args]
-        return super().parse_args(ctx, args)
-
-
 app = typer.Typer(
-    cls=_RunByDefault,
+    cls=DefaultCommandGroup,
     help="Seed-paired ablation sweeps with bootstrap CIs, permutation tests and Holm-corrected claims.",
     no_args_is_help=True,
     add_completion=False,

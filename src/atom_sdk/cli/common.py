@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from atom_sdk.errors import ConfigError
 
@@ -22,6 +23,21 @@ _WORLD_OPTION = re.compile(r"^--world-([a-z][a-z0-9-]*)(?:=(.*))?$")
 
 #: Options of the form ``--world-...`` that are real CLI options, not world parameters.
 RESERVED_WORLD_OPTIONS = frozenset()
+
+
+class DefaultCommandGroup(TyperGroup):
+    """A group whose first argument falls back to ``default_command`` when it names no sub-command.
+
+    ``atom ablate --world ...`` means ``atom ablate run --world ...``; the docs gate (G-09) reads
+    ``default_command`` to parse documented commands the same way.
+    """
+
+    default_command = "run"
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
 
 
 def parse_scalar(text: str) -> Any:

@@ -99,10 +99,28 @@ def run_command(
                                   safety_shift_z_threshold=safety_shift_z_threshold,
                                   safety_shift_warmup=safety_shift_warmup, safety_density_min=safety_density_min,
                                   safety_density_max=safety_density_max, safety_speed_max=safety_speed_max)
-    cfg = load_run_config(config, overrides)
+    if resume and config is None:
+        cfg = _resume_config(overrides)
+    else:
+        cfg = load_run_config(config, overrides)
     results = execute(cfg, overwrite=overwrite, resume=resume, quiet=as_json)
     if as_json:
         print_json({"name": results["name"], "summary": results["summary"], "laws": results["laws"]})
+
+
+def _resume_config(overrides: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """The config a run folder was started with (its config.json), with any flags on top."""
+    from atom_sdk.artifacts import read_json
+    from atom_sdk.config import RunConfig, build_run_config
+
+    name = overrides.get("name", "run")
+    root = overrides.get("output_root", RunConfig.model_fields["output_root"].default)
+    saved = Path(root) / name / "config.json"
+    if not saved.is_file():
+        from atom_sdk.errors import ArtifactError
+
+        raise ArtifactError(f"'{saved.parent}' has no config.json to resume; check --name or pass --config")
+    return build_run_config(read_json(saved)["config"], overrides, source=str(saved))
 
 
 def execute(cfg, *, overwrite: bool = False, resume: bool = False, quiet: bool = False) -> dict[str, Any]:  # type: ignore[no-untyped-def]

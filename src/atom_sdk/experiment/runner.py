@@ -157,6 +157,8 @@ def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | Non
     config = resolve_config(config)
     out = Path(out_dir) if out_dir is not None else Path(config.output_root) / config.name
     resuming = prepare_output_dir(out, overwrite=overwrite, resume=resume)
+    if not resuming:
+        write_json(out / "config.json", {"config": config.model_dump(mode="json"), "config_hash": config_hash(config)})
     variant = resolve_variant(config)
     started = time.perf_counter()
     started_at = utc_now()

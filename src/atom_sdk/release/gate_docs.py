@@ -114,6 +114,10 @@ def check_atom_args(root: Any, args: list[str]) -> str | None:
         tok = args[i]
         if tok == "--" or _placeholder(tok):
             return None
+        if is_group(cmd) and tok not in cmd.commands and tok not in ("--help", "--debug") and getattr(cmd, "default_command", None) in cmd.commands:
+            cmd = cmd.commands[cmd.default_command]  # e.g. `atom ablate --world ...` runs `atom ablate run`
+            path.append(cmd.name or "")
+            continue
         if tok.startswith("-") and not _is_number(tok):
             name = tok.split("=", 1)[0]
             if name in {"--help", "--debug"}:

@@ -1,0 +1,199 @@
+"""Declared reproductions: what is run (config, seeds, budget) and what it is compared with.
+
+Why declared data rather than scripts: ``atom reproduce list`` and the README table must be
+able to show every reproduction, its budgets and the published numbers with their full
+citation without running anything; each module only adds a ``run(out, seeds, budget,
+executor)`` function that returns the comparison rows.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from atom_sdk.errors import ConfigError
+
+BUDGETS = ("quick", "full")
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published figure: a value with its accepted range (or uncertainty) and its source."""
+
+    quantity: str
+    value: float
+    low: float
+    high: float
+    unit: str = ""
+    citation: str = ""
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """A published result and how this SDK re-runs it."""
+
+    name: str
+    title: str
+    citation: str
+    module: str  # atom_sdk.reproduce.<module> with run(out, seeds, budget, executor) -> dict
+    budgets: dict[str, str]  # budget -> what it runs and roughly how long it takes
+    default_seeds: tuple[int, ...] = (0,)
+    published: tuple[Published, ...] = field(default_factory=tuple)
+
+    def runner(self):
+        return importlib.import_module(f"atom_sdk.reproduce.{self.module}").run
+
+
+RABAULT_CITATION = ("Rabault, J., Kuchta, M., Jensen, A., Réglade, U. & Cerardi, N. (2019). Artificial neural "
+                    "networks trained through deep reinforcement learning discover control strategies for active "
+                    "flow control. J. Fluid Mech. 865, 281-302. doi:10.1017/jfm.2019.62")
+ST_CITATION = ("Schäfer, M. & Turek, S. (1996). Benchmark computations of laminar flow around a cylinder. In: "
+               "Flow Simulation with High-Performance Computers II, Notes on Numerical Fluid Mechanics 52, "
+               "547-566, Vieweg. (DFG benchmark 2D-2, Re = 100)")
+TG_CITATION = ("Taylor, G. I. & Green, A. E. (1937). Mechanism of the production of small eddies from large ones. "
+               "Proc. R. Soc. Lond. A 158, 499-521 (exact decay E(t) = E0 exp(-2 nu |k|^2 t))")
+NACA_CITATION = ("Ames Research Staff (1953). Equations, tables, and charts for compressible flow. NACA Report "
+                 "1135 (theta-beta-Mach relation, Rankine-Hugoniot jumps, detachment angle)")
+
+REPRODUCTIONS: dict[str, Reproduction] = {
+    "rabault2019": Reproduction(
+        name="rabault2019",
+        title="DRL active flow control of a cylinder with two synthetic jets (Re = 100): drag reduction",
+        citation=RABAULT_CITATION,
+        module="rabault2019",
+        budgets={"quick": "D = 10 cells (220 x 41), 64 PPO steps per run, 3 seeds x 2 variants; ~5 min on 2 cores",
+                 "full": "D = 20 cells (440 x 82, as the world's default), 1200 PPO steps per run, 3 seeds x 2 "
+                         "variants; several hours on 2 cores (see docs/REPRODUCTIONS.md)"},
+        default_seeds=(0, 1, 2),
+        published=(
+            Published("drag reduction", 8.0, 7.0, 9.0, "%", RABAULT_CITATION,
+                      "mean C_D from about 3.205 (uncontrolled) to about 2.95 (controlled): ~8%"),
+            Published("uncontrolled mean C_D", 3.205, 3.15, 3.26, "", RABAULT_CITATION,
+                      "Re = 100 confined cylinder; range = +-1.7% around the paper's value"),
+            Published("jet mass-flow fraction", 0.5, 0.0, 1.0, "%", RABAULT_CITATION,
+                      "|Q_jet| about 0.5% of the inflow through the cylinder section; range: below 1%"),
+        ),
+    ),
+    "schafer_turek_2d2": Reproduction(
+        name="schafer_turek_2d2",
+        title="DFG benchmark 2D-2 (Re = 100 confined cylinder): grid convergence and Richardson extrapolation",
+        citation=ST_CITATION,
+        module="schafer_turek",
+        budgets={"quick": "D = 8, 12, 18 cells, ~60 convective times each; ~3 min on 2 cores",
+                 "full": "D = 20, 30, 40 cells, ~90 convective times each; ~30 min on 2 cores"},
+        published=(
+            Published("C_D,max", 3.23, 3.22, 3.24, "", ST_CITATION),
+            Published("C_L,max", 1.00, 0.99, 1.01, "", ST_CITATION),
+            Published("St", 0.300, 0.295, 0.305, "", ST_CITATION),
+        ),
+    ),
+    "taylor_green_decay": Reproduction(
+        name="taylor_green_decay",
+        title="Taylor–Green vortex energy decay rate: analytical world and D2Q9 LBM convergence",
+        citation=TG_CITATION,
+        module="taylor_green_decay",
+        budgets={"quick": "3 viscosities x 3 resolutions (n = 16, 32, 64); < 1 min",
+                 "full": "3 viscosities x 4 resolutions (n = 16..128); ~2 min"},
+        published=(
+            Published("LBM decay-rate relative error (finest grid)", 0.0, 0.0, 0.01, "", TG_CITATION,
+                      "analytical rate 4 nu k^2 (2D, |k|^2 = 2k^2); accepted: within 1%"),
+            Published("LBM observed order", 2.0, 1.8, 2.2, "", TG_CITATION,
+                      "lattice Boltzmann is second order in space under diffusive scaling"),
+        ),
+    ),
+    "oblique_shock": Reproduction(
+        name="oblique_shock",
+        title="Oblique shocks on a wedge: shock angle and pressure ratio vs theta-beta-Mach / Rankine–Hugoniot",
+        citation=NACA_CITATION,
+        module="oblique_shock",
+        budgets={"quick": "Mach {1.5, 2, 3} x wedge {5..30 deg} on 64 x 48; ~1 min",
+                 "full": "Mach {1.5, 2, 2.5, 3, 4} x wedge {5..35 deg} on 64 x 48 and 128 x 96; ~10 min"},
+        published=(
+            Published("max shock-angle error", 0.0, 0.0, 1.0, "deg", NACA_CITATION, "tolerance 1 degree"),
+            Published("max pressure-ratio error", 0.0, 0.0, 3.0, "%", NACA_CITATION, "tolerance 3%"),
+        ),
+    ),
+}
+
+
+def list_reproductions() -> list[Reproduction]:
+    return [REPRODUCTIONS[k] for k in sorted(REPRODUCTIONS)]
+
+
+def get_reproduction(name: str) -> Reproduction:
+    try:
+        return REPRODUCTIONS[name]
+    except KeyError:
+        raise ConfigError(f"unknown reproduction '{name}'; choose one of: {', '.join(sorted(REPRODUCTIONS))} "
+                          "(see 'atom reproduce list')") from None
+
+
+def verdict(value: float | None, low: float, high: float, *, ci: tuple[float | None, float | None] | None = None,
+            rel_to: float | None = None) -> dict[str, Any]:
+    """'reproduced' when our point value lies in the published [low, high]; otherwise the gap.
+
+    The gap is the signed distance to the nearest end of the range (positive: above it) and,
+    relative to ``rel_to`` (default: the range centre), in percent. Whether our 95% CI overlaps
+    the range is reported too, so "not reproduced, but not excluded" stays visible.
+    """
+    if value is None or not math.isfinite(value):
+        return {"status": "not reproduced", "reproduced": False, "gap": None, "gap_percent": None,
+                "ci_overlaps_range": None, "text": "not reproduced: no finite value was measured"}
+    inside = low <= value <= high
+    gap = 0.0 if inside else (value - high if value > high else value - low)
+    ref = rel_to if rel_to is not None else 0.5 * (low + high)
+    gap_pct = 100.0 * gap / abs(ref) if ref else None
+    overlaps = None
+    if ci is not None and ci[0] is not None and ci[1] is not None:
+        overlaps = bool(ci[0] <= high and ci[1] >= low)
+    if inside:
+        text = f"reproduced: {value:.4g} lies in [{low:.4g}, {high:.4g}]"
+    else:
+        side = "above" if gap > 0 else "below"
+        pct = f" ({abs(gap_pct):.1f}% of the reference)" if gap_pct is not None else ""
+        text = f"not reproduced: {value:.4g} is {abs(gap):.3g} {side} the range [{low:.4g}, {high:.4g}]{pct}"
+        if overlaps:
+            text += "; the 95% CI still overlaps the range"
+    return {"status": "reproduced" if inside else "not reproduced", "reproduced": inside, "gap": gap,
+            "gap_percent": gap_pct, "ci_overlaps_range": overlaps, "text": text}
+
+
+def comparison_row(published: Published, value: float | None, ci: tuple[float | None, float | None] | None = None,
+                   *, label: str | None = None, n: int | None = None, note: str = "") -> dict[str, Any]:
+    """One report row: our value (with CI) next to the paper's, and the verdict."""
+    lo, hi = (ci if ci is not None else (None, None))
+    return {"quantity": label or published.quantity, "unit": published.unit, "ours": value, "ci_low": lo,
+            "ci_high": hi, "n": n, "paper": published.value, "paper_low": published.low,
+            "paper_high": published.high, "citation": published.citation, "paper_note": published.note,
+            "note": note, "verdict": verdict(value, published.low, published.high, ci=ci)}
+
+
+def run_reproduction(name: str, out: str, *, seeds: list[int] | None = None, budget: str = "quick",
+                     executor: str = "local") -> dict[str, Any]:
+    """Run a declared reproduction and write report.json, report.md and figures into ``out``."""
+    from pathlib import Path
+
+    from atom_sdk.reproduce.report import write_report
+
+    repro = get_reproduction(name)
+    if budget not in BUDGETS:
+        raise ConfigError(f"unknown budget '{budget}'; use one of: {', '.join(BUDGETS)}")
+    if executor not in ("local", "ray", "serial"):
+        raise ConfigError(f"unknown executor '{executor}'; use local, ray or serial")
+    seeds = list(seeds) if seeds else list(repro.default_seeds)
+    if len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
+        raise ConfigError(f"seeds must be distinct non-negative integers, got {seeds}")
+    out_path = Path(out)
+    out_path.mkdir(parents=True, exist_ok=True)
+    import time
+
+    started = time.perf_counter()
+    body = repro.runner()(out_path, seeds=seeds, budget=budget, executor=executor)
+    body["wall_seconds"] = time.perf_counter() - started
+    return write_report(out_path, repro, body, seeds=seeds, budget=budget, executor=executor)
