@@ -31,7 +31,7 @@ KICK_STEPS = 4  # agent steps of full jet blowing that start the shedding early
 BUDGETS: dict[str, dict[str, Any]] = {
     "quick": {"grid": (220, 41, 1), "u_inlet": 0.05, "substeps": 50, "episode": 40, "steps": 64, "rollout": 32,
               "develop": 320, "eval": 40},
-    "full": {"grid": (440, 82, 1), "u_inlet": 0.05, "substeps": 100, "episode": 80, "steps": 1200,
+    "full": {"grid": (440, 82, 1), "u_inlet": 0.05, "substeps": 100, "episode": 80, "steps": 6000,
              "rollout": 80, "develop": 400, "eval": 120},
 }
 

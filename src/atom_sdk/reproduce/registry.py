@@ -68,8 +68,8 @@ REPRODUCTIONS: dict[str, Reproduction] = {
         citation=RABAULT_CITATION,
         module="rabault2019",
         budgets={"quick": "D = 10 cells (220 x 41), 64 PPO steps per run, 3 seeds x 2 variants; ~5 min on 2 cores",
-                 "full": "D = 20 cells (440 x 82, as the world's default), 1200 PPO steps per run, 3 seeds x 2 "
-                         "variants; several hours on 2 cores (see docs/REPRODUCTIONS.md)"},
+                 "full": "D = 20 cells (440 x 82, as the world's default), 6000 PPO steps per run, 3 seeds x 2 "
+                         "variants; 5 min on one H200 GPU, hours on 2 CPU cores (see docs/REPRODUCTIONS.md)"},
         default_seeds=(0, 1, 2),
         published=(
             Published("drag reduction", 8.0, 7.0, 9.0, "%", RABAULT_CITATION,

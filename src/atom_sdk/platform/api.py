@@ -1,0 +1,122 @@
+"""The FastAPI application factory: ``create_app(settings) -> FastAPI``.
+
+Startup (lifespan) creates the tables, marks jobs a previous server left running as
+``interrupted`` (optionally queueing them again), and starts the worker pool; shutdown asks the
+workers to checkpoint and stop. Building the app has no side effects, so ``create_app().openapi()``
+is cheap and deterministic (the release gate compares it with docs/openapi.json).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from atom_sdk import __version__
+from atom_sdk.platform import models as m
+from atom_sdk.platform.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware, install_error_handlers
+from atom_sdk.platform.service import Platform, platform
+from atom_sdk.platform.settings import PlatformSettings
+
+log = logging.getLogger("atom.platform")
+STATIC = Path(__file__).parent / "static"
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": m.ErrorResponse, "description": text} for status, text in (
+        (400, "bad request (e.g. a path outside the job folder)"), (401, "API key missing, unknown or revoked"),
+        (404, "no such job, world, geometry or artifact"), (409, "conflict with the job's state"),
+        (413, "request body too large"), (422, "invalid input: the message names each field and what to change"),
+        (429, "rate limit, full job queue, or too many active jobs for this key"), (500, "internal error"))
+}
+
+DESCRIPTION = """HTTP API of the ATOM OSS SDK: launch closed-loop runs, inverse-design searches and the supersonic
+challenge as jobs; follow their telemetry (polling with `?after=` or Server-Sent Events); download artifacts;
+browse the hypothesis ledger; ask the grounded assistant. Mutating endpoints need an API key
+(`Authorization: Bearer <key>` or `X-API-Key`) whenever a key exists or the server is not on loopback.
+Errors are JSON `{code, message, details}`."""
+
+
+def _startup(p: Platform) -> None:
+    s = p.settings
+    s.jobs_dir.mkdir(parents=True, exist_ok=True)
+    s.geometries_dir.mkdir(parents=True, exist_ok=True)
+    p.store.create_all()
+    interrupted = p.store.mark_interrupted()
+    if interrupted:
+        log.warning("%d job(s) were running when the last server stopped; marked interrupted", len(interrupted))
+    if s.resume_interrupted:
+        for job_id in p.store.interrupted_ids():
+            p.store.requeue(job_id)
+    if s.start_workers and s.workers > 0:
+        from atom_sdk.platform.workers import WorkerPool
+
+        p.pool = WorkerPool(s, p.store)
+        p.pool.start()
+
+
+def create_app(settings: PlatformSettings | None = None) -> FastAPI:
+    """Build the app (no I/O until it starts)."""
+    settings = settings or PlatformSettings()
+    plat = Platform(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        _startup(plat)
+        try:
+            yield
+        finally:
+            if plat.pool is not None:
+                plat.pool.close()
+            plat.store.dispose()
+
+    app = FastAPI(title="ATOM OSS SDK platform", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  responses=ERROR_RESPONSES)
+    app.state.platform = plat
+    install_error_handlers(app)
+
+    from atom_sdk.platform.routes_jobs import router as jobs_router
+    from atom_sdk.platform.routes_misc import router as misc_router
+
+    app.include_router(jobs_router)
+    app.include_router(misc_router)
+
+    @app.get("/healthz", response_model=m.Health, tags=["health"], summary="Liveness: the process answers")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", response_model=m.Readiness, tags=["health"],
+             responses={503: {"model": m.Readiness, "description": "database or workers not ready"}},
+             summary="Readiness: database reachable and workers alive")
+    def readyz(request: Request) -> Any:
+        p = platform(request)
+        try:
+            db_ok = p.store.ping()
+            queued = p.store.counts_by_state().get("queued", 0)
+        except Exception as exc:  # noqa: BLE001 - any database failure means "not ready"
+            db_ok, queued = False, 0
+            log.warning("readiness: database unavailable: %s", exc)
+        expected, alive = p.workers_expected(), p.workers_alive()
+        ready = db_ok and alive >= min(expected, 1)
+        detail = "" if ready else ("database unreachable" if not db_ok else f"{alive}/{expected} workers alive")
+        body = {"ready": ready, "database": db_ok, "workers_expected": expected, "workers_alive": alive,
+                "queue_depth": queued, "detail": detail}
+        return body if ready else JSONResponse(body, status_code=503)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.add_middleware(SecurityHeadersMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["authorization", "x-api-key", "content-type"], max_age=600)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,136 @@
+"""Reading a job's folder from the web process: telemetry pages, artifacts, field snapshots, events.
+
+Why a cursor in *lines*: ``telemetry.jsonl`` is append-only (a resumed run truncates back to its
+checkpointed line count and continues), so "lines after N" is a stable, resumable position for
+both polling and Server-Sent Events. Byte offsets of recent cursors are cached, so following a
+live run reads only the new bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import threading
+from collections import OrderedDict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from atom_sdk.artifacts import atomic_write_text, confined_path
+from atom_sdk.errors import ArtifactError
+
+TELEMETRY = "telemetry.jsonl"
+TIMELINE = "timeline.jsonl"
+FIELD = "field_snapshot.json"
+HIDDEN = {".lock"}
+
+_offsets: OrderedDict[tuple[str, int], int] = OrderedDict()
+_offsets_lock = threading.Lock()
+
+
+def read_lines(path: Path, after: int = 0, limit: int = 500) -> tuple[list[dict[str, Any]], int]:
+    """Complete JSON lines with index >= ``after`` (at most ``limit``) and the next cursor."""
+    if not path.is_file():
+        return [], after
+    key = (str(path), after)
+    with _offsets_lock:
+        offset = _offsets.get(key)
+    size = path.stat().st_size
+    start_line = after
+    if offset is None or offset > size:
+        offset, start_line = 0, 0
+    items: list[dict[str, Any]] = []
+    line_no = start_line
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        while len(items) < limit:
+            raw = handle.readline()
+            if not raw or not raw.endswith(b"\n"):
+                break  # end of file, or a line still being written
+            offset += len(raw)
+            if line_no >= after:
+                try:
+                    record = json.loads(raw)
+                except json.JSONDecodeError:
+                    record = {"kind": "unreadable"}
+                if isinstance(record, dict):
+                    record["line"] = line_no
+                    items.append(record)
+            line_no += 1
+    cursor = max(line_no, after)
+    with _offsets_lock:
+        _offsets[(str(path), cursor)] = offset
+        _offsets.move_to_end((str(path), cursor))
+        while len(_offsets) > 2048:
+            _offsets.popitem(last=False)
+    return items, cursor
+
+
+def list_artifacts(root: Path) -> list[dict[str, Any]]:
+    if not root.is_dir():
+        return []
+    out = []
+    base = root.resolve()
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.name.startswith(".") or path.is_symlink():
+            continue
+        try:
+            path.resolve().relative_to(base)
+        except ValueError:
+            continue
+        stat = path.stat()
+        rel = path.relative_to(root).as_posix()
+        out.append({"path": rel, "size": stat.st_size, "modified": datetime.fromtimestamp(stat.st_mtime, timezone.utc),
+                    "media_type": media_type(path)})
+    return out
+
+
+def media_type(path: Path) -> str:
+    if path.suffix in (".jsonl", ".log"):
+        return "text/plain"
+    guessed, _ = mimetypes.guess_type(path.name)
+    return guessed or "application/octet-stream"
+
+
+#: shown inline in the browser; everything else is sent as an attachment (no HTML/SVG rendering)
+INLINE_TYPES = {"image/png", "application/json", "text/plain", "application/pdf", "text/csv"}
+
+
+def artifact_file(root: Path, relative: str) -> Path:
+    path = confined_path(root, relative)
+    if not path.is_file():
+        raise ArtifactError(f"artifact '{relative}' does not exist; list them with GET .../artifacts")
+    return path
+
+
+def write_field_snapshot(out_dir: Path, world: Any, step: int, max_side: int = 64) -> None:
+    """Downsampled 2-D slice of the most telling scalar field (vorticity, speed, density...)."""
+    fields = world.fields()
+    order = [n for n in ("vorticity", "speed", "velocity", "pressure", "density") if n in fields] + list(fields)
+    name, arr = order[0], np.zeros((1, 1))
+    for candidate in order:  # the first field that is not constant
+        value = np.asarray(fields[candidate], dtype=np.float64)
+        if value.ndim == 4:  # vector field (3, nx, ny, nz): magnitude
+            value = np.sqrt(np.sum(value**2, axis=0))
+            candidate = f"|{candidate}|"
+        name, arr = candidate, value
+        if np.nanmax(value) > np.nanmin(value):
+            break
+    if arr.ndim == 3:
+        arr = arr[:, :, arr.shape[2] // 2]
+    while arr.ndim > 2:
+        arr = arr[..., 0]
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    sx, sy = max(1, -(-arr.shape[0] // max_side)), max(1, -(-arr.shape[1] // max_side))
+    nx, ny = arr.shape[0] // sx * sx or arr.shape[0], arr.shape[1] // sy * sy or arr.shape[1]
+    arr = arr[:nx, :ny]
+    if sx > 1 or sy > 1:
+        arr = arr.reshape(nx // sx, sx, ny // sy, sy).mean(axis=(1, 3))
+    arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
+    data = {"step": int(step), "name": name, "shape": [int(arr.shape[0]), int(arr.shape[1])],
+            "min": float(arr.min()), "max": float(arr.max()),
+            "data": np.round(arr.T, 6).tolist()}
+    atomic_write_text(out_dir / FIELD, json.dumps(data))

@@ -1,0 +1,278 @@
+"""Request and response bodies of the HTTP API (pydantic), shared by the routes and the OpenAPI schema.
+
+Requests reuse the library's own models (``RunConfig``, ``DesignSpec``) so the API accepts exactly
+what the CLI accepts, and the UI can generate its forms from the same JSON schema.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from atom_sdk.config import RunConfig
+from atom_sdk.design.spec import DesignSpec
+
+JobState = Literal["queued", "running", "paused", "succeeded", "failed", "cancelled", "interrupted"]
+JobKind = Literal["run", "validation", "inverse_design", "challenge"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------------------- errors
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx body: a stable machine-readable code and a message that says what to change."""
+
+    code: str = Field(..., examples=["invalid_config"])
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+# ---------------------------------------------------------------------------- health
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    database: bool
+    workers_expected: int
+    workers_alive: int
+    queue_depth: int
+    detail: str = ""
+
+
+# ---------------------------------------------------------------------------- worlds
+class WorldInfo(BaseModel):
+    id: str
+    source: str
+    description: str
+    parameters_schema: dict[str, Any]
+    observables: list[str]
+    validation_cases: list[dict[str, Any]]
+    available: bool = True
+
+
+class WorldList(BaseModel):
+    worlds: list[WorldInfo]
+
+
+class ValidationRequest(Strict):
+    include_slow: bool = Field(False, description="also run the slow cases (minutes each)")
+
+
+# ---------------------------------------------------------------------------- jobs
+class JobProgress(BaseModel):
+    step: int
+    total: int
+    fraction: float
+    info: dict[str, Any]
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class Job(BaseModel):
+    id: str
+    kind: JobKind
+    state: JobState
+    name: str
+    params: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    progress: JobProgress
+    cancel_requested: bool
+    control: str
+    attempts: int
+    resume: bool
+    error: JobError | None
+    result: dict[str, Any]
+    links: dict[str, str] = Field(default_factory=dict)
+
+
+class JobList(BaseModel):
+    items: list[Job]
+    total: int
+    limit: int
+    offset: int
+
+
+class RunRequest(Strict):
+    """A closed-loop run: the same ``RunConfig`` as ``atom run`` (its ``output_root`` is ignored)."""
+
+    config: RunConfig = Field(default_factory=RunConfig)
+    geometry_id: str | None = Field(None, max_length=64, description="uploaded body for lbm2d:cylinder (equivalent"
+                                    " circle: sets cylinder_x, cylinder_y, radius)")
+
+
+class RunDetail(Job):
+    summary: dict[str, Any] | None = None
+    laws: list[dict[str, Any]] = Field(default_factory=list)
+    safety: dict[str, Any] | None = None
+
+
+class TelemetryPage(BaseModel):
+    job_id: str
+    state: JobState
+    items: list[dict[str, Any]]
+    next_cursor: int = Field(..., description="pass as ?after= to get only newer lines")
+    done: bool = Field(..., description="the job is finished and no more lines will come")
+
+
+class ArtifactInfo(BaseModel):
+    path: str
+    size: int
+    modified: datetime
+    media_type: str
+
+
+class ArtifactList(BaseModel):
+    job_id: str
+    items: list[ArtifactInfo]
+
+
+class FieldSnapshot(BaseModel):
+    job_id: str
+    step: int
+    name: str
+    shape: list[int]
+    min: float
+    max: float
+    data: list[list[float]] = Field(..., description="rows along y (bottom first), columns along x")
+
+
+class DesignJobRequest(Strict):
+    spec: DesignSpec = Field(default_factory=DesignSpec)
+
+
+class SpecTemplates(BaseModel):
+    problems: list[dict[str, Any]]
+    spec_schema: dict[str, Any]
+
+
+class ChallengeRequest(Strict):
+    """The supersonic challenge (same knobs as ``atom challenge supersonic``)."""
+
+    steps: int = Field(300, ge=1, le=100_000)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    mach: float = Field(2.0, gt=1.05, le=10.0)
+    grid: tuple[int, int, int] = (64, 48, 1)
+    world_params: dict[str, float | int | bool | str] = Field(default_factory=dict)
+    schedule: list[tuple[float, Literal["hold", "step", "ramp"], float, float]] | None = Field(
+        None, max_length=64, description="[start fraction, kind, target at start (deg), target at end (deg)]")
+    kp: float = Field(0.05, ge=0.0, le=10.0)
+    ki: float = Field(0.02, ge=0.0, le=10.0)
+    feedforward: bool = True
+    preview: int = Field(10, ge=0, le=10_000)
+    use_safety: bool = True
+
+
+class ControlRequest(Strict):
+    action: Literal["pause", "resume", "cancel"]
+
+
+class Timeline(BaseModel):
+    job_id: str
+    state: JobState
+    events: list[dict[str, Any]]
+
+
+# ---------------------------------------------------------------------------- geometries
+class GeometryInfo(BaseModel):
+    id: str
+    name: str
+    source: Literal["polygon", "mask"]
+    created_at: datetime
+    grid: list[int]
+    solid_cells: int
+    area_fraction: float
+    centroid: list[float]
+    bbox: list[int]
+    blockage: float
+    equivalent_radius: float
+    cylinder_params: dict[str, float]
+    mask_url: str
+
+
+class GeometryList(BaseModel):
+    items: list[GeometryInfo]
+
+
+# ---------------------------------------------------------------------------- catalog, runtime, ledger
+class CatalogTemplate(BaseModel):
+    id: str
+    title: str
+    description: str
+    kind: JobKind
+    endpoint: str
+    body: dict[str, Any]
+    estimated_seconds: float | None = None
+
+
+class Catalog(BaseModel):
+    templates: list[CatalogTemplate]
+
+
+class RuntimeTelemetry(BaseModel):
+    queue_depth: int
+    max_queue: int
+    workers_expected: int
+    workers_alive: int
+    worker_pids: list[int]
+    jobs_by_state: dict[str, int]
+    recent_safety_events: list[dict[str, Any]]
+    uptime_seconds: float
+
+
+class LedgerEntry(BaseModel):
+    job_id: str
+    seq: int
+    kind: str
+    time: str | None = None
+    run_name: str | None = None
+    step: int | None = None
+    equations: list[dict[str, Any]]
+    scores: dict[str, Any]
+    reasons: list[str]
+
+
+class LedgerPage(BaseModel):
+    items: list[LedgerEntry]
+    total: int
+    counts_by_kind: dict[str, int]
+
+
+# ---------------------------------------------------------------------------- assistant
+class AssistantQuery(Strict):
+    question: str = Field(..., min_length=1, max_length=2000)
+    run_id: str | None = Field(None, max_length=64, description="focus on this job (default: the latest run)")
+    summarize: bool = Field(False, description="also ask the configured LLM (ATOM_ASSISTANT_LLM_URL) for a summary")
+
+
+class Citation(BaseModel):
+    job_id: str | None = None
+    artifact: str | None = None
+    pointer: str | None = Field(None, description="JSON pointer or line inside the artifact")
+    ledger_seq: int | None = None
+
+
+class Statement(BaseModel):
+    text: str
+    citations: list[Citation] = Field(..., min_length=1)
+
+
+class AssistantAnswer(BaseModel):
+    question: str
+    intent: str
+    answer: str
+    statements: list[Statement]
+    llm_summary: str | None = None
+    llm_error: str | None = None

@@ -1,0 +1,227 @@
+"use strict";
+// Router and screens: worlds & templates, launch forms, jobs, ledger, assistant, geometries, runtime.
+const view = document.getElementById("view");
+const cache = {};
+async function cached(key, path) { if (!cache[key]) cache[key] = await Api.get(path); return cache[key]; }
+
+function goJob(job) { location.hash = job.kind === "run" ? `#/runs/${job.id}` : `#/jobs/${job.id}`; }
+
+async function launchTemplate(t) {
+  try { const job = await Api.post(t.endpoint, t.body); toast(`queued ${job.id}`); goJob(job); }
+  catch (e) { toast(`${e.code || "error"}: ${e.message}`, true); }
+}
+
+async function homeView() {
+  const [worlds, catalog] = await Promise.all([cached("worlds", "/api/v1/worlds"), Api.get("/api/v1/studio/catalog")]);
+  view.replaceChildren(
+    el("h1", {}, "Templates"),
+    el("div", { class: "grid", id: "templates" }, catalog.templates.map((t) => el("div", { class: "card template", "data-template": t.id },
+      el("h3", {}, t.title), el("p", {}, t.description),
+      el("div", { class: "row" },
+        el("button", { class: "launch-template", onclick: () => launchTemplate(t) }, "Launch"),
+        el("button", { class: "secondary", onclick: () => { sessionStorage.setItem("atom.prefill", JSON.stringify(t)); location.hash = "#/launch"; } }, "Edit first"),
+        t.estimated_seconds ? el("span", { class: "muted" }, `~${t.estimated_seconds} s`) : null)))),
+    el("h1", {}, "Worlds"),
+    el("div", { class: "grid" }, worlds.worlds.map((w) => el("div", { class: "card" },
+      el("h3", {}, w.id), el("p", {}, w.description),
+      el("div", { class: "legend" }, "observables: " + (w.observables.join(", ") || "–")),
+      el("details", {}, el("summary", {}, "parameters"), el("table", {},
+        Object.entries(w.parameters_schema.properties || {}).map(([k, p]) => el("tr", {}, el("td", {}, k), el("td", {}, fmt(p.default)), el("td", { class: "muted" }, p.description || ""))))),
+      el("div", { class: "row" }, el("button", { class: "secondary", onclick: async () => {
+        try { goJob(await Api.post(`/api/v1/worlds/${w.id}/validate`, {})); } catch (e) { toast(e.message, true); } } }, `Validate (${w.validation_cases.length} cases)`))))));
+}
+
+async function launchView() {
+  const [worlds, openapi, design] = await Promise.all([cached("worlds", "/api/v1/worlds"), cached("openapi", "/openapi.json"),
+    cached("design", "/api/v1/inverse-design/spec-template")]);
+  const defs = openapi.components.schemas;
+  const prefill = JSON.parse(sessionStorage.getItem("atom.prefill") || "null");
+  sessionStorage.removeItem("atom.prefill");
+  const panel = el("div"), err = el("p", { class: "err", id: "launch-error" });
+  const tabs = el("div", { class: "tabs" });
+  const modes = { run: "Closed-loop run", inverse_design: "Inverse design", challenge: "Supersonic challenge" };
+  function show(kind) {
+    for (const b of tabs.children) b.classList.toggle("active", b.dataset.kind === kind);
+    err.textContent = "";
+    if (kind === "run") runForm(); else if (kind === "inverse_design") designForm(); else challengeForm();
+  }
+  for (const [k, label] of Object.entries(modes)) tabs.append(el("button", { "data-kind": k, onclick: () => show(k) }, label));
+
+  function submitRow(id, build, endpoint) {
+    return el("div", { class: "row" }, el("button", { id, onclick: async () => {
+      err.textContent = "";
+      try { const job = await Api.post(endpoint(), build()); toast(`queued ${job.id}`); goJob(job); }
+      catch (e) { showError(err, e); }
+    } }, "Launch"));
+  }
+  function runForm() {
+    const body = prefill && prefill.kind === "run" ? prefill.body : { config: {} };
+    const cfg = body.config || {};
+    const worldSel = el("select", { id: "run-world" }, worlds.worlds.map((w) => el("option", { value: w.id, selected: (cfg.world || {}).name === w.id }, w.id)));
+    const top = schemaForm({ properties: { name: defs.RunConfig.properties.name, steps: defs.RunConfig.properties.steps,
+      seed: defs.RunConfig.properties.seed, variant: defs.RunConfig.properties.variant } }, defs,
+      { name: cfg.name || "ui_run", steps: cfg.steps ?? 32, seed: cfg.seed ?? 0, variant: cfg.variant || "v2_hybrid" }, "run.");
+    const gridInput = el("input", { id: "run-grid", type: "text", value: ((cfg.world || {}).grid || [8, 8, 1]).join(", ") });
+    const paramsBox = el("div");
+    let params = null;
+    const renderParams = () => {
+      const w = worlds.worlds.find((x) => x.id === worldSel.value);
+      params = schemaForm(w.parameters_schema, w.parameters_schema.$defs || {}, (cfg.world || {}).name === w.id ? (cfg.world || {}).params || {} : {}, "param.");
+      paramsBox.replaceChildren(el("fieldset", {}, el("legend", {}, "world parameters"), params.node));
+    };
+    worldSel.addEventListener("change", renderParams); renderParams();
+    const advanced = el("textarea", { id: "run-advanced", rows: "6" });
+    advanced.value = JSON.stringify({ agent: cfg.agent || { rollout_length: 16, num_minibatches: 2, hidden_sizes: [16, 16], latent_dim: 8, fourier_modes: 2 },
+      scientist: cfg.scientist || { fit_every: 8, min_samples: 16, ensemble_size: 8 } }, null, 2);
+    const geo = el("input", { id: "run-geometry", type: "text", placeholder: "optional, lbm2d:cylinder only", value: body.geometry_id || "" });
+    panel.replaceChildren(el("div", { class: "card", id: "launch-run-form" },
+      el("div", { class: "field" }, el("label", { for: "run-world" }, "world"), worldSel),
+      el("div", { class: "field" }, el("label", { for: "run-grid" }, "grid nx, ny, nz"), gridInput), top.node, paramsBox,
+      el("div", { class: "field" }, el("label", { for: "run-geometry" }, "geometry id"), geo),
+      el("details", {}, el("summary", {}, "agent, scientist and safety settings (JSON, RunConfig keys)"), advanced),
+      submitRow("launch-submit", () => {
+        let extra; try { extra = JSON.parse(advanced.value || "{}"); } catch (e) { throw new Error("advanced settings must be JSON: " + e.message); }
+        const config = Object.assign({}, extra, top.value(), { world: { name: worldSel.value, grid: gridInput.value.split(/[\s,]+/).filter(Boolean).map(Number), params: params.value() } });
+        return geo.value ? { config, geometry_id: geo.value } : { config };
+      }, () => "/api/v1/runs")));
+  }
+  function designForm() {
+    const problemSel = el("select", { id: "design-problem" }, design.problems.map((p) => el("option", { value: p.problem }, p.problem)));
+    const box = el("div"); let form = null;
+    const render = () => {
+      const p = design.problems.find((x) => x.problem === problemSel.value);
+      const values = prefill && prefill.kind === "inverse_design" && prefill.body.spec.problem === p.problem ? prefill.body.spec
+        : { name: `design_${p.problem}`, problem: p.problem, backend: p.backend, iterations: p.iterations, population: p.population,
+            rollout_steps: p.rollout_steps, target: p.target, grid: p.grid, world_params: p.world_params, evaluator: p.has_surrogate ? "surrogate" : "rollout" };
+      form = schemaForm(design.spec_schema, design.spec_schema.$defs || {}, values, "spec.");
+      box.replaceChildren(el("p", { class: "muted" }, p.description, " — objective: ", p.objective), form.node);
+    };
+    if (prefill && prefill.kind === "inverse_design") problemSel.value = prefill.body.spec.problem;
+    problemSel.addEventListener("change", render); render();
+    panel.replaceChildren(el("div", { class: "card", id: "launch-design-form" },
+      el("div", { class: "field" }, el("label", { for: "design-problem" }, "problem"), problemSel), box,
+      submitRow("design-submit", () => { const spec = form.value(); delete spec.output_root; spec.problem = problemSel.value; return { spec }; },
+        () => "/api/v1/inverse-design/jobs")));
+  }
+  function challengeForm() {
+    const values = prefill && prefill.kind === "challenge" ? prefill.body : { steps: 120, grid: [48, 32, 1] };
+    const form = schemaForm(defs.ChallengeRequest, defs, values, "challenge.");
+    panel.replaceChildren(el("div", { class: "card", id: "launch-challenge-form" }, form.node,
+      submitRow("challenge-submit", () => form.value(), () => "/api/v1/challenges/supersonic/jobs")));
+  }
+  view.replaceChildren(el("h1", {}, "Launch"), tabs, panel, err);
+  show(prefill ? prefill.kind === "validation" ? "run" : prefill.kind : "run");
+}
+
+async function jobsView() {
+  const data = await Api.get("/api/v1/jobs?limit=200");
+  view.replaceChildren(el("h1", {}, "Jobs"), el("table", { id: "jobs" },
+    el("tr", {}, ["job", "kind", "name", "state", "progress", "created"].map((h) => el("th", {}, h))),
+    data.items.map((j) => el("tr", {}, el("td", {}, el("a", { href: j.kind === "run" ? `#/runs/${j.id}` : `#/jobs/${j.id}` }, j.id)),
+      el("td", {}, j.kind), el("td", {}, j.name), el("td", {}, stateBadge(j.state)),
+      el("td", {}, `${j.progress.step}/${j.progress.total}`), el("td", {}, j.created_at.slice(0, 19).replace("T", " "))))));
+}
+
+async function ledgerView() {
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  const runSel = el("input", { id: "ledger-run", placeholder: "run id (all)", value: params.get("run_id") || "" });
+  const kindSel = el("select", { id: "ledger-kind" }, ["", "candidate", "accepted", "rejected"].map((k) => el("option", { value: k, selected: k === (params.get("kind") || "") }, k || "all kinds")));
+  const table = el("div");
+  async function load() {
+    const q = new URLSearchParams();
+    if (runSel.value) q.set("run_id", runSel.value); if (kindSel.value) q.set("kind", kindSel.value);
+    try {
+      const data = await Api.get(`/api/v1/ledger?${q}`);
+      table.replaceChildren(el("p", { class: "muted" }, `${data.total} records · ` + Object.entries(data.counts_by_kind).map(([k, n]) => `${n} ${k}`).join(", ")),
+        el("table", { id: "ledger" }, el("tr", {}, ["run", "seq", "step", "kind", "equations", "reasons"].map((h) => el("th", {}, h))),
+          data.items.map((r) => el("tr", {}, el("td", {}, el("a", { href: `#/runs/${r.job_id}` }, r.job_id)), el("td", {}, r.seq), el("td", {}, r.step ?? ""),
+            el("td", {}, el("span", { class: "state " + (r.kind === "accepted" ? "succeeded" : r.kind === "rejected" ? "failed" : "queued") }, r.kind)), el("td", {}, r.equations.map((e) => el("div", {}, renderEquation(e.equation)))),
+            el("td", {}, r.reasons.join(", "))))));
+    } catch (e) { table.replaceChildren(el("p", { class: "err" }, e.message)); }
+  }
+  view.replaceChildren(el("h1", {}, "Hypothesis ledger"), el("div", { class: "row" }, runSel, kindSel, el("button", { onclick: load }, "Filter")), table);
+  load();
+}
+
+async function assistantView() {
+  const q = el("textarea", { id: "assistant-question", rows: "2", placeholder: "e.g. Which laws did the last run discover? Any safety events?" });
+  const run = el("input", { id: "assistant-run", placeholder: "run id (default: latest)" });
+  const out = el("div", { id: "assistant-answer", class: "answer" });
+  async function ask() {
+    try {
+      const body = { question: q.value || "what can you answer?" };
+      if (run.value) body.run_id = run.value;
+      const a = await Api.post("/api/v1/assistant/query", body);
+      out.replaceChildren(el("p", { class: "muted" }, `intent: ${a.intent}`), el("ol", {}, a.statements.map((s) => el("li", {}, s.text,
+        el("div", { class: "cite" }, "sources: ", s.citations.map((c) => c.job_id && c.artifact && !c.artifact.includes(" ")
+          ? el("a", { href: `/api/v1/jobs/${c.job_id}/artifacts/${c.artifact}`, target: "_blank", rel: "noopener" }, `${c.job_id}/${c.artifact}${c.pointer ? "#" + c.pointer : ""}`)
+          : el("span", {}, `${c.job_id || ""} ${c.artifact || ""} ${c.pointer || ""}`)).flatMap((x) => [x, " "]))))));
+    } catch (e) { out.replaceChildren(el("p", { class: "err" }, e.message)); }
+  }
+  view.replaceChildren(el("h1", {}, "Assistant"), el("p", { class: "muted" }, "Answers come from the stored runs only; every statement cites its source."),
+    q, el("div", { class: "row" }, run, el("button", { id: "assistant-ask", onclick: ask }, "Ask")), out);
+}
+
+async function geometriesView() {
+  const list = el("div", { class: "grid" }), err = el("p", { class: "err" });
+  const name = el("input", { placeholder: "name", value: "body" }), poly = el("textarea", { rows: "3", placeholder: "[[20,12],[30,12],[30,22],[20,22]]" });
+  const grid = el("input", { value: "96,34" }), file = el("input", { type: "file", accept: "image/png" });
+  async function load() {
+    const data = await Api.get("/api/v1/geometries");
+    list.replaceChildren(...data.items.map((g) => el("div", { class: "card" }, el("h3", {}, `${g.name} `, el("span", { class: "muted" }, g.id)),
+      el("img", { class: "mask", src: g.mask_url, alt: `mask of ${g.name}` }),
+      el("p", {}, `${g.grid.join("×")} cells, ${g.solid_cells} solid, blockage ${fmt(g.blockage, 3)}, equivalent radius ${fmt(g.equivalent_radius, 3)}`))));
+  }
+  async function upload() {
+    const form = new FormData(); form.append("name", name.value);
+    if (file.files.length) form.append("file", file.files[0]); else { form.append("polygon", poly.value); form.append("grid", grid.value); }
+    try { await Api.upload("/api/v1/geometries/upload", form); err.textContent = ""; load(); } catch (e) { showError(err, e); }
+  }
+  view.replaceChildren(el("h1", {}, "Geometries"), el("div", { class: "card" }, el("p", { class: "muted" }, "A body for the cylinder channel: a polygon in cell coordinates, or a PNG mask (dark pixels solid). Runs on lbm2d:cylinder use its equivalent circle."),
+    el("div", { class: "field" }, el("label", {}, "name"), name), el("div", { class: "field" }, el("label", {}, "polygon (JSON)"), poly),
+    el("div", { class: "field" }, el("label", {}, "grid nx,ny"), grid), el("div", { class: "field" }, el("label", {}, "or PNG mask"), file),
+    el("button", { onclick: upload }, "Upload"), err), list);
+  load();
+}
+
+async function runtimeView() {
+  const box = el("div");
+  async function load() {
+    const r = await Api.get("/api/v1/runtime/telemetry");
+    box.replaceChildren(el("div", { class: "grid" },
+      el("div", { class: "card" }, el("h3", {}, "Queue"), el("p", {}, `${r.queue_depth} queued of ${r.max_queue}`)),
+      el("div", { class: "card" }, el("h3", {}, "Workers"), el("p", {}, `${r.workers_alive} alive of ${r.workers_expected} (pids ${r.worker_pids.join(", ") || "–"})`)),
+      el("div", { class: "card" }, el("h3", {}, "Jobs"), el("p", {}, Object.entries(r.jobs_by_state).map(([s, n]) => `${s} ${n}`).join(" · ")))),
+      el("h2", {}, "Recent safety events"), r.recent_safety_events.length ? el("table", {}, r.recent_safety_events.map((e) => el("tr", {},
+        el("td", {}, el("a", { href: `#/runs/${e.job_id}` }, e.job_id)), el("td", {}, e.step), el("td", {}, e.reason || ""), el("td", {}, e.action || ""))))
+        : el("p", { class: "muted" }, "none"));
+  }
+  view.replaceChildren(el("h1", {}, "Runtime"), box);
+  await load();
+  activeTimer = setInterval(() => load().catch(() => {}), 3000);
+}
+
+async function route() {
+  stopLive();
+  const hash = location.hash || "#/";
+  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", hash.startsWith(a.getAttribute("href")) && a.getAttribute("href") !== "#/" || hash === a.getAttribute("href"));
+  const parts = hash.slice(2).split("?")[0].split("/");
+  try {
+    if (parts[0] === "runs" && parts[1]) runView(view, parts[1]);
+    else if (parts[0] === "jobs" && parts[1]) jobView(view, parts[1]);
+    else if (parts[0] === "launch") await launchView();
+    else if (parts[0] === "jobs") await jobsView();
+    else if (parts[0] === "ledger") await ledgerView();
+    else if (parts[0] === "assistant") await assistantView();
+    else if (parts[0] === "geometries") await geometriesView();
+    else if (parts[0] === "runtime") await runtimeView();
+    else await homeView();
+  } catch (e) { view.replaceChildren(el("p", { class: "err" }, `${e.code || "error"}: ${e.message}`)); }
+}
+
+document.getElementById("api-key").value = Api.key();
+document.getElementById("key-form").addEventListener("submit", (ev) => {
+  ev.preventDefault(); Api.setKey(document.getElementById("api-key").value.trim()); toast("API key saved in this browser");
+});
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,148 @@
+"use strict";
+// Live views of one job: a run (charts, heat-map, laws, safety events, artifacts) or any other job.
+const SAFETY_MODES = ["nominal", "guarded", "fallback", "halted"];
+let activeStream = null, activeTimer = null;
+
+function stopLive() {
+  if (activeStream) { activeStream.close(); activeStream = null; }
+  if (activeTimer) { clearInterval(activeTimer); activeTimer = null; }
+}
+
+function artifactList(job, container) {
+  const base = `/api/v1/jobs/${job.id}/artifacts`;
+  Api.get(base).then((data) => {
+    container.replaceChildren(data.items.length ? el("table", { id: "artifacts" },
+      el("tr", {}, el("th", {}, "artifact"), el("th", {}, "size"), el("th", {}, "")),
+      data.items.map((a) => el("tr", {},
+        el("td", {}, el("a", { class: "artifact-link", href: `${base}/${a.path}`, target: "_blank", rel: "noopener" }, a.path)),
+        el("td", {}, `${(a.size / 1024).toFixed(1)} kB`),
+        el("td", {}, el("a", { class: "artifact-download", href: `${base}/${a.path}?download=true`, download: a.path.split("/").pop() }, "download")))))
+      : el("p", { class: "muted" }, "no artifacts yet"));
+  }).catch((e) => container.replaceChildren(el("p", { class: "err" }, e.message)));
+}
+
+function jobHeader(job, onAction) {
+  const bar = el("div", { class: "progress" }, el("div", { id: "progress-bar" }));
+  bar.firstChild.style.width = `${Math.round(100 * job.progress.fraction)}%`;
+  const actions = el("div", { class: "row" });
+  const act = (label, path, body, cls) => el("button", { class: cls || "secondary", onclick: async () => {
+    try { await Api.post(path, body); toast(`${label}: sent`); onAction(); } catch (e) { toast(e.message, true); }
+  } }, label);
+  if (["queued", "running", "paused", "interrupted"].includes(job.state)) actions.append(act("Cancel", `/api/v1/jobs/${job.id}/cancel`, {}, "danger"));
+  if (["interrupted", "failed"].includes(job.state)) actions.append(act("Resume", `/api/v1/jobs/${job.id}/resume`, {}));
+  if (job.kind === "challenge" && job.state === "running") actions.append(act("Pause", job.links.control, { action: "pause" }));
+  if (job.kind === "challenge" && job.state === "paused") actions.append(act("Resume", job.links.control, { action: "resume" }));
+  return el("div", { class: "card" },
+    el("h1", {}, `${job.kind.replace("_", " ")} ${job.name} `, el("span", { class: "muted" }, job.id), " ", el("span", { id: "run-state" }, stateBadge(job.state))),
+    el("div", { id: "run-progress" }, `step ${job.progress.step} / ${job.progress.total}`), bar,
+    job.error ? el("p", { class: "err" }, `${job.error.code}: ${job.error.message}`) : null,
+    actions);
+}
+
+function runView(root, id) {
+  const t = { reward: [], trust: [], diag: {}, mode: [], safety: [] };
+  const charts = {
+    reward: el("canvas", { class: "chart", id: "chart-reward" }), trust: el("canvas", { class: "chart", id: "chart-trust" }),
+    diag: el("canvas", { class: "chart", id: "chart-diag" }), mode: el("canvas", { class: "chart", id: "chart-mode" }),
+  };
+  const head = el("div"), heat = el("canvas", { class: "heat", id: "heatmap" }), heatInfo = el("p", { class: "legend" });
+  const laws = el("div", { id: "laws" }), safety = el("div", { id: "safety-events" }), arts = el("div");
+  root.replaceChildren(head,
+    el("div", { class: "charts" }, charts.reward, charts.trust, charts.diag, charts.mode),
+    el("div", { class: "row" },
+      el("div", { class: "col" }, el("h2", {}, "Field"), heat, heatInfo),
+      el("div", { class: "col" }, el("h2", {}, "Discovered laws"), laws, el("h2", {}, "Safety events"), safety)),
+    el("h2", {}, "Artifacts"), arts);
+
+  function redraw() {
+    drawLineChart(charts.reward, "reward per step", [{ name: "reward", points: t.reward }]);
+    drawLineChart(charts.trust, "theory trust", [{ name: "trust", points: t.trust }], { ymin: 0, ymax: 1 });
+    const names = Object.keys(t.diag).filter((n) => ["drag", "lift", "energy", "shock_angle", "pressure_ratio", "amplitude"].includes(n)).slice(0, 3);
+    drawLineChart(charts.diag, "diagnostics (" + (names.join(", ") || "none") + ")", names.map((n) => ({ name: n, points: t.diag[n] })));
+    drawLineChart(charts.mode, "safety mode", [{ name: "mode", points: t.mode }], { step: true, ymin: 0, ymax: 3, labels: SAFETY_MODES });
+    safety.replaceChildren(t.safety.length ? el("table", {}, el("tr", {}, el("th", {}, "step"), el("th", {}, "monitor"), el("th", {}, "reason"), el("th", {}, "action")),
+      t.safety.slice(-30).map((e) => el("tr", { class: "safety-event" }, el("td", {}, e.step), el("td", {}, e.monitor || ""), el("td", {}, e.reason || ""), el("td", {}, e.action || e.intervention || ""))))
+      : el("p", { class: "muted" }, "no safety events"));
+  }
+  function ingest(line) {
+    if (line.kind === "step") {
+      t.reward.push([line.step, line.reward]);
+      t.trust.push([line.step, line.trust]);
+      t.mode.push([line.step, SAFETY_MODES.indexOf(line.safety_mode || "nominal")]);
+      for (const [k, v] of Object.entries(line.diagnostics || {})) (t.diag[k] = t.diag[k] || []).push([line.step, v]);
+    } else if (line.kind === "safety") t.safety.push(line);
+  }
+  function renderLaws(list) {
+    laws.replaceChildren(list.length ? el("ul", {}, list.map((law) => el("li", { class: "law-item" }, renderEquation(law.equation),
+      el("div", { class: "legend" }, `R² ${fmt(law.r2, 3)} · terms ${(law.terms || []).join(", ")}`)))) : el("p", { class: "muted" }, "no accepted law yet"));
+  }
+  let last = null, pending = false;
+  async function refresh() {
+    if (pending) return; pending = true;
+    try {
+      const job = await Api.get(`/api/v1/runs/${id}`);
+      if (!last || last.state !== job.state || last.progress.step !== job.progress.step) {
+        head.replaceChildren(jobHeader(job, refresh));
+        renderLaws(job.laws || []);
+      }
+      try {
+        const snap = await Api.get(`/api/v1/runs/${id}/field`);
+        drawHeatmap(heat, snap);
+        heatInfo.textContent = `${snap.name} at step ${snap.step}: ${fmt(snap.min, 3)} … ${fmt(snap.max, 3)} (${snap.shape.join("×")})`;
+      } catch (e) { heatInfo.textContent = "no field snapshot yet"; }
+      if (!last || last.state !== job.state) artifactList(job, arts);
+      last = job;
+      if (["succeeded", "failed", "cancelled"].includes(job.state) && activeTimer) { clearInterval(activeTimer); activeTimer = null; }
+    } catch (e) { head.replaceChildren(el("p", { class: "err" }, e.message)); }
+    finally { pending = false; }
+  }
+  redraw(); refresh();
+  activeStream = new EventSource(`/api/v1/runs/${id}/telemetry/stream`);
+  let queued = false;
+  activeStream.addEventListener("telemetry", (ev) => {
+    ingest(JSON.parse(ev.data));
+    if (!queued) { queued = true; requestAnimationFrame(() => { queued = false; redraw(); }); }
+  });
+  activeStream.addEventListener("state", () => refresh());
+  activeStream.addEventListener("end", () => { activeStream.close(); refresh(); });
+  activeTimer = setInterval(refresh, 1500);
+}
+
+function jobView(root, id) {
+  const head = el("div"), chart = el("canvas", { class: "chart", id: "chart-job" }), extra = el("div"), arts = el("div");
+  root.replaceChildren(head, chart, extra, el("h2", {}, "Artifacts"), arts);
+  let cursor = 0; const lines = []; let last = null;
+  async function refresh() {
+    try {
+      const job = await Api.get(`/api/v1/jobs/${id}`);
+      if (job.kind === "run") { location.hash = `#/runs/${id}`; return; }
+      const page = await Api.get(`/api/v1/jobs/${id}/telemetry?after=${cursor}`);
+      cursor = page.next_cursor; lines.push(...page.items);
+      head.replaceChildren(jobHeader(job, refresh));
+      if (job.kind === "challenge") {
+        drawLineChart(chart, "shock angle (deg)", [
+          { name: "target", points: lines.map((l) => [l.step, l.target]) },
+          { name: "measured", points: lines.map((l) => [l.step, l.measured]) },
+          { name: "wedge", points: lines.map((l) => [l.step, l.wedge_angle]) }]);
+        const tl = await Api.get(`/api/v1/challenges/supersonic/jobs/${id}/timeline`);
+        extra.replaceChildren(el("h2", {}, "Timeline"), el("table", { id: "timeline" }, el("tr", {}, el("th", {}, "step"), el("th", {}, "event"), el("th", {}, "detail")),
+          tl.events.map((e) => el("tr", {}, el("td", {}, e.step), el("td", {}, e.kind), el("td", {}, JSON.stringify(Object.fromEntries(Object.entries(e).filter(([k]) => !["kind", "step", "line"].includes(k)))))))));
+      } else if (job.kind === "inverse_design") {
+        drawLineChart(chart, "best objective so far", [{ name: "best", points: lines.map((l) => [l.step, l.best]) }]);
+        extra.replaceChildren(job.result && job.result.best ? el("div", { class: "card" }, el("h3", {}, "Best design"),
+          el("pre", {}, JSON.stringify(job.result.best.design, null, 2)), el("p", {}, `objective ${fmt(job.result.best.objective)}`),
+          job.result.known_optimum ? el("p", { class: "muted" }, `analytical optimum: ${JSON.stringify(job.result.known_optimum.design)}`) : null) : "");
+      } else {
+        drawLineChart(chart, "validation: relative error vs tolerance", [
+          { name: "rel. error", points: lines.map((l, i) => [i, l.rel_error]) }, { name: "tolerance", points: lines.map((l, i) => [i, l.tolerance]) }]);
+        extra.replaceChildren(el("table", {}, el("tr", {}, ["case", "quantity", "measured", "reference", "result"].map((h) => el("th", {}, h))),
+          lines.map((l) => el("tr", {}, el("td", {}, l.case), el("td", {}, l.quantity), el("td", {}, fmt(l.measured)), el("td", {}, fmt(l.reference)), el("td", {}, l.passed ? "pass" : "FAIL")))));
+      }
+      if (!last || last.state !== job.state) artifactList(job, arts);
+      last = job;
+      if (["succeeded", "failed", "cancelled"].includes(job.state) && activeTimer) { clearInterval(activeTimer); activeTimer = null; }
+    } catch (e) { head.replaceChildren(el("p", { class: "err" }, e.message)); }
+  }
+  refresh();
+  activeTimer = setInterval(refresh, 1500);
+}
