@@ -132,3 +132,9 @@ def bench_reliability(ctx: typer.Context) -> None:
                   f"report written to {a.output}")
     if not report["passed"]:
         raise typer.Exit(1)
+
+
+# Commands that parse their options with argparse name the parser factory, so the docs gate
+# (G-09) can check documented command lines against the real parser.
+bench_integrity.argparse_factory = "atom_sdk.evidence.integrity:integrity_arg_parser"  # type: ignore[attr-defined]
+bench_reliability.argparse_factory = "atom_sdk.evidence.reliability:reliability_arg_parser"  # type: ignore[attr-defined]

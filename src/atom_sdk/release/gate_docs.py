@@ -118,6 +118,9 @@ def check_atom_args(root: Any, args: list[str]) -> str | None:
             cmd = cmd.commands[cmd.default_command]  # e.g. `atom ablate --world ...` runs `atom ablate run`
             path.append(cmd.name or "")
             continue
+        factory = getattr(getattr(cmd, "callback", None), "argparse_factory", None)
+        if factory and not is_group(cmd):
+            return _check_argparse(factory, args[i:], path)
         if tok.startswith("-") and not _is_number(tok):
             name = tok.split("=", 1)[0]
             if name in {"--help", "--debug"}:
@@ -142,6 +145,19 @@ def check_atom_args(root: Any, args: list[str]) -> str | None:
             path.append(tok)
         i += 1
     return None
+
+
+def _check_argparse(factory: str, rest: list[str], path: list[str]) -> str | None:
+    """Parse the rest of a command line with the argparse parser the command itself uses."""
+    import importlib
+
+    module, _, attr = factory.partition(":")
+    parser = getattr(importlib.import_module(module), attr)()
+    try:
+        _, unknown = parser.parse_known_args([a for a in rest if a not in ("--help", "--debug")])
+    except SystemExit:
+        return f"options {' '.join(rest)!r} do not parse for `{' '.join(path)}`"
+    return f"unknown option {unknown[0]} for `{' '.join(path)}`" if unknown else None
 
 
 _OPTION_IN_HELP = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
