@@ -53,6 +53,13 @@ __all__ = ["SparseRegressor", "SparseResult", "stlsq", "stlsq_gram", "SELECTION_
 
 SELECTION_METHODS = ("none", "aic", "bic", "cv")
 
+#: Relative resolution floor of the information criteria: a residual mean square below
+#: ``MSE_FLOOR`` times the target's mean square (RMS error under ~0.3%) counts as an exact fit.
+#: Without it, noise-free data rewards extra terms that only fit the derivative estimator's own
+#: bias (e.g. eight spurious cubic terms on a Van der Pol limit cycle), because log(MSE) keeps
+#: falling as MSE approaches round-off.
+MSE_FLOOR = 1e-5
+
 
 def stlsq_gram(
     G: np.ndarray,
@@ -267,7 +274,7 @@ class SparseRegressor:
             k = sup.sum(axis=-1)  # (L, T)
             if self.selection in ("aic", "bic"):
                 mse = _mse(G[None], R[None], yy[None], coefs)
-                mse = np.maximum(mse, 1e-14 * yy[None])
+                mse = np.maximum(mse, MSE_FLOOR * yy[None])
                 pen = 2.0 if self.selection == "aic" else np.log(max(n_eff, 2.0))
                 # small-sample (AICc-style) correction: the filtered rows carry only ~n_eff
                 # independent residuals, so supports with k close to n_eff must not win
