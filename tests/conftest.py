@@ -4,3 +4,15 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _restore_jax_x64():
+    """A float64 world turns on JAX's x64 mode for the whole process; undo it per test module."""
+    import jax
+
+    before = bool(jax.config.jax_enable_x64)
+    yield
+    jax.config.update("jax_enable_x64", before)

@@ -181,7 +181,9 @@ class ConvEncoder(nn.Module):
             strides = tuple(2 if n > 1 else 1 for n in spatial)
             k = kernel[:, :, 1] if flat else kernel
             dims = ("NHWC", "HWIO", "NHWC") if flat else ("NHWDC", "HWDIO", "NHWDC")
-            x = jax.lax.conv_general_dilated(x, k, strides, "SAME", dimension_numbers=dims)
+            # inputs follow the weights' dtype: a float64 world elsewhere in the process turns on
+            # JAX's x64 mode, which must not break a float32 agent
+            x = jax.lax.conv_general_dilated(x.astype(k.dtype), k, strides, "SAME", dimension_numbers=dims)
             x = nn.gelu(x + bias)
         pooled = x.mean(axis=tuple(range(1, x.ndim - 1)))
         pooled = pooled.reshape(batch + pooled.shape[-1:])
