@@ -1,0 +1,169 @@
+"""Closed-loop throughput: the host-stepped runner per variant, and N seeds vectorised.
+
+(a) Environment steps per second of ``run_experiment`` for every variant on Taylor–Green
+    32x32x16 and on the cylinder channel (176x36x1). Steady-state rate is measured from
+    per-step timestamps after the first PPO update (so jit compilation is excluded); the time
+    to that point beyond steady-state cost is reported as ``startup_s`` (world build, first
+    act/update compiles; later variants reuse compiled programs of the same shapes).
+(b) N = 8 seeds of ``ppo_baseline`` trained as one ``jit(vmap(train))`` program versus the same
+    jitted single-seed program called 8 times, and versus 8 host-stepped runs (safety off in
+    both so they do the same work). The ratios are the in-process reference.
+
+    PYTHONPATH=src venv/bin/python benchmarks/bench_closed_loop.py [--quick] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+# XLA:CPU's multi-threaded Eigen pool can wedge (block_until_ready never returns) on long vmapped
+# programs; this was seen twice here on 2 cores. Single-threaded Eigen avoids it (set before jax loads).
+if "--xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from atom_sdk.config import VARIANTS, RunConfig, build_run_config
+from atom_sdk.experiment.runner import run_experiment
+from atom_sdk.experiment.vectorized import make_seed_trainer
+
+WORLDS = {
+    "taylor_green_32x32x16": {"name": "analytical:taylor_green", "grid": [32, 32, 16]},
+    "cylinder_176x36x1": {"name": "lbm2d:cylinder", "grid": [176, 36, 1]},
+}
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min, {os.cpu_count()} cores)"
+
+
+def timed_run(config: RunConfig) -> dict[str, Any]:
+    """One runner call; steady steps/s from per-step timestamps after the first update."""
+    stamps: dict[int, float] = {}
+    k0 = config.agent.rollout_length
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        results = run_experiment(config, Path(tmp) / "run",
+                                 progress=lambda step, total, info: stamps.__setitem__(step, time.perf_counter()))
+        wall = time.perf_counter() - t0
+    n = config.steps
+    steady = (n - k0) / (stamps[n] - stamps[k0]) if n > k0 else float("nan")
+    return {"steps": n, "steady_steps_per_s": steady, "startup_s": (stamps[k0] - t0) - k0 / steady,
+            "wall_s": wall, "mean_return": results["summary"]["mean_return"]}
+
+
+def bench_variants(quick: bool) -> list[dict[str, Any]]:
+    rows = []
+    for label, world in WORLDS.items():
+        steps = (96 if quick else 192) if label.startswith("taylor") else (64 if quick else 128)
+        for variant in VARIANTS:
+            cfg = build_run_config({"world": world, "steps": steps, "variant": variant, "seed": 0})
+            row = {"world": label, "variant": variant, **timed_run(cfg)}
+            rows.append(row)
+            print(f"  {label:<24}{variant:<14}{row['steady_steps_per_s']:>10.1f} steps/s"
+                  f"{row['startup_s']:>9.1f} s startup   ({steps} steps, load {load()})", flush=True)
+    return rows
+
+
+def bench_seeds(world: str, steps: int, n_seeds: int, runner_steps: int) -> dict[str, Any]:
+    """Vectorised vs sequential-jitted vs host-runner for n_seeds of ppo_baseline."""
+    base = {"world": WORLDS[world], "variant": "ppo_baseline", "safety": {"enabled": False}}
+    cfg = build_run_config({**base, "steps": steps})
+    trainer = make_seed_trainer(cfg)
+    seeds = jnp.arange(n_seeds, dtype=jnp.int32)
+
+    t = time.perf_counter()
+    vec = jax.jit(jax.vmap(trainer.train)).lower(seeds).compile()
+    vec_compile = time.perf_counter() - t
+    t = time.perf_counter()
+    single = jax.jit(trainer.train).lower(seeds[0]).compile()
+    seq_compile = time.perf_counter() - t
+
+    vec_times, seq_times = [], []
+    for _ in range(2):  # best of two; the machine is shared
+        t = time.perf_counter()
+        vec_out = jax.block_until_ready(vec(seeds))
+        vec_times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        seq_out = [jax.block_until_ready(single(s)) for s in seeds]
+        seq_times.append(time.perf_counter() - t)
+    vec_s, seq_s = min(vec_times), min(seq_times)
+    vec_ret = np.asarray(vec_out["mean_return"], dtype=float)
+    seq_ret = np.asarray([o["mean_return"] for o in seq_out], dtype=float)
+
+    runner_cfg = build_run_config({**base, "steps": runner_steps})
+    t = time.perf_counter()
+    runs = [timed_run(runner_cfg.model_copy(update={"seed": int(s)})) for s in range(n_seeds)]
+    runner_wall = time.perf_counter() - t
+    runner_steady = float(np.mean([r["steady_steps_per_s"] for r in runs]))
+
+    total = n_seeds * steps
+    out = {
+        "world": world, "n_seeds": n_seeds, "steps_per_seed": steps, "runner_steps_per_seed": runner_steps,
+        "vectorized": {"compile_s": vec_compile, "run_s": vec_s, "steps_per_s": total / vec_s},
+        "sequential_jit": {"compile_s": seq_compile, "run_s": seq_s, "steps_per_s": total / seq_s},
+        "host_runner": {"wall_s": runner_wall, "steps_per_s_incl_startup": n_seeds * runner_steps / runner_wall,
+                        "steady_steps_per_s": runner_steady},
+        "speedup_vs_sequential_jit": seq_s / vec_s,
+        "speedup_vs_host_runner_steady": (total / vec_s) / runner_steady,
+        "speedup_vs_host_runner_wall": (total / vec_s) / (n_seeds * runner_steps / runner_wall),
+        "max_rel_diff_vectorized_vs_sequential": float(np.max(np.abs(vec_ret - seq_ret) / np.abs(seq_ret))),
+        "mean_return_per_seed": vec_ret.tolist(),
+        "load": load(),
+    }
+    if runner_steps == steps:
+        host_ret = np.asarray([r["mean_return"] for r in runs], dtype=float)
+        out["max_rel_diff_vectorized_vs_runner"] = float(np.max(np.abs(vec_ret - host_ret) / np.abs(host_ret)))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer steps (about a third of the time)")
+    parser.add_argument("--out", default="benchmark_results/closed_loop_bench.json")
+    parser.add_argument("--skip-variants", action="store_true", help="only the vectorised speed-up part")
+    args = parser.parse_args()
+    report: dict[str, Any] = {"quick": args.quick, "device": str(jax.devices()[0]), "jax": jax.__version__,
+                              "python": platform.python_version(), "load_start": load()}
+    print(f"device {report['device']}, load {report['load_start']}")
+    if not args.skip_variants:
+        print("(a) run_experiment closed-loop steady-state steps/s (compile excluded)")
+        report["variants"] = bench_variants(args.quick)
+    print("(b) ppo_baseline, 8 seeds: one vmapped program vs 8 sequential calls vs 8 host-stepped runs")
+    tg_steps = 1024 if args.quick else 4096
+    cyl_steps = 64 if args.quick else 128
+    report["seeds"] = [
+        bench_seeds("taylor_green_32x32x16", tg_steps, 8, 256 if args.quick else 512),
+        bench_seeds("cylinder_176x36x1", cyl_steps, 8, cyl_steps),
+    ]
+    report["load_end"] = load()
+
+    if "variants" in report:
+        print(f"\n{'world':<24}{'variant':<14}{'steps/s':>10}{'startup s':>11}")
+        for r in report["variants"]:
+            print(f"{r['world']:<24}{r['variant']:<14}{r['steady_steps_per_s']:>10.1f}{r['startup_s']:>11.1f}")
+    print(f"\n{'world':<24}{'vmap 8 st/s':>12}{'seq-jit st/s':>13}{'runner st/s':>12}{'x seq-jit':>10}"
+          f"{'x runner':>10}{'compile s (vmap/seq)':>22}")
+    for s in report["seeds"]:
+        print(f"{s['world']:<24}{s['vectorized']['steps_per_s']:>12.0f}{s['sequential_jit']['steps_per_s']:>13.0f}"
+              f"{s['host_runner']['steady_steps_per_s']:>12.0f}{s['speedup_vs_sequential_jit']:>10.2f}"
+              f"{s['speedup_vs_host_runner_steady']:>10.1f}"
+              f"{s['vectorized']['compile_s']:>11.1f}/{s['sequential_jit']['compile_s']:.1f}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"\nload at end {report['load_end']}; wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
