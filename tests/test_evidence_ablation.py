@@ -196,7 +196,7 @@ def test_local_process_pool_matches_serial(tmp_path):
     assert _content(tmp_path / "s") == _content(tmp_path / "l")
 
 
-@pytest.mark.slow  # a local Ray start alone takes ~45 s on the 2-core sandbox
+# a local Ray instance in CI: ~30 s on 2 cores (the start alone took ~45 s on a loaded host)
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed")
 def test_ray_local_instance_matches_serial(tmp_path):
     _sweep(tmp_path / "s", seeds=[0, 1, 2], run_fn=failing_run)
