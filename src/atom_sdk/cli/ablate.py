@@ -17,13 +17,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 
-from atom_sdk.cli.common import DefaultCommandGroup
+from atom_sdk.cli.common import DefaultCommandGroup, take_world_option
 from atom_sdk.errors import AtomError, ConfigError
 
-_WORLD_OPT = re.compile(r"--world-([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?:=(.*))?$")
 _INT = re.compile(r"[+-]?\d+$")
 
 
@@ -34,17 +32,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def parse_value(text: str) -> Any:
-    """World parameter value: int, float, true/false, else the string itself."""
-    if _INT.match(text):
-        return int(text)
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    return {"true": True, "false": False}.get(text.lower(), text)
 
 
 def parse_extra_args(args: list[str], *, seeds_given: bool) -> tuple[dict[str, Any], list[int]]:
@@ -58,23 +45,9 @@ def parse_extra_args(args: list[str], *, seeds_given: bool) -> tuple[dict[str, A
     i = 0
     while i < len(args):
         tok = args[i]
-        m = _WORLD_OPT.match(tok)
-        if m:
-            key = m.group(1).replace("-", "_")
-            if m.group(2) is not None:
-                raw, i = m.group(2), i + 1
-            elif i + 1 < len(args) and not args[i + 1].startswith("--"):
-                raw, i = args[i + 1], i + 2
-            else:
-                raise ConfigError(f"{tok} needs a value", hint=f"e.g. {tok} 0.05")
-            if raw == "":
-                raise ConfigError(f"{tok} needs a value", hint=f"e.g. {tok.split('=')[0]}=0.05")
-            if key in params:
-                raise ConfigError(f"--world-{m.group(1)} given twice", hint="give each world option once")
-            params[key] = parse_value(raw)
-        elif tok.startswith("--world"):
-            raise ConfigError(f"malformed world option {tok!r}",
-                              hint="use --world-<name> VALUE with lowercase letters, digits and dashes")
+        following = take_world_option(args, i, params)
+        if following is not None:
+            i = following
         elif _INT.match(tok) and seeds_given:
             seeds.append(int(tok))
             i += 1

@@ -19,10 +19,7 @@ from atom_sdk.errors import ConfigError
 console = Console()
 err_console = Console(stderr=True)
 
-_WORLD_OPTION = re.compile(r"^--world-([a-z][a-z0-9-]*)(?:=(.*))?$")
-
-#: Options of the form ``--world-...`` that are real CLI options, not world parameters.
-RESERVED_WORLD_OPTIONS = frozenset()
+_WORLD_OPTION = re.compile(r"^--world-([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?:=(.*))?$")
 
 
 class DefaultCommandGroup(TyperGroup):
@@ -57,6 +54,35 @@ def parse_scalar(text: str) -> Any:
         return text
 
 
+def take_world_option(args: list[str], i: int, params: dict[str, Any]) -> int | None:
+    """Read a ``--world-<name> VALUE`` (or ``--world-<name>=VALUE``) option at ``args[i]``.
+
+    Stores ``{"<name>": value}`` (dashes turned into underscores) in ``params`` and returns the
+    index after the option; returns None when ``args[i]`` is not a world option at all. A
+    malformed name, a missing value or a repeated option is refused with a one-line error.
+    """
+    token = args[i]
+    match = _WORLD_OPTION.match(token)
+    if not match:
+        if token.startswith("--world-"):
+            raise ConfigError(f"malformed world option '{token}'; use --world-<name> VALUE with lowercase "
+                              "letters, digits and dashes")
+        return None
+    name = match.group(1).replace("-", "_")
+    if match.group(2) is not None:
+        value, following = match.group(2), i + 1
+        if value == "":
+            raise ConfigError(f"option '{token}' needs a value, e.g. {token}0.05")
+    elif i + 1 < len(args) and not args[i + 1].startswith("--"):
+        value, following = args[i + 1], i + 2
+    else:
+        raise ConfigError(f"option '{token}' needs a value, e.g. {token} 0.05")
+    if name in params:
+        raise ConfigError(f"--world-{match.group(1)} given twice; give each world option once")
+    params[name] = parse_scalar(value)
+    return following
+
+
 def parse_world_options(args: list[str]) -> dict[str, Any]:
     """Turn extra args like ``--world-u-inlet 0.05 --world-tau=0.53`` into ``{"u_inlet": 0.05, ...}``.
 
@@ -65,20 +91,11 @@ def parse_world_options(args: list[str]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     i = 0
     while i < len(args):
-        match = _WORLD_OPTION.match(args[i])
-        if not match:
+        following = take_world_option(args, i, params)
+        if following is None:
             raise ConfigError(f"unknown option '{args[i]}'; world parameters are given as --world-<name> VALUE, "
                               "see --help for the other options")
-        name = match.group(1).replace("-", "_")
-        if match.group(2) is not None:
-            value = match.group(2)
-            i += 1
-        else:
-            if i + 1 >= len(args) or args[i + 1].startswith("--"):
-                raise ConfigError(f"option '{args[i]}' needs a value, e.g. {args[i]} 0.05")
-            value = args[i + 1]
-            i += 2
-        params[name] = parse_scalar(value)
+        i = following
     return params
 
 
