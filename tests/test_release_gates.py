@@ -142,6 +142,86 @@ def test_metric_regression_is_named(tmp_path):
     assert "missing" in next(c.detail for c in rec.result.checks)
 
 
+def test_direction_inference_matches_words_not_substrings():
+    infer = gate_regression.infer_direction
+    assert infer("integrity.aggregates[4].ours.recovery_rate") == "higher"   # was "both": a fix read as drift
+    assert infer("integrity.cells[0].ours.n_calibration") == "both"          # not "ratio"
+    assert infer("safety.undetected_faults") == "both"                       # not "detect"
+    assert infer("safety.detection_delay_steps") == "lower"
+    assert infer("integrity.x.coef_rel_error_max") == infer("ablation.v.diverged_episodes") == "lower"
+    assert infer("ablation.v2_hybrid.mean_return") == infer("bench.speedup") == "higher"
+
+
+def _evidence_run(root: Path, files: dict[str, dict]) -> Path:
+    """Metric files plus an evidence JSON whose gates recorded their SHA-256, like a real run."""
+    from atom_sdk.release.gates import sha256_file
+
+    ctx = GateContext(root=root, profile="rc")
+    results = []
+    for gate_id, rel in (("G-05", "validation_outputs/reliability.json"),
+                         ("G-07", "benchmark_results/platform_ablations/summary.json")):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(files[rel]))
+        results.append(GateResult(gate_id, "x", "pass", "ok",
+                                  evidence=[{"path": rel, "sha256": sha256_file(path), "role": "read"}]))
+    doc = _document(ctx, results + [GateResult("G-04", "x", "fail", "lorenz")], {"only": None})
+    doc["git"] = {"commit": "c" * 40, "dirty": False}
+    out = root / "validation_outputs" / "release_evidence.json"
+    out.write_text(json.dumps(doc))
+    return out
+
+
+def test_baseline_is_written_from_the_evidence_run_and_refuses_changed_files(tmp_path):
+    from atom_sdk.errors import ValidationFailedError
+
+    files = {"validation_outputs/reliability.json": {"passed": True, "summary": {"mean_reward": 2.0}},
+             "benchmark_results/platform_ablations/summary.json": {
+                 "metrics": {"mean_return": "higher"},
+                 "rows": [{"variant": "v2_hybrid", "metric": "mean_return", "mean": 1.5}]}}
+    evidence = _evidence_run(tmp_path, files)
+    # A file the evidence run never saw is not vouched for and stays out of the baseline.
+    (tmp_path / "validation_outputs" / "benchmarks.json").write_text(json.dumps({"speedup": 9.0}))
+    ctx = GateContext(root=tmp_path)
+    base = gate_regression.baseline_from_evidence(ctx, evidence)
+    assert base["metrics"] == {
+        "ablation.v2_hybrid.mean_return": {"value": 1.5, "direction": "higher", "rel_tol": 0.05, "abs_tol": 1e-6},
+        "reliability.summary.mean_reward": {"value": 2.0, "direction": "higher", "rel_tol": 0.05, "abs_tol": 1e-6}}
+    assert base["git_commit"] == "c" * 40
+    assert base["evidence"]["overall_pass"] is False and base["evidence"]["failed_gates"] == ["G-04"]
+    assert set(base["sources"]) == set(files)
+
+    # G-10 then compares those real numbers with their tolerances.
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps(base))
+    rec = _rec(tmp_path)
+    gate_regression.check_regression(rec, path, gate_regression.candidate_metrics(GateContext(root=tmp_path)))
+    assert _status(rec, "metric regression") == "pass" and rec.result.measured["metrics_compared"] == 2
+
+    # Re-produced since the evidence run: refused, naming the file.
+    (tmp_path / "validation_outputs" / "reliability.json").write_text(json.dumps({"summary": {"mean_reward": 1.0}}))
+    with pytest.raises(ValidationFailedError, match="validation_outputs/reliability.json changed"):
+        gate_regression.baseline_from_evidence(GateContext(root=tmp_path), evidence)
+
+
+def test_snapshot_command_writes_the_baseline_from_the_evidence_or_refuses(tmp_path, monkeypatch, capsys):
+    from atom_sdk.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:       # no evidence run yet: nothing is written
+        main(["release", "snapshot", "--out-dir", "release"])
+    assert exit_info.value.code == 2 and not (tmp_path / "release").exists()
+    assert "release_evidence.json does not exist" in capsys.readouterr().err
+    _evidence_run(tmp_path, {"validation_outputs/reliability.json": {"summary": {"mean_reward": 2.0}},
+                             "benchmark_results/platform_ablations/summary.json": {"rows": []}})
+    with pytest.raises(SystemExit) as exit_info:
+        main(["release", "snapshot", "--out-dir", "release"])
+    assert exit_info.value.code in (0, None)
+    base = json.loads((tmp_path / "release" / "baseline_evidence.json").read_text())
+    assert list(base["metrics"]) == ["reliability.summary.mean_reward"] and base["git_commit"] == "c" * 40
+    assert (tmp_path / "release" / "surface_snapshot.json").is_file()
+
+
 def _surface(version: str, flags: list[str], endpoints: list[str]):
     params = {f.strip("-").replace("-", "_"): {"kind": "option", "required": False, "multiple": False, "nargs": 1,
                                                "opts": [f], "is_flag": False} for f in flags}
@@ -297,3 +377,55 @@ def test_evidence_document_validates_and_release_profile_is_strict(tmp_path):
     assert schema_errors({**doc, "gates": [{"id": "G-1"}]})
     md = render_markdown(doc, tmp_path, tmp_path)
     assert "| G-10 | RC regression | PASS |" in md
+
+
+# --------------------------------------------------------------------------- G-04/G-05 producers
+
+
+def test_producer_options_include_the_argparse_parser_of_bench_commands():
+    from atom_sdk.release.gate_evidence import _find_command, command_options
+
+    # `atom bench integrity/reliability` parse their options with argparse; click sees only --help.
+    assert {"--check", "--output"} <= command_options(_find_command(["bench", "integrity"]))
+    assert "--output" in command_options(_find_command(["bench", "reliability"]))
+
+
+def test_cli_producer_writes_to_the_context_outputs_and_a_stale_file_is_not_read(tmp_path, monkeypatch):
+    import os
+    import subprocess
+
+    from atom_sdk.release import gate_evidence
+
+    calls = []
+    real_run = subprocess.run
+
+    def fake_run(argv, **kw):
+        if "atom_sdk" not in argv:
+            return real_run(argv, **kw)                    # git etc.
+        calls.append(argv)
+        if write:
+            out = Path(argv[argv.index("--output") + 1])
+            out.write_text(json.dumps({"passed": False, "git_commit": "new"}))
+        return subprocess.CompletedProcess(argv, 1, "", "FAILED")
+
+    monkeypatch.setattr(gate_evidence.subprocess, "run", fake_run)
+    producer = gate_evidence.PRODUCERS["G-04"]
+    outputs = tmp_path / "elsewhere"
+    write = True
+    rec = _rec(tmp_path, "G-04", outputs=outputs, profile="rc")
+    gate_evidence.collect(rec, producer)
+    rec.settle()
+    out = outputs / producer.filename
+    assert "--check" in calls[0] and str(out) in calls[0]
+    assert _status(rec, "producer ran") == "pass"          # exit 1 under --check: the report decides
+    assert _status(rec, "verdict") == "fail" and rec.result.status == "fail"
+
+    # A stale passing report from another commit must not stand in when the producer writes nothing.
+    out.write_text(json.dumps({"passed": True, "git_commit": "old"}))
+    os.utime(out, ns=(1, 1))
+    write = False
+    rec = _rec(tmp_path, "G-04", outputs=outputs, profile="rc")
+    gate_evidence.collect(rec, producer)
+    rec.settle()
+    assert rec.result.status == "fail" and "wrote no new" in rec.result.reason
+    assert "verdict" not in {c.name for c in rec.result.checks}

@@ -190,22 +190,30 @@ def snapshot_command(
     ablation_dir: Path = _ABLATION,
     surface_only: bool = typer.Option(False, "--surface-only", help="Write only the CLI/OpenAPI surface."),
 ) -> None:
-    """Record the CLI/OpenAPI surface and the evidence metrics as the baseline for the next release (G-10)."""
-    from atom_sdk import __version__
+    """Record the CLI/OpenAPI surface and the evidence metrics as the baseline for the next release (G-10).
+
+    The metrics come from the evidence run in validation_outputs/release_evidence.json: only the
+    files it read or wrote, unchanged since (checked by SHA-256), at the commit it names.
+    """
     from atom_sdk.artifacts import write_json
-    from atom_sdk.provenance import git_commit
-    from atom_sdk.release.gate_regression import candidate_metrics, make_baseline
+    from atom_sdk.release.gate_regression import baseline_from_evidence
     from atom_sdk.release.semver import write_snapshot
 
+    baseline = None
+    if not surface_only:  # checked before anything is written, so a refusal leaves both files as they were
+        ctx = _context("dev", None, ablation_dir, False, False)
+        baseline = baseline_from_evidence(ctx, ctx.evidence_json)
     surface = write_snapshot(out_dir / "surface_snapshot.json")
     console.print(f"wrote {surface}", highlight=False)
-    if not surface_only:
-        ctx = _context("dev", None, ablation_dir, False, False)
-        metrics = candidate_metrics(ctx)
-        baseline = make_baseline(metrics, version=__version__, commit=git_commit(),
-                                 directions=ctx.extra.get("ablation_directions"))
+    if baseline is not None:
         path = write_json(out_dir / "baseline_evidence.json", baseline)
-        console.print(f"wrote {path} ({len(metrics)} metrics)", highlight=False)
+        ev = baseline["evidence"]
+        console.print(f"wrote {path} ({len(baseline['metrics'])} metrics from {', '.join(baseline['sources'])}; "
+                      f"evidence {ev['path']} at {str(baseline['git_commit'])[:12]}, profile {ev['profile']})",
+                      highlight=False)
+        if not ev["overall_pass"]:
+            err_console.print(f"[yellow]warning:[/] that evidence did not pass (failed gates: "
+                              f"{', '.join(ev['failed_gates'])}); the baseline records this", highlight=False)
 
 
 @app.command("gate-table")

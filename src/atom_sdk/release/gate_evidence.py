@@ -102,6 +102,18 @@ class Producer:
     function: str | None = None
 
 
+def command_options(cmd: Any) -> set[str]:
+    """Option strings a command accepts: its click options, plus those of the argparse parser it
+    delegates to (``callback.argparse_factory``, e.g. ``atom bench integrity``)."""
+    opts = {o for param in cmd.params for o in (*getattr(param, "opts", []), *getattr(param, "secondary_opts", []))}
+    factory = getattr(getattr(cmd, "callback", None), "argparse_factory", None)
+    if factory:
+        module, _, attr = factory.partition(":")
+        parser = getattr(importlib.import_module(module), attr)()
+        opts |= set(parser._option_string_actions)  # noqa: SLF001 - argparse has no public accessor
+    return opts
+
+
 def _produce(rec: GateRecorder, p: Producer, out: Path) -> tuple[bool, str]:
     """Run the producer; returns (ran_ok, detail)."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +121,7 @@ def _produce(rec: GateRecorder, p: Producer, out: Path) -> tuple[bool, str]:
         cmd = _find_command(list(p.cli))
         if cmd is None:
             return False, f"`atom {' '.join(p.cli)}` does not exist yet"
-        opts = {o for param in cmd.params for o in getattr(param, "opts", [])}
+        opts = command_options(cmd)
         argv = [*p.cli]
         if "--check" in opts:
             argv.append("--check")
@@ -119,7 +131,10 @@ def _produce(rec: GateRecorder, p: Producer, out: Path) -> tuple[bool, str]:
         proc = subprocess.run([sys.executable, "-m", "atom_sdk", *argv], cwd=rec.ctx.root,  # nosec B603
                               capture_output=True, text=True, timeout=3600, check=False)
         tail = " ".join((proc.stderr or proc.stdout).split())[-200:]
-        return proc.returncode == 0, f"`atom {' '.join(argv)}` exit {proc.returncode} {tail}".strip()
+        # Exit 1 with a fresh report means "a check failed": the report carries the verdict, which the
+        # gate checks on its own. A crash writes no fresh report, and the caller records that.
+        ran = proc.returncode in (0, 1)
+        return ran, f"`atom {' '.join(argv)}` exit {proc.returncode} {tail}".strip()
     fn = getattr(importlib.import_module(p.module), p.function or "")
     params = inspect.signature(fn).parameters
     kwargs: dict[str, Any] = {}
@@ -159,9 +174,11 @@ def collect(rec: GateRecorder, p: Producer) -> dict[str, Any] | None:
         if not _module_exists(p.module):
             rec.missing("producer", out, f"{p.module} does not exist yet, so {p.filename} cannot be produced")
             return None
+        before = out.stat().st_mtime_ns if out.is_file() else None
         ran, detail = _produce(rec, p, out)
-        if not out.is_file():
-            rec.missing("producer", out, f"{detail}; it wrote no {out.name}")
+        if not out.is_file() or out.stat().st_mtime_ns == before:
+            # A stale file left in place must not stand in for the producer's answer.
+            rec.missing("producer", out, f"{detail}; it wrote no {'new ' if before else ''}{out.name}")
             return None
         rec.evidence(out, "written")
         doc = json.loads(out.read_text(encoding="utf-8"))

@@ -7,6 +7,7 @@ reviewer sees *why* a change is or is not a regression, and the gate names each 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,43 +23,96 @@ EVIDENCE_SOURCES = {"integrity": "scientific_integrity.json", "reliability": "re
                     "safety": "safety_validation.json", "worlds": "world_validation.json",
                     "bench": "benchmarks.json"}
 
-_LOWER = ("error", "violation", "false", "fail", "diverg", "drift", "residual", "latency", "miss", "leak")
+_LOWER = ("error", "violation", "false", "fail", "diverg", "drift", "residual", "latency", "delay", "miss", "leak")
 _HIGHER = ("pass", "coverage", "success", "detect", "accuracy", "ratio", "speedup", "mlups", "recall",
-           "precision", "throughput", "return", "reward", "trust")
+           "precision", "throughput", "return", "reward", "trust", "recover")
 
 
 def infer_direction(name: str) -> str:
-    """Which way is better for a metric, from its name; ``both`` means any drift is a change."""
-    low = name.lower()
-    leaf = low.rsplit(".", 1)[-1]
-    if any(k in leaf for k in _LOWER):
+    """Which way is better for a metric, from its name; ``both`` means any drift is a change.
+
+    Keywords match the start of a word of the leaf name (``coef_rel_error_max`` -> error), so
+    ``n_calibration`` does not read as a "ratio" nor ``undetected_faults`` as "detect".
+    """
+    leaf = name.lower().rsplit(".", 1)[-1]
+    words = [w for w in re.split(r"[^a-z0-9]+", leaf) if w]
+    if any(w.startswith(k) for w in words for k in _LOWER):
         return "lower"
-    if any(k in leaf for k in _HIGHER):
+    if any(w.startswith(k) for w in words for k in _HIGHER):
         return "higher"
     return "both"
 
 
-def candidate_metrics(ctx: GateContext) -> dict[str, float]:
-    """Every tracked number the candidate's evidence holds (missing sources contribute nothing)."""
+def metric_sources(ctx: GateContext) -> dict[str, Path]:
+    """``prefix -> file`` of every metric source that exists (evidence outputs, ablation summary)."""
+    found = {prefix: ctx.outputs / name for prefix, name in EVIDENCE_SOURCES.items()}
+    found["ablation"] = ctx.ablation_dir / "summary.json"
+    return {prefix: path for prefix, path in found.items() if path.is_file()}
+
+
+def _source_metrics(ctx: GateContext, prefix: str, path: Path) -> dict[str, float]:
     from atom_sdk.release.gate_evidence import flatten_numbers
 
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return {}
+    if prefix != "ablation":
+        return flatten_numbers(doc, prefix)
+    ctx.extra.setdefault("ablation_directions", doc.get("metrics", {}))
+    return {f"ablation.{row['variant']}.{row['metric']}": float(row["mean"]) for row in doc.get("rows", [])
+            if isinstance(row.get("mean"), (int, float)) and not isinstance(row.get("mean"), bool)}
+
+
+def candidate_metrics(ctx: GateContext, sources: Mapping[str, Path] | None = None) -> dict[str, float]:
+    """Every tracked number the candidate's evidence holds (missing sources contribute nothing)."""
     out: dict[str, float] = {}
-    for prefix, name in EVIDENCE_SOURCES.items():
-        path = ctx.outputs / name
-        if path.is_file():
-            try:
-                out.update(flatten_numbers(json.loads(path.read_text(encoding="utf-8")), prefix))
-            except json.JSONDecodeError:
-                continue
-    summary = ctx.ablation_dir / "summary.json"
-    if summary.is_file():
-        doc = json.loads(summary.read_text(encoding="utf-8"))
-        directions = doc.get("metrics", {})
-        for row in doc.get("rows", []):
-            if isinstance(row.get("mean"), (int, float)):
-                out[f"ablation.{row['variant']}.{row['metric']}"] = float(row["mean"])
-        ctx.extra.setdefault("ablation_directions", directions)
+    for prefix, path in (metric_sources(ctx) if sources is None else sources).items():
+        out.update(_source_metrics(ctx, prefix, path))
     return out
+
+
+def baseline_from_evidence(ctx: GateContext, evidence_path: Path) -> dict[str, Any]:
+    """The baseline of the release whose evidence is ``evidence_path``.
+
+    Only metric files that the evidence run itself read or wrote are used, each checked against
+    the SHA-256 the evidence recorded: a file re-produced (or edited) since then is refused, so the
+    baseline holds exactly the numbers the evidence was judged on. The baseline names the
+    evidence's commit, version, profile and verdict, not whatever the working tree holds now.
+    """
+    from atom_sdk.errors import ArtifactError, ValidationFailedError
+    from atom_sdk.release.gates import sha256_file
+
+    if not evidence_path.is_file():
+        raise ArtifactError(f"{evidence_path} does not exist; run `atom release evidence` first (the baseline is "
+                            "written from a real evidence run)")
+    doc = json.loads(evidence_path.read_text(encoding="utf-8"))
+    recorded = {e["path"]: e["sha256"] for g in doc.get("gates", []) for e in g.get("evidence", [])}
+    rec = GateRecorder(ctx, "G-10", "RC regression")  # only for its path spelling (relative to the root)
+    used, stale = {}, []
+    for prefix, path in metric_sources(ctx).items():
+        rel = rec._rel(path)  # noqa: SLF001
+        if rel not in recorded:
+            continue                        # not part of this evidence run: not vouched for
+        if sha256_file(path) != recorded[rel]:
+            stale.append(rel)
+        else:
+            used[prefix] = path
+    if stale:
+        raise ValidationFailedError(f"{', '.join(stale)} changed since {evidence_path} was generated; regenerate the "
+                                    "evidence (or restore the files) before writing the baseline")
+    if not used:
+        raise ValidationFailedError(f"{evidence_path} records none of the metric files "
+                                    f"({', '.join(sorted(EVIDENCE_SOURCES.values()))}, ablation summary.json)")
+    metrics = candidate_metrics(ctx, used)
+    baseline = make_baseline(metrics, version=doc.get("sdk_version", "?"), commit=(doc.get("git") or {}).get("commit"),
+                             directions=ctx.extra.get("ablation_directions"))
+    baseline["evidence"] = {"path": rec._rel(evidence_path), "sha256": sha256_file(evidence_path),  # noqa: SLF001
+                            "generated_at": doc.get("generated_at"), "profile": doc.get("profile"),
+                            "dirty": (doc.get("git") or {}).get("dirty"), "overall_pass": doc.get("overall_pass"),
+                            "failed_gates": doc.get("failed_gates", [])}
+    baseline["sources"] = {rec._rel(path): recorded[rec._rel(path)] for path in used.values()}  # noqa: SLF001
+    return baseline
 
 
 def make_baseline(metrics: Mapping[str, float], *, version: str, commit: str | None,

@@ -25,6 +25,7 @@ SUMS = "SHA256SUMS"
 SIGNATURE = "SHA256SUMS.sig"
 PUBLIC_KEY = "signing_key.pub.pem"
 PROVENANCE = "provenance.intoto.json"
+EVIDENCE = "evidence/release_evidence.json"
 UNLISTED = {SUMS, SIGNATURE}
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -291,13 +292,19 @@ def verify_packet(folder: str | Path, *, public_key: str | Path | None = None,
                     problems.append(f"provenance: subject {rel} digest differs from the file")
             deps = stmt["predicate"]["buildDefinition"]["resolvedDependencies"]
             commit = next((d["digest"].get("gitCommit") for d in deps if d.get("name") == "source"), None)
-            ev_path = folder / "evidence" / "release_evidence.json"
-            if ev_path.is_file():
-                ev_commit = json.loads(ev_path.read_text(encoding="utf-8"))["git"]["commit"]
-                if ev_commit != commit:
-                    problems.append(f"provenance commit {commit} differs from the evidence commit {ev_commit}")
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             problems.append(f"{PROVENANCE} is malformed ({exc})")
+        else:
+            # Parsed on its own, so a broken evidence file is named as such, not as broken provenance.
+            ev_path = folder / EVIDENCE
+            if ev_path.is_file():
+                try:
+                    ev_commit = json.loads(ev_path.read_text(encoding="utf-8"))["git"]["commit"]
+                except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+                    problems.append(f"{EVIDENCE} is malformed ({type(exc).__name__}: {exc})")
+                else:
+                    if ev_commit != commit:
+                        problems.append(f"provenance commit {commit} differs from the evidence commit {ev_commit}")
 
     signed = (folder / SIGNATURE).is_file()
     key_source = None
@@ -316,5 +323,8 @@ def verify_packet(folder: str | Path, *, public_key: str | Path | None = None,
             problems.append(f"signature: {SIGNATURE} does not verify against the {key_source} key")
     elif require_signature or public_key:
         problems.append(f"signature: {SIGNATURE} is missing")
+    elif PUBLIC_KEY in present:
+        # The hashed file list says the packet was built signed: a stripped signature is a downgrade.
+        problems.append(f"signature: {SIGNATURE} is missing although the packet was signed ({PUBLIC_KEY} is listed)")
     return {"ok": not problems, "problems": problems, "files": len(present), "signed": signed,
             "key": key_source}

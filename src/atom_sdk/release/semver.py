@@ -145,7 +145,9 @@ def bump_ok(old_version: str, new_version: str, required: str) -> tuple[bool, st
               "patch" if new[2] > old[2] else "none")
     order = {"none": 0, "patch": 1, "minor": 2, "major": 3}
     needed = order[required] if required != "patch" else 0
-    return order[actual] >= needed, f"{old_version} -> {new_version} is a {actual} bump; {required} required"
+    need = {"patch": "the surface needs no MINOR/MAJOR bump", "minor": "the surface requires a MINOR bump",
+            "major": "the surface requires a MAJOR bump"}.get(required, f"{required} required")
+    return order[actual] >= needed, f"{old_version} -> {new_version} is a {actual} bump; {need}"
 
 
 def current_surface() -> dict[str, Any]:
