@@ -152,6 +152,9 @@ def test_signed_packet_and_wrong_key(tmp_path, ablation_dir):
     assert report["ok"] and report["signed"] and report["key"] == "pinned"
     _, other = keygen(tmp_path / "other")
     assert any("does not verify" in p for p in verify_packet(packet, public_key=other)["problems"])
+    (packet / "SHA256SUMS.sig").rename(tmp_path / "stripped.sig")   # stripping the signature is no downgrade
+    assert any("missing although the packet was signed" in p for p in verify_packet(packet)["problems"])
+    (tmp_path / "stripped.sig").rename(packet / "SHA256SUMS.sig")
     sums = packet / "SHA256SUMS"
     sums.write_text(sums.read_text().replace("CHANGELOG_ENTRY.md\n", "CHANGELOG_ENTRY.md\n", 1) + "\n")
     assert not verify_packet(packet, public_key=public)["ok"]     # SHA256SUMS itself changed: signature breaks
@@ -162,3 +165,13 @@ def test_packet_refuses_failing_or_foreign_evidence(tmp_path, ablation_dir):
         _build(tmp_path, ablation_dir, status="fail")
     with pytest.raises(ValidationFailedError, match="commit"):
         _build(tmp_path, ablation_dir, commit="b" * 40)
+
+
+def test_broken_evidence_file_is_named_not_blamed_on_provenance(tmp_path, ablation_dir):
+    packet = Path(_build(tmp_path, ablation_dir)["output_dir"])
+    evidence = packet / "evidence" / "release_evidence.json"
+    evidence.write_text(evidence.read_text() + "x")
+    problems = verify_packet(packet)["problems"]
+    assert "changed: evidence/release_evidence.json does not match its SHA-256" in problems
+    assert any(p.startswith("evidence/release_evidence.json is malformed") for p in problems)
+    assert not any(p.startswith("provenance.intoto.json is malformed") for p in problems), problems
