@@ -152,6 +152,37 @@ def test_direction_inference_matches_words_not_substrings():
     assert infer("ablation.v2_hybrid.mean_return") == infer("bench.speedup") == "higher"
 
 
+def test_tracked_metrics_carry_their_own_tolerances():
+    from atom_sdk.release import metrics
+
+    integ = metrics.integrity_metrics({"thresholds": {"coverage_nominal": 0.9}, "aggregates": [
+        {"system": "dho", "noise": 0.03, "ours": {"recovery_rate": 1.0, "coef_rel_error_median": 0.004,
+                                                  "coverage_mean": 0.912}}]})
+    assert integ["integrity.dho@0.03.recovery_rate"]["abs_tol"] < 1e-6        # losing a seed is a regression
+    assert integ["integrity.dho@0.03.coverage_gap"]["value"] == pytest.approx(0.012)
+    safety = metrics.safety_metrics({"worlds": {"w": {"nominal": {"false_intervention_rate": 0.0}, "faults": {
+        "nan_state": {"detected": True, "latency_steps": 0}}}, "skipped": {"skipped": True}}})
+    assert set(safety) == {"safety.w.false_intervention_rate", "safety.w.nan_state.detected",
+                           "safety.w.nan_state.latency_steps"}
+    abl = metrics.ablation_metrics({"metrics": {"mean_return": "higher", "steps": None}, "rows": [
+        {"variant": "v", "metric": "mean_return", "mean": 10.0, "ci_low": 8.0, "ci_high": 11.0},
+        {"variant": "v", "metric": "steps", "mean": 200.0}]})
+    assert list(abl) == ["ablation.v.mean_return"] and abl["ablation.v.mean_return"]["abs_tol"] == 2.0
+
+    base = gate_regression.make_baseline({**integ, **safety, **abl}, version="0.1.0", commit=None)
+    cand = {k: v["value"] for k, v in base["metrics"].items()}
+    worse = {**cand, "integrity.dho@0.03.coef_rel_error_median": 0.0085,     # tol max(0.005, 0.5*0.004) = 0.005
+             "integrity.dho@0.03.coverage_gap": 0.03, "safety.w.nan_state.latency_steps": 1.0,
+             "ablation.v.mean_return": 8.5}
+    bad = {r["metric"] for r in gate_regression.compare_metrics(base, worse) if r["regressed"]}
+    assert bad == {"integrity.dho@0.03.coverage_gap"}
+    worse.update({"integrity.dho@0.03.coef_rel_error_median": 0.0095, "safety.w.nan_state.latency_steps": 2.0,
+                  "ablation.v.mean_return": 7.9, "safety.w.nan_state.detected": 0.0})
+    bad = {r["metric"] for r in gate_regression.compare_metrics(base, worse) if r["regressed"]}
+    assert bad == {"integrity.dho@0.03.coverage_gap", "integrity.dho@0.03.coef_rel_error_median",
+                   "safety.w.nan_state.latency_steps", "ablation.v.mean_return", "safety.w.nan_state.detected"}
+
+
 def _evidence_run(root: Path, files: dict[str, dict]) -> Path:
     """Metric files plus an evidence JSON whose gates recorded their SHA-256, like a real run."""
     from atom_sdk.release.gates import sha256_file
@@ -175,7 +206,8 @@ def _evidence_run(root: Path, files: dict[str, dict]) -> Path:
 def test_baseline_is_written_from_the_evidence_run_and_refuses_changed_files(tmp_path):
     from atom_sdk.errors import ValidationFailedError
 
-    files = {"validation_outputs/reliability.json": {"passed": True, "summary": {"mean_reward": 2.0}},
+    files = {"validation_outputs/reliability.json": {"passed": True, "records": [
+                 {"checks": {"run": {"passed": True}, "resume": {"passed": False}}}]},
              "benchmark_results/platform_ablations/summary.json": {
                  "metrics": {"mean_return": "higher"},
                  "rows": [{"variant": "v2_hybrid", "metric": "mean_return", "mean": 1.5}]}}
@@ -185,8 +217,8 @@ def test_baseline_is_written_from_the_evidence_run_and_refuses_changed_files(tmp
     ctx = GateContext(root=tmp_path)
     base = gate_regression.baseline_from_evidence(ctx, evidence)
     assert base["metrics"] == {
-        "ablation.v2_hybrid.mean_return": {"value": 1.5, "direction": "higher", "rel_tol": 0.05, "abs_tol": 1e-6},
-        "reliability.summary.mean_reward": {"value": 2.0, "direction": "higher", "rel_tol": 0.05, "abs_tol": 1e-6}}
+        "ablation.v2_hybrid.mean_return": {"value": 1.5, "direction": "higher", "rel_tol": 0.1, "abs_tol": 1e-6},
+        "reliability.checks_failed": {"value": 1.0, "direction": "lower", "rel_tol": 0.0, "abs_tol": 0.0}}
     assert base["git_commit"] == "c" * 40
     assert base["evidence"]["overall_pass"] is False and base["evidence"]["failed_gates"] == ["G-04"]
     assert set(base["sources"]) == set(files)
@@ -199,7 +231,7 @@ def test_baseline_is_written_from_the_evidence_run_and_refuses_changed_files(tmp
     assert _status(rec, "metric regression") == "pass" and rec.result.measured["metrics_compared"] == 2
 
     # Re-produced since the evidence run: refused, naming the file.
-    (tmp_path / "validation_outputs" / "reliability.json").write_text(json.dumps({"summary": {"mean_reward": 1.0}}))
+    (tmp_path / "validation_outputs" / "reliability.json").write_text(json.dumps({"records": []}))
     with pytest.raises(ValidationFailedError, match="validation_outputs/reliability.json changed"):
         gate_regression.baseline_from_evidence(GateContext(root=tmp_path), evidence)
 
@@ -212,13 +244,13 @@ def test_snapshot_command_writes_the_baseline_from_the_evidence_or_refuses(tmp_p
         main(["release", "snapshot", "--out-dir", "release"])
     assert exit_info.value.code == 2 and not (tmp_path / "release").exists()
     assert "release_evidence.json does not exist" in capsys.readouterr().err
-    _evidence_run(tmp_path, {"validation_outputs/reliability.json": {"summary": {"mean_reward": 2.0}},
+    _evidence_run(tmp_path, {"validation_outputs/reliability.json": {"records": []},
                              "benchmark_results/platform_ablations/summary.json": {"rows": []}})
     with pytest.raises(SystemExit) as exit_info:
         main(["release", "snapshot", "--out-dir", "release"])
     assert exit_info.value.code in (0, None)
     base = json.loads((tmp_path / "release" / "baseline_evidence.json").read_text())
-    assert list(base["metrics"]) == ["reliability.summary.mean_reward"] and base["git_commit"] == "c" * 40
+    assert list(base["metrics"]) == ["reliability.checks_failed"] and base["git_commit"] == "c" * 40
     assert (tmp_path / "release" / "surface_snapshot.json").is_file()
 
 
@@ -284,6 +316,12 @@ def test_osv_matcher_catches_vulnerable_pin(tmp_path):
     rec = _rec(tmp_path, profile="dev")
     gate_security.audit_check(rec, offline, None)
     assert _status(rec, "dependency audit") == "skip"
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    rec = _rec(tmp_path, profile="release")
+    gate_security.audit_check(rec, offline, empty)
+    assert _status(rec, "offline advisories") == "fail"     # an empty export vouches for nothing
+    assert "holds no OSV records" in rec.result.checks[0].detail
 
 
 def test_secrets_scan_and_waivers(tmp_path):

@@ -7,40 +7,24 @@ reviewer sees *why* a change is or is not a regression, and the gate names each 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from atom_sdk.release.gates import GateContext, GateRecorder, gate
+from atom_sdk.release.metrics import (DEFAULT_ABS_TOL, DEFAULT_REL_TOL, infer_direction, source_metrics,
+                                       spec)
+
+__all__ = ["infer_direction", "tracked_metrics", "candidate_metrics", "baseline_from_evidence", "make_baseline",
+           "compare_metrics", "check_regression", "check_semver", "gate_regression"]
 
 BASELINE_SCHEMA = "atom.release_baseline/1"
-DEFAULT_REL_TOL = 0.05
-DEFAULT_ABS_TOL = 1e-6
 
-#: Evidence files whose numeric leaves are tracked, by metric prefix (relative to validation_outputs/).
+#: Evidence files whose metrics are tracked, by metric prefix (relative to validation_outputs/);
+#: what each contributes, and with which tolerance, is in :mod:`atom_sdk.release.metrics`.
 EVIDENCE_SOURCES = {"integrity": "scientific_integrity.json", "reliability": "reliability.json",
                     "safety": "safety_validation.json", "worlds": "world_validation.json",
                     "bench": "benchmarks.json"}
-
-_LOWER = ("error", "violation", "false", "fail", "diverg", "drift", "residual", "latency", "delay", "miss", "leak")
-_HIGHER = ("pass", "coverage", "success", "detect", "accuracy", "ratio", "speedup", "mlups", "recall",
-           "precision", "throughput", "return", "reward", "trust", "recover")
-
-
-def infer_direction(name: str) -> str:
-    """Which way is better for a metric, from its name; ``both`` means any drift is a change.
-
-    Keywords match the start of a word of the leaf name (``coef_rel_error_max`` -> error), so
-    ``n_calibration`` does not read as a "ratio" nor ``undetected_faults`` as "detect".
-    """
-    leaf = name.lower().rsplit(".", 1)[-1]
-    words = [w for w in re.split(r"[^a-z0-9]+", leaf) if w]
-    if any(w.startswith(k) for w in words for k in _LOWER):
-        return "lower"
-    if any(w.startswith(k) for w in words for k in _HIGHER):
-        return "higher"
-    return "both"
 
 
 def metric_sources(ctx: GateContext) -> dict[str, Path]:
@@ -50,26 +34,17 @@ def metric_sources(ctx: GateContext) -> dict[str, Path]:
     return {prefix: path for prefix, path in found.items() if path.is_file()}
 
 
-def _source_metrics(ctx: GateContext, prefix: str, path: Path) -> dict[str, float]:
-    from atom_sdk.release.gate_evidence import flatten_numbers
-
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return {}
-    if prefix != "ablation":
-        return flatten_numbers(doc, prefix)
-    ctx.extra.setdefault("ablation_directions", doc.get("metrics", {}))
-    return {f"ablation.{row['variant']}.{row['metric']}": float(row["mean"]) for row in doc.get("rows", [])
-            if isinstance(row.get("mean"), (int, float)) and not isinstance(row.get("mean"), bool)}
+def tracked_metrics(ctx: GateContext, sources: Mapping[str, Path] | None = None) -> dict[str, dict[str, Any]]:
+    """``name -> {value, direction, rel_tol, abs_tol}`` over the evidence files (missing ones add nothing)."""
+    out: dict[str, dict[str, Any]] = {}
+    for prefix, path in (metric_sources(ctx) if sources is None else sources).items():
+        out.update(source_metrics(prefix, path))
+    return out
 
 
 def candidate_metrics(ctx: GateContext, sources: Mapping[str, Path] | None = None) -> dict[str, float]:
-    """Every tracked number the candidate's evidence holds (missing sources contribute nothing)."""
-    out: dict[str, float] = {}
-    for prefix, path in (metric_sources(ctx) if sources is None else sources).items():
-        out.update(_source_metrics(ctx, prefix, path))
-    return out
+    """The candidate's value of every tracked metric."""
+    return {name: s["value"] for name, s in tracked_metrics(ctx, sources).items()}
 
 
 def baseline_from_evidence(ctx: GateContext, evidence_path: Path) -> dict[str, Any]:
@@ -104,9 +79,8 @@ def baseline_from_evidence(ctx: GateContext, evidence_path: Path) -> dict[str, A
     if not used:
         raise ValidationFailedError(f"{evidence_path} records none of the metric files "
                                     f"({', '.join(sorted(EVIDENCE_SOURCES.values()))}, ablation summary.json)")
-    metrics = candidate_metrics(ctx, used)
-    baseline = make_baseline(metrics, version=doc.get("sdk_version", "?"), commit=(doc.get("git") or {}).get("commit"),
-                             directions=ctx.extra.get("ablation_directions"))
+    baseline = make_baseline(tracked_metrics(ctx, used), version=doc.get("sdk_version", "?"),
+                             commit=(doc.get("git") or {}).get("commit"))
     baseline["evidence"] = {"path": rec._rel(evidence_path), "sha256": sha256_file(evidence_path),  # noqa: SLF001
                             "generated_at": doc.get("generated_at"), "profile": doc.get("profile"),
                             "dirty": (doc.get("git") or {}).get("dirty"), "overall_pass": doc.get("overall_pass"),
@@ -115,15 +89,18 @@ def baseline_from_evidence(ctx: GateContext, evidence_path: Path) -> dict[str, A
     return baseline
 
 
-def make_baseline(metrics: Mapping[str, float], *, version: str, commit: str | None,
+def make_baseline(metrics: Mapping[str, float | Mapping[str, Any]], *, version: str, commit: str | None,
                   directions: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A baseline document; a bare number gets its direction from ``directions`` or its name and
+    the default tolerance, a spec (see :func:`atom_sdk.release.metrics.spec`) is kept as it is."""
     directions = directions or {}
     entries = {}
     for name, value in sorted(metrics.items()):
-        metric = name.rsplit(".", 1)[-1]
-        direction = directions.get(metric) or infer_direction(name)
-        entries[name] = {"value": value, "direction": direction, "rel_tol": DEFAULT_REL_TOL,
-                         "abs_tol": DEFAULT_ABS_TOL}
+        if isinstance(value, Mapping):
+            entries[name] = dict(value)
+        else:
+            direction = directions.get(name.rsplit(".", 1)[-1]) or infer_direction(name)
+            entries[name] = spec(value, direction, abs_tol=DEFAULT_ABS_TOL, rel_tol=DEFAULT_REL_TOL)
     return {"schema": BASELINE_SCHEMA, "version": version, "git_commit": commit, "metrics": entries}
 
 

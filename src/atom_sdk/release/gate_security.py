@@ -256,6 +256,12 @@ def audit_check(rec: GateRecorder, audit: Mapping[str, Any], advisories: Path | 
             return
         rec.evidence(advisories)
         records = load_advisories(advisories)
+        if not records:  # an empty export vouches for nothing; it must not pass for an audit
+            rec.measure(advisory_records=0)
+            rec.check("offline advisories", None if rec.ctx.profile != "release" else False,
+                      f"advisory file {advisories} holds no OSV records, so it shows nothing about the installed "
+                      "packages; export the advisories of the installed packages (e.g. from osv.dev) into it")
+            return
         hits = match_advisories(records, installed if installed is not None else installed_packages())
         rec.measure(advisory_records=len(records), advisory_hits=len(hits))
         rec.check("offline advisories", not hits,
