@@ -175,3 +175,17 @@ def test_broken_evidence_file_is_named_not_blamed_on_provenance(tmp_path, ablati
     assert "changed: evidence/release_evidence.json does not match its SHA-256" in problems
     assert any(p.startswith("evidence/release_evidence.json is malformed") for p in problems)
     assert not any(p.startswith("provenance.intoto.json is malformed") for p in problems), problems
+
+
+def test_packet_command_warns_on_a_folder_named_for_another_version_and_refuses_without_evidence(
+        tmp_path, monkeypatch, capsys):
+    from atom_sdk import __version__
+    from atom_sdk.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["release", "packet", "--output-dir", "release_packets/v99.0.0"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert f"names version 99.0.0, but this SDK is {__version__}" in err
+    assert not (tmp_path / "release_packets" / "v99.0.0").exists()

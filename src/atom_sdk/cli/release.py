@@ -138,8 +138,15 @@ def packet_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing packet folder."),
 ) -> None:
     """Assemble a release packet; refuses unless the evidence passes for the current commit."""
+    import re
+
+    from atom_sdk import __version__
     from atom_sdk.release.packet import build_packet
 
+    named = re.fullmatch(r"v?(\d+\.\d+\.\d+\S*)", output_dir.name)
+    if named and named.group(1) != __version__:  # the runbook's example folder is v1.0.0
+        err_console.print(f"[yellow]warning:[/] {output_dir} names version {named.group(1)}, but this SDK is "
+                          f"{__version__}; the packet (and its wheel) will be {__version__}", highlight=False)
     with console.status("building release packet (wheel, sdist, SBOM, provenance)"):
         info = build_packet(Path.cwd(), ablation_dir=ablation_dir, evidence_json=release_evidence_json,
                             evidence_md=release_evidence_md, output_dir=output_dir, profile=profile,
