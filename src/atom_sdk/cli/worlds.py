@@ -17,22 +17,10 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON 
     """List the registered worlds with their parameters."""
     from rich.table import Table
 
-    from atom_sdk.errors import AtomError
-    from atom_sdk.worlds import list_worlds, params_schema
+    from atom_sdk.worlds import describe_worlds
 
-    rows = []
-    for spec in list_worlds():
-        try:
-            cls = spec.load()
-        except AtomError as exc:
-            rows.append({"id": spec.world_id, "source": spec.source, "description": f"unavailable: {exc}",
-                         "parameters": {}})
-            continue
-        params = getattr(cls, "Params", None)
-        schema = params_schema(params) if params is not None else {}
-        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-        rows.append({"id": spec.world_id, "source": spec.source, "description": spec.description or doc,
-                     "parameters": schema.get("properties", {})})
+    rows = [{"id": w["id"], "source": w["source"], "description": w["description"],
+             "parameters": w["parameters_schema"].get("properties", {})} for w in describe_worlds()]
     if as_json:
         print_json(rows)
         return

@@ -11,47 +11,21 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from atom_sdk.artifacts import atomic_write_bytes, write_json
-from atom_sdk.errors import AtomError
 from atom_sdk.platform import models as m
 from atom_sdk.platform.security import Principal
 from atom_sdk.platform.service import Platform, platform, reader, writer
 from atom_sdk.platform.store import Geometry, JobNotFoundError, new_id, utcnow
+from atom_sdk.worlds.registry import describe_worlds
 
 router = APIRouter(prefix="/api/v1")
 _worlds_cache: dict[str, Any] = {}
 
 
 # ---------------------------------------------------------------------------- worlds
-def _world_rows() -> list[dict[str, Any]]:
-    from atom_sdk.worlds import list_worlds, params_schema
-
-    rows = []
-    for spec in list_worlds():
-        try:
-            cls = spec.load()
-        except AtomError as exc:
-            rows.append({"id": spec.world_id, "source": spec.source, "description": f"unavailable: {exc}",
-                         "parameters_schema": {}, "observables": [], "validation_cases": [], "available": False})
-            continue
-        params = getattr(cls, "Params", None)
-        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-        cases = []
-        finder = getattr(cls, "validation_cases", None)
-        if finder is not None:
-            try:
-                cases = [{"name": c.name, "slow": c.slow, "description": c.description} for c in finder()]
-            except AtomError:
-                cases = []
-        rows.append({"id": spec.world_id, "source": spec.source, "description": spec.description or doc,
-                     "parameters_schema": params_schema(params) if params is not None else {},
-                     "observables": list(getattr(cls, "observable_names", ())), "validation_cases": cases})
-    return rows
-
-
 @router.get("/worlds", response_model=m.WorldList, tags=["worlds"], summary="Registered worlds with parameter schemas")
 async def worlds(_r: None = Depends(reader)) -> dict[str, Any]:
     if "rows" not in _worlds_cache:  # importing the world modules costs a second once
-        _worlds_cache["rows"] = await run_in_threadpool(_world_rows)
+        _worlds_cache["rows"] = await run_in_threadpool(describe_worlds)
     return {"worlds": _worlds_cache["rows"]}
 
 

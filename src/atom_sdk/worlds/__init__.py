@@ -10,7 +10,7 @@ from atom_sdk.worlds.base import (
     params_schema,
     relative_check,
 )
-from atom_sdk.worlds.registry import get_spec, list_worlds, make, register, unregister, world_class
+from atom_sdk.worlds.registry import describe_worlds, get_spec, list_worlds, make, register, unregister, world_class
 
 __all__ = [
     "Dynamics",
@@ -19,6 +19,7 @@ __all__ = [
     "ValidationResult",
     "World",
     "WorldParams",
+    "describe_worlds",
     "get_spec",
     "list_worlds",
     "make",

@@ -88,6 +88,37 @@ def list_worlds() -> list[WorldSpec]:
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
 
 
+def describe_worlds() -> list[dict[str, Any]]:
+    """One row per registered world for listings (``atom worlds list``, ``GET /api/v1/worlds``):
+    id, source, description, parameter JSON Schema, observables, validation cases, and whether it
+    loads. A world that fails to import is listed as unavailable instead of breaking the listing."""
+    from atom_sdk.errors import AtomError
+    from atom_sdk.worlds.base import params_schema
+
+    rows = []
+    for spec in list_worlds():
+        row: dict[str, Any] = {"id": spec.world_id, "source": spec.source}
+        try:
+            cls = spec.load()
+        except AtomError as exc:
+            rows.append({**row, "description": f"unavailable: {exc}", "parameters_schema": {}, "observables": [],
+                         "validation_cases": [], "available": False})
+            continue
+        params = getattr(cls, "Params", None)
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        cases = []
+        finder = getattr(cls, "validation_cases", None)
+        if finder is not None:
+            try:
+                cases = [{"name": c.name, "slow": c.slow, "description": c.description} for c in finder()]
+            except AtomError:
+                cases = []
+        rows.append({**row, "description": spec.description or doc,
+                     "parameters_schema": params_schema(params) if params is not None else {},
+                     "observables": list(getattr(cls, "observable_names", ())), "validation_cases": cases})
+    return rows
+
+
 def get_spec(world_id: str) -> WorldSpec:
     _load_entry_points()
     try:
