@@ -27,14 +27,15 @@ from atom_sdk.release.gates import GateRecorder, gate
 # --------------------------------------------------------------------------- helpers
 
 
-def flatten_numbers(doc: Any, prefix: str = "", *, limit: int = 400) -> dict[str, float]:
-    """Numeric leaves as ``a.b.c -> value`` (list items keyed by their name/id), timings left out."""
+def flatten_numbers(doc: Any, prefix: str = "", *, limit: int | None = None) -> dict[str, float]:
+    """Numeric leaves as ``a.b.c -> value`` (list items keyed by their name/id), timings left out;
+    the first ``limit`` of them when a limit is given (for display)."""
     from atom_sdk.evidence.ablation import is_timing_key
 
     out: dict[str, float] = {}
 
     def walk(obj: Any, path: str) -> None:
-        if len(out) >= limit:
+        if limit is not None and len(out) >= limit:
             return
         if isinstance(obj, Mapping):
             for k, v in obj.items():

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from atom_sdk.release.gates import GateContext, GateRecorder, gate
-from atom_sdk.release.metrics import (DEFAULT_ABS_TOL, DEFAULT_REL_TOL, infer_direction, source_metrics,
-                                       spec)
+from atom_sdk.release.metrics import DEFAULT_ABS_TOL, DEFAULT_REL_TOL, infer_direction, source_metrics, spec
 
 __all__ = ["infer_direction", "tracked_metrics", "candidate_metrics", "baseline_from_evidence", "make_baseline",
            "compare_metrics", "check_regression", "check_semver", "gate_regression"]
@@ -64,7 +63,7 @@ def baseline_from_evidence(ctx: GateContext, evidence_path: Path) -> dict[str, A
     doc = json.loads(evidence_path.read_text(encoding="utf-8"))
     recorded = {e["path"]: e["sha256"] for g in doc.get("gates", []) for e in g.get("evidence", [])}
     rec = GateRecorder(ctx, "G-10", "RC regression")  # only for its path spelling (relative to the root)
-    used, stale = {}, []
+    used, digests, stale = {}, {}, []
     for prefix, path in metric_sources(ctx).items():
         rel = rec._rel(path)  # noqa: SLF001
         if rel not in recorded:
@@ -72,7 +71,7 @@ def baseline_from_evidence(ctx: GateContext, evidence_path: Path) -> dict[str, A
         if sha256_file(path) != recorded[rel]:
             stale.append(rel)
         else:
-            used[prefix] = path
+            used[prefix], digests[rel] = path, recorded[rel]
     if stale:
         raise ValidationFailedError(f"{', '.join(stale)} changed since {evidence_path} was generated; regenerate the "
                                     "evidence (or restore the files) before writing the baseline")
@@ -85,32 +84,26 @@ def baseline_from_evidence(ctx: GateContext, evidence_path: Path) -> dict[str, A
                             "generated_at": doc.get("generated_at"), "profile": doc.get("profile"),
                             "dirty": (doc.get("git") or {}).get("dirty"), "overall_pass": doc.get("overall_pass"),
                             "failed_gates": doc.get("failed_gates", [])}
-    baseline["sources"] = {rec._rel(path): recorded[rec._rel(path)] for path in used.values()}  # noqa: SLF001
+    baseline["sources"] = digests
     return baseline
 
 
-def make_baseline(metrics: Mapping[str, float | Mapping[str, Any]], *, version: str, commit: str | None,
-                  directions: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """A baseline document; a bare number gets its direction from ``directions`` or its name and
-    the default tolerance, a spec (see :func:`atom_sdk.release.metrics.spec`) is kept as it is."""
-    directions = directions or {}
-    entries = {}
-    for name, value in sorted(metrics.items()):
-        if isinstance(value, Mapping):
-            entries[name] = dict(value)
-        else:
-            direction = directions.get(name.rsplit(".", 1)[-1]) or infer_direction(name)
-            entries[name] = spec(value, direction, abs_tol=DEFAULT_ABS_TOL, rel_tol=DEFAULT_REL_TOL)
+def make_baseline(metrics: Mapping[str, float | Mapping[str, Any]], *, version: str,
+                  commit: str | None) -> dict[str, Any]:
+    """A baseline document; a bare number gets the direction its name implies and the default
+    tolerance, a spec (see :func:`atom_sdk.release.metrics.spec`) is kept as it is."""
+    entries = {name: dict(value) if isinstance(value, Mapping) else spec(value, infer_direction(name))
+               for name, value in sorted(metrics.items())}
     return {"schema": BASELINE_SCHEMA, "version": version, "git_commit": commit, "metrics": entries}
 
 
 def compare_metrics(baseline: Mapping[str, Any], candidate: Mapping[str, float]) -> list[dict[str, Any]]:
     """One row per baseline metric: value, candidate, tolerance, and whether it regressed."""
     rows = []
-    for name, spec in sorted(baseline.get("metrics", {}).items()):
-        base = float(spec["value"])
-        tol = max(float(spec.get("abs_tol", DEFAULT_ABS_TOL)), float(spec.get("rel_tol", DEFAULT_REL_TOL)) * abs(base))
-        direction = spec.get("direction", "both")
+    for name, entry in sorted(baseline.get("metrics", {}).items()):
+        base = float(entry["value"])
+        tol = max(float(entry.get("abs_tol", DEFAULT_ABS_TOL)), float(entry.get("rel_tol", DEFAULT_REL_TOL)) * abs(base))
+        direction = entry.get("direction", "both")
         cand = candidate.get(name)
         if cand is None:
             regressed, why = True, "missing from the candidate's evidence"

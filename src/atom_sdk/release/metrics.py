@@ -30,7 +30,6 @@ from typing import Any
 
 DEFAULT_REL_TOL = 0.05
 DEFAULT_ABS_TOL = 1e-6
-GENERIC_LIMIT = 5000  # numeric leaves taken from an unknown source; the count taken is recorded
 
 _LOWER = ("error", "violation", "false", "fail", "diverg", "drift", "residual", "latency", "delay", "miss", "leak")
 _HIGHER = ("pass", "coverage", "success", "detect", "accuracy", "ratio", "speedup", "mlups", "recall",
@@ -119,7 +118,7 @@ def ablation_metrics(doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 def generic_metrics(doc: Any, prefix: str) -> dict[str, dict[str, Any]]:
     from atom_sdk.release.gate_evidence import flatten_numbers
 
-    return {k: spec(v, infer_direction(k)) for k, v in flatten_numbers(doc, prefix, limit=GENERIC_LIMIT).items()}
+    return {k: spec(v, infer_direction(k)) for k, v in flatten_numbers(doc, prefix).items()}
 
 
 EXTRACTORS = {"integrity": integrity_metrics, "reliability": reliability_metrics, "safety": safety_metrics,
