@@ -98,6 +98,7 @@ def likelihood_check(noise_levels: list[float], seeds: list[int], segment: int) 
     lib = _library(system)
     truth = _truth_matrix(system, lib.names) != 0
     n_vars, n_terms = truth.shape
+    fitters: dict[tuple[float, int], Any] = {}  # one jitted fitter per (dt, segments), not one per cell
     rows = []
     for noise in noise_levels:
         for seed in seeds:
@@ -107,7 +108,9 @@ def likelihood_check(noise_levels: list[float], seeds: list[int], segment: int) 
             n_seg = x.shape[0] // segment
             obs = x[: n_seg * segment]
             scale = obs.std(axis=0)
-            residual, jacobian = _output_error_fitter(lib._powers, dt, segment, n_seg)
+            if (dt, n_seg) not in fitters:
+                fitters[dt, n_seg] = _output_error_fitter(lib._powers, dt, segment, n_seg)
+            residual, jacobian = fitters[dt, n_seg]
             sys_ = build_system(lib, x, np.arange(x.shape[0]) * dt, None, method="smoothed_fd",
                                 sg_window=15, sg_polyorder=2)
             starts = savgol_filter(obs, 15, 2, axis=0)[::segment][:n_seg]
