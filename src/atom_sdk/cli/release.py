@@ -12,7 +12,8 @@ app = typer.Typer(help="Release tooling: gates G-01..G-10, evidence, packets, si
                   no_args_is_help=True)
 
 _PROFILE = typer.Option("dev", "--profile", help="dev | rc | release (a skipped gate fails under release).")
-_ADVISORIES = typer.Option(None, "--advisories", help="OSV JSON advisory file for offline dependency auditing.")
+_ADVISORIES = typer.Option(None, "--advisories", help="OSV advisory snapshot (atom release advisories fetch) "
+                           "for offline auditing of the runtime dependencies.")
 _ABLATION = typer.Option(Path("benchmark_results/platform_ablations"), "--ablation-dir",
                          help="Folder of the platform ablation sweep (G-07, G-10).")
 _ALLOW_MISSING = typer.Option(False, "--allow-missing",
@@ -68,6 +69,23 @@ def _table(results, profile: str) -> None:
         style = "green" if gate_ok(r.status, profile) else "red"
         table.add_row(r.id, r.name, f"[{style}]{r.status}[/]", f"{r.duration_s:.1f}", r.reason)
     console.print(table)
+
+
+advisories_app = typer.Typer(help="OSV advisory snapshots for offline G-02 runs.", no_args_is_help=True)
+app.add_typer(advisories_app, name="advisories")
+
+
+@advisories_app.command("fetch")
+def advisories_fetch_command(
+    out: Path = typer.Option(Path("security/osv_snapshot.json"), "--out", help="Where the snapshot is written."),
+) -> None:
+    """Query the OSV service for every runtime dependency at its installed version (needs the network)."""
+    from atom_sdk.release.advisories import fetch_snapshot
+
+    snap = fetch_snapshot(out)
+    hits = sum(len(p["vulns"]) for p in snap["packages"])
+    console.print(f"wrote {out}: {len(snap['packages'])} runtime distributions, {hits} advisories, fetched "
+                  f"{snap['fetched_at']}", highlight=False)
 
 
 @app.command("gates")
@@ -134,10 +152,12 @@ def packet_command(
     release_evidence_md: Path = typer.Option(Path("validation_outputs/release_evidence.md"), "--release-evidence-md"),
     output_dir: Path = typer.Option(..., "--output-dir", help="Packet folder, e.g. release_packets/v1.0.0."),
     profile: str = typer.Option("release", "--profile", help="Profile the evidence must pass under."),
-    signing_key: Path = typer.Option(None, "--signing-key", help="Ed25519 private key (atom release keygen)."),
+    signing_key: Path = typer.Option(None, "--signing-key", help="Ed25519 private key (atom release keygen); "
+                                     "default $ATOM_RELEASE_SIGNING_KEY, then ~/.atom-release-keys/"
+                                     "release_signing_key.pem. Required under --profile release."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing packet folder."),
 ) -> None:
-    """Assemble a release packet; refuses unless the evidence passes for the current commit."""
+    """Assemble and sign a release packet; refuses unless the evidence, re-derived from its inputs, passes."""
     import re
 
     from atom_sdk import __version__
@@ -152,25 +172,33 @@ def packet_command(
                             evidence_md=release_evidence_md, output_dir=output_dir, profile=profile,
                             signing_key=signing_key, overwrite=overwrite)
     console.print(f"packet {info['output_dir']}: {info['files']} files, commit {info['commit']}, "
-                  f"{'signed' if info['signed'] else 'unsigned'}", highlight=False)
+                  f"{'signed with ' + info['key_source'] if info['signed'] else 'unsigned'}; "
+                  f"{len(info['rederived'])} verdicts re-derived from the inputs", highlight=False)
 
 
 @app.command("verify")
 def verify_command(
     packet: Path = typer.Argument(..., help="Release packet folder."),
-    public_key: Path = typer.Option(None, "--public-key", help="Pin the signer's public key (PEM)."),
+    public_key: Path = typer.Option(None, "--public-key", help="Pin the signer's public key (PEM); default "
+                                    "$ATOM_RELEASE_PUBLIC_KEY, else the key inside the packet (not pinned)."),
     require_signature: bool = typer.Option(False, "--require-signature", help="Fail an unsigned packet."),
+    profile: str = typer.Option(None, "--profile", help="dev | rc | release; default: the profile of the packet's "
+                                "evidence. Under release an unsigned packet fails."),
+    recompute: bool = typer.Option(False, "--recompute", help="Re-derive every recomputable verdict from the "
+                                   "packet's own inputs, ablation folder and wheel."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Check every hash, the provenance statement and the signature; exit 1 naming each problem."""
-    from atom_sdk.release.packet import verify_packet
+    from atom_sdk.release.verify import verify_packet
 
-    report = verify_packet(packet, public_key=public_key, require_signature=require_signature)
+    report = verify_packet(packet, public_key=public_key, require_signature=require_signature, profile=profile,
+                           recompute=recompute)
     if as_json:
         print_json(report)
     elif report["ok"]:
         console.print(f"[green]OK[/] {packet}: {report['files']} files verified"
-                      + (f", signature valid ({report['key']})" if report["signed"] else ", unsigned"), highlight=False)
+                      + (f", signature valid ({report['key']})" if report["signed"] else ", unsigned")
+                      + (f", {len(report['rederived'])} verdicts re-derived" if recompute else ""), highlight=False)
     else:
         for p in report["problems"]:
             err_console.print(f"[red]FAIL[/] {p}", highlight=False)
@@ -180,14 +208,18 @@ def verify_command(
 
 @app.command("keygen")
 def keygen_command(
-    out: Path = typer.Option(..., "--out", help="Folder for the key pair."),
+    out: Path = typer.Option(None, "--out", help="Folder for the key pair; default $ATOM_RELEASE_KEY_DIR or "
+                             "~/.atom-release-keys (outside any checkout)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing key pair."),
 ) -> None:
     """Create an Ed25519 signing key pair (private key written with mode 0600)."""
-    from atom_sdk.release.packet import keygen
+    from atom_sdk.release.signing import inside_git_checkout, keygen
 
     private, public = keygen(out, overwrite=overwrite)
     console.print(f"private key {private} (keep it secret), public key {public}", highlight=False)
+    if inside_git_checkout(private.parent):
+        err_console.print(f"[yellow]warning:[/] {private.parent} is inside a git checkout; keep the private key "
+                          "out of the repository", highlight=False)
 
 
 @app.command("snapshot")

@@ -138,12 +138,24 @@ def _fmt(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def render_markdown(doc: Mapping[str, Any], md_dir: Path, root: Path) -> str:
-    """Gate table, key figures and links to every evidence file (relative to the report)."""
-    import os
+def _link(path: str, report_md: str | None) -> str:
+    """Link target of an evidence file as seen from the report (a pure function of the JSON)."""
+    import posixpath
 
+    if report_md is None or posixpath.isabs(path) or posixpath.isabs(report_md):
+        return path
+    return posixpath.relpath(path, posixpath.dirname(report_md) or ".")
+
+
+def render_markdown(doc: Mapping[str, Any]) -> str:
+    """Gate table, key figures and links to every evidence file, from the JSON alone.
+
+    Why from the JSON alone: the packet builder and ``verify --recompute`` re-render the report and
+    refuse one that differs, so a Markdown report cannot say something its evidence does not.
+    """
     verdict = "PASS" if doc["overall_pass"] else f"FAIL ({', '.join(doc['failed_gates'])})"
     commit = doc["git"]["commit"] or "unknown"
+    report_md = (doc.get("options") or {}).get("report_md")
     lines = [f"# Release evidence: atom-oss-sdk {doc['sdk_version']}", "",
              f"- Profile: `{doc['profile']}`; overall: **{verdict}**",
              f"- Commit: `{commit}`{' (dirty tree)' if doc['git']['dirty'] else ''}",
@@ -164,18 +176,20 @@ def render_markdown(doc: Mapping[str, Any], md_dir: Path, root: Path) -> str:
     lines += ["", "## Evidence files", ""]
     for g in doc["gates"]:
         for e in g["evidence"]:
-            target = Path(e["path"]) if Path(e["path"]).is_absolute() else root / e["path"]
-            link = os.path.relpath(target, md_dir)
-            lines.append(f"- {g['id']} ({e['role']}): [{e['path']}]({link}) sha256 `{e['sha256'][:16]}...`")
+            lines.append(f"- {g['id']} ({e['role']}): [{e['path']}]({_link(e['path'], report_md)}) "
+                         f"sha256 `{e['sha256'][:16]}...`")
     return "\n".join(lines) + "\n"
 
 
-def write_evidence(doc: Mapping[str, Any], json_path: Path, md_path: Path | None, root: Path) -> None:
+def write_evidence(doc: Mapping[str, Any], json_path: Path, md_path: Path | None, root: Path) -> dict[str, Any]:
+    """Write the JSON (recording where its report lives) and the report rendered from it; returns the JSON."""
     from atom_sdk.artifacts import atomic_write_text, write_json
 
-    write_json(json_path, dict(doc))
+    doc = {**doc, "options": {**doc["options"], "report_md": _rel(md_path, Path(root).resolve()) if md_path else None}}
+    write_json(json_path, doc)
     if md_path is not None:
-        atomic_write_text(md_path, render_markdown(doc, md_path.resolve().parent, root))
+        atomic_write_text(md_path, render_markdown(doc))
+    return doc
 
 
 def validate_evidence(doc: Mapping[str, Any], profile: str, root: Path) -> GateResult:

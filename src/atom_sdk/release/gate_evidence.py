@@ -123,7 +123,7 @@ def _produce(rec: GateRecorder, p: Producer, out: Path) -> tuple[bool, str]:
         if cmd is None:
             return False, f"`atom {' '.join(p.cli)}` does not exist yet"
         opts = command_options(cmd)
-        argv = [*p.cli]
+        argv = [*p.cli, *rec.ctx.extra.get(f"producer_args:{p.filename}", [])]
         if "--check" in opts:
             argv.append("--check")
         out_opt = next((o for o in ("--output-json", "--output", "--out", "-o") if o in opts), None)
@@ -205,7 +205,24 @@ PRODUCERS = {
 @gate("G-04", "Scientific integrity", "integrity bench verdict from atom_sdk.evidence.integrity "
       "(validation_outputs/scientific_integrity.json, fresh at this commit)")
 def gate_integrity(rec: GateRecorder) -> None:
-    collect(rec, PRODUCERS["G-04"])
+    from atom_sdk.release.profiles import budget_mismatch, integrity_args, integrity_budget
+
+    budget = integrity_budget(rec.ctx.profile)
+    if budget is not None:  # a report the gate produces itself is made at the declared budget
+        rec.ctx.extra[f"producer_args:{PRODUCERS['G-04'].filename}"] = integrity_args(budget)
+    doc = collect(rec, PRODUCERS["G-04"])
+    if not isinstance(doc, Mapping):
+        return
+    settings = doc.get("settings") or {}
+    rec.measure(integrity_budget={k: settings.get(k) for k in ("samples", "seeds", "noise_levels")})
+    if budget is None:
+        return
+    rec.threshold(integrity_budget=budget)
+    wrong = budget_mismatch(settings, budget)
+    command = "atom bench integrity " + " ".join(integrity_args(budget)) + " --check --output " + \
+        str(rec.ctx.outputs / PRODUCERS["G-04"].filename)
+    rec.check("declared budget", not wrong, f"report made at {', '.join(wrong)}; the {rec.ctx.profile} profile "
+              f"declares {budget}: run `{command}`" if wrong else f"made at the declared budget {budget}")
 
 
 @gate("G-05", "Reliability kernel", "reliability kernel verdict from atom_sdk.evidence.reliability (validation_outputs/reliability.json)")

@@ -161,5 +161,8 @@ def check_semver(rec: GateRecorder, snapshot_path: Path, current: Mapping[str, A
 def gate_regression(rec: GateRecorder) -> None:
     from atom_sdk.release.semver import current_surface
 
-    check_regression(rec, rec.ctx.baseline, candidate_metrics(rec.ctx))
+    sources = metric_sources(rec.ctx)
+    for path in sources.values():  # the candidate files are named, so the packet can recompute this gate
+        rec.evidence(path)
+    check_regression(rec, rec.ctx.baseline, candidate_metrics(rec.ctx, sources))
     check_semver(rec, rec.ctx.snapshot, rec.ctx.extra.get("surface") or current_surface())

@@ -1,9 +1,10 @@
 """G-02 Security baseline: bandit, a secrets scan, the API security tests and a dependency audit.
 
-Why an offline advisory matcher: this gate must give a real answer without the advisory
-service. pip-audit reports "No known vulnerabilities found" even when it could audit
-nothing (every package skipped), so the gate counts what was actually audited and, when
-that is nothing, requires an OSV advisory file (``--advisories``) under the release profile.
+Why the runtime closure and a covering snapshot: an audit vouches only for what it asked about.
+The gate asks the OSV service about every distribution the SDK needs at run time, at its installed
+version; offline it reads a snapshot that ``atom release advisories fetch`` made on a connected
+machine, and under rc/release refuses one that misses a runtime dependency or is too old
+(see :mod:`atom_sdk.release.advisories`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import subprocess  # nosec B404 - fixed argv lists, no shell
 import sys
 import tomllib
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -217,67 +218,66 @@ def installed_packages() -> dict[str, str]:
 
 
 def load_advisories(path: Path) -> list[dict[str, Any]]:
+    """OSV records of a plain list or of an advisory snapshot (for matching only; coverage is separate)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"advisory file {path} is not readable JSON ({exc}); pass an OSV JSON list") from None
+        raise ConfigError(f"advisory file {path} is not readable JSON ({exc}); pass an OSV snapshot") from None
+    if isinstance(data, dict) and isinstance(data.get("packages"), list):
+        return [r for p in data["packages"] for r in p.get("vulns", [])]
     if isinstance(data, dict):
         data = data.get("vulns", [data])
     if not isinstance(data, list):
-        raise ConfigError(f"advisory file {path} must hold a JSON list of OSV records")
+        raise ConfigError(f"advisory file {path} must hold an OSV snapshot")
     return data
 
 
-def run_pip_audit() -> dict[str, Any]:
-    """pip-audit over this environment; ``audited`` counts packages that were really checked."""
-    proc = subprocess.run([sys.executable, "-m", "pip_audit", "-f", "json", "--progress-spinner", "off",  # nosec B603
-                           "--skip-editable"], capture_output=True, text=True, timeout=900, check=False)
-    try:
-        deps = json.loads(proc.stdout)["dependencies"]
-    except (json.JSONDecodeError, KeyError):
-        return {"audited": 0, "skipped": 0, "vulns": [], "error": proc.stderr.strip()[-300:]}
-    audited = [d for d in deps if "skip_reason" not in d]
-    vulns = [{"package": d["name"], "version": d.get("version"), "id": v["id"]}
-             for d in audited for v in d.get("vulns", [])]
-    return {"audited": len(audited), "skipped": len(deps) - len(audited), "vulns": vulns, "error": None}
+def audit_check(rec: GateRecorder, advisories: Path | None, runtime: Mapping[str, str],
+                online: Callable[[Mapping[str, str]], Mapping[str, list[dict[str, Any]]]] | None = None) -> None:
+    """OSV over the exact runtime closure: online, or from a snapshot that must cover it and be recent."""
+    from atom_sdk.release import advisories as adv
+    from atom_sdk.release.profiles import ADVISORY_MAX_AGE_DAYS
 
-
-def audit_check(rec: GateRecorder, audit: Mapping[str, Any], advisories: Path | None,
-                installed: Mapping[str, str] | None = None) -> None:
-    online = audit.get("audited", 0) > 0
-    rec.measure(audit_online=online, audit_audited=audit.get("audited", 0), audit_skipped=audit.get("skipped", 0))
-    if online:
-        vulns = audit["vulns"]
-        rec.check("pip-audit", not vulns, f"vulnerable: {vulns[:5]}" if vulns
-                  else f"{audit['audited']} packages audited, no known vulnerability")
+    strict = rec.ctx.profile != "dev"
+    max_age = ADVISORY_MAX_AGE_DAYS.get(rec.ctx.profile)
+    rec.measure(runtime_dependencies=dict(runtime), advisory_mode="snapshot" if advisories else "online")
+    rec.threshold(advisory_snapshot_max_age_days=max_age, snapshot_covers="every runtime dependency at its version")
     if advisories is not None:
         if not advisories.is_file():
-            rec.check("offline advisories", False, f"advisory file {advisories} does not exist")
+            rec.check("advisory snapshot", False, f"advisory snapshot {advisories} does not exist; produce it with "
+                      "`atom release advisories fetch --out FILE` on a connected machine")
             return
         rec.evidence(advisories)
-        records = load_advisories(advisories)
-        if not records:  # an empty export vouches for nothing; it must not pass for an audit
-            rec.measure(advisory_records=0)
-            rec.check("offline advisories", None if rec.ctx.profile != "release" else False,
-                      f"advisory file {advisories} holds no OSV records, so it shows nothing about the installed "
-                      "packages; export the advisories of the installed packages (e.g. from osv.dev) into it")
+        found = adv.snapshot_findings(adv.load_snapshot(advisories), runtime, max_age_days=max_age)
+        rec.measure(advisory_records=found.get("records", 0), advisory_covered=found["covered"],
+                    advisory_age_days=found.get("age_days"), advisory_hits=len(found["hits"]))
+        if found["problems"]:
+            rec.check("advisory snapshot", False if strict else None,
+                      f"{advisories} " + "; ".join(found["problems"]))
+        else:
+            rec.check("advisory snapshot", True, f"covers all {len(runtime)} runtime dependencies, "
+                      f"fetched {found['age_days']:.1f} days ago")
+        hits = found["hits"]
+    else:
+        try:
+            vulns = (online or adv.query_osv)(runtime)
+        except OSError as exc:
+            rec.check("dependency audit", False if strict else None,
+                      f"OSV service unreachable ({type(exc).__name__}); produce a snapshot on a connected machine "
+                      "with `atom release advisories fetch --out FILE` and pass --advisories FILE")
             return
-        hits = match_advisories(records, installed if installed is not None else installed_packages())
-        rec.measure(advisory_records=len(records), advisory_hits=len(hits))
-        rec.check("offline advisories", not hits,
-                  "vulnerable: " + ", ".join(f"{h['package']} {h['version']} ({h['id']})" for h in hits[:5])
-                  if hits else f"{len(records)} OSV record(s) matched against installed packages: none affected")
-    elif not online:
-        detail = ("advisory service unreachable (pip-audit audited 0 packages); pass --advisories FILE "
-                  "with an OSV JSON export")
-        rec.check("dependency audit", None if rec.ctx.profile != "release" else False, detail)
+        hits = [{"id": r.get("id", "?"), "package": n, "version": runtime[n]} for n, rs in vulns.items() for r in rs]
+        rec.measure(advisory_hits=len(hits))
+    rec.check("no known vulnerability", not hits,
+              "vulnerable: " + ", ".join(f"{h['package']} {h['version']} ({h['id']})" for h in hits[:5]) if hits
+              else f"{len(runtime)} runtime dependencies at their installed versions: no OSV advisory")
 
 
 # --------------------------------------------------------------------------- the gate
 
 
 @gate("G-02", "Security baseline", "bandit (no unwaived medium/high), secrets scan, API security tests, "
-      "pip-audit or an offline OSV advisory file", slow=True)
+      "OSV advisories for the runtime closure (online, or a recent snapshot covering it)", slow=True)
 def gate_security(rec: GateRecorder) -> None:
     root = rec.ctx.root
     waivers_path = root / WAIVERS_FILE
@@ -302,4 +302,6 @@ def gate_security(rec: GateRecorder) -> None:
     else:
         rec.skip("API security tests", "tests/test_platform_security*.py do not exist yet (no platform)")
 
-    audit_check(rec, run_pip_audit(), rec.ctx.advisories)
+    from atom_sdk.release.advisories import runtime_closure
+
+    audit_check(rec, rec.ctx.advisories, runtime_closure())

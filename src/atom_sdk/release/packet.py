@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from atom_sdk.errors import ArtifactError, ConfigError, ValidationFailedError
+from atom_sdk.release import signing as _signing
 from atom_sdk.release.gates import sha256_file
 
 SUMS = "SHA256SUMS"
@@ -26,6 +27,12 @@ SIGNATURE = "SHA256SUMS.sig"
 PUBLIC_KEY = "signing_key.pub.pem"
 PROVENANCE = "provenance.intoto.json"
 EVIDENCE = "evidence/release_evidence.json"
+EVIDENCE_MD = "evidence/release_evidence.md"
+INPUTS = "inputs"
+INPUTS_MANIFEST = "inputs.json"
+INPUTS_SCHEMA = "atom.release_inputs/1"
+SURFACE = "surface.json"
+SOURCE_URL_ENV = "ATOM_RELEASE_SOURCE_URL"
 UNLISTED = {SUMS, SIGNATURE}
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -33,42 +40,9 @@ BUILD_TYPE = "https://atom-oss-sdk.dev/release-packet/v1"
 BUILDER_ID = "https://atom-oss-sdk.dev/builders/atom-release-packet"
 
 
-# --------------------------------------------------------------------------- keys
+# --------------------------------------------------------------------------- keys (see signing.py)
 
-
-def keygen(out_dir: str | Path, *, overwrite: bool = False) -> tuple[Path, Path]:
-    """An Ed25519 key pair as PEM: ``release_signing_key.pem`` (0600) and ``release_signing_key.pub.pem``."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    private, public = out / "release_signing_key.pem", out / "release_signing_key.pub.pem"
-    if not overwrite and (private.exists() or public.exists()):
-        raise ArtifactError(f"{private} already exists; pick another --out folder or pass --overwrite")
-    key = Ed25519PrivateKey.generate()
-    data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
-    return private, public
-
-
-def _load_private(path: Path):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
-        raise ConfigError(f"--signing-key {path} is not a readable unencrypted PEM private key ({exc}); "
-                          "create one with `atom release keygen --out KEYDIR`") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError(f"--signing-key {path} is not an Ed25519 key; create one with `atom release keygen`")
-    return key
+keygen = _signing.keygen
 
 
 # --------------------------------------------------------------------------- hashes
@@ -121,14 +95,30 @@ def _default_dists(root: Path, dest: Path) -> list[Path]:
 # --------------------------------------------------------------------------- provenance
 
 
+def source_uri(root: Path | None) -> str:
+    """Where the source lives: ``$ATOM_RELEASE_SOURCE_URL``, else the git remote ``origin``, else the project URL."""
+    from atom_sdk.provenance import _git
+
+    url = os.environ.get(SOURCE_URL_ENV) or (_git("remote", "get-url", "origin", cwd=root) if root else None)
+    if not url and root is not None and (root / "pyproject.toml").is_file():
+        import tomllib
+
+        urls = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8")).get("project", {}).get("urls", {})
+        url = urls.get("Repository") or urls.get("Source") or urls.get("Homepage")
+    if not url:
+        return "git+unknown"
+    return url if url.startswith("git+") else f"git+{url}"
+
+
 def provenance_statement(folder: Path, *, commit: str | None, dirty: bool | None, materials: list[dict[str, Any]],
-                         parameters: Mapping[str, Any], started: str, finished: str) -> dict[str, Any]:
+                         parameters: Mapping[str, Any], started: str, finished: str,
+                         root: Path | None = None) -> dict[str, Any]:
     """in-toto Statement v1 with a SLSA provenance v1 predicate; subjects are every packet file."""
     from atom_sdk import __version__
 
     subjects = [{"name": rel, "digest": {"sha256": sha256_file(folder / rel)}}
                 for rel in packet_files(folder) if rel not in UNLISTED | {PROVENANCE}]
-    deps = [{"uri": "git+file://atom-oss-sdk", "digest": {"gitCommit": commit or ""}, "name": "source"}, *materials]
+    deps = [{"uri": source_uri(root), "digest": {"gitCommit": commit or ""}, "name": "source"}, *materials]
     return {
         "_type": STATEMENT_TYPE,
         "subject": subjects,
@@ -161,20 +151,49 @@ def _changelog_entry(root: Path, version: str) -> str:
     return f"## [{version}]\n\n{body}\n"
 
 
+def input_layout(doc: Mapping[str, Any], root: Path, ablation_dir: Path) -> dict[str, str]:
+    """``recorded path -> packet path`` of every input the evidence names (ablation files go to ablation/)."""
+    layout: dict[str, str] = {}
+    abl = ablation_dir.resolve()
+    for g in doc["gates"]:
+        for e in g["evidence"]:
+            rec = e["path"]
+            local = (root / rec if not Path(rec).is_absolute() else Path(rec)).resolve()
+            if local.is_relative_to(abl):
+                layout[rec] = f"ablation/{local.relative_to(abl).as_posix()}"
+            elif not Path(rec).is_absolute() and ".." not in Path(rec).parts:
+                layout[rec] = f"{INPUTS}/{rec}"
+            else:
+                layout[rec] = f"{INPUTS}/_external/{e['sha256'][:12]}-{Path(rec).name}"
+    return layout
+
+
+def _refuse(what: str, problems: list[str]) -> None:
+    if problems:
+        raise ValidationFailedError(f"{what}: " + "; ".join(problems[:6])
+                                    + (f" (+{len(problems) - 6} more)" if len(problems) > 6 else ""))
+
+
 def build_packet(root: str | Path, *, ablation_dir: str | Path, evidence_json: str | Path,
                  evidence_md: str | Path, output_dir: str | Path, profile: str = "release",
                  signing_key: str | Path | None = None, overwrite: bool = False,
                  commit: str | None = None, dirty: bool | None = None,
                  dists_fn: Callable[[Path, Path], list[Path]] | None = None,
-                 sbom_fn: Callable[[Path], Path] | None = None) -> dict[str, Any]:
-    """Assemble and hash a release packet; refuses unless the evidence passes for this commit.
+                 sbom_fn: Callable[[Path], Path] | None = None,
+                 surface_fn: Callable[[], Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """Assemble, hash and sign a release packet after re-deriving the evidence from its inputs.
 
-    ``commit``/``dirty`` default to the repository's; ``dists_fn(root, dest)`` and
-    ``sbom_fn(dest)`` default to building sdist+wheel and running cyclonedx-py (tests inject fakes).
+    Refuses when the evidence does not pass under ``profile``, was made at another commit, names an
+    input whose SHA-256 changed, claims a verdict that its inputs do not give, comes with a Markdown
+    report that is not the one rendered from it, or (under ``release``) when there is no signing key.
+    ``commit``/``dirty`` default to the repository's; ``dists_fn(root, dest)``, ``sbom_fn(dest)`` and
+    ``surface_fn()`` default to building sdist+wheel, the CycloneDX SBOM and the live CLI/OpenAPI surface.
     """
     from atom_sdk import __version__
     from atom_sdk.provenance import _git, utc_now
-    from atom_sdk.release.evidence import validate_evidence
+    from atom_sdk.release.evidence import render_markdown
+    from atom_sdk.release.recompute import audit, check_structure
+    from atom_sdk.release.semver import current_surface
 
     root = Path(root).resolve()
     started = utc_now()
@@ -184,11 +203,18 @@ def build_packet(root: str | Path, *, ablation_dir: str | Path, evidence_json: s
             raise ArtifactError(f"{flag} {path} does not exist; run scripts/generate_release_evidence.py first")
     if not abl.is_dir():
         raise ArtifactError(f"--ablation-dir {abl} does not exist; run `atom ablate` first")
+    key_path, key_source = _signing.resolve_signing_key(signing_key)
+    if key_path is None and profile == "release":
+        raise ValidationFailedError(
+            "the release profile refuses an unsigned packet: pass --signing-key, set "
+            f"${_signing.SIGNING_KEY_ENV}, or create the default key with `atom release keygen` "
+            f"(writes {_signing.default_key_dir() / _signing.PRIVATE_NAME})")
+    key = _signing.load_private(key_path) if key_path is not None else None
     doc = json.loads(ev_json.read_text(encoding="utf-8"))
-    verdict = validate_evidence(doc, profile, root)
-    if verdict.status != "pass" or not doc.get("overall_pass"):
-        raise ValidationFailedError(f"release evidence does not pass under profile {profile!r}: {verdict.reason}; "
-                                    f"failed gates: {doc.get('failed_gates')}")
+    _refuse(f"release evidence {ev_json} is refused", check_structure(doc, profile, root))
+    if render_markdown(doc) != ev_md.read_text(encoding="utf-8"):
+        raise ValidationFailedError(f"{ev_md} is not the report rendered from {ev_json}; regenerate both with "
+                                    "scripts/generate_release_evidence.py (the packet carries the rendered one)")
     if commit is None:
         commit = _git("rev-parse", "HEAD", cwd=root)
         status = _git("status", "--porcelain", "--untracked-files=no", cwd=root)
@@ -202,129 +228,65 @@ def build_packet(root: str | Path, *, ablation_dir: str | Path, evidence_json: s
     if doc["sdk_version"] != __version__:
         raise ValidationFailedError(f"evidence is for version {doc['sdk_version']} but the package is {__version__}")
 
+    def resolve(rec: str) -> Path:
+        return root / rec if not Path(rec).is_absolute() else Path(rec)
+
     out = Path(output_dir)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise ArtifactError(f"{out} exists and is not empty; pick another --output-dir or pass --overwrite")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    materials = []
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise ArtifactError(f"{out} exists and is not empty; pick another --output-dir or pass --overwrite")
+    surface = dict((surface_fn or current_surface)())
+    with tempfile.TemporaryDirectory(prefix="atom-packet-") as tmp:
+        dists = (dists_fn or _default_dists)(root, Path(tmp))
+        verdicts = audit(doc, resolve, profile=profile, root=root, dists=dists, surface=surface)
+        _refuse("the evidence does not hold when re-derived from its inputs", verdicts.problems)
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        (out / "dist").mkdir()
+        for d in dists:
+            shutil.copy2(d, out / "dist" / d.name)
     (out / "evidence").mkdir()
-    shutil.copy2(ev_json, out / "evidence" / "release_evidence.json")
-    shutil.copy2(ev_md, out / "evidence" / "release_evidence.md")
+    shutil.copy2(ev_json, out / EVIDENCE)
+    (out / EVIDENCE_MD).write_text(render_markdown(doc), encoding="utf-8")
     (out / "ablation").mkdir()
     for src in sorted(p for p in abl.rglob("*") if p.is_file() and "runs" not in p.relative_to(abl).parts[:-1]):
         dest = out / "ablation" / src.relative_to(abl)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dest)
-    with tempfile.TemporaryDirectory(prefix="atom-packet-") as tmp:
-        dists = (dists_fn or _default_dists)(root, Path(tmp))
-        (out / "dist").mkdir()
-        for d in dists:
-            shutil.copy2(d, out / "dist" / d.name)
+    layout = input_layout(doc, root, abl)
+    for rec, rel in layout.items():
+        if not (out / rel).is_file():
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(resolve(rec), out / rel)
+    (out / INPUTS_MANIFEST).write_text(json.dumps({"schema": INPUTS_SCHEMA, "files": layout}, indent=2,
+                                                  sort_keys=True) + "\n", encoding="utf-8")
+    (out / SURFACE).write_text(json.dumps(surface, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     (sbom_fn or make_sbom)(out / "sbom" / "sbom.cdx.json")
     (out / "CHANGELOG_ENTRY.md").write_text(_changelog_entry(root, __version__), encoding="utf-8")
     openapi = root / "docs" / "openapi.json"
     if openapi.is_file():
         shutil.copy2(openapi, out / "openapi.json")
-    for name in ("pyproject.toml", "CHANGELOG.md"):
-        if (root / name).is_file():
-            materials.append({"uri": f"file:{name}", "digest": {"sha256": sha256_file(root / name)}, "name": name})
-    for g in doc["gates"]:
-        for e in g["evidence"]:
-            materials.append({"uri": f"file:{e['path']}", "digest": {"sha256": e["sha256"]},
-                              "name": f"{g['id']}:{e['role']}"})
-
-    if signing_key is not None:
-        from cryptography.hazmat.primitives import serialization
-
-        key = _load_private(Path(signing_key))
-        (out / PUBLIC_KEY).write_bytes(key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    materials = [{"uri": f"file:{name}", "digest": {"sha256": sha256_file(root / name)}, "name": name}
+                 for name in ("pyproject.toml", "CHANGELOG.md") if (root / name).is_file()]
+    materials += [{"uri": f"file:{e['path']}", "digest": {"sha256": e["sha256"]}, "name": f"{g['id']}:{e['role']}"}
+                  for g in doc["gates"] for e in g["evidence"]]
+    if key is not None:
+        (out / PUBLIC_KEY).write_bytes(_signing.public_pem(key))
     params = {"profile": profile, "ablation_dir": str(abl), "release_evidence_json": str(ev_json),
-              "release_evidence_md": str(ev_md), "signed": signing_key is not None}
+              "release_evidence_md": str(ev_md), "signed": key is not None}
     statement = provenance_statement(out, commit=commit, dirty=dirty, materials=materials, parameters=params,
-                                     started=started, finished=utc_now())
+                                     started=started, finished=utc_now(), root=root)
     (out / PROVENANCE).write_text(json.dumps(statement, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     sums = write_sums(out)
-    if signing_key is not None:
-        (out / SIGNATURE).write_bytes(_load_private(Path(signing_key)).sign(sums.read_bytes()).hex().encode() + b"\n")
-    return {"output_dir": str(out), "files": len(packet_files(out)), "commit": commit,
-            "signed": signing_key is not None, "subjects": len(statement["subject"])}
+    if key is not None:
+        (out / SIGNATURE).write_bytes(_signing.sign(key, sums.read_bytes()))
+    return {"output_dir": str(out), "files": len(packet_files(out)), "commit": commit, "signed": key is not None,
+            "key_source": key_source if key is not None else None, "subjects": len(statement["subject"]),
+            "rederived": verdicts.rederived}
 
 
-# --------------------------------------------------------------------------- verify
+def verify_packet(folder: str | Path, **kwargs: Any) -> dict[str, Any]:
+    """See :func:`atom_sdk.release.verify.verify_packet` (kept here for existing imports)."""
+    from atom_sdk.release.verify import verify_packet as _verify
 
-
-def verify_packet(folder: str | Path, *, public_key: str | Path | None = None,
-                  require_signature: bool = False) -> dict[str, Any]:
-    """Every problem with a packet (changed/added/removed files, provenance, signature)."""
-    folder = Path(folder)
-    problems: list[str] = []
-    if not (folder / SUMS).is_file():
-        return {"ok": False, "problems": [f"{SUMS} is missing from {folder}"], "files": 0, "signed": False}
-    sums = read_sums(folder / SUMS)
-    present = {rel for rel in packet_files(folder) if rel not in UNLISTED}
-    for rel in sorted(set(sums) - present):
-        problems.append(f"removed: {rel} is listed in {SUMS} but missing")
-    for rel in sorted(present - set(sums)):
-        problems.append(f"added: {rel} is not listed in {SUMS}")
-    for rel in sorted(set(sums) & present):
-        if sha256_file(folder / rel) != sums[rel]:
-            problems.append(f"changed: {rel} does not match its SHA-256")
-
-    prov_path = folder / PROVENANCE
-    if not prov_path.is_file():
-        problems.append(f"{PROVENANCE} is missing")
-    else:
-        try:
-            stmt = json.loads(prov_path.read_text(encoding="utf-8"))
-            if stmt.get("_type") != STATEMENT_TYPE or stmt.get("predicateType") != PREDICATE_TYPE:
-                problems.append(f"{PROVENANCE} is not an in-toto v1 statement with a SLSA v1 predicate")
-            subjects = {s["name"]: s["digest"]["sha256"] for s in stmt.get("subject", [])}
-            expected = present - {PROVENANCE}
-            for rel in sorted(expected - set(subjects)):
-                problems.append(f"provenance: {rel} is not a subject")
-            for rel in sorted(set(subjects) - expected):
-                problems.append(f"provenance: subject {rel} is not in the packet")
-            for rel in sorted(set(subjects) & expected):
-                if subjects[rel] != sha256_file(folder / rel):
-                    problems.append(f"provenance: subject {rel} digest differs from the file")
-            deps = stmt["predicate"]["buildDefinition"]["resolvedDependencies"]
-            commit = next((d["digest"].get("gitCommit") for d in deps if d.get("name") == "source"), None)
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            problems.append(f"{PROVENANCE} is malformed ({exc})")
-        else:
-            # Parsed on its own, so a broken evidence file is named as such, not as broken provenance.
-            ev_path = folder / EVIDENCE
-            if ev_path.is_file():
-                try:
-                    ev_commit = json.loads(ev_path.read_text(encoding="utf-8"))["git"]["commit"]
-                except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
-                    problems.append(f"{EVIDENCE} is malformed ({type(exc).__name__}: {exc})")
-                else:
-                    if ev_commit != commit:
-                        problems.append(f"provenance commit {commit} differs from the evidence commit {ev_commit}")
-
-    signed = (folder / SIGNATURE).is_file()
-    key_source = None
-    if signed:
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives import serialization
-
-        key_path = Path(public_key) if public_key else folder / PUBLIC_KEY
-        key_source = "pinned" if public_key else "included in the packet (not pinned)"
-        try:
-            key = serialization.load_pem_public_key(key_path.read_bytes())
-            key.verify(bytes.fromhex((folder / SIGNATURE).read_text().strip()), (folder / SUMS).read_bytes())
-        except FileNotFoundError:
-            problems.append(f"signature: public key {key_path} not found")
-        except (InvalidSignature, ValueError):
-            problems.append(f"signature: {SIGNATURE} does not verify against the {key_source} key")
-    elif require_signature or public_key:
-        problems.append(f"signature: {SIGNATURE} is missing")
-    elif PUBLIC_KEY in present:
-        # The hashed file list says the packet was built signed: a stripped signature is a downgrade.
-        problems.append(f"signature: {SIGNATURE} is missing although the packet was signed ({PUBLIC_KEY} is listed)")
-    return {"ok": not problems, "problems": problems, "files": len(present), "signed": signed,
-            "key": key_source}
+    return _verify(folder, **kwargs)
