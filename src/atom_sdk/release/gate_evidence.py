@@ -203,7 +203,7 @@ PRODUCERS = {
 
 
 @gate("G-04", "Scientific integrity", "integrity bench verdict from atom_sdk.evidence.integrity "
-      "(validation_outputs/scientific_integrity.json, fresh at this commit)")
+      "(validation_outputs/scientific_integrity.json, fresh at this commit, at the profile's declared budget)")
 def gate_integrity(rec: GateRecorder) -> None:
     from atom_sdk.release.profiles import budget_mismatch, integrity_args, integrity_budget
 
