@@ -255,6 +255,43 @@ def snapshot_command(
                               f"{', '.join(ev['failed_gates'])}); the baseline records this", highlight=False)
 
 
+@app.command("prepare")
+def prepare_command(
+    version: str = typer.Argument(..., help="The new version, MAJOR.MINOR.PATCH."),
+    today: str = typer.Option(None, "--date", help="Date of the CHANGELOG heading (default: today)."),
+) -> None:
+    """Set the version, open its CHANGELOG section, re-export docs/openapi.json and docs/cli_surface.json.
+
+    First prints the SemVer decision that the CLI/OpenAPI surface diff against the last release
+    (release/surface_snapshot.json) forces, and changes nothing when the version does not satisfy it.
+    """
+    from atom_sdk.errors import ValidationFailedError
+    from atom_sdk.release.prepare import prepare, semver_decision
+    from atom_sdk.release.semver import current_surface
+
+    root = Path.cwd()
+    try:
+        info = prepare(root, version, today=today)
+    except ValidationFailedError:
+        from atom_sdk.artifacts import read_json
+
+        d = semver_decision(read_json(root / "release" / "surface_snapshot.json"), current_surface(), version)
+        _print_decision(d)
+        raise
+    _print_decision(info["decision"])
+    console.print(f"version {info['old_version']} -> {info['version']} ({'src/atom_sdk/__init__.py'}); "
+                  f"{info['changelog']}; re-exported {', '.join(info['exported']) or 'nothing'}", highlight=False)
+
+
+def _print_decision(d) -> None:
+    console.print(f"SemVer: since {d['from']}: {len(d['removed'])} removed, {len(d['changed'])} changed, "
+                  f"{len(d['added'])} added -> a [bold]{d['required'].upper()}[/] bump is required; {d['detail']}",
+                  highlight=False)
+    for label in ("removed", "changed", "added"):
+        for item in d[label][:5]:
+            console.print(f"  {label}: {item}", highlight=False, soft_wrap=True)
+
+
 @app.command("gate-table")
 def gate_table_command(
     write: bool = typer.Option(False, "--write", help="Rewrite the generated table in docs/SDK_RELEASE.md."),

@@ -323,8 +323,28 @@ def check_openapi(rec: GateRecorder, root: Path, live: dict[str, Any] | None) ->
               if undocumented else f"{len(endpoints)} endpoints documented")
 
 
-@gate("G-09", "Docs and OpenAPI freshness", "docs/openapi.json equals the live schema, every endpoint documented, "
-      "every documented `atom`/`scripts/` command parses, CHANGELOG entry, current gate table")
+def check_cli_surface(rec: GateRecorder, root: Path, live: dict[str, Any]) -> None:
+    """docs/cli_surface.json (re-exported by `atom release prepare`) equals the live CLI surface."""
+    path = root / "docs" / "cli_surface.json"
+    if not path.is_file():
+        rec.missing("CLI surface export", path, "docs/cli_surface.json does not exist; run `atom release prepare X.Y.Z`")
+        return
+    rec.evidence(path)
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    live = json.loads(json.dumps(live))
+    if stored == live:
+        rec.check("CLI surface export", True, "docs/cli_surface.json equals the live CLI surface")
+        return
+    from atom_sdk.release.semver import compare_surfaces
+
+    diff = compare_surfaces(stored, live)
+    first = (diff["removed"] + diff["changed"] + diff["added"])[:3]
+    what = f"version {stored.get('version')} vs {live.get('version')}" if not first else "; ".join(first)
+    rec.check("CLI surface export", False, f"docs/cli_surface.json is stale ({what}); run `atom release prepare X.Y.Z`")
+
+
+@gate("G-09", "Docs and OpenAPI freshness", "docs/openapi.json and docs/cli_surface.json equal the live surface, "
+      "every endpoint documented, every documented `atom`/`scripts/` command parses, CHANGELOG entry, current gate table")
 def gate_docs(rec: GateRecorder) -> None:
     from atom_sdk import __version__
     from atom_sdk.release.semver import live_openapi
@@ -332,6 +352,10 @@ def gate_docs(rec: GateRecorder) -> None:
     root = rec.ctx.root
     live = rec.ctx.extra["openapi"] if "openapi" in rec.ctx.extra else live_openapi()
     check_openapi(rec, root, live)
+    if "cli_surface" in rec.ctx.extra or rec.ctx.profile != "dev" or (root / "docs" / "cli_surface.json").is_file():
+        from atom_sdk.release.semver import current_surface
+
+        check_cli_surface(rec, root, rec.ctx.extra.get("cli_surface") or current_surface())
     check_doc_commands(rec, root, rec.ctx.extra.get("root_command"))
     check_changelog(rec, root, rec.ctx.extra.get("version", __version__))
     check_gate_table(rec, root)
