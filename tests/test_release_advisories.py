@@ -101,3 +101,21 @@ def test_snapshot_age_is_judged_at_the_evidence_time():
     assert snapshot_findings(snap, RUNTIME, max_age_days=7, now="2030-01-05T00:00:00+00:00")["problems"] == []
     late = snapshot_findings(snap, RUNTIME, max_age_days=7, now="2030-01-20T00:00:00+00:00")["problems"]
     assert late == ["was fetched 19.0 days ago (older than 7 days)"]
+
+
+def test_fetch_writes_a_snapshot_of_exactly_the_queried_versions(tmp_path, monkeypatch):
+    from atom_sdk.release import advisories
+
+    posted = []
+    monkeypatch.setattr(advisories, "_post", lambda url, body, timeout: posted.append((url, body)) or {
+        "results": [{}, {"vulns": [{"id": "GHSA-test-0001"}]}]})
+    monkeypatch.setattr(advisories, "_get", lambda url, timeout: {**REQUESTS_VULN, "url": url})
+    snap = advisories.fetch_snapshot(tmp_path / "osv.json", RUNTIME)
+    assert posted[0][0] == "https://api.osv.dev/v1/querybatch"
+    assert posted[0][1]["queries"] == [{"package": {"name": "numpy", "ecosystem": "PyPI"}, "version": "2.0.0"},
+                                       {"package": {"name": "requests", "ecosystem": "PyPI"}, "version": "2.30.0"}]
+    stored = json.loads((tmp_path / "osv.json").read_text())
+    assert stored == snap and stored["schema"] == "atom.osv_snapshot/1" and stored["fetched_at"]
+    assert [(p["name"], p["version"], [v["id"] for v in p["vulns"]]) for p in stored["packages"]] == [
+        ("numpy", "2.0.0", []), ("requests", "2.30.0", ["GHSA-test-0001"])]
+    assert stored["packages"][1]["vulns"][0]["url"] == "https://api.osv.dev/v1/vulns/GHSA-test-0001"

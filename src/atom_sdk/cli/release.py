@@ -75,14 +75,30 @@ advisories_app = typer.Typer(help="OSV advisory snapshots for offline G-02 runs.
 app.add_typer(advisories_app, name="advisories")
 
 
+@advisories_app.command("list")
+def advisories_list_command(
+    out: Path = typer.Option(Path("security/runtime_dependencies.json"), "--out", help="Where the list is written."),
+) -> None:
+    """Write the SDK's runtime dependencies at their installed versions (to fetch for on a connected machine)."""
+    from atom_sdk.artifacts import write_json
+    from atom_sdk.release.advisories import runtime_closure
+
+    packages = runtime_closure()
+    write_json(out, packages)
+    console.print(f"wrote {out}: {len(packages)} runtime distributions", highlight=False)
+
+
 @advisories_app.command("fetch")
 def advisories_fetch_command(
     out: Path = typer.Option(Path("security/osv_snapshot.json"), "--out", help="Where the snapshot is written."),
+    packages: Path = typer.Option(None, "--packages", help="JSON {name: version} from `atom release advisories "
+                                  "list` on the release machine (default: this environment's runtime closure)."),
 ) -> None:
     """Query the OSV service for every runtime dependency at its installed version (needs the network)."""
+    from atom_sdk.artifacts import read_json
     from atom_sdk.release.advisories import fetch_snapshot
 
-    snap = fetch_snapshot(out)
+    snap = fetch_snapshot(out, read_json(packages) if packages else None)
     hits = sum(len(p["vulns"]) for p in snap["packages"])
     console.print(f"wrote {out}: {len(snap['packages'])} runtime distributions, {hits} advisories, fetched "
                   f"{snap['fetched_at']}", highlight=False)
