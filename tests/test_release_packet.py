@@ -123,7 +123,7 @@ def _write(path: Path, data) -> Path:
 def _repo(root: Path, ablation_dir: Path, *, reliability_ok: bool = True) -> dict[str, Path]:
     """The files of a release at ``root``; returns the inputs each gate names."""
     from atom_sdk import __version__
-    from atom_sdk.release.gate_regression import make_baseline, tracked_metrics
+    from atom_sdk.release.gate_regression import make_baseline, source_settings, tracked_metrics
     from atom_sdk.release.gates import GATE_TABLE_BEGIN, GATE_TABLE_END, render_gate_table
     from atom_sdk.release.semver import SNAPSHOT_SCHEMA
 
@@ -146,7 +146,8 @@ def _repo(root: Path, ablation_dir: Path, *, reliability_ok: bool = True) -> dic
     sources = {"integrity": files["integrity"], "reliability": files["reliability"], "safety": files["safety"],
                "ablation": ablation_dir / "summary.json"}
     files["baseline"] = _write(root / "release" / "baseline_evidence.json",
-                               make_baseline(tracked_metrics(ctx, sources), version="0.0.1", commit="c" * 40))
+                               make_baseline(tracked_metrics(ctx, sources), version="0.0.1", commit="c" * 40,
+                                             settings=source_settings(sources)))
     return files
 
 
@@ -177,7 +178,7 @@ def _evidence(root: Path, ablation_dir: Path, files: dict[str, Path], *, forge=N
         for key in GATE_FILES.get(g.id, []):
             rec.evidence(files[key])
         if g.id in ("G-07", "G-10"):
-            for name in ABLATION_FILES if g.id == "G-07" else ("summary.json",):
+            for name in ABLATION_FILES if g.id == "G-07" else ("summary.json", "manifest.json"):
                 rec.evidence(ablation_dir / name)
         if g.id == "G-05":
             rec.check("verdict", verdict(_json.loads(files["reliability"].read_text())), "reliability.json")

@@ -26,6 +26,41 @@ EVIDENCE_SOURCES = {"integrity": "scientific_integrity.json", "reliability": "re
                     "bench": "benchmarks.json"}
 
 
+#: The settings that make two runs comparable, per source (device, executor and timings are not settings).
+SETTING_KEYS = {"ablation": ("world", "grid", "steps", "seeds", "variant_set", "world_params", "variants",
+                             "bootstrap"),
+                "integrity": ("samples", "seeds", "noise_levels", "systems", "force_sparse")}
+
+
+def source_settings(sources: Mapping[str, Path]) -> dict[str, dict[str, Any]]:
+    """The settings each metric source was produced at: the integrity report's, the ablation sweep's
+    (from the ``manifest.json`` next to ``summary.json``)."""
+    out: dict[str, dict[str, Any]] = {}
+    files = {"integrity": sources.get("integrity"),
+             "ablation": Path(sources["ablation"]).parent / "manifest.json" if sources.get("ablation") else None}
+    for prefix, path in files.items():
+        try:
+            doc = json.loads(Path(path).read_text(encoding="utf-8")) if path else None
+        except (OSError, json.JSONDecodeError):
+            doc = None
+        block = (doc or {}).get("sweep" if prefix == "ablation" else "settings")
+        if isinstance(block, Mapping):
+            out[prefix] = {k: block.get(k) for k in SETTING_KEYS[prefix]}
+    return out
+
+
+def settings_differences(baseline: Mapping[str, Any], candidate: Mapping[str, Any]) -> list[str]:
+    """``"ablation steps: candidate 50, baseline 200"`` for each setting that differs."""
+    out = []
+    for prefix, base in sorted(baseline.items()):
+        cand = candidate.get(prefix)
+        if cand is None:
+            out.append(f"{prefix}: the candidate has no {prefix} settings")
+            continue
+        out += [f"{prefix} {k}: candidate {cand.get(k)}, baseline {v}" for k, v in base.items() if cand.get(k) != v]
+    return out
+
+
 def metric_sources(ctx: GateContext) -> dict[str, Path]:
     """``prefix -> file`` of every metric source that exists (evidence outputs, ablation summary)."""
     found = {prefix: ctx.outputs / name for prefix, name in EVIDENCE_SOURCES.items()}
@@ -79,7 +114,7 @@ def baseline_from_evidence(ctx: GateContext, evidence_path: Path) -> dict[str, A
         raise ValidationFailedError(f"{evidence_path} records none of the metric files "
                                     f"({', '.join(sorted(EVIDENCE_SOURCES.values()))}, ablation summary.json)")
     baseline = make_baseline(tracked_metrics(ctx, used), version=doc.get("sdk_version", "?"),
-                             commit=(doc.get("git") or {}).get("commit"))
+                             commit=(doc.get("git") or {}).get("commit"), settings=source_settings(used))
     baseline["evidence"] = {"path": rec._rel(evidence_path), "sha256": sha256_file(evidence_path),  # noqa: SLF001
                             "generated_at": doc.get("generated_at"), "profile": doc.get("profile"),
                             "dirty": (doc.get("git") or {}).get("dirty"), "overall_pass": doc.get("overall_pass"),
@@ -89,12 +124,13 @@ def baseline_from_evidence(ctx: GateContext, evidence_path: Path) -> dict[str, A
 
 
 def make_baseline(metrics: Mapping[str, float | Mapping[str, Any]], *, version: str,
-                  commit: str | None) -> dict[str, Any]:
+                  commit: str | None, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A baseline document; a bare number gets the direction its name implies and the default
     tolerance, a spec (see :func:`atom_sdk.release.metrics.spec`) is kept as it is."""
     entries = {name: dict(value) if isinstance(value, Mapping) else spec(value, infer_direction(name))
                for name, value in sorted(metrics.items())}
-    return {"schema": BASELINE_SCHEMA, "version": version, "git_commit": commit, "metrics": entries}
+    return {"schema": BASELINE_SCHEMA, "version": version, "git_commit": commit, "settings": dict(settings or {}),
+            "metrics": entries}
 
 
 def compare_metrics(baseline: Mapping[str, Any], candidate: Mapping[str, float]) -> list[dict[str, Any]]:
@@ -118,13 +154,32 @@ def compare_metrics(baseline: Mapping[str, Any], candidate: Mapping[str, float])
     return rows
 
 
-def check_regression(rec: GateRecorder, baseline_path: Path, candidate: Mapping[str, float]) -> None:
+def check_regression(rec: GateRecorder, baseline_path: Path, candidate: Mapping[str, float], *,
+                     settings: Mapping[str, Any] | None = None, version: str | None = None) -> None:
+    """Metrics vs the baseline, but only like with like: a new version, at the baseline's settings."""
     if not baseline_path.is_file():
         rec.missing("metric baseline", baseline_path, f"{baseline_path} does not exist; write it with "
                     "`atom release snapshot` at the last release")
         return
     rec.evidence(baseline_path)
     baseline = json.loads(baseline_path.read_text(encoding="utf-8"))
+    if version is not None:
+        again = version == baseline.get("version")
+        rec.check("new version", not again, f"{version} was already released ({baseline_path.name} is its "
+                  "baseline); set a new version with `atom release prepare X.Y.Z`" if again
+                  else f"{version} after {baseline.get('version')}")
+    if settings is not None:
+        recorded = baseline.get("settings")
+        if not recorded:
+            rec.skip("same settings", f"{baseline_path.name} records no sweep settings, so a difference in metrics "
+                     "cannot be told from a difference in settings; record the baseline with `atom release snapshot`")
+        else:
+            differ = settings_differences(recorded, settings)
+            rec.measure(settings_compared=sorted(recorded), settings_differences=differ[:10])
+            if not rec.check("same settings", not differ, "the candidate was run at other settings than the baseline "
+                             f"({'; '.join(differ[:4])}); re-run it at the baseline's settings, its metrics are not "
+                             "comparable" if differ else f"{', '.join(sorted(recorded))} at the baseline's settings"):
+                return  # metrics at other settings are not regressions; do not report them as such
     rows = compare_metrics(baseline, candidate)
     bad = [r for r in rows if r["regressed"]]
     rec.measure(metrics_compared=len(rows), metrics_regressed=len(bad),
@@ -161,8 +216,13 @@ def check_semver(rec: GateRecorder, snapshot_path: Path, current: Mapping[str, A
 def gate_regression(rec: GateRecorder) -> None:
     from atom_sdk.release.semver import current_surface
 
+    from atom_sdk import __version__
+
     sources = metric_sources(rec.ctx)
     for path in sources.values():  # the candidate files are named, so the packet can recompute this gate
         rec.evidence(path)
-    check_regression(rec, rec.ctx.baseline, candidate_metrics(rec.ctx, sources))
+    if "ablation" in sources:
+        rec.evidence(sources["ablation"].parent / "manifest.json")
+    check_regression(rec, rec.ctx.baseline, candidate_metrics(rec.ctx, sources), settings=source_settings(sources),
+                     version=rec.ctx.extra.get("version", __version__))
     check_semver(rec, rec.ctx.snapshot, rec.ctx.extra.get("surface") or current_surface())

@@ -156,7 +156,9 @@ def _ablation(doc: Mapping[str, Any], gate: Mapping[str, Any], resolve: Resolver
 
 def _regression(doc: Mapping[str, Any], gate: Mapping[str, Any], resolve: Resolver, out: Rederivation,
                 surface: Mapping[str, Any] | None) -> None:
-    from atom_sdk.release.gate_regression import EVIDENCE_SOURCES, compare_metrics
+    from atom_sdk.release.gate_regression import (
+        EVIDENCE_SOURCES, compare_metrics, settings_differences, source_settings,
+    )
     from atom_sdk.release.metrics import source_metrics
     from atom_sdk.release.semver import bump_ok, compare_surfaces, required_bump
 
@@ -165,11 +167,17 @@ def _regression(doc: Mapping[str, Any], gate: Mapping[str, Any], resolve: Resolv
     if isinstance(baseline, Mapping) and baseline.get("metrics"):
         prefixes = {name: prefix for prefix, name in EVIDENCE_SOURCES.items()}
         prefixes["summary.json"] = "ablation"
-        candidate: dict[str, float] = {}
+        sources = {}
         for e in entries(doc, "G-10"):
             prefix, path = prefixes.get(Path(e["path"]).name), resolve(e["path"])
             if prefix and path is not None:
-                candidate.update({k: s["value"] for k, s in source_metrics(prefix, path).items()})
+                sources[prefix] = path
+        candidate = {k: s["value"] for prefix, path in sources.items() for k, s in source_metrics(prefix, path).items()}
+        out.disagree(gate, "the version check", baseline.get("version") != doc["sdk_version"],
+                     f"{doc['sdk_version']} was already released")
+        differ = settings_differences(baseline.get("settings") or {}, source_settings(sources))
+        out.disagree(gate, "the settings comparison", bool(baseline.get("settings")) and not differ,
+                     "; ".join(differ[:3]) or "the baseline records no settings")
         bad = [r for r in compare_metrics(baseline, candidate) if r["regressed"]]
         out.disagree(gate, "the metric comparison", not bad, "; ".join(f"{r['metric']} ({r['why']})" for r in bad[:3]))
     snap_rel = _named(doc, "G-10", "surface_snapshot.json")
