@@ -74,12 +74,42 @@ def read_sums(path: Path) -> dict[str, str]:
 # --------------------------------------------------------------------------- SBOM and dists
 
 
-def make_sbom(dest: Path, python: str = sys.executable) -> Path:
-    """CycloneDX JSON SBOM of the environment that builds the release."""
+def make_sbom(dest: Path, wheel: Path, *, timeout: float = 1800) -> Path:
+    """CycloneDX JSON SBOM of the wheel's runtime closure, resolved by installing it into a clean venv.
+
+    Why not the build environment: the product is the wheel and what ``pip install`` brings with
+    it; pytest, twine or hatchling in the build venv are not shipped. The venv has no pip of its
+    own (the builder's pip installs into it), so it holds exactly the SDK and its runtime closure;
+    ``metadata.component`` is the SDK at the wheel's version, with its direct requirements.
+    """
+    import tomli_w
+
+    from atom_sdk.release.gate_packaging import wheel_metadata
+
+    headers, _ = wheel_metadata(wheel)
+    requires = [r for r in headers.get("Requires-Dist", []) if "extra ==" not in r.replace('"', "'")]
     dest.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, "-m", "cyclonedx_py", "environment", "--of", "JSON",  # nosec B603
-                           "--output-reproducible", "-o", str(dest), python],
-                          capture_output=True, text=True, timeout=600, check=False)
+    with tempfile.TemporaryDirectory(prefix="atom-sbom-") as tmp:
+        env_dir = Path(tmp) / "venv"
+        import venv
+
+        venv.EnvBuilder(with_pip=False, clear=True).create(env_dir)
+        py = env_dir / "bin" / "python"
+        env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
+        proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--quiet",  # nosec B603
+                               "--disable-pip-version-check", str(wheel)], capture_output=True, text=True,
+                              timeout=timeout, check=False, env=env)
+        if proc.returncode != 0:
+            raise ArtifactError(f"installing {wheel.name} into a clean venv for the SBOM failed: "
+                                f"{proc.stderr.strip()[-300:]}", hint="the SBOM needs the package index (or a "
+                                "wheel cache) that `pip install` uses")
+        root_meta = Path(tmp) / "pyproject.toml"
+        root_meta.write_text(tomli_w.dumps({"project": {
+            "name": headers["Name"][0], "version": headers["Version"][0],
+            "description": (headers.get("Summary") or [""])[0], "dependencies": requires}}), encoding="utf-8")
+        proc = subprocess.run([sys.executable, "-m", "cyclonedx_py", "environment", "--of", "JSON",  # nosec B603
+                               "--output-reproducible", "--mc-type", "library", "--pyproject", str(root_meta),
+                               "-o", str(dest), str(py)], capture_output=True, text=True, timeout=600, check=False)
     if proc.returncode != 0 or not dest.is_file():
         raise ArtifactError(f"SBOM generation failed: {proc.stderr.strip()[-300:]}",
                             hint="install the dev extra (cyclonedx-bom) and retry")
@@ -261,7 +291,11 @@ def build_packet(root: str | Path, *, ablation_dir: str | Path, evidence_json: s
     (out / INPUTS_MANIFEST).write_text(json.dumps({"schema": INPUTS_SCHEMA, "files": layout}, indent=2,
                                                   sort_keys=True) + "\n", encoding="utf-8")
     (out / SURFACE).write_text(json.dumps(surface, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    (sbom_fn or make_sbom)(out / "sbom" / "sbom.cdx.json")
+    wheel = next(p for p in sorted((out / "dist").glob("*.whl")))
+    if sbom_fn is not None:
+        sbom_fn(out / "sbom" / "sbom.cdx.json")
+    else:
+        make_sbom(out / "sbom" / "sbom.cdx.json", wheel)
     (out / "CHANGELOG_ENTRY.md").write_text(_changelog_entry(root, __version__), encoding="utf-8")
     openapi = root / "docs" / "openapi.json"
     if openapi.is_file():

@@ -80,6 +80,16 @@ def recompute_problems(folder: Path, doc: dict[str, Any]) -> tuple[list[str], li
     surface = json.loads((folder / SURFACE).read_text(encoding="utf-8")) if (folder / SURFACE).is_file() else None
     dists = sorted((folder / "dist").glob("*")) if (folder / "dist").is_dir() else []
     result = audit(doc, resolve, profile=doc.get("profile", "release"), root=folder, dists=dists, surface=surface)
+    sbom = folder / "sbom" / "sbom.cdx.json"
+    try:
+        component = json.loads(sbom.read_text(encoding="utf-8"))["metadata"]["component"]
+        described = (component.get("name"), component.get("version"))
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        described = None
+    result.rederived.append(f"SBOM describes {described}")
+    if described != ("atom-oss-sdk", doc.get("sdk_version")):
+        result.problems.append(f"sbom/sbom.cdx.json metadata.component is {described}, not atom-oss-sdk "
+                               f"{doc.get('sdk_version')}")
     md = folder / EVIDENCE_MD
     try:
         same = md.is_file() and md.read_text(encoding="utf-8") == render_markdown(doc)
