@@ -97,3 +97,15 @@ def test_docs_gate_fails_a_stale_cli_surface_export(tmp_path):
     rec = GateRecorder(GateContext(root=tmp_path, profile="release"), "G-09", "Docs")
     check_cli_surface(rec, tmp_path, _surface("0.1.0", REMOVED))
     assert rec.settle().status == "pass"
+
+
+def test_a_parameter_that_is_no_longer_required_is_a_minor_change():
+    from atom_sdk.release.semver import compare_surfaces, required_bump
+
+    required = {**OPT, "required": True}
+    old = _surface("0.1.0", {"atom k": {"group": False, "params": {"out": required}}})
+    new = _surface("0.1.0", {"atom k": {"group": False, "params": {"out": OPT}}})
+    diff = compare_surfaces(old, new)
+    assert diff["added"] == ["`atom k` parameter out (--out): no longer required"] and not diff["changed"]
+    assert required_bump(diff) == "minor"
+    assert required_bump(compare_surfaces(new, old)) == "major"      # becoming required breaks callers

@@ -110,8 +110,14 @@ def compare_surfaces(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str
                 gained = set(np_[pname].get("opts", [])) - set(op[pname].get("opts", []))
                 rest_same = {k: v for k, v in op[pname].items() if k != "opts"} == \
                             {k: v for k, v in np_[pname].items() if k != "opts"}
+                relaxed = ({k: v for k, v in op[pname].items() if k not in {"opts", "required"}} ==
+                           {k: v for k, v in np_[pname].items() if k not in {"opts", "required"}}
+                           and op[pname]["required"] and not np_[pname]["required"])
                 if rest_same and not lost and gained:
                     added.append(f"{label}: new spelling(s) {sorted(gained)}")
+                elif relaxed and not lost:
+                    # Every invocation that passed it still works: a compatible addition, not a break.
+                    added.append(f"{label}: no longer required")
                 else:
                     changed.append(f"{label}: {op[pname]} -> {np_[pname]}")
     old_api, new_api = set(old.get("openapi", [])), set(new.get("openapi", []))
