@@ -135,6 +135,17 @@ class RunConfig(StrictModel):
     output_root: str = "experiment_results"
 
 
+    @field_validator("name")
+    @classmethod
+    def _name_is_one_component(cls, name: str) -> str:
+        from atom_sdk.workspace import NAME_ADVICE, name_problem
+
+        problem = name_problem(name)
+        if problem is not None:
+            raise ValueError(f"name {problem}; {NAME_ADVICE}")
+        return name
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -155,7 +166,7 @@ def validation_error_to_config_error(err: ValidationError, source: str = "config
         else:
             value = item.get("input")
             shown = repr(value) if not isinstance(value, dict) else "{...}"
-            parts.append(f"'{key}': {item['msg']} (got {shown})")
+            parts.append(f"'{key}': {item['msg'].removeprefix('Value error, ')} (got {shown})")
     return ConfigError(f"invalid {source}: " + "; ".join(parts))
 
 

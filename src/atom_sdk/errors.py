@@ -69,3 +69,37 @@ class ValidationFailedError(AtomError):
 
     code = "check_failed"
     http_status = 422
+
+
+class DeviceUnavailableError(AtomError):
+    """``--device gpu`` on a machine where JAX has no GPU backend."""
+
+    code = "device_unavailable"
+    http_status = 422
+
+
+class ResourceLimitError(AtomError):
+    """A request whose estimated memory exceeds what the machine has."""
+
+    code = "resource_limit"
+    http_status = 413
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a run: says where the last checkpoint is and how to continue.
+
+    A ``KeyboardInterrupt`` so that every ``finally`` still runs and code that catches only
+    ``Exception`` cannot swallow it; the CLI turns it into exit 130 (SIGINT) or 143 (SIGTERM).
+    """
+
+    def __init__(self, message: str, *, signal_number: int = 2, resume_command: str | None = None) -> None:
+        self.message = message
+        self.signal_number = signal_number
+        self.resume_command = resume_command
+        super().__init__(message)
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread by the CLI's SIGTERM handler (exit 143)."""
+
+    signal_number = 15

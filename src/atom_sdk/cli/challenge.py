@@ -31,6 +31,7 @@ def supersonic(
     no_safety: bool = typer.Option(False, "--no-safety", help="Run without the safety envelope."),
     headless: bool = typer.Option(False, "--headless", help="No progress display (for CI and servers)."),
     as_json: bool = typer.Option(False, "--json", help="Print the audit summary as JSON."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --output-dir made by atom."),
 ) -> None:
     """Track a moving target shock angle with a PI controller; writes challenge_audit.json and a figure.
 
@@ -42,7 +43,7 @@ def supersonic(
 
     world_params = parse_world_options(list(ctx.args))
     kwargs: dict[str, Any] = {"mach": mach, "kp": kp, "ki": ki, "feedforward": not no_feedforward, "preview": preview,
-                              "use_safety": not no_safety, "world_params": world_params}
+                              "use_safety": not no_safety, "world_params": world_params, "overwrite": overwrite}
     if grid is not None:
         kwargs["grid"] = tuple(grid)
     quiet = headless or as_json

@@ -44,13 +44,14 @@ def spec_from_options(*, problem: Optional[str], world: Optional[str], backend: 
     return build_spec(data)
 
 
-def execute_design(spec: Any, *, quiet: bool = False) -> dict[str, Any]:
+def execute_design(spec: Any, *, quiet: bool = False, overwrite: bool = False) -> dict[str, Any]:
     """Run the search with a rich progress bar and print a short summary."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from atom_sdk.design.search import resolve_spec, run_design
+    from atom_sdk.design.search import plan_design, resolve_spec, run_design
 
     spec = resolve_spec(spec)
+    plan = plan_design(spec, overwrite=overwrite)  # refused input leaves no trace and compiles nothing
     total = spec.iterations * spec.population
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console, disable=quiet) as bar:
@@ -61,7 +62,7 @@ def execute_design(spec: Any, *, quiet: bool = False) -> dict[str, Any]:
             text = f"iteration {info['iteration']}" + (f" best {best:.4g}" if best is not None else "")
             bar.update(task, completed=done, info=text)
 
-        report = run_design(spec, progress=on_progress)
+        report = run_design(spec, progress=on_progress, overwrite=overwrite, plan=plan)
     if not quiet:
         summarize(report)
     return report
@@ -108,6 +109,7 @@ def design_command(
     config: Optional[Path] = typer.Option(None, "--config", help="Design spec file (YAML/TOML/JSON)."),
     list_: bool = typer.Option(False, "--list", help="List the problems with their spec templates."),
     as_json: bool = typer.Option(False, "--json", help="Print the report summary as JSON."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing design folder of the same name."),
 ) -> None:
     """Search design parameters by world rollouts. Fixed world parameters: --world-<name> VALUE."""
     if list_:
@@ -120,7 +122,7 @@ def design_command(
                              name=name, target=target, bounds=bound, constraints=constraint, grid=grid,
                              evaluator=evaluator, workers=workers, stop_below=stop_below,
                              output_root=output_root, extra_args=list(ctx.args), config=config)
-    report = execute_design(spec, quiet=as_json)
+    report = execute_design(spec, quiet=as_json, overwrite=overwrite)
     if as_json:
         print_json({k: report[k] for k in ("name", "config_hash", "evaluations_used", "best", "top_k",
                                            "known_optimum", "artifacts")})
@@ -132,7 +134,8 @@ def register(app: typer.Typer) -> None:
 
 
 def run_inverse_from_run(*, inverse_design: bool, inverse: dict[str, Any], shared: dict[str, Any],
-                         extra_args: list[str], config: Optional[Path], as_json: bool) -> bool:
+                         extra_args: list[str], config: Optional[Path], as_json: bool,
+                         overwrite: bool = False) -> bool:
     """``atom run --inverse-design ...``: True when handled here (the run command then returns).
 
     ``inverse`` holds the --inverse-* values, ``shared`` the run options that mean the same thing
@@ -155,7 +158,7 @@ def run_inverse_from_run(*, inverse_design: bool, inverse: dict[str, Any], share
         evaluator=inverse.get("inverse_evaluator"), workers=inverse.get("inverse_workers"), stop_below=None,
         world=shared.get("world"), seed=shared.get("seed"), name=shared.get("name"), grid=shared.get("grid"),
         output_root=shared.get("output_root"), extra_args=extra_args)
-    report = execute_design(spec, quiet=as_json)
+    report = execute_design(spec, quiet=as_json, overwrite=overwrite)
     if as_json:
         print_json({k: report[k] for k in ("name", "config_hash", "evaluations_used", "best", "top_k",
                                            "known_optimum", "artifacts")})

@@ -1,23 +1,19 @@
 """Entry point of the ``atom`` command.
 
-Every ``AtomError`` is printed on one line and exits with code 2; ``--debug`` (anywhere on
-the command line) shows the traceback instead. Sub-commands live one per module.
+Errors are turned into one line and an exit code by ``atom_sdk.cli.boundary``; ``--debug``
+(anywhere on the command line) keeps the traceback. Sub-commands live one per module.
 """
 
 from __future__ import annotations
 
 import sys
-import traceback
 
 import typer
-from typer._click.exceptions import ClickException
 
 from atom_sdk import __version__
 from atom_sdk.cli import bench as bench_cli
 from atom_sdk.cli import run as run_cli
 from atom_sdk.cli import worlds as worlds_cli
-from atom_sdk.cli.common import err_console
-from atom_sdk.errors import AtomError
 
 app = typer.Typer(
     name="atom",
@@ -53,7 +49,8 @@ def _mount_optional() -> None:
     import importlib
 
     for module_name, name in (("ablate", "ablate"), ("release", "release"), ("design", "design"),
-                              ("challenge", "challenge"), ("platform", None), ("reproduce", "reproduce")):
+                              ("challenge", "challenge"), ("platform", None), ("reproduce", "reproduce"),
+                              ("safety", "safety")):
         try:
             module = importlib.import_module(f"atom_sdk.cli.{module_name}")
         except ModuleNotFoundError as exc:
@@ -71,29 +68,15 @@ _mount_optional()
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the CLI inside the one error boundary (see ``atom_sdk.cli.boundary`` for exit codes)."""
+    from atom_sdk.cli.boundary import run_with_boundary
+
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]  # accepted anywhere on the line
     command = typer.main.get_command(app)
-    try:
-        rv = command.main(args=args, prog_name="atom", standalone_mode=False)
-    except AtomError as exc:
-        if debug:
-            traceback.print_exc()
-        err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("interrupted; artifacts written so far are kept")
-        sys.exit(130)
-    sys.exit(rv if isinstance(rv, int) else 0)
+    sys.exit(run_with_boundary(lambda: command.main(args=args, prog_name="atom", standalone_mode=False),
+                               debug=debug, argv=args))
 
 
 if __name__ == "__main__":

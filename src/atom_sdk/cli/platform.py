@@ -36,7 +36,7 @@ DATABASE = typer.Option(None, "--database-url", help="SQLAlchemy URL (default SQ
 
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; non-loopback requires API keys."),
-    port: int = typer.Option(8000, "--port", help="TCP port."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port (1-65535)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Job worker processes (default 2 or $ATOM_WORKERS)."),
     workspace: Optional[str] = WORKSPACE,
     database_url: Optional[str] = DATABASE,

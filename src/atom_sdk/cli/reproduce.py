@@ -55,6 +55,7 @@ def run_command(
     budget: str = typer.Option("quick", "--budget", help="quick (CI, minutes) or full (release)"),
     executor: str = typer.Option("local", "--executor", help="local (process pool), ray or serial"),
     out: Path = typer.Option(None, "--out", help="output folder (default reproductions/NAME)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing output folder made by atom"),
 ) -> None:
     """Run one reproduction; writes report.json, report.md and PNG figures into --out."""
     from atom_sdk.reproduce.registry import run_reproduction
@@ -62,10 +63,12 @@ def run_command(
     extra = list(ctx.args)
     bad = [a for a in extra if not a.lstrip("-").replace(",", "").isdigit() or a.startswith("--")]
     if bad:
-        raise ConfigError(f"unexpected argument(s) {bad}; options are --seeds, --budget, --executor, --out")
+        raise ConfigError(f"unexpected argument(s) {bad}; options are --seeds, --budget, --executor, --out, "
+                          "--overwrite")
     seed_list = _seeds(list(seeds or []) + extra) or None
     target = out if out is not None else Path("reproductions") / name
-    report = run_reproduction(name, str(target), seeds=seed_list, budget=budget, executor=executor)
+    report = run_reproduction(name, str(target), seeds=seed_list, budget=budget, executor=executor,
+                              overwrite=overwrite)
     console.print(f"[bold]{report['title']}[/]: {report['overall']} ({report['wall_seconds']:.0f} s)")
     for row in report["rows"]:
         console.print(f"  {row['quantity']}: {row['verdict']['text']}", highlight=False)

@@ -50,7 +50,10 @@ def run_command(
                                                      help="Turn the symplectic latent model off."),
     ablate_trust_gate: Optional[bool] = typer.Option(None, "--ablate-trust-gate", help="Feed theory ungated."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its checkpoint."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its checkpoint (or "
+                                "extend a finished one with a larger --steps)."),
+    skip_memory_check: bool = typer.Option(False, "--skip-memory-check",
+                                           help="Run even when the memory estimate exceeds free memory."),
     as_json: bool = typer.Option(False, "--json", help="Print the results summary as JSON."),
     disable_safety: bool = typer.Option(False, "--disable-safety", help="Run without the safety envelope."),
     safety_min_theory_trust: Optional[float] = typer.Option(None, "--safety-min-theory-trust",
@@ -86,7 +89,8 @@ def run_command(
     inverse = {k: v for k, v in locals().items() if k.startswith("inverse_")}
     if run_inverse_from_run(inverse_design=inverse_design, inverse=inverse, extra_args=list(ctx.args),
                             shared={"name": name, "world": world, "grid": grid, "seed": seed,
-                                    "output_root": output_root}, config=config, as_json=as_json):
+                                    "output_root": output_root}, config=config, as_json=as_json,
+                            overwrite=overwrite):
         return
 
     world_params = parse_world_options(list(ctx.args)) or None
@@ -103,7 +107,7 @@ def run_command(
         cfg = _resume_config(overrides)
     else:
         cfg = load_run_config(config, overrides)
-    results = execute(cfg, overwrite=overwrite, resume=resume, quiet=as_json)
+    results = execute(cfg, overwrite=overwrite, resume=resume, quiet=as_json, memory_check=not skip_memory_check)
     if as_json:
         print_json({"name": results["name"], "summary": results["summary"], "laws": results["laws"]})
 
@@ -113,23 +117,47 @@ def _resume_config(overrides: dict[str, Any]):  # type: ignore[no-untyped-def]
     from atom_sdk.artifacts import read_json
     from atom_sdk.config import RunConfig, build_run_config
 
+    from atom_sdk.workspace import confined_child
+
     name = overrides.get("name", "run")
     root = overrides.get("output_root", RunConfig.model_fields["output_root"].default)
-    saved = Path(root) / name / "config.json"
+    saved = confined_child(root, name, "--name") / "config.json"
     if not saved.is_file():
         from atom_sdk.errors import ArtifactError
 
-        raise ArtifactError(f"'{saved.parent}' has no config.json to resume; check --name or pass --config")
-    return build_run_config(read_json(saved)["config"], overrides, source=str(saved))
+        raise ArtifactError(f"there is no run to resume at '{saved.parent}' (no config.json); check --name and "
+                            "--output-root, or run without --resume")
+    data = read_json(saved)
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+        from atom_sdk.errors import ArtifactError
+
+        raise ArtifactError(f"'{saved}' is not a run config; run with --overwrite to start the run again")
+    return build_run_config(data["config"], overrides, source=str(saved))
 
 
-def execute(cfg, *, overwrite: bool = False, resume: bool = False, quiet: bool = False) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def resume_command(cfg) -> str:  # type: ignore[no-untyped-def]
+    """The exact command that continues this run."""
+    import shlex
+
+    from atom_sdk.config import RunConfig
+
+    words = ["atom", "run", "--name", cfg.name]
+    if cfg.output_root != RunConfig.model_fields["output_root"].default:
+        words += ["--output-root", cfg.output_root]
+    return shlex.join([*words, "--resume"])
+
+
+def execute(cfg, *, overwrite: bool = False, resume: bool = False, quiet: bool = False,  # type: ignore[no-untyped-def]
+            memory_check: bool = True) -> dict[str, Any]:
     """Run with a rich progress bar and print a short report."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from atom_sdk.errors import RunInterrupted
     from atom_sdk.experiment import run_experiment
+    from atom_sdk.experiment.preflight import plan_run
 
-    out = Path(cfg.output_root) / cfg.name
+    plan = plan_run(cfg, overwrite=overwrite, resume=resume, memory_check=memory_check)
+    out = plan.out
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console,
                   disable=quiet, transient=False) as bar:
@@ -140,7 +168,11 @@ def execute(cfg, *, overwrite: bool = False, resume: bool = False, quiet: bool =
             text = f"episode {info.get('episode')}" + (f" trust {trust:.2f}" if trust is not None else "")
             bar.update(task, completed=step, info=text)
 
-        results = run_experiment(cfg, out, overwrite=overwrite, resume=resume, progress=on_step)
+        try:
+            results = run_experiment(cfg, progress=on_step, plan=plan)
+        except RunInterrupted as exc:
+            exc.resume_command = resume_command(cfg)
+            raise
     if not quiet:
         report(results, out)
     return results

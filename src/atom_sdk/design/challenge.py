@@ -213,12 +213,15 @@ def run_supersonic_challenge(
     control: Callable[[int], str | None] | None = None, pause_event: Any = None, cancel_event: Any = None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
     on_step: Callable[[int, int, dict[str, Any]], None] | None = None, poll_seconds: float = 0.05,
+    overwrite: bool = False, reuse: bool = False,
 ) -> dict[str, Any]:
     """Run the challenge, write ``challenge_audit.json`` (+ the field figure), return the audit.
 
     ``world`` replaces the default ``supersonic:wedge`` world (tests pass a small stand-in);
     ``control(step)`` may return "pause", "cancel" or None; ``pause_event``/``cancel_event`` are
     ``threading.Event``-like (``is_set()``); ``on_event`` receives each timeline event as it happens.
+    The output folder is checked first (an existing one is replaced only with ``overwrite``;
+    ``reuse`` writes into a folder the SDK already owns) and written only at the end.
     """
     from atom_sdk.artifacts import write_json
     from atom_sdk.design.evaluate import BENIGN_SAFETY_REASONS, safety_events, safety_summary, safety_wrap
@@ -226,8 +229,11 @@ def run_supersonic_challenge(
     from atom_sdk.provenance import provenance
     from atom_sdk.worlds.gasdynamics import detachment_angle, shock_angle
 
+    from atom_sdk.workspace import claim_output, output_folder, plan_output
+
     if steps < 1:
         raise ConfigError(f"--steps must be at least 1, got {steps}")
+    out_plan = plan_output(output_folder(output_dir, "--output-dir"), "challenge", overwrite=overwrite, reuse=reuse)
     iface = interface or WedgeInterface()
     sched = make_schedule(schedule)
     attainable = check_schedule(sched, mach)
@@ -295,8 +301,7 @@ def run_supersonic_challenge(
     if safety_report is not None:
         safety_report["benign_notices"] = notices
     audit = _audit(traj, violations, status, steps, config, prov, attainable, hooks, safety_report, mach)
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_output(out_plan, replace=overwrite and not reuse)
     if figure and traj["target"]:
         from atom_sdk.design.challenge_figure import plot_final_field
 

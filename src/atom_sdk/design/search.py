@@ -201,17 +201,62 @@ def evaluations_to_reach(report: dict[str, Any], parameter: str, value: float, t
     return None
 
 
+def plan_design(spec: DesignSpec, *, output_dir: str | None = None, overwrite: bool = False,
+                reuse: bool = False) -> Any:
+    """Check the world and the output folder of a resolved spec without writing anything."""
+    from atom_sdk.workspace import confined_child, output_folder, plan_output
+
+    check_world(spec)
+    folder = confined_child(spec.output_root, spec.name, "--name") if output_dir is None else output_folder(output_dir)
+    return plan_output(folder, "design", overwrite=overwrite, reuse=reuse)
+
+
 def run_design(spec: DesignSpec | dict[str, Any], *, output_dir: str | None = None,
-               progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+               progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+               overwrite: bool = False, reuse: bool = False, plan: Any = None) -> dict[str, Any]:
     """Search, then write ``inverse_design_report.json`` + convergence plots to ``output_dir``.
 
-    ``output_dir`` defaults to ``<output_root>/<name>``; the report gains an ``artifacts`` entry.
+    ``output_dir`` defaults to ``<output_root>/<name>`` (the name confined to the root). The
+    folder is checked before the search (an existing report is replaced only with
+    ``overwrite``; ``reuse`` writes into a folder the SDK already owns, e.g. a platform job
+    folder) and written only after it; the report gains an ``artifacts`` entry.
     """
-    from pathlib import Path
-
     from atom_sdk.design.report import write_report
+    from atom_sdk.workspace import claim_output
 
     spec = resolve_spec(spec)
+    if plan is None:
+        plan = plan_design(spec, output_dir=output_dir, overwrite=overwrite, reuse=reuse)
     report = run_search(spec, progress=progress, should_stop=should_stop)
-    write_report(report, Path(output_dir) if output_dir is not None else Path(spec.output_root) / spec.name)
+    write_report(report, claim_output(plan, replace=overwrite and not reuse))
     return report
+
+
+def check_world(spec: DesignSpec) -> None:
+    """Refuse an unknown world or bad fixed parameters before anything is compiled or written.
+
+    The world is checked at the lower corner and at the centre of the design space; it is refused
+    only when neither is a valid world (a bound may legitimately reach an invalid region, such as
+    a detached wedge at low Mach, which the search then reports as infeasible).
+    """
+    from atom_sdk.errors import AtomError
+    from atom_sdk.worlds import world_class
+
+    problem = get_problem(spec.problem)
+    cls = world_class(spec.world or problem.world)
+    checker = getattr(cls, "check_config", None)
+    if checker is None:
+        return
+    space = design_space(problem, spec)
+    ctx = context(spec)
+    corners = [{p.name: p.low for p in space.parameters},
+               {p.name: 0.5 * (p.low + p.high) for p in space.parameters}]
+    first: AtomError | None = None
+    for design in corners:
+        try:
+            checker(tuple(spec.grid) if spec.grid else None, **problem.world_params(design, ctx))
+            return
+        except AtomError as exc:
+            first = first or exc
+    if first is not None:
+        raise first

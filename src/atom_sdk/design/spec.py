@@ -59,6 +59,16 @@ class DesignSpec(BaseModel):
     workers: int = Field(1, ge=1, le=256, description="processes for one generation's rollouts")
     output_root: str = "experiment_results"
 
+    @field_validator("name")
+    @classmethod
+    def _name_is_one_component(cls, name: str) -> str:
+        from atom_sdk.workspace import NAME_ADVICE, name_problem
+
+        problem = name_problem(name)
+        if problem is not None:
+            raise ValueError(f"name {problem}; {NAME_ADVICE}")
+        return name
+
     @field_validator("bounds")
     @classmethod
     def _bounds_ordered(cls, bounds: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
@@ -79,7 +89,7 @@ def build_spec(data: dict[str, Any]) -> DesignSpec:
             if item["type"] == "extra_forbidden":
                 parts.append(f"unknown key '{key}' (allowed: {', '.join(sorted(DesignSpec.model_fields))})")
             else:
-                parts.append(f"'{key}': {item['msg']} (got {item.get('input')!r})")
+                parts.append(f"'{key}': {item['msg'].removeprefix('Value error, ')} (got {item.get('input')!r})")
         raise ConfigError("invalid design spec: " + "; ".join(parts)) from None
 
 

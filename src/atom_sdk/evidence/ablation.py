@@ -28,6 +28,7 @@ from typing import Any
 from atom_sdk.errors import ArtifactError, ConfigError
 from atom_sdk.evidence.claims import BASELINE, json_safe, write_text_atomic
 from atom_sdk.evidence.executors import EXECUTORS, make_executor
+from atom_sdk.workspace import claim_output, output_folder, plan_output
 
 MANIFEST_SCHEMA = "atom.platform_ablation_manifest/1"
 RUNS_SCHEMA = "atom.platform_ablation_runs/1"
@@ -196,8 +197,21 @@ def _precheck(configs: Sequence[dict]) -> None:
         from atom_sdk.config import build_run_config as validate
     except ImportError:  # runner schema not available: each run reports its own error
         return
+    from atom_sdk.devices import resolve_device
+    from atom_sdk.worlds import world_class
+
+    checked: set[str] = set()
     for cfg in configs:
-        validate(cfg)  # raises ConfigError naming the key
+        config = validate(cfg)  # raises ConfigError naming the key
+        world = config.world
+        key = repr((world.name, world.grid, world.dtype, sorted(world.params.items()), config.device))
+        if key in checked:
+            continue
+        checked.add(key)
+        checker = getattr(world_class(world.name), "check_config", None)
+        if checker is not None:  # unstable parameters are refused before any folder is made
+            checker(tuple(world.grid), world.dtype, world.max_episode_steps, **world.params)
+        resolve_device(config.device)
 
 
 def _load_done(path: Path, chash: str, overwrite: bool) -> dict | None:
@@ -260,7 +274,9 @@ def run_ablation(
                               hint=f"choose from {', '.join(METRIC_DIRECTIONS)}")
         claim_metrics = list(dict.fromkeys(claim_metrics))
     specs = variant_specs(variant_set)
-    out = Path(out)
+    # a sweep folder is continued (finished pairs are kept); one atom did not make is refused
+    out = output_folder(out, "--out")
+    out_plan = plan_output(out, "ablation", overwrite=False, reuse=True)
     runs_dir = out / "runs"
     sweep = {"world": world, "grid": [int(g) for g in grid], "steps": int(steps),
              "seeds": seeds, "variant_set": variant_set, "device": device,
@@ -281,6 +297,7 @@ def run_ablation(
     done = {p["stem"]: _load_done(runs_dir / f"{p['stem']}.json", p["config_hash"], overwrite)
             for p in plan}
     todo = [p for p in plan if done[p["stem"]] is None]
+    claim_output(out_plan, replace=False)
     runs_dir.mkdir(parents=True, exist_ok=True)
     manifest = {
         "schema": MANIFEST_SCHEMA, "sweep": sweep, "sweep_hash": config_hash(sweep),

@@ -43,7 +43,9 @@ def save(out_dir: Path, config_hash: str, *, agent: bytes, world: Any, loop: Any
     return atomic_write_bytes(out_dir / CHECKPOINT, flax.serialization.msgpack_serialize(payload))
 
 
-def load(out_dir: Path, config_hash: str) -> dict[str, Any]:
+def load(out_dir: Path, config_hash: str | tuple[str, ...]) -> dict[str, Any]:
+    """Read the checkpoint; refused unless it was written by one of the accepted config hashes."""
+    accepted = (config_hash,) if isinstance(config_hash, str) else tuple(config_hash)
     path = out_dir / CHECKPOINT
     try:
         payload = flax.serialization.msgpack_restore(path.read_bytes())
@@ -51,7 +53,7 @@ def load(out_dir: Path, config_hash: str) -> dict[str, Any]:
         raise ArtifactError(f"no checkpoint at '{path}'; run without --resume") from None
     except Exception as exc:  # msgpack raises several unrelated types on corrupt input
         raise ArtifactError(f"checkpoint '{path}' is unreadable ({exc}); rerun with --overwrite") from None
-    if payload.get("config_hash") != config_hash:
+    if payload.get("config_hash") not in accepted:
         raise ArtifactError(f"checkpoint in '{out_dir}' was written by a different config "
                             f"(hash {str(payload.get('config_hash'))[:12]}); resume with the same config "
                             "or use --overwrite")

@@ -10,7 +10,7 @@ physics and the agent are jit-compiled JAX.
 from __future__ import annotations
 
 import math
-import shutil
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +21,7 @@ import numpy as np
 
 from atom_sdk.artifacts import JsonlWriter, read_json, write_json
 from atom_sdk.config import RunConfig, build_run_config, config_hash
-from atom_sdk.errors import ArtifactError
+from atom_sdk.errors import RunInterrupted
 from atom_sdk.experiment import checkpoint as ckpt
 from atom_sdk.experiment.normalizer import RunningNorm
 from atom_sdk.experiment.variants import VariantSpec, resolve_variant
@@ -64,27 +64,6 @@ def make_world(config: RunConfig):
 
 def resolve_config(config: RunConfig | dict[str, Any]) -> RunConfig:
     return config if isinstance(config, RunConfig) else build_run_config(config)
-
-
-def prepare_output_dir(out_dir: Path, *, overwrite: bool, resume: bool) -> bool:
-    """Create the run folder. Returns True when a checkpoint will be resumed.
-
-    An existing folder is never overwritten silently: it is resumed, replaced on ``overwrite``,
-    or refused with a message saying which of the two to choose.
-    """
-    has_content = out_dir.exists() and any(out_dir.iterdir())
-    if has_content and resume:
-        if not ckpt.exists(out_dir):
-            raise ArtifactError(f"'{out_dir}' has no checkpoint to resume; run without --resume "
-                                "(with --overwrite to replace it)")
-        return True
-    if has_content and not overwrite:
-        raise ArtifactError(f"'{out_dir}' already exists; pass --overwrite to replace it, --resume to continue "
-                            "it, or choose another --name")
-    if has_content and overwrite:
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return False
 
 
 class _ScienceBridge:
@@ -143,22 +122,32 @@ def _inputs(variant: VariantSpec, world: Any, obs_norm: np.ndarray, theory: np.n
 
 def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | None = None, *,
                    overwrite: bool = False, resume: bool = False, progress: ProgressFn | None = None,
-                   stop_after: int | None = None,
-                   world_factory: Callable[[RunConfig], Any] | None = None) -> dict[str, Any]:
+                   stop_after: int | None = None, memory_check: bool = True,
+                   world_factory: Callable[[RunConfig], Any] | None = None, plan: Any = None) -> dict[str, Any]:
     """Run one closed-loop experiment and write its artifacts; returns the results dict.
 
+    Everything is validated first (``preflight.plan_run``): a refused run writes nothing.
     ``world_factory`` replaces ``make_world`` (the fault-injection suite wraps worlds this way).
-
     ``stop_after`` ends the loop after that many steps *without* writing results (used to
     simulate an interruption in tests); the checkpoint lets a later ``resume=True`` finish.
+    Ctrl-C or SIGTERM raise ``RunInterrupted`` naming the last checkpoint.
     """
-    from atom_sdk.agent import ppo
+    from atom_sdk.experiment.preflight import plan_run, start_run
 
     config = resolve_config(config)
-    out = Path(out_dir) if out_dir is not None else Path(config.output_root) / config.name
-    resuming = prepare_output_dir(out, overwrite=overwrite, resume=resume)
-    if not resuming:
-        write_json(out / "config.json", {"config": config.model_dump(mode="json"), "config_hash": config_hash(config)})
+    if plan is None:  # a caller that already checked the run (the CLI, before its progress bar) passes its plan
+        plan = plan_run(config, out_dir, overwrite=overwrite, resume=resume, memory_check=memory_check)
+    out = start_run(plan, config)
+    with jax.default_device(plan.device):
+        return _run(config, out, plan, progress=progress, stop_after=stop_after, world_factory=world_factory)
+
+
+def _run(config: RunConfig, out: Path, plan: Any, *, progress: ProgressFn | None, stop_after: int | None,
+         world_factory: Callable[[RunConfig], Any] | None) -> dict[str, Any]:
+    from atom_sdk.agent import ppo
+    from atom_sdk.devices import describe_device
+
+    resuming = plan.mode in {"resume", "extend"}
     variant = resolve_variant(config)
     started = time.perf_counter()
     started_at = utc_now()
@@ -193,7 +182,7 @@ def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | Non
     agent = ppo.create_agent(init_key, example, world.action_space, settings)
 
     if resuming:
-        restored = ckpt.load(out, config_hash(config))
+        restored = ckpt.load(out, plan.checkpoint_hashes)
         agent = ppo.load(agent, restored["agent"])
         world.restore(ckpt.restore_world(world, restored["world"]))
         state = LoopState(**restored["loop"])
@@ -210,6 +199,7 @@ def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | Non
 
     telemetry = JsonlWriter(out / "telemetry.jsonl")
     buffer: list[dict[str, Any]] = []
+    checkpoint_step = state.step if resuming else None
     try:
         while state.step < config.steps:
             if stop_after is not None and state.step >= stop_after:
@@ -305,8 +295,11 @@ def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | Non
                 ckpt.save(out, config_hash(config), agent=ppo.save(agent), world=world, loop=state,
                           normalizer=norm.to_dict(), key=np.asarray(key), obs=obs, x_prev=x_prev,
                           scientist=science.scientist.state_dict() if science else None)
+                checkpoint_step = state.step
             if progress is not None:
                 progress(state.step, config.steps, {"trust": trust, "episode": state.episode})
+    except KeyboardInterrupt as exc:
+        raise _interrupted(exc, out, state.step, checkpoint_step) from None
     finally:
         telemetry.close()
         if science is not None:
@@ -315,6 +308,9 @@ def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | Non
     wall = time.perf_counter() - started
     results = _results(config, variant, world, state, science, out, wall, started_at)
     results["safety"] = envelope.report() if envelope is not None else {"enabled": False}
+    results["provenance"]["device"] = describe_device(plan.device, config.device)
+    if plan.mode == "extend":
+        results["provenance"]["extended_from_steps"] = plan.saved_steps
     write_json(out / "results.json", results)
     try:
         from atom_sdk.experiment.figures import summary_figure
@@ -323,6 +319,17 @@ def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | Non
     except ImportError:  # pragma: no cover - matplotlib is a core dependency
         pass
     return results
+
+
+def _interrupted(exc: KeyboardInterrupt, out: Path, step: int, checkpoint_step: int | None) -> RunInterrupted:
+    signum = int(getattr(exc, "signal_number", signal.SIGINT))
+    what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+    if checkpoint_step is None:
+        kept = "no checkpoint was written yet, so resuming starts it again from step 0"
+    else:
+        kept = (f"the checkpoint at step {checkpoint_step} is intact in '{out / ckpt.CHECKPOINT}' and resuming "
+                f"continues from there to the same result")
+    return RunInterrupted(f"run {what} at step {step}; {kept}", signal_number=signum)
 
 
 def _stack_rollout(buffer: list[dict[str, Any]]):

@@ -199,6 +199,9 @@ def create_run(request: Request, body: m.RunRequest, who: Principal = Depends(wr
 
     p = platform(request)
     config = body.config
+    if "output_root" in config.model_fields_set:
+        raise ConfigError("config.output_root is not accepted by the server: every job writes into its own folder "
+                          "of the server's workspace; drop the key")
     _check_grid(p, config.world.grid, "the run's grid")
     if config.steps > p.settings.max_steps:
         raise LimitError(f"steps={config.steps}; this server allows at most {p.settings.max_steps} steps per run")
@@ -216,8 +219,11 @@ def create_run(request: Request, body: m.RunRequest, who: Principal = Depends(wr
         cls = world_class(config.world.name)
     except WorldNotFoundError as exc:
         raise ConfigError(str(exc)) from None
+    checker = getattr(cls, "check_config", None)
     params_model = getattr(cls, "Params", None)
-    if params_model is not None:
+    if checker is not None:  # the same checks as the constructor (tau, Mach, grid), without building the world
+        checker(tuple(config.world.grid), config.world.dtype, config.world.max_episode_steps, **data["world"]["params"])
+    elif params_model is not None:
         parse_params(params_model, data["world"]["params"], config.world.name)
     return _enqueue(p, "run", config.name, {"config": data, "geometry_id": body.geometry_id}, who)
 
@@ -314,6 +320,9 @@ def create_design(request: Request, body: m.DesignJobRequest, who: Principal = D
     from atom_sdk.design import resolve_spec
 
     p = platform(request)
+    if "output_root" in body.spec.model_fields_set:
+        raise ConfigError("spec.output_root is not accepted by the server: every job writes into its own folder "
+                          "of the server's workspace; drop the key")
     spec = resolve_spec(body.spec)  # fills the problem's defaults; ConfigError (422) for unknown problems
     evaluations = spec.iterations * spec.population
     if evaluations > p.settings.max_design_evaluations:

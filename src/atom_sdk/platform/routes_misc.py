@@ -64,6 +64,11 @@ async def upload_geometry(request: Request, name: str = Form(..., min_length=1, 
     from atom_sdk.platform import geometries as geo
 
     p = platform(request)
+    from atom_sdk.workspace import name_problem
+
+    problem = name_problem(name)
+    if problem is not None:
+        raise geo.GeometryError(f"geometry name {problem}; use a short plain name such as 'wing-2'")
     if (polygon is None) == (file is None):
         raise geo.GeometryError("send exactly one of 'polygon' (JSON points) or 'file' (PNG mask)")
     if file is not None:

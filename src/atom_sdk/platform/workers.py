@@ -157,6 +157,10 @@ def execute_run(ctx: JobContext) -> dict[str, Any]:
                 pass
         ctx.check()
 
+    if not resume:
+        from atom_sdk.workspace import adopt_output
+
+        adopt_output(ctx.dir, "run")  # the job folder is the server's own: a retry may replace it
     results = run_experiment(config, ctx.dir, overwrite=not resume, resume=resume, progress=progress,
                              world_factory=factory)
     return {"summary": results.get("summary", {}), "laws": len(results.get("laws", [])),
@@ -200,7 +204,10 @@ def execute_design(ctx: JobContext) -> dict[str, Any]:
         def should_stop() -> bool:
             return ctx.poll(force=True)[0]
 
-        report = run_design(spec, output_dir=str(ctx.dir), progress=progress, should_stop=should_stop)
+        from atom_sdk.workspace import adopt_output
+
+        adopt_output(ctx.dir, "design")
+        report = run_design(spec, output_dir=str(ctx.dir), progress=progress, should_stop=should_stop, reuse=True)
     if report.get("stopped") == "cancelled":
         raise JobCancelled()
     return {"best": report.get("best"), "evaluations_used": report.get("evaluations_used"),
@@ -210,8 +217,10 @@ def execute_design(ctx: JobContext) -> dict[str, Any]:
 def execute_challenge(ctx: JobContext) -> dict[str, Any]:
     from atom_sdk.design.challenge import run_supersonic_challenge
 
+    from atom_sdk.workspace import adopt_output
+
     p = dict(ctx.job["params"])
-    ctx.dir.mkdir(parents=True, exist_ok=True)
+    adopt_output(ctx.dir, "challenge")  # the server's own job folder, written into as the challenge runs
     state = {"paused": False}
     timeline = JsonlWriter(ctx.dir / TIMELINE)
     telemetry = JsonlWriter(ctx.dir / TELEMETRY)
@@ -240,7 +249,7 @@ def execute_challenge(ctx: JobContext) -> dict[str, Any]:
             p["steps"], ctx.dir, p["seed"], mach=p["mach"], grid=tuple(p["grid"]), world_params=p["world_params"],
             schedule=p.get("schedule"), kp=p["kp"], ki=p["ki"], feedforward=p["feedforward"], preview=p["preview"],
             use_safety=p["use_safety"], control=control, on_event=timeline.write, on_step=on_step,
-            poll_seconds=0.05)
+            poll_seconds=0.05, reuse=True)
     finally:
         timeline.close()
         telemetry.close()

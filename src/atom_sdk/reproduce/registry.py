@@ -175,8 +175,12 @@ def comparison_row(published: Published, value: float | None, ci: tuple[float | 
 
 
 def run_reproduction(name: str, out: str, *, seeds: list[int] | None = None, budget: str = "quick",
-                     executor: str = "local") -> dict[str, Any]:
-    """Run a declared reproduction and write report.json, report.md and figures into ``out``."""
+                     executor: str = "local", overwrite: bool = False) -> dict[str, Any]:
+    """Run a declared reproduction and write report.json, report.md and figures into ``out``.
+
+    An existing ``out`` made by atom is replaced only with ``overwrite``; one atom did not make
+    is never touched.
+    """
     from pathlib import Path
 
     from atom_sdk.reproduce.report import write_report
@@ -189,8 +193,10 @@ def run_reproduction(name: str, out: str, *, seeds: list[int] | None = None, bud
     seeds = list(seeds) if seeds else list(repro.default_seeds)
     if len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
         raise ConfigError(f"seeds must be distinct non-negative integers, got {seeds}")
-    out_path = Path(out)
-    out_path.mkdir(parents=True, exist_ok=True)
+    from atom_sdk.workspace import claim_output, output_folder, plan_output
+
+    plan = plan_output(output_folder(out, "--out"), "reproduction", overwrite=overwrite)
+    out_path = claim_output(plan, replace=overwrite)
     import time
 
     started = time.perf_counter()

@@ -11,6 +11,7 @@ and ``diagnostics()``) and registers it with ``atom_sdk.worlds.register``.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, NamedTuple
 
@@ -115,26 +116,63 @@ class World(gym.Env):
     #: names of the scalar diagnostics the scientist observes by default (see ``observables``)
     observable_names: ClassVar[tuple[str, ...]] = ()
 
+    #: full-grid arrays (of the world's dtype) that state, fields and one step's temporaries hold
+    #: at their peak; ``estimate_memory_bytes`` multiplies it by the cell count. Measured per world.
+    arrays_per_cell: ClassVar[float] = 24.0
+    #: channels of ``field_tensor()`` (the encoder's input), for the same estimate
+    field_channels: ClassVar[int] = 6
+
     def __init__(self, grid: tuple[int, int, int] = (32, 32, 1), dtype: str = "float32",
                  max_episode_steps: int = 200, **params: Any) -> None:
         super().__init__()
-        self.grid = tuple(int(n) for n in grid)
-        if len(self.grid) != 3:
-            raise WorldParameterError(f"grid must have three sizes 'nx ny nz' (nz=1 for 2D), got {grid}")
-        if dtype not in ("float32", "float64"):
-            raise WorldParameterError(f"dtype must be 'float32' or 'float64', got '{dtype}'")
+        self._configure(grid, dtype, max_episode_steps, params)
         if dtype == "float64" and not jax.config.jax_enable_x64:
             jax.config.update("jax_enable_x64", True)
-        self.dtype = jnp.dtype(dtype)
-        self.max_episode_steps = int(max_episode_steps)
-        self.params = parse_params(self.Params, params, self.world_id)
-        self.check_parameters()
         self.dynamics = self.build_dynamics()
         self._step_jit = jax.jit(self.dynamics.step)
         self._init_jit = jax.jit(self.dynamics.init)
         self._state: Any = None
         self._t = 0
         self._seed_key = jax.random.PRNGKey(0)
+
+    def _configure(self, grid: Any, dtype: str, max_episode_steps: int, params: dict[str, Any]) -> None:
+        """Validate grid, dtype and parameters and store them; allocates nothing."""
+        try:
+            self.grid = tuple(int(n) for n in grid)
+        except (TypeError, ValueError):
+            raise WorldParameterError(f"grid must be three integers 'nx ny nz', got {grid!r}") from None
+        if len(self.grid) != 3:
+            raise WorldParameterError(f"grid must have three sizes 'nx ny nz' (nz=1 for 2D), got {grid}")
+        if any(n < 1 for n in self.grid):
+            raise WorldParameterError(f"grid sizes must be positive, got {self.grid}")
+        if dtype not in ("float32", "float64"):
+            raise WorldParameterError(f"dtype must be 'float32' or 'float64', got '{dtype}'")
+        self.dtype = jnp.dtype(dtype)
+        self.max_episode_steps = int(max_episode_steps)
+        self.params = parse_params(self.Params, params, self.world_id)
+        self.check_parameters()
+
+    @classmethod
+    def check_config(cls, grid: Any = None, dtype: str = "float32", max_episode_steps: int = 200,
+                     **params: Any) -> WorldParams:
+        """Run every check the constructor runs, without building the physics or allocating fields.
+
+        Why: a command must refuse an unstable or meaningless world *before* it creates an
+        output folder or compiles anything. Returns the validated parameters.
+        """
+        probe = cls.__new__(cls)
+        if grid is None:
+            default = inspect.signature(cls.__init__).parameters.get("grid")
+            grid = default.default if default is not None and default.default is not inspect.Parameter.empty \
+                else (32, 32, 1)
+        probe._configure(grid, dtype, max_episode_steps, params)
+        return probe.params
+
+    @classmethod
+    def estimate_memory_bytes(cls, grid: tuple[int, int, int], dtype: str = "float32") -> int:
+        """Rough peak memory of one world instance at ``grid`` (``arrays_per_cell`` full-grid arrays)."""
+        cells = int(np.prod([int(n) for n in grid], dtype=np.float64))
+        return int(cells * cls.arrays_per_cell * jnp.dtype(dtype).itemsize)
 
     # ---- to implement -------------------------------------------------------------
     def build_dynamics(self) -> Dynamics:  # pragma: no cover - abstract
@@ -220,6 +258,16 @@ class World(gym.Env):
         Used to derive a controller from a discovered law (the ``v2_residual`` variant).
         """
         return None
+
+    def safety_scales(self) -> dict[str, float]:
+        """Natural scales the safety envelope derives its *default* limits from (``atom_sdk.safety.limits``).
+
+        Why on the world: only the world knows that its free stream runs at speed 5 or that its shocks
+        compress the gas five-fold; one fixed default cannot fit every world. Keys, all optional:
+        ``speed`` (reference flow speed), ``density`` (reference density), ``density_max`` and
+        ``density_min`` (extremes of normal operation). Empty (the default): the fixed defaults apply.
+        """
+        return {}
 
     def snapshot(self) -> Any:
         """An immutable copy of the state (a JAX pytree) for rollback."""

@@ -171,6 +171,9 @@ class CylinderWorld(World):
     world_id = "lbm2d:cylinder"
     Params = CylinderParams
     observable_names = ("drag", "lift")
+    #: measured peak full-grid arrays per cell (preflight memory estimate) and field channels
+    arrays_per_cell = 140.0
+    field_channels = 6
 
     def __init__(self, grid: tuple[int, int, int] = (440, 82, 1), dtype: str = "float32",
                  max_episode_steps: int = 200, **params: Any) -> None:

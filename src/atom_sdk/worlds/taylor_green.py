@@ -69,6 +69,9 @@ class TaylorGreenWorld(World):
     world_id: ClassVar[str] = WORLD_ID
     Params = TaylorGreenParams
     observable_names: ClassVar[tuple[str, ...]] = ("amplitude",)
+    #: measured peak full-grid arrays per cell (preflight memory estimate) and field channels
+    arrays_per_cell = 28.0
+    field_channels = 5
 
     def __init__(self, grid: tuple[int, int, int] = (32, 32, 16), **kwargs: Any) -> None:
         super().__init__(grid=grid, **kwargs)

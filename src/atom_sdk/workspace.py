@@ -1,0 +1,214 @@
+"""Where the SDK may write and what it may delete: one rule for every output folder.
+
+Why: an output name such as ``..`` once passed a character-class check and ``--overwrite``
+then deleted the parent of the output root. Every command (run, design, challenge, ablate,
+reproduce, bench, release) and the HTTP API place their outputs through this module:
+
+* a *name* is one path component: not ``.`` or ``..``, no separator, NUL or control
+  character, at most ``NAME_MAX`` characters;
+* the resolved target (symlinks followed) lies strictly inside its root;
+* ``--overwrite`` removes only a folder the SDK created itself, recognised by the marker file
+  it writes on creation; anything else is refused and left untouched.
+
+The checks here never touch the disk (``plan_output``); ``claim_output`` is the one place that
+creates or replaces a folder, and a command calls it only after all its input was validated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from atom_sdk.errors import ArtifactError, ConfigError, PathOutsideWorkspaceError
+
+#: Longest accepted name (file systems allow 255 bytes; 128 characters leaves room for suffixes).
+NAME_MAX = 128
+#: File written into every folder the SDK creates; ``--overwrite`` deletes only folders holding it.
+MARKER_FILE = ".atom-output.json"
+MARKER_SCHEMA = "atom.output/1"
+
+
+#: what every refused name is told to do instead
+NAME_ADVICE = "give a single folder name such as 'run1' (letters, digits, '.', '_' or '-')"
+
+
+def name_problem(name: object) -> str | None:
+    """Why ``name`` is not a valid single path component, or None when it is."""
+    if not isinstance(name, str):
+        return f"must be text, got {type(name).__name__}"
+    if name == "":
+        return "is empty"
+    if len(name) > NAME_MAX:
+        return f"is {len(name)} characters long; use at most {NAME_MAX}"
+    if name in {".", ".."}:
+        return f"'{name}' names a folder above or at the output root, not a new folder inside it"
+    if "/" in name or "\\" in name:
+        return "contains a path separator; give a single folder name (use --output-root for the place)"
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        return "contains a NUL or control character"
+    if name != name.strip():
+        return "starts or ends with white space"
+    return None
+
+
+def check_name(name: object, what: str = "name") -> str:
+    """Return ``name`` when it is one safe path component; otherwise a one-line ``ConfigError``."""
+    problem = name_problem(name)
+    if problem is not None:
+        shown = repr(name) if not isinstance(name, str) or len(name) <= 40 else repr(name[:40] + "...")
+        raise ConfigError(f"{what} {shown} {problem}; {NAME_ADVICE}")
+    return name  # type: ignore[return-value]
+
+
+def confined_child(root: str | Path, name: str, what: str = "name") -> Path:
+    """``root/name`` as an absolute path, refused unless it lies strictly inside ``root``.
+
+    Symlinks are resolved on both sides, so a link inside the root that points elsewhere is
+    refused rather than followed.
+    """
+    check_name(name, what)
+    root_path = Path(root).expanduser().resolve()
+    target = (root_path / name).resolve()
+    if target == root_path or root_path not in target.parents:
+        raise PathOutsideWorkspaceError(f"{what} '{name}' resolves to '{target}', outside '{root_path}' "
+                                        "(a symlink?); choose another name")
+    return target
+
+
+def output_folder(path: str | Path, what: str = "output folder") -> Path:
+    """A user-given output folder (``--out DIR``) checked by the same rule: its last component is
+    a name and it lies inside its parent. ``.``, ``..``, ``/`` and ``~`` are refused."""
+    raw = str(path)
+    if "\x00" in raw:
+        raise ConfigError(f"{what} contains a NUL character; give an ordinary folder path")
+    p = Path(raw).expanduser()
+    absolute = p if p.is_absolute() else Path.cwd() / p
+    if p.name in {"", ".", ".."}:  # '.', '..', '/' and '' have no last component of their own
+        raise ConfigError(f"{what} '{raw}' names an existing folder level ('.', '..' or a root) rather than a "
+                          "folder of its own; give a new folder, e.g. 'results/sweep1'")
+    return confined_child(absolute.parent, p.name, what)
+
+
+# --------------------------------------------------------------------------- ownership
+
+
+def read_marker(folder: Path) -> dict | None:
+    """The marker of a folder the SDK created, or None."""
+    marker = folder / MARKER_FILE
+    if marker.is_symlink() or not marker.is_file():
+        return None
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("schema") == MARKER_SCHEMA else None
+
+
+def is_owned(folder: Path) -> bool:
+    return read_marker(folder) is not None
+
+
+def _has_content(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.iterdir())
+
+
+OutputState = Literal["new", "empty", "owned", "foreign", "not_a_folder"]
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """What claiming ``folder`` will do; computed without writing anything."""
+
+    folder: Path
+    state: OutputState
+    kind: str
+
+    @property
+    def exists(self) -> bool:
+        return self.state in {"owned", "foreign"}
+
+
+def inspect_output(folder: Path, kind: str) -> OutputPlan:
+    if folder.is_symlink():
+        return OutputPlan(folder, "foreign", kind)
+    if folder.exists() and not folder.is_dir():
+        return OutputPlan(folder, "not_a_folder", kind)
+    if not folder.exists():
+        return OutputPlan(folder, "new", kind)
+    if not _has_content(folder):
+        return OutputPlan(folder, "empty", kind)
+    return OutputPlan(folder, "owned" if is_owned(folder) else "foreign", kind)
+
+
+def plan_output(folder: Path, kind: str, *, overwrite: bool, reuse: bool = False,
+                flag_hint: str = "pass --overwrite to replace it or choose another name") -> OutputPlan:
+    """Check that ``folder`` may be created (or replaced, or reused) without touching the disk.
+
+    ``reuse`` means the command continues what is there (``--resume``, a sweep's finished
+    pairs): an owned folder is kept. ``overwrite`` means an owned folder is replaced. A folder
+    with content the SDK did not create is never replaced or reused.
+    """
+    plan = inspect_output(folder, kind)
+    if plan.state == "not_a_folder":
+        raise ArtifactError(f"'{folder}' exists and is a file, not a folder; choose another name or path")
+    if plan.state == "foreign":
+        raise ArtifactError(f"'{folder}' already exists and was not created by atom (it has no {MARKER_FILE}); "
+                            "it is left untouched: choose another name or output folder, or move it away yourself")
+    if plan.state == "owned" and not (overwrite or reuse):
+        raise ArtifactError(f"'{folder}' already exists; {flag_hint}")
+    return plan
+
+
+def claim_output(plan: OutputPlan, *, replace: bool) -> Path:
+    """Create the planned folder (replacing an owned one when ``replace``) and write its marker."""
+    from atom_sdk import __version__
+    from atom_sdk.provenance import utc_now
+
+    folder = plan.folder
+    if replace and plan.state == "owned":
+        remove_owned(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if read_marker(folder) is None:
+        marker = {"schema": MARKER_SCHEMA, "kind": plan.kind, "created_by": f"atom-oss-sdk {__version__}",
+                  "created_at": utc_now()}
+        from atom_sdk.artifacts import write_json
+
+        write_json(folder / MARKER_FILE, marker)
+    return folder
+
+
+def remove_owned(folder: Path) -> None:
+    """Delete a folder the SDK created; anything else is refused (never a parent, never a link)."""
+    if folder.is_symlink() or not is_owned(folder):
+        raise ArtifactError(f"refusing to delete '{folder}': it was not created by atom")
+    shutil.rmtree(folder)
+
+
+def prepare_output(folder: Path, kind: str, *, overwrite: bool, reuse: bool = False,
+                   flag_hint: str = "pass --overwrite to replace it or choose another name") -> Path:
+    """``plan_output`` then ``claim_output``: for commands whose inputs are already validated."""
+    plan = plan_output(folder, kind, overwrite=overwrite, reuse=reuse, flag_hint=flag_hint)
+    return claim_output(plan, replace=overwrite and not reuse)
+
+
+def free_bytes(path: Path) -> int | None:
+    """Free space on the file system that will hold ``path`` (its nearest existing ancestor)."""
+    probe = Path(path).absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        stat = os.statvfs(probe)
+    except OSError:
+        return None
+    return stat.f_bavail * stat.f_frsize
+
+
+def adopt_output(folder: Path, kind: str) -> Path:
+    """Mark a folder the SDK itself made by other means (a platform job folder) as its own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return claim_output(OutputPlan(folder, "empty", kind), replace=False)
