@@ -72,12 +72,12 @@ def test_runner_writes_safety_into_results_telemetry_and_checkpoint(suite):
 
 def test_cli_safety_flags_map_to_config():
     from atom_sdk.cli.run import collect_overrides
-    from atom_sdk.config import build_run_config
+    from atom_sdk.config import SafetySettings, build_run_config
 
     cfg = build_run_config(overrides=collect_overrides(safety_enabled=False, safety_max_stress=4.0,
                                                        safety_shift_warmup=10, safety_speed_max=None))
     assert cfg.safety.enabled is False and cfg.safety.max_stress == 4.0 and cfg.safety.shift_warmup == 10
-    assert cfg.safety.speed_max == 3.0
+    assert cfg.safety.speed_max == SafetySettings().speed_max  # not given: the default (3.0, or None = derive)
 
 
 def test_envelope_state_survives_checkpoint_resume(tmp_path):

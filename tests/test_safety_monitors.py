@@ -104,3 +104,34 @@ def test_actuator_patience():
     assert act.check(np.array([0.6]), [0.0]) is None
     v = act.check(np.array([0.7]), [0.0])
     assert v.reason == mon.SAFETY_ACTUATOR and v.value == pytest.approx(0.35) and v.detail["streak"] == 3
+
+
+def test_shift_persists_against_a_frozen_baseline_until_it_ends_or_is_rebaselined():
+    rng = np.random.default_rng(1)
+    shift = mon.ShiftMonitor(threshold=8.0, warmup=24, rel_floor=0.0, abs_floor=1e-9, end_after=3)
+    for x in rng.normal(0.0, 1.0, size=(30, 2)):
+        assert shift.check(x, step=0) is None
+    frozen = shift.state_dict()
+    flags = [shift.check(x + [50.0, 0.0], step=30 + i) for i, x in enumerate(rng.normal(0.0, 1.0, size=(300, 2)))]
+    assert all(v is not None and v.reason == mon.SAFETY_SHIFT for v in flags)  # never absorbed
+    assert flags[0].detail["onset"] and flags[-1].detail == {"feature": 0, "onset_step": 30, "persistent": True,
+                                                             "post_shift_samples": 300}
+    assert shift.state_dict()["mean"] == frozen["mean"] and shift.count == 30  # baseline frozen while active
+    info = shift.rebaseline()
+    assert info["post_shift_samples"] == 300 and not shift.active and shift.count == 300
+    assert shift.mean[0] == pytest.approx(50.0, abs=0.2) and shift.check([50.0, 0.0]) is None
+    # an outlier followed by `end_after` normal samples closes on its own; the baseline then learns again
+    assert shift.check([500.0, 0.0], step=400) is not None and shift.active
+    for _ in range(3):
+        assert shift.check([50.0, 0.0], step=401) is None
+    assert not shift.active and shift.onset is None and shift.count == 301  # the outlier was not learned
+    assert shift.check([50.0, 0.0]) is None and shift.count == 302
+
+
+def test_revalidation_needs_post_shift_samples_then_consecutive_trusted_checks():
+    rule = mon.ShiftRevalidation(min_trust=0.08, min_samples=64, checks=16)
+    assert not any(rule.update(0.9, n) for n in range(1, 64)) and rule.streak == 0  # too few post-shift samples
+    assert not any(rule.update(0.9, n) for n in range(64, 79)) and rule.streak == 15
+    assert not rule.update(0.07, 79) and rule.streak == 0  # one distrusted check starts the count again
+    assert not rule.update(None, 80) and not rule.update(math.nan, 81) and rule.streak == 0
+    assert [rule.update(0.08, n) for n in range(82, 98)][-1] and rule.streak == 16

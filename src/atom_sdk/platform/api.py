@@ -82,9 +82,11 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
 
     from atom_sdk.platform.routes_jobs import router as jobs_router
     from atom_sdk.platform.routes_misc import router as misc_router
+    from atom_sdk.platform.routes_safety import router as safety_router
 
     app.include_router(jobs_router)
     app.include_router(misc_router)
+    app.include_router(safety_router)
 
     @app.get("/healthz", response_model=m.Health, tags=["health"], summary="Liveness: the process answers")
     def healthz() -> dict[str, Any]:

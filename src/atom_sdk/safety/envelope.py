@@ -20,6 +20,15 @@ one episode (or with no snapshot to return to) the episode is halted. Stepping d
 purpose (hysteresis): ``recovery_steps`` consecutive clean steps lower the mode by one level,
 so an alternating signal keeps the envelope up instead of flapping.
 
+A persistent distribution shift stays flagged (``ShiftMonitor``): while it lasts the envelope stays
+at least guarded and withholds the theory, until the shift goes away, the theory is re-validated on
+the new regime (``ShiftRevalidation``: held-out trust back above ``min_theory_trust`` on post-shift
+data) or an operator re-baselines (``rebaseline()``, or a request file in ``control_dir``, see
+``atom_sdk.safety.control``); each re-baseline is an event in the log, with its source.
+
+Speed and density limits the user did not configure follow the world's own scales
+(``atom_sdk.safety.limits``).
+
 The agent never sees NaN/Inf or out-of-space observations: after a rollback it receives the
 last safe observation, otherwise the observation is sanitised and clipped (and an event says so).
 """
@@ -28,13 +37,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from atom_sdk.config import SafetySettings
 from atom_sdk.safety import monitors as mon
+from atom_sdk.safety.control import take_request
 from atom_sdk.safety.fallback import FallbackFn, safe_fallback_action
+from atom_sdk.safety.limits import resolve_limits, world_scales
 from atom_sdk.safety.proxy import WorldProxy
 from atom_sdk.safety.report import MODES, SafetyLog
 
@@ -43,6 +55,7 @@ NOMINAL, GUARDED, FALLBACK_MODE, HALTED = 0, 1, 2, 3
 _LEVEL_MODE = {mon.GUARD: GUARDED, mon.FALLBACK: FALLBACK_MODE, mon.ROLLBACK: FALLBACK_MODE, mon.HALT: HALTED}
 
 TrustFn = Callable[[], "float | None"]
+MAX_REBASELINE_RECORDS = 100
 
 
 @dataclass(frozen=True)
@@ -61,19 +74,29 @@ class EnvelopeTuning:
     actuator_tolerance: float = 1e-3
     actuator_patience: int = 3
     max_events: int = 500
+    shift_end_after: int = 8  # samples back within the old baseline that end a shift on its own
+    revalidate_samples: int = 64  # post-shift samples before trust checks count towards re-validation
+    revalidate_checks: int = 16  # consecutive trusted checks that re-validate the theory after a shift
+    scale_speed_factor: float = 1.5  # default speed limit: this x the world's speed scale (at least 3)
+    # default density limit: this x the world's densest steady flow (at least 8); ramping the wedge at its full
+    # 3 deg/step up to detachment at Mach 8 peaks at 1.7x its steady ceiling, a transient, not a hazard
+    scale_density_factor: float = 2.0
 
 
 class SafetyEnvelope(WorldProxy):
     """Supervises a world: see the module docstring. Forwards the whole world protocol."""
 
     def __init__(self, world: Any, settings: SafetySettings | None = None, trust_fn: TrustFn | None = None,
-                 fallback: FallbackFn | None = None, *, tuning: EnvelopeTuning | None = None) -> None:
+                 fallback: FallbackFn | None = None, *, tuning: EnvelopeTuning | None = None,
+                 control_dir: str | Path | None = None) -> None:
         super().__init__(world)
         self.settings = settings or SafetySettings()
         self.tuning = tuning or EnvelopeTuning()
         self.enabled = bool(self.settings.enabled)
         self.trust_fn = trust_fn
         self.fallback = fallback
+        #: folder polled once per step for operator requests (``atom_sdk.safety.control``); None: no channel
+        self.control_dir: Path | None = Path(control_dir) if control_dir is not None else None
         t, s = self.tuning, self.settings
         self.low = np.asarray(world.action_space.low, dtype=np.float64)
         self.high = np.asarray(world.action_space.high, dtype=np.float64)
@@ -84,13 +107,18 @@ class SafetyEnvelope(WorldProxy):
         world_id = str(getattr(world.unwrapped, "world_id", getattr(world, "world_id", "")))
         lattice = t.lattice if t.lattice is not None else world_id.startswith("lbm")
         mach = getattr(s, "mach_max", None) or t.mach_max
+        self.resolved = resolve_limits(s, world_scales(world), speed_factor=t.scale_speed_factor,
+                                       density_factor=t.scale_density_factor)
+        r = self.resolved
         self.limits = [mon.UpperLimit("stress", "max_stress", mon.SAFETY_STRESS_HIGH, s.max_stress, t.hard_factor),
-                       mon.UpperLimit("speed", "max_speed", mon.SAFETY_SPEED, s.speed_max, t.hard_factor)]
+                       mon.UpperLimit("speed", "max_speed", mon.SAFETY_SPEED, r.speed_max, t.hard_factor)]
         if lattice and mach is not None:
             self.limits.append(mon.UpperLimit("mach", "mach_max", mon.SAFETY_MACH, float(mach), t.hard_factor))
-        self.density = mon.DensityRange(s.density_min, s.density_max, t.hard_factor)
+        self.density = mon.DensityRange(r.density_min, r.density_max, t.hard_factor)
         self.trust_monitor = mon.TrustMonitor(s.min_theory_trust)
-        self.shift = mon.ShiftMonitor(s.shift_z_threshold, s.shift_warmup, t.shift_rel_floor, t.shift_abs_floor)
+        self.shift = mon.ShiftMonitor(s.shift_z_threshold, s.shift_warmup, t.shift_rel_floor, t.shift_abs_floor,
+                                      end_after=t.shift_end_after)
+        self.revalidation = mon.ShiftRevalidation(s.min_theory_trust, t.revalidate_samples, t.revalidate_checks)
         self.actuator = mon.ActuatorMonitor(self.high - self.low, t.actuator_tolerance, t.actuator_patience)
         self.log = SafetyLog(t.max_events)
         self._trust_hook = getattr(world, "transform_trust", None)  # fault injection of trust (see faults)
@@ -99,7 +127,9 @@ class SafetyEnvelope(WorldProxy):
         self._can_snapshot = callable(getattr(world, "snapshot", None)) and callable(getattr(world, "restore", None))
         self.mode = NOMINAL
         self.mode_reason: str | None = None
-        self.theory_allowed = True
+        self.theory_allowed = True  # trust allows the theory and no distribution shift is active
+        self._trust_allows = True
+        self.rebaselines: list[dict[str, Any]] = []  # every re-baseline: step, source, who, note (for the report)
         self.last_trust: float | None = None
         self.total_steps = 0
         self.episode = -1
@@ -123,9 +153,35 @@ class SafetyEnvelope(WorldProxy):
             return {"enabled": False}
         out: dict[str, Any] = {"enabled": True, "mode": self.mode_name}
         out.update(self.log.report())
+        r = self.resolved
         out["thresholds"] = {**self.settings.model_dump(), **{k: v for k, v in asdict(self.tuning).items()},
-                             "mach_limit": next((m.limit for m in self.limits if m.monitor == "mach"), None)}
+                             "mach_limit": next((m.limit for m in self.limits if m.monitor == "mach"), None),
+                             "speed_max": r.speed_max, "density_min": r.density_min, "density_max": r.density_max,
+                             "limit_sources": dict(r.source), "world_scales": dict(r.scales)}
+        out["shift"] = {"active": self.shift.active, "onset_step": self.shift.onset,
+                        "post_shift_samples": self.shift.post.count if self.shift.active else 0,
+                        "rebaselines": [dict(r) for r in self.rebaselines]}
         return out
+
+    def rebaseline(self, source: str = "operator", note: str | None = None, who: str | None = None,
+                   **extra: Any) -> dict[str, Any]:
+        """Re-baseline the shift monitor on the current regime and record it (who, why, when).
+
+        With a shift active its post-shift samples become the baseline; otherwise the monitor learns
+        a fresh baseline from the next ``shift_warmup`` samples. Either way the theory is no longer
+        withheld for the shift (trust still decides). Returns the event written to the log.
+        """
+        info = self.shift.rebaseline()
+        self.revalidation.streak = 0
+        self.theory_allowed = self._trust_allows
+        event = self._make_event("shift", mon.SAFETY_REBASELINE, float(info["post_shift_samples"]), None,
+                                 "rebaseline", self.mode)
+        event["detail"] = {"source": source, "who": who, "note": note, **info, **extra}
+        event["mode_after"] = self.mode_name
+        self.log.add(event)
+        if len(self.rebaselines) < MAX_REBASELINE_RECORDS:
+            self.rebaselines.append({"step": event["step"], "episode": event["episode"], **event["detail"]})
+        return event
 
     def drain_events(self) -> list[dict[str, Any]]:
         """New events since the last call (the runner writes them to telemetry)."""
@@ -149,10 +205,11 @@ class SafetyEnvelope(WorldProxy):
         if bad is not None:
             self._event(bad, "sanitize", mode_before, detail={"sanitized": True, "at": "reset"})
         else:
-            shift = self.shift.check(obs)
+            shift = self._check_shift(obs, mode_before)
             if shift is not None:
                 self._event(shift, "guard", mode_before)
                 self.mode = max(self.mode, GUARDED)
+            self.theory_allowed = self._trust_allows and not self.shift.active
         clean_obs, changed = self._sanitize_obs(obs)
         if changed and bad is None:
             self._event(mon.Violation("observation", mon.SAFETY_OBS_BOUNDS, None, None, mon.GUARD),
@@ -171,6 +228,8 @@ class SafetyEnvelope(WorldProxy):
             return self.env.step(action)
         mode_before = self.mode
         self._step_events = []
+        if self.control_dir is not None:
+            self._poll_control()
         action_violations = 0
         obs_prev = self._last_obs if self._last_obs is not None else np.zeros(self.observation_space.shape)
         act = np.asarray(action, dtype=np.float64).reshape(self.low.shape)
@@ -291,6 +350,8 @@ class SafetyEnvelope(WorldProxy):
             "prev_action": None if self._prev_action is None else self._prev_action.tolist(),
             "last_obs": None if self._last_obs is None else self._last_obs.tolist(),
             "shift": self.shift.state_dict(), "actuator_streak": self.actuator.streak, "log": self.log.state_dict(),
+            "trust_allows": self._trust_allows, "revalidation_streak": self.revalidation.streak,
+            "rebaselines": [dict(r) for r in self.rebaselines],
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -298,6 +359,9 @@ class SafetyEnvelope(WorldProxy):
         self.mode = int(state["mode"])
         self.mode_reason = state["mode_reason"]
         self.theory_allowed = bool(state["theory_allowed"])
+        self._trust_allows = bool(state.get("trust_allows", self.theory_allowed))
+        self.revalidation.streak = int(state.get("revalidation_streak", 0))
+        self.rebaselines = [dict(r) for r in state.get("rebaselines", [])]
         self.last_trust = state["last_trust"]
         self.total_steps = int(state["total_steps"])
         self.episode = int(state["episode"])
@@ -333,7 +397,7 @@ class SafetyEnvelope(WorldProxy):
         v = self.density.check(diag)
         if v is not None:
             found.append(v)
-        v = self.shift.check(obs)
+        v = self._check_shift(obs, self.mode)
         if v is not None:
             found.append(v)
         v = self.actuator.check(act, info.get("applied_action"))
@@ -344,13 +408,45 @@ class SafetyEnvelope(WorldProxy):
         v = self.trust_monitor.check(trust)
         if v is not None:
             found.append(v)
-            self.theory_allowed = False
+            self._trust_allows = False
             self._trust_ok_streak = 0
         elif trust is not None:
             self._trust_ok_streak += 1
             if self._trust_ok_streak >= self.tuning.recovery_steps:
-                self.theory_allowed = True
+                self._trust_allows = True
+        if self.shift.active and self.revalidation.update(trust, self.shift.post.count):
+            self.rebaseline("revalidation", trust=trust, checks=self.revalidation.checks,
+                            min_samples=self.revalidation.min_samples)
+        elif not self.shift.active:
+            self.revalidation.streak = 0
+        self.theory_allowed = self._trust_allows and not self.shift.active
         return found
+
+    def _check_shift(self, obs: Any, mode_before: int) -> mon.Violation | None:
+        """The shift monitor's verdict; a shift that went away on its own is recorded (not a breach)."""
+        onset = self.shift.onset
+        was_active = self.shift.active
+        v = self.shift.check(obs, step=self.total_steps)
+        if was_active and not self.shift.active:
+            event = self._make_event("shift", mon.SAFETY_SHIFT, None, self.shift.threshold, "shift_ended",
+                                     mode_before)
+            event["detail"] = {"onset_step": onset, "back_samples": self.shift.end_after}
+            self._step_events.append(event)
+        return v
+
+    def _poll_control(self) -> None:
+        """Take an operator's request from ``control_dir`` (once) and act on it."""
+        request = take_request(self.control_dir)
+        if request is None:
+            return
+        if "rejected" in request:
+            event = self._make_event("control", mon.SAFETY_CONTROL_REJECTED, None, None, "ignored", self.mode)
+            event["detail"] = {"why": request["rejected"], "folder": str(self.control_dir)}
+            event["mode_after"] = self.mode_name
+            self.log.add(event)
+            return
+        self.rebaseline(str(request["source"]), request.get("note"), request.get("who"),
+                        requested_at=request.get("requested_at"))
 
     def _intervention_for(self, v: mon.Violation, decision: str | None) -> str:
         if v.reason == mon.SAFETY_TRUST_LOW:
@@ -395,7 +491,9 @@ class SafetyEnvelope(WorldProxy):
             self._clean_streak = 0
             return
         self._clean_streak += 1
-        if self.mode in (GUARDED, FALLBACK_MODE) and self._clean_streak >= self.tuning.recovery_steps:
+        floor = GUARDED if self.shift.active else NOMINAL  # a shift holds the envelope guarded while it lasts
+        if (self.mode in (GUARDED, FALLBACK_MODE) and self.mode - 1 >= floor
+                and self._clean_streak >= self.tuning.recovery_steps):
             self.mode -= 1
             self._clean_streak = 0
             self._step_events.append(self._make_event("hysteresis", "SAFETY_RECOVERED", self.tuning.recovery_steps,

@@ -26,6 +26,9 @@ SAFETY_ACTION_RATE = "SAFETY_ACTION_RATE"
 SAFETY_NONFINITE = "SAFETY_NONFINITE"
 SAFETY_ACTUATOR = "SAFETY_ACTUATOR"
 SAFETY_OBS_BOUNDS = "SAFETY_OBS_BOUNDS"
+#: not breaches but records: a shift monitor re-baselined, a control request that could not be used
+SAFETY_REBASELINE = "SAFETY_REBASELINE"
+SAFETY_CONTROL_REJECTED = "SAFETY_CONTROL_REJECTED"
 
 REASON_CODES = (SAFETY_TRUST_LOW, SAFETY_STRESS_HIGH, SAFETY_SHIFT, SAFETY_DENSITY_RANGE, SAFETY_SPEED,
                 SAFETY_MACH, SAFETY_ACTION_BOUNDS, SAFETY_ACTION_RATE, SAFETY_NONFINITE, SAFETY_ACTUATOR,
@@ -142,52 +145,25 @@ class TrustMonitor:
 
 
 # --------------------------------------------------------------------------- distribution shift
-class ShiftMonitor:
-    """Largest per-feature z-score of an observation against a running (Welford) baseline.
+class RunningStats:
+    """Welford mean and sum of squared deviations of a stream of vectors (plain JSON state)."""
 
-    Silent for the first ``warmup`` samples. The baseline keeps learning from every finite
-    sample, so a lasting regime change is flagged at its onset and then absorbed instead of
-    holding the envelope in guarded mode for ever. The standard deviation has a floor
-    (``abs_floor + rel_floor * |mean|``) so a feature that is constant during warm-up does not
-    turn rounding noise into an infinite z-score.
-    """
-
-    def __init__(self, threshold: float, warmup: int, rel_floor: float = 0.05, abs_floor: float = 1e-3) -> None:
-        self.threshold = float(threshold)
-        self.warmup = int(warmup)
-        self.rel_floor = float(rel_floor)
-        self.abs_floor = float(abs_floor)
+    def __init__(self) -> None:
         self.count = 0
         self.mean: np.ndarray | None = None
         self.m2: np.ndarray | None = None
 
-    def zscore(self, x: np.ndarray) -> tuple[float, int]:
-        """(max |z|, index of that feature) against the current baseline; (0, -1) before warm-up."""
-        if self.count < self.warmup or self.mean is None or self.m2 is None:
-            return 0.0, -1
-        std = np.sqrt(self.m2 / max(self.count - 1, 1))
-        scale = np.maximum(std, self.abs_floor + self.rel_floor * np.abs(self.mean))
-        z = np.abs(x - self.mean) / scale
-        idx = int(np.argmax(z))
-        return float(z[idx]), idx
-
     def update(self, x: np.ndarray) -> None:
-        if self.mean is None or self.mean.shape != x.shape:
+        if self.mean is None or self.m2 is None or self.mean.shape != x.shape:
             self.count, self.mean, self.m2 = 0, np.zeros_like(x), np.zeros_like(x)
         self.count += 1
         delta = x - self.mean
         self.mean += delta / self.count
         self.m2 += delta * (x - self.mean)
 
-    def check(self, observation: Any) -> Violation | None:
-        x = np.asarray(observation, dtype=np.float64).reshape(-1)
-        if not np.all(np.isfinite(x)):
-            return None  # the NaN monitor reports it; never learn a baseline from it
-        z, idx = self.zscore(x)
-        self.update(x)
-        if z <= self.threshold:
-            return None
-        return Violation("shift", SAFETY_SHIFT, z, self.threshold, GUARD, {"feature": idx})
+    def std(self) -> np.ndarray:
+        assert self.m2 is not None  # nosec B101 - callers check count first
+        return np.sqrt(self.m2 / max(self.count - 1, 1))
 
     def state_dict(self) -> dict[str, Any]:
         return {"count": self.count, "mean": None if self.mean is None else self.mean.tolist(),
@@ -197,6 +173,152 @@ class ShiftMonitor:
         self.count = int(state["count"])
         self.mean = None if state["mean"] is None else np.asarray(state["mean"], dtype=np.float64)
         self.m2 = None if state["m2"] is None else np.asarray(state["m2"], dtype=np.float64)
+
+
+class ShiftMonitor:
+    """Largest per-feature z-score of an observation against a running (Welford) baseline.
+
+    Silent for the first ``warmup`` samples. The standard deviation has a floor
+    (``abs_floor + rel_floor * |mean|``) so a feature that is constant during warm-up does not
+    turn rounding noise into an infinite z-score.
+
+    Persistent shifts stay flagged. While no shift is active the baseline learns from every sample
+    within the threshold, so slow drift is followed. The first sample beyond the threshold opens a
+    *shift* (``active``, ``onset`` = the step it came on): from then on the baseline is frozen, every
+    sample beyond the threshold is flagged again (a lasting regime change is never absorbed), and
+    the samples since the onset are collected (``post``) as the candidate baseline of the new regime.
+    A shift closes in one of two ways:
+
+    * it goes away: ``end_after`` consecutive samples are back within the threshold of the old
+      baseline (a transient outlier, or a regime that reverted); the old baseline resumes learning;
+    * ``rebaseline()``: the post-shift statistics become the baseline (the envelope calls it once the
+      theory is re-validated on the new regime, or on an operator's request).
+    """
+
+    def __init__(self, threshold: float, warmup: int, rel_floor: float = 0.05, abs_floor: float = 1e-3,
+                 end_after: int = 8) -> None:
+        self.threshold = float(threshold)
+        self.warmup = int(warmup)
+        self.rel_floor = float(rel_floor)
+        self.abs_floor = float(abs_floor)
+        self.end_after = max(1, int(end_after))
+        self.base = RunningStats()
+        self.post = RunningStats()
+        self.active = False
+        self.onset: int | None = None
+        self.back_streak = 0
+
+    # the baseline's numbers, as before the persistent-shift change (tests and reports read them)
+    @property
+    def count(self) -> int:
+        return self.base.count
+
+    @property
+    def mean(self) -> np.ndarray | None:
+        return self.base.mean
+
+    @property
+    def m2(self) -> np.ndarray | None:
+        return self.base.m2
+
+    def zscore(self, x: np.ndarray) -> tuple[float, int]:
+        """(max |z|, index of that feature) against the current baseline; (0, -1) before warm-up."""
+        mean = self.base.mean
+        if self.base.count < self.warmup or mean is None:
+            return 0.0, -1
+        scale = np.maximum(self.base.std(), self.abs_floor + self.rel_floor * np.abs(mean))
+        z = np.abs(x - mean) / scale
+        idx = int(np.argmax(z))
+        return float(z[idx]), idx
+
+    def update(self, x: np.ndarray) -> None:
+        """Learn one sample into the baseline."""
+        self.base.update(x)
+
+    def check(self, observation: Any, step: int | None = None) -> Violation | None:
+        """Flag ``observation`` if it lies beyond the threshold; ``step`` dates a shift's onset."""
+        x = np.asarray(observation, dtype=np.float64).reshape(-1)
+        if not np.all(np.isfinite(x)):
+            return None  # the NaN monitor reports it; never learn a baseline from it
+        z, idx = self.zscore(x)
+        beyond = z > self.threshold
+        if not self.active:
+            if not beyond:
+                self.base.update(x)
+                return None
+            self.active, self.onset, self.back_streak = True, step, 0
+            self.post = RunningStats()
+            self.post.update(x)
+            return Violation("shift", SAFETY_SHIFT, z, self.threshold, GUARD,
+                             {"feature": idx, "onset_step": step, "onset": True})
+        self.post.update(x)
+        if beyond:
+            self.back_streak = 0
+            return Violation("shift", SAFETY_SHIFT, z, self.threshold, GUARD,
+                             {"feature": idx, "onset_step": self.onset, "persistent": True,
+                              "post_shift_samples": self.post.count})
+        self.back_streak += 1
+        if self.back_streak >= self.end_after:
+            self._close()
+        return None
+
+    def _close(self) -> None:
+        self.active, self.onset, self.back_streak = False, None, 0
+        self.post = RunningStats()
+
+    def rebaseline(self) -> dict[str, Any]:
+        """Adopt the post-shift statistics as the baseline (none active: learn a fresh one from the next samples).
+
+        With fewer than ``warmup`` post-shift samples the monitor is warming up again, silent until it has
+        seen ``warmup`` samples of the new regime. Returns what was done (for the event record).
+        """
+        info = {"shift_active": self.active, "onset_step": self.onset, "post_shift_samples": self.post.count,
+                "previous_baseline_samples": self.base.count}
+        self.base = self.post if self.active else RunningStats()
+        self.post = RunningStats()
+        self.active, self.onset, self.back_streak = False, None, 0
+        info["warming_up"] = self.base.count < self.warmup
+        return info
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**self.base.state_dict(), "active": self.active, "onset": self.onset,
+                "back_streak": self.back_streak, "post": self.post.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.base.load_state_dict(state)
+        self.active = bool(state.get("active", False))
+        self.onset = None if state.get("onset") is None else int(state["onset"])
+        self.back_streak = int(state.get("back_streak", 0))
+        self.post = RunningStats()
+        if state.get("post") is not None:
+            self.post.load_state_dict(state["post"])
+
+
+@dataclass
+class ShiftRevalidation:
+    """When is the theory re-validated on a shifted regime? (then the shift monitor re-baselines)
+
+    Rule: after a shift's onset, an envelope check (one per step) *counts* when at least
+    ``min_samples`` observations have arrived since the onset and the theory's held-out trust is
+    at or above ``min_trust``; ``checks`` consecutive counting checks re-validate the theory. A
+    check with no theory (trust None), a non-finite trust or a trust below ``min_trust`` starts
+    the count again. The envelope cannot see which samples the trust was scored on, so the
+    defaults follow the runner's scientist: its held-out tail is the last 25 % of a 256-sample
+    window (64 samples, so ``min_samples`` = 64 makes it purely post-shift) and it refits every
+    16 steps (``checks`` = 16 makes at least one refit on that post-shift tail fall inside the run).
+    """
+
+    min_trust: float
+    min_samples: int = 64
+    checks: int = 16
+    streak: int = 0
+
+    def update(self, trust: float | None, post_samples: int) -> bool:
+        """Count one check; True once the theory is re-validated (the caller then resets ``streak``)."""
+        ok = (post_samples >= self.min_samples and trust is not None and math.isfinite(float(trust))
+              and float(trust) >= self.min_trust)
+        self.streak = self.streak + 1 if ok else 0
+        return self.streak >= self.checks
 
 
 # --------------------------------------------------------------------------- actions

@@ -13,6 +13,8 @@ from typing import Any, Mapping
 MODES = ("nominal", "guarded", "fallback", "halted")
 #: decisions that change what the world receives, its state, the episode, the mode or theory use
 INTERVENTIONS = frozenset({"clip", "fallback", "rollback", "halt", "guard", "restrict_theory", "sanitize"})
+#: records, not breaches: a shift that ended, a re-baseline, a control request that was ignored
+RECORDS = frozenset({"shift_ended", "rebaseline", "ignored"})
 
 
 class SafetyLog:
@@ -42,7 +44,8 @@ class SafetyLog:
             self.pending.append(event)
         else:
             self.pending_dropped += 1
-        if event.get("reason", "").startswith("SAFETY_") and event.get("monitor") not in ("mode", "hysteresis"):
+        if (event.get("reason", "").startswith("SAFETY_") and event.get("monitor") not in ("mode", "hysteresis")
+                and event.get("intervention") not in RECORDS):
             self.by_monitor[event["monitor"]] += 1
             self.by_reason[event["reason"]] += 1
             if self.first_violation is None:

@@ -51,7 +51,14 @@ from atom_sdk.worlds.base import (
     WorldParams,
     relative_check,
 )
-from atom_sdk.worlds.gasdynamics import detachment_angle, mach_angle, oblique_shock, shock_angle
+from atom_sdk.worlds.gasdynamics import (
+    detachment_angle,
+    mach_angle,
+    normal_shock_density_ratio,
+    normal_shock_mach,
+    oblique_shock,
+    shock_angle,
+)
 
 WORLD_ID = "supersonic:wedge"
 N_PROBES = 8
@@ -289,6 +296,20 @@ class WedgeWorld(World):
         th = math.radians(p.wedge_angle)
         rate = (p.mach + 1.0) * nx / euler.LENGTH + (p.mach * math.sin(th) + 1.0) * ny / (euler.HEIGHT * math.cos(th))
         return p.substeps * p.cfl / rate
+
+    def safety_scales(self) -> dict[str, float]:
+        """Free-stream speed and density, and the densest steady flow this Mach number allows.
+
+        The free stream is (rho, u) = (1, mach) in units of its density and sound speed, so the speed
+        scale is the Mach number itself. No steady flow over the wedge, attached or detached, is
+        denser than the stagnation point behind a normal shock (shock ratio, then isentropic
+        compression of the subsonic flow to rest): 3.1 at Mach 2, 5.4 at Mach 5, 6.0 at Mach 8.
+        """
+        p: WedgeParams = self.params  # type: ignore[assignment]
+        g, mach = float(p.gamma), float(p.mach)
+        m2 = float(normal_shock_mach(mach, g))
+        stagnation = (1.0 + 0.5 * (g - 1.0) * m2**2) ** (1.0 / (g - 1.0))
+        return {"speed": mach, "density": 1.0, "density_max": float(normal_shock_density_ratio(mach, g)) * stagnation}
 
     # ---- physics ----------------------------------------------------------------------------
     def build_dynamics(self) -> Dynamics:
