@@ -110,9 +110,9 @@ class SafetySettings(StrictModel):
     max_stress: float = Field(8.0, gt=0.0)
     shift_z_threshold: float = Field(8.0, gt=0.0)
     shift_warmup: int = Field(24, ge=1, le=100_000)
-    density_min: float = Field(0.05, gt=0.0)
-    density_max: float = Field(8.0, gt=0.0)
-    speed_max: float = Field(3.0, gt=0.0)
+    density_min: float | None = Field(None, gt=0.0, description="None: 0.05 x the world's reference density")
+    density_max: float | None = Field(None, gt=0.0, description="None: max(8, 2 x the world's densest steady flow)")
+    speed_max: float | None = Field(None, gt=0.0, description="None: max(3, 1.5 x the world's speed scale)")
     max_action_rate: float | None = Field(None, gt=0.0)
 
 

@@ -85,21 +85,26 @@ class ResourceLimitError(AtomError):
     http_status = 413
 
 
-class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM during a run: says where the last checkpoint is and how to continue.
+class Interrupted(BaseException):
+    """Raised in the main thread by the CLI's SIGINT and SIGTERM handlers.
 
-    A ``KeyboardInterrupt`` so that every ``finally`` still runs and code that catches only
-    ``Exception`` cannot swallow it; the CLI turns it into exit 130 (SIGINT) or 143 (SIGTERM).
+    A ``BaseException`` but not a ``KeyboardInterrupt``: every ``finally`` still runs, code that
+    catches ``Exception`` cannot swallow it, and the CLI framework (which turns a
+    ``KeyboardInterrupt`` into a silent exit code) lets it reach the error boundary.
     """
 
-    def __init__(self, message: str, *, signal_number: int = 2, resume_command: str | None = None) -> None:
+    def __init__(self, message: str = "interrupted", *, signal_number: int = 2) -> None:
         self.message = message
         self.signal_number = signal_number
-        self.resume_command = resume_command
         super().__init__(message)
 
 
-class Terminated(KeyboardInterrupt):
-    """Raised in the main thread by the CLI's SIGTERM handler (exit 143)."""
+class RunInterrupted(Interrupted):
+    """Ctrl-C or SIGTERM during a run: says where the last checkpoint is and how to continue.
 
-    signal_number = 15
+    The CLI turns it into exit 130 (SIGINT) or 143 (SIGTERM) and adds the resume command.
+    """
+
+    def __init__(self, message: str, *, signal_number: int = 2, resume_command: str | None = None) -> None:
+        super().__init__(message, signal_number=signal_number)
+        self.resume_command = resume_command

@@ -27,7 +27,7 @@ import traceback
 from typing import Any, Callable
 
 from atom_sdk.cli.common import err_console
-from atom_sdk.errors import AtomError, Terminated
+from atom_sdk.errors import AtomError, Interrupted
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
@@ -72,14 +72,22 @@ def is_out_of_memory(exc: BaseException) -> bool:
         "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower())
 
 
-def _sigterm_handler(signum: int, _frame: Any) -> None:
-    raise Terminated(f"stopped by signal {signum}")
+def _signal_handler(signum: int, _frame: Any) -> None:
+    raise Interrupted("interrupted" if signum == signal.SIGINT else "stopped by SIGTERM", signal_number=signum)
 
 
-def _interrupt_message(exc: KeyboardInterrupt) -> str:
+def _interrupt_message(exc: BaseException) -> str:
     message = getattr(exc, "message", None) or "interrupted; artifacts written so far are kept (each is written atomically)"
     resume = getattr(exc, "resume_command", None)
     return f"{message}; continue with: {resume}" if resume else message
+
+
+def _interrupted(exc: BaseException, debug: bool) -> int:
+    if debug:
+        traceback.print_exception(exc)
+    signum = int(getattr(exc, "signal_number", signal.SIGINT))
+    err_console.print(_one_line(_interrupt_message(exc)), markup=False, highlight=False, soft_wrap=True)
+    return EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT
 
 
 def run_with_boundary(call: Callable[[], Any], *, debug: bool = False, argv: list[str] | None = None) -> int:
@@ -87,15 +95,23 @@ def run_with_boundary(call: Callable[[], Any], *, debug: bool = False, argv: lis
     from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
     import typer
 
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        signal.signal(signal.SIGTERM, _sigterm_handler)
-    except ValueError:  # not the main thread (tests calling main() from a thread)
-        previous = None
+    previous: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        current = signal.getsignal(signum)
+        if current is signal.SIG_IGN:  # started ignoring it (a background job): keep that
+            continue
+        try:
+            signal.signal(signum, _signal_handler)
+            previous[signum] = current
+        except ValueError:  # not the main thread (main() called from a thread)
+            break
     try:
         rv = call()
         return rv if isinstance(rv, int) else EXIT_OK
     except typer.Exit as exc:
+        cause = exc.__cause__
+        if isinstance(cause, KeyboardInterrupt):  # typer turns Ctrl-C into Exit(130); keep what it said
+            return _interrupted(cause, debug)
         return int(exc.exit_code)
     except typer.Abort:
         err_console.print("aborted")
@@ -119,12 +135,8 @@ def run_with_boundary(call: Callable[[], Any], *, debug: bool = False, argv: lis
             traceback.print_exc()
         _say(_one_line(str(exc)))
         return EXIT_USAGE
-    except KeyboardInterrupt as exc:
-        if debug:
-            traceback.print_exc()
-        signum = int(getattr(exc, "signal_number", signal.SIGINT))
-        err_console.print(_one_line(_interrupt_message(exc)), highlight=False, soft_wrap=True)
-        return EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT
+    except (KeyboardInterrupt, Interrupted) as exc:
+        return _interrupted(exc, debug)
     except OSError as exc:
         if debug:
             traceback.print_exc()
@@ -146,6 +158,6 @@ def run_with_boundary(call: Callable[[], Any], *, debug: bool = False, argv: lis
              "traceback and report it")
         return EXIT_FAILED
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         sys.stdout.flush()

@@ -21,7 +21,7 @@ import numpy as np
 
 from atom_sdk.artifacts import JsonlWriter, read_json, write_json
 from atom_sdk.config import RunConfig, build_run_config, config_hash
-from atom_sdk.errors import RunInterrupted
+from atom_sdk.errors import Interrupted, RunInterrupted
 from atom_sdk.experiment import checkpoint as ckpt
 from atom_sdk.experiment.normalizer import RunningNorm
 from atom_sdk.experiment.variants import VariantSpec, resolve_variant
@@ -157,7 +157,7 @@ def _run(config: RunConfig, out: Path, plan: Any, *, progress: ProgressFn | None
     if config.safety.enabled:
         from atom_sdk.safety import SafetyEnvelope
 
-        world = envelope = SafetyEnvelope(world, config.safety)
+        world = envelope = SafetyEnvelope(world, config.safety, control_dir=out / "control")
     low = np.asarray(world.action_space.low, dtype=np.float64)
     high = np.asarray(world.action_space.high, dtype=np.float64)
     science = _ScienceBridge(config, variant, world, out) if variant.use_scientist else None
@@ -298,7 +298,7 @@ def _run(config: RunConfig, out: Path, plan: Any, *, progress: ProgressFn | None
                 checkpoint_step = state.step
             if progress is not None:
                 progress(state.step, config.steps, {"trust": trust, "episode": state.episode})
-    except KeyboardInterrupt as exc:
+    except (KeyboardInterrupt, Interrupted) as exc:
         raise _interrupted(exc, out, state.step, checkpoint_step) from None
     finally:
         telemetry.close()
@@ -321,7 +321,7 @@ def _run(config: RunConfig, out: Path, plan: Any, *, progress: ProgressFn | None
     return results
 
 
-def _interrupted(exc: KeyboardInterrupt, out: Path, step: int, checkpoint_step: int | None) -> RunInterrupted:
+def _interrupted(exc: BaseException, out: Path, step: int, checkpoint_step: int | None) -> RunInterrupted:
     signum = int(getattr(exc, "signal_number", signal.SIGINT))
     what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
     if checkpoint_step is None:
