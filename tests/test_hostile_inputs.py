@@ -149,6 +149,8 @@ CLI_CASES: list[tuple[str, list[str]]] = [
                                      "--out", "root/mine"]),
     ("ablate unstable world", ["ablate", "--world", "lbm2d:cylinder", "--grid", "176", "36", "1", "--seeds", "0",
                                "--world-tau", "0.5", "--out", "root/ab"]),
+    ("bench report into a folder", ["bench", "integrity", "--samples", "64", "--output", "root"]),
+    ("bench report named '..'", ["bench", "worlds", "--output", "root/.."]),
     ("serve port too high", ["serve", "--port", "99999"]),
     ("serve port zero", ["serve", "--port", "0"]),
 ]

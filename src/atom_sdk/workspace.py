@@ -94,6 +94,15 @@ def output_folder(path: str | Path, what: str = "output folder") -> Path:
     return confined_child(absolute.parent, p.name, what)
 
 
+def output_file(path: str | Path, what: str = "--output") -> Path:
+    """A user-given report file: its name follows the name rule and it is not an existing folder."""
+    p = Path(str(path)).expanduser()
+    check_name(p.name, what)
+    if p.is_dir():
+        raise ConfigError(f"{what} '{path}' is a folder; give a file path such as 'validation_outputs/report.json'")
+    return p
+
+
 # --------------------------------------------------------------------------- ownership
 
 

@@ -26,7 +26,10 @@ def bench_worlds(
     from atom_sdk.provenance import provenance
     from atom_sdk.worlds.bench import run_lbm_benchmarks
     from atom_sdk.worlds.euler import run_wedge_benchmark
+    from atom_sdk.workspace import output_file
 
+    if output is not None:
+        output_file(output)
     with console.status("timing the lattice-Boltzmann and wedge solvers (about a minute)"):
         report = {"lbm": run_lbm_benchmarks(size=size, steps=steps), "wedge": run_wedge_benchmark(),
                   "provenance": provenance()}
@@ -80,8 +83,10 @@ def bench_integrity(ctx: typer.Context) -> None:
     """
     from atom_sdk.artifacts import write_json
     from atom_sdk.evidence.integrity import integrity_arg_parser, run_integrity_benchmark
+    from atom_sdk.workspace import output_file
 
     a = _parse(integrity_arg_parser(), list(ctx.args))
+    output_file(a.output)  # refused before the benchmark runs, not after
     report = run_integrity_benchmark(seeds=a.seeds, noise_levels=a.noise_levels, samples=a.samples,
                                      systems=a.systems, force_sparse=a.force_sparse)
     write_json(a.output, report)
@@ -117,8 +122,10 @@ def bench_reliability(ctx: typer.Context) -> None:
     """
     from atom_sdk.artifacts import write_json
     from atom_sdk.evidence.reliability import reliability_arg_parser, resolve_cli_options, run_reliability_kernel
+    from atom_sdk.workspace import output_file
 
     a = _parse(reliability_arg_parser(), list(ctx.args))
+    output_file(a.output)
 
     def show(rec: dict) -> None:
         bad = [k for k, c in rec["checks"].items() if not c["passed"]]

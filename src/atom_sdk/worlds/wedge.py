@@ -218,6 +218,9 @@ class WedgeWorld(World):
     world_id: ClassVar[str] = WORLD_ID
     Params = WedgeParams
     observable_names: ClassVar[tuple[str, ...]] = ("shock_angle", "pressure_ratio")
+    #: measured peak full-grid arrays per cell (preflight memory estimate) and field channels
+    arrays_per_cell = 48.0
+    field_channels = 5
 
     def __init__(self, grid: tuple[int, int, int] = (64, 48, 1), **kwargs: Any) -> None:
         super().__init__(grid=grid, **kwargs)
