@@ -136,3 +136,75 @@ def test_permission_denied_is_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert info.value.code == 3, err
     assert "permission denied" in err and "ro/x" in err and len(err.strip().splitlines()) == 1
+
+
+EXTENDABLE = {
+    "name": "ext", "seed": 2, "variant": "v2_hybrid",
+    "world": {"name": "analytical:taylor_green", "grid": [8, 8, 1], "max_episode_steps": 40},
+    "agent": {"rollout_length": 16, "num_minibatches": 2, "update_epochs": 2, "hidden_sizes": [16, 16],
+              "latent_dim": 8, "fourier_modes": 2, "anneal_lr": False},
+    "scientist": {"fit_every": 8, "min_samples": 16, "ensemble_size": 8},
+}
+
+
+def _comparable(results: dict) -> dict:
+    return {"summary": results["summary"], "laws": results["laws"], "episodes": results["episodes"],
+            "trust": results["trust_trajectory"]}
+
+
+def test_resume_with_more_steps_extends_a_finished_run_exactly(tmp_path):
+    from atom_sdk.experiment import run_experiment
+
+    run_experiment({**EXTENDABLE, "steps": 48}, tmp_path / "ext")
+    extended = run_experiment({**EXTENDABLE, "steps": 96}, tmp_path / "ext", resume=True)
+    fresh = run_experiment({**EXTENDABLE, "steps": 96}, tmp_path / "fresh")
+    assert extended["summary"]["steps"] == 96 and extended["provenance"]["extended_from_steps"] == 48
+    assert _comparable(extended) == _comparable(fresh)
+
+
+def test_extension_refused_when_it_cannot_be_exact(tmp_path):
+    from atom_sdk.errors import ConfigError
+    from atom_sdk.experiment import run_experiment
+
+    run_experiment({**EXTENDABLE, "steps": 40}, tmp_path / "ext")  # 40 is not a multiple of 16
+    with pytest.raises(ConfigError, match="last rollout was shorter"):
+        run_experiment({**EXTENDABLE, "steps": 96}, tmp_path / "ext", resume=True)
+
+
+def test_device_cpu_is_recorded(tmp_path):
+    from atom_sdk.experiment import run_experiment
+
+    results = run_experiment({**EXTENDABLE, "steps": 16, "device": "cpu"}, tmp_path / "dev")
+    assert results["provenance"]["device"]["requested"] == "cpu"
+    assert results["provenance"]["device"]["platform"] == "cpu"
+
+
+def test_device_gpu_without_a_gpu_is_an_input_error(tmp_path, capsys, monkeypatch):
+    import jax
+
+    try:
+        jax.devices("gpu")
+        pytest.skip("this machine has a GPU")
+    except RuntimeError:
+        pass
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--name", "g", "--device", "gpu", "--output-root", "root"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "no GPU backend" in err and "--device cpu" in err
+    assert not (tmp_path / "root").exists()
+
+
+def test_accelerator_out_of_memory_is_one_line(capsys):
+    from atom_sdk.cli.boundary import EXIT_ENVIRONMENT, run_with_boundary
+
+    class XlaRuntimeError(RuntimeError):
+        pass
+
+    def boom():
+        raise XlaRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 68719476736 bytes.\n"
+                              "BufferAssignment OOM Debugging.\n...")
+
+    assert run_with_boundary(boom) == EXIT_ENVIRONMENT
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "out of memory" in err and "smaller --grid" in err
