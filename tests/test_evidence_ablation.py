@@ -230,13 +230,13 @@ def test_cli_world_options_seeds_and_errors(tmp_path, monkeypatch):
     out = tmp_path / "cli"
     res = runner.invoke(parent, [
         "ablate", "--world", "analytical:taylor_green", "--grid", "8", "8", "4", "--steps", "3",
-        "--seeds", "0", "1", "2", "--world-u-inlet", "0.05", "--world-angle=-5",
-        "--world-mode", "fast", "--variant-set", "production", "--executor", "serial",
+        "--seeds", "0", "1", "2", "--world-nu", "0.05", "--world-k=2",
+        "--world-noise", "0.01", "--variant-set", "production", "--executor", "serial",
         "--no-progress", "--out", str(out)])
     assert res.exit_code == 0, res.output
     sweep = json.loads((out / "manifest.json").read_text())["sweep"]
     assert sweep["seeds"] == [0, 1, 2] and sweep["grid"] == [8, 8, 4]
-    assert sweep["world_params"] == {"u_inlet": 0.05, "angle": -5, "mode": "fast"}
+    assert sweep["world_params"] == {"nu": 0.05, "k": 2, "noise": 0.01}
     res = runner.invoke(parent, ["ablate", "plot", "--summary", str(out / "summary.json"),
                                  "--runs", str(out / "runs.json"), "--bootstrap-samples", "4000",
                                  "--bootstrap-seed", "123", "--out", str(tmp_path / "re")])
