@@ -82,15 +82,19 @@ def table_command(
 ) -> None:
     """Markdown 'Reproduced results' table from finished reports (for the README)."""
     from atom_sdk.reproduce.report import readme_table
+    from atom_sdk.workspace import output_file
 
+    if out_md is not None:
+        output_file(out_md, "--out-md")
     folders = list(dirs or []) or sorted(p.parent for p in Path("reproductions").glob("*/report.json"))
     if not folders:
         raise ConfigError("no report folders given and none found under reproductions/; run "
                           "'atom reproduce NAME' first or pass the folders")
     text = readme_table(folders)
     if out_md is not None:
-        out_md.parent.mkdir(parents=True, exist_ok=True)
-        out_md.write_text(text, encoding="utf-8")
+        from atom_sdk.artifacts import atomic_write_text
+
+        atomic_write_text(out_md, text)
         console.print(f"wrote {out_md}")
     else:
         typer.echo(text)
