@@ -12,12 +12,13 @@ import json
 import math
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from atom_sdk.errors import ConfigError
+from atom_sdk.workspace import validate_name
 
 VARIANTS = ("v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", "ppo_baseline")
 Variant = Literal["v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", "ppo_baseline"]
@@ -119,7 +120,9 @@ class SafetySettings(StrictModel):
 class RunConfig(StrictModel):
     """Everything one closed-loop run takes."""
 
-    name: str = Field("run", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
+    name: Annotated[str, BeforeValidator(validate_name)] = Field(
+        "run", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$",
+        description="run folder name inside output_root (one path component)")
     world: WorldSettings = Field(default_factory=WorldSettings)
     steps: int = Field(300, ge=1, le=10_000_000)
     seed: int = Field(0, ge=0, le=2**31 - 1)
@@ -134,16 +137,6 @@ class RunConfig(StrictModel):
     checkpoint_every: int = Field(0, ge=0, description="steps between checkpoints; 0 = every update")
     output_root: str = "experiment_results"
 
-
-    @field_validator("name")
-    @classmethod
-    def _name_is_one_component(cls, name: str) -> str:
-        from atom_sdk.workspace import NAME_ADVICE, name_problem
-
-        problem = name_problem(name)
-        if problem is not None:
-            raise ValueError(f"name {problem}; {NAME_ADVICE}")
-        return name
 
 
 # --------------------------------------------------------------------------- errors

@@ -56,6 +56,14 @@ def name_problem(name: object) -> str | None:
     return None
 
 
+def validate_name(name: object) -> object:
+    """Pydantic ``BeforeValidator`` form of the rule (runs before the pattern, so its message wins)."""
+    problem = name_problem(name) if isinstance(name, str) else None
+    if problem is not None:
+        raise ValueError(f"name {problem}; {NAME_ADVICE}")
+    return name
+
+
 def check_name(name: object, what: str = "name") -> str:
     """Return ``name`` when it is one safe path component; otherwise a one-line ``ConfigError``."""
     problem = name_problem(name)

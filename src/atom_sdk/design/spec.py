@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from atom_sdk.errors import ConfigError
+from atom_sdk.workspace import validate_name
 
 #: Fields that name, place or parallelise a search but do not change its result.
 NON_SEMANTIC = frozenset({"name", "output_root", "workers"})
@@ -37,7 +38,9 @@ class DesignSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
-    name: str = Field("inverse_design", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
+    name: Annotated[str, BeforeValidator(validate_name)] = Field(
+        "inverse_design", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$",
+        description="design folder name inside output_root (one path component)")
     problem: str = Field("wedge_shock_angle", description="built-in problem name (see list_problems())")
     world: str | None = Field(None, description="world id; defaults to the problem's world")
     backend: Literal["cmaes", "evolutionary", "random"] = "cmaes"
@@ -58,16 +61,6 @@ class DesignSpec(BaseModel):
     stop_below: float | None = Field(None, description="stop once the best objective is at or below this")
     workers: int = Field(1, ge=1, le=256, description="processes for one generation's rollouts")
     output_root: str = "experiment_results"
-
-    @field_validator("name")
-    @classmethod
-    def _name_is_one_component(cls, name: str) -> str:
-        from atom_sdk.workspace import NAME_ADVICE, name_problem
-
-        problem = name_problem(name)
-        if problem is not None:
-            raise ValueError(f"name {problem}; {NAME_ADVICE}")
-        return name
 
     @field_validator("bounds")
     @classmethod
