@@ -21,18 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from atom_sdk.errors import AtomError
+from atom_sdk.platform.errors import GeometryError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_SIDE = 1024
 MIN_SIDE = 8
 MAX_POINTS = 512
 MAX_BLOCKAGE = 0.8
-
-
-class GeometryError(AtomError):
-    code = "invalid_geometry"
-    http_status = 422
 
 
 def parse_polygon(text: str) -> list[tuple[float, float]]:

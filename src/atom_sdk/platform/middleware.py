@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from atom_sdk.errors import AtomError
-from atom_sdk.platform.security import CSP_DOCS, CSP_UI, SECURITY_HEADERS, RateLimitedError
+from atom_sdk.platform.errors import RateLimitedError
+from atom_sdk.platform.security import CSP_DOCS, CSP_UI, SECURITY_HEADERS
 
 log = logging.getLogger("atom.platform")
 

@@ -19,9 +19,10 @@ from fastapi.responses import FileResponse, StreamingResponse
 from atom_sdk.errors import AtomError, ConfigError, WorldNotFoundError
 from atom_sdk.platform import jobfiles
 from atom_sdk.platform import models as m
+from atom_sdk.platform.errors import JobConflictError, JobNotFoundError, LimitError
 from atom_sdk.platform.security import Principal
-from atom_sdk.platform.service import LimitError, Platform, platform, reader, writer
-from atom_sdk.platform.store import TERMINAL_STATES, JobConflictError, JobNotFoundError
+from atom_sdk.platform.service import Platform, platform, reader, writer
+from atom_sdk.platform.store import TERMINAL_STATES
 
 router = APIRouter(prefix="/api/v1")
 

@@ -12,9 +12,10 @@ from fastapi.responses import Response
 
 from atom_sdk.artifacts import atomic_write_bytes, write_json
 from atom_sdk.platform import models as m
+from atom_sdk.platform.errors import GeometryError, JobNotFoundError
 from atom_sdk.platform.security import Principal
 from atom_sdk.platform.service import Platform, platform, reader, writer
-from atom_sdk.platform.store import Geometry, JobNotFoundError, new_id, utcnow
+from atom_sdk.platform.store import Geometry, new_id, utcnow
 from atom_sdk.worlds.registry import describe_worlds
 
 router = APIRouter(prefix="/api/v1")
@@ -68,9 +69,9 @@ async def upload_geometry(request: Request, name: str = Form(..., min_length=1, 
 
     problem = name_problem(name)
     if problem is not None:
-        raise geo.GeometryError(f"geometry name {problem}; use a short plain name such as 'wing-2'")
+        raise GeometryError(f"geometry name {problem}; use a short plain name such as 'wing-2'")
     if (polygon is None) == (file is None):
-        raise geo.GeometryError("send exactly one of 'polygon' (JSON points) or 'file' (PNG mask)")
+        raise GeometryError("send exactly one of 'polygon' (JSON points) or 'file' (PNG mask)")
     if file is not None:
         data = await file.read(p.settings.max_body_bytes + 1)
         mask = await run_in_threadpool(geo.decode_mask, data)
@@ -79,9 +80,9 @@ async def upload_geometry(request: Request, name: str = Form(..., min_length=1, 
         try:
             nx, ny = (int(v) for v in (grid or "96,34").split(","))
         except ValueError:
-            raise geo.GeometryError("grid must be 'nx,ny', e.g. 96,34") from None
+            raise GeometryError("grid must be 'nx,ny', e.g. 96,34") from None
         if not (geo.MIN_SIDE <= nx <= geo.MAX_SIDE and geo.MIN_SIDE <= ny <= geo.MAX_SIDE):
-            raise geo.GeometryError(f"grid sides must be {geo.MIN_SIDE} to {geo.MAX_SIDE} cells")
+            raise GeometryError(f"grid sides must be {geo.MIN_SIDE} to {geo.MAX_SIDE} cells")
         mask = await run_in_threadpool(geo.rasterize_polygon, geo.parse_polygon(polygon or ""), (nx, ny))
         source = "polygon"
     props = geo.analyse(mask)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from atom_sdk.platform.security import Principal
 from atom_sdk.platform.service import platform, writer
-from atom_sdk.platform.store import JobConflictError
+from atom_sdk.platform.errors import JobConflictError
 from atom_sdk.safety.control import CONTROL_DIR, MAX_NOTE, REBASELINE_FILE, control_dir, request_rebaseline
 
 router = APIRouter(prefix="/api/v1")

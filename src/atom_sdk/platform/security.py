@@ -21,27 +21,10 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from atom_sdk.errors import AtomError
+from atom_sdk.platform.errors import AuthError, RateLimitedError
 from atom_sdk.platform.store import ApiKey, Store, utcnow
 
 KEY_PREFIX = "atom_"
-
-
-class AuthError(AtomError):
-    code = "unauthorized"
-    http_status = 401
-
-
-class RateLimitedError(AtomError):
-    """Too many requests for this key, a full job queue, or too many active jobs for one key."""
-
-    code = "rate_limited"
-    http_status = 429
-
-    def __init__(self, message: str, *, code: str | None = None, retry_after: float = 1.0) -> None:
-        super().__init__(message)
-        if code:
-            self.code = code
-        self.retry_after = retry_after
 
 
 def _digest(salt: str, secret: str) -> str:

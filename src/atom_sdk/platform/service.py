@@ -15,19 +15,14 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPBearer
 
 from atom_sdk.artifacts import read_jsonl
-from atom_sdk.errors import AtomError
+from atom_sdk.platform.errors import AuthError
 from atom_sdk.platform.jobfiles import TELEMETRY
-from atom_sdk.platform.security import AuthError, KeyRing, Principal, RateLimiter, presented_key
+from atom_sdk.platform.security import KeyRing, Principal, RateLimiter, presented_key
 from atom_sdk.platform.settings import PlatformSettings
 from atom_sdk.platform.store import Store
 
 bearer_scheme = HTTPBearer(auto_error=False, description="API key from 'atom keys create'")
 header_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key from 'atom keys create'")
-
-
-class LimitError(AtomError):
-    code = "limit_exceeded"
-    http_status = 422
 
 
 class Platform:

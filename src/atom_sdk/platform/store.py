@@ -20,22 +20,12 @@ from sqlalchemy import (Boolean, DateTime, Float, Integer, String, Text, create_
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from atom_sdk.errors import AtomError
+from atom_sdk.platform.errors import JobConflictError, JobNotFoundError, RateLimitedError
 
 JOB_KINDS = ("run", "validation", "inverse_design", "challenge")
 JOB_STATES = ("queued", "running", "paused", "succeeded", "failed", "cancelled", "interrupted")
 ACTIVE_STATES = ("queued", "running", "paused")
 TERMINAL_STATES = ("succeeded", "failed", "cancelled")
-
-
-class JobNotFoundError(AtomError):
-    code = "not_found"
-    http_status = 404
-
-
-class JobConflictError(AtomError):
-    code = "conflict"
-    http_status = 409
 
 
 def utcnow() -> datetime:
@@ -152,8 +142,6 @@ class Store:
     def add_job(self, kind: str, name: str, params: dict[str, Any], owner: str | None, *,
                 max_queue: int, max_per_owner: int) -> dict[str, Any]:
         """Insert a queued job, refusing (429) when the queue or the owner's share is full."""
-        from atom_sdk.platform.security import RateLimitedError
-
         with self.session() as s, s.begin():
             queued = s.scalar(select(func.count()).select_from(Job).where(Job.state == "queued")) or 0
             if queued >= max_queue:
