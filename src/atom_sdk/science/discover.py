@@ -1,5 +1,8 @@
-"""Entry point :func:`discover` (the scikit-learn style :class:`LawDiscoverer` is in
-:mod:`atom_sdk.science.estimator` and re-exported here)."""
+"""Entry point :func:`discover`: trajectories in, a governed-law :class:`Theory` out.
+
+The scikit-learn style :class:`~atom_sdk.science.estimator.LawDiscoverer` wraps it from its own
+module (it imports scikit-learn), so this one stays light and nothing here imports it back.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from atom_sdk.science.library import CustomTerm, Library
 from atom_sdk.science.sparse import SparseRegressor
 from atom_sdk.science.theory import Theory, theory_from_result
 
-__all__ = ["discover", "theory_from_result", "prepare_trajectories"]  # + LawDiscoverer (lazy)
+__all__ = ["discover", "theory_from_result", "prepare_trajectories"]
 
 
 def prepare_trajectories(
@@ -201,12 +204,3 @@ def discover(
         "n_trajectories": len(xs),
     }
     return theory_from_result(library, result, meta)
-
-
-def __getattr__(name: str) -> Any:
-    # LawDiscoverer lives in ``estimator`` (it imports scikit-learn); re-exported lazily here
-    if name == "LawDiscoverer":
-        from atom_sdk.science.estimator import LawDiscoverer
-
-        return LawDiscoverer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
