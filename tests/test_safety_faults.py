@@ -6,7 +6,7 @@ import flax.serialization
 import pytest
 
 from atom_sdk.safety import monitors as mon
-from atom_sdk.safety.faults import run_fault_suite
+from atom_sdk.evidence.fault_suite import run_fault_suite
 
 STEPS, INJECT = 48, 32  # injection after the shift monitor's 24-step warm-up
 
@@ -83,7 +83,7 @@ def test_cli_safety_flags_map_to_config():
 def test_envelope_state_survives_checkpoint_resume(tmp_path):
     from atom_sdk.experiment.runner import make_world, run_experiment
     from atom_sdk.safety.faults import NaNInjection
-    from atom_sdk.safety.suite import _base_config
+    from atom_sdk.evidence.fault_suite import _base_config
 
     cfg = _base_config("analytical:taylor_green", {"world": {"grid": [8, 8, 1], "max_episode_steps": 200}},
                        STEPS, 0, "ppo_baseline", "resume")

@@ -284,7 +284,7 @@ def test_request_dropped_during_a_closed_loop_run_reaches_telemetry_and_results(
     import atom_sdk.safety as safety_pkg
     from atom_sdk.experiment.runner import make_world, run_experiment
     from atom_sdk.safety.faults import ObservationShift
-    from atom_sdk.safety.suite import _base_config
+    from atom_sdk.evidence.fault_suite import _base_config
 
     run = tmp_path / "run"
 

@@ -1,7 +1,8 @@
 """Runtime safety envelope: monitors, escalating interventions, fault injection.
 
-``SafetyEnvelope(world, settings)`` supervises any ATOM world; ``run_fault_suite`` checks that
-injected faults are detected and handled (see ``atom_sdk.safety.faults``).
+``SafetyEnvelope(world, settings)`` supervises any ATOM world; the wrappers in
+``atom_sdk.safety.faults`` break a world on purpose, and the bench that checks the envelope
+catches each of them is ``atom_sdk.evidence.fault_suite.run_fault_suite``.
 """
 
 from atom_sdk.safety.envelope import MODES, EnvelopeTuning, SafetyEnvelope

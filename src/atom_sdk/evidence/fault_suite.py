@@ -1,5 +1,9 @@
 """The fault-injection suite: does the envelope notice each fault, how fast, and what does it do?
 
+Why here, beside the integrity and reliability benches: like them it drives whole closed-loop
+runs through the experiment runner, so it sits above ``safety`` and ``experiment`` (the
+wrappers it injects live in :mod:`atom_sdk.safety.faults`).
+
 For every built-in world that can be imported: one short nominal closed-loop run (false-
 intervention rate) and one run per fault, all through ``run_experiment(..., world_factory=...)``
 so the real runner, telemetry and results code is exercised. Detection latency is read back
@@ -225,7 +229,7 @@ def run_fault_suite(out_dir: str | Path, worlds: Sequence[str] | None = None, st
     return report
 
 
-if __name__ == "__main__":  # python -m atom_sdk.safety.suite [--out DIR] [--steps N] [--strict] [--world ID ...]
+if __name__ == "__main__":  # python -m atom_sdk.evidence.fault_suite [--out DIR] [--steps N] [--strict] [--world ID ...]
     import argparse
 
     parser = argparse.ArgumentParser(description="Run the safety fault-injection suite.")
