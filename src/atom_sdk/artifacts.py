@@ -6,6 +6,7 @@ relative path must never escape the folder it is meant for.
 
 from __future__ import annotations
 
+import datetime as _dt
 import functools
 import json
 import math
@@ -15,6 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from atom_sdk.errors import ArtifactError, PathOutsideWorkspaceError
+
+
+def utc_now() -> str:
+    """The time stamp artifacts record (ISO 8601, UTC, whole seconds), so files from any machine compare."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _json_default(obj: Any) -> Any:

@@ -5,7 +5,6 @@ Why: a number without the exact setup that produced it cannot be checked or re-r
 
 from __future__ import annotations
 
-import datetime as _dt
 import platform
 import subprocess  # nosec B404 - fixed git argv, no shell
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from atom_sdk import __version__
+from atom_sdk.artifacts import utc_now  # noqa: F401 - still read here by experiment.runner and release
 
 _TRACKED_PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "flax", "optax", "gymnasium", "pysindy", "pydantic")
 
@@ -52,10 +52,6 @@ def package_versions(names: tuple[str, ...] = _TRACKED_PACKAGES) -> dict[str, st
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
-
-
-def utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def provenance(config: Any | None = None, *, seed: int | None = None) -> dict[str, Any]:

@@ -184,7 +184,7 @@ def plan_output(folder: Path, kind: str, *, overwrite: bool, reuse: bool = False
 def claim_output(plan: OutputPlan, *, replace: bool) -> Path:
     """Create the planned folder (replacing an owned one when ``replace``) and write its marker."""
     from atom_sdk import __version__
-    from atom_sdk.provenance import utc_now
+    from atom_sdk.artifacts import utc_now, write_json
 
     folder = plan.folder
     if replace and plan.state == "owned":
@@ -193,8 +193,6 @@ def claim_output(plan: OutputPlan, *, replace: bool) -> Path:
     if read_marker(folder) is None:
         marker = {"schema": MARKER_SCHEMA, "kind": plan.kind, "created_by": f"atom-oss-sdk {__version__}",
                   "created_at": utc_now()}
-        from atom_sdk.artifacts import write_json
-
         write_json(folder / MARKER_FILE, marker)
     return folder
 

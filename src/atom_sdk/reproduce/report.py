@@ -108,7 +108,8 @@ def render_markdown(report: dict[str, Any]) -> str:
 def write_report(out: Path, repro: Any, body: dict[str, Any], *, seeds: list[int], budget: str,
                  executor: str) -> dict[str, Any]:
     """Assemble, write and return the report (``body`` comes from the reproduction's ``run``)."""
-    from atom_sdk.provenance import provenance, utc_now
+    from atom_sdk.artifacts import utc_now
+    from atom_sdk.provenance import provenance
 
     rows = body.get("rows", [])
     figures = list(body.get("figures", []))

@@ -22,9 +22,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from atom_sdk.artifacts import write_json
+from atom_sdk.artifacts import utc_now, write_json
 from atom_sdk.errors import ConfigError
-from atom_sdk.provenance import utc_now
 
 CONTROL_DIR = "control"
 REBASELINE_FILE = "rebaseline.json"
