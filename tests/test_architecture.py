@@ -5,7 +5,8 @@ change starts to need changes everywhere else; a test catches it on the commit t
 The source is read with ``ast`` and nothing is imported, so this runs in well under a second.
 
 Every ``import`` counts, wherever it stands: at module level, inside a function (a lazy import
-is an arrow all the same), under ``TYPE_CHECKING``. Names looked up by string at run time
+is an arrow all the same), under ``TYPE_CHECKING``; so does a face's ``lazy_loader.attach``
+(it imports those submodules when a name is read). Names looked up by string at run time
 (the world, reproduction and CLI registries, ``importlib.import_module``) are not seen.
 """
 
@@ -94,12 +95,33 @@ def _imports(module: str, path: Path) -> Iterator[tuple[str, int]]:
                 anchor = here.split(".")[: len(here.split(".")) - (node.level - 1)]
                 base = ".".join(anchor + ([node.module] if node.module else []))
             names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names]
+        elif isinstance(node, ast.Call) and _is_lazy_attach(node):
+            names = [f"{here}.{sub}" for sub in _lazy_submodules(node)]
         else:
             continue
         for name in names:
             target = _owner(name) if name == "atom_sdk" or name.startswith("atom_sdk.") else None
             if target is not None and target != module:
                 yield target, node.lineno
+
+
+def _is_lazy_attach(call: ast.Call) -> bool:
+    """``lazy_loader.attach(__name__, ...)`` under any alias: a face's lazy hand-on."""
+    func = call.func
+    return (isinstance(func, ast.Attribute) and func.attr == "attach") or (isinstance(func, ast.Name)
+                                                                          and func.id == "attach")
+
+
+def _lazy_submodules(call: ast.Call) -> Iterator[str]:
+    """The submodules a lazy face hands names on from: ``submodules`` and the keys of ``submod_attrs``."""
+    arguments = dict(zip(("package_name", "submodules", "submod_attrs"), call.args, strict=False))
+    arguments.update({k.arg: k.value for k in call.keywords if k.arg})
+    listed = arguments.get("submodules")
+    if isinstance(listed, (ast.List, ast.Tuple, ast.Set)):
+        yield from (e.value for e in listed.elts if isinstance(e, ast.Constant) and isinstance(e.value, str))
+    attrs = arguments.get("submod_attrs")
+    if isinstance(attrs, ast.Dict):
+        yield from (k.value for k in attrs.keys if isinstance(k, ast.Constant) and isinstance(k.value, str))
 
 
 ARROWS: dict[str, dict[str, int]] = {m: {} for m in MODULES}
@@ -211,3 +233,11 @@ def test_the_checker_sees_function_level_and_relative_imports(tmp_path: Path) ->
     source.write_text("def f():\n    from atom_sdk.worlds import registry\n    from . import base\n", encoding="utf-8")
     assert dict(_imports("atom_sdk.worlds.cylinder", source)) == {"atom_sdk.worlds.registry": 2,
                                                                   "atom_sdk.worlds.base": 3}
+
+
+def test_the_checker_sees_lazy_faces(tmp_path: Path) -> None:
+    """A face that hands names on through ``lazy_loader.attach`` points at those submodules."""
+    face = tmp_path / "__init__.py"
+    face.write_text("import lazy_loader as lazy\n__getattr__, __dir__, __all__ = lazy.attach(\n"
+                    "    __name__, submod_attrs={'registry': ['make'], 'base': ['World']})\n", encoding="utf-8")
+    assert set(dict(_imports("atom_sdk.worlds", face))) == {"atom_sdk.worlds.registry", "atom_sdk.worlds.base"}

@@ -22,9 +22,8 @@ from atom_sdk.design import (
     register_problem,
     run_design,
     run_search,
-    spec_hash,
 )
-from atom_sdk.design.spec import build_spec
+from atom_sdk.design.spec import build_spec, spec_hash
 from atom_sdk.errors import ConfigError
 from atom_sdk.worlds.gasdynamics import shock_angle, wedge_angle_for_shock
 

@@ -7,20 +7,9 @@ import math
 import pytest
 
 from atom_sdk.errors import ArtifactError, ConfigError
-from atom_sdk.reproduce import (
-    REPRODUCTIONS,
-    Published,
-    comparison_row,
-    fitted_order,
-    get_reproduction,
-    grid_convergence_index,
-    load_report,
-    observed_order,
-    readme_table,
-    richardson,
-    verdict,
-    write_report,
-)
+from atom_sdk.reproduce import REPRODUCTIONS, Published, get_reproduction, load_report, readme_table, write_report
+from atom_sdk.reproduce.convergence import fitted_order, grid_convergence_index, observed_order, richardson
+from atom_sdk.reproduce.registry import comparison_row, verdict
 
 
 def test_verdict_inside_range_is_reproduced():

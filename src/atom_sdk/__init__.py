@@ -1,23 +1,26 @@
 """ATOM OSS SDK: simulation-first, closed-loop scientific discovery on fluid-dynamics worlds.
 
-The public API is re-exported lazily so that ``import atom_sdk`` stays cheap (no JAX
-import until a world or an agent is actually used).
+A world (``make("analytical:taylor_green")``) is a Gymnasium environment that also shows its
+fields; ``atom_sdk.experiment.run_experiment`` closes the loop around it with a PPO agent, a
+sparse-regression scientist and a safety envelope. Packages, bottom to top: ``worlds``,
+``agent`` and ``science``, ``safety``, ``experiment``, ``design`` and ``evidence``,
+``reproduce``, ``platform``, ``release``, ``cli`` (see docs/ARCHITECTURE.md).
+
+Names are handed on lazily (Scientific Python SPEC 1) so that ``import atom_sdk`` stays cheap:
+JAX is imported only when a world or an agent is used.
 """
 
 from __future__ import annotations
 
+import lazy_loader as _lazy
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "make", "list_worlds", "register", "AtomError"]
-
-
-def __getattr__(name: str):  # pragma: no cover - thin lazy loader
-    if name in {"make", "list_worlds", "register"}:
-        from atom_sdk import worlds
-
-        return getattr(worlds, name)
-    if name == "AtomError":
-        from atom_sdk.errors import AtomError
-
-        return AtomError
-    raise AttributeError(f"module 'atom_sdk' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "errors": ["AtomError"],
+        "worlds": ["list_worlds", "make", "register"],
+    },
+)
+__all__ += ["__version__"]

@@ -1,40 +1,28 @@
-"""Evidence for platform claims: seed-paired ablation sweeps, statistics and worded claims.
+"""Evidence for platform claims: seed-paired ablation sweeps, statistics, worded claims and benches.
 
-Modules: ``stats`` (bootstrap CIs, sign-flip tests, effect sizes, Holm), ``claims``
-(decisions, claims markdown, A/A calibration), ``ablation`` (the resumable sweep),
-``executors`` (serial / local process pool / Ray), ``plots`` (dashboard and JSON-only
-regeneration). Names are re-exported lazily so importing the package stays cheap in
-spawned workers.
+``run_ablation`` runs a resumable, seed-paired sweep of variants on an executor
+(``make_executor``: serial, local process pool or Ray); ``summarize``, ``evaluate`` and
+``claims_markdown`` turn its runs into decisions and worded claims (``paired_comparison`` is the
+statistics behind each, ``aa_calibration`` its false-positive check); ``write_reports`` and
+``regenerate`` draw the dashboard. The benches a release rests on run whole closed loops:
+``run_integrity_benchmark`` (does the scientist recover known laws, honestly?),
+``run_reliability_kernel`` (every world x variant: finite, complete, deterministic, resumable)
+and ``run_fault_suite`` (does the safety envelope catch each injected fault?). Names are handed
+on lazily, so importing the package stays cheap in spawned workers.
 """
 
-from __future__ import annotations
+import lazy_loader as _lazy
 
-_EXPORTS = {
-    "run_ablation": "ablation",
-    "variant_specs": "ablation",
-    "VARIANT_SETS": "ablation",
-    "aa_calibration": "claims",
-    "evaluate": "claims",
-    "summarize": "claims",
-    "claims_markdown": "claims",
-    "regenerate": "plots",
-    "write_reports": "plots",
-    "METRIC_DIRECTIONS": "stats",
-    "bootstrap_mean_ci": "stats",
-    "sign_flip_pvalue": "stats",
-    "cohens_dz": "stats",
-    "cliffs_delta": "stats",
-    "holm": "stats",
-    "paired_comparison": "stats",
-    "make_executor": "executors",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(f"atom_sdk.evidence.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'atom_sdk.evidence' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "ablation": ["run_ablation"],
+        "claims": ["aa_calibration", "claims_markdown", "evaluate", "summarize"],
+        "executors": ["make_executor"],
+        "fault_suite": ["run_fault_suite"],
+        "integrity": ["run_integrity_benchmark"],
+        "plots": ["regenerate", "write_reports"],
+        "reliability": ["run_reliability_kernel"],
+        "stats": ["paired_comparison"],
+    },
+)

@@ -1,6 +1,18 @@
-"""The experiment runner: wires world, eyes, scientist, agent and safety into one closed loop."""
+"""The experiment runner: wires world, eyes, scientist, agent and safety into one closed loop.
 
-from atom_sdk.experiment.runner import load_results, make_world, run_experiment
-from atom_sdk.experiment.variants import VariantSpec, resolve_variant
+``run_experiment(config, out_dir)`` runs one configured experiment (a ``RunConfig`` or a
+mapping) and writes ``results.json``, ``telemetry.jsonl`` and checkpoints; ``load_results``
+reads a finished run back; ``make_world`` builds the world a config names.
+A variant (``resolve_variant`` -> ``VariantSpec``) says which theory features the agent sees.
+Names are handed on lazily, so importing the package does not import JAX.
+"""
 
-__all__ = ["VariantSpec", "load_results", "make_world", "resolve_variant", "run_experiment"]
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "runner": ["load_results", "make_world", "run_experiment"],
+        "variants": ["VariantSpec", "resolve_variant"],
+    },
+)

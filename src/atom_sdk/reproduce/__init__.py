@@ -1,27 +1,21 @@
 """Reproductions: published results re-run by one command (``atom reproduce NAME``).
 
-Each reproduction is declared in :mod:`atom_sdk.reproduce.registry` (config, seeds, budgets,
-published values with their citation) and writes ``report.json``, ``report.md`` and figures
-(:mod:`atom_sdk.reproduce.report`). ``readme_table`` turns finished reports into the README's
-"Reproduced results" table.
+Each ``Reproduction`` in ``REPRODUCTIONS`` declares its config, seeds, ``BUDGETS`` and the
+``Published`` values it is compared with (with their citation); ``run_reproduction`` runs one
+(``get_reproduction``, ``list_reproductions`` find them) and ``write_report`` writes
+``report.json``, ``report.md`` and figures, which ``load_report`` reads back. ``readme_table``
+turns finished reports into the README's "Reproduced results" table. Grid-convergence helpers
+(Richardson extrapolation, observed order, GCI) are in :mod:`atom_sdk.reproduce.convergence`.
+Names are handed on lazily.
 """
 
-from __future__ import annotations
+import lazy_loader as _lazy
 
-from atom_sdk.reproduce.convergence import fitted_order, grid_convergence_index, observed_order, richardson
-from atom_sdk.reproduce.registry import (
-    BUDGETS,
-    REPRODUCTIONS,
-    Published,
-    Reproduction,
-    comparison_row,
-    get_reproduction,
-    list_reproductions,
-    run_reproduction,
-    verdict,
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "registry": ["BUDGETS", "REPRODUCTIONS", "Published", "Reproduction", "get_reproduction",
+                     "list_reproductions", "run_reproduction"],
+        "report": ["load_report", "readme_table", "write_report"],
+    },
 )
-from atom_sdk.reproduce.report import load_report, readme_table, write_report
-
-__all__ = ["BUDGETS", "REPRODUCTIONS", "Published", "Reproduction", "comparison_row", "fitted_order",
-           "get_reproduction", "grid_convergence_index", "list_reproductions", "load_report", "observed_order",
-           "readme_table", "richardson", "run_reproduction", "verdict", "write_report"]

@@ -1,14 +1,22 @@
-"""Runtime safety envelope: monitors, escalating interventions, fault injection.
+"""Runtime safety envelope: monitors, escalating interventions, fallback, fault injection.
 
-``SafetyEnvelope(world, settings)`` supervises any ATOM world; the wrappers in
-``atom_sdk.safety.faults`` break a world on purpose, and the bench that checks the envelope
-catches each of them is ``atom_sdk.evidence.fault_suite.run_fault_suite``.
+``SafetyEnvelope(world, settings)`` wraps any ATOM world: its monitors (``REASON_CODES``) read
+every step, and each ``Violation`` is answered by an intervention (clip, guard, fallback,
+rollback, halt) that may move the envelope through its ``MODES`` (nominal, guarded, fallback,
+halted); ``EnvelopeTuning`` holds the thresholds. The wrappers in ``atom_sdk.safety.faults`` break
+a world on purpose; the bench that checks the envelope catches each of them is
+``atom_sdk.evidence.fault_suite.run_fault_suite``. Names are handed on lazily.
 """
 
-from atom_sdk.safety.envelope import MODES, EnvelopeTuning, SafetyEnvelope
-from atom_sdk.safety.fallback import safe_fallback_action, zero_actuation
-from atom_sdk.safety.monitors import REASON_CODES, Violation
-from atom_sdk.safety.proxy import WorldProxy
+import lazy_loader as _lazy
 
-__all__ = ["MODES", "REASON_CODES", "EnvelopeTuning", "SafetyEnvelope", "Violation", "WorldProxy",
-           "safe_fallback_action", "zero_actuation"]
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "envelope": ["EnvelopeTuning", "SafetyEnvelope"],
+        "fallback": ["safe_fallback_action", "zero_actuation"],
+        "monitors": ["REASON_CODES", "Violation"],
+        "proxy": ["WorldProxy"],
+        "report": ["MODES"],
+    },
+)
