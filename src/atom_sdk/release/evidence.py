@@ -187,6 +187,7 @@ def write_evidence(doc: Mapping[str, Any], json_path: Path, md_path: Path | None
 
     doc = {**doc, "options": {**doc["options"], "report_md": _rel(md_path, Path(root).resolve()) if md_path else None}}
     write_json(json_path, doc)
+    doc = json.loads(Path(json_path).read_text(encoding="utf-8"))  # render what the file says (key order included)
     if md_path is not None:
         atomic_write_text(md_path, render_markdown(doc))
     return doc
