@@ -187,14 +187,23 @@ def _circles() -> list[set[str]]:
     return found
 
 
-def _describe(component: set[str]) -> str:
+def _describe(component: set[str], most: int = 20) -> str:
     ties = [f"{a}:{ARROWS[a][b]} -> {b}" for a in sorted(component) for b in sorted(ARROWS[a]) if b in component]
-    return "\n  ".join(ties)
+    more = [f"... and {len(ties) - most} more"] if len(ties) > most else []
+    return "\n  ".join(ties[:most] + more)
 
 
 def test_every_module_has_a_layer() -> None:
     for module in MODULES:
         _layer(module)
+
+
+def test_the_document_places_every_package() -> None:
+    """docs/ARCHITECTURE.md names every package and core module that LAYERS places."""
+    text = (PACKAGE.parents[1] / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    missing = [prefix for _, prefixes in LAYERS for prefix in prefixes
+               if f"`{prefix}`" not in text and f"`{prefix.removeprefix('atom_sdk.')}`" not in text]
+    assert not missing, f"docs/ARCHITECTURE.md does not place {missing}"
 
 
 def test_no_import_circles() -> None:

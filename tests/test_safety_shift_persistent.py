@@ -282,9 +282,9 @@ def test_http_route_writes_the_request_for_a_running_run(tmp_path):
 def test_request_dropped_during_a_closed_loop_run_reaches_telemetry_and_results(tmp_path, monkeypatch):
     """Through the real runner: the envelope polls ``<run>/control`` (the runner hands it that folder)."""
     import atom_sdk.safety as safety_pkg
+    from atom_sdk.evidence.fault_suite import _base_config
     from atom_sdk.experiment.runner import make_world, run_experiment
     from atom_sdk.safety.faults import ObservationShift
-    from atom_sdk.evidence.fault_suite import _base_config
 
     run = tmp_path / "run"
 
