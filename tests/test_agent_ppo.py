@@ -7,15 +7,20 @@ import pytest
 
 from atom_sdk.agent import distributions as D
 from atom_sdk.agent import ppo as P
+from atom_sdk.config import AgentSettings
 from atom_sdk.errors import ArtifactError, ConfigError
 
-SMALL = dict(hidden_sizes=(16, 16), rollout_length=8, num_minibatches=2, update_epochs=2, total_updates=10)
+SMALL = dict(hidden_sizes=(16, 16), rollout_length=8, num_minibatches=2, update_epochs=2)
 
 
-def _vector_agent(key, squash="tanh", low=(-1.0, 0.0), high=(2.0, 0.5), **kw):
-    settings = P.PPOSettings(**{**SMALL, "action_squash": squash, **kw})
+def _derived(total_updates=10, symplectic=True):
+    return P.DerivedSettings(total_updates=total_updates, symplectic=symplectic, symplectic_dt=0.1)
+
+
+def _vector_agent(key, squash="tanh", low=(-1.0, 0.0), high=(2.0, 0.5), total_updates=10, **kw):
+    settings = AgentSettings(**{**SMALL, "action_squash": squash, **kw})
     example = {"vector": np.zeros(3, np.float32)}
-    return P.create_agent(key, example, {"low": list(low), "high": list(high)}, settings)
+    return P.create_agent(key, example, {"low": list(low), "high": list(high)}, settings, _derived(total_updates))
 
 
 def _rollout(agent, key, t=8, e=4):
@@ -114,13 +119,19 @@ def test_determinism_vmap_and_checkpoint_resume_bit_for_bit():
         P.load(a1, P.save(s1)[:-7])
 
 
-def test_settings_from_mapping_ignores_unknown_keys_and_validates():
-    s = P.PPOSettings.from_mapping({"learning_rate": 1e-3, "hidden_sizes": [32], "world": "x"})
-    assert s.learning_rate == 1e-3 and s.hidden_sizes == (32,)
+def test_agent_settings_are_the_config_model_and_unknown_keys_are_errors():
+    s = P.agent_settings({"learning_rate": 1e-3, "hidden_sizes": [32]})
+    assert isinstance(s, AgentSettings) and s.learning_rate == 1e-3 and s.hidden_sizes == (32,)
+    with pytest.raises(ConfigError, match="unknown key 'world'.*rollout_length"):
+        P.agent_settings({"learning_rate": 1e-3, "world": "x"})
     with pytest.raises(ConfigError):
-        P.PPOSettings(clip_eps=0.0)
+        P.agent_settings({"clip_eps": 0.0})
     with pytest.raises(ConfigError):
-        P.PPOSettings(encoder="vit")
+        P.agent_settings({"encoder": "vit"})
+    with pytest.raises(ConfigError):
+        P.DerivedSettings(total_updates=0, symplectic=False, symplectic_dt=0.1)
+    derived = P.DerivedSettings.for_run(AgentSettings(rollout_length=32), steps=65, symplectic=True, dt=0.5)
+    assert derived == P.DerivedSettings(total_updates=3, symplectic=True, symplectic_dt=0.5)
 
 
 def _target_env():
@@ -175,10 +186,10 @@ def test_ppo_learns_move_to_target_within_a_few_thousand_steps():
 @pytest.mark.slow  # ~10-20 s of XLA compile (conv encoder + second-order Hamiltonian grads)
 def test_field_agent_with_symplectic_auxiliary_loss_updates():
     """Fields + vector through the encoder; the latent-dynamics loss is trained alongside PPO."""
-    settings = P.PPOSettings(**{**SMALL, "encoder": "conv", "latent_dim": 4, "symplectic": True,
+    settings = AgentSettings(**{**SMALL, "encoder": "conv", "latent_dim": 4, "symplectic": True,
                                 "symplectic_weight": 1.0, "learning_rate": 3e-3})
     example = {"fields": np.zeros((2, 6, 5, 1), np.float32), "vector": np.zeros(3, np.float32)}
-    agent = P.create_agent(jax.random.key(0), example, {"low": [-1.0], "high": [1.0]}, settings)
+    agent = P.create_agent(jax.random.key(0), example, {"low": [-1.0], "high": [1.0]}, settings, _derived())
     assert set(agent.params) == {"net", "dyn"}
     k = jax.random.split(jax.random.key(1), 3)
     inputs = {"fields": jax.random.normal(k[0], (8, 4, 2, 6, 5, 1)),

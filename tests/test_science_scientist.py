@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
-from atom_sdk.science import HypothesisLedger, Scientist, ScientistSettings
+from atom_sdk.config import ScientistSettings
+from atom_sdk.science import HypothesisLedger, Scientist
 from atom_sdk.science.systems import TaylorGreenAmplitude, piecewise_constant_control
 
 DT = 0.1
@@ -225,16 +225,17 @@ def test_variants_reach_high_trust(overrides):
     assert set(sci.theory.equations[0].active_terms) == {"A", "u"}
 
 
-def test_accepts_any_settings_object_and_disabled():
-    fields = {k: getattr(ScientistSettings(), k) for k in ScientistSettings.__dataclass_fields__}
-    ns = SimpleNamespace(**fields)  # e.g. the pydantic model of atom_sdk.config
-    ns.fit_every = 8
-    sci = Scientist(ns, ["A"], ["u"], DT)
+def test_accepts_the_config_model_or_a_mapping_and_disabled():
+    sci = Scientist({"fit_every": 8}, ["A"], ["u"], DT)  # a mapping is validated into ScientistSettings
     A, u, _ = tg_stream(100)
     decisions = run(sci, A, u)
     assert [d["step"] for d in decisions][:2] == [31, 39]
-    with pytest.raises(TypeError, match="lack"):
-        Scientist(SimpleNamespace(enabled=True), ["A"], ["u"], DT)
+    with pytest.raises(ValidationError, match="fit_evry"):  # an unknown key is an error, never dropped
+        Scientist({"fit_evry": 8}, ["A"], ["u"], DT)
+    with pytest.raises(TypeError, match="ScientistSettings"):
+        Scientist(object(), ["A"], ["u"], DT)
+    with pytest.raises(ValueError, match="min_samples"):
+        Scientist(ScientistSettings(window=16, min_samples=32), ["A"], ["u"], DT)
     off = Scientist(ScientistSettings(enabled=False), ["A"], ["u"], DT)
     assert run(off, A, u) == [] and off.theory is None
     with pytest.raises(ValueError, match="entries"):
@@ -307,8 +308,8 @@ def test_episode_boundaries_like_the_experiment_runner():
     np.testing.assert_array_equal(again.segments(), seg)
 
 
-def test_trust_gate_threshold_from_experiment_settings():
-    fields = {k: getattr(ScientistSettings(), k) for k in ScientistSettings.__dataclass_fields__}
-    low = Scientist(SimpleNamespace(**fields, trust_gate_threshold=0.2), ["A"], ["u"], DT)
-    assert low._trust_threshold == 0.2
-    assert Scientist(ScientistSettings(), ["A"], ["u"], DT)._trust_threshold == 0.5
+def test_trust_gate_threshold_is_the_config_value():
+    """One definition: standalone and in a run, the gate is ``ScientistSettings.trust_gate_threshold``."""
+    assert Scientist(ScientistSettings(), ["A"], ["u"], DT)._trust_threshold == 0.2
+    high = Scientist(ScientistSettings(trust_gate_threshold=0.5), ["A"], ["u"], DT)
+    assert high._trust_threshold == 0.5

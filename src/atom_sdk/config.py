@@ -59,48 +59,109 @@ class WorldSettings(StrictModel):
 
 
 class AgentSettings(StrictModel):
-    """PPO actor-critic and field-encoder hyperparameters."""
+    """PPO actor-critic and field-encoder hyperparameters: the one definition the agent reads.
 
-    encoder: Literal["spectral", "conv"] = "spectral"
-    latent_dim: int = Field(32, ge=2, le=1024)
-    fourier_modes: int = Field(4, ge=1, le=64)
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    learning_rate: float = Field(3e-4, gt=0.0, le=1.0)
-    anneal_lr: bool = True
-    rollout_length: int = Field(32, ge=2, le=8192)
-    update_epochs: int = Field(4, ge=1, le=100)
-    num_minibatches: int = Field(4, ge=1, le=1024)
-    gamma: float = Field(0.99, ge=0.0, le=1.0)
-    gae_lambda: float = Field(0.95, ge=0.0, le=1.0)
-    clip_eps: float = Field(0.2, gt=0.0, le=1.0)
-    clip_value: bool = False
-    ent_coef: float = Field(0.0, ge=0.0, le=1.0)
-    vf_coef: float = Field(0.5, ge=0.0, le=10.0)
-    max_grad_norm: float = Field(0.5, gt=0.0, le=100.0)
-    normalize_advantages: bool = True
-    policy_head: Literal["state_independent", "state_dependent"] = "state_independent"
-    action_squash: Literal["tanh", "clip"] = "tanh"
-    symplectic: bool = True
-    symplectic_weight: float = Field(0.1, ge=0.0, le=10.0)
+    Frozen so that it can sit in the jit cache key of the agent (``atom_sdk.agent.ppo.AgentSpec``).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=True)
+
+    encoder: Literal["spectral", "conv"] = Field(
+        "spectral", description="field encoder: 'spectral' (Fourier neural operator) or 'conv' (strided CNN)")
+    latent_dim: int = Field(32, ge=2, le=1024, description="size of the encoder's latent vector; 2 to 1024")
+    fourier_modes: int = Field(
+        4, ge=1, le=64, description="Fourier modes kept per axis by the spectral encoder; 1 to 64 "
+        "(capped by half the grid)")
+    hidden_sizes: tuple[int, ...] = Field(
+        (64, 64), description="widths of the actor and critic hidden layers; each at least 1")
+    learning_rate: float = Field(3e-4, gt=0.0, le=1.0, description="Adam step size; in (0, 1]")
+    anneal_lr: bool = Field(True, description="decay the learning rate linearly to 0 over the run's updates")
+    rollout_length: int = Field(
+        32, ge=2, le=8192, description="environment steps collected per PPO update; 2 to 8192, a multiple of "
+        "num_minibatches (otherwise updates are skipped)")
+    update_epochs: int = Field(4, ge=1, le=100, description="passes over each rollout per update; 1 to 100")
+    num_minibatches: int = Field(4, ge=1, le=1024, description="minibatches each epoch is split into; 1 to 1024")
+    gamma: float = Field(0.99, ge=0.0, le=1.0, description="discount factor per environment step; in [0, 1]")
+    gae_lambda: float = Field(0.95, ge=0.0, le=1.0, description="GAE bias-variance trade-off; in [0, 1]")
+    clip_eps: float = Field(0.2, gt=0.0, le=1.0, description="PPO probability-ratio clip range; in (0, 1]")
+    clip_value: bool = Field(False, description="clip the value update to clip_eps around the old value")
+    ent_coef: float = Field(0.0, ge=0.0, le=1.0, description="weight of the entropy bonus in the loss; in [0, 1]")
+    vf_coef: float = Field(0.5, ge=0.0, le=10.0, description="weight of the value loss; in [0, 10]")
+    max_grad_norm: float = Field(
+        0.5, gt=0.0, le=100.0, description="global gradient-norm clip before each Adam step; in (0, 100]")
+    normalize_advantages: bool = Field(True, description="standardise advantages within each minibatch")
+    policy_head: Literal["state_independent", "state_dependent"] = Field(
+        "state_independent", description="whether the action log-std is a learned constant or a network output")
+    action_squash: Literal["tanh", "clip"] = Field(
+        "tanh", description="how Gaussian samples are mapped into the action bounds")
+    symplectic: bool = Field(
+        True, description="train a Hamiltonian latent-dynamics model beside PPO (needs the field encoder)")
+    symplectic_weight: float = Field(
+        0.1, ge=0.0, le=10.0, description="weight of the latent-dynamics loss; in [0, 10]")
+
+    @field_validator("hidden_sizes")
+    @classmethod
+    def _widths_positive(cls, sizes: tuple[int, ...]) -> tuple[int, ...]:
+        if any(h < 1 for h in sizes):
+            raise ValueError("each hidden layer needs at least 1 unit")
+        return sizes
 
 
 class ScientistSettings(StrictModel):
-    """Sparse law discovery, governance and conformal trust."""
+    """Sparse law discovery, governance and conformal trust: the one definition the scientist reads."""
 
-    enabled: bool = True
-    ensembled: bool = True
-    library_degree: int = Field(2, ge=1, le=5)
-    include_trig: bool = False
-    threshold: float = Field(0.05, ge=0.0, le=10.0)
-    ensemble_size: int = Field(20, ge=1, le=500)
-    window: int = Field(256, ge=16, le=100_000)
-    fit_every: int = Field(16, ge=1, le=100_000)
-    min_samples: int = Field(32, ge=8, le=100_000)
-    derivative: Literal["smoothed_fd", "weak"] = "smoothed_fd"
-    conformal_alpha: float = Field(0.1, gt=0.0, lt=1.0)
-    selection: Literal["aic", "bic", "cv"] = "bic"
-    accept_margin: float = Field(0.02, ge=0.0, le=1.0)
-    trust_gate_threshold: float = Field(0.2, ge=0.0, le=1.0, description="trust below which theory is hidden")
+    enabled: bool = Field(True, description="run the online scientist (variants without one ignore it)")
+    ensembled: bool = Field(True, description="bagged ensemble of sparse fits instead of a single fit")
+    library_degree: int = Field(2, ge=1, le=5, description="highest polynomial degree of library terms; 1 to 5")
+    include_trig: bool = Field(False, description="add sin and cos of each variable to the library")
+    threshold: float = Field(
+        0.05, ge=0.0, le=10.0, description="sparsity threshold on coefficients (start of the threshold path); 0 to 10")
+    ensemble_size: int = Field(20, ge=1, le=500, description="fits in the bagged ensemble; 1 to 500 (at least 2 used)")
+    window: int = Field(
+        256, ge=16, le=100_000, description="observations (steps) buffered for fitting and held-out checks; "
+        "16 to 100000; the scientist needs at least min_samples")
+    fit_every: int = Field(16, ge=1, le=100_000, description="steps between two fits; 1 to 100000")
+    min_samples: int = Field(32, ge=8, le=100_000, description="buffered steps before the first fit; 8 to 100000")
+    derivative: Literal["smoothed_fd", "weak"] = Field(
+        "smoothed_fd", description="'smoothed_fd' (Savitzky-Golay) or 'weak' (integral) formulation")
+    conformal_alpha: float = Field(
+        0.1, gt=0.0, lt=1.0, description="miscoverage of the conformal prediction intervals; in (0, 1)")
+    selection: Literal["aic", "bic", "cv"] = Field(
+        "bic", description="model selection along the threshold path: 'aic', 'bic' or 'cv'")
+    accept_margin: float = Field(
+        0.02, ge=0.0, le=1.0, description="held-out skill a candidate must add to replace the accepted theory; "
+        "0 to 1")
+    trust_gate_threshold: float = Field(
+        0.2, ge=0.0, le=1.0, description="trust (0 to 1) below which the theory is hidden from the agent and "
+        "the theory controller does not act")
+
+
+class ScientistTuning(StrictModel):
+    """Scientist constants that are not part of a run's configuration (nor of its hash).
+
+    They are fixed by the method, not chosen per experiment; kept here so every setting the
+    science code reads has one definition with its meaning and range.
+    """
+
+    holdout_fraction: float = Field(
+        0.25, gt=0.0, lt=1.0, description="share of the window held out for governance and calibration")
+    min_holdout: int = Field(8, ge=1, description="held-out intervals at least")
+    min_inclusion: float = Field(
+        0.6, ge=0.0, le=1.0, description="governance: ensemble inclusion probability a kept term needs")
+    min_jaccard: float = Field(
+        0.6, ge=0.0, le=1.0, description="governance: support similarity with the previous window")
+    duplicate_rtol: float = Field(
+        0.05, ge=0.0, description="governance: relative coefficient tolerance for 'the same theory'")
+    min_skill: float = Field(0.0, le=1.0, description="governance: minimum held-out R^2 of the increments")
+    trust_rise: float = Field(0.5, gt=0.0, le=1.0, description="trust smoothing rate when quality improves")
+    aci_gamma: float = Field(0.01, gt=0.0, lt=1.0, description="adaptive conformal inference step size")
+    sg_window: int = Field(15, ge=3, description="Savitzky-Golay window (samples, odd)")
+    sg_polyorder: int = Field(2, ge=1, description="Savitzky-Golay polynomial order (below sg_window)")
+    weak_window: int | None = Field(
+        None, ge=2, description="weak-form test-function support (intervals); None: chosen from the data")
+    step_method: Literal["rk4", "euler"] = Field("rk4", description="one-step prediction integrator")
+    n_thresholds: int = Field(16, ge=1, description="length of the threshold path for model selection")
+    library_bagging: bool = Field(False, description="also bag library terms (not only samples) in the ensemble")
 
 
 class SafetySettings(StrictModel):
@@ -146,15 +207,20 @@ def _format_location(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc) or "<root>"
 
 
-def validation_error_to_config_error(err: ValidationError, source: str = "config") -> ConfigError:
-    """Turn pydantic's multi-line report into one line that names each key and what to change."""
+def validation_error_to_config_error(err: ValidationError, source: str = "config",
+                                     root: type[BaseModel] | None = None) -> ConfigError:
+    """Turn pydantic's multi-line report into one line that names each key and what to change.
+
+    ``root`` is the model that was validated (default ``RunConfig``), so an unknown key is
+    answered with the keys allowed at that place.
+    """
     parts: list[str] = []
     for item in err.errors():
         key = _format_location(item["loc"])
         kind = item["type"]
         if kind == "extra_forbidden":
             parent_loc = item["loc"][:-1]
-            allowed = _allowed_keys(parent_loc)
+            allowed = _allowed_keys(parent_loc, root or RunConfig)
             parts.append(f"unknown key '{key}' (allowed here: {', '.join(allowed)})")
         else:
             value = item.get("input")
@@ -163,8 +229,8 @@ def validation_error_to_config_error(err: ValidationError, source: str = "config
     return ConfigError(f"invalid {source}: " + "; ".join(parts))
 
 
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    model: type[BaseModel] = RunConfig
+def _allowed_keys(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
+    model = root
     for part in loc:
         field = model.model_fields.get(str(part))
         annotation = getattr(field, "annotation", None)

@@ -9,7 +9,7 @@ from atom_sdk.agent.networks import ActionSpec, ActorCritic, action_spec_from
 from atom_sdk.agent.ppo import (
     AgentSpec,
     AgentState,
-    PPOSettings,
+    DerivedSettings,
     Rollout,
     act,
     compute_gae,
@@ -21,7 +21,7 @@ from atom_sdk.agent.ppo import (
 )
 
 __all__ = [
-    "ActionSpec", "ActorCritic", "AgentSpec", "AgentState", "ConvEncoder", "PPOSettings",
+    "ActionSpec", "ActorCritic", "AgentSpec", "AgentState", "ConvEncoder", "DerivedSettings",
     "Rollout", "SpectralConv3d", "SpectralEncoder", "act", "action_spec_from", "compute_gae",
     "create_agent", "load", "make_encoder", "save", "update", "value",
 ]

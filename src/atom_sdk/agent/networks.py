@@ -95,11 +95,11 @@ class ActorCritic(nn.Module):
     """Returns (policy parameters dict, value, latent-or-None) for a batch of inputs."""
 
     action: ActionSpec
-    hidden_sizes: Sequence[int] = (64, 64)
-    encoder: str = "spectral"
-    latent_dim: int = 32
-    fourier_modes: int = 8
-    policy_head: str = "state_independent"
+    hidden_sizes: Sequence[int]  # the sizes come from AgentSettings (atom_sdk.config); no defaults here
+    encoder: str
+    latent_dim: int
+    fourier_modes: int
+    policy_head: str
     use_fields: bool = True
 
     def setup(self) -> None:

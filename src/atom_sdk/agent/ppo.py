@@ -16,7 +16,7 @@ to ``rewards[t]`` before calling ``update``; ``last_value`` is V(observation aft
 
 from __future__ import annotations
 
-import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -26,77 +26,60 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import struct
+from pydantic import ValidationError
 
 from atom_sdk.agent import networks as N
 from atom_sdk.agent import symplectic as S
+from atom_sdk.config import AgentSettings, validation_error_to_config_error
 from atom_sdk.errors import ArtifactError, ConfigError
 
 
 # ----------------------------------------------------------------------------- settings
 @dataclass(frozen=True)
-class PPOSettings:
-    learning_rate: float = 3e-4
-    anneal_lr: bool = True
-    rollout_length: int = 64
-    update_epochs: int = 4
-    num_minibatches: int = 4
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_eps: float = 0.2
-    clip_value: bool = False
-    ent_coef: float = 0.0
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    normalize_advantages: bool = True
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    encoder: str = "spectral"
-    latent_dim: int = 32
-    fourier_modes: int = 8
-    policy_head: str = "state_independent"
-    action_squash: str = "tanh"
-    symplectic: bool = True
-    symplectic_weight: float = 0.1
-    symplectic_dt: float = 0.1
-    total_updates: int = 1000  # number of update() calls the learning rate anneals over
+class DerivedSettings:
+    """What an agent needs beyond ``AgentSettings``: values that depend on the run, not the config.
+
+    ``total_updates`` is the number of ``update`` calls the learning rate anneals over;
+    ``symplectic`` is the variant's decision (``AgentSettings.symplectic`` after ablations and
+    only with the field encoder); ``symplectic_dt`` is the world's time step, the latent
+    dynamics' step.
+    """
+
+    total_updates: int
+    symplectic: bool
+    symplectic_dt: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
-        checks = [
-            (self.learning_rate > 0, "learning_rate must be > 0"),
-            (self.rollout_length >= 1, "rollout_length must be >= 1"),
-            (self.update_epochs >= 1, "update_epochs must be >= 1"),
-            (self.num_minibatches >= 1, "num_minibatches must be >= 1"),
-            (0.0 <= self.gamma <= 1.0, "gamma must be in [0, 1]"),
-            (0.0 <= self.gae_lambda <= 1.0, "gae_lambda must be in [0, 1]"),
-            (self.clip_eps > 0, "clip_eps must be > 0"),
-            (self.max_grad_norm > 0, "max_grad_norm must be > 0"),
-            (self.total_updates >= 1, "total_updates must be >= 1"),
-            (self.latent_dim >= 1, "latent_dim must be >= 1"),
-            (all(h >= 1 for h in self.hidden_sizes), "hidden_sizes must be positive"),
-            (self.encoder in ("spectral", "conv"), "encoder must be 'spectral' or 'conv'"),
-            (self.policy_head in N.POLICY_HEADS, f"policy_head must be one of {N.POLICY_HEADS}"),
-            (self.action_squash in N.ACTION_SQUASH, f"action_squash must be one of {N.ACTION_SQUASH}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"PPOSettings: {message}")
+        if int(self.total_updates) < 1:
+            raise ConfigError(f"total_updates must be >= 1, got {self.total_updates}")
+        if not float(self.symplectic_dt) > 0.0:
+            raise ConfigError(f"symplectic_dt must be > 0, got {self.symplectic_dt}")
 
     @classmethod
-    def from_mapping(cls, mapping: Any) -> "PPOSettings":
-        """Build from a dict or a pydantic model, ignoring keys PPO does not use."""
-        if hasattr(mapping, "model_dump"):
-            mapping = mapping.model_dump()
-        if not isinstance(mapping, Mapping):
-            raise ConfigError(f"agent settings must be a mapping, got {type(mapping).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in mapping.items() if k in names})
+    def for_run(cls, settings: AgentSettings, *, steps: int, symplectic: bool, dt: float) -> "DerivedSettings":
+        """A run of ``steps`` environment steps updates once per rollout (the last may be partial)."""
+        return cls(total_updates=max(1, math.ceil(steps / settings.rollout_length)), symplectic=bool(symplectic),
+                   symplectic_dt=float(dt))
+
+
+def agent_settings(settings: AgentSettings | Mapping[str, Any]) -> AgentSettings:
+    """The config model itself, or a mapping validated into it: an unknown key is an error."""
+    if isinstance(settings, AgentSettings):
+        return settings
+    if not isinstance(settings, Mapping):
+        raise ConfigError(f"agent settings must be AgentSettings or a mapping, got {type(settings).__name__}")
+    try:
+        return AgentSettings.model_validate(dict(settings))
+    except ValidationError as err:
+        raise validation_error_to_config_error(err, "agent settings", AgentSettings) from None
 
 
 @dataclass(frozen=True)
 class AgentSpec:
     """Everything static about an agent: hashed into the jit cache key."""
 
-    settings: PPOSettings
+    settings: AgentSettings
+    derived: DerivedSettings
     action: N.ActionSpec
     use_fields: bool
 
@@ -111,7 +94,7 @@ class AgentSpec:
 
     @property
     def uses_dynamics(self) -> bool:
-        return self.settings.symplectic and self.use_fields
+        return self.derived.symplectic and self.use_fields
 
 
 class AgentState(struct.PyTreeNode):
@@ -130,11 +113,11 @@ class Rollout(struct.PyTreeNode):
     dones: jnp.ndarray
 
 
-def make_optimizer(settings: PPOSettings) -> optax.GradientTransformation:
+def make_optimizer(settings: AgentSettings, total_updates: int) -> optax.GradientTransformation:
     """Adam behind global-norm clipping; LR annealed linearly to 0 over all minibatch steps."""
     lr: Any = settings.learning_rate
     if settings.anneal_lr:
-        steps = settings.total_updates * settings.update_epochs * settings.num_minibatches
+        steps = total_updates * settings.update_epochs * settings.num_minibatches
         lr = optax.linear_schedule(settings.learning_rate, 0.0, steps)
     return optax.chain(optax.clip_by_global_norm(settings.max_grad_norm), optax.adam(lr, eps=1e-5))
 
@@ -151,17 +134,19 @@ def create_agent(
     key: jax.Array,
     example_inputs: Mapping[str, Any],
     action_space_spec: Any,
-    settings: PPOSettings,
+    settings: AgentSettings | Mapping[str, Any],
+    derived: DerivedSettings,
     *,
     discrete: bool = False,
     n_actions: int | None = None,
 ) -> AgentState:
     """Initialise network (+ optional latent dynamics) parameters and the optimiser state."""
-    if not isinstance(settings, PPOSettings):
-        settings = PPOSettings.from_mapping(settings)
+    settings = agent_settings(settings)
+    if not isinstance(derived, DerivedSettings):
+        raise ConfigError(f"derived must be DerivedSettings, got {type(derived).__name__}")
     example = _clean_inputs(example_inputs)
     action = N.action_spec_from(action_space_spec, discrete=discrete, n_actions=n_actions)
-    spec = AgentSpec(settings=settings, action=action, use_fields="fields" in example)
+    spec = AgentSpec(settings=settings, derived=derived, action=action, use_fields="fields" in example)
     params, opt_state = _init_params(spec, key, example)
     return AgentState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32), spec=spec)
 
@@ -174,7 +159,7 @@ def _init_params(spec: AgentSpec, key: jax.Array, example: dict):
     if spec.uses_dynamics:
         a_dim = spec.action.n_actions if spec.action.discrete else spec.action.dim
         params["dyn"] = S.init_dynamics(k_dyn, spec.settings.latent_dim, a_dim)
-    return params, make_optimizer(spec.settings).init(params)
+    return params, make_optimizer(spec.settings, spec.derived.total_updates).init(params)
 
 
 # ----------------------------------------------------------------------------- acting
@@ -248,7 +233,8 @@ def ppo_loss(params, spec: AgentSpec, batch: dict):
         a = batch["actions"]
         if spec.action.discrete:
             a = jax.nn.one_hot(a, spec.action.n_actions)
-        sym = S.latent_dynamics_loss(params["dyn"], latent, a, next_latent, batch["next_mask"], dt=s.symplectic_dt)
+        sym = S.latent_dynamics_loss(params["dyn"], latent, a, next_latent, batch["next_mask"],
+                                     dt=spec.derived.symplectic_dt)
         total = total + s.symplectic_weight * sym
     ratio = jnp.exp(log_ratio)
     aux = {
@@ -293,7 +279,7 @@ def _update(agent_state: AgentState, rollout: Rollout, last_value, key):
             hint="make rollout_length * num_envs a multiple of num_minibatches",
         )
     flat = jax.tree.map(lambda x: x.reshape((n,) + x.shape[2:]), data)
-    optimizer = make_optimizer(s)
+    optimizer = make_optimizer(s, spec.derived.total_updates)
     grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
 
     def minibatch_step(carry, mb):
@@ -314,7 +300,7 @@ def _update(agent_state: AgentState, rollout: Rollout, last_value, key):
     metrics = jax.tree.map(jnp.mean, logs)
     var_y = jnp.var(returns)
     metrics["explained_variance"] = jnp.where(var_y > 0, 1.0 - jnp.var(returns - rollout.values) / var_y, 0.0)
-    lr_scale = 1.0 - agent_state.step / s.total_updates if s.anneal_lr else 1.0
+    lr_scale = 1.0 - agent_state.step / spec.derived.total_updates if s.anneal_lr else 1.0
     metrics["learning_rate"] = s.learning_rate * jnp.clip(lr_scale, 0.0, 1.0) * jnp.ones(())
     new_state = agent_state.replace(params=params, opt_state=opt_state, step=agent_state.step + 1)
     return new_state, metrics

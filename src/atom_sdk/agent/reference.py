@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from atom_sdk.agent import ppo as P
+from atom_sdk.config import AgentSettings
 from atom_sdk.errors import ConfigError
 
 N_LAST = 10  # episodes averaged for the reported return
@@ -59,7 +60,7 @@ class LoopState(struct.PyTreeNode):
 def make_train(
     env,
     env_params,
-    settings: P.PPOSettings,
+    settings: AgentSettings,
     *,
     num_envs: int,
     total_timesteps: int,
@@ -71,7 +72,8 @@ def make_train(
     n_updates = total_timesteps // steps_per_update
     if n_updates < 1:
         raise ConfigError("total_timesteps is smaller than one rollout", hint="raise total_timesteps")
-    settings = P.PPOSettings.from_mapping({**settings.__dict__, "total_updates": n_updates})
+    # vector observations only: no field encoder, so no latent dynamics to train
+    derived = P.DerivedSettings(total_updates=n_updates, symplectic=False, symplectic_dt=0.1)
     space = env.action_space(env_params)
     discrete = hasattr(space, "n") and not hasattr(space, "low")
     obs_dim = env.observation_space(env_params).shape
@@ -134,7 +136,7 @@ def make_train(
             jax.random.split(k_env, num_envs), env_params
         )
         example = {"vector": jnp.zeros(obs_dim, jnp.float32)}
-        agent = P.create_agent(k_agent, example, space, settings, discrete=discrete,
+        agent = P.create_agent(k_agent, example, space, settings, derived, discrete=discrete,
                                n_actions=getattr(space, "n", None))
         carry = LoopState(
             agent=agent, env_state=env_state, obs=obs,
@@ -147,7 +149,7 @@ def make_train(
     return train
 
 
-def train_jitted(env, env_params, settings: P.PPOSettings, key: jax.Array, **kwargs):
+def train_jitted(env, env_params, settings: AgentSettings, key: jax.Array, **kwargs):
     """Jit and run ``make_train``; a key array of shape (S,) is vmapped as S seeds."""
     train = make_train(env, env_params, settings, **kwargs)
     typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
@@ -164,7 +166,7 @@ REFERENCE_CONFIGS: dict[str, dict] = {
     "cartpole": {
         "env": "CartPole-v1",
         "target": 475.0,
-        "settings": P.PPOSettings(
+        "settings": AgentSettings(
             learning_rate=2.5e-4, rollout_length=128, update_epochs=4, num_minibatches=4,
             gamma=0.99, gae_lambda=0.95, ent_coef=0.01, clip_value=True, symplectic=False,
         ),
@@ -173,7 +175,7 @@ REFERENCE_CONFIGS: dict[str, dict] = {
     "pendulum": {
         "env": "Pendulum-v1",
         "target": -300.0,
-        "settings": P.PPOSettings(
+        "settings": AgentSettings(
             learning_rate=1e-3, rollout_length=128, update_epochs=10, num_minibatches=32,
             gamma=0.95, gae_lambda=0.95, ent_coef=0.0, action_squash="tanh", symplectic=False,
         ),

@@ -9,7 +9,6 @@ physics and the agent are jit-compiled JAX.
 
 from __future__ import annotations
 
-import math
 import signal
 import time
 from dataclasses import dataclass, field
@@ -172,14 +171,13 @@ def _run(config: RunConfig, out: Path, plan: Any, *, progress: ProgressFn | None
     prev_action = np.zeros(world.action_space.shape)
     x_prev = world.observables()
 
-    total_updates = max(1, math.ceil(config.steps / config.agent.rollout_length))
-    settings = ppo.PPOSettings.from_mapping({**config.agent.model_dump(), "symplectic": variant.symplectic,
-                                             "total_updates": total_updates, "symplectic_dt": float(world.dt)})
+    derived = ppo.DerivedSettings.for_run(config.agent, steps=config.steps, symplectic=variant.symplectic,
+                                          dt=float(world.dt))
     example = _inputs(variant, world, np.zeros(obs.shape[0], np.float32),
                       np.zeros(theory_dim, np.float32) if science else None)
     key = jax.random.PRNGKey(config.seed)
     key, init_key = jax.random.split(key)
-    agent = ppo.create_agent(init_key, example, world.action_space, settings)
+    agent = ppo.create_agent(init_key, example, world.action_space, config.agent, derived)
 
     if resuming:
         restored = ckpt.load(out, plan.checkpoint_hashes)

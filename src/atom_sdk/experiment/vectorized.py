@@ -36,7 +36,7 @@ import numpy as np
 from flax import struct
 
 from atom_sdk.agent import ppo as P
-from atom_sdk.config import RunConfig, canonical_json
+from atom_sdk.config import AgentSettings, RunConfig, canonical_json
 from atom_sdk.errors import ConfigError
 from atom_sdk.experiment.variants import VariantSpec, resolve_variant
 
@@ -231,7 +231,8 @@ class SeedTrainer:
     train: Callable[[jax.Array], dict[str, jax.Array]]
     env: DynamicsEnv
     variant: VariantSpec
-    settings: P.PPOSettings
+    settings: AgentSettings
+    derived: P.DerivedSettings
     n_updates: int
     remainder: int
     max_recorded: int
@@ -263,9 +264,8 @@ def make_seed_trainer(config: RunConfig) -> SeedTrainer:
     params = env.default_params
     rollout_length = config.agent.rollout_length
     n_updates, remainder = divmod(config.steps, rollout_length)
-    total_updates = max(1, math.ceil(config.steps / rollout_length))
-    settings = P.PPOSettings.from_mapping({**config.agent.model_dump(), "symplectic": variant.symplectic,
-                                           "total_updates": total_updates, "symplectic_dt": float(world.dt)})
+    settings = config.agent
+    derived = P.DerivedSettings.for_run(settings, steps=config.steps, symplectic=variant.symplectic, dt=float(world.dt))
     gamma = float(config.agent.gamma)
     obs_size = int(np.prod(env.obs_shape))
     max_recorded = config.steps // env.max_episode_steps + 8
@@ -317,7 +317,7 @@ def make_seed_trainer(config: RunConfig) -> SeedTrainer:
         obs, env_state = env.reset_seed(seed, params)
         key, init_key = jax.random.split(jax.random.PRNGKey(seed))
         example = inputs_of(jnp.zeros(obs_size, jnp.float32), env_state)
-        agent = P.create_agent(init_key, example, env.action_space(params), settings)
+        agent = P.create_agent(init_key, example, env.action_space(params), settings, derived)
         zero = jnp.zeros((), jnp.float32)
         c = SeedCarry(agent=agent, env_state=env_state, obs=obs, norm=RunningNorm.create(obs_size), key=key,
                       ep_return=zero, ep_length=jnp.zeros((), jnp.int32), reward_sum=zero, returns_sum=zero,
@@ -338,7 +338,7 @@ def make_seed_trainer(config: RunConfig) -> SeedTrainer:
             "update_metrics": metrics,
         }
 
-    return SeedTrainer(train, env, variant, settings, n_updates, remainder, max_recorded)
+    return SeedTrainer(train, env, variant, settings, derived, n_updates, remainder, max_recorded)
 
 
 # ----------------------------------------------------------------------------- public entry point

@@ -17,7 +17,6 @@ would change what is being evaluated.
 
 from __future__ import annotations
 
-import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -155,14 +154,12 @@ def evaluate_trained(config_dict: dict[str, Any], run_dir: Path, developed: str,
             science = _ScienceBridge(config, variant, world, Path(tmp))
             if restored.get("scientist") is not None:
                 science.scientist.load_state_dict(restored["scientist"])
-        settings = ppo.PPOSettings.from_mapping({
-            **config.agent.model_dump(), "symplectic": variant.symplectic,
-            "total_updates": max(1, math.ceil(config.steps / config.agent.rollout_length)),
-            "symplectic_dt": float(world.dt)})
+        derived = ppo.DerivedSettings.for_run(config.agent, steps=config.steps, symplectic=variant.symplectic,
+                                              dt=float(world.dt))
         theory_dim = science.feature_dim if science else 0
         example = _inputs(variant, world, np.zeros(obs.shape[0], np.float32),
                           np.zeros(theory_dim, np.float32) if science else None)
-        agent = ppo.load(ppo.create_agent(jax.random.PRNGKey(0), example, world.action_space, settings),
+        agent = ppo.load(ppo.create_agent(jax.random.PRNGKey(0), example, world.action_space, config.agent, derived),
                          restored["agent"])
         norm = RunningNorm.from_dict(restored["normalizer"])
         low, high = world.action_space.low, world.action_space.high

@@ -9,7 +9,7 @@ wraps predictions in conformal intervals (``SplitConformal``, ``AdaptiveConforma
 Modules: ``library`` (candidate terms), ``derivatives`` (Savitzky-Golay and weak-form systems),
 ``sparse`` (ensembled STLSQ with AIC/BIC/CV selection), ``theory``, ``discover``, ``estimator``,
 ``conformal``, ``ledger``, ``governance``, ``planning`` (exploration and theory-derived control),
-``systems`` (reference systems with known laws), ``scientist``, ``settings``. Names are handed on
+``systems`` (reference systems with known laws), ``scientist``. Names are handed on
 lazily, so the online scientist never imports scikit-learn or PySINDy unless asked to.
 """
 

@@ -24,10 +24,12 @@ enough to resume a run with identical subsequent outputs.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from atom_sdk.config import ScientistSettings, ScientistTuning
 from atom_sdk.science.conformal import AdaptiveConformal
 from atom_sdk.science.derivatives import RegressionSystem, build_system
 from atom_sdk.science.governance import GovernanceConfig, Governor, one_step_predictions
@@ -35,7 +37,6 @@ from atom_sdk.science.ledger import HypothesisLedger
 from atom_sdk.science.library import Library
 from atom_sdk.science.planning import greedy_action
 from atom_sdk.science.planning import propose_action as _propose
-from atom_sdk.science.settings import resolve_settings
 from atom_sdk.science.sparse import SparseRegressor
 from atom_sdk.science.theory import Theory, theory_from_result
 
@@ -45,13 +46,35 @@ _STATE_VERSION = 1
 _FEATURE_CLIP = 1e6
 
 
+def _as_model(value: Any, model: type, what: str) -> Any:
+    """The pydantic model itself, or a mapping validated into it (an unknown key is an error)."""
+    if isinstance(value, model):
+        return value
+    if isinstance(value, Mapping):
+        return model.model_validate(dict(value))
+    raise TypeError(f"{what} must be a {model.__name__} (atom_sdk.config) or a mapping, not {type(value).__name__}")
+
+
+def resolve_settings(settings: Any, tuning: Any = None) -> dict[str, Any]:
+    """One plain dict of the run's scientist settings and the method's tuning constants.
+
+    Why a dict: the fitting code reads both kinds the same way, and one lookup table keeps
+    ``state_dict`` free of model objects. Defaults live only in ``atom_sdk.config``.
+    """
+    settings = _as_model(ScientistSettings() if settings is None else settings, ScientistSettings, "settings")
+    tuning = _as_model(ScientistTuning() if tuning is None else tuning, ScientistTuning, "tuning")
+    if settings.window < settings.min_samples:
+        raise ValueError(f"window ({settings.window}) must be >= min_samples ({settings.min_samples})")
+    return {**settings.model_dump(), **tuning.model_dump()}
+
+
 class Scientist:
     """Online law discovery, governance, trust, conformal prediction and planning.
 
     Parameters
     ----------
     settings:
-        Any object with the ``ScientistSettings`` fields (see :mod:`atom_sdk.science.settings`).
+        :class:`atom_sdk.config.ScientistSettings` (or a mapping of its fields); ``None``: defaults.
     variable_names, control_names:
         Names of the observables ``x`` and controls ``u`` (fixed order).
     dt:
@@ -62,6 +85,8 @@ class Scientist:
         Written in every ledger record.
     seed:
         Seed of the fitting randomness (bagging).
+    tuning:
+        :class:`atom_sdk.config.ScientistTuning`, the method's constants (``None``: defaults).
     """
 
     def __init__(
@@ -74,9 +99,10 @@ class Scientist:
         ledger: HypothesisLedger | None = None,
         run_id: str = "run",
         seed: int = 0,
+        tuning: ScientistTuning | None = None,
     ) -> None:
-        self.settings = settings
-        self._cfg = resolve_settings(settings)
+        self.settings = _as_model(ScientistSettings() if settings is None else settings, ScientistSettings, "settings")
+        self._cfg = resolve_settings(self.settings, tuning)
         self.variable_names = [str(v) for v in variable_names]
         self.control_names = [str(c) for c in control_names]
         if float(dt) <= 0:
@@ -128,10 +154,7 @@ class Scientist:
             alpha=float(c["conformal_alpha"]), gamma=float(c["aci_gamma"]), window=self._window, dim=self.n_vars
         )
         self.last_fit_seconds: float | None = None
-        thr = c["trust_threshold"]
-        if thr is None:  # the experiment config's gate, when present
-            thr = getattr(settings, "trust_gate_threshold", 0.5)
-        self._trust_threshold = float(thr)
+        self._trust_threshold = float(c["trust_gate_threshold"])
 
     # ------------------------------------------------------------------ properties
     @property
@@ -348,9 +371,8 @@ class Scientist:
         """Theory-derived controller: ``u`` in ``[low, high]`` minimising
         ``sum_i weights_i (x_hat_next_i(u) - target_i)^2``.
 
-        Returns ``clip(0, low, high)`` when there is no theory or its trust is below the trust
-        threshold (``settings.trust_threshold`` if set, else ``settings.trust_gate_threshold``
-        if present, else 0.5).
+        Returns ``clip(0, low, high)`` when there is no theory or its trust is below
+        ``settings.trust_gate_threshold``.
         """
         lo = np.asarray(low, dtype=float).reshape(-1)
         hi = np.asarray(high, dtype=float).reshape(-1)
