@@ -261,17 +261,18 @@ def build_packet(root: str | Path, *, ablation_dir: str | Path, evidence_json: s
     def resolve(rec: str) -> Path:
         return root / rec if not Path(rec).is_absolute() else Path(rec)
 
-    out = Path(output_dir)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise ArtifactError(f"{out} exists and is not empty; pick another --output-dir or pass --overwrite")
+    from atom_sdk.workspace import claim_output, output_folder, plan_output
+
+    # the one output rule: --overwrite replaces only a packet folder that atom made
+    out = output_folder(output_dir, "--output-dir")
+    out_plan = plan_output(out, "release_packet", overwrite=overwrite,
+                           flag_hint="pick another --output-dir or pass --overwrite")
     surface = dict((surface_fn or current_surface)())
     with tempfile.TemporaryDirectory(prefix="atom-packet-") as tmp:
         dists = (dists_fn or _default_dists)(root, Path(tmp))
         verdicts = audit(doc, resolve, profile=profile, root=root, dists=dists, surface=surface)
         _refuse("the evidence does not hold when re-derived from its inputs", verdicts.problems)
-        if out.exists():
-            shutil.rmtree(out)
-        out.mkdir(parents=True)
+        claim_output(out_plan, replace=overwrite)
         (out / "dist").mkdir()
         for d in dists:
             shutil.copy2(d, out / "dist" / d.name)
