@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+import atom_sdk.cli.main  # noqa: F401,E402 - the CLI hands its surface to the release tooling
+
 ROOT = Path(__file__).resolve().parents[1]
 RUNBOOK = ROOT / "docs" / "RELEASE_RUNBOOK.md"
 NOT_HERE = ("make setup", "git push", "twine upload", "advisories fetch")

@@ -12,6 +12,7 @@ from atom_sdk.release import gate_docs, gate_regression, gate_security, semver
 from atom_sdk.release.evidence import _document, check_evidence_document, render_markdown, schema_errors
 from atom_sdk.release.gate_reproducibility import check_reproducibility, strip_volatile
 from atom_sdk.release.gates import GateContext, GateRecorder, GateResult, all_gates, render_gate_table
+import atom_sdk.cli.main  # noqa: F401,E402 - the CLI hands its surface to the release tooling
 
 
 def _rec(root: Path, gate_id: str = "G-XX", **kw) -> GateRecorder:

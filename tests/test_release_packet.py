@@ -12,7 +12,8 @@ from atom_sdk.errors import ValidationFailedError
 from atom_sdk.release.evidence import write_evidence
 from atom_sdk.release.gate_evidence import check_ablation
 from atom_sdk.release.gates import GateContext, GateRecorder, all_gates, sha256_file
-from atom_sdk.release.packet import build_packet, keygen, verify_packet
+from atom_sdk.release.packet import build_packet, keygen
+from atom_sdk.release.verify import verify_packet
 
 COMMIT = "a" * 40
 

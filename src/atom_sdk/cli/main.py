@@ -14,6 +14,7 @@ from atom_sdk import __version__
 from atom_sdk.cli import bench as bench_cli
 from atom_sdk.cli import run as run_cli
 from atom_sdk.cli import worlds as worlds_cli
+from atom_sdk.release.semver import provide_cli
 
 app = typer.Typer(
     name="atom",
@@ -65,6 +66,13 @@ def _mount_optional() -> None:
 
 
 _mount_optional()
+
+
+def _root_command() -> object:
+    return typer.main.get_command(app)
+
+
+provide_cli(_root_command)  # the release tooling snapshots the CLI surface without importing the CLI
 
 
 def main(argv: list[str] | None = None) -> None:

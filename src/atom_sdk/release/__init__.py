@@ -17,7 +17,7 @@ _EXPORTS = {
     "generate_evidence": "evidence",
     "validate_evidence": "evidence",
     "build_packet": "packet",
-    "verify_packet": "packet",
+    "verify_packet": "verify",
     "keygen": "packet",
     "cli_surface": "semver",
     "write_snapshot": "semver",

@@ -198,7 +198,7 @@ def collect(rec: GateRecorder, p: Producer) -> dict[str, Any] | None:
 PRODUCERS = {
     "G-04": Producer("scientific_integrity.json", "atom_sdk.evidence.integrity", cli=("bench", "integrity")),
     "G-05": Producer("reliability.json", "atom_sdk.evidence.reliability", cli=("bench", "reliability")),
-    "G-06": Producer("safety_validation.json", "atom_sdk.safety.faults", function="run_fault_suite"),
+    "G-06": Producer("safety_validation.json", "atom_sdk.evidence.fault_suite", function="run_fault_suite"),
 }
 
 
@@ -230,7 +230,7 @@ def gate_reliability(rec: GateRecorder) -> None:
     collect(rec, PRODUCERS["G-05"])
 
 
-@gate("G-06", "Safety validation", "fault-injection suite verdict (atom_sdk.safety.faults.run_fault_suite, "
+@gate("G-06", "Safety validation", "fault-injection suite verdict (atom_sdk.evidence.fault_suite.run_fault_suite, "
       "validation_outputs/safety_validation.json)")
 def gate_safety(rec: GateRecorder) -> None:
     collect(rec, PRODUCERS["G-06"])

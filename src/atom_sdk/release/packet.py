@@ -318,10 +318,3 @@ def build_packet(root: str | Path, *, ablation_dir: str | Path, evidence_json: s
     return {"output_dir": str(out), "files": len(packet_files(out)), "commit": commit, "signed": key is not None,
             "key_source": key_source if key is not None else None, "subjects": len(statement["subject"]),
             "rederived": verdicts.rederived}
-
-
-def verify_packet(folder: str | Path, **kwargs: Any) -> dict[str, Any]:
-    """See :func:`atom_sdk.release.verify.verify_packet` (kept here for existing imports)."""
-    from atom_sdk.release.verify import verify_packet as _verify
-
-    return _verify(folder, **kwargs)

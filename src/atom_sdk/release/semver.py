@@ -7,7 +7,7 @@ flag or endpoint needs a MAJOR bump; an added one at least a MINOR bump.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,22 @@ def is_option(param: Any) -> bool:
     return getattr(param, "param_type_name", "") == "option"
 
 
+#: The CLI's root command, handed in by ``atom_sdk.cli.main`` when it is imported (the release
+#: tooling sits below the CLI and may not import it).
+_CLI_FACTORY: Callable[[], Any] | None = None
+
+
+def provide_cli(factory: Callable[[], Any]) -> None:
+    """Called by the CLI module: how to get the root click command whose surface is snapshotted."""
+    global _CLI_FACTORY
+    _CLI_FACTORY = factory
+
+
 def root_command() -> Any:
-    import typer
-
-    from atom_sdk.cli.main import app
-
-    return typer.main.get_command(app)
+    if _CLI_FACTORY is None:
+        raise ConfigError("the CLI surface needs the atom CLI: run this through `atom release ...` or import "
+                          "atom_sdk.cli.main first")
+    return _CLI_FACTORY()
 
 
 def walk_commands(cmd: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:

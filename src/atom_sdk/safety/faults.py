@@ -203,17 +203,3 @@ class StuckActuator(FaultWrapper):
 FAULT_TYPES: dict[str, type[FaultWrapper]] = {cls.fault: cls for cls in
                                               (NaNInjection, DivergingWorld, ObservationShift, TrustCollapse,
                                                StuckActuator)}
-
-
-def __getattr__(name: str) -> Any:
-    """Old path of the suite's entry points, kept only while release gate G-06 names it.
-
-    ``atom_sdk.release.gate_evidence`` looks ``run_fault_suite`` up in this module by name; once it
-    names :mod:`atom_sdk.evidence.fault_suite` this hand-on (an import back up, from safety to
-    evidence) goes.
-    """
-    if name in ("run_fault_suite", "FAULTS", "WORLD_SETUPS"):
-        from atom_sdk.evidence import fault_suite
-
-        return getattr(fault_suite, name)
-    raise AttributeError(f"module 'atom_sdk.safety.faults' has no attribute {name!r}")
