@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+import atom_sdk.cli.main  # noqa: F401 - the CLI hands its surface to the release tooling
+
 from atom_sdk.release.gate_docs import DocCommand, ScriptOptions, check_command, extract_commands
 from atom_sdk.release.gates import all_gates
 from atom_sdk.release.semver import root_command
