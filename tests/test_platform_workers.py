@@ -102,3 +102,19 @@ def test_restart_marks_running_jobs_interrupted_and_keeps_queued_ones(tmp_path):
     with TestClient(create_app(auto)) as c:
         assert {j["state"] for j in c.get("/api/v1/runs").json()["items"]} == {"queued"}
         assert all(j["resume"] for j in c.get("/api/v1/runs").json()["items"] if j["id"] == a)
+
+
+def test_run_job_takes_field_snapshots_through_the_runner_observer(tmp_path):
+    """The worker reaches the world through ``run_experiment(observer=...)``, not a world factory."""
+    import json
+    from types import SimpleNamespace
+
+    from atom_sdk.platform.workers import execute_run
+
+    steps: list[int] = []
+    ctx = SimpleNamespace(job={"params": {"config": tiny_run_config(steps=16)}, "resume": False},
+                          dir=tmp_path / "job", settings=SimpleNamespace(field_snapshot_every_seconds=3600.0),
+                          progress=lambda step, total, info: steps.append(step), check=lambda: None)
+    out = execute_run(ctx)
+    snap = json.loads((tmp_path / "job" / "field_snapshot.json").read_text())
+    assert snap["step"] == 16 and steps == list(range(1, 17)) and out["summary"]["steps"] == 16

@@ -5,6 +5,10 @@ One function, ``run_experiment``, wires the loop for every variant and writes th
 continues an interrupted run to the same final result), the hypothesis ledger and a summary
 figure. The loop is stepped on the host because the scientist is NumPy/PySINDy code; the world
 physics and the agent are jit-compiled JAX.
+
+Each step of the loop is a named part: the policy (``atom_sdk.experiment.policy``) *acts*, the
+world *steps*, the scientist *observes*, the loop *records* (rollout, telemetry, episode ends),
+and after each rollout the policy *updates* and the loop *checkpoints*.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import jax
 import numpy as np
@@ -22,16 +26,19 @@ from atom_sdk.artifacts import JsonlWriter, read_json, write_json
 from atom_sdk.config import RunConfig, build_run_config, config_hash
 from atom_sdk.errors import Interrupted, RunInterrupted
 from atom_sdk.experiment import checkpoint as ckpt
-from atom_sdk.experiment.normalizer import RunningNorm
-from atom_sdk.experiment.variants import VariantSpec, resolve_variant
+from atom_sdk.experiment.variants import VariantSpec
 from atom_sdk.provenance import provenance, utc_now
 from atom_sdk.worlds import make
+
+if TYPE_CHECKING:  # the policy pulls in the agent (flax, optax): imported when a run starts
+    from atom_sdk.experiment.policy import Decision, Policy
 
 #: Diagnostics copied into every telemetry line when the world provides them.
 TELEMETRY_DIAGNOSTICS = ("energy", "energy_error", "amplitude", "drag", "lift", "shock_angle",
                          "pressure_ratio", "max_speed", "density_min", "density_max")
 
 ProgressFn = Callable[[int, int, dict[str, Any]], None]
+ObserverFn = Callable[[Any, int], None]
 
 
 @dataclass
@@ -65,68 +72,17 @@ def resolve_config(config: RunConfig | dict[str, Any]) -> RunConfig:
     return config if isinstance(config, RunConfig) else build_run_config(config)
 
 
-class _ScienceBridge:
-    """Adapter between the runner and the scientist: features, gating and the theory controller."""
-
-    def __init__(self, config: RunConfig, variant: VariantSpec, world: Any, out_dir: Path) -> None:
-        from atom_sdk.science import HypothesisLedger, Scientist
-
-        settings = config.scientist.model_copy(update={"ensembled": variant.ensembled})
-        names = list(getattr(world, "observable_names", ())) or ["x0"]
-        n_ctrl = int(np.prod(world.action_space.shape))
-        self.n_vars = len(names)
-        self.n_ctrl = n_ctrl
-        self.variant = variant
-        self.gate_threshold = config.scientist.trust_gate_threshold
-        self.ledger = HypothesisLedger(out_dir / "ledger.jsonl")
-        self.scientist = Scientist(settings, names, [f"u{i}" for i in range(n_ctrl)], float(world.dt),
-                                   ledger=self.ledger, run_id=config.name, seed=config.seed)
-        self.feature_dim = Scientist.feature_dim(self.n_vars, n_ctrl)
-
-    @property
-    def trust(self) -> float:
-        return float(self.scientist.trust)
-
-    @property
-    def trusted(self) -> bool:
-        return self.trust >= self.gate_threshold
-
-    def theory_trust(self) -> float | None:
-        """Trust for the safety envelope: None while no law is accepted (no theory to distrust yet)."""
-        theory = self.scientist.theory if hasattr(self.scientist, "theory") else self.scientist.laws()
-        return self.trust if theory else None
-
-    def features(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
-        feats = np.asarray(self.scientist.theory_features(x, u), dtype=np.float32)
-        if self.variant.trust_gate:
-            feats = feats * np.float32(self.trust) if self.trusted else np.zeros_like(feats)
-        return feats
-
-    def controller(self, world: Any, x: np.ndarray) -> np.ndarray:
-        low, high = world.action_space.low.astype(np.float64), world.action_space.high.astype(np.float64)
-        target = world.control_target() if hasattr(world, "control_target") else None
-        if target is None or not self.trusted:
-            return np.zeros(world.action_space.shape)
-        goal, weights = target
-        return np.asarray(self.scientist.greedy_control(x, goal, weights, low, high)).reshape(world.action_space.shape)
-
-
-def _inputs(variant: VariantSpec, world: Any, obs_norm: np.ndarray, theory: np.ndarray | None) -> dict[str, Any]:
-    vector = obs_norm if theory is None else np.concatenate([obs_norm, theory]).astype(np.float32)
-    inputs: dict[str, Any] = {"vector": vector.astype(np.float32)}
-    if variant.use_encoder:
-        inputs["fields"] = world.field_tensor()
-    return inputs
-
-
 def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | None = None, *,
                    overwrite: bool = False, resume: bool = False, progress: ProgressFn | None = None,
                    stop_after: int | None = None, memory_check: bool = True,
-                   world_factory: Callable[[RunConfig], Any] | None = None, plan: Any = None) -> dict[str, Any]:
+                   world_factory: Callable[[RunConfig], Any] | None = None, plan: Any = None,
+                   observer: ObserverFn | None = None) -> dict[str, Any]:
     """Run one closed-loop experiment and write its artifacts; returns the results dict.
 
     Everything is validated first (``preflight.plan_run``): a refused run writes nothing.
     ``world_factory`` replaces ``make_world`` (the fault-injection suite wraps worlds this way).
+    ``observer(world, step)`` is called after every step with the loop's world (behind the safety
+    envelope), before ``progress``: the platform reads field snapshots this way.
     ``stop_after`` ends the loop after that many steps *without* writing results (used to
     simulate an interruption in tests); the checkpoint lets a later ``resume=True`` finish.
     Ctrl-C or SIGTERM raise ``RunInterrupted`` naming the last checkpoint.
@@ -138,174 +94,41 @@ def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | Non
         plan = plan_run(config, out_dir, overwrite=overwrite, resume=resume, memory_check=memory_check)
     out = start_run(plan, config)
     with jax.default_device(plan.device):
-        return _run(config, out, plan, progress=progress, stop_after=stop_after, world_factory=world_factory)
+        return _run(config, out, plan, progress=progress, stop_after=stop_after, world_factory=world_factory,
+                    observer=observer)
 
 
 def _run(config: RunConfig, out: Path, plan: Any, *, progress: ProgressFn | None, stop_after: int | None,
-         world_factory: Callable[[RunConfig], Any] | None) -> dict[str, Any]:
-    from atom_sdk.agent import ppo
+         world_factory: Callable[[RunConfig], Any] | None, observer: ObserverFn | None) -> dict[str, Any]:
     from atom_sdk.devices import describe_device
 
-    resuming = plan.mode in {"resume", "extend"}
-    variant = resolve_variant(config)
     started = time.perf_counter()
     started_at = utc_now()
-
-    world = (world_factory or make_world)(config)
-    envelope = None
-    if config.safety.enabled:
-        from atom_sdk.safety import SafetyEnvelope
-
-        world = envelope = SafetyEnvelope(world, config.safety, control_dir=out / "control")
-    low = np.asarray(world.action_space.low, dtype=np.float64)
-    high = np.asarray(world.action_space.high, dtype=np.float64)
-    science = _ScienceBridge(config, variant, world, out) if variant.use_scientist else None
-    if envelope is not None and science is not None:
-        envelope.trust_fn = science.theory_trust
-        envelope.fallback = lambda _obs: science.controller(envelope, envelope.observables())
-    theory_dim = science.feature_dim if science else 0
-
-    state = LoopState(episode_seed=config.seed)
-    obs, _ = world.reset(seed=state.episode_seed)
-    norm = RunningNorm(obs.shape[0])
-    prev_action = np.zeros(world.action_space.shape)
-    x_prev = world.observables()
-
-    derived = ppo.DerivedSettings.for_run(config.agent, steps=config.steps, symplectic=variant.symplectic,
-                                          dt=float(world.dt))
-    example = _inputs(variant, world, np.zeros(obs.shape[0], np.float32),
-                      np.zeros(theory_dim, np.float32) if science else None)
-    key = jax.random.PRNGKey(config.seed)
-    key, init_key = jax.random.split(key)
-    agent = ppo.create_agent(init_key, example, world.action_space, config.agent, derived)
-
-    if resuming:
-        restored = ckpt.load(out, plan.checkpoint_hashes)
-        agent = ppo.load(agent, restored["agent"])
-        world.restore(ckpt.restore_world(world, restored["world"]))
-        state = LoopState(**restored["loop"])
-        norm = RunningNorm.from_dict(restored["normalizer"])
-        key = jax.numpy.asarray(np.asarray(restored["key"], dtype=np.uint32))
-        obs = np.asarray(restored["obs"], dtype=world.observation_space.dtype)
-        prev_action = np.asarray(state.prev_action).reshape(world.action_space.shape)
-        x_prev = np.asarray(restored["x_prev"], dtype=np.float64)
-        if science is not None and restored.get("scientist") is not None:
-            science.scientist.load_state_dict(restored["scientist"])
-        if envelope is not None and state.safety:
-            envelope.load_state_dict(state.safety)
-        ckpt.truncate_lines(out / "telemetry.jsonl", state.telemetry_lines)
-
-    telemetry = JsonlWriter(out / "telemetry.jsonl")
-    buffer: list[dict[str, Any]] = []
-    checkpoint_step = state.step if resuming else None
+    loop = _start(config, out, plan, world_factory)
     try:
-        while state.step < config.steps:
-            if stop_after is not None and state.step >= stop_after:
-                return {"interrupted_at": state.step}
-            norm.update(obs)
-            theory = science.features(x_prev, prev_action) if science else None
-            if theory is not None and envelope is not None and not envelope.theory_allowed:
-                theory = np.zeros_like(theory)  # the envelope withholds a distrusted theory
-            inputs = _inputs(variant, world, norm.normalize(obs), theory)
-            key, act_key = jax.random.split(key)
-            action, logp, value = ppo.act(agent, inputs, act_key)
-            agent_action = np.asarray(action, dtype=np.float64).reshape(world.action_space.shape)
-            env_action = agent_action
-            if variant.residual_policy and science is not None and (envelope is None or envelope.theory_allowed):
-                env_action = np.clip(science.controller(world, x_prev) + agent_action, low, high)
-
-            next_obs, reward, terminated, truncated, info = world.step(env_action)
-            x_next = world.observables()
-            decisions: list[dict[str, Any]] = []
-            if science is not None:
-                science.scientist.observe(x_prev, env_action.reshape(-1))
-                if terminated or truncated:
-                    science.scientist.observe(x_next, np.zeros(science.n_ctrl))
-                    science.scientist.mark_boundary()
-                decisions = science.scientist.update(state.step)
-                for d in decisions:
-                    kind = str(d.get("kind", d.get("decision", "decision")))
-                    state.decisions[kind] = state.decisions.get(kind, 0) + 1
-
-            done = bool(terminated or truncated)
-            learn_reward = float(reward)
-            if truncated and not terminated:
-                # a time limit is not a true end: bootstrap with gamma * V(final observation)
-                final_theory = science.features(x_next, env_action.reshape(-1)) if science else None
-                if final_theory is not None and envelope is not None and not envelope.theory_allowed:
-                    final_theory = np.zeros_like(final_theory)
-                final_inputs = _inputs(variant, world, norm.normalize(next_obs), final_theory)
-                learn_reward += config.agent.gamma * float(ppo.value(agent, final_inputs))
-            buffer.append({"inputs": inputs, "action": np.asarray(action), "log_prob": float(logp),
-                           "value": float(value), "reward": learn_reward, "done": done})
-            state.reward_sum += float(reward)
-            state.episode_return += float(reward)
-            state.episode_length += 1
-            diag = info.get("diagnostics", {})
-            for name in TELEMETRY_DIAGNOSTICS:
-                if name in diag:
-                    state.diag_sums[name] = state.diag_sums.get(name, 0.0) + diag[name]
-            trust = science.trust if science else None
-            line = {"kind": "step", "step": state.step, "episode": state.episode, "reward": float(reward),
-                    "action": env_action.reshape(-1).tolist(), "trust": trust,
-                    "safety_mode": envelope.mode_name if envelope is not None else None,
-                    "diagnostics": {k: diag[k] for k in TELEMETRY_DIAGNOSTICS if k in diag}}
-            if decisions:
-                line["science"] = [{k: d.get(k) for k in ("kind", "reasons", "scores") if k in d} for d in decisions]
-            telemetry.write(line)
-            state.telemetry_lines += 1
-            for event in envelope.drain_events() if envelope is not None else ():
-                telemetry.write({"kind": "safety", **event})
-                state.telemetry_lines += 1
-            state.step += 1
-
-            if done:
-                state.episodes.append({"episode": state.episode, "return": state.episode_return,
-                                       "length": state.episode_length, "diverged": bool(terminated),
-                                       "unsafe": bool(info.get("unsafe", False)),
-                                       "final_diagnostics": {k: diag[k] for k in TELEMETRY_DIAGNOSTICS if k in diag}})
-                state.episode += 1
-                state.episode_return, state.episode_length = 0.0, 0
-                state.episode_seed = config.seed + 7919 * state.episode
-                next_obs, _ = world.reset(seed=state.episode_seed)
-                x_next = world.observables()
-                env_action = np.zeros(world.action_space.shape)
-            obs, x_prev, prev_action = next_obs, x_next, env_action
-
-            if len(buffer) == config.agent.rollout_length or state.step == config.steps:
-                if len(buffer) % config.agent.num_minibatches == 0:
-                    norm_obs = norm.normalize(obs)
-                    theory = science.features(x_prev, prev_action) if science else None
-                    last_value = ppo.value(agent, _inputs(variant, world, norm_obs, theory))
-                    key, update_key = jax.random.split(key)
-                    agent, metrics = ppo.update(agent, _stack_rollout(buffer), last_value, update_key)
-                    state.updates += 1
-                    state.last_update_metrics = {k: float(v) for k, v in metrics.items()}
-                    telemetry.write({"kind": "update", "step": state.step, "update": state.updates,
-                                     **state.last_update_metrics})
-                    state.telemetry_lines += 1
-                buffer.clear()
-                if science is not None:
-                    state.trust_trajectory.append([state.step, science.trust])
-                state.prev_action = prev_action.reshape(-1).tolist()
-                if envelope is not None:
-                    state.safety = envelope.state_dict()
-                ckpt.save(out, config_hash(config), agent=ppo.save(agent), world=world, loop=state,
-                          normalizer=norm.to_dict(), key=np.asarray(key), obs=obs, x_prev=x_prev,
-                          scientist=science.scientist.state_dict() if science else None)
-                checkpoint_step = state.step
+        while loop.state.step < config.steps:
+            if stop_after is not None and loop.state.step >= stop_after:
+                return {"interrupted_at": loop.state.step}
+            decision = _act(loop)
+            transition = _step(loop, decision)
+            decisions = _observe(loop, transition)
+            _record(loop, transition, decisions)
+            if len(loop.buffer) == config.agent.rollout_length or loop.state.step == config.steps:
+                _update(loop)
+                _checkpoint(loop)
+            if observer is not None:
+                observer(loop.world, loop.state.step)
             if progress is not None:
-                progress(state.step, config.steps, {"trust": trust, "episode": state.episode})
+                progress(loop.state.step, config.steps, {"trust": loop.policy.trust, "episode": loop.state.episode})
     except (KeyboardInterrupt, Interrupted) as exc:
-        raise _interrupted(exc, out, state.step, checkpoint_step) from None
+        raise _interrupted(exc, out, loop.state.step, loop.checkpoint_step) from None
     finally:
-        telemetry.close()
-        if science is not None:
-            science.ledger.close()
+        loop.telemetry.close()
+        loop.policy.close()
 
     wall = time.perf_counter() - started
-    results = _results(config, variant, world, state, science, out, wall, started_at)
-    results["safety"] = envelope.report() if envelope is not None else {"enabled": False}
+    results = _results(config, loop.policy, loop.world, loop.state, out, wall, started_at)
+    results["safety"] = loop.envelope.report() if loop.envelope is not None else {"enabled": False}
     results["provenance"]["device"] = describe_device(plan.device, config.device)
     if plan.mode == "extend":
         results["provenance"]["extended_from_steps"] = plan.saved_steps
@@ -317,6 +140,189 @@ def _run(config: RunConfig, out: Path, plan: Any, *, progress: ProgressFn | None
     except ImportError:  # pragma: no cover - matplotlib is a core dependency
         pass
     return results
+
+
+# ----------------------------------------------------------------------------- the loop's parts
+@dataclass
+class _Loop:
+    """What the loop works on: the world (behind the safety envelope), the policy, the carried state."""
+
+    config: RunConfig
+    out: Path
+    world: Any
+    envelope: Any
+    policy: Policy
+    state: LoopState
+    obs: np.ndarray  # observation the next action is chosen from
+    x_prev: np.ndarray  # the world's observables at that observation
+    prev_action: np.ndarray  # the control applied last (zeros after a reset)
+    telemetry: JsonlWriter | None = None  # opened once a resume has cut what followed its checkpoint
+    buffer: list[dict[str, Any]] = field(default_factory=list)
+    checkpoint_step: int | None = None
+
+    @property
+    def theory_allowed(self) -> bool:
+        """Whether the safety envelope lets the theory reach the agent and the controller now."""
+        return self.envelope is None or self.envelope.theory_allowed
+
+
+@dataclass
+class _Transition:
+    """One world step: the decision that caused it and what the world returned."""
+
+    decision: Decision
+    next_obs: np.ndarray
+    reward: float
+    terminated: bool
+    truncated: bool
+    info: dict[str, Any]
+    x_next: np.ndarray
+
+    @property
+    def done(self) -> bool:
+        return bool(self.terminated or self.truncated)
+
+
+def _start(config: RunConfig, out: Path, plan: Any, world_factory: Callable[[RunConfig], Any] | None) -> _Loop:
+    """World (+ envelope), first reset, policy; on resume, everything the checkpoint restores."""
+    from atom_sdk.experiment.policy import Policy
+
+    world = (world_factory or make_world)(config)
+    envelope = None
+    if config.safety.enabled:
+        from atom_sdk.safety import SafetyEnvelope
+
+        world = envelope = SafetyEnvelope(world, config.safety, control_dir=out / "control")
+    state = LoopState(episode_seed=config.seed)
+    obs, _ = world.reset(seed=state.episode_seed)
+    x_prev = world.observables()
+    policy = Policy(config, world, ledger_dir=out)
+    science = policy.science
+    if envelope is not None and science is not None:
+        envelope.trust_fn = science.theory_trust
+        envelope.fallback = lambda _obs: science.controller(envelope, envelope.observables())
+    loop = _Loop(config, out, world, envelope, policy, state, obs, x_prev, np.zeros(world.action_space.shape))
+    if plan.mode in {"resume", "extend"}:
+        _restore(loop, ckpt.load(out, plan.checkpoint_hashes))
+    loop.telemetry = JsonlWriter(out / "telemetry.jsonl")
+    return loop
+
+
+def _restore(loop: _Loop, restored: dict[str, Any]) -> None:
+    """Continue from a checkpoint: world, loop state, policy, envelope; drop telemetry written after it."""
+    world = loop.world
+    world.restore(ckpt.restore_world(world, restored["world"]))
+    loop.policy.load_state_dict(restored)
+    loop.state = LoopState(**restored["loop"])
+    loop.obs = np.asarray(restored["obs"], dtype=world.observation_space.dtype)
+    loop.prev_action = np.asarray(loop.state.prev_action).reshape(world.action_space.shape)
+    loop.x_prev = np.asarray(restored["x_prev"], dtype=np.float64)
+    if loop.envelope is not None and loop.state.safety:
+        loop.envelope.load_state_dict(loop.state.safety)
+    ckpt.truncate_lines(loop.out / "telemetry.jsonl", loop.state.telemetry_lines)
+    loop.checkpoint_step = loop.state.step
+
+
+def _act(loop: _Loop) -> Decision:
+    """The policy chooses from the current observation (theory withheld when the envelope says so)."""
+    return loop.policy.act(loop.obs, x=loop.x_prev, u=loop.prev_action, theory_allowed=loop.theory_allowed)
+
+
+def _step(loop: _Loop, decision: Decision) -> _Transition:
+    """The world takes the action."""
+    next_obs, reward, terminated, truncated, info = loop.world.step(decision.env_action)
+    return _Transition(decision, next_obs, reward, terminated, truncated, info, loop.world.observables())
+
+
+def _observe(loop: _Loop, t: _Transition) -> list[dict[str, Any]]:
+    """The scientist sees the transition (and may refit); its decisions are counted."""
+    decisions = loop.policy.observe(loop.x_prev, t.decision.env_action, t.x_next, t.done, loop.state.step)
+    for d in decisions:
+        kind = str(d.get("kind", d.get("decision", "decision")))
+        loop.state.decisions[kind] = loop.state.decisions.get(kind, 0) + 1
+    return decisions
+
+
+def _learn_reward(loop: _Loop, t: _Transition) -> float:
+    """The reward PPO learns from: a time limit is not a true end, so bootstrap with gamma * V(final obs)."""
+    reward = float(t.reward)
+    if t.truncated and not t.terminated:
+        final = loop.policy.inputs(t.next_obs, t.x_next, t.decision.env_action.reshape(-1), loop.theory_allowed)
+        reward += loop.config.agent.gamma * loop.policy.value(final)
+    return reward
+
+
+def _record(loop: _Loop, t: _Transition, decisions: list[dict[str, Any]]) -> None:
+    """Rollout, sums, telemetry; then the episode's end (reset) and the carry to the next step."""
+    state, d = loop.state, t.decision
+    loop.buffer.append({"inputs": d.inputs, "action": np.asarray(d.action), "log_prob": d.log_prob,
+                        "value": d.value, "reward": _learn_reward(loop, t), "done": t.done})
+    state.reward_sum += float(t.reward)
+    state.episode_return += float(t.reward)
+    state.episode_length += 1
+    diag = t.info.get("diagnostics", {})
+    for name in TELEMETRY_DIAGNOSTICS:
+        if name in diag:
+            state.diag_sums[name] = state.diag_sums.get(name, 0.0) + diag[name]
+    envelope = loop.envelope
+    line = {"kind": "step", "step": state.step, "episode": state.episode, "reward": float(t.reward),
+            "action": d.env_action.reshape(-1).tolist(), "trust": loop.policy.trust,
+            "safety_mode": envelope.mode_name if envelope is not None else None,
+            "diagnostics": {k: diag[k] for k in TELEMETRY_DIAGNOSTICS if k in diag}}
+    if decisions:
+        line["science"] = [{k: x.get(k) for k in ("kind", "reasons", "scores") if k in x} for x in decisions]
+    _write(loop, line)
+    for event in envelope.drain_events() if envelope is not None else ():
+        _write(loop, {"kind": "safety", **event})
+    state.step += 1
+    next_obs, x_next, action = t.next_obs, t.x_next, d.env_action
+    if t.done:
+        next_obs, x_next, action = _end_episode(loop, t, diag)
+    loop.obs, loop.x_prev, loop.prev_action = next_obs, x_next, action
+
+
+def _end_episode(loop: _Loop, t: _Transition, diag: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Record the finished episode and reset the world; returns the new (obs, observables, last control)."""
+    state, world = loop.state, loop.world
+    state.episodes.append({"episode": state.episode, "return": state.episode_return,
+                           "length": state.episode_length, "diverged": bool(t.terminated),
+                           "unsafe": bool(t.info.get("unsafe", False)),
+                           "final_diagnostics": {k: diag[k] for k in TELEMETRY_DIAGNOSTICS if k in diag}})
+    state.episode += 1
+    state.episode_return, state.episode_length = 0.0, 0
+    state.episode_seed = loop.config.seed + 7919 * state.episode
+    next_obs, _ = world.reset(seed=state.episode_seed)
+    return next_obs, world.observables(), np.zeros(world.action_space.shape)
+
+
+def _update(loop: _Loop) -> None:
+    """A PPO update on the collected rollout (skipped when it does not split into the minibatches)."""
+    state = loop.state
+    if len(loop.buffer) % loop.config.agent.num_minibatches == 0:
+        state.last_update_metrics = loop.policy.update(_stack_rollout(loop.buffer), loop.obs, loop.x_prev,
+                                                       loop.prev_action)
+        state.updates += 1
+        _write(loop, {"kind": "update", "step": state.step, "update": state.updates, **state.last_update_metrics})
+    loop.buffer.clear()
+
+
+def _checkpoint(loop: _Loop) -> None:
+    """Everything a resume needs, written atomically after each rollout."""
+    state = loop.state
+    if loop.policy.science is not None:
+        state.trust_trajectory.append([state.step, loop.policy.science.trust])
+    state.prev_action = loop.prev_action.reshape(-1).tolist()
+    if loop.envelope is not None:
+        state.safety = loop.envelope.state_dict()
+    ckpt.save(loop.out, config_hash(loop.config), world=loop.world, loop=state, obs=loop.obs, x_prev=loop.x_prev,
+              **loop.policy.state_dict())
+    loop.checkpoint_step = state.step
+
+
+def _write(loop: _Loop, line: dict[str, Any]) -> None:
+    assert loop.telemetry is not None
+    loop.telemetry.write(line)
+    loop.state.telemetry_lines += 1
 
 
 def _interrupted(exc: BaseException, out: Path, step: int, checkpoint_step: int | None) -> RunInterrupted:
@@ -345,8 +351,10 @@ def _stack_rollout(buffer: list[dict[str, Any]]):
     )
 
 
-def _results(config: RunConfig, variant: VariantSpec, world: Any, state: LoopState, science: _ScienceBridge | None,
-             out: Path, wall: float, started_at: str) -> dict[str, Any]:
+def _results(config: RunConfig, policy: Policy, world: Any, state: LoopState, out: Path, wall: float,
+             started_at: str) -> dict[str, Any]:
+    variant: VariantSpec = policy.variant
+    science = policy.science
     episodes = state.episodes
     returns = [e["return"] for e in episodes]
     partial = state.episode_return if state.episode_length else None

@@ -134,27 +134,25 @@ class JobContext:
 def execute_run(ctx: JobContext) -> dict[str, Any]:
     from atom_sdk.config import build_run_config
     from atom_sdk.experiment import checkpoint as ckpt
-    from atom_sdk.experiment.runner import make_world, run_experiment
+    from atom_sdk.experiment.runner import run_experiment
 
     data = dict(ctx.job["params"]["config"])
     config = build_run_config(data, source="run request")
     resume = bool(ctx.job.get("resume")) and ckpt.exists(ctx.dir)
-    holder: dict[str, Any] = {}
     last_snapshot = [0.0]
 
-    def factory(cfg: Any) -> Any:
-        holder["world"] = make_world(cfg)
-        return holder["world"]
+    def observe(world: Any, step: int) -> None:
+        """A heat-map of the world's fields for the UI, at most every field_snapshot_every_seconds."""
+        now = time.monotonic()
+        if step >= config.steps or now - last_snapshot[0] >= ctx.settings.field_snapshot_every_seconds:
+            last_snapshot[0] = now
+            try:
+                write_field_snapshot(ctx.dir, world, step)
+            except (AtomError, ValueError, OSError):  # a world without fields: no heat-map
+                pass
 
     def progress(step: int, total: int, info: dict[str, Any]) -> None:
         ctx.progress(step, total, info)
-        now = time.monotonic()
-        if "world" in holder and (step >= total or now - last_snapshot[0] >= ctx.settings.field_snapshot_every_seconds):
-            last_snapshot[0] = now
-            try:
-                write_field_snapshot(ctx.dir, holder["world"], step)
-            except (AtomError, ValueError, OSError):  # a world without fields: no heat-map
-                pass
         ctx.check()
 
     if not resume:
@@ -162,7 +160,7 @@ def execute_run(ctx: JobContext) -> dict[str, Any]:
 
         adopt_output(ctx.dir, "run")  # the job folder is the server's own: a retry may replace it
     results = run_experiment(config, ctx.dir, overwrite=not resume, resume=resume, progress=progress,
-                             world_factory=factory)
+                             observer=observe)
     return {"summary": results.get("summary", {}), "laws": len(results.get("laws", [])),
             "resumed": resume, "safety_events": (results.get("safety") or {}).get("events_total", 0)}
 

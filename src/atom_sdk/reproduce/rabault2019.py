@@ -134,49 +134,26 @@ def window_stats(hist: dict[str, Any]) -> dict[str, float]:
 
 def evaluate_trained(config_dict: dict[str, Any], run_dir: Path, developed: str, n_eval: int) -> dict[str, Any]:
     """Load the run's checkpoint and act deterministically from the developed state."""
-    import jax
-
-    from atom_sdk.agent import ppo
-    from atom_sdk.config import build_run_config, config_hash
-    from atom_sdk.experiment import checkpoint as ckpt
-    from atom_sdk.experiment.normalizer import RunningNorm
-    from atom_sdk.experiment.runner import _inputs, _ScienceBridge
-    from atom_sdk.experiment.variants import resolve_variant
+    from atom_sdk.config import build_run_config
+    from atom_sdk.experiment.policy import Policy
 
     config = build_run_config(config_dict)
-    variant = resolve_variant(config)
     world = developed_world(config, developed, max_episode_steps=10**6)
-    obs, _ = world.reset(seed=0)
-    restored = ckpt.load(run_dir, config_hash(config))
-    science = None
-    with tempfile.TemporaryDirectory() as tmp:
-        if variant.use_scientist:
-            science = _ScienceBridge(config, variant, world, Path(tmp))
-            if restored.get("scientist") is not None:
-                science.scientist.load_state_dict(restored["scientist"])
-        derived = ppo.DerivedSettings.for_run(config.agent, steps=config.steps, symplectic=variant.symplectic,
-                                              dt=float(world.dt))
-        theory_dim = science.feature_dim if science else 0
-        example = _inputs(variant, world, np.zeros(obs.shape[0], np.float32),
-                          np.zeros(theory_dim, np.float32) if science else None)
-        agent = ppo.load(ppo.create_agent(jax.random.PRNGKey(0), example, world.action_space, config.agent, derived),
-                         restored["agent"])
-        norm = RunningNorm.from_dict(restored["normalizer"])
-        low, high = world.action_space.low, world.action_space.high
+    world.reset(seed=0)
+    with tempfile.TemporaryDirectory() as tmp:  # the frozen scientist's ledger is not kept
+        policy = Policy.from_checkpoint(config, world, run_dir, ledger_dir=Path(tmp))
         memory = {"u": np.zeros(world.action_space.shape)}
-        key = jax.random.PRNGKey(config.seed)  # unused by the deterministic policy mean
 
-        def policy(o: np.ndarray, w: Any) -> np.ndarray:
-            x = w.observables()  # the runner's x_prev: observables before this step
-            theory = science.features(x, memory["u"]) if science else None
-            a, _, _ = ppo.act(agent, _inputs(variant, w, norm.normalize(o), theory), key, deterministic=True)
-            a = np.asarray(a, np.float64).reshape(w.action_space.shape)
-            if variant.residual_policy and science is not None:
-                a = np.clip(science.controller(w, x) + a, low, high)
+        def act(o: np.ndarray, w: Any) -> np.ndarray:
+            # w.observables(): the runner's x_prev, the observables before this step
+            a = policy.act(o, x=w.observables(), u=memory["u"], explore=False).env_action
             memory["u"] = a
             return a
 
-        hist = rollout(world, n_eval, policy)
+        try:
+            hist = rollout(world, n_eval, act)
+        finally:
+            policy.close()
     return hist
 
 

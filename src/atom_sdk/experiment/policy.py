@@ -1,0 +1,217 @@
+"""The policy a run acts with: the agent, its observation normaliser, the science bridge and
+the assembly of the agent's inputs, behind one noun.
+
+Why one object: the runner, the reproductions (which evaluate a trained run) and anyone who
+wants to act with a checkpoint need the same four pieces wired the same way; built from
+``(config, world)``, or restored from a run folder with :meth:`Policy.from_checkpoint`, a
+``Policy`` acts exactly as it did inside the run. The loop keeps the world, the rollout and the
+bookkeeping; the policy keeps everything that learns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from atom_sdk.agent import ppo
+from atom_sdk.config import RunConfig
+from atom_sdk.experiment.normalizer import RunningNorm
+from atom_sdk.experiment.variants import VariantSpec, resolve_variant
+
+__all__ = ["Decision", "Policy", "ScienceBridge", "agent_inputs"]
+
+
+class ScienceBridge:
+    """Adapter between the loop and the scientist: features, gating and the theory controller."""
+
+    def __init__(self, config: RunConfig, variant: VariantSpec, world: Any, ledger_dir: Path) -> None:
+        from atom_sdk.science import HypothesisLedger, Scientist
+
+        settings = config.scientist.model_copy(update={"ensembled": variant.ensembled})
+        names = list(getattr(world, "observable_names", ())) or ["x0"]
+        n_ctrl = int(np.prod(world.action_space.shape))
+        self.n_vars = len(names)
+        self.n_ctrl = n_ctrl
+        self.variant = variant
+        self.gate_threshold = config.scientist.trust_gate_threshold
+        self.ledger = HypothesisLedger(Path(ledger_dir) / "ledger.jsonl")
+        self.scientist = Scientist(settings, names, [f"u{i}" for i in range(n_ctrl)], float(world.dt),
+                                   ledger=self.ledger, run_id=config.name, seed=config.seed)
+        self.feature_dim = Scientist.feature_dim(self.n_vars, n_ctrl)
+
+    @property
+    def trust(self) -> float:
+        return float(self.scientist.trust)
+
+    @property
+    def trusted(self) -> bool:
+        return self.trust >= self.gate_threshold
+
+    def theory_trust(self) -> float | None:
+        """Trust for the safety envelope: None while no law is accepted (no theory to distrust yet)."""
+        return self.trust if self.scientist.theory else None
+
+    def features(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+        feats = np.asarray(self.scientist.theory_features(x, u), dtype=np.float32)
+        if self.variant.trust_gate:
+            feats = feats * np.float32(self.trust) if self.trusted else np.zeros_like(feats)
+        return feats
+
+    def controller(self, world: Any, x: np.ndarray) -> np.ndarray:
+        low, high = world.action_space.low.astype(np.float64), world.action_space.high.astype(np.float64)
+        target = world.control_target() if hasattr(world, "control_target") else None
+        if target is None or not self.trusted:
+            return np.zeros(world.action_space.shape)
+        goal, weights = target
+        return np.asarray(self.scientist.greedy_control(x, goal, weights, low, high)).reshape(world.action_space.shape)
+
+    def observe(self, x: np.ndarray, u: np.ndarray, x_next: np.ndarray, ended: bool, step: int) -> list[dict]:
+        """Feed one transition (and the terminal state at an episode end); returns the fit decisions."""
+        self.scientist.observe(x, u.reshape(-1))
+        if ended:
+            self.scientist.observe(x_next, np.zeros(self.n_ctrl))
+            self.scientist.mark_boundary()
+        return self.scientist.update(step)
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+def agent_inputs(variant: VariantSpec, world: Any, obs_norm: np.ndarray, theory: np.ndarray | None) -> dict[str, Any]:
+    """What the agent sees: the normalised observation (+ theory features) and, with the encoder, the fields."""
+    vector = obs_norm if theory is None else np.concatenate([obs_norm, theory]).astype(np.float32)
+    inputs: dict[str, Any] = {"vector": vector.astype(np.float32)}
+    if variant.use_encoder:
+        inputs["fields"] = world.field_tensor()
+    return inputs
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One act: what the agent saw and chose, and the action that goes to the world."""
+
+    inputs: dict[str, Any]
+    action: Any  # the agent's own sample (the rollout learns from it)
+    log_prob: float
+    value: float
+    env_action: np.ndarray  # the agent's action, or the theory controller's plus the agent's residual
+
+
+class Policy:
+    """Agent + observation normaliser + science bridge + input assembly, for one (config, world).
+
+    Build it after the world's first reset (the agent's example input reads the fields).
+    ``ledger_dir`` is where the scientist's hypothesis ledger goes (needed when the variant
+    uses the scientist). The policy owns its PRNG key: every stochastic act and every update
+    splits it, in the loop's order, so a run is a function of its seed.
+    """
+
+    def __init__(self, config: RunConfig, world: Any, *, ledger_dir: Path | None = None) -> None:
+        self.config = config
+        self.variant = resolve_variant(config)
+        self.world = world
+        self.science: ScienceBridge | None = None
+        if self.variant.use_scientist:
+            if ledger_dir is None:
+                raise ValueError(f"variant '{config.variant}' uses the scientist: pass ledger_dir for its ledger")
+            self.science = ScienceBridge(config, self.variant, world, ledger_dir)
+        self.low = np.asarray(world.action_space.low, dtype=np.float64)
+        self.high = np.asarray(world.action_space.high, dtype=np.float64)
+        obs_size = int(world.observation_space.shape[0])
+        self.norm = RunningNorm(obs_size)
+        derived = ppo.DerivedSettings.for_run(config.agent, steps=config.steps, symplectic=self.variant.symplectic,
+                                              dt=float(world.dt))
+        theory = np.zeros(self.science.feature_dim, np.float32) if self.science else None
+        example = agent_inputs(self.variant, world, np.zeros(obs_size, np.float32), theory)
+        self.key, init_key = jax.random.split(jax.random.PRNGKey(config.seed))
+        self.agent = ppo.create_agent(init_key, example, world.action_space, config.agent, derived)
+
+    @classmethod
+    def from_checkpoint(cls, config: RunConfig, world: Any, run_dir: str | Path, *,
+                        config_hashes: str | tuple[str, ...] | None = None,
+                        ledger_dir: Path | None = None) -> "Policy":
+        """The policy as the run's last checkpoint left it (agent, normaliser, key, scientist)."""
+        from atom_sdk.config import config_hash
+        from atom_sdk.experiment import checkpoint as ckpt
+
+        policy = cls(config, world, ledger_dir=ledger_dir)
+        policy.load_state_dict(ckpt.load(Path(run_dir), config_hashes or config_hash(config)))
+        return policy
+
+    # ------------------------------------------------------------------ acting
+    @property
+    def trust(self) -> float | None:
+        return self.science.trust if self.science else None
+
+    def theory(self, x: np.ndarray, u: np.ndarray, allowed: bool = True) -> np.ndarray | None:
+        """Theory features for state ``x`` and last control ``u``; zeros when the theory is withheld."""
+        if self.science is None:
+            return None
+        feats = self.science.features(x, u)
+        return feats if allowed else np.zeros_like(feats)
+
+    def inputs(self, obs: np.ndarray, x: np.ndarray, u: np.ndarray, theory_allowed: bool = True) -> dict[str, Any]:
+        """The agent's inputs for observation ``obs`` (normalised, the normaliser left as it is)."""
+        return agent_inputs(self.variant, self.world, self.norm.normalize(obs), self.theory(x, u, theory_allowed))
+
+    def act(self, obs: np.ndarray, *, x: np.ndarray, u: np.ndarray, theory_allowed: bool = True,
+            explore: bool = True) -> Decision:
+        """Choose the action for ``obs``, with ``x`` the world's observables and ``u`` the last control.
+
+        ``explore=True`` (training): the normaliser learns ``obs`` and the action is sampled.
+        ``explore=False`` (evaluation): the normaliser is frozen and the action is the policy mean.
+        ``theory_allowed=False`` (the safety envelope distrusts the theory): zero theory features
+        and no theory controller.
+        """
+        if explore:
+            self.norm.update(obs)
+        inputs = self.inputs(obs, x, u, theory_allowed)
+        if explore:
+            self.key, act_key = jax.random.split(self.key)
+        else:
+            act_key = self.key  # unused by the policy mean
+        action, logp, value = ppo.act(self.agent, inputs, act_key, deterministic=not explore)
+        shape = self.world.action_space.shape
+        env_action = np.asarray(action, dtype=np.float64).reshape(shape)
+        if self.variant.residual_policy and self.science is not None and theory_allowed:
+            env_action = np.clip(self.science.controller(self.world, x) + env_action, self.low, self.high)
+        return Decision(inputs, action, float(logp), float(value), env_action)
+
+    def value(self, inputs: dict[str, Any]) -> float:
+        """V(inputs): bootstraps a time-limit truncation."""
+        return float(ppo.value(self.agent, inputs))
+
+    # ------------------------------------------------------------------ learning
+    def update(self, rollout: ppo.Rollout, last_obs: np.ndarray, x: np.ndarray, u: np.ndarray) -> dict[str, float]:
+        """One PPO update on ``rollout``; ``last_obs`` (with ``x``, ``u``) gives the bootstrap value."""
+        last_value = ppo.value(self.agent, self.inputs(last_obs, x, u))
+        self.key, update_key = jax.random.split(self.key)
+        self.agent, metrics = ppo.update(self.agent, rollout, last_value, update_key)
+        return {k: float(v) for k, v in metrics.items()}
+
+    def observe(self, x: np.ndarray, u: np.ndarray, x_next: np.ndarray, ended: bool, step: int) -> list[dict]:
+        """Feed one world transition to the scientist (nothing without one); returns its decisions."""
+        return self.science.observe(x, u, x_next, ended, step) if self.science else []
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the policy (the keys ``checkpoint.save`` takes)."""
+        return {"agent": ppo.save(self.agent), "normalizer": self.norm.to_dict(), "key": np.asarray(self.key),
+                "scientist": self.science.scientist.state_dict() if self.science else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from ``state_dict`` or a loaded checkpoint (extra checkpoint keys are ignored)."""
+        self.agent = ppo.load(self.agent, state["agent"])
+        self.norm = RunningNorm.from_dict(state["normalizer"])
+        self.key = jax.numpy.asarray(np.asarray(state["key"], dtype=np.uint32))
+        if self.science is not None and state.get("scientist") is not None:
+            self.science.scientist.load_state_dict(state["scientist"])
+
+    def close(self) -> None:
+        """Close the hypothesis ledger."""
+        if self.science is not None:
+            self.science.close()
