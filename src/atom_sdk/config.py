@@ -36,11 +36,15 @@ class StrictModel(BaseModel):
 class WorldSettings(StrictModel):
     """Which world to run and its physical parameters."""
 
-    name: str = Field("analytical:taylor_green", description="registered world id 'family:name'")
-    grid: tuple[int, int, int] = Field((32, 32, 16), description="grid cells nx ny nz (nz=1 for 2D)")
-    params: dict[str, float | int | bool | str] = Field(default_factory=dict)
-    dtype: Literal["float32", "float64"] = "float32"
-    max_episode_steps: int = Field(200, ge=1, le=1_000_000)
+    name: str = Field("analytical:taylor_green", description="registered world id 'family:name' (atom worlds list)")
+    grid: tuple[int, int, int] = Field(
+        (32, 32, 16), description="grid cells nx ny nz, each 1 to 4096 (nz=1 for 2D worlds)")
+    params: dict[str, float | int | bool | str] = Field(
+        default_factory=dict, description="the world's own physical parameters (each world checks its names, "
+        "units and ranges)")
+    dtype: Literal["float32", "float64"] = Field("float32", description="floating-point precision of the physics")
+    max_episode_steps: int = Field(
+        200, ge=1, le=1_000_000, description="agent steps before an episode is truncated; 1 to 1000000")
 
     @field_validator("grid")
     @classmethod
@@ -167,15 +171,21 @@ class ScientistTuning(StrictModel):
 class SafetySettings(StrictModel):
     """Runtime safety envelope thresholds (see ``atom_sdk.safety``)."""
 
-    enabled: bool = True
-    min_theory_trust: float = Field(0.08, ge=0.0, le=1.0)
-    max_stress: float = Field(8.0, gt=0.0)
-    shift_z_threshold: float = Field(8.0, gt=0.0)
-    shift_warmup: int = Field(24, ge=1, le=100_000)
+    enabled: bool = Field(True, description="supervise the world with the safety envelope")
+    min_theory_trust: float = Field(
+        0.08, ge=0.0, le=1.0, description="trust (0 to 1) below which theory control and features are withheld")
+    max_stress: float = Field(
+        8.0, gt=0.0, description="limit on the world's max_stress diagnostic (strain-rate magnitude, world units); "
+        "> 0")
+    shift_z_threshold: float = Field(
+        8.0, gt=0.0, description="observation z-score (standard deviations) flagged as a distribution shift; > 0")
+    shift_warmup: int = Field(24, ge=1, le=100_000, description="steps before the shift monitor acts; 1 to 100000")
     density_min: float | None = Field(None, gt=0.0, description="None: 0.05 x the world's reference density")
     density_max: float | None = Field(None, gt=0.0, description="None: max(8, 2 x the world's densest steady flow)")
     speed_max: float | None = Field(None, gt=0.0, description="None: max(3, 1.5 x the world's speed scale)")
-    max_action_rate: float | None = Field(None, gt=0.0)
+    max_action_rate: float | None = Field(
+        None, gt=0.0, description="largest change of any action component per agent step (action units); "
+        "None: unlimited")
 
 
 class RunConfig(StrictModel):
@@ -184,19 +194,19 @@ class RunConfig(StrictModel):
     name: Annotated[str, BeforeValidator(validate_name)] = Field(
         "run", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$",
         description="run folder name inside output_root (one path component)")
-    world: WorldSettings = Field(default_factory=WorldSettings)
-    steps: int = Field(300, ge=1, le=10_000_000)
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    variant: Variant = "v2_hybrid"
-    device: Literal["cpu", "gpu", "auto"] = "cpu"
-    agent: AgentSettings = Field(default_factory=AgentSettings)
-    scientist: ScientistSettings = Field(default_factory=ScientistSettings)
-    safety: SafetySettings = Field(default_factory=SafetySettings)
-    ablate_scientist: bool = False
-    ablate_symplectic: bool = False
-    ablate_trust_gate: bool = False
+    world: WorldSettings = Field(default_factory=WorldSettings, description="the world and its parameters")
+    steps: int = Field(300, ge=1, le=10_000_000, description="agent steps of the whole run; 1 to 10000000")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="seed of every random draw; 0 to 2^31-1")
+    variant: Variant = Field("v2_hybrid", description="which parts of the loop run (atom_sdk.experiment.variants)")
+    device: Literal["cpu", "gpu", "auto"] = Field("cpu", description="where JAX computes; 'auto': a GPU if present")
+    agent: AgentSettings = Field(default_factory=AgentSettings, description="PPO agent and field encoder")
+    scientist: ScientistSettings = Field(default_factory=ScientistSettings, description="online law discovery")
+    safety: SafetySettings = Field(default_factory=SafetySettings, description="runtime safety envelope")
+    ablate_scientist: bool = Field(False, description="turn the scientist off on top of the variant")
+    ablate_symplectic: bool = Field(False, description="turn the symplectic latent model off")
+    ablate_trust_gate: bool = Field(False, description="feed theory features to the agent ungated")
     checkpoint_every: int = Field(0, ge=0, description="steps between checkpoints; 0 = every update")
-    output_root: str = "experiment_results"
+    output_root: str = Field("experiment_results", description="folder that holds the run folders")
 
 
 
