@@ -48,9 +48,6 @@ KNOWN_UPWARD: dict[tuple[str, str], str] = {
 #: Import circles that still exist, by the modules they join, each with why. The test fails when
 #: one of them is gone.
 KNOWN_CIRCLES: dict[str, str] = {
-    # The gate registry loads the gate modules, which register themselves with it (the catalogue
-    # wants a module of its own; the docs gate renders the table of all gates).
-    "atom_sdk.release.gates": "release: gate registry <-> gate_* modules",
 }
 
 

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from atom_sdk.release import gate_docs, gate_regression, gate_security, semver
-from atom_sdk.release.evidence import _document, check_evidence_document, render_markdown, schema_errors
+from atom_sdk.release.evidence import check_evidence_document, render_markdown, schema_errors
+from atom_sdk.release.evidence import evidence_document as _document
 from atom_sdk.release.gate_reproducibility import check_reproducibility, strip_volatile
-from atom_sdk.release.gates import GateContext, GateRecorder, GateResult, all_gates, render_gate_table
+from atom_sdk.release.catalogue import all_gates, gate_table
+from atom_sdk.release.gates import GateContext, GateRecorder, GateResult
 import atom_sdk.cli.main  # noqa: F401,E402 - the CLI hands its surface to the release tooling
 
 
@@ -64,7 +66,7 @@ def _docs_root(tmp_path: Path) -> Path:
     (tmp_path / "CHANGELOG.md").write_text("# Changelog\n\n## [9.9.9] - 2030-01-01\n\n- Added things.\n",
                                            encoding="utf-8")
     (tmp_path / "docs" / "SDK_RELEASE.md").write_text(
-        f"x\n{gate_docs.GATE_TABLE_BEGIN}\n{render_gate_table()}\n{gate_docs.GATE_TABLE_END}\n", encoding="utf-8")
+        f"x\n{gate_docs.GATE_TABLE_BEGIN}\n{gate_table()}\n{gate_docs.GATE_TABLE_END}\n", encoding="utf-8")
     return tmp_path
 
 
@@ -114,7 +116,7 @@ def test_docs_gate_changelog_and_gate_table(tmp_path):
     assert _status(rec, "CHANGELOG entry") == "fail"
     assert _status(rec, "gate table") == "fail"
     assert _status(rec, "OpenAPI freshness") == "skip"
-    assert gate_docs.write_gate_table(root / "docs" / "SDK_RELEASE.md") is True
+    assert gate_docs.write_gate_table(root / "docs" / "SDK_RELEASE.md", gate_table()) is True
     rec = _rec(root, "G-09")
     gate_docs.check_gate_table(rec, root)
     assert _status(rec, "gate table") == "pass"

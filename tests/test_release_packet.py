@@ -11,7 +11,8 @@ import pytest
 from atom_sdk.errors import ValidationFailedError
 from atom_sdk.release.evidence import write_evidence
 from atom_sdk.release.gate_evidence import check_ablation
-from atom_sdk.release.gates import GateContext, GateRecorder, all_gates, sha256_file
+from atom_sdk.release.catalogue import all_gates
+from atom_sdk.release.gates import GateContext, GateRecorder, sha256_file
 from atom_sdk.release.packet import build_packet, keygen
 from atom_sdk.release.verify import verify_packet
 
@@ -125,7 +126,8 @@ def _repo(root: Path, ablation_dir: Path, *, reliability_ok: bool = True) -> dic
     """The files of a release at ``root``; returns the inputs each gate names."""
     from atom_sdk import __version__
     from atom_sdk.release.gate_regression import make_baseline, source_settings, tracked_metrics
-    from atom_sdk.release.gates import GATE_TABLE_BEGIN, GATE_TABLE_END, render_gate_table
+    from atom_sdk.release.catalogue import gate_table
+    from atom_sdk.release.gates import GATE_TABLE_BEGIN, GATE_TABLE_END
     from atom_sdk.release.semver import SNAPSHOT_SCHEMA
 
     out = root / "validation_outputs"
@@ -138,7 +140,7 @@ def _repo(root: Path, ablation_dir: Path, *, reliability_ok: bool = True) -> dic
         "safety": _write(out / "safety_validation.json", {"passed": True, "worlds": {}}),
         "changelog": _write(root / "CHANGELOG.md", f"## [{__version__}] - 2030-01-01\n\n- Release.\n"),
         "gate_table": _write(root / "docs" / "SDK_RELEASE.md",
-                             f"{GATE_TABLE_BEGIN}\n{render_gate_table()}\n{GATE_TABLE_END}\n"),
+                             f"{GATE_TABLE_BEGIN}\n{gate_table()}\n{GATE_TABLE_END}\n"),
         "advisories": _write(root / "security" / "osv_snapshot.json", _snapshot()),
         "snapshot": _write(root / "release" / "surface_snapshot.json",
                            {"schema": SNAPSHOT_SCHEMA, "version": "0.0.1", "cli": {}, "openapi": []}),
@@ -169,7 +171,7 @@ def _evidence(root: Path, ablation_dir: Path, files: dict[str, Path], *, forge=N
     import json as _json
 
     from atom_sdk import __version__
-    from atom_sdk.release.evidence import _document
+    from atom_sdk.release.evidence import evidence_document as _document
     from atom_sdk.release.gate_evidence import ABLATION_FILES, verdict
 
     ctx = GateContext(root=root, profile="release", advisories=files["advisories"])

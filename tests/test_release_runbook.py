@@ -11,7 +11,7 @@ import pytest
 import atom_sdk.cli.main  # noqa: F401 - the CLI hands its surface to the release tooling
 
 from atom_sdk.release.gate_docs import DocCommand, ScriptOptions, check_command, extract_commands
-from atom_sdk.release.gates import all_gates
+from atom_sdk.release.catalogue import all_gates
 from atom_sdk.release.semver import root_command
 
 ROOT = Path(__file__).resolve().parents[1]

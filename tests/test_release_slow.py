@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from atom_sdk.release.gates import GateContext, GateRecorder, get_gates, run_gate
+from atom_sdk.release.catalogue import get_gates
+from atom_sdk.release.gates import GateContext, GateRecorder, run_gate
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

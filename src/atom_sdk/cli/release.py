@@ -115,7 +115,8 @@ def gates_command(
     rerun: bool = _RERUN,
 ) -> None:
     """Run the release gates; exit 1 when any gate fails under the profile."""
-    from atom_sdk.release.gates import gate_ok, get_gates, run_gates
+    from atom_sdk.release.catalogue import get_gates, run_gates
+    from atom_sdk.release.gates import gate_ok
 
     ctx = _context(profile, advisories, ablation_dir, allow_missing, rerun)
     gates = get_gates(only)
@@ -144,8 +145,9 @@ def evidence_command(
     rerun: bool = _RERUN,
 ) -> None:
     """Run or collect every gate and write the evidence JSON (schema-versioned) and Markdown report."""
-    from atom_sdk.release.evidence import generate_evidence, write_evidence
-    from atom_sdk.release.gates import get_gates
+    from atom_sdk.release.evidence import write_evidence
+    from atom_sdk.release.synthesis import generate_evidence
+    from atom_sdk.release.catalogue import get_gates
 
     ctx = _context(profile, advisories, ablation_dir, allow_missing, rerun)
     with _Display(len(get_gates(only)), console) as display:
@@ -314,11 +316,11 @@ def gate_table_command(
     doc: Path = typer.Option(Path("docs/SDK_RELEASE.md"), "--doc", help="Document holding the table markers."),
 ) -> None:
     """Print the current gate table (or write it into the docs between the markers)."""
+    from atom_sdk.release.catalogue import gate_table
     from atom_sdk.release.gate_docs import write_gate_table
-    from atom_sdk.release.gates import render_gate_table
 
     if write:
-        changed = write_gate_table(doc)
+        changed = write_gate_table(doc, gate_table())
         console.print(f"{doc}: {'updated' if changed else 'already current'}", highlight=False)
     else:
-        typer.echo(render_gate_table())
+        typer.echo(gate_table())

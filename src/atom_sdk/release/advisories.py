@@ -118,8 +118,6 @@ def _age_days(fetched_at: str, now: str | None) -> float | None:
 def snapshot_findings(snap: Any, runtime: Mapping[str, str], *, max_age_days: int | None,
                       now: str | None = None) -> dict[str, Any]:
     """Coverage, age and advisory hits of a snapshot against the runtime ``{name: version}``."""
-    from atom_sdk.release.gate_security import match_advisories
-
     if not isinstance(snap, Mapping) or snap.get("schema") != SNAPSHOT_SCHEMA:
         return {"problems": [f"not an OSV snapshot ({SNAPSHOT_SCHEMA}): it records no fetch time and no coverage; "
                              "produce one with `atom release advisories fetch`"], "hits": [], "covered": 0}
@@ -157,3 +155,69 @@ def advisory_problems(path: Path, runtime: Mapping[str, str], *, profile: str,
     problems = [f"advisory snapshot {path.name} {p}" for p in found["problems"]]
     problems += [f"vulnerable: {h['package']} {h['version']} ({h['id']})" for h in found["hits"]]
     return problems
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _affected_by_ranges(version: Any, ranges: list[dict[str, Any]]) -> bool:
+    """The OSV range algorithm over ECOSYSTEM/SEMVER events, with PEP 440 ordering."""
+    from packaging.version import InvalidVersion, Version
+
+    def v(text: str) -> Version:
+        return Version("0") if text == "0" else Version(text)
+
+    for rng in ranges:
+        if rng.get("type") not in {"ECOSYSTEM", "SEMVER"}:
+            continue
+        try:
+            events = sorted(((v(val), kind) for e in rng.get("events", []) for kind, val in e.items()),
+                            key=lambda item: item[0])
+        except InvalidVersion:
+            continue
+        affected = False
+        for at, kind in events:
+            if kind == "introduced" and version >= at:
+                affected = True
+            elif kind in {"fixed", "limit"} and version >= at:
+                affected = False
+            elif kind == "last_affected" and version > at:
+                affected = False
+        if affected:
+            return True
+    return False
+
+
+def match_advisories(advisories: list[dict[str, Any]], installed: Mapping[str, str]) -> list[dict[str, str]]:
+    """Installed ``{name: version}`` matched against OSV records; returns the hits."""
+    from packaging.version import InvalidVersion, Version
+
+    by_name = {norm(k): v for k, v in installed.items()}
+    hits = []
+    for adv in advisories:
+        for aff in adv.get("affected", []):
+            pkg = aff.get("package", {})
+            if str(pkg.get("ecosystem", "")).lower() != "pypi":
+                continue
+            name = norm(pkg.get("name", ""))
+            if name not in by_name:
+                continue
+            have = by_name[name]
+            try:
+                version = Version(have)
+            except InvalidVersion:
+                continue
+            listed = any(Version(x) == version for x in aff.get("versions", []) if _valid(x))
+            if listed or _affected_by_ranges(version, aff.get("ranges", [])):
+                hits.append({"id": adv.get("id", "?"), "package": name, "version": have})
+    return hits
+
+
+def _valid(text: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        Version(text)
+        return True
+    except InvalidVersion:
+        return False

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import platform
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
-from atom_sdk.release.gates import Gate, GateContext, GateRecorder, GateResult, all_gates, gate_ok, get_gates, run_gate
+from atom_sdk.release.gates import GATE_IDS, GateContext, GateRecorder, GateResult, gate_ok
 
 EVIDENCE_SCHEMA = "atom.release_evidence/1"
 SYNTHESIS_GATE = "G-08"
@@ -40,7 +40,7 @@ def check_evidence_document(rec: GateRecorder, doc: Mapping[str, Any], *, profil
     rec.check("schema", not errors, "; ".join(errors[:3]) if errors else f"valid {EVIDENCE_SCHEMA}")
     if errors:
         return
-    expected = {g.id for g in all_gates()}
+    expected = set(GATE_IDS)
     named = {g["id"] for g in doc["gates"]} | ({SYNTHESIS_GATE} if draft else set())
     rec.check("names every gate", expected <= named, f"missing gates: {sorted(expected - named)}"
               if not expected <= named else f"{len(expected)} gates")
@@ -65,7 +65,7 @@ def dependency_versions() -> dict[str, str | None]:
             if d.metadata["Name"]}
 
 
-def _document(ctx: GateContext, results: Sequence[GateResult], options: Mapping[str, Any]) -> dict[str, Any]:
+def evidence_document(ctx: GateContext, results: Sequence[GateResult], options: Mapping[str, Any]) -> dict[str, Any]:
     from atom_sdk import __version__
     from atom_sdk.provenance import _git, utc_now
 
@@ -88,41 +88,7 @@ def _document(ctx: GateContext, results: Sequence[GateResult], options: Mapping[
     }
 
 
-def generate_evidence(ctx: GateContext, only: Sequence[str] | None = None,
-                      on_start: Callable[[Gate], None] | None = None,
-                      on_done: Callable[[Gate, GateResult], None] | None = None) -> dict[str, Any]:
-    """Run every selected gate, then G-08 over the assembled document; returns the document."""
-    selected = get_gates(only)
-    results = []
-    for g in selected:
-        if g.id == SYNTHESIS_GATE:
-            continue
-        if on_start:
-            on_start(g)
-        results.append(run_gate(g, ctx))
-        if on_done:
-            on_done(g, results[-1])
-    options = {"only": list(only) if only else None, "rerun": ctx.rerun,
-               "advisories": str(ctx.advisories) if ctx.advisories else None,
-               "ablation_dir": _rel(ctx.ablation_dir, ctx.root)}
-    synth = next((g for g in selected if g.id == SYNTHESIS_GATE), None)
-    if synth is not None:
-        if on_start:
-            on_start(synth)
-        draft = _document(ctx, results, options)
-        ctx.extra["evidence_document"] = draft
-        try:
-            result = run_gate(synth, ctx)
-        finally:
-            ctx.extra.pop("evidence_document", None)
-        results.append(result)
-        if on_done:
-            on_done(synth, result)
-    results.sort(key=lambda r: r.id)
-    return _document(ctx, results, options)
-
-
-def _rel(path: Path | None, root: Path) -> str | None:
+def relative_to_root(path: Path | None, root: Path) -> str | None:
     if path is None:
         return None
     try:
@@ -185,7 +151,7 @@ def write_evidence(doc: Mapping[str, Any], json_path: Path, md_path: Path | None
     """Write the JSON (recording where its report lives) and the report rendered from it; returns the JSON."""
     from atom_sdk.artifacts import atomic_write_text, write_json
 
-    doc = {**doc, "options": {**doc["options"], "report_md": _rel(md_path, Path(root).resolve()) if md_path else None}}
+    doc = {**doc, "options": {**doc["options"], "report_md": relative_to_root(md_path, Path(root).resolve()) if md_path else None}}
     write_json(json_path, doc)
     doc = json.loads(Path(json_path).read_text(encoding="utf-8"))  # render what the file says (key order included)
     if md_path is not None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from atom_sdk.errors import ConfigError
+from atom_sdk.release.advisories import match_advisories
 from atom_sdk.release.gates import GateRecorder, gate
 
 WAIVERS_FILE = "security/bandit_waivers.toml"
@@ -148,69 +149,6 @@ def scan_secrets(root: Path, files: Iterable[Path], allow: list[dict[str, Any]])
 
 def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _affected_by_ranges(version: Any, ranges: list[dict[str, Any]]) -> bool:
-    """The OSV range algorithm over ECOSYSTEM/SEMVER events, with PEP 440 ordering."""
-    from packaging.version import InvalidVersion, Version
-
-    def v(text: str) -> Version:
-        return Version("0") if text == "0" else Version(text)
-
-    for rng in ranges:
-        if rng.get("type") not in {"ECOSYSTEM", "SEMVER"}:
-            continue
-        try:
-            events = sorted(((v(val), kind) for e in rng.get("events", []) for kind, val in e.items()),
-                            key=lambda item: item[0])
-        except InvalidVersion:
-            continue
-        affected = False
-        for at, kind in events:
-            if kind == "introduced" and version >= at:
-                affected = True
-            elif kind in {"fixed", "limit"} and version >= at:
-                affected = False
-            elif kind == "last_affected" and version > at:
-                affected = False
-        if affected:
-            return True
-    return False
-
-
-def match_advisories(advisories: list[dict[str, Any]], installed: Mapping[str, str]) -> list[dict[str, str]]:
-    """Installed ``{name: version}`` matched against OSV records; returns the hits."""
-    from packaging.version import InvalidVersion, Version
-
-    by_name = {_norm(k): v for k, v in installed.items()}
-    hits = []
-    for adv in advisories:
-        for aff in adv.get("affected", []):
-            pkg = aff.get("package", {})
-            if str(pkg.get("ecosystem", "")).lower() != "pypi":
-                continue
-            name = _norm(pkg.get("name", ""))
-            if name not in by_name:
-                continue
-            have = by_name[name]
-            try:
-                version = Version(have)
-            except InvalidVersion:
-                continue
-            listed = any(Version(x) == version for x in aff.get("versions", []) if _valid(x))
-            if listed or _affected_by_ranges(version, aff.get("ranges", [])):
-                hits.append({"id": adv.get("id", "?"), "package": name, "version": have})
-    return hits
-
-
-def _valid(text: str) -> bool:
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        Version(text)
-        return True
-    except InvalidVersion:
-        return False
 
 
 def installed_packages() -> dict[str, str]:

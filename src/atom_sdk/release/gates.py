@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,6 +161,11 @@ class Gate:
 
 _REGISTRY: dict[str, Gate] = {}
 
+#: The ten release gates, by id. The gate modules register their functions under these ids and
+#: ``atom_sdk.release.catalogue`` checks, when it loads them, that exactly these are defined; code
+#: that needs only the ids (the evidence schema check) reads them here without loading any gate.
+GATE_IDS: tuple[str, ...] = tuple(f"G-{i:02d}" for i in range(1, 11))
+
 
 def gate(gate_id: str, name: str, summary: str, *, slow: bool = False) -> Callable[[GateFn], GateFn]:
     """Register a gate function under its id (``G-01`` ...)."""
@@ -172,28 +177,9 @@ def gate(gate_id: str, name: str, summary: str, *, slow: bool = False) -> Callab
     return decorate
 
 
-def _load_all() -> None:
-    # Importing the modules registers their gates; order of ids, not of import, is kept.
-    from atom_sdk.release import (  # noqa: F401
-        gate_docs, gate_evidence, gate_packaging, gate_regression, gate_reproducibility, gate_security,
-    )
-
-
-def all_gates() -> list[Gate]:
-    _load_all()
+def registered() -> list[Gate]:
+    """The gates registered so far, in id order (all of them once the catalogue is loaded)."""
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
-
-
-def get_gates(only: Iterable[str] | None = None) -> list[Gate]:
-    gates = all_gates()
-    if not only:
-        return gates
-    wanted = [g.strip().upper() for item in only for g in str(item).split(",") if g.strip()]
-    known = {g.id for g in gates}
-    unknown = [w for w in wanted if w not in known]
-    if unknown:
-        raise ConfigError(f"unknown gate id(s) {', '.join(unknown)}; use one of {', '.join(sorted(known))}")
-    return [g for g in gates if g.id in wanted]
 
 
 def run_gate(g: Gate, ctx: GateContext) -> GateResult:
@@ -209,20 +195,6 @@ def run_gate(g: Gate, ctx: GateContext) -> GateResult:
     return result
 
 
-def run_gates(ctx: GateContext, only: Sequence[str] | None = None,
-              on_start: Callable[[Gate], None] | None = None,
-              on_done: Callable[[Gate, GateResult], None] | None = None) -> list[GateResult]:
-    results = []
-    for g in get_gates(only):
-        if on_start:
-            on_start(g)
-        result = run_gate(g, ctx)
-        if on_done:
-            on_done(g, result)
-        results.append(result)
-    return results
-
-
 def gate_ok(status: str, profile: str) -> bool:
     """A skip is tolerated while developing, never in a release."""
     return status == "pass" or (status == "skip" and profile != "release")
@@ -232,8 +204,8 @@ GATE_TABLE_BEGIN = "<!-- BEGIN GENERATED GATE TABLE (atom release gate-table --w
 GATE_TABLE_END = "<!-- END GENERATED GATE TABLE -->"
 
 
-def render_gate_table() -> str:
+def render_gate_table(gates: Sequence[Gate]) -> str:
     """The Markdown table kept between the markers in docs/SDK_RELEASE.md."""
     lines = ["| Gate | Name | What it checks |", "|---|---|---|"]
-    lines += [f"| {g.id} | {g.name} | {g.summary} |" for g in all_gates()]
+    lines += [f"| {g.id} | {g.name} | {g.summary} |" for g in gates]
     return "\n".join(lines)

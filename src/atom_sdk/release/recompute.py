@@ -210,7 +210,8 @@ def _security(doc: Mapping[str, Any], gate: Mapping[str, Any], resolve: Resolver
 
 def _docs(doc: Mapping[str, Any], gate: Mapping[str, Any], resolve: Resolver, out: Rederivation) -> None:
     from atom_sdk.release.gate_docs import changelog_entry
-    from atom_sdk.release.gates import GATE_TABLE_BEGIN, GATE_TABLE_END, render_gate_table
+    from atom_sdk.release.catalogue import gate_table
+    from atom_sdk.release.gates import GATE_TABLE_BEGIN, GATE_TABLE_END
 
     rel = _named(doc, "G-09", "CHANGELOG.md")
     path = resolve(rel) if rel else None
@@ -222,7 +223,7 @@ def _docs(doc: Mapping[str, Any], gate: Mapping[str, Any], resolve: Resolver, ou
     if path is not None and path.is_file():
         body = path.read_text(encoding="utf-8")
         table = body.split(GATE_TABLE_BEGIN, 1)[-1].split(GATE_TABLE_END, 1)[0].strip()
-        out.disagree(gate, "the gate table", table == render_gate_table(), "docs/SDK_RELEASE.md table is stale")
+        out.disagree(gate, "the gate table", table == gate_table(), "docs/SDK_RELEASE.md table is stale")
 
 
 def _packaging(doc: Mapping[str, Any], gate: Mapping[str, Any], dists: list[Path], out: Rederivation) -> None:
