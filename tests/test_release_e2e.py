@@ -2,10 +2,9 @@
 commands as written, up to a signed packet that `atom release verify --recompute` accepts.
 
 What cannot run here is replaced, and said so: `make setup` (the clone uses this checkout's venv),
-`advisories fetch` (no network: a fixture snapshot of the runtime closure with no advisory), the push
-and the upload (tests/test_release_publish.py uploads to a local server), and the committed 0.1.0
-baseline, which records no settings (a fixture baseline of the previous version at the runbook's
-settings, made from the clone's own outputs).
+`advisories fetch` (no network: a fixture snapshot of the runtime closure with no advisory), and the
+push and the upload (tests/test_release_publish.py uploads to a local server). G-10 compares the
+candidate with the committed 0.1.0 baseline, re-measured with 0.1.0's code at the runbook's settings.
 """
 
 from __future__ import annotations
@@ -48,20 +47,14 @@ def test_runbook_commands_are_extracted_in_order():
     assert "--output-dir release_packets/vX.Y.Z --profile release" in packet and "\\" not in packet
 
 
-def _fixtures(clone: Path, previous: str) -> None:
-    """The advisory snapshot and the previous release's baseline (see the module docstring)."""
-    code = f"""
+def _fixtures(clone: Path) -> None:
+    """The advisory snapshot that a connected machine would fetch (see the module docstring)."""
+    code = """
 import json, datetime
 from pathlib import Path
 from atom_sdk.release.advisories import make_snapshot, runtime_closure
-from atom_sdk.release.gate_regression import make_baseline, metric_sources, source_settings, tracked_metrics
-from atom_sdk.release.gates import GateContext
 now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-Path("security/osv_snapshot.json").write_text(json.dumps(make_snapshot(runtime_closure(), {{}}, fetched_at=now)))
-ctx = GateContext(root=Path.cwd())
-src = metric_sources(ctx)
-base = make_baseline(tracked_metrics(ctx, src), version={previous!r}, commit=None, settings=source_settings(src))
-Path("release/baseline_evidence.json").write_text(json.dumps(base, indent=2))
+Path("security/osv_snapshot.json").write_text(json.dumps(make_snapshot(runtime_closure(), {}, fetched_at=now)))
 """
     subprocess.run([str(clone / "venv" / "bin" / "python"), "-c", code], cwd=clone, check=True, env=_env(clone))
 
@@ -94,7 +87,7 @@ def test_fresh_clone_to_signed_packet_by_the_runbook(tmp_path):
         if "generate_release_evidence.py" in command:        # offline: the runbook's --advisories variant
             command += " --advisories security/osv_snapshot.json"
         if command.startswith("PYTHONDONTWRITEBYTECODE=1 venv/bin/python -m pytest") and not ran[-1:] == ["commit"]:
-            _fixtures(clone, __version__)
+            _fixtures(clone)
             subprocess.run([*git, "add", "-A", "."], check=True)
             subprocess.run([*git, "commit", "-qm", f"Release {version}"], check=True)
             ran.append("commit")
