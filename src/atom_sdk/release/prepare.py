@@ -102,6 +102,7 @@ def prepare(root: str | Path, version: str, *, today: str | None = None, snapsho
             _export(root, "from atom_sdk.platform.openapi import export_openapi;"
                           "open('docs/openapi.json','w',encoding='utf-8').write(export_openapi())")
             exported.append("docs/openapi.json")
-        _export(root, f"from atom_sdk.release.semver import write_snapshot; write_snapshot({CLI_SURFACE_DOC!r})")
+        _export(root, "import atom_sdk.cli.main; from atom_sdk.release.semver import write_snapshot; "
+                      f"write_snapshot({CLI_SURFACE_DOC!r})")  # the CLI hands its surface to semver on import
         exported.append(CLI_SURFACE_DOC)
     return {"old_version": old, "version": version, "decision": decision, "changelog": notes, "exported": exported}
