@@ -60,8 +60,9 @@ Path("security/osv_snapshot.json").write_text(json.dumps(make_snapshot(runtime_c
 
 
 def _env(clone: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(clone / "src"), "PYTHONDONTWRITEBYTECODE": "1",
-            "ATOM_RELEASE_KEY_DIR": str(clone.parent / "keys"), "HOME": str(clone.parent / "home")}
+    # keys go to ~/.atom-release-keys (HOME is the test's), where the runbook's verify command reads them
+    env = {k: v for k, v in os.environ.items() if k != "ATOM_RELEASE_KEY_DIR"}
+    return {**env, "PYTHONPATH": str(clone / "src"), "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(clone.parent / "home")}
 
 
 @pytest.mark.slow
