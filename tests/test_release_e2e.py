@@ -62,7 +62,10 @@ Path("security/osv_snapshot.json").write_text(json.dumps(make_snapshot(runtime_c
 def _env(clone: Path) -> dict[str, str]:
     # keys go to ~/.atom-release-keys (HOME is the test's), where the runbook's verify command reads them
     env = {k: v for k, v in os.environ.items() if k != "ATOM_RELEASE_KEY_DIR"}
-    return {**env, "PYTHONPATH": str(clone / "src"), "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(clone.parent / "home")}
+    identity = {f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
+                for what, value in (("NAME", "release"), ("EMAIL", "release@example.org"))}  # for `git tag -a`
+    return {**env, **identity, "PYTHONPATH": str(clone / "src"), "PYTHONDONTWRITEBYTECODE": "1",
+            "HOME": str(clone.parent / "home")}
 
 
 @pytest.mark.slow
@@ -83,7 +86,7 @@ def test_fresh_clone_to_signed_packet_by_the_runbook(tmp_path):
     ran = []
     for command in runbook_commands(RUNBOOK.read_text(encoding="utf-8")):
         command = command.replace("X.Y.Z", version).replace("~/", f"{env['HOME']}/")
-        if command.startswith(NOT_HERE) or " advisories fetch " in command:
+        if any(step in command for step in NOT_HERE):
             continue
         if "generate_release_evidence.py" in command:        # offline: the runbook's --advisories variant
             command += " --advisories security/osv_snapshot.json"
