@@ -17,7 +17,6 @@ creates or replaces a folder, and a command calls it only after all its input wa
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import unicodedata
 from dataclasses import dataclass
@@ -145,10 +144,6 @@ class OutputPlan:
     state: OutputState
     kind: str
 
-    @property
-    def exists(self) -> bool:
-        return self.state in {"owned", "foreign"}
-
 
 def inspect_output(folder: Path, kind: str) -> OutputPlan:
     if folder.is_symlink():
@@ -209,18 +204,6 @@ def prepare_output(folder: Path, kind: str, *, overwrite: bool, reuse: bool = Fa
     """``plan_output`` then ``claim_output``: for commands whose inputs are already validated."""
     plan = plan_output(folder, kind, overwrite=overwrite, reuse=reuse, flag_hint=flag_hint)
     return claim_output(plan, replace=overwrite and not reuse)
-
-
-def free_bytes(path: Path) -> int | None:
-    """Free space on the file system that will hold ``path`` (its nearest existing ancestor)."""
-    probe = Path(path).absolute()
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    try:
-        stat = os.statvfs(probe)
-    except OSError:
-        return None
-    return stat.f_bavail * stat.f_frsize
 
 
 def adopt_output(folder: Path, kind: str) -> Path:

@@ -17,10 +17,10 @@ from typing import Any, Literal
 from atom_sdk.artifacts import read_json, write_json
 from atom_sdk.config import RunConfig, build_run_config, canonical_dict, config_hash
 from atom_sdk.errors import ArtifactError, ConfigError, ResourceLimitError
+from atom_sdk.experiment import checkpoint as ckpt
 from atom_sdk.workspace import OutputPlan, claim_output, confined_child, output_folder, plan_output
 
 RunMode = Literal["new", "replace", "resume", "extend", "restart"]
-CHECKPOINT = Path("checkpoints") / "latest.msgpack"
 #: extra full-grid copies of the encoder's input the rollout keeps besides its ``rollout_length``
 ENCODER_EXTRA_COPIES = 4
 #: peak bytes per grid cell and per sample of a PPO minibatch in the field encoder's forward and
@@ -155,7 +155,7 @@ def _plan_resume(out: Path, output: OutputPlan, config: RunConfig) -> tuple[RunM
     saved, saved_hash, raw = _saved_config(out)
     new_hash = config_hash(config)
     done = _completed_steps(out)
-    has_checkpoint = (out / CHECKPOINT).is_file()
+    has_checkpoint = ckpt.exists(out)
     if saved_hash == new_hash:
         if done is not None and done >= config.steps:
             raise ArtifactError(f"run '{out.name}' is already complete ({done} steps); pass a larger --steps with "
