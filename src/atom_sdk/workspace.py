@@ -47,7 +47,7 @@ def name_problem(name: object) -> str | None:
     if name in {".", ".."}:
         return f"'{name}' names a folder above or at the output root, not a new folder inside it"
     if "/" in name or "\\" in name:
-        return "contains a path separator; give a single folder name (use --output-root for the place)"
+        return "contains a path separator (the place goes in --output-root)"
     if any(unicodedata.category(ch) == "Cc" for ch in name):
         return "contains a NUL or control character"
     if name != name.strip():
