@@ -309,11 +309,16 @@ def load_run_config(path: str | Path | None = None, overrides: dict[str, Any] | 
 # --------------------------------------------------------------------------- canonical form
 
 
-def _canonical_value(value: Any, *, numbers_as_float: bool = False) -> Any:
+def canonical_value(value: Any, *, numbers_as_float: bool = False) -> Any:
+    """A JSON-ready copy of ``value`` with sorted keys, lists for tuples and unknown objects as ``str``.
+
+    With ``numbers_as_float`` every number goes through ``float`` (so ``1`` and ``1.0`` are the
+    same, written ``1``); otherwise only floats are normalised that way and ints are kept.
+    """
     if isinstance(value, dict):
-        return {str(k): _canonical_value(v, numbers_as_float=numbers_as_float) for k, v in sorted(value.items())}
+        return {str(k): canonical_value(v, numbers_as_float=numbers_as_float) for k, v in sorted(value.items())}
     if isinstance(value, (list, tuple)):
-        return [_canonical_value(v, numbers_as_float=numbers_as_float) for v in value]
+        return [canonical_value(v, numbers_as_float=numbers_as_float) for v in value]
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, (int, float)):
@@ -322,6 +327,16 @@ def _canonical_value(value: Any, *, numbers_as_float: bool = False) -> Any:
             return int(value) if value.is_integer() and abs(value) < 2**53 else value
         return value
     return str(value)
+
+
+def canonical_text(data: Any) -> str:
+    """The one canonical JSON spelling: sorted keys, no spaces, UTF-8 kept as is."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_hash(data: Any) -> str:
+    """SHA-256 hex digest of ``canonical_text(data)``: the hash behind configs and design specs."""
+    return hashlib.sha256(canonical_text(data).encode("utf-8")).hexdigest()
 
 
 def canonical_dict(config: RunConfig | dict[str, Any]) -> dict[str, Any]:
@@ -336,14 +351,14 @@ def canonical_dict(config: RunConfig | dict[str, Any]) -> dict[str, Any]:
     for key in NON_SEMANTIC_FIELDS:
         data.pop(key, None)
     world = data["world"]
-    world["params"] = _canonical_value(world["params"], numbers_as_float=True)
-    return _canonical_value(data)
+    world["params"] = canonical_value(world["params"], numbers_as_float=True)
+    return canonical_value(data)
 
 
 def canonical_json(config: RunConfig | dict[str, Any]) -> str:
-    return json.dumps(canonical_dict(config), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return canonical_text(canonical_dict(config))
 
 
 def config_hash(config: RunConfig | dict[str, Any]) -> str:
     """SHA-256 hex digest of the canonical JSON form."""
-    return hashlib.sha256(canonical_json(config).encode("utf-8")).hexdigest()
+    return canonical_hash(canonical_dict(config))

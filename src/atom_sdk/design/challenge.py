@@ -225,7 +225,7 @@ def run_supersonic_challenge(
     """
     from atom_sdk.artifacts import write_json
     from atom_sdk.design.evaluate import BENIGN_SAFETY_REASONS, safety_events, safety_summary, safety_wrap
-    from atom_sdk.design.spec import _canonical
+    from atom_sdk.config import canonical_value
     from atom_sdk.provenance import provenance
     from atom_sdk.worlds.gasdynamics import detachment_angle, shock_angle
 
@@ -241,7 +241,7 @@ def run_supersonic_challenge(
               "world_params": world_params or {}, "schedule": [asdict(s) for s in sched], "kp": kp, "ki": ki,
               "feedforward": feedforward, "preview": preview, "use_safety": use_safety, "interface": asdict(iface),
               "custom_world": world is not None}
-    prov = provenance(_canonical(config), seed=seed)
+    prov = provenance(canonical_value(config, numbers_as_float=True), seed=seed)
     hooks = _Hooks(control, pause_event, cancel_event, on_event, poll_seconds)
     env = world if world is not None else default_world(mach, tuple(grid), steps, dict(world_params or {}))
     base = env

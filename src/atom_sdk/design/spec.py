@@ -7,13 +7,12 @@ or the number of worker processes used to compute it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from atom_sdk.config import canonical_hash, canonical_value
 from atom_sdk.errors import ConfigError
 from atom_sdk.workspace import validate_name
 
@@ -86,28 +85,14 @@ def build_spec(data: dict[str, Any]) -> DesignSpec:
         raise ConfigError("invalid design spec: " + "; ".join(parts)) from None
 
 
-def _canonical(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _canonical(v) for k, v in sorted(value.items())}
-    if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)):
-        value = float(value)
-        return int(value) if value.is_integer() and abs(value) < 2**53 else value
-    return str(value)
-
-
 def canonical_spec(spec: DesignSpec) -> dict[str, Any]:
     """Semantic content of a spec: defaults filled, names dropped, 1 and 1.0 the same number."""
     data = spec.model_dump(mode="json")
     for key in NON_SEMANTIC:
         data.pop(key, None)
-    return _canonical(data)
+    return canonical_value(data, numbers_as_float=True)
 
 
 def spec_hash(spec: DesignSpec) -> str:
     """SHA-256 of the canonical JSON of the spec."""
-    text = json.dumps(canonical_spec(spec), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return canonical_hash(canonical_spec(spec))
