@@ -4,6 +4,11 @@
 with uvicorn. Jobs are rows in a SQLAlchemy store executed by a pool of spawned worker processes,
 so the web process only serves requests. Names are handed on lazily: FastAPI and SQLAlchemy (the
 ``web`` extra) are imported only when the app is built.
+
+Modules: ``api`` (the app factory), ``routes`` (one router a resource: jobs, runs, worlds,
+designs, challenges, geometries, ledger, ...), ``deps`` (the request-time dependencies routes
+declare: the platform, authentication, shared parameters), ``state`` (the per-app ``Platform``),
+``store``, ``workers``, ``security``, ``assistant``, ``catalog``, ``models``, ``openapi``.
 """
 
 import lazy_loader as _lazy

@@ -13,15 +13,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from atom_sdk import __version__
 from atom_sdk.platform import models as m
 from atom_sdk.platform.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware, install_error_handlers
-from atom_sdk.platform.service import Platform, platform
+from atom_sdk.platform.state import Platform
 from atom_sdk.platform.settings import PlatformSettings
 
 log = logging.getLogger("atom.platform")
@@ -80,36 +80,12 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
     app.state.platform = plat
     install_error_handlers(app)
 
-    from atom_sdk.platform.routes_jobs import router as jobs_router
-    from atom_sdk.platform.routes_misc import router as misc_router
-    from atom_sdk.platform.routes_safety import router as safety_router
+    from atom_sdk.platform.routes import (assistant, challenges, designs, geometries, health, jobs, ledger, runs,
+                                          runtime, safety, studio, worlds)
 
-    app.include_router(jobs_router)
-    app.include_router(misc_router)
-    app.include_router(safety_router)
-
-    @app.get("/healthz", response_model=m.Health, tags=["health"], summary="Liveness: the process answers")
-    def healthz() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__}
-
-    @app.get("/readyz", response_model=m.Readiness, tags=["health"],
-             responses={503: {"model": m.Readiness, "description": "database or workers not ready"}},
-             summary="Readiness: database reachable and workers alive")
-    def readyz(request: Request) -> Any:
-        p = platform(request)
-        try:
-            db_ok = p.store.ping()
-            queued = p.store.counts_by_state().get("queued", 0)
-        except Exception as exc:  # noqa: BLE001 - any database failure means "not ready"
-            db_ok, queued = False, 0
-            log.warning("readiness: database unavailable: %s", exc)
-        expected, alive = p.workers_expected(), p.workers_alive()
-        ready = db_ok and alive >= min(expected, 1)
-        detail = "" if ready else ("database unreachable" if not db_ok else f"{alive}/{expected} workers alive")
-        body = {"ready": ready, "database": db_ok, "workers_expected": expected, "workers_alive": alive,
-                "queue_depth": queued, "detail": detail}
-        return body if ready else JSONResponse(body, status_code=503)
-
+    for routes in (jobs, runs, worlds, designs, challenges, geometries, studio, runtime, ledger, assistant, safety,
+                   health):
+        app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

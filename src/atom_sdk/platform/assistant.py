@@ -14,7 +14,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from atom_sdk.artifacts import read_jsonl
 from atom_sdk.platform.settings import PlatformSettings
@@ -50,6 +50,11 @@ def classify(question: str) -> str:
 def _cite(job_id: str | None = None, artifact: str | None = None, pointer: str | None = None,
           ledger_seq: int | None = None) -> dict[str, Any]:
     return {"job_id": job_id, "artifact": artifact, "pointer": pointer, "ledger_seq": ledger_seq}
+
+
+def _said(text: str, *citations: dict[str, Any]) -> dict[str, Any]:
+    """One statement of an answer with the places it comes from."""
+    return {"text": text, "citations": list(citations)}
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -123,12 +128,25 @@ class Assistant:
     def _results(self, job: dict[str, Any]) -> dict[str, Any] | None:
         return self._json(job["id"], "results.json")
 
+    def _stored(self, question: str, run_id: str | None, name: str = "results.json",
+                kind: str = "run") -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """(job, its JSON file ``name``) for each job the question is about that has written the file."""
+        for job in self._target_runs(question, run_id, kind=kind):
+            data = self._json(job["id"], name)
+            if data is not None:
+                yield job, data
+
+    def _records(self, job: dict[str, Any], name: str, kind: str | None = None) -> list[dict[str, Any]]:
+        """The lines of a job's JSON-lines file (``ledger.jsonl``, ``telemetry.jsonl``), of one kind if given."""
+        records = read_jsonl(self._dir(job["id"]) / name)
+        return records if kind is None else [r for r in records if r.get("kind") == kind]
+
     def _laws(self, question: str, run_id: str | None) -> list[dict[str, Any]]:
         out = []
         for job in self._target_runs(question, run_id):
             res = self._results(job)
             if res is None:
-                accepted = [r for r in read_jsonl(self._dir(job["id"]) / "ledger.jsonl") if r.get("kind") == "accepted"]
+                accepted = self._records(job, "ledger.jsonl", "accepted")
                 if not accepted:
                     out.append({"text": f"Run {job['id']} ({job['state']}) has no accepted law yet.",
                                 "citations": [_cite(job["id"], "ledger.jsonl")]})
@@ -151,7 +169,7 @@ class Assistant:
                 out.append({"text": f"Run {job['id']} discovered {law.get('equation')} (R² {_fmt(law.get('r2'), 3)}, "
                                     f"coefficients {coef}).",
                             "citations": [_cite(job["id"], "results.json", f"/laws/{i}")]})
-            accepted = [r for r in read_jsonl(self._dir(job["id"]) / "ledger.jsonl") if r.get("kind") == "accepted"]
+            accepted = self._records(job, "ledger.jsonl", "accepted")
             if accepted:
                 rec = accepted[-1]
                 out.append({"text": f"The ledger records {len(accepted)} acceptance(s); the last at step "
@@ -165,7 +183,7 @@ class Assistant:
             res = self._results(job)
             safety = (res or {}).get("safety")
             if not safety:
-                events = [r for r in read_jsonl(self._dir(job["id"]) / "telemetry.jsonl") if r.get("kind") == "safety"]
+                events = self._records(job, "telemetry.jsonl", "safety")
                 out.append({"text": f"Run {job['id']} ({job['state']}) has {len(events)} safety events in its "
                                     "telemetry so far.", "citations": [_cite(job["id"], "telemetry.jsonl")]})
                 continue
@@ -178,34 +196,29 @@ class Assistant:
                                 f"{safety.get('intervention_steps', 0)} steps with interventions (rate "
                                 f"{_fmt(safety.get('intervention_rate', 0.0), 3)}); steps per mode: {modes}.",
                         "citations": [_cite(job["id"], "results.json", "/safety")]})
-            reasons = safety.get("counts_by_reason") or {}
-            if reasons:
-                out.append({"text": "Reasons: " + ", ".join(f"{k} x{v}" for k, v in reasons.items()) + ".",
-                            "citations": [_cite(job["id"], "results.json", "/safety/counts_by_reason")]})
-            first = safety.get("first_violation")
-            if first:
-                out.append({"text": f"The first violation was {first.get('reason')} at step {first.get('step')}.",
-                            "citations": [_cite(job["id"], "results.json", "/safety/first_violation")]})
+            if reasons := safety.get("counts_by_reason"):
+                out.append(_said("Reasons: " + ", ".join(f"{k} x{v}" for k, v in reasons.items()) + ".",
+                                 _cite(job["id"], "results.json", "/safety/counts_by_reason")))
+            if first := safety.get("first_violation"):
+                out.append(_said(f"The first violation was {first.get('reason')} at step {first.get('step')}.",
+                                 _cite(job["id"], "results.json", "/safety/first_violation")))
         return out
 
     def _trust(self, question: str, run_id: str | None) -> list[dict[str, Any]]:
-        out = []
-        for job in self._target_runs(question, run_id):
-            res = self._results(job)
-            if res is None:
-                continue
-            s = res["summary"]
-            out.append({"text": f"Run {job['id']} ended with theory trust {_fmt(s.get('final_trust'))} (mean "
-                                f"{_fmt(s.get('mean_trust'))}); the trust gate hides theory below "
-                                f"{_fmt(res['provenance'].get('config', {}).get('scientist', {}).get('trust_gate_threshold', 0.2))}.",
-                        "citations": [_cite(job["id"], "results.json", "/summary/final_trust"),
-                                      _cite(job["id"], "results.json", "/trust_trajectory")]})
-        return out
+        def said(job: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
+            s, scientist = res["summary"], res["provenance"].get("config", {}).get("scientist", {})
+            return _said(f"Run {job['id']} ended with theory trust {_fmt(s.get('final_trust'))} (mean "
+                         f"{_fmt(s.get('mean_trust'))}); the trust gate hides theory below "
+                         f"{_fmt(scientist.get('trust_gate_threshold', 0.2))}.",
+                         _cite(job["id"], "results.json", "/summary/final_trust"),
+                         _cite(job["id"], "results.json", "/trust_trajectory"))
+
+        return [said(job, res) for job, res in self._stored(question, run_id)]
 
     def _evidence(self, question: str, run_id: str | None) -> list[dict[str, Any]]:
         out = []
         for job in self._target_runs(question, run_id):
-            records = read_jsonl(self._dir(job["id"]) / "ledger.jsonl")
+            records = self._records(job, "ledger.jsonl")
             counts: dict[str, int] = {}
             for r in records:
                 counts[str(r.get("kind"))] = counts.get(str(r.get("kind")), 0) + 1
@@ -220,19 +233,15 @@ class Assistant:
         return out
 
     def _performance(self, question: str, run_id: str | None) -> list[dict[str, Any]]:
-        out = []
-        for job in self._target_runs(question, run_id):
-            res = self._results(job)
-            if res is None:
-                continue
+        def said(job: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
             s = res["summary"]
             extra = ", ".join(f"{k} {_fmt(v)}" for k, v in s.items() if k.startswith("mean_") and k not in
                               ("mean_reward", "mean_return", "mean_trust"))
-            out.append({"text": f"Run {job['id']} ({res['variant'].get('name', '?')} on {res['world']['id']}) ran "
-                                f"{s['steps']} steps: mean reward {_fmt(s['mean_reward'])}, {s['updates']} PPO updates"
-                                + (f"; {extra}" if extra else "") + ".",
-                        "citations": [_cite(job["id"], "results.json", "/summary")]})
-        return out
+            return _said(f"Run {job['id']} ({res['variant'].get('name', '?')} on {res['world']['id']}) ran "
+                         f"{s['steps']} steps: mean reward {_fmt(s['mean_reward'])}, {s['updates']} PPO updates"
+                         + (f"; {extra}" if extra else "") + ".", _cite(job["id"], "results.json", "/summary"))
+
+        return [said(job, res) for job, res in self._stored(question, run_id)]
 
     def _compare(self, question: str, run_id: str | None) -> list[dict[str, Any]]:
         jobs = self._target_runs(question, None, n=2)
@@ -254,34 +263,27 @@ class Assistant:
         return out
 
     def _challenge(self, question: str, run_id: str | None) -> list[dict[str, Any]]:
-        out = []
-        for job in self._target_runs(question, run_id, kind="challenge"):
-            audit = self._json(job["id"], "challenge_audit.json")
-            if audit is None:
-                continue
-            out.append({"text": f"Challenge {job['id']} {audit['status']}: score {_fmt(audit['score'])}/100, mean "
-                                f"absolute shock-angle error {_fmt(audit['summary']['mean_abs_error_deg'])} deg, "
-                                f"{audit['violation_count']} safety violations ({audit['score_formula']}).",
-                        "citations": [_cite(job["id"], "challenge_audit.json", "/score"),
-                                      _cite(job["id"], "challenge_audit.json", "/summary")]})
-        return out
+        return [_said(f"Challenge {job['id']} {audit['status']}: score {_fmt(audit['score'])}/100, mean absolute "
+                      f"shock-angle error {_fmt(audit['summary']['mean_abs_error_deg'])} deg, "
+                      f"{audit['violation_count']} safety violations ({audit['score_formula']}).",
+                      _cite(job["id"], "challenge_audit.json", "/score"),
+                      _cite(job["id"], "challenge_audit.json", "/summary"))
+                for job, audit in self._stored(question, run_id, "challenge_audit.json", "challenge")]
 
     def _design(self, question: str, run_id: str | None) -> list[dict[str, Any]]:
         out = []
-        for job in self._target_runs(question, run_id, kind="inverse_design"):
-            report = self._json(job["id"], "inverse_design_report.json")
-            if report is None or report.get("best") is None:
+        for job, report in self._stored(question, run_id, "inverse_design_report.json", "inverse_design"):
+            if report.get("best") is None:
                 continue
             best = report["best"]
             design = ", ".join(f"{k} = {_fmt(v)}" for k, v in best["design"].items())
-            out.append({"text": f"Inverse design {job['id']} ({report['problem']['name']}, {report['backend']}) found "
-                                f"{design} with objective {_fmt(best['objective'])} after "
-                                f"{report['evaluations_used']} evaluations.",
-                        "citations": [_cite(job["id"], "inverse_design_report.json", "/best")]})
-            known = report.get("known_optimum")
-            if known:
-                out.append({"text": f"The analytical optimum is {known['design']} ({known['source']}).",
-                            "citations": [_cite(job["id"], "inverse_design_report.json", "/known_optimum")]})
+            out.append(_said(f"Inverse design {job['id']} ({report['problem']['name']}, {report['backend']}) found "
+                             f"{design} with objective {_fmt(best['objective'])} after "
+                             f"{report['evaluations_used']} evaluations.",
+                             _cite(job["id"], "inverse_design_report.json", "/best")))
+            if known := report.get("known_optimum"):
+                out.append(_said(f"The analytical optimum is {known['design']} ({known['source']}).",
+                                 _cite(job["id"], "inverse_design_report.json", "/known_optimum")))
         return out
 
     # ------------------------------------------------------------------ optional LLM

@@ -19,39 +19,49 @@ def tiny_run_config(name: str = "tg_quick", *, variant: str = "v2_hybrid", steps
             "variant": variant, "agent": dict(TINY_AGENT), "scientist": dict(TINY_SCIENTIST)}
 
 
+def _run_template(template_id: str, title: str, description: str, config: dict[str, Any],
+                  seconds: int) -> dict[str, Any]:
+    return {"id": template_id, "title": title, "description": description, "kind": "run", "endpoint": "/api/v1/runs",
+            "body": {"config": config}, "estimated_seconds": seconds}
+
+
+def _run_config(name: str, world: str, grid: list[int], steps: int, params: dict[str, Any] | None = None,
+                agent: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A v2_hybrid run config with the default agent and scientist (agent settings given are changed)."""
+    config: dict[str, Any] = {"name": name, "world": {"name": world, "grid": grid}, "steps": steps,
+                              "variant": "v2_hybrid"}
+    if params is not None:
+        config["world"]["params"] = params
+    if agent is not None:
+        config["agent"] = agent
+    return config
+
+
 def templates() -> list[dict[str, Any]]:
     from atom_sdk.design import list_problems
 
     out: list[dict[str, Any]] = [
-        {"id": "taylor_green_quick", "title": "Taylor–Green: quick closed loop",
-         "description": "8x8 Taylor–Green vortex, 32 steps, tiny agent and scientist: the whole loop in seconds; "
-                        "the scientist proposes a law for the vortex amplitude.",
-         "kind": "run", "endpoint": "/api/v1/runs", "body": {"config": tiny_run_config()}, "estimated_seconds": 30},
-        {"id": "taylor_green_baseline", "title": "Taylor–Green: PPO baseline (no scientist)",
-         "description": "The same world with plain PPO, for comparison with the hybrid run.",
-         "kind": "run", "endpoint": "/api/v1/runs",
-         "body": {"config": tiny_run_config("tg_baseline", variant="ppo_baseline")}, "estimated_seconds": 20},
-        {"id": "taylor_green_discovery", "title": "Taylor–Green: law discovery (v2_hybrid, 300 steps)",
-         "description": "32x32 Taylor–Green vortex with the default agent and scientist; discovers the forced "
-                        "amplitude law and gates theory features by trust.",
-         "kind": "run", "endpoint": "/api/v1/runs",
-         "body": {"config": {"name": "tg_discovery", "world": {"name": "analytical:taylor_green", "grid": [32, 32, 1]},
-                             "steps": 300, "variant": "v2_hybrid"}}, "estimated_seconds": 240},
-        {"id": "cylinder_drag_control", "title": "Cylinder: active drag reduction with jets",
-         "description": "Channel flow past a cylinder (Schäfer–Turek geometry scaled to 96x34, Re 20) controlled by "
-                        "two synthetic jets; the scientist models drag and lift.",
-         "kind": "run", "endpoint": "/api/v1/runs",
-         "body": {"config": {"name": "cylinder_control", "world": {"name": "lbm2d:cylinder", "grid": [96, 34, 1],
-                                                                   "params": {"reynolds": 20.0, "substeps": 40}},
-                             "steps": 128, "variant": "v2_hybrid", "agent": {"rollout_length": 32}}},
-         "estimated_seconds": 600},
-        {"id": "wedge_shock_run", "title": "Supersonic wedge: closed loop on the shock angle",
-         "description": "Mach-2 flow over a wedge whose angle the agent changes; the scientist relates the shock "
-                        "angle and pressure ratio to the wedge.",
-         "kind": "run", "endpoint": "/api/v1/runs",
-         "body": {"config": {"name": "wedge_loop", "world": {"name": "supersonic:wedge", "grid": [64, 48, 1]},
-                             "steps": 96, "variant": "v2_hybrid", "agent": {"rollout_length": 32}}},
-         "estimated_seconds": 600},
+        _run_template("taylor_green_quick", "Taylor–Green: quick closed loop",
+                      "8x8 Taylor–Green vortex, 32 steps, tiny agent and scientist: the whole loop in seconds; "
+                      "the scientist proposes a law for the vortex amplitude.", tiny_run_config(), 30),
+        _run_template("taylor_green_baseline", "Taylor–Green: PPO baseline (no scientist)",
+                      "The same world with plain PPO, for comparison with the hybrid run.",
+                      tiny_run_config("tg_baseline", variant="ppo_baseline"), 20),
+        _run_template("taylor_green_discovery", "Taylor–Green: law discovery (v2_hybrid, 300 steps)",
+                      "32x32 Taylor–Green vortex with the default agent and scientist; discovers the forced "
+                      "amplitude law and gates theory features by trust.",
+                      _run_config("tg_discovery", "analytical:taylor_green", [32, 32, 1], 300), 240),
+        _run_template("cylinder_drag_control", "Cylinder: active drag reduction with jets",
+                      "Channel flow past a cylinder (Schäfer–Turek geometry scaled to 96x34, Re 20) controlled by "
+                      "two synthetic jets; the scientist models drag and lift.",
+                      _run_config("cylinder_control", "lbm2d:cylinder", [96, 34, 1], 128,
+                                  params={"reynolds": 20.0, "substeps": 40}, agent={"rollout_length": 32}),
+                      600),
+        _run_template("wedge_shock_run", "Supersonic wedge: closed loop on the shock angle",
+                      "Mach-2 flow over a wedge whose angle the agent changes; the scientist relates the shock "
+                      "angle and pressure ratio to the wedge.",
+                      _run_config("wedge_loop", "supersonic:wedge", [64, 48, 1], 96, agent={"rollout_length": 32}),
+                      600),
         {"id": "supersonic_challenge", "title": "Supersonic challenge: track a moving shock angle",
          "description": "PI + theta-beta-Mach feed-forward steers the wedge so the shock follows a schedule of holds, "
                         "steps and ramps; scored 0-100 with safety violations penalised. Pause/resume/cancel live.",

@@ -1,28 +1,24 @@
-"""The platform's shared state in the web process, and the request-time checks that use it.
+"""The platform's shared state in the web process: one ``Platform`` per app.
 
-One ``Platform`` per app: the store, the worker pool, the key ring and the rate limiter, plus the
-cached readers behind the ledger and the runtime view (re-parsed only when a file changes).
+It holds the store, the worker pool, the key ring and the rate limiter, plus the cached readers
+behind the ledger and the runtime view (re-parsed only when a file changes). Routes reach it
+through the dependencies in ``atom_sdk.platform.deps``; nothing here knows about HTTP.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPBearer
-
 from atom_sdk.artifacts import read_jsonl
-from atom_sdk.platform.errors import AuthError
+from atom_sdk.platform.errors import JobNotFoundError
 from atom_sdk.platform.jobfiles import TELEMETRY
-from atom_sdk.platform.security import KeyRing, Principal, RateLimiter, presented_key
+from atom_sdk.platform.security import KeyRing, RateLimiter
 from atom_sdk.platform.settings import PlatformSettings
-from atom_sdk.platform.store import Store
-
-bearer_scheme = HTTPBearer(auto_error=False, description="API key from 'atom keys create'")
-header_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key from 'atom keys create'")
+from atom_sdk.platform.store import Geometry, Store
 
 
 class Platform:
@@ -81,53 +77,26 @@ class Platform:
     def safety_events(self, job_id: str) -> list[dict[str, Any]]:
         return self.cached_jsonl(self.job_dir(job_id) / TELEMETRY, _is_safety_line)
 
+    def geometry_row(self, session: Any, geometry_id: str) -> Geometry:
+        """An uploaded geometry's row in ``session``; 404 when there is none."""
+        row = session.get(Geometry, geometry_id)
+        if row is None:
+            raise JobNotFoundError(f"geometry '{geometry_id}' does not exist; list them with GET /api/v1/geometries")
+        return row
+
+    def geometry_properties(self, geometry_id: str) -> dict[str, Any]:
+        """What the upload measured of a geometry (grid, area, equivalent circle); 404 when unknown."""
+        with self.store.session() as s:
+            return json.loads(self.geometry_row(s, geometry_id).properties)
+
 
 def _is_safety_line(raw: bytes) -> bool:
     return b'"kind": "safety"' in raw or b'"kind":"safety"' in raw
 
 
 def read_jsonl_line(raw: bytes) -> list[dict[str, Any]]:
-    import json
-
     try:
         value = json.loads(raw)
     except ValueError:
         return []
     return [value] if isinstance(value, dict) else []
-
-
-def platform(request: Request) -> Platform:
-    return request.app.state.platform
-
-
-def _client_identity(request: Request) -> str:
-    return f"ip:{request.client.host if request.client else 'unknown'}"
-
-
-def writer(request: Request, _bearer: Any = Depends(bearer_scheme), _header: Any = Depends(header_scheme)) -> Principal:
-    """Dependency of every mutating endpoint: authenticate when required, then rate-limit."""
-    p = platform(request)
-    key = presented_key(request.headers)
-    if key is not None:
-        principal = p.keys.verify(key)
-    elif p.auth_required():
-        why = ("the server listens on a non-loopback address" if not p.settings.loopback
-               else "API keys exist on this server")
-        raise AuthError(f"this request changes state and needs an API key ({why}); send 'Authorization: Bearer "
-                        "<key>' or 'X-API-Key: <key>' (create one with 'atom keys create --name NAME')")
-    else:
-        principal = Principal(None)
-    p.limiter.check(principal.key_id or _client_identity(request))
-    return principal
-
-
-def reader(request: Request, _bearer: Any = Depends(bearer_scheme), _header: Any = Depends(header_scheme)) -> None:
-    """Dependency of read endpoints: open unless ``protect_reads`` is set."""
-    p = platform(request)
-    if not p.settings.protect_reads:
-        return
-    key = presented_key(request.headers)
-    if key is None:
-        raise AuthError("this server protects reads; send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
-    principal = p.keys.verify(key)
-    p.limiter.check(principal.key_id or _client_identity(request))

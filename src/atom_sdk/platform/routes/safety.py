@@ -7,17 +7,16 @@ request, checks that the run can still read it and drops the request file there,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field
 
-from atom_sdk.platform.security import Principal
-from atom_sdk.platform.service import platform, writer
+from atom_sdk.platform.deps import JobId, PlatformDep, WriterDep
 from atom_sdk.platform.errors import JobConflictError
 from atom_sdk.safety.control import CONTROL_DIR, MAX_NOTE, REBASELINE_FILE, control_dir, request_rebaseline
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", tags=["runs"])
 
 #: run states whose envelope will still read a request: running now, or resumed later from its folder
 _FINISHED = ("succeeded", "cancelled")
@@ -39,15 +38,13 @@ class RebaselineAccepted(BaseModel):
 
 
 @router.post("/runs/{run_id}/safety/rebaseline", response_model=RebaselineAccepted, status_code=202,
-             tags=["runs"], summary="Ask a run's safety envelope to re-baseline its shift monitor",
+             summary="Ask a run's safety envelope to re-baseline its shift monitor",
              description="Writes `control/rebaseline.json` into the run folder; the running envelope takes it "
                          "at its next step, re-baselines the distribution-shift monitor on the current regime "
                          "and records the event (source `api`, the key's name, the note) in telemetry and "
                          "`results.json`. 409 when the run has finished or has not started yet.")
-def rebaseline_run(request: Request, run_id: str = Path(..., min_length=1, max_length=64,
-                                                        description="job id as returned by the POST"),
-                   body: RebaselineBody | None = Body(None), who: Principal = Depends(writer)) -> dict[str, Any]:
-    p = platform(request)
+def rebaseline_run(run_id: JobId, p: PlatformDep, who: WriterDep,
+                   body: Annotated[RebaselineBody | None, Body()] = None) -> dict[str, Any]:
     job = p.store.get_job(run_id, "run")
     folder = p.job_dir(run_id)
     if job["state"] in _FINISHED:

@@ -1,0 +1,99 @@
+"""Uploaded body shapes for the cylinder channel: upload (polygon or PNG mask), list, read, mask image.
+
+The checks on the shape itself live in ``atom_sdk.platform.geometries``; this router stores the
+accepted mask and its measurements and serves them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Path, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from atom_sdk.artifacts import atomic_write_bytes, write_json
+from atom_sdk.platform import geometries as geo
+from atom_sdk.platform import models as m
+from atom_sdk.platform.deps import PlatformDep, ReaderDep, WriterDep
+from atom_sdk.platform.errors import GeometryError
+from atom_sdk.platform.state import Platform
+from atom_sdk.platform.store import Geometry, new_id, utcnow
+
+router = APIRouter(prefix="/api/v1/geometries", tags=["geometries"])
+GeometryId = Annotated[str, Path(max_length=64)]
+MASK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "the body mask (black = solid, top row = top wall)"}}
+
+
+def _geometry_out(row: Geometry) -> dict[str, Any]:
+    props = json.loads(row.properties)
+    return {"id": row.id, "name": row.name, "source": row.source, "created_at": row.created_at,
+            "mask_url": f"/api/v1/geometries/{row.id}/mask.png", **props}
+
+
+@router.get("", response_model=m.GeometryList, summary="Uploaded body shapes")
+def list_geometries(p: PlatformDep, _r: ReaderDep) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    with p.store.session() as s:
+        rows = s.scalars(select(Geometry).order_by(Geometry.created_at.desc()).limit(500)).all()
+        return {"items": [_geometry_out(r) for r in rows]}
+
+
+async def _mask_from(p: Platform, polygon: str | None, grid: str | None, file: UploadFile | None) -> tuple[Any, str]:
+    """The body mask and where it came from ('mask' or 'polygon'): exactly one of the two is sent."""
+    if (polygon is None) == (file is None):
+        raise GeometryError("send exactly one of 'polygon' (JSON points) or 'file' (PNG mask)")
+    if file is not None:
+        data = await file.read(p.settings.max_body_bytes + 1)
+        return await run_in_threadpool(geo.decode_mask, data), "mask"
+    try:
+        nx, ny = (int(n) for n in (grid or "96,34").split(","))
+    except ValueError:
+        raise GeometryError("grid must be 'nx,ny', e.g. 96,34") from None
+    if not (geo.MIN_SIDE <= nx <= geo.MAX_SIDE and geo.MIN_SIDE <= ny <= geo.MAX_SIDE):
+        raise GeometryError(f"grid sides must be {geo.MIN_SIDE} to {geo.MAX_SIDE} cells")
+    return await run_in_threadpool(geo.rasterize_polygon, geo.parse_polygon(polygon or ""), (nx, ny)), "polygon"
+
+
+@router.post("/upload", response_model=m.GeometryInfo, status_code=201,
+             summary="Upload a body for the cylinder channel: a polygon (JSON points) or a PNG mask")
+async def upload_geometry(p: PlatformDep, who: WriterDep, name: Annotated[str, Form(min_length=1, max_length=128)],
+                          polygon: Annotated[str | None, Form(max_length=65536,
+                                                              description="JSON [[x, y], ...] in cells")] = None,
+                          grid: Annotated[str | None, Form(max_length=64,
+                                                           description="'nx,ny' for a polygon (default 96,34)")] = None,
+                          file: Annotated[UploadFile | None,
+                                          File(description="PNG mask: dark pixels are solid")] = None) -> dict[str, Any]:
+    from atom_sdk.workspace import name_problem
+
+    problem = name_problem(name)
+    if problem is not None:
+        raise GeometryError(f"geometry name {problem}; use a short plain name such as 'wing-2'")
+    mask, source = await _mask_from(p, polygon, grid, file)
+    props = geo.analyse(mask)
+    gid = new_id("geo")
+    folder = p.settings.geometries_dir / gid
+    atomic_write_bytes(folder / "mask.png", geo.mask_png(mask))
+    write_json(folder / "geometry.json", {"name": name, "source": source, **props})
+    with p.store.session() as s, s.begin():
+        row = Geometry(id=gid, name=name, source=source, created_at=utcnow(), owner=who.key_id,
+                       properties=json.dumps(props))
+        s.add(row)
+    return _geometry_out(row)
+
+
+@router.get("/{geometry_id}", response_model=m.GeometryInfo, summary="One geometry")
+def get_geometry(geometry_id: GeometryId, p: PlatformDep, _r: ReaderDep) -> dict[str, Any]:
+    with p.store.session() as s:
+        return _geometry_out(p.geometry_row(s, geometry_id))
+
+
+@router.get("/{geometry_id}/mask.png", response_model=None, responses=MASK_RESPONSES,
+            summary="The geometry's mask as a PNG")
+def geometry_mask(geometry_id: GeometryId, p: PlatformDep, _r: ReaderDep) -> Response:
+    p.geometry_properties(geometry_id)
+    return Response((p.settings.geometries_dir / geometry_id / "mask.png").read_bytes(), media_type="image/png")
