@@ -204,53 +204,35 @@ def default_world(mach: float, grid: tuple[int, int, int], steps: int, params: d
     return make("supersonic:wedge", grid=grid, max_episode_steps=steps + 1, mach=mach, **params)
 
 
-def run_supersonic_challenge(
-    steps: int = 300, output_dir: str | Path = "challenge_results", seed: int = 0, *,
-    mach: float = 2.0, grid: tuple[int, int, int] = (64, 48, 1), world_params: dict[str, Any] | None = None,
-    world: Any | None = None, interface: WedgeInterface | None = None,
-    schedule: Sequence[Sequence[Any]] | None = None, kp: float = 0.05, ki: float = 0.02,
-    feedforward: bool = True, preview: int = 12, use_safety: bool = True, figure: bool = True,
-    control: Callable[[int], str | None] | None = None, pause_event: Any = None, cancel_event: Any = None,
-    on_event: Callable[[dict[str, Any]], None] | None = None,
-    on_step: Callable[[int, int, dict[str, Any]], None] | None = None, poll_seconds: float = 0.05,
-    overwrite: bool = False, reuse: bool = False,
-) -> dict[str, Any]:
-    """Run the challenge, write ``challenge_audit.json`` (+ the field figure), return the audit.
+def _theory_angle(mach: float, theta: float | None) -> float | None:
+    """The oblique-shock angle theory gives for wedge angle ``theta`` (None when detached or unknown)."""
+    from atom_sdk.worlds.gasdynamics import shock_angle
 
-    ``world`` replaces the default ``supersonic:wedge`` world (tests pass a small stand-in);
-    ``control(step)`` may return "pause", "cancel" or None; ``pause_event``/``cancel_event`` are
-    ``threading.Event``-like (``is_set()``); ``on_event`` receives each timeline event as it happens.
-    The output folder is checked first (an existing one is replaced only with ``overwrite``;
-    ``reuse`` writes into a folder the SDK already owns) and written only at the end.
-    """
-    from atom_sdk.artifacts import write_json
-    from atom_sdk.design.evaluate import BENIGN_SAFETY_REASONS, safety_events, safety_summary, safety_wrap
-    from atom_sdk.config import canonical_value
-    from atom_sdk.provenance import provenance
-    from atom_sdk.worlds.gasdynamics import detachment_angle, shock_angle
+    try:
+        return shock_angle(mach, theta) if theta is not None else None
+    except AtomError:  # e.g. a detached shock
+        return None
 
-    from atom_sdk.workspace import claim_output, output_folder, plan_output
 
-    if steps < 1:
-        raise ConfigError(f"--steps must be at least 1, got {steps}")
-    out_plan = plan_output(output_folder(output_dir, "--output-dir"), "challenge", overwrite=overwrite, reuse=reuse)
-    iface = interface or WedgeInterface()
-    sched = make_schedule(schedule)
-    attainable = check_schedule(sched, mach)
-    config = {"challenge": "supersonic", "steps": steps, "seed": seed, "mach": mach, "grid": list(grid),
-              "world_params": world_params or {}, "schedule": [asdict(s) for s in sched], "kp": kp, "ki": ki,
-              "feedforward": feedforward, "preview": preview, "use_safety": use_safety, "interface": asdict(iface),
-              "custom_world": world is not None}
-    prov = provenance(canonical_value(config, numbers_as_float=True), seed=seed)
-    hooks = _Hooks(control, pause_event, cancel_event, on_event, poll_seconds)
-    env = world if world is not None else default_world(mach, tuple(grid), steps, dict(world_params or {}))
-    base = env
-    envelope = safety_wrap(base) if use_safety else None
-    runner = envelope if envelope is not None else base
-    controller = PIController(mach, kp, ki, feedforward, 0.0, detachment_angle(mach) - 1.0)
-    _, info = runner.reset(seed=seed)
-    diag = info.get("diagnostics") or base.diagnostics()
-    hooks.emit("started", 0, safety_envelope=envelope is not None)
+def _note_safety(info: dict[str, Any], step: int, violations: list[dict[str, Any]], hooks: _Hooks) -> bool:
+    """Record a hazardous step as a violation; True when the envelope only left a benign notice."""
+    from atom_sdk.design.evaluate import BENIGN_SAFETY_REASONS
+
+    reasons = list((info.get("safety") or {}).get("reasons", []))
+    hazards = [r for r in reasons if r not in BENIGN_SAFETY_REASONS]
+    if hazards or info.get("unsafe"):
+        violations.append({"step": step + 1, "reasons": hazards or ["SAFETY_UNSAFE_EPISODE"],
+                           "interventions": (info.get("safety") or {}).get("interventions", [])})
+        hooks.emit("safety", step + 1, reasons=hazards, unsafe=bool(info.get("unsafe")))
+        return False
+    return bool(reasons)
+
+
+def _steer(runner: Any, base: Any, iface: WedgeInterface, controller: PIController, sched: list[Segment],
+           steps: int, preview: int, mach: float, hooks: _Hooks, diag: dict[str, Any],
+           on_step: Callable[[int, int, dict[str, Any]], None] | None,
+           ) -> tuple[dict[str, list[Any]], list[dict[str, Any]], int, str]:
+    """The control loop: trajectory, safety violations, benign envelope notices and how the run ended."""
     traj: dict[str, list[Any]] = {k: [] for k in ("target", "measured", "theory", "wedge_angle", "command", "error")}
     violations: list[dict[str, Any]] = []
     notices = 0  # benign envelope events (distribution shift, trust): reported, not penalised
@@ -272,34 +254,83 @@ def run_supersonic_challenge(
         diag = info.get("diagnostics") or base.diagnostics()
         measured = _finite(diag.get(iface.shock_key))
         theta = _finite(diag.get(iface.wedge_key))
-        try:
-            theory = shock_angle(mach, theta) if theta is not None else None
-        except AtomError:  # e.g. a detached shock
-            theory = None
+        theory = _theory_angle(mach, theta)
         error = abs(target - measured) if measured is not None else None
         for key, value in (("target", target), ("measured", measured), ("theory", theory), ("wedge_angle", theta),
                            ("command", theta_cmd), ("error", error)):
             traj[key].append(value)
-        reasons = list((info.get("safety") or {}).get("reasons", []))
-        hazards = [r for r in reasons if r not in BENIGN_SAFETY_REASONS]
-        if hazards or info.get("unsafe"):
-            violations.append({"step": step + 1, "reasons": hazards or ["SAFETY_UNSAFE_EPISODE"],
-                               "interventions": (info.get("safety") or {}).get("interventions", [])})
-            hooks.emit("safety", step + 1, reasons=hazards, unsafe=bool(info.get("unsafe")))
-        elif reasons:
-            notices += 1
+        notices += _note_safety(info, step, violations, hooks)
         if on_step is not None:
             on_step(step + 1, steps, {"target": target, "measured": measured, "wedge_angle": theta})
         if info.get("diverged") or terminated:
             status = "terminated"
             hooks.emit("terminated", step + 1, reason="world diverged or the envelope stopped the episode")
             break
+    return traj, violations, notices, status
+
+
+def _safety_outcome(envelope: Any, violations: list[dict[str, Any]],
+                    notices: int) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Violations (from the envelope's own report when the loop saw none) and the safety summary."""
+    from atom_sdk.design.evaluate import safety_events, safety_summary
+
     full_report = envelope.report() if envelope is not None and hasattr(envelope, "report") else None
     if full_report is not None and not violations:
         violations = [{"step": e.get("step"), "reasons": [e.get("reason")]} for e in safety_events(full_report)]
     safety_report = safety_summary(full_report)
     if safety_report is not None:
         safety_report["benign_notices"] = notices
+    return violations, safety_report
+
+
+def run_supersonic_challenge(
+    steps: int = 300, output_dir: str | Path = "challenge_results", seed: int = 0, *,
+    mach: float = 2.0, grid: tuple[int, int, int] = (64, 48, 1), world_params: dict[str, Any] | None = None,
+    world: Any | None = None, interface: WedgeInterface | None = None,
+    schedule: Sequence[Sequence[Any]] | None = None, kp: float = 0.05, ki: float = 0.02,
+    feedforward: bool = True, preview: int = 12, use_safety: bool = True, figure: bool = True,
+    control: Callable[[int], str | None] | None = None, pause_event: Any = None, cancel_event: Any = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    on_step: Callable[[int, int, dict[str, Any]], None] | None = None, poll_seconds: float = 0.05,
+    overwrite: bool = False, reuse: bool = False,
+) -> dict[str, Any]:
+    """Run the challenge, write ``challenge_audit.json`` (+ the field figure), return the audit.
+
+    ``world`` replaces the default ``supersonic:wedge`` world (tests pass a small stand-in);
+    ``control(step)`` may return "pause", "cancel" or None; ``pause_event``/``cancel_event`` are
+    ``threading.Event``-like (``is_set()``); ``on_event`` receives each timeline event as it happens.
+    The output folder is checked first (an existing one is replaced only with ``overwrite``;
+    ``reuse`` writes into a folder the SDK already owns) and written only at the end.
+    """
+    from atom_sdk.artifacts import write_json
+    from atom_sdk.config import canonical_value
+    from atom_sdk.design.evaluate import safety_wrap
+    from atom_sdk.provenance import provenance
+    from atom_sdk.worlds.gasdynamics import detachment_angle
+    from atom_sdk.workspace import claim_output, output_folder, plan_output
+
+    if steps < 1:
+        raise ConfigError(f"--steps must be at least 1, got {steps}")
+    out_plan = plan_output(output_folder(output_dir, "--output-dir"), "challenge", overwrite=overwrite, reuse=reuse)
+    iface = interface or WedgeInterface()
+    sched = make_schedule(schedule)
+    attainable = check_schedule(sched, mach)
+    config = {"challenge": "supersonic", "steps": steps, "seed": seed, "mach": mach, "grid": list(grid),
+              "world_params": world_params or {}, "schedule": [asdict(s) for s in sched], "kp": kp, "ki": ki,
+              "feedforward": feedforward, "preview": preview, "use_safety": use_safety, "interface": asdict(iface),
+              "custom_world": world is not None}
+    prov = provenance(canonical_value(config, numbers_as_float=True), seed=seed)
+    hooks = _Hooks(control, pause_event, cancel_event, on_event, poll_seconds)
+    base = world if world is not None else default_world(mach, tuple(grid), steps, dict(world_params or {}))
+    envelope = safety_wrap(base) if use_safety else None
+    runner = envelope if envelope is not None else base
+    controller = PIController(mach, kp, ki, feedforward, 0.0, detachment_angle(mach) - 1.0)
+    _, info = runner.reset(seed=seed)
+    diag = info.get("diagnostics") or base.diagnostics()
+    hooks.emit("started", 0, safety_envelope=envelope is not None)
+    traj, violations, notices, status = _steer(runner, base, iface, controller, sched, steps, preview, mach, hooks,
+                                               diag, on_step)
+    violations, safety_report = _safety_outcome(envelope, violations, notices)
     audit = _audit(traj, violations, status, steps, config, prov, attainable, hooks, safety_report, mach)
     out = claim_output(out_plan, replace=overwrite and not reuse)
     if figure and traj["target"]:

@@ -95,6 +95,41 @@ def _best_so_far(values: list[float | None]) -> list[float | None]:
     return out
 
 
+def _search_loop(spec: DesignSpec, space: DesignSpace, backend: Any, pool: ProcessPoolExecutor | None,
+                 progress: Progress | None, should_stop: Callable[[], bool] | None,
+                 ) -> tuple[list[dict[str, Any]], list[float | None], list[float | None], str | None]:
+    """Ask, evaluate, tell: the evaluation records, best-so-far and best-of each iteration, why it stopped."""
+    total = spec.iterations * spec.population
+    records: list[dict[str, Any]] = []
+    per_iteration: list[float | None] = []
+    iteration_best: list[float | None] = []
+    stopped = None
+    for iteration in range(spec.iterations):
+        if should_stop is not None and should_stop():
+            stopped = "cancelled"
+            break
+        unit = backend.ask()
+        designs = [space.from_unit(u) for u in unit]
+
+        def on_done(ev: Evaluation, _it: int = iteration) -> None:
+            record = {"index": len(records), "iteration": _it, **ev.as_dict()}
+            records.append(record)
+            if progress is not None:
+                best = min((r["objective"] for r in records if r["feasible"]), default=None)
+                progress(len(records), total, {"iteration": _it + 1, "best": best})
+
+        evals = _evaluate_batch(spec, designs, pool, on_done)
+        values = np.array([e.objective if e.feasible else np.inf for e in evals], dtype=np.float64)
+        backend.tell(unit, values)
+        feasible = [v for v in values if np.isfinite(v)]
+        iteration_best.append(float(min(feasible)) if feasible else None)
+        per_iteration.append(_best_so_far([r["objective"] for r in records])[-1])
+        if spec.stop_below is not None and per_iteration[-1] is not None and per_iteration[-1] <= spec.stop_below:
+            stopped = "stop_below reached"
+            break
+    return records, per_iteration, iteration_best, stopped
+
+
 def run_search(spec: DesignSpec | dict[str, Any], *, progress: Progress | None = None,
                should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Run a search and return the full report (see ``report.write_report`` for the file)."""
@@ -105,11 +140,6 @@ def run_search(spec: DesignSpec | dict[str, Any], *, progress: Progress | None =
     space = design_space(problem, spec)
     ctx = context(spec)
     backend = make_backend(spec.backend, space.dim, spec.population, spec.seed, top_k=spec.top_k)
-    total = spec.iterations * spec.population
-    records: list[dict[str, Any]] = []
-    per_iteration: list[float | None] = []
-    iteration_best: list[float | None] = []
-    stopped = None
     started = time.perf_counter()
     pool = None
     if spec.workers > 1:
@@ -117,29 +147,8 @@ def run_search(spec: DesignSpec | dict[str, Any], *, progress: Progress | None =
 
         pool = ProcessPoolExecutor(max_workers=spec.workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        for iteration in range(spec.iterations):
-            if should_stop is not None and should_stop():
-                stopped = "cancelled"
-                break
-            unit = backend.ask()
-            designs = [space.from_unit(u) for u in unit]
-
-            def on_done(ev: Evaluation, _it: int = iteration) -> None:
-                record = {"index": len(records), "iteration": _it, **ev.as_dict()}
-                records.append(record)
-                if progress is not None:
-                    best = min((r["objective"] for r in records if r["feasible"]), default=None)
-                    progress(len(records), total, {"iteration": _it + 1, "best": best})
-
-            evals = _evaluate_batch(spec, designs, pool, on_done)
-            values = np.array([e.objective if e.feasible else np.inf for e in evals], dtype=np.float64)
-            backend.tell(unit, values)
-            feasible = [v for v in values if np.isfinite(v)]
-            iteration_best.append(float(min(feasible)) if feasible else None)
-            per_iteration.append(_best_so_far([r["objective"] for r in records])[-1])
-            if spec.stop_below is not None and per_iteration[-1] is not None and per_iteration[-1] <= spec.stop_below:
-                stopped = "stop_below reached"
-                break
+        records, per_iteration, iteration_best, stopped = _search_loop(spec, space, backend, pool, progress,
+                                                                       should_stop)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

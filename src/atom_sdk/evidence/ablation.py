@@ -232,6 +232,60 @@ def _load_done(path: Path, chash: str, overwrite: bool) -> dict | None:
     return rec if rec.get("status") == "ok" else None
 
 
+def _claim_metrics(claim_metrics: Sequence[str] | None) -> list[str] | None:
+    """The pre-declared primary metrics, de-duplicated; each must have a declared direction."""
+    if claim_metrics is None:
+        return None
+    from atom_sdk.evidence.stats import METRIC_DIRECTIONS
+
+    unknown = [m for m in claim_metrics if m not in METRIC_DIRECTIONS]
+    if unknown or not claim_metrics:
+        raise ConfigError(f"claim metrics must have a declared direction, got {unknown or '[]'}",
+                          hint=f"choose from {', '.join(METRIC_DIRECTIONS)}")
+    return list(dict.fromkeys(claim_metrics))
+
+
+def _plan_runs(specs: Sequence[VariantSpec], seeds: Sequence[int], runs_dir: Path, run_fn: RunFn | None, *,
+               world: str, grid: Sequence[int], steps: int, device: str,
+               world_params: Mapping[str, Any]) -> list[dict]:
+    """One task per (variant, seed) pair, variants outermost."""
+    plan: list[dict] = []
+    for spec in specs:
+        for seed in seeds:
+            cfg = build_run_config(spec, world=world, grid=grid, steps=steps, seed=seed,
+                                   device=device, world_params=world_params)
+            stem = f"{spec.label}__seed{seed}"
+            plan.append({"label": spec.label, "seed": seed, "config": cfg,
+                         "config_hash": config_hash(cfg), "stem": stem,
+                         "run_dir": str(runs_dir / stem), "run_fn": run_fn})
+    return plan
+
+
+def _execute(todo: list[dict], out: Path, runs_dir: Path, manifest: dict, *, executor: str,
+             workers: int | None, ray_address: str | None, progress: bool) -> dict[str, int]:
+    """Run the pending pairs, writing each record as it lands and the manifest when done or stopped."""
+    counts = {"done": 0, "failed": 0}
+
+    def on_result(rec: dict) -> None:
+        _write_json(runs_dir / f"{rec['variant']}__seed{rec['seed']}.json", rec)
+        counts["done"] += 1
+        counts["failed"] += rec["status"] != "ok"
+
+    status = "interrupted"
+    try:
+        ex = make_executor(executor, workers=workers, ray_address=ray_address)
+        with _Progress(len(todo), enabled=progress) as bar:
+            ex.execute(run_pair, todo,
+                       on_result=lambda r: (on_result(r), bar.update(counts, None)),
+                       on_tick=lambda running: bar.update(counts, running))
+        status = "complete"
+    finally:
+        manifest.update(finished_at=_now(), status=status, executed=counts["done"],
+                        failed=counts["failed"])
+        _write_json(out / "manifest.json", manifest)
+    return counts
+
+
 def run_ablation(
     world: str,
     grid: Sequence[int],
@@ -265,14 +319,7 @@ def run_ablation(
     world_params = dict(world_params or {})
     seeds = [int(s) for s in seeds]
     _validate(world, grid, steps, seeds, executor, world_params)
-    if claim_metrics is not None:
-        from atom_sdk.evidence.stats import METRIC_DIRECTIONS
-
-        unknown = [m for m in claim_metrics if m not in METRIC_DIRECTIONS]
-        if unknown or not claim_metrics:
-            raise ConfigError(f"claim metrics must have a declared direction, got {unknown or '[]'}",
-                              hint=f"choose from {', '.join(METRIC_DIRECTIONS)}")
-        claim_metrics = list(dict.fromkeys(claim_metrics))
+    claim_metrics = _claim_metrics(claim_metrics)
     specs = variant_specs(variant_set)
     # a sweep folder is continued (finished pairs are kept); one atom did not make is refused
     out = output_folder(out, "--out")
@@ -283,15 +330,8 @@ def run_ablation(
              "world_params": world_params, "baseline": BASELINE,
              "variants": [s.label for s in specs], "claim_metrics": claim_metrics,
              "bootstrap": {"n_resamples": n_bootstrap, "seed": bootstrap_seed}}
-    plan: list[dict] = []
-    for spec in specs:
-        for seed in seeds:
-            cfg = build_run_config(spec, world=world, grid=grid, steps=steps, seed=seed,
-                                   device=device, world_params=world_params)
-            stem = f"{spec.label}__seed{seed}"
-            plan.append({"label": spec.label, "seed": seed, "config": cfg,
-                         "config_hash": config_hash(cfg), "stem": stem,
-                         "run_dir": str(runs_dir / stem), "run_fn": run_fn})
+    plan = _plan_runs(specs, seeds, runs_dir, run_fn, world=world, grid=grid, steps=steps, device=device,
+                      world_params=world_params)
     if run_fn is None:
         _precheck([p["config"] for p in plan])
     done = {p["stem"]: _load_done(runs_dir / f"{p['stem']}.json", p["config_hash"], overwrite)
@@ -309,25 +349,8 @@ def run_ablation(
         "planned": len(plan), "skipped": len(plan) - len(todo), "executed": 0, "failed": 0,
     }
     _write_json(out / "manifest.json", manifest)
-    counts = {"done": 0, "failed": 0}
-
-    def on_result(rec: dict) -> None:
-        _write_json(runs_dir / f"{rec['variant']}__seed{rec['seed']}.json", rec)
-        counts["done"] += 1
-        counts["failed"] += rec["status"] != "ok"
-
-    status = "interrupted"
-    try:
-        ex = make_executor(executor, workers=workers, ray_address=ray_address)
-        with _Progress(len(todo), enabled=progress) as bar:
-            ex.execute(run_pair, todo,
-                       on_result=lambda r: (on_result(r), bar.update(counts, None)),
-                       on_tick=lambda running: bar.update(counts, running))
-        status = "complete"
-    finally:
-        manifest.update(finished_at=_now(), status=status, executed=counts["done"],
-                        failed=counts["failed"])
-        _write_json(out / "manifest.json", manifest)
+    counts = _execute(todo, out, runs_dir, manifest, executor=executor, workers=workers,
+                      ray_address=ray_address, progress=progress)
 
     records = [json.loads((runs_dir / f"{p['stem']}.json").read_text(encoding="utf-8"))
                for p in plan]

@@ -271,20 +271,12 @@ def _json(obj: Any) -> Any:
     return json.loads(json.dumps(json_safe(obj)))
 
 
-def check_ablation(rec: GateRecorder, folder: Path, *, min_seeds: int = 3, aa_resamples: int = 200) -> None:
-    """Completeness, schema, seeds, exact recomputation, claim backing and A/A calibration."""
+def _read_ablation_docs(folder: Path) -> tuple[dict[str, Any], list[str]]:
+    """The ablation JSON documents by file name, and what is wrong with their schemas, keys or images."""
     from atom_sdk.evidence import ablation as abl
     from atom_sdk.evidence import claims as cl
     from atom_sdk.evidence import plots as pl
 
-    missing = [f for f in ABLATION_FILES if not (folder / f).is_file()]
-    if len(missing) == len(ABLATION_FILES):
-        rec.missing("ablation folder", folder, f"{folder} has none of the ablation artifacts; run "
-                    "`atom ablate` first")
-        return
-    rec.check("complete", not missing, f"missing: {missing}" if missing else f"{len(ABLATION_FILES)} files present")
-    for name in ABLATION_FILES:
-        rec.evidence(folder / name)
     docs: dict[str, Any] = {}
     schemas = {"manifest.json": abl.MANIFEST_SCHEMA, "runs.json": abl.RUNS_SCHEMA, "summary.json": cl.SUMMARY_SCHEMA,
                "platform_ablation_significance.json": cl.SIGNIFICANCE_SCHEMA,
@@ -305,11 +297,12 @@ def check_ablation(rec: GateRecorder, folder: Path, *, min_seeds: int = 3, aa_re
         path = folder / name
         if path.is_file() and not path.read_bytes().startswith(magic):
             problems.append(f"{name} is not a {magic.decode(errors='ignore').strip('%')} file")
-    if not rec.check("schema", not problems, "; ".join(problems[:4]) or "schemas and required keys valid"):
-        return
-    runs_doc, summary, sig = docs["runs.json"], docs["summary.json"], docs["platform_ablation_significance.json"]
-    runs = runs_doc["runs"]
+    return docs, problems
 
+
+def _check_seeds(rec: GateRecorder, runs_doc: Mapping[str, Any], min_seeds: int) -> dict[str, list[Any]]:
+    """The seeds each variant finished; checks that each has at least ``min_seeds``."""
+    runs = runs_doc["runs"]
     ok_seeds = {v: sorted({r["seed"] for r in runs if r["variant"] == v and r.get("status") == "ok"})
                 for v in runs_doc["variants"]}
     few = {v: len(s) for v, s in ok_seeds.items() if len(s) < min_seeds}
@@ -318,7 +311,16 @@ def check_ablation(rec: GateRecorder, folder: Path, *, min_seeds: int = 3, aa_re
     rec.threshold(min_seeds_per_variant=min_seeds)
     rec.check("seeds per variant", not few and bool(ok_seeds), f"fewer than {min_seeds} ok seeds: {few}" if few
               else f">= {min_seeds} seeds for each of {len(ok_seeds)} variants")
+    return ok_seeds
 
+
+def _check_recomputation(rec: GateRecorder, folder: Path, docs: Mapping[str, Any]) -> None:
+    """Summary (JSON and CSV), significance records and plot data recompute exactly from runs.json."""
+    from atom_sdk.evidence import claims as cl
+    from atom_sdk.evidence import plots as pl
+
+    runs_doc, summary, sig = docs["runs.json"], docs["summary.json"], docs["platform_ablation_significance.json"]
+    runs = runs_doc["runs"]
     boot = summary["bootstrap"]
     again = cl.summarize(runs, variants=runs_doc["variants"], baseline=runs_doc["baseline"],
                          n_resamples=boot["n_resamples"], seed=boot["seed"], confidence=boot["confidence"])
@@ -341,6 +343,9 @@ def check_ablation(rec: GateRecorder, folder: Path, *, min_seeds: int = 3, aa_re
     plots_same = _close(_json(pl.plot_data(summary, sig)), docs["platform_ablation_plots.json"])
     rec.check("plot data recomputes", plots_same, "exact" if plots_same else "platform_ablation_plots.json differs")
 
+
+def _check_claims(rec: GateRecorder, folder: Path, sig: Mapping[str, Any]) -> None:
+    """Every written claim names a Holm-corrected 'better' record, and every such record is written."""
     records = {r["id"]: r for r in sig["records"]}
     text = (folder / "platform_ablation_claims.md").read_text(encoding="utf-8")
     claims = _CLAIM.findall(text)
@@ -358,6 +363,12 @@ def check_ablation(rec: GateRecorder, folder: Path, *, min_seeds: int = 3, aa_re
               f"unbacked: {unbacked}, not written: {unwritten}, without evidence: {stray}"
               if unbacked or unwritten or stray else f"{len(claims)} claim(s), each with a Holm-corrected record")
 
+
+def _check_aa(rec: GateRecorder, sig: Mapping[str, Any], runs_doc: Mapping[str, Any],
+              ok_seeds: Mapping[str, list[Any]], min_seeds: int, aa_resamples: int) -> None:
+    """A/A calibration: on null data of this sweep's shape, the family-wise false-claim rate stays at alpha."""
+    from atom_sdk.evidence import claims as cl
+
     compared = sorted({r["metric"] for r in sig["records"]}) or ["mean_return"]
     n_seeds = max(len(s) for s in ok_seeds.values()) if ok_seeds else min_seeds
     aa = cl.aa_calibration(n_resamples=aa_resamples, n_seeds=max(n_seeds, 2),
@@ -370,6 +381,26 @@ def check_ablation(rec: GateRecorder, folder: Path, *, min_seeds: int = 3, aa_re
     rec.check("A/A calibration", rate <= limit,
               f"family-wise false-claim rate {rate:.3f} (limit {limit:.3f}) over {aa_resamples} null resamples, "
               f"n={n_seeds}, {aa['n_comparisons_per_resample']} comparisons each")
+
+
+def check_ablation(rec: GateRecorder, folder: Path, *, min_seeds: int = 3, aa_resamples: int = 200) -> None:
+    """Completeness, schema, seeds, exact recomputation, claim backing and A/A calibration."""
+    missing = [f for f in ABLATION_FILES if not (folder / f).is_file()]
+    if len(missing) == len(ABLATION_FILES):
+        rec.missing("ablation folder", folder, f"{folder} has none of the ablation artifacts; run "
+                    "`atom ablate` first")
+        return
+    rec.check("complete", not missing, f"missing: {missing}" if missing else f"{len(ABLATION_FILES)} files present")
+    for name in ABLATION_FILES:
+        rec.evidence(folder / name)
+    docs, problems = _read_ablation_docs(folder)
+    if not rec.check("schema", not problems, "; ".join(problems[:4]) or "schemas and required keys valid"):
+        return
+    runs_doc, sig = docs["runs.json"], docs["platform_ablation_significance.json"]
+    ok_seeds = _check_seeds(rec, runs_doc, min_seeds)
+    _check_recomputation(rec, folder, docs)
+    _check_claims(rec, folder, sig)
+    _check_aa(rec, sig, runs_doc, ok_seeds, min_seeds, aa_resamples)
 
 
 @gate("G-07", "Ablation validity", "ablation folder complete and schema-valid, >= 3 seeds per variant, summary "

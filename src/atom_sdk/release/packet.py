@@ -204,47 +204,44 @@ def _refuse(what: str, problems: list[str]) -> None:
                                     + (f" (+{len(problems) - 6} more)" if len(problems) > 6 else ""))
 
 
-def build_packet(root: str | Path, *, ablation_dir: str | Path, evidence_json: str | Path,
-                 evidence_md: str | Path, output_dir: str | Path, profile: str = "release",
-                 signing_key: str | Path | None = None, overwrite: bool = False,
-                 commit: str | None = None, dirty: bool | None = None,
-                 dists_fn: Callable[[Path, Path], list[Path]] | None = None,
-                 sbom_fn: Callable[[Path], Path] | None = None,
-                 surface_fn: Callable[[], Mapping[str, Any]] | None = None) -> dict[str, Any]:
-    """Assemble, hash and sign a release packet after re-deriving the evidence from its inputs.
-
-    Refuses when the evidence does not pass under ``profile``, was made at another commit, names an
-    input whose SHA-256 changed, claims a verdict that its inputs do not give, comes with a Markdown
-    report that is not the one rendered from it, or (under ``release``) when there is no signing key.
-    ``commit``/``dirty`` default to the repository's; ``dists_fn(root, dest)``, ``sbom_fn(dest)`` and
-    ``surface_fn()`` default to building sdist+wheel, the CycloneDX SBOM and the live CLI/OpenAPI surface.
-    """
-    from atom_sdk import __version__
-    from atom_sdk.provenance import _git, utc_now
-    from atom_sdk.release.evidence import render_markdown
-    from atom_sdk.release.recompute import audit, check_structure
-    from atom_sdk.release.semver import current_surface
-
-    root = Path(root).resolve()
-    started = utc_now()
-    ev_json, ev_md, abl = Path(evidence_json), Path(evidence_md), Path(ablation_dir)
+def _check_inputs(ev_json: Path, ev_md: Path, abl: Path) -> None:
     for path, flag in ((ev_json, "--release-evidence-json"), (ev_md, "--release-evidence-md")):
         if not path.is_file():
             raise ArtifactError(f"{flag} {path} does not exist; run scripts/generate_release_evidence.py first")
     if not abl.is_dir():
         raise ArtifactError(f"--ablation-dir {abl} does not exist; run `atom ablate` first")
+
+
+def _signing_key(signing_key: str | Path | None, profile: str) -> tuple[Any, str | None]:
+    """The private key (or None when unsigned is allowed) and where it came from."""
     key_path, key_source = _signing.resolve_signing_key(signing_key)
     if key_path is None and profile == "release":
         raise ValidationFailedError(
             "the release profile refuses an unsigned packet: pass --signing-key, set "
             f"${_signing.SIGNING_KEY_ENV}, or create the default key with `atom release keygen` "
             f"(writes {_signing.default_key_dir() / _signing.PRIVATE_NAME})")
-    key = _signing.load_private(key_path) if key_path is not None else None
+    return (_signing.load_private(key_path) if key_path is not None else None), key_source
+
+
+def _load_evidence(ev_json: Path, ev_md: Path, profile: str, root: Path) -> dict[str, Any]:
+    """The evidence document, refused unless well-formed and rendered into exactly ``ev_md``."""
+    from atom_sdk.release.evidence import render_markdown
+    from atom_sdk.release.recompute import check_structure
+
     doc = json.loads(ev_json.read_text(encoding="utf-8"))
     _refuse(f"release evidence {ev_json} is refused", check_structure(doc, profile, root))
     if render_markdown(doc) != ev_md.read_text(encoding="utf-8"):
         raise ValidationFailedError(f"{ev_md} is not the report rendered from {ev_json}; regenerate both with "
                                     "scripts/generate_release_evidence.py (the packet carries the rendered one)")
+    return doc
+
+
+def _check_tree(doc: Mapping[str, Any], root: Path, profile: str, commit: str | None,
+                dirty: bool | None) -> tuple[str | None, bool | None]:
+    """The commit and dirtiness of the tree, refused unless the evidence was made there (and clean)."""
+    from atom_sdk import __version__
+    from atom_sdk.provenance import _git
+
     if commit is None:
         commit = _git("rev-parse", "HEAD", cwd=root)
         status = _git("status", "--porcelain", "--untracked-files=no", cwd=root)
@@ -257,25 +254,14 @@ def build_packet(root: str | Path, *, ablation_dir: str | Path, evidence_json: s
                                     "regenerate the evidence before building a release packet")
     if doc["sdk_version"] != __version__:
         raise ValidationFailedError(f"evidence is for version {doc['sdk_version']} but the package is {__version__}")
+    return commit, dirty
 
-    def resolve(rec: str) -> Path:
-        return root / rec if not Path(rec).is_absolute() else Path(rec)
 
-    from atom_sdk.workspace import claim_output, output_folder, plan_output
+def _copy_evidence(out: Path, doc: Mapping[str, Any], ev_json: Path, abl: Path, root: Path,
+                   resolve: Callable[[str], Path]) -> None:
+    """Evidence (JSON + rendered report), the ablation folder without its runs, and the named inputs."""
+    from atom_sdk.release.evidence import render_markdown
 
-    # the one output rule: --overwrite replaces only a packet folder that atom made
-    out = output_folder(output_dir, "--output-dir")
-    out_plan = plan_output(out, "release_packet", overwrite=overwrite,
-                           flag_hint="pick another --output-dir or pass --overwrite")
-    surface = dict((surface_fn or current_surface)())
-    with tempfile.TemporaryDirectory(prefix="atom-packet-") as tmp:
-        dists = (dists_fn or _default_dists)(root, Path(tmp))
-        verdicts = audit(doc, resolve, profile=profile, root=root, dists=dists, surface=surface)
-        _refuse("the evidence does not hold when re-derived from its inputs", verdicts.problems)
-        claim_output(out_plan, replace=overwrite)
-        (out / "dist").mkdir()
-        for d in dists:
-            shutil.copy2(d, out / "dist" / d.name)
     (out / "evidence").mkdir()
     shutil.copy2(ev_json, out / EVIDENCE)
     (out / EVIDENCE_MD).write_text(render_markdown(doc), encoding="utf-8")
@@ -291,6 +277,13 @@ def build_packet(root: str | Path, *, ablation_dir: str | Path, evidence_json: s
             shutil.copy2(resolve(rec), out / rel)
     (out / INPUTS_MANIFEST).write_text(json.dumps({"schema": INPUTS_SCHEMA, "files": layout}, indent=2,
                                                   sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _write_companions(out: Path, root: Path, surface: Mapping[str, Any],
+                      sbom_fn: Callable[[Path], Path] | None) -> None:
+    """Surface snapshot, SBOM, changelog entry and OpenAPI document beside the evidence."""
+    from atom_sdk import __version__
+
     (out / SURFACE).write_text(json.dumps(surface, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     wheel = next(p for p in sorted((out / "dist").glob("*.whl")))
     if sbom_fn is not None:
@@ -301,10 +294,63 @@ def build_packet(root: str | Path, *, ablation_dir: str | Path, evidence_json: s
     openapi = root / "docs" / "openapi.json"
     if openapi.is_file():
         shutil.copy2(openapi, out / "openapi.json")
+
+
+def _materials(doc: Mapping[str, Any], root: Path) -> list[dict[str, Any]]:
     materials = [{"uri": f"file:{name}", "digest": {"sha256": sha256_file(root / name)}, "name": name}
                  for name in ("pyproject.toml", "CHANGELOG.md") if (root / name).is_file()]
     materials += [{"uri": f"file:{e['path']}", "digest": {"sha256": e["sha256"]}, "name": f"{g['id']}:{e['role']}"}
                   for g in doc["gates"] for e in g["evidence"]]
+    return materials
+
+
+def build_packet(root: str | Path, *, ablation_dir: str | Path, evidence_json: str | Path,
+                 evidence_md: str | Path, output_dir: str | Path, profile: str = "release",
+                 signing_key: str | Path | None = None, overwrite: bool = False,
+                 commit: str | None = None, dirty: bool | None = None,
+                 dists_fn: Callable[[Path, Path], list[Path]] | None = None,
+                 sbom_fn: Callable[[Path], Path] | None = None,
+                 surface_fn: Callable[[], Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """Assemble, hash and sign a release packet after re-deriving the evidence from its inputs.
+
+    Refuses when the evidence does not pass under ``profile``, was made at another commit, names an
+    input whose SHA-256 changed, claims a verdict that its inputs do not give, comes with a Markdown
+    report that is not the one rendered from it, or (under ``release``) when there is no signing key.
+    ``commit``/``dirty`` default to the repository's; ``dists_fn(root, dest)``, ``sbom_fn(dest)`` and
+    ``surface_fn()`` default to building sdist+wheel, the CycloneDX SBOM and the live CLI/OpenAPI surface.
+    """
+    from atom_sdk.provenance import utc_now
+    from atom_sdk.release.recompute import audit
+    from atom_sdk.release.semver import current_surface
+    from atom_sdk.workspace import claim_output, output_folder, plan_output
+
+    root = Path(root).resolve()
+    started = utc_now()
+    ev_json, ev_md, abl = Path(evidence_json), Path(evidence_md), Path(ablation_dir)
+    _check_inputs(ev_json, ev_md, abl)
+    key, key_source = _signing_key(signing_key, profile)
+    doc = _load_evidence(ev_json, ev_md, profile, root)
+    commit, dirty = _check_tree(doc, root, profile, commit, dirty)
+
+    def resolve(rec: str) -> Path:
+        return root / rec if not Path(rec).is_absolute() else Path(rec)
+
+    # the one output rule: --overwrite replaces only a packet folder that atom made
+    out = output_folder(output_dir, "--output-dir")
+    out_plan = plan_output(out, "release_packet", overwrite=overwrite,
+                           flag_hint="pick another --output-dir or pass --overwrite")
+    surface = dict((surface_fn or current_surface)())
+    with tempfile.TemporaryDirectory(prefix="atom-packet-") as tmp:
+        dists = (dists_fn or _default_dists)(root, Path(tmp))
+        verdicts = audit(doc, resolve, profile=profile, root=root, dists=dists, surface=surface)
+        _refuse("the evidence does not hold when re-derived from its inputs", verdicts.problems)
+        claim_output(out_plan, replace=overwrite)
+        (out / "dist").mkdir()
+        for d in dists:
+            shutil.copy2(d, out / "dist" / d.name)
+    _copy_evidence(out, doc, ev_json, abl, root, resolve)
+    _write_companions(out, root, surface, sbom_fn)
+    materials = _materials(doc, root)
     if key is not None:
         (out / PUBLIC_KEY).write_bytes(_signing.public_pem(key))
     params = {"profile": profile, "ablation_dir": str(abl), "release_evidence_json": str(ev_json),

@@ -230,12 +230,46 @@ class SafetyEnvelope(WorldProxy):
         self._step_events = []
         if self.control_dir is not None:
             self._poll_control()
+        act, action_violations = self._review_action(action, mode_before)
+
+        # ---- step the world and review its state
+        obs, reward, terminated, truncated, info = self.env.step(act.astype(self.action_space.dtype))
+        info = dict(info)
+        diag = dict(info.get("diagnostics") or self.diagnostics())
+        violations = self._review_state(obs, reward, diag, act, info)
+        top, decision = self._decide(violations, mode_before)
+
+        # ---- intervene on the state
+        obs, diag, terminated, unsafe = self._intervene(decision, violations, obs, diag, info, terminated)
+        reward = float(reward)
+        if not math.isfinite(reward):
+            reward = 0.0
+        clean_obs, changed = self._sanitize_obs(obs)
+        if changed:
+            self._event(mon.Violation("observation", mon.SAFETY_OBS_BOUNDS, None, None, mon.GUARD), "sanitize",
+                        mode_before, detail={"sanitized": True})
+        if decision is None and top < mon.FALLBACK:
+            self._remember_safe(clean_obs, diag)
+
+        # ---- hysteresis and bookkeeping
+        clean = not violations and action_violations == 0 and not changed
+        self._step_down_if_recovered(clean, mode_before)
+        self._prev_action = act
+        self._last_obs = clean_obs
+        step_events = list(self._step_events)
+        self._commit(mode_before, count_step=True)
+        self.total_steps += 1
+        info["unsafe"] = unsafe
+        info["safety"] = {"mode": self.mode_name, "interventions": [e["intervention"] for e in step_events],
+                          "reasons": [e["reason"] for e in step_events]}
+        return clean_obs, reward, bool(terminated), bool(truncated), info
+
+    def _review_action(self, action: Any, mode_before: int) -> tuple[np.ndarray, int]:
+        """The action the world receives (fallback, clipped or as given) and how many action breaches."""
         action_violations = 0
         obs_prev = self._last_obs if self._last_obs is not None else np.zeros(self.observation_space.shape)
         act = np.asarray(action, dtype=np.float64).reshape(self.low.shape)
         from_fallback = False
-
-        # ---- review the action
         bad = mon.check_nonfinite("action", act, level=mon.FALLBACK)
         if bad is not None:
             act, source = safe_fallback_action(self._theory_fallback(), obs_prev, self.low, self.high)
@@ -264,12 +298,10 @@ class SafetyEnvelope(WorldProxy):
                 self._event(v, "clip", mode_before)
                 self._raise_mode(GUARDED, v.reason)
                 action_violations += 1
+        return act, action_violations
 
-        # ---- step the world and review its state
-        obs, reward, terminated, truncated, info = self.env.step(act.astype(self.action_space.dtype))
-        info = dict(info)
-        diag = dict(info.get("diagnostics") or self.diagnostics())
-        violations = self._review_state(obs, reward, diag, act, info)
+    def _decide(self, violations: list[mon.Violation], mode_before: int) -> tuple[int, str | None]:
+        """The highest breach level and the state intervention it calls for ("rollback", "halt" or None)."""
         top = max((v.level for v in violations), default=0)
         self._fallback_streak = self._fallback_streak + 1 if top >= mon.FALLBACK else 0
         persistent = (top == mon.FALLBACK and mode_before >= FALLBACK_MODE
@@ -281,8 +313,11 @@ class SafetyEnvelope(WorldProxy):
         for v in violations:  # trust breaches are GUARD level: they never raise the mode past guarded
             self._event(v, self._intervention_for(v, decision), mode_before)
             self._raise_mode(_LEVEL_MODE[min(v.level, mon.ROLLBACK)], v.reason)
+        return top, decision
 
-        # ---- intervene on the state
+    def _intervene(self, decision: str | None, violations: list[mon.Violation], obs: Any, diag: dict[str, float],
+                   info: dict[str, Any], terminated: bool) -> tuple[Any, dict[str, float], bool, bool]:
+        """Roll back to the last safe state or halt; returns (obs, diagnostics, terminated, unsafe)."""
         unsafe = False
         if decision is not None and self._safe is not None:
             snapshot, safe_obs, safe_diag = self._safe
@@ -301,28 +336,7 @@ class SafetyEnvelope(WorldProxy):
             self.mode = HALTED
             self.mode_reason = max(violations, key=lambda v: v.level).reason
             self.log.unsafe_episodes += 1
-        reward = float(reward)
-        if not math.isfinite(reward):
-            reward = 0.0
-        clean_obs, changed = self._sanitize_obs(obs)
-        if changed:
-            self._event(mon.Violation("observation", mon.SAFETY_OBS_BOUNDS, None, None, mon.GUARD), "sanitize",
-                        mode_before, detail={"sanitized": True})
-        if decision is None and top < mon.FALLBACK:
-            self._remember_safe(clean_obs, diag)
-
-        # ---- hysteresis and bookkeeping
-        clean = not violations and action_violations == 0 and not changed
-        self._step_down_if_recovered(clean, mode_before)
-        self._prev_action = act
-        self._last_obs = clean_obs
-        step_events = list(self._step_events)
-        self._commit(mode_before, count_step=True)
-        self.total_steps += 1
-        info["unsafe"] = unsafe
-        info["safety"] = {"mode": self.mode_name, "interventions": [e["intervention"] for e in step_events],
-                          "reasons": [e["reason"] for e in step_events]}
-        return clean_obs, reward, bool(terminated), bool(truncated), info
+        return obs, diag, terminated, unsafe
 
     # ------------------------------------------------------------------ world protocol
     def observables(self) -> np.ndarray:

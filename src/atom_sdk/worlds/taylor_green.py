@@ -63,6 +63,23 @@ class TGState(NamedTuple):
     a0: jax.Array
 
 
+def _mode_geometry(grid: tuple[int, int, int], k: float, dtype: Any) -> tuple[jax.Array, ...]:
+    """Grid coordinates, the unit mode shapes u and v on the grid, and the mode at the fixed probes."""
+    nx, ny, nz = grid
+    two_pi = 2.0 * math.pi
+    x = jnp.arange(nx, dtype=dtype) * (two_pi / nx)
+    y = jnp.arange(ny, dtype=dtype) * (two_pi / ny)
+    xx, yy = jnp.meshgrid(x, y, indexing="ij")
+    shape_u = (jnp.cos(k * xx) * jnp.sin(k * yy))[..., None] * jnp.ones((1, 1, nz), dtype)
+    shape_v = (-jnp.sin(k * xx) * jnp.cos(k * yy))[..., None] * jnp.ones((1, 1, nz), dtype)
+    # fixed probe points (deterministic, not on nodal lines of the mode)
+    probe_x = jnp.asarray(np.linspace(0.3, two_pi - 0.4, N_PROBES), dtype)
+    probe_y = jnp.asarray(np.linspace(0.7, two_pi - 0.2, N_PROBES)[::-1], dtype)
+    probe_u = jnp.cos(k * probe_x) * jnp.sin(k * probe_y)
+    probe_v = -jnp.sin(k * probe_x) * jnp.cos(k * probe_y)
+    return xx, yy, shape_u, shape_v, probe_u, probe_v
+
+
 class TaylorGreenWorld(World):
     """Exact Taylor–Green vortex with mode-shaped forcing; see the module docstring."""
 
@@ -108,24 +125,13 @@ class TaylorGreenWorld(World):
 
     def build_dynamics(self) -> Dynamics:
         p: TaylorGreenParams = self.params  # type: ignore[assignment]
-        nx, ny, nz = self.grid
+        nz = self.grid[2]
         dtype = self.dtype
         lam = self.decay_rate
         decay = math.exp(-lam * p.dt)
         gain = (1.0 - decay) / lam
         k = float(p.k)
-        two_pi = 2.0 * math.pi
-        x = jnp.arange(nx, dtype=dtype) * (two_pi / nx)
-        y = jnp.arange(ny, dtype=dtype) * (two_pi / ny)
-        xx, yy = jnp.meshgrid(x, y, indexing="ij")
-        shape_u = (jnp.cos(k * xx) * jnp.sin(k * yy))[..., None] * jnp.ones((1, 1, nz), dtype)
-        shape_v = (-jnp.sin(k * xx) * jnp.cos(k * yy))[..., None] * jnp.ones((1, 1, nz), dtype)
-        # fixed probe points (deterministic, not on nodal lines of the mode)
-        probe_x = jnp.asarray(np.linspace(0.3, two_pi - 0.4, N_PROBES), dtype)
-        probe_y = jnp.asarray(np.linspace(0.7, two_pi - 0.2, N_PROBES)[::-1], dtype)
-        probe_u = jnp.cos(k * probe_x) * jnp.sin(k * probe_y)
-        probe_v = -jnp.sin(k * probe_x) * jnp.cos(k * probe_y)
-        e0_nominal = p.amplitude**2 / 4.0
+        xx, yy, shape_u, shape_v, probe_u, probe_v = _mode_geometry(self.grid, k, dtype)
 
         def energy_of(amplitude: jax.Array) -> jax.Array:
             return amplitude**2 / 4.0
@@ -187,7 +193,6 @@ class TaylorGreenWorld(World):
             )
             return {"velocity": jnp.stack([u, v, w]), "pressure": pressure, "density": jnp.ones_like(u)}
 
-        del e0_nominal
         return Dynamics(init=init, step=step, observe=lambda s: s.last_obs, fields=fields, diagnostics=diagnostics)
 
     @classmethod
