@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import pysindy as ps
 
-    from atom_sdk.science import discover
+    from atom_sdk.science import SparseRegressor, discover
 
     rows = []
     for sysd in _systems(args.noise):
@@ -114,13 +114,13 @@ def main(argv: list[str] | None = None) -> int:
                 "ratio": 1.0,
             }
         )
-        for label, kw in (
-            ("atom discover() ensemble+BIC", {}),
-            ("atom discover() single fit+BIC", {"ensembled": False}),
+        for label, optimizer in (
+            ("atom discover() ensemble+BIC", SparseRegressor()),
+            ("atom discover() single fit+BIC", SparseRegressor(ensembled=False)),
         ):
             t_us, th = _timed(
-                lambda kw=kw, x=x, t=t, u=u, sysd=sysd: discover(
-                    x, t, u, variable_names=sysd["vars"], control_names=sysd["ctrls"], **kw
+                lambda opt=optimizer, x=x, t=t, u=u, sysd=sysd: discover(
+                    x, t, u, variable_names=sysd["vars"], control_names=sysd["ctrls"], optimizer=opt
                 ),
                 args.repeats,
             )

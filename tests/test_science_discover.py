@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import sympy
 
-from atom_sdk.science import LawDiscoverer, Theory, discover
+from atom_sdk.science import Differentiation, LawDiscoverer, Library, SparseRegressor, Theory, discover
 from atom_sdk.science.systems import add_noise, damped_oscillator, lorenz, taylor_green_amplitude
 
 NOISE = 0.01  # 1 % of each signal's standard deviation
@@ -50,6 +50,14 @@ OSC = {"x": {"v": 1.0}, "v": {"x": -1.0, "v": -0.1}}
 LORENZ = {"x": {"x": -10.0, "y": 10.0}, "y": {"x": 28.0, "y": -1.0, "x*z": -1.0}, "z": {"x*y": 1.0, "z": -8.0 / 3.0}}
 TG = {"A": {"A": -0.04, "u": 1.0}}
 
+def parts(derivative: str, selection: str, ensembled: bool) -> dict:
+    """The differentiation and optimiser of one mode."""
+    return {
+        "differentiation": Differentiation(derivative),
+        "optimizer": SparseRegressor(selection=selection, ensembled=ensembled),
+    }
+
+
 MODES = [
     pytest.param("smoothed_fd", "bic", True, id="sg-bic-ensemble"),
     pytest.param("weak", "bic", True, id="weak-bic-ensemble"),
@@ -62,14 +70,14 @@ MODES = [
 @pytest.mark.parametrize(("derivative", "selection", "ensembled"), MODES)
 def test_damped_oscillator(oscillator_data, derivative, selection, ensembled):
     t, x = oscillator_data
-    th = discover(x, t, variable_names=["x", "v"], derivative=derivative, selection=selection, ensembled=ensembled)
+    th = discover(x, t, variable_names=["x", "v"], **parts(derivative, selection, ensembled))
     assert_law(th, OSC)
 
 
 @pytest.mark.parametrize(("derivative", "selection", "ensembled"), MODES)
 def test_lorenz(lorenz_data, derivative, selection, ensembled):
     t, x = lorenz_data
-    th = discover(x, t, variable_names=["x", "y", "z"], derivative=derivative, selection=selection, ensembled=ensembled)
+    th = discover(x, t, variable_names=["x", "y", "z"], **parts(derivative, selection, ensembled))
     assert_law(th, LORENZ)
 
 
@@ -82,9 +90,7 @@ def test_taylor_green_controlled(tg_data, derivative, selection, ensembled):
         u,
         variable_names=["A"],
         control_names=["u"],
-        derivative=derivative,
-        selection=selection,
-        ensembled=ensembled,
+        **parts(derivative, selection, ensembled),
     )
     assert_law(th, TG)
     assert str(th.equations[0]).startswith("dA/dt = -0.04")
@@ -96,13 +102,13 @@ def test_taylor_green_control_changes_every_step():
     t, A, u = taylor_green_amplitude(1500, dt=0.1, hold=1, A0=0.0, rng=rng)
     A = add_noise(A, NOISE, rng)
     for derivative in ("smoothed_fd", "weak"):
-        th = discover(A, 0.1, u, variable_names=["A"], control_names=["u"], derivative=derivative)
+        th = discover(A, 0.1, u, variable_names=["A"], control_names=["u"], differentiation=Differentiation(derivative))
         assert_law(th, TG)
 
 
 def test_ensemble_uncertainty_and_inclusion(lorenz_data):
     t, x = lorenz_data
-    th = discover(x, t, variable_names=["x", "y", "z"], ensemble_size=30, seed=7)
+    th = discover(x, t, variable_names=["x", "y", "z"], optimizer=SparseRegressor(ensemble_size=30), seed=7)
     for eq in th.equations:
         incl = eq.inclusion_probability
         assert np.all(incl[eq.support] >= 0.9)
@@ -111,7 +117,7 @@ def test_ensemble_uncertainty_and_inclusion(lorenz_data):
         # the true coefficient is within a few ensemble standard deviations (plus 1 %)
         assert np.all(eq.coefficient_std[eq.support] < 0.05 * np.abs(eq.coefficients[eq.support]))
         assert eq.ensemble_coefficients is not None and eq.ensemble_coefficients.shape == (30, len(eq.terms))
-    single = discover(x, t, variable_names=["x", "y", "z"], ensembled=False)
+    single = discover(x, t, variable_names=["x", "y", "z"], optimizer=SparseRegressor(ensembled=False))
     for eq in single.equations:
         assert set(np.unique(eq.inclusion_probability)) <= {0.0, 1.0}
         assert np.all(eq.coefficient_std[eq.support] > 0)
@@ -120,8 +126,8 @@ def test_ensemble_uncertainty_and_inclusion(lorenz_data):
 
 def test_library_bagging_and_seed_determinism(oscillator_data):
     t, x = oscillator_data
-    a = discover(x, t, variable_names=["x", "v"], library_bagging=True, seed=3)
-    b = discover(x, t, variable_names=["x", "v"], library_bagging=True, seed=3)
+    a = discover(x, t, variable_names=["x", "v"], optimizer=SparseRegressor(library_bagging=True), seed=3)
+    b = discover(x, t, variable_names=["x", "v"], optimizer=SparseRegressor(library_bagging=True), seed=3)
     assert_law(a, OSC)
     assert a.to_dict() == b.to_dict()
 
@@ -134,14 +140,12 @@ def test_trig_and_custom_terms():
     t = np.arange(0, 30, 0.01)
     x = simulate_ode(lambda _t, z: [z[1], -np.sin(z[0])], [2.0, 0.0], t)
     x = add_noise(x, NOISE, np.random.default_rng(8))
-    th = discover(x, t, variable_names=["x", "v"], degree=1, include_trig=True)
+    th = discover(x, t, library=Library(["x", "v"], degree=1, include_trig=True))
     assert_law(th, {"x": {"v": 1.0}, "v": {"sin(x)": -1.0}})
     th2 = discover(
         x,
         t,
-        variable_names=["x", "v"],
-        degree=1,
-        custom_terms=[CustomTerm("sin(x)", fn=np.sin, expr="sin(x)", inputs=["x"])],
+        library=Library(["x", "v"], degree=1, custom_terms=[CustomTerm("sin(x)", fn=np.sin, expr="sin(x)", inputs=["x"])]),
     )
     assert_law(th2, {"x": {"v": 1.0}, "v": {"sin(x)": -1.0}})
 
@@ -160,7 +164,7 @@ def test_multiple_trajectories_and_nonuniform_time():
     x = simulate_ode(lambda _t, z: [z[1], -z[0] - 0.1 * z[1]], [2.0, 0.0], t)
     x = add_noise(x, NOISE, rng)
     for derivative in ("smoothed_fd", "weak"):
-        assert_law(discover(x, t, variable_names=["x", "v"], derivative=derivative), OSC)
+        assert_law(discover(x, t, variable_names=["x", "v"], differentiation=Differentiation(derivative)), OSC)
 
 
 # ---------------------------------------------------------------------------------- Theory
@@ -212,7 +216,7 @@ def test_theory_with_opaque_custom_term_needs_function():
 
     t, x = damped_oscillator(t_end=20.0)
     ct = CustomTerm("clip(x)", fn=lambda a: np.clip(a, -1, 1), inputs=["x"])
-    th = discover(x, t, variable_names=["x", "v"], custom_terms=[ct])
+    th = discover(x, t, library=Library(["x", "v"], custom_terms=[ct]))
     d = json.loads(th.to_json())
     with pytest.raises(ValueError, match="custom_functions"):
         Theory.from_dict(d)
@@ -227,15 +231,16 @@ def test_law_discoverer_sklearn_api(oscillator_data):
     from sklearn.base import clone
 
     t, x = oscillator_data
-    est = LawDiscoverer(variable_names=["x", "v"], selection="aic", ensemble_size=10)
+    est = LawDiscoverer(variable_names=["x", "v"], optimizer=SparseRegressor(selection="aic", ensemble_size=10))
     params = est.get_params()
-    assert params["selection"] == "aic" and params["ensemble_size"] == 10 and params["degree"] == 2
-    est.set_params(selection="bic", ensembled=False)
-    assert est.get_params()["selection"] == "bic" and est.ensembled is False
+    assert params["optimizer"] == SparseRegressor(selection="aic", ensemble_size=10) and params["library"] is None
+    est.set_params(optimizer=SparseRegressor(selection="bic", ensembled=False), differentiation=Differentiation())
+    assert est.get_params()["optimizer"].selection == "bic" and est.optimizer.ensembled is False
     c = clone(est)
     assert c.get_params() == est.get_params() and not hasattr(c, "theory_")
     assert est.fit(x, t) is est
     assert_law(est.theory_, OSC)
+    assert est.library_.names == Library(["x", "v"]).names
     pred = est.predict(x[:5])
     assert pred.shape == (5, 2)
     np.testing.assert_allclose(
@@ -258,6 +263,8 @@ def test_input_validation():
     with pytest.raises(ValueError, match="rows"):
         discover(x, 0.1, np.ones((49, 1)))
     with pytest.raises(ValueError, match="derivative"):
-        discover(x, 0.1, derivative="spline")
+        Differentiation("spline")
     with pytest.raises(ValueError, match="selection"):
-        discover(x, 0.1, selection="magic")
+        SparseRegressor(selection="magic")
+    with pytest.raises(ValueError, match="data has 2 variables"):
+        discover(x, 0.1, library=Library(["x"]))

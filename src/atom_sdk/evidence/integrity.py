@@ -108,20 +108,22 @@ def _library(system: GroundTruthSystem):
 
 
 def _fit_ours(system: GroundTruthSystem, trajs: list[Trajectory], seed: int, force_sparse: bool) -> np.ndarray:
-    from atom_sdk.science import discover
+    from atom_sdk.science import Differentiation, SparseRegressor, discover
 
     p = system.profile
-    kw: dict[str, Any] = dict(
-        variable_names=system.variable_names, control_names=system.control_names or None,
-        degree=int(p.get("degree", 2)), derivative=p.get("derivative", "smoothed_fd"),
-        sg_window=int(p.get("sg_window", 15)), sg_polyorder=int(p.get("sg_polyorder", 2)),
-        selection=p.get("selection", "bic"), threshold=float(p.get("threshold", 0.05)),
-        ensembled=True, ensemble_size=int(p.get("ensemble_size", 20)), seed=seed,
+    differentiation = Differentiation(
+        method=p.get("derivative", "smoothed_fd"),
+        sg_window=int(p.get("sg_window", 15)),
+        sg_polyorder=int(p.get("sg_polyorder", 2)),
     )
-    if force_sparse:
-        kw.update(library_bagging=True, inclusion_threshold=0.6)
+    sparsest = {"library_bagging": True, "inclusion_threshold": 0.6} if force_sparse else {}
+    optimizer = SparseRegressor(
+        selection=p.get("selection", "bic"), threshold=float(p.get("threshold", 0.05)),
+        ensembled=True, ensemble_size=int(p.get("ensemble_size", 20)), **sparsest,
+    )
     us = None if trajs[0].u is None else [t.u for t in trajs]
-    theory = discover([t.x for t in trajs], [t.dt for t in trajs], us, **kw)
+    theory = discover([t.x for t in trajs], [t.dt for t in trajs], us, library=_library(system),
+                      differentiation=differentiation, optimizer=optimizer, seed=seed)
     return theory.coefficient_matrix()
 
 

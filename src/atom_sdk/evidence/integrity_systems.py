@@ -1,8 +1,10 @@
 """Ground-truth systems for the scientific-integrity benchmark.
 
 Why a separate module: the benchmark (``integrity.py``) must score a discoverer against laws
-that are known *exactly*, so every system here states its true coefficients over our term
-names and generates clean data (noise is added by the benchmark, relative to each state's std).
+that are known *exactly*. The laws themselves (vector fields and true coefficients over our
+term names) are defined once in :mod:`atom_sdk.science.systems`; this module picks their
+parameters, sampling and initial conditions, and the discovery profile of each system. It
+generates clean data (noise is added by the benchmark, relative to each state's std).
 
 Systems
 -------
@@ -37,7 +39,21 @@ from typing import Any
 import numpy as np
 from scipy.signal import savgol_filter
 
-from atom_sdk.science.systems import piecewise_constant_control, simulate_ode
+from atom_sdk.science.systems import (
+    damped_oscillator_law,
+    damped_oscillator_rhs,
+    heat_equation_field,
+    heat_equation_law,
+    hopf_law,
+    hopf_rhs,
+    lorenz_law,
+    lorenz_rhs,
+    piecewise_constant_control,
+    simulate_ode,
+    taylor_green_law,
+    van_der_pol_law,
+    van_der_pol_rhs,
+)
 
 __all__ = ["Trajectory", "GroundTruthSystem", "SYSTEMS", "get_system", "system_names"]
 
@@ -87,7 +103,7 @@ DHO_K, DHO_C = 2.0, 0.3
 def _dho(n: int, rng: np.random.Generator) -> list[Trajectory]:
     dt = 0.05
     x0 = np.array([rng.uniform(1.0, 2.0) * rng.choice([-1, 1]), rng.uniform(-1.0, 1.0)])
-    return [Trajectory(_ode(lambda _t, z: [z[1], -DHO_K * z[0] - DHO_C * z[1]], x0, n, dt), dt)]
+    return [Trajectory(_ode(damped_oscillator_rhs(DHO_K, DHO_C), x0, n, dt), dt)]
 
 
 VDP_MU = 1.0
@@ -96,16 +112,11 @@ VDP_MU = 1.0
 def _vdp(n: int, rng: np.random.Generator) -> list[Trajectory]:
     dt = 0.1
     x0 = np.array([rng.uniform(0.5, 2.5) * rng.choice([-1, 1]), rng.uniform(-1.0, 1.0)])
-    f = lambda _t, z: [z[1], VDP_MU * (1 - z[0] ** 2) * z[1] - z[0]]  # noqa: E731
-    return [Trajectory(_ode(f, x0, n, dt), dt)]
+    return [Trajectory(_ode(van_der_pol_rhs(VDP_MU), x0, n, dt), dt)]
 
 
 L_S, L_R, L_B = 10.0, 28.0, 8.0 / 3.0
-
-
-def _lorenz_f(_t: float, z: np.ndarray) -> list[float]:
-    x, y, w = z
-    return [L_S * (y - x), x * (L_R - w) - y, x * y - L_B * w]
+_lorenz_f = lorenz_rhs(L_S, L_R, L_B)
 
 
 def _lorenz(n: int, rng: np.random.Generator) -> list[Trajectory]:
@@ -116,12 +127,7 @@ def _lorenz(n: int, rng: np.random.Generator) -> list[Trajectory]:
 
 
 HOPF_MU, HOPF_W = 0.5, 1.0
-
-
-def _hopf_f(_t: float, z: np.ndarray) -> list[float]:
-    x, y = z
-    r2 = x * x + y * y
-    return [HOPF_MU * x - HOPF_W * y - x * r2, HOPF_W * x + HOPF_MU * y - y * r2]
+_hopf_f = hopf_rhs(HOPF_MU, HOPF_W)
 
 
 def _hopf(n: int, rng: np.random.Generator) -> list[Trajectory]:
@@ -169,14 +175,8 @@ DIFF_SG_WINDOW, DIFF_SG_ORDER = 11, 4
 
 
 def _diffusion_field(n: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """Exact solution ``u(x, t) = sum_k a_k cos(k x + p_k) exp(-nu k^2 t)`` on ``n`` times."""
-    xg = np.arange(DIFF_NX) * (2 * np.pi / DIFF_NX)
-    t = np.arange(n) * DIFF_DT
-    u = np.zeros((n, DIFF_NX))
-    for k in (1, 2, 3):
-        a, p = rng.uniform(0.5, 1.0), rng.uniform(0, 2 * np.pi)
-        u += a * np.cos(k * xg[None, :] + p) * np.exp(-DIFF_NU * k * k * t[:, None])
-    return u, DIFF_DT
+    """Exact solution of the heat equation on ``n`` times (three Fourier modes)."""
+    return heat_equation_field(n, DIFF_DT, DIFF_NU, DIFF_NX, rng), DIFF_DT
 
 
 def spatial_derivatives(field_: np.ndarray, dx: float) -> tuple[np.ndarray, np.ndarray]:
@@ -206,28 +206,25 @@ def _diffusion(n: int, rng: np.random.Generator) -> list[Trajectory]:
 
 SYSTEMS: dict[str, GroundTruthSystem] = {
     "dho": GroundTruthSystem(
-        "dho", ["x", "v"], [], {"x": {"v": 1.0}, "v": {"x": -DHO_K, "v": -DHO_C}}, _dho,
+        "dho", ["x", "v"], [], damped_oscillator_law(DHO_K, DHO_C), _dho,
         profile={"degree": 2, "selection": "none", "threshold": 0.1}, description=f"x'=v, v'=-{DHO_K}x-{DHO_C}v, dt=0.05"),
     "van_der_pol": GroundTruthSystem(
-        "van_der_pol", ["x", "y"], [], {"x": {"y": 1.0}, "y": {"x": -1.0, "y": VDP_MU, "x^2*y": -VDP_MU}}, _vdp,
+        "van_der_pol", ["x", "y"], [], van_der_pol_law(VDP_MU), _vdp,
         profile={"degree": 3, "sg_polyorder": 3}, description=f"mu={VDP_MU}, dt=0.1"),
     "lorenz": GroundTruthSystem(
         "lorenz", ["x", "y", "z"], [],
-        {"x": {"x": -L_S, "y": L_S}, "y": {"x": L_R, "y": -1.0, "x*z": -1.0}, "z": {"x*y": 1.0, "z": -L_B}},
-        _lorenz, profile={"degree": 2, "selection": "none", "threshold": 0.1},
+        lorenz_law(L_S, L_R, L_B), _lorenz, profile={"degree": 2, "selection": "none", "threshold": 0.1},
         description="sigma=10, rho=28, beta=8/3, dt=0.01, on the attractor; at 3-6 % noise the support "
                     "is identifiable only with ~3000 samples (benchmarks/lorenz_identifiability.py)"),
     "hopf": GroundTruthSystem(
         "hopf", ["x", "y"], [],
-        {"x": {"x": HOPF_MU, "y": -HOPF_W, "x^3": -1.0, "x*y^2": -1.0},
-         "y": {"x": HOPF_W, "y": HOPF_MU, "x^2*y": -1.0, "y^3": -1.0}},
-        _hopf, profile={"degree": 3, "selection": "none", "threshold": 0.1}, description=f"mu={HOPF_MU}, omega={HOPF_W}, two transients, dt=0.05"),
+        hopf_law(HOPF_MU, HOPF_W), _hopf, profile={"degree": 3, "selection": "none", "threshold": 0.1}, description=f"mu={HOPF_MU}, omega={HOPF_W}, two transients, dt=0.05"),
     "taylor_green": GroundTruthSystem(
-        "taylor_green", ["A"], ["u"], {"A": {"A": -2 * TG_NU * 1, "u": 1.0}}, _taylor_green,
+        "taylor_green", ["A"], ["u"], taylor_green_law(TG_NU), _taylor_green,
         profile={"degree": 2},
         description=f"analytical:taylor_green world, nu={TG_NU}, k=1, dt={TG_DT}, forcing |u|<={TG_FORCE}"),
     "diffusion": GroundTruthSystem(
-        "diffusion", ["u"], ["u_x", "u_xx"], {"u": {"u_xx": DIFF_NU}}, _diffusion,
+        "diffusion", ["u"], ["u_x", "u_xx"], heat_equation_law(DIFF_NU), _diffusion,
         profile={"degree": 2, "selection": "none", "threshold": 0.1},
         description=f"u_t = {DIFF_NU} u_xx, {DIFF_NX} periodic points, dt={DIFF_DT}, 3 Fourier modes",
         field_to_trajectories=_field_to_trajectories, field_simulate=_diffusion_field),

@@ -1,7 +1,10 @@
 """The symbolic scientist: discover, govern and use governing laws ``dx/dt = f(x, u)``.
 
 ``discover(x, t)`` fits a sparse law to trajectories and returns a ``Theory`` (its ``Equation``s
-print, predict and serialise); ``LawDiscoverer`` is the same in scikit-learn's fit/predict shape.
+print, predict and serialise); like PySINDy's ``SINDy``, it composes three parts that each hold
+their own settings: a candidate ``Library``, a ``Differentiation`` (how derivative targets are
+formed) and a ``SparseRegressor`` (the optimiser: STLSQ, model selection, ensemble).
+``LawDiscoverer`` is the same in scikit-learn's fit/predict shape.
 The online ``Scientist`` used by the experiment runner refits as data arrives, asks the
 ``Governor`` whether to trust a law, records every hypothesis in a ``HypothesisLedger`` and
 wraps predictions in conformal intervals (``SplitConformal``, ``AdaptiveConformal``).
@@ -21,12 +24,14 @@ __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submod_attrs={
         "conformal": ["AdaptiveConformal", "SplitConformal"],
+        "derivatives": ["Differentiation"],
         "discover": ["discover"],
         "estimator": ["LawDiscoverer"],
         "governance": ["Governor"],
         "ledger": ["HypothesisLedger"],
         "library": ["CustomTerm", "Library"],
         "scientist": ["Scientist"],
+        "sparse": ["SparseRegressor"],
         "theory": ["Equation", "Theory"],
     },
 )

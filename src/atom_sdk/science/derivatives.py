@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -41,6 +42,7 @@ __all__ = [
     "savgol_interval_weights",
     "bump_interval_weights",
     "RegressionSystem",
+    "Differentiation",
     "build_system",
     "interval_data",
     "is_uniform",
@@ -169,22 +171,104 @@ def interval_data(
     return dts, slopes, theta
 
 
-def build_system(
-    library: Library,
-    x: np.ndarray,
-    t: np.ndarray,
-    u: np.ndarray | None = None,
-    *,
-    method: str = "smoothed_fd",
-    sg_window: int = 15,
-    sg_polyorder: int = 2,
-    weak_window: int | None = None,
-    weak_order: int = 4,
-    weak_stride: int | None = None,
-) -> RegressionSystem:
-    """Filtered regression system for one trajectory (see the module docstring)."""
-    if method not in DERIVATIVE_METHODS:
-        raise ValueError(f"derivative must be one of {DERIVATIVE_METHODS}, got {method!r}")
+@dataclass(frozen=True)
+class Differentiation:
+    """How derivative targets are formed: the differentiation settings of a discovery.
+
+    ``method`` is ``"smoothed_fd"`` (Savitzky-Golay, window ``sg_window``, order
+    ``sg_polyorder``) or ``"weak"`` (test functions ``(1-s^2)^weak_order`` over ``weak_window``
+    intervals, every ``weak_stride`` samples; ``None`` chooses them from the data); see the
+    module docstring. :meth:`system` builds the filtered regression system of one trajectory,
+    :meth:`systems` that of several, stacked.
+    """
+
+    method: str = "smoothed_fd"
+    sg_window: int = 15
+    sg_polyorder: int = 2
+    weak_window: int | None = None
+    weak_order: int = 4
+    weak_stride: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in DERIVATIVE_METHODS:
+            raise ValueError(f"derivative must be one of {DERIVATIVE_METHODS}, got {self.method!r}")
+
+    def systems(
+        self, library: Library, xs: Sequence[np.ndarray], ts: Sequence[np.ndarray], us: Sequence[np.ndarray] | None
+    ) -> RegressionSystem:
+        """The systems of several trajectories, stacked (``us`` ``None`` or one array each)."""
+        parts = [self.system(library, xi, ti, None if us is None else us[k]) for k, (xi, ti) in enumerate(zip(xs, ts))]
+        return RegressionSystem.concatenate(parts)
+
+    def system(self, library: Library, x: np.ndarray, t: np.ndarray, u: np.ndarray | None = None) -> RegressionSystem:
+        """Filtered regression system for one trajectory (see the module docstring)."""
+        x, t, u = _check_trajectory(x, t, u)
+        n_int = x.shape[0] - 1
+        w, span, stride = self._window(x.shape[0])
+        dts, slopes, theta = interval_data(library, x, t, u)
+        starts = np.arange(0, n_int - span + 1, stride)
+        if is_uniform(t):
+            lhs, rhs, n_eff = self._uniform_rows(x, theta, float(dts.mean()), w, span, starts)
+        else:
+            lhs, rhs, n_eff = self._irregular_rows(t, dts, slopes, theta, span, starts)
+        n_eff = float(np.clip(n_eff * n_int, 1.0, len(starts)))
+        return RegressionSystem(
+            lhs=np.ascontiguousarray(lhs),
+            rhs=np.ascontiguousarray(rhs),
+            n_eff=n_eff,
+            row_pos=starts.astype(int),
+            row_group=np.zeros(len(starts), dtype=int),
+            span=int(span),
+            method=self.method,
+            stride=int(stride),
+        )
+
+    def _window(self, n: int) -> tuple[int, int, int]:
+        """``(SG window or 0, intervals per row, stride between rows)`` for ``n`` samples."""
+        if self.method == "smoothed_fd":
+            w = _odd_window(self.sg_window, n, self.sg_polyorder)
+            return w, w - 1, 1
+        n_int = n - 1
+        span = int(self.weak_window) if self.weak_window else int(np.clip(n_int // 8, 8, 32))
+        span = min(span, n_int)
+        if span < 4:
+            raise ValueError(f"{n} samples are too few for the weak formulation")
+        return 0, span, int(self.weak_stride) if self.weak_stride else max(1, span // 8)
+
+    def _uniform_rows(
+        self, x: np.ndarray, theta: np.ndarray, dt: float, w: int, span: int, starts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Rows on a uniform grid: sample weights ``c`` on ``x``, interval weights ``h`` on the
+        library; returns ``lhs``, ``rhs`` and ``n_eff`` per interval."""
+        if self.method == "smoothed_fd":
+            d, h = savgol_interval_weights(w, self.sg_polyorder, dt)
+            c = d  # LHS = SG derivative at the window centre: sum_j d_j x_{s+j}
+        else:
+            h = bump_interval_weights(span, self.weak_order)
+            # -int phi' x dt as a sum over samples: c_j = (h_{j-1} - h_j) / dt, h_{-1} = h_L = 0
+            hp = np.concatenate([[0.0], h, [0.0]])
+            c = (hp[:-1] - hp[1:]) / dt
+        xw = sliding_window_view(x, span + 1, axis=0)[starts]  # (K, n_vars, span+1)
+        tw = sliding_window_view(theta, span, axis=0)[starts]  # (K, p, span)
+        return xw @ c, tw @ h, float(np.sum(h**2))
+
+    def _irregular_rows(
+        self, t: np.ndarray, dts: np.ndarray, slopes: np.ndarray, theta: np.ndarray, span: int, starts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Rows on a non-uniform grid: bump weights over the real interval midpoints."""
+        order = 1 if self.method == "smoothed_fd" else self.weak_order
+        mids = 0.5 * (t[1:] + t[:-1])
+        idx = starts[:, None] + np.arange(span)[None, :]  # (K, span)
+        ta, tb = t[starts], t[starts + span]
+        s = 2.0 * (mids[idx] - ta[:, None]) / (tb - ta)[:, None] - 1.0
+        g = (1.0 - s**2) ** order * dts[idx]
+        g /= g.sum(axis=1, keepdims=True)
+        lhs = np.einsum("ki,kiv->kv", g, slopes[idx])
+        rhs = np.einsum("ki,kip->kp", g, theta[idx])
+        return lhs, rhs, float(np.mean(np.sum(g**2, axis=1)))
+
+
+def _check_trajectory(x: Any, t: Any, u: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     x = np.asarray(x, dtype=float)
     t = np.asarray(t, dtype=float)
     n = x.shape[0]
@@ -196,55 +280,9 @@ def build_system(
             raise ValueError(f"u has {u.shape[0]} rows but x has {n}")
     if t.shape != (n,):
         raise ValueError(f"t must have shape ({n},), got {t.shape}")
-    n_int = n - 1
-    uniform = is_uniform(t)
+    return x, t, u
 
-    if method == "smoothed_fd":
-        w = _odd_window(sg_window, n, sg_polyorder)
-        span, stride = w - 1, 1
-    else:
-        span = int(weak_window) if weak_window else int(np.clip(n_int // 8, 8, 32))
-        span = min(span, n_int)
-        if span < 4:
-            raise ValueError(f"{n} samples are too few for the weak formulation")
-        stride = int(weak_stride) if weak_stride else max(1, span // 8)
 
-    dts, slopes, theta = interval_data(library, x, t, u)
-    starts = np.arange(0, n_int - span + 1, stride)
-    if uniform:
-        dt = float(dts.mean())
-        if method == "smoothed_fd":
-            d, h = savgol_interval_weights(w, sg_polyorder, dt)
-            c = d  # LHS = SG derivative at the window centre: sum_j d_j x_{s+j}
-        else:
-            h = bump_interval_weights(span, weak_order)
-            # -int phi' x dt as a sum over samples: c_j = (h_{j-1} - h_j) / dt, h_{-1} = h_L = 0
-            hp = np.concatenate([[0.0], h, [0.0]])
-            c = (hp[:-1] - hp[1:]) / dt
-        xw = sliding_window_view(x, span + 1, axis=0)[starts]  # (K, n_vars, span+1)
-        lhs = xw @ c
-        tw = sliding_window_view(theta, span, axis=0)[starts]  # (K, p, span)
-        rhs = tw @ h
-        n_eff = n_int * float(np.sum(h**2))
-    else:
-        order = 1 if method == "smoothed_fd" else weak_order
-        mids = 0.5 * (t[1:] + t[:-1])
-        idx = starts[:, None] + np.arange(span)[None, :]  # (K, span)
-        ta, tb = t[starts], t[starts + span]
-        s = 2.0 * (mids[idx] - ta[:, None]) / (tb - ta)[:, None] - 1.0
-        g = (1.0 - s**2) ** order * dts[idx]
-        g /= g.sum(axis=1, keepdims=True)
-        lhs = np.einsum("ki,kiv->kv", g, slopes[idx])
-        rhs = np.einsum("ki,kip->kp", g, theta[idx])
-        n_eff = n_int * float(np.mean(np.sum(g**2, axis=1)))
-    n_eff = float(np.clip(n_eff, 1.0, len(starts)))
-    return RegressionSystem(
-        lhs=np.ascontiguousarray(lhs),
-        rhs=np.ascontiguousarray(rhs),
-        n_eff=n_eff,
-        row_pos=starts.astype(int),
-        row_group=np.zeros(len(starts), dtype=int),
-        span=int(span),
-        method=method,
-        stride=int(stride),
-    )
+def build_system(library: Library, x: np.ndarray, t: np.ndarray, u: np.ndarray | None = None, **settings: Any) -> RegressionSystem:
+    """Shorthand for ``Differentiation(**settings).system(library, x, t, u)``."""
+    return Differentiation(**settings).system(library, x, t, u)

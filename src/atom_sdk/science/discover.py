@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from atom_sdk.science.derivatives import RegressionSystem, build_system, is_uniform
-from atom_sdk.science.library import CustomTerm, Library
+from atom_sdk.science.derivatives import Differentiation, RegressionSystem, is_uniform
+from atom_sdk.science.library import Library
 from atom_sdk.science.sparse import SparseRegressor
 from atom_sdk.science.theory import Theory, theory_from_result
 
-__all__ = ["discover", "theory_from_result", "prepare_trajectories"]
+__all__ = ["discover", "theory_from_result", "prepare_trajectories", "resolve_library"]
 
 
 def prepare_trajectories(
@@ -65,23 +65,25 @@ def prepare_trajectories(
     return xs, ts, us
 
 
-def _build_systems(library: Library, xs, ts, us, opts: dict[str, Any]) -> RegressionSystem:
-    systems = [
-        build_system(
-            library,
-            xi,
-            ti,
-            None if us is None else us[k],
-            method=opts["derivative"],
-            sg_window=opts["sg_window"],
-            sg_polyorder=opts["sg_polyorder"],
-            weak_window=opts["weak_window"],
-            weak_order=opts["weak_order"],
-            weak_stride=opts["weak_stride"],
+def resolve_library(
+    library: Library | None,
+    variable_names: Sequence[str] | None,
+    control_names: Sequence[str] | None,
+    n_vars: int,
+    n_ctrl: int,
+) -> Library:
+    """``library``, or the default one (:class:`Library` of degree 2) over the given names
+    (default ``x0, x1, ...`` and ``u0, ...``); checks it matches the data's dimensions."""
+    if library is None:
+        vnames = list(variable_names) if variable_names is not None else [f"x{i}" for i in range(n_vars)]
+        cnames = list(control_names) if control_names is not None else [f"u{i}" for i in range(n_ctrl)]
+        library = Library(vnames, cnames)
+    if len(library.variable_names) != n_vars or len(library.control_names) != n_ctrl:
+        raise ValueError(
+            f"data has {n_vars} variables and {n_ctrl} controls; names/library give "
+            f"{library.variable_names} and {library.control_names}"
         )
-        for k, (xi, ti) in enumerate(zip(xs, ts))
-    ]
-    return RegressionSystem.concatenate(systems)
+    return library
 
 
 def discover(
@@ -89,35 +91,20 @@ def discover(
     t_or_dt: Any,
     u: Any = None,
     *,
+    library: Library | None = None,
+    differentiation: Differentiation | None = None,
+    optimizer: SparseRegressor | None = None,
     variable_names: Sequence[str] | None = None,
     control_names: Sequence[str] | None = None,
-    degree: int = 2,
-    include_bias: bool = True,
-    include_interaction: bool = True,
-    include_trig: bool = False,
-    n_frequencies: int = 1,
-    custom_terms: Sequence[CustomTerm] = (),
-    library: Library | None = None,
-    derivative: str = "smoothed_fd",
-    sg_window: int = 15,
-    sg_polyorder: int = 2,
-    weak_window: int | None = None,
-    weak_order: int = 4,
-    weak_stride: int | None = None,
-    threshold: float = 0.05,
-    selection: str = "bic",
-    n_thresholds: int = 24,
-    ensembled: bool = True,
-    ensemble_size: int = 20,
-    library_bagging: bool = False,
-    library_drop_fraction: float = 0.2,
-    inclusion_threshold: float = 0.5,
-    aggregate: str = "median",
-    cv_folds: int = 5,
     seed: int | None = 0,
     rng: np.random.Generator | None = None,
 ) -> Theory:
     """Discover ``dx/dt = f(x, u)`` from sampled trajectories by sparse regression.
+
+    Like PySINDy's ``SINDy(feature_library, optimizer, differentiation_method)``, a discovery
+    is three parts, each holding its own settings: the candidate :class:`Library`, the
+    :class:`~atom_sdk.science.derivatives.Differentiation` that forms the derivative targets
+    and the :class:`~atom_sdk.science.sparse.SparseRegressor` that fits them.
 
     Parameters
     ----------
@@ -127,19 +114,17 @@ def discover(
         Sampling step, or time stamps ``(n_samples,)`` (or a list matching ``x``).
     u:
         Controls ``(n_samples, n_ctrl)``; ``u[i]`` is held on ``[t[i], t[i+1])``.
+    library:
+        Candidate terms; default a degree-2 polynomial :class:`Library` over ``variable_names``
+        and ``control_names``.
+    differentiation:
+        Derivative targets; default ``Differentiation()`` (Savitzky-Golay, window 15, order 2).
+    optimizer:
+        Sparse regression and model selection; default ``SparseRegressor()`` (a 20-member
+        bagging ensemble of STLSQ fits, threshold chosen by BIC).
     variable_names, control_names:
-        Names used in the equations (default ``x0, x1, ...`` and ``u0, ...``).
-    degree, include_bias, include_interaction, include_trig, n_frequencies, custom_terms:
-        Candidate library (see :class:`~atom_sdk.science.library.Library`); or pass ``library``.
-    derivative:
-        ``"smoothed_fd"`` (Savitzky-Golay, window ``sg_window``, ``sg_polyorder``) or
-        ``"weak"`` (test functions ``(1-s^2)^weak_order`` over ``weak_window`` intervals, every
-        ``weak_stride`` samples); see :mod:`~atom_sdk.science.derivatives`.
-    threshold, selection, n_thresholds, cv_folds:
-        STLSQ threshold on standardised coefficients and model selection
-        (``"none" | "aic" | "bic" | "cv"``) over the threshold path.
-    ensembled, ensemble_size, library_bagging, library_drop_fraction, inclusion_threshold, aggregate:
-        Bagging ensemble (``ensembled=False`` gives a single STLSQ fit).
+        Names used in the equations when no ``library`` is given (default ``x0, x1, ...`` and
+        ``u0, ...``).
     seed, rng:
         Randomness of the ensemble (``rng`` wins over ``seed``).
 
@@ -148,59 +133,28 @@ def discover(
     Theory
     """
     xs, ts, us = prepare_trajectories(x, t_or_dt, u)
-    n_vars = xs[0].shape[1]
     n_ctrl = 0 if us is None else us[0].shape[1]
-    if library is None:
-        vnames = list(variable_names) if variable_names is not None else [f"x{i}" for i in range(n_vars)]
-        cnames = list(control_names) if control_names is not None else [f"u{i}" for i in range(n_ctrl)]
-        library = Library(
-            vnames,
-            cnames,
-            degree=degree,
-            include_bias=include_bias,
-            include_interaction=include_interaction,
-            include_trig=include_trig,
-            n_frequencies=n_frequencies,
-            custom_terms=custom_terms,
-        )
-    if len(library.variable_names) != n_vars or len(library.control_names) != n_ctrl:
-        raise ValueError(
-            f"data has {n_vars} variables and {n_ctrl} controls; names/library give "
-            f"{library.variable_names} and {library.control_names}"
-        )
-    opts = dict(
-        derivative=derivative,
-        sg_window=sg_window,
-        sg_polyorder=sg_polyorder,
-        weak_window=weak_window,
-        weak_order=weak_order,
-        weak_stride=weak_stride,
-    )
-    system = _build_systems(library, xs, ts, us, opts)
-    reg = SparseRegressor(
-        threshold=threshold,
-        selection=selection,
-        n_thresholds=n_thresholds,
-        ensembled=ensembled,
-        ensemble_size=ensemble_size,
-        library_bagging=library_bagging,
-        library_drop_fraction=library_drop_fraction,
-        inclusion_threshold=inclusion_threshold,
-        aggregate=aggregate,
-        cv_folds=cv_folds,
-    )
-    rng = rng if rng is not None else np.random.default_rng(seed)
-    result = reg.fit_system(system, rng)
+    library = resolve_library(library, variable_names, control_names, xs[0].shape[1], n_ctrl)
+    differentiation = differentiation if differentiation is not None else Differentiation()
+    optimizer = optimizer if optimizer is not None else SparseRegressor()
+    system = differentiation.systems(library, xs, ts, us)
+    result = optimizer.fit_system(system, rng if rng is not None else np.random.default_rng(seed))
+    return theory_from_result(library, result, _metadata(ts, system, differentiation, optimizer))
+
+
+def _metadata(
+    ts: list[np.ndarray], system: RegressionSystem, differentiation: Differentiation, optimizer: SparseRegressor
+) -> dict[str, Any]:
+    """What a discovered :class:`Theory` records about how it was found."""
     dt = float(np.diff(ts[0]).mean()) if all(is_uniform(t) for t in ts) and ts[0].size > 1 else None
-    meta = {
+    return {
         "dt": dt,
-        "derivative": derivative,
-        "selection": selection,
-        "ensembled": ensembled,
-        "ensemble_size": ensemble_size if ensembled else 1,
-        "threshold": threshold,
+        "derivative": differentiation.method,
+        "selection": optimizer.selection,
+        "ensembled": optimizer.ensembled,
+        "ensemble_size": optimizer.ensemble_size if optimizer.ensembled else 1,
+        "threshold": optimizer.threshold,
         "n_rows": system.n_rows,
         "n_eff": system.n_eff,
-        "n_trajectories": len(xs),
+        "n_trajectories": len(ts),
     }
-    return theory_from_result(library, result, meta)

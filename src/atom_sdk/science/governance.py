@@ -212,60 +212,13 @@ class Governor:
         dt = float(dt if dt is not None else (self.dt if self.dt is not None else candidate.metadata.get("dt", 1.0)))
         cand = heldout_score(candidate, x_holdout, u_holdout, dt, cfg.step_method, valid)
         base = heldout_score(self.current, x_holdout, u_holdout, dt, cfg.step_method, valid)
-        base_name = "current theory" if self.current is not None else "persistence (no theory yet)"
-        reasons: list[str] = []
-        passed = True
-
-        # 1. held-out improvement
-        limit = (1.0 - cfg.accept_margin) * base.nmse_mean
-        improves = bool(np.isfinite(cand.nmse_mean) and cand.nmse_mean <= limit)
-        skill_ok = cand.r2_mean >= cfg.min_skill
-        reasons.append(
-            f"held-out one-step nMSE {cand.nmse_mean:.4g} vs {base_name} {base.nmse_mean:.4g} "
-            f"(needs <= {limit:.4g}, margin {cfg.accept_margin:.0%}): {'improves' if improves else 'does not beat it'}"
-        )
-        if not skill_ok:
-            reasons.append(f"held-out R2 {cand.r2_mean:.4g} below the minimum skill {cfg.min_skill:.4g}")
-        passed &= improves and skill_ok
-
-        # 2. ensemble stability
-        kept_incl = [float(p) for eq in candidate.equations for p, s in zip(eq.inclusion_probability, eq.support) if s]
-        min_incl = min(kept_incl) if kept_incl else 1.0
-        if candidate.has_ensemble:
-            stable = min_incl >= cfg.min_inclusion
-            reasons.append(
-                f"ensemble stability: lowest inclusion probability of a kept term {min_incl:.2f} "
-                f"(needs >= {cfg.min_inclusion:.2f}): {'stable' if stable else 'unstable'}"
-            )
-            passed &= stable
-        else:
-            reasons.append("ensemble stability: not applicable (single fit)")
-
-        # 3. stability across windows
         sup = candidate.support_set()
-        if self.previous_support is None:
-            jac = None
-            reasons.append("window stability: no previous window to compare with")
-            passed = False
-        else:
-            jac = jaccard(sup, self.previous_support)
-            ok = jac >= cfg.min_jaccard
-            reasons.append(
-                f"window stability: support Jaccard similarity with the previous window {jac:.2f} "
-                f"(needs >= {cfg.min_jaccard:.2f}): {'stable' if ok else 'unstable'}"
-            )
-            passed &= ok
-
-        # 4. novelty
+        improves, reasons = _improvement_check(cand, base, self.current is not None, cfg)
+        stable, min_incl, why_stable = _ensemble_check(candidate, cfg)
+        window_ok, jac, why_window = _window_check(sup, self.previous_support, cfg)
         dup = is_duplicate(candidate, self.current, cfg.duplicate_rtol, cfg.duplicate_atol)
-        if dup:
-            reasons.append(
-                f"duplicate of the current theory (same support, coefficients within {cfg.duplicate_rtol:.0%})"
-            )
-            passed = False
-        else:
-            reasons.append("novelty: differs from the current theory")
-
+        reasons += [why_stable, why_window, _novelty_reason(dup, cfg)]
+        passed = improves and stable and window_ok and not dup
         scores = {
             "candidate": cand.to_dict(),
             "baseline": base.to_dict(),
@@ -361,3 +314,60 @@ class Governor:
         self.accepted_quality = float(d.get("accepted_quality", 0.0))
         ar = d.get("accepted_rmse")
         self.accepted_rmse = None if ar is None else np.asarray(ar, dtype=float)
+
+
+# --------------------------------------------------------------------------- the four checks of review
+
+
+def _improvement_check(
+    cand: HeldOutScore, base: HeldOutScore, has_theory: bool, cfg: GovernanceConfig
+) -> tuple[bool, list[str]]:
+    """Check 1: held-out improvement over the baseline and minimum skill; returns the verdict
+    and its reasons."""
+    base_name = "current theory" if has_theory else "persistence (no theory yet)"
+    limit = (1.0 - cfg.accept_margin) * base.nmse_mean
+    improves = bool(np.isfinite(cand.nmse_mean) and cand.nmse_mean <= limit)
+    skill_ok = cand.r2_mean >= cfg.min_skill
+    reasons = [
+        f"held-out one-step nMSE {cand.nmse_mean:.4g} vs {base_name} {base.nmse_mean:.4g} "
+        f"(needs <= {limit:.4g}, margin {cfg.accept_margin:.0%}): {'improves' if improves else 'does not beat it'}"
+    ]
+    if not skill_ok:
+        reasons.append(f"held-out R2 {cand.r2_mean:.4g} below the minimum skill {cfg.min_skill:.4g}")
+    return improves and skill_ok, reasons
+
+
+def _ensemble_check(candidate: Theory, cfg: GovernanceConfig) -> tuple[bool, float, str]:
+    """Check 2: every kept term kept by ``min_inclusion`` of the ensemble members (passes for
+    single fits); returns the verdict, the lowest inclusion of a kept term and the reason."""
+    kept_incl = [float(p) for eq in candidate.equations for p, s in zip(eq.inclusion_probability, eq.support) if s]
+    min_incl = min(kept_incl) if kept_incl else 1.0
+    if not candidate.has_ensemble:
+        return True, min_incl, "ensemble stability: not applicable (single fit)"
+    stable = min_incl >= cfg.min_inclusion
+    return stable, min_incl, (
+        f"ensemble stability: lowest inclusion probability of a kept term {min_incl:.2f} "
+        f"(needs >= {cfg.min_inclusion:.2f}): {'stable' if stable else 'unstable'}"
+    )
+
+
+def _window_check(
+    sup: frozenset[Any], previous: frozenset[Any] | None, cfg: GovernanceConfig
+) -> tuple[bool, float | None, str]:
+    """Check 3: support similarity with the previous window's candidate (fails without one);
+    returns the verdict, the Jaccard similarity (``None`` without a previous window) and the reason."""
+    if previous is None:
+        return False, None, "window stability: no previous window to compare with"
+    jac = jaccard(sup, previous)
+    ok = jac >= cfg.min_jaccard
+    return ok, jac, (
+        f"window stability: support Jaccard similarity with the previous window {jac:.2f} "
+        f"(needs >= {cfg.min_jaccard:.2f}): {'stable' if ok else 'unstable'}"
+    )
+
+
+def _novelty_reason(duplicate: bool, cfg: GovernanceConfig) -> str:
+    """Check 4's reason: a duplicate of the current theory is not news."""
+    if duplicate:
+        return f"duplicate of the current theory (same support, coefficients within {cfg.duplicate_rtol:.0%})"
+    return "novelty: differs from the current theory"

@@ -31,7 +31,7 @@ import numpy as np
 
 from atom_sdk.config import ScientistSettings, ScientistTuning
 from atom_sdk.science.conformal import AdaptiveConformal
-from atom_sdk.science.derivatives import RegressionSystem, build_system
+from atom_sdk.science.derivatives import Differentiation, RegressionSystem
 from atom_sdk.science.governance import GovernanceConfig, Governor, one_step_predictions
 from atom_sdk.science.ledger import HypothesisLedger
 from atom_sdk.science.library import Library
@@ -231,13 +231,7 @@ class Scientist:
         zero or one decision record ``{"seq", "time", "run_id", "kind": "accepted"|"rejected",
         "equations", "scores", "reasons", "step", "fit", ...}``.
         """
-        c = self._cfg
-        if not c["enabled"]:
-            return []
-        n = len(self._x)
-        if n < int(c["min_samples"]):
-            return []
-        if self._last_fit_step is not None and int(step) - self._last_fit_step < int(c["fit_every"]):
+        if not self._fit_due(step):
             return []
         import time
 
@@ -245,52 +239,18 @@ class Scientist:
         self._last_fit_step = int(step)
         x, u = self.buffer()
         seg = self.segments()
-        h = max(int(c["min_holdout"]), int(round(float(c["holdout_fraction"]) * n)))
-        h = min(h, n - 4)
-        n_train = n - h
+        n_train = _n_train(len(x), self._cfg)
         x_ho, u_ho = x[n_train - 1 :], u[n_train - 1 :]
         valid_ho = seg[n_train:] == seg[n_train - 1 : -1]  # held-out intervals inside one episode
         if valid_ho.sum() < 4:
             return []
-        t = np.arange(n) * self.dt
-        systems = []
-        for s_id in np.unique(seg[:n_train]):
-            idx = np.flatnonzero(seg[:n_train] == s_id)  # contiguous: ids only increase
-            sg_window = min(int(c["sg_window"]), max(3, (len(idx) - 1) // 2))
-            try:
-                systems.append(
-                    build_system(
-                        self.library,
-                        x[idx],
-                        t[idx],
-                        u[idx] if self.n_ctrl else None,
-                        method=str(c["derivative"]),
-                        sg_window=sg_window,
-                        sg_polyorder=min(int(c["sg_polyorder"]), max(sg_window - 2, 1)),
-                        weak_window=c["weak_window"],
-                    )
-                )
-            except ValueError:  # episode piece too short for the filter
-                continue
+        systems = self._segment_systems(x[:n_train], u[:n_train], seg[:n_train])
         if not systems:
             return []
         system = RegressionSystem.concatenate(systems)
         if system.n_rows < self.library.n_terms + 2:
             return []
-        rng = np.random.default_rng([self.seed, int(step) & 0x7FFFFFFF])
-        result = self.regressor.fit_system(system, rng)
-        candidate = theory_from_result(
-            self.library,
-            result,
-            {
-                "dt": self.dt,
-                "step": int(step),
-                "derivative": c["derivative"],
-                "selection": c["selection"],
-                "ensembled": bool(c["ensembled"]),
-                "n_train": n_train,
-            },
-        )
+        candidate = self._fit(system, int(step), n_train)
         fit_info = {
             "n_train": n_train,
             "n_holdout": int(valid_ho.sum()),
@@ -298,23 +258,58 @@ class Scientist:
             "n_eff": system.n_eff,
             "n_segments": len(systems),
         }
+        u_ctrl = u_ho if self.n_ctrl else None
         decision = self.governor.review(
-            candidate,
-            x_ho,
-            u_ho if self.n_ctrl else None,
-            dt=self.dt,
-            step=int(step),
-            fit_info=fit_info,
-            valid=valid_ho,
+            candidate, x_ho, u_ctrl, dt=self.dt, step=int(step), fit_info=fit_info, valid=valid_ho
         )
         if decision["kind"] == "accepted":
-            resid = x_ho[1:] - one_step_predictions(
-                candidate, x_ho, u_ho if self.n_ctrl else None, self.dt, str(c["step_method"])
-            )
+            resid = x_ho[1:] - one_step_predictions(candidate, x_ho, u_ctrl, self.dt, str(self._cfg["step_method"]))
             self._aci.reset(scores=np.abs(resid[valid_ho]))
             self._last_residual = np.zeros(self.n_vars)
         self.last_fit_seconds = time.perf_counter() - t0
         return [decision]
+
+    def _fit_due(self, step: int) -> bool:
+        c = self._cfg
+        if not c["enabled"] or len(self._x) < int(c["min_samples"]):
+            return False
+        return self._last_fit_step is None or int(step) - self._last_fit_step >= int(c["fit_every"])
+
+    def _segment_systems(self, x: np.ndarray, u: np.ndarray, seg: np.ndarray) -> list[RegressionSystem]:
+        """One regression system per episode piece of the training window (pieces too short
+        for the derivative filter are skipped); the Savitzky-Golay window shrinks to fit short pieces."""
+        c = self._cfg
+        t = np.arange(len(x)) * self.dt
+        systems = []
+        for s_id in np.unique(seg):
+            idx = np.flatnonzero(seg == s_id)  # contiguous: ids only increase
+            sg_window = min(int(c["sg_window"]), max(3, (len(idx) - 1) // 2))
+            try:
+                diff = Differentiation(
+                    method=str(c["derivative"]),
+                    sg_window=sg_window,
+                    sg_polyorder=min(int(c["sg_polyorder"]), max(sg_window - 2, 1)),
+                    weak_window=c["weak_window"],
+                )
+                systems.append(diff.system(self.library, x[idx], t[idx], u[idx] if self.n_ctrl else None))
+            except ValueError:  # episode piece too short for the filter
+                continue
+        return systems
+
+    def _fit(self, system: RegressionSystem, step: int, n_train: int) -> Theory:
+        """The candidate theory of one fit (bagging seeded by the run seed and the step)."""
+        c = self._cfg
+        rng = np.random.default_rng([self.seed, step & 0x7FFFFFFF])
+        result = self.regressor.fit_system(system, rng)
+        meta = {
+            "dt": self.dt,
+            "step": step,
+            "derivative": c["derivative"],
+            "selection": c["selection"],
+            "ensembled": bool(c["ensembled"]),
+            "n_train": n_train,
+        }
+        return theory_from_result(self.library, result, meta)
 
     # ------------------------------------------------------------------ predictions & features
     def predict_next(self, x: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -444,3 +439,10 @@ class Scientist:
         self._last_residual = np.asarray(d["last_residual"], dtype=float)
         self.governor.load_state_dict(d["governor"])
         self._aci.load_state_dict(d["aci"])
+
+
+def _n_train(n: int, cfg: Mapping[str, Any]) -> int:
+    """Training samples of a window of ``n``: the rest (at least ``min_holdout``, at most
+    ``n - 4``) is held out for governance and calibration."""
+    h = max(int(cfg["min_holdout"]), int(round(float(cfg["holdout_fraction"]) * n)))
+    return n - min(h, n - 4)

@@ -42,7 +42,7 @@ the effective number of rows) and 0/1 inclusion.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -139,49 +139,132 @@ class SparseResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class SparseRegressor:
-    """Ensembled / single-fit STLSQ with threshold-path model selection (see module docstring)."""
+@dataclass
+class _Scaled:
+    """A regression problem on standardised columns and targets, with its Gram quantities.
 
-    def __init__(
-        self,
-        *,
-        threshold: float = 0.05,
-        selection: str = "bic",
-        n_thresholds: int = 24,
-        ensembled: bool = True,
-        ensemble_size: int = 20,
-        library_bagging: bool = False,
-        library_drop_fraction: float = 0.2,
-        inclusion_threshold: float = 0.5,
-        aggregate: str = "median",
-        cv_folds: int = 5,
-        one_se_rule: bool = True,
-        ridge: float = 1e-10,
-        max_iter: int = 25,
-        collinearity_tol: float = 1e-9,
-    ) -> None:
-        if selection not in SELECTION_METHODS:
-            raise ValueError(f"selection must be one of {SELECTION_METHODS}, got {selection!r}")
-        if aggregate not in ("median", "mean"):
+    ``X = theta / s_col`` and ``Y = y / s_y`` (root-mean-square scaling), ``G = X^T X / K``,
+    ``R = (X^T Y / K)^T`` ``(T, p)``, ``yy`` the mean square of each standardised target, and
+    ``avail`` the terms allowed in the fit (non-zero, requested, not collinear).
+    """
+
+    X: np.ndarray
+    Y: np.ndarray
+    s_col: np.ndarray
+    s_y: np.ndarray
+    avail: np.ndarray
+    collinear: np.ndarray
+    G: np.ndarray
+    R: np.ndarray
+    yy: np.ndarray
+
+
+def _check_system(theta: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``theta (K, p)`` and ``y (K, T)`` as float arrays; raises on mismatched, tiny or non-finite input."""
+    theta = np.asarray(theta, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if y.ndim == 1:
+        y = y[:, None]
+    K = theta.shape[0]
+    if y.shape[0] != K:
+        raise ValueError(f"theta has {K} rows but y has {y.shape[0]}")
+    if K < 2:
+        raise ValueError("need at least 2 rows to fit")
+    if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(y))):
+        raise ValueError("non-finite values in the regression system (NaN/Inf in data?)")
+    return theta, y
+
+
+def _standardise(theta: np.ndarray, y: np.ndarray, available: np.ndarray | None, collinearity_tol: float) -> _Scaled:
+    """Scale columns and targets to unit root-mean-square and drop constant-zero and collinear terms."""
+    K = theta.shape[0]
+    s_col = np.sqrt(np.mean(theta**2, axis=0))
+    avail = s_col > 1e-12 * max(float(s_col.max(initial=0.0)), 1e-300)
+    if available is not None:
+        avail &= np.asarray(available, dtype=bool)
+    s_col = np.where(avail, s_col, 1.0)
+    s_y = np.sqrt(np.mean(y**2, axis=0))
+    s_y = np.where(s_y > 0, s_y, 1.0)
+    X = theta / s_col
+    Y = y / s_y
+    G = X.T @ X / K
+    R = (X.T @ Y / K).T  # (T, p)
+    yy = np.mean(Y**2, axis=0)  # (T,)
+    collinear = _collinear_columns(G, avail, collinearity_tol)
+    avail &= ~collinear
+    return _Scaled(X, Y, s_col, s_y, avail, collinear, G, R, yy)
+
+
+def _information_scores(
+    sc: _Scaled, coefs: np.ndarray, k: np.ndarray, n_eff: float, selection: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """AIC/BIC (with the AICc small-sample correction) along the path, and the rows within
+    round-off of the best score per target (see the module docstring)."""
+    mse = _mse(sc.G[None], sc.R[None], sc.yy[None], coefs)
+    mse = np.maximum(mse, MSE_FLOOR * sc.yy[None])
+    pen = 2.0 if selection == "aic" else np.log(max(n_eff, 2.0))
+    # small-sample (AICc-style) correction: the filtered rows carry only ~n_eff
+    # independent residuals, so supports with k close to n_eff must not win
+    denom = n_eff - k - 1.0
+    corr = np.where(denom > 0, 2.0 * k * (k + 1.0) / np.where(denom > 0, denom, 1.0), np.inf)
+    score = n_eff * np.log(mse) + pen * k + corr
+    best = score.min(axis=0)
+    ok = score <= best[None, :] + 1e-9 * np.abs(best[None, :]) + 1e-12
+    return score, ok
+
+
+def _goodness(theta: np.ndarray, y: np.ndarray, coef: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``R^2`` (1 for an exactly fitted constant target) and RMSE per target of ``theta @ coef.T``."""
+    resid = y - theta @ coef.T
+    ss_res = np.sum(resid**2, axis=0)
+    ss_tot = np.sum((y - y.mean(axis=0)) ** 2, axis=0)
+    r2 = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), np.where(ss_res <= 1e-24, 1.0, 0.0))
+    return r2, np.sqrt(ss_res / theta.shape[0])
+
+
+#: ``str`` annotations of :class:`SparseRegressor` fields -> the cast applied on construction
+_CASTS = {"float": float, "int": int, "bool": bool}
+
+
+@dataclass(kw_only=True)
+class SparseRegressor:
+    """Ensembled / single-fit STLSQ with threshold-path model selection (see module docstring).
+
+    The optimiser of a discovery: ``threshold``, ``selection`` (``"none" | "aic" | "bic" |
+    "cv"``) over ``n_thresholds`` path points (``cv_folds`` folds, ``one_se_rule``), the
+    bagging ensemble (``ensembled``, ``ensemble_size``, ``library_bagging``,
+    ``library_drop_fraction``, ``inclusion_threshold``, ``aggregate`` ``"median" | "mean"``)
+    and the numerics (``ridge``, ``max_iter``, ``collinearity_tol``).
+    """
+
+    threshold: float = 0.05
+    selection: str = "bic"
+    n_thresholds: int = 24
+    ensembled: bool = True
+    ensemble_size: int = 20
+    library_bagging: bool = False
+    library_drop_fraction: float = 0.2
+    inclusion_threshold: float = 0.5
+    aggregate: str = "median"
+    cv_folds: int = 5
+    one_se_rule: bool = True
+    ridge: float = 1e-10
+    max_iter: int = 25
+    collinearity_tol: float = 1e-9
+
+    def __post_init__(self) -> None:
+        if self.selection not in SELECTION_METHODS:
+            raise ValueError(f"selection must be one of {SELECTION_METHODS}, got {self.selection!r}")
+        if self.aggregate not in ("median", "mean"):
             raise ValueError("aggregate must be 'median' or 'mean'")
-        if threshold < 0:
+        if self.threshold < 0:
             raise ValueError("threshold must be >= 0")
-        if ensembled and ensemble_size < 2:
+        if self.ensembled and self.ensemble_size < 2:
             raise ValueError("ensemble_size must be >= 2 when ensembled")
-        self.threshold = float(threshold)
-        self.selection = selection
-        self.n_thresholds = int(n_thresholds)
-        self.ensembled = bool(ensembled)
-        self.ensemble_size = int(ensemble_size)
-        self.library_bagging = bool(library_bagging)
-        self.library_drop_fraction = float(library_drop_fraction)
-        self.inclusion_threshold = float(inclusion_threshold)
-        self.aggregate = aggregate
-        self.cv_folds = int(cv_folds)
-        self.one_se_rule = bool(one_se_rule)
-        self.ridge = float(ridge)
-        self.max_iter = int(max_iter)
-        self.collinearity_tol = float(collinearity_tol)
+        for f in fields(self):
+            cast = _CASTS.get(str(f.type))
+            if cast is not None:
+                setattr(self, f.name, cast(getattr(self, f.name)))
 
     # ------------------------------------------------------------------ public
     def fit_system(self, system: RegressionSystem, rng: np.random.Generator | None = None) -> SparseResult:
@@ -214,124 +297,97 @@ class SparseRegressor:
         ``block_length`` (rows) switches the bagging to a moving-block bootstrap, which keeps
         the uncertainty honest when neighbouring rows share samples (filtered systems).
         """
-        theta = np.asarray(theta, dtype=float)
-        y = np.asarray(y, dtype=float)
-        if y.ndim == 1:
-            y = y[:, None]
-        K, p = theta.shape
-        T = y.shape[1]
-        if y.shape[0] != K:
-            raise ValueError(f"theta has {K} rows but y has {y.shape[0]}")
-        if K < 2:
-            raise ValueError("need at least 2 rows to fit")
-        if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(y))):
-            raise ValueError("non-finite values in the regression system (NaN/Inf in data?)")
+        theta, y = _check_system(theta, y)
+        K = theta.shape[0]
         rng = rng if rng is not None else np.random.default_rng(0)
         n_eff = float(K if n_eff is None else min(max(n_eff, 1.0), K))
         row_pos = np.arange(K) if row_pos is None else np.asarray(row_pos)
         row_group = np.zeros(K, dtype=int) if row_group is None else np.asarray(row_group)
-
-        # standardise
-        s_col = np.sqrt(np.mean(theta**2, axis=0))
-        avail = s_col > 1e-12 * max(float(s_col.max(initial=0.0)), 1e-300)
-        if available is not None:
-            avail &= np.asarray(available, dtype=bool)
-        s_col = np.where(avail, s_col, 1.0)
-        s_y = np.sqrt(np.mean(y**2, axis=0))
-        s_y = np.where(s_y > 0, s_y, 1.0)
-        X = theta / s_col
-        Y = y / s_y
-
-        G = X.T @ X / K
-        R = (X.T @ Y / K).T  # (T, p)
-        yy = np.mean(Y**2, axis=0)  # (T,)
-        collinear = _collinear_columns(G, avail, self.collinearity_tol)
-        avail &= ~collinear
-
+        sc = _standardise(theta, y, available, self.collinearity_tol)
         info: dict[str, Any] = {
             "n_rows": K,
             "n_eff": n_eff,
             "selection": self.selection,
-            "collinear_terms": np.flatnonzero(collinear).tolist(),
+            "collinear_terms": np.flatnonzero(sc.collinear).tolist(),
         }
-        path_lams = path_sup = path_score = None
         if self.selection == "none":
-            lam_sel = np.full(T, self.threshold)
+            lam_sel, path = np.full(y.shape[1], self.threshold), (None, None, None)
         else:
-            c0, _ = stlsq_gram(G[None], R[None], 0.0, avail[None], ridge=self.ridge, max_iter=1)
-            lmax = np.maximum(np.abs(c0[0]).max(axis=1), 1e-12)  # (T,)
-            grid = np.geomspace(1e-4, 1.0, self.n_thresholds)
-            lams = np.vstack([np.zeros(T), grid[:, None] * lmax[None, :], np.full(T, self.threshold)])  # (L, T)
-            L = lams.shape[0]
-            coefs, sup = stlsq_gram(
-                np.broadcast_to(G, (L, p, p)),
-                np.broadcast_to(R, (L, T, p)),
-                lams,
-                np.broadcast_to(avail, (L, p)),
-                ridge=self.ridge,
-                max_iter=self.max_iter,
-            )
-            k = sup.sum(axis=-1)  # (L, T)
-            if self.selection in ("aic", "bic"):
-                mse = _mse(G[None], R[None], yy[None], coefs)
-                mse = np.maximum(mse, MSE_FLOOR * yy[None])
-                pen = 2.0 if self.selection == "aic" else np.log(max(n_eff, 2.0))
-                # small-sample (AICc-style) correction: the filtered rows carry only ~n_eff
-                # independent residuals, so supports with k close to n_eff must not win
-                denom = n_eff - k - 1.0
-                corr = np.where(denom > 0, 2.0 * k * (k + 1.0) / np.where(denom > 0, denom, 1.0), np.inf)
-                score = n_eff * np.log(mse) + pen * k + corr
-                best = score.min(axis=0)
-                ok = score <= best[None, :] + 1e-9 * np.abs(best[None, :]) + 1e-12
-            else:
-                score, se = self._cv_scores(X, Y, avail, lams, row_pos, row_group, span)
-                best_i = np.argmin(score, axis=0)
-                best = score[best_i, np.arange(T)]
-                tol = se[best_i, np.arange(T)] if self.one_se_rule else 0.0
-                ok = score <= best[None, :] + tol + 1e-12 * np.abs(best[None, :])
-            # among acceptable thresholds prefer the largest (sparsest)
-            sel_row = np.array([int(np.argmax(np.where(ok[:, t], lams[:, t], -np.inf))) for t in range(T)])
-            lam_sel = np.array([self._centre(lams[:, t], sup[:, t], sel_row[t]) for t in range(T)])
-            path_lams, path_sup, path_score = lams, sup, score
-            info["selected_path_row"] = sel_row.tolist()
-
-        if self.ensembled:
-            block = max(1, int(round(block_length))) if block_length else 1
-            res = self._ensemble(X, Y, avail, lam_sel, rng, block)
-            info["bootstrap_block"] = block
-            coef_n, std_n, incl, sup, ens_n = res
-        else:
-            coef_n, sup = stlsq_gram(
-                G[None], R[None], lam_sel[None], avail[None], ridge=self.ridge, max_iter=self.max_iter
-            )
-            coef_n, sup = coef_n[0], sup[0]
-            std_n = self._ols_std(G, R, yy, coef_n, sup, n_eff)
-            incl = sup.astype(float)
-            ens_n = None
-
-        scale = s_y[:, None] / s_col[None, :]
+            lam_sel, path = self._select_thresholds(sc, n_eff, row_pos, row_group, span, info)
+        coef_n, std_n, incl, sup, ens_n = self._final_fit(sc, lam_sel, n_eff, rng, block_length, info)
+        scale = sc.s_y[:, None] / sc.s_col[None, :]
         coef = coef_n * scale
-        coef_std = std_n * scale
-        pred = theta @ coef.T
-        resid = y - pred
-        ss_res = np.sum(resid**2, axis=0)
-        ss_tot = np.sum((y - y.mean(axis=0)) ** 2, axis=0)
-        r2 = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), np.where(ss_res <= 1e-24, 1.0, 0.0))
-        rmse = np.sqrt(ss_res / K)
+        r2, rmse = _goodness(theta, y, coef)
         return SparseResult(
             coef=coef,
-            coef_std=coef_std,
+            coef_std=std_n * scale,
             inclusion=incl,
             support=sup.astype(bool),
             threshold=lam_sel,
             r2=r2,
             rmse=rmse,
             ensemble_coef=None if ens_n is None else ens_n * scale[None],
-            path_thresholds=path_lams,
-            path_support=path_sup,
-            path_score=path_score,
+            path_thresholds=path[0],
+            path_support=path[1],
+            path_score=path[2],
             info=info,
         )
+
+    # ------------------------------------------------------------------ steps of fit
+    def _select_thresholds(
+        self, sc: _Scaled, n_eff: float, row_pos: np.ndarray, row_group: np.ndarray, span: int, info: dict[str, Any]
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Model selection along the threshold path: the selected threshold per target and the
+        path ``(thresholds (L, T), supports (L, T, p), scores (L, T))``."""
+        G, R, avail = sc.G, sc.R, sc.avail
+        T, p = R.shape
+        c0, _ = stlsq_gram(G[None], R[None], 0.0, avail[None], ridge=self.ridge, max_iter=1)
+        lmax = np.maximum(np.abs(c0[0]).max(axis=1), 1e-12)  # (T,)
+        grid = np.geomspace(1e-4, 1.0, self.n_thresholds)
+        lams = np.vstack([np.zeros(T), grid[:, None] * lmax[None, :], np.full(T, self.threshold)])  # (L, T)
+        L = lams.shape[0]
+        coefs, sup = stlsq_gram(
+            np.broadcast_to(G, (L, p, p)),
+            np.broadcast_to(R, (L, T, p)),
+            lams,
+            np.broadcast_to(avail, (L, p)),
+            ridge=self.ridge,
+            max_iter=self.max_iter,
+        )
+        if self.selection in ("aic", "bic"):
+            score, ok = _information_scores(sc, coefs, sup.sum(axis=-1), n_eff, self.selection)
+        else:
+            score, se = self._cv_scores(sc.X, sc.Y, avail, lams, row_pos, row_group, span)
+            best_i = np.argmin(score, axis=0)
+            best = score[best_i, np.arange(T)]
+            tol = se[best_i, np.arange(T)] if self.one_se_rule else 0.0
+            ok = score <= best[None, :] + tol + 1e-12 * np.abs(best[None, :])
+        # among acceptable thresholds prefer the largest (sparsest)
+        sel_row = np.array([int(np.argmax(np.where(ok[:, t], lams[:, t], -np.inf))) for t in range(T)])
+        lam_sel = np.array([self._centre(lams[:, t], sup[:, t], sel_row[t]) for t in range(T)])
+        info["selected_path_row"] = sel_row.tolist()
+        return lam_sel, (lams, sup, score)
+
+    def _final_fit(
+        self,
+        sc: _Scaled,
+        lam_sel: np.ndarray,
+        n_eff: float,
+        rng: np.random.Generator,
+        block_length: float | None,
+        info: dict[str, Any],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Standardised ``(coef, coef_std, inclusion, support, ensemble coefs or None)`` at the
+        selected thresholds: the bagging ensemble, or one STLSQ fit with OLS standard errors."""
+        if self.ensembled:
+            block = max(1, int(round(block_length))) if block_length else 1
+            info["bootstrap_block"] = block
+            return self._ensemble(sc.X, sc.Y, sc.avail, lam_sel, rng, block)
+        G, R = sc.G, sc.R
+        coef_n, sup = stlsq_gram(G[None], R[None], lam_sel[None], sc.avail[None], ridge=self.ridge, max_iter=self.max_iter)
+        coef_n, sup = coef_n[0], sup[0]
+        std_n = self._ols_std(G, R, sc.yy, coef_n, sup, n_eff)
+        return coef_n, std_n, sup.astype(float), sup, None
 
     # ------------------------------------------------------------------ internals
     @staticmethod
