@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,11 +19,12 @@ __all__ = ["LawDiscoverer"]
 class LawDiscoverer(BaseEstimator):
     """scikit-learn style estimator around :func:`discover`.
 
-    Parameters are the parts of a discovery, as in :func:`discover`: ``library`` (default: a
-    degree-2 :class:`Library` over ``variable_names`` / ``control_names``),
-    ``differentiation`` (:class:`~atom_sdk.science.derivatives.Differentiation`),
-    ``optimizer`` (:class:`~atom_sdk.science.sparse.SparseRegressor`) and ``seed``; all are
-    constructor arguments (``get_params`` / ``set_params``).
+    Parameters are the parts of a discovery, as in PySINDy's ``SINDy``: ``library`` (a
+    :class:`Library`, which also names the variables and controls; default: degree 2 over
+    ``x0, x1, ...`` and ``u0, ...``), ``differentiation``
+    (:class:`~atom_sdk.science.derivatives.Differentiation`), ``optimizer``
+    (:class:`~atom_sdk.science.sparse.SparseRegressor`) and ``seed``; all are constructor
+    arguments (``get_params`` / ``set_params``), ``None`` meaning the default part.
 
     ``fit(x, t, u=None)`` sets ``theory_`` (a :class:`Theory`) and ``library_``;
     ``predict(x, u=None)`` returns ``dx/dt``; ``score(x, t, u=None)`` is the R^2 of the
@@ -37,15 +37,11 @@ class LawDiscoverer(BaseEstimator):
         library: Library | None = None,
         differentiation: Differentiation | None = None,
         optimizer: SparseRegressor | None = None,
-        variable_names: Sequence[str] | None = None,
-        control_names: Sequence[str] | None = None,
         seed: int | None = 0,
     ) -> None:
         self.library = library
         self.differentiation = differentiation
         self.optimizer = optimizer
-        self.variable_names = variable_names
-        self.control_names = control_names
         self.seed = seed
 
     def _differentiation(self) -> Differentiation:
@@ -54,7 +50,7 @@ class LawDiscoverer(BaseEstimator):
     def fit(self, x: Any, t: Any, u: Any = None) -> LawDiscoverer:
         xs, ts, us = prepare_trajectories(x, t, u)
         n_ctrl = 0 if us is None else us[0].shape[1]
-        self.library_ = resolve_library(self.library, self.variable_names, self.control_names, xs[0].shape[1], n_ctrl)
+        self.library_ = resolve_library(self.library, None, None, xs[0].shape[1], n_ctrl)
         self.theory_ = discover(
             xs, ts, us, library=self.library_, differentiation=self.differentiation, optimizer=self.optimizer,
             seed=self.seed,

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import sympy
 
-__all__ = ["Term", "CustomTerm", "Library", "polynomial_name", "polynomial_powers"]
+__all__ = ["Term", "CustomTerm", "TermsOverInputs", "Library", "polynomial_name", "polynomial_powers"]
 
 
 def _symbols(names: Sequence[str]) -> list[sympy.Symbol]:
@@ -190,7 +190,43 @@ class CustomTerm:
     inputs: Sequence[str] | None = None
 
 
-class Library:
+class TermsOverInputs:
+    """What a :class:`Library` and a discovered :class:`~atom_sdk.science.theory.Theory` share:
+    ordered ``terms`` over the named inputs, the state variables followed by the controls."""
+
+    variable_names: list[str]
+    control_names: list[str]
+    terms: list[Term]
+
+    @property
+    def input_names(self) -> list[str]:
+        return self.variable_names + self.control_names
+
+    @property
+    def n_vars(self) -> int:
+        return len(self.variable_names)
+
+    @property
+    def n_controls(self) -> int:
+        return len(self.control_names)
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.variable_names) + len(self.control_names)
+
+    @property
+    def n_terms(self) -> int:
+        return len(self.terms)
+
+    @property
+    def names(self) -> list[str]:
+        """Term names, in order."""
+        return [t.name for t in self.terms]
+
+    term_names = names
+
+
+class Library(TermsOverInputs):
     """An ordered candidate library over named state variables and controls.
 
     Parameters
@@ -256,22 +292,6 @@ class Library:
         self._max_power = int(self._powers.max()) if self._powers.size else 0
 
     # ------------------------------------------------------------------ construction
-    @property
-    def input_names(self) -> list[str]:
-        return self.variable_names + self.control_names
-
-    @property
-    def n_inputs(self) -> int:
-        return len(self.variable_names) + len(self.control_names)
-
-    @property
-    def n_terms(self) -> int:
-        return len(self.terms)
-
-    @property
-    def names(self) -> list[str]:
-        return [t.name for t in self.terms]
-
     @property
     def expressions(self) -> list[sympy.Expr]:
         return [t.expr for t in self.terms]

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sympy
 
-from atom_sdk.science.library import Library, Term, _poly_features
+from atom_sdk.science.ledger import jsonable
+from atom_sdk.science.library import Library, Term, TermsOverInputs, _poly_features
 
 if TYPE_CHECKING:
     from atom_sdk.science.sparse import SparseResult
@@ -168,7 +169,7 @@ def _finite_or_none(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
-class Theory:
+class Theory(TermsOverInputs):
     """A set of equations, one per state variable, over a shared list of candidate terms."""
 
     def __init__(
@@ -215,18 +216,6 @@ class Theory:
             self._ens = np.stack([e[:, self._active] for e in ens], axis=1).transpose(0, 2, 1)  # (B, p_a, n)
         else:
             self._ens = None
-
-    @property
-    def n_vars(self) -> int:
-        return len(self.variable_names)
-
-    @property
-    def n_controls(self) -> int:
-        return len(self.control_names)
-
-    @property
-    def term_names(self) -> list[str]:
-        return [t.name for t in self.terms]
 
     @property
     def has_ensemble(self) -> bool:
@@ -377,7 +366,7 @@ class Theory:
             "control_names": list(self.control_names),
             "terms": [t.to_dict() for t in self.terms],
             "equations": [eq.to_dict(include_ensemble=include_ensemble) for eq in self.equations],
-            "metadata": _jsonable(self.metadata),
+            "metadata": jsonable(self.metadata),
         }
 
     @classmethod
@@ -423,20 +412,3 @@ def theory_from_result(library: Library, result: SparseResult, metadata: dict[st
         )
     return Theory(library.variable_names, library.control_names, library.terms, eqs, metadata)
 
-
-def _jsonable(obj: Any) -> Any:
-    """Convert numpy scalars/arrays and non-finite floats into JSON-safe values."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    return obj
