@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -55,6 +56,14 @@ class _Display:
         self.progress.console.print(f"[{colour}]{r.status.upper():4}[/] {r.id} {r.name} ({r.duration_s:.1f}s): "
                                     f"{r.reason}", highlight=False, markup=True, soft_wrap=True)
         self.progress.advance(self.task)
+
+
+def _run_shown(run: Any, only: list[str] | None, console_, ctx):
+    """``run(ctx, only, on_start=..., on_done=...)`` with a live line per gate; returns (ctx, its result)."""
+    from atom_sdk.release.catalogue import get_gates
+
+    with _Display(len(get_gates(only)), console_) as display:
+        return ctx, run(ctx, only, on_start=display.start, on_done=display.done)
 
 
 def _table(results, profile: str) -> None:
@@ -115,13 +124,11 @@ def gates_command(
     rerun: bool = _RERUN,
 ) -> None:
     """Run the release gates; exit 1 when any gate fails under the profile."""
-    from atom_sdk.release.catalogue import get_gates, run_gates
+    from atom_sdk.release.catalogue import run_gates
     from atom_sdk.release.gates import gate_ok
 
-    ctx = _context(profile, advisories, ablation_dir, allow_missing, rerun)
-    gates = get_gates(only)
-    with _Display(len(gates), err_console if as_json else console) as display:
-        results = run_gates(ctx, only, on_start=display.start, on_done=display.done)
+    _, results = _run_shown(run_gates, only, err_console if as_json else console,
+                            _context(profile, advisories, ablation_dir, allow_missing, rerun))
     if as_json:
         print_json([r.to_dict() for r in results])
     else:
@@ -147,11 +154,9 @@ def evidence_command(
     """Run or collect every gate and write the evidence JSON (schema-versioned) and Markdown report."""
     from atom_sdk.release.evidence import write_evidence
     from atom_sdk.release.synthesis import generate_evidence
-    from atom_sdk.release.catalogue import get_gates
 
-    ctx = _context(profile, advisories, ablation_dir, allow_missing, rerun)
-    with _Display(len(get_gates(only)), console) as display:
-        doc = generate_evidence(ctx, only, on_start=display.start, on_done=display.done)
+    ctx, doc = _run_shown(generate_evidence, only, console,
+                          _context(profile, advisories, ablation_dir, allow_missing, rerun))
     write_evidence(doc, output_json, output_md, ctx.root)
     console.print(f"wrote {output_json} and {output_md}; overall "
                   f"{'[green]PASS[/]' if doc['overall_pass'] else '[red]FAIL[/]'} under {profile}", highlight=False)

@@ -161,23 +161,26 @@ def _pressure_optimum(ctx: Context) -> Design | None:
 
 WEDGE_SPACE = DesignSpace((Parameter("wedge_angle", 2.0, 28.0, "wedge half-angle in degrees"),))
 
-WEDGE_SHOCK_ANGLE = Problem(
-    name="wedge_shock_angle", world=WEDGE_WORLD,
+
+def _wedge_problem(**kwargs: Any) -> Problem:
+    """A problem over the wedge half-angle on the wedge world: Mach 2, 64 x 48 cells, 40 steps by default."""
+    return Problem(world=WEDGE_WORLD, space=WEDGE_SPACE, world_params=_wedge_params, default_steps=40,
+                   default_grid=(64, 48, 1), default_world_params={"mach": 2.0}, **kwargs)
+
+
+WEDGE_SHOCK_ANGLE = _wedge_problem(
+    name="wedge_shock_angle",
     description="find the wedge half-angle whose attached oblique shock sits at a target angle",
-    space=WEDGE_SPACE, objective=_shock_angle_objective, world_params=_wedge_params,
-    surrogate=_shock_angle_surrogate, known_optimum=_shock_angle_optimum,
+    objective=_shock_angle_objective, surrogate=_shock_angle_surrogate, known_optimum=_shock_angle_optimum,
     default_target=45.0, target_meaning="shock angle beta in degrees",
-    default_steps=40, default_grid=(64, 48, 1), default_world_params={"mach": 2.0},
     objective_meaning="|mean measured shock angle over the last quarter of the rollout - target| (deg)",
 )
 
-WEDGE_PRESSURE_RATIO = Problem(
-    name="wedge_pressure_ratio", world=WEDGE_WORLD,
+WEDGE_PRESSURE_RATIO = _wedge_problem(
+    name="wedge_pressure_ratio",
     description="find the wedge half-angle whose oblique shock gives a target static-pressure ratio p2/p1",
-    space=WEDGE_SPACE, objective=_pressure_objective, world_params=_wedge_params,
-    surrogate=_pressure_surrogate, known_optimum=_pressure_optimum,
+    objective=_pressure_objective, surrogate=_pressure_surrogate, known_optimum=_pressure_optimum,
     default_target=2.0, target_meaning="pressure ratio p2/p1 across the shock",
-    default_steps=40, default_grid=(64, 48, 1), default_world_params={"mach": 2.0},
     objective_meaning="|mean measured p2/p1 over the last quarter of the rollout - target|",
 )
 

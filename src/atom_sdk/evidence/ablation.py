@@ -261,6 +261,20 @@ def _plan_runs(specs: Sequence[VariantSpec], seeds: Sequence[int], runs_dir: Pat
     return plan
 
 
+def _manifest(sweep: dict, plan: list[dict], todo: list[dict], *, executor: str, workers: int | None,
+              ray_address: str | None) -> dict:
+    """The sweep manifest as written before any pair runs (status "running")."""
+    return {
+        "schema": MANIFEST_SCHEMA, "sweep": sweep, "sweep_hash": config_hash(sweep),
+        "runs": [{"variant": p["label"], "seed": p["seed"], "config_hash": p["config_hash"],
+                  "config": p["config"]} for p in plan],
+        "executor": {"name": executor, "workers": workers, "ray_address": ray_address},
+        "versions": _versions(), "git_commit": _git_commit(),
+        "started_at": _now(), "finished_at": None, "status": "running",
+        "planned": len(plan), "skipped": len(plan) - len(todo), "executed": 0, "failed": 0,
+    }
+
+
 def _execute(todo: list[dict], out: Path, runs_dir: Path, manifest: dict, *, executor: str,
              workers: int | None, ray_address: str | None, progress: bool) -> dict[str, int]:
     """Run the pending pairs, writing each record as it lands and the manifest when done or stopped."""
@@ -339,15 +353,7 @@ def run_ablation(
     todo = [p for p in plan if done[p["stem"]] is None]
     claim_output(out_plan, replace=False)
     runs_dir.mkdir(parents=True, exist_ok=True)
-    manifest = {
-        "schema": MANIFEST_SCHEMA, "sweep": sweep, "sweep_hash": config_hash(sweep),
-        "runs": [{"variant": p["label"], "seed": p["seed"], "config_hash": p["config_hash"],
-                  "config": p["config"]} for p in plan],
-        "executor": {"name": executor, "workers": workers, "ray_address": ray_address},
-        "versions": _versions(), "git_commit": _git_commit(),
-        "started_at": _now(), "finished_at": None, "status": "running",
-        "planned": len(plan), "skipped": len(plan) - len(todo), "executed": 0, "failed": 0,
-    }
+    manifest = _manifest(sweep, plan, todo, executor=executor, workers=workers, ray_address=ray_address)
     _write_json(out / "manifest.json", manifest)
     counts = _execute(todo, out, runs_dir, manifest, executor=executor, workers=workers,
                       ray_address=ray_address, progress=progress)

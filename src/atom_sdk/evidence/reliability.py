@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from atom_sdk.config import VARIANTS
 
@@ -136,24 +136,46 @@ def stable_view(results: Mapping[str, Any]) -> str:
     return dumps_json({k: v for k, v in results.items() if k != "timings"})
 
 
-def _first_difference(a: Any, b: Any, path: str = "") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b)):
+class Difference(NamedTuple):
+    """Where two JSON-like values first differ: ``kind`` is "missing" (a key in one only), "length" or "value"."""
+
+    path: str
+    kind: str
+    left: Any
+    right: Any
+
+
+def first_difference(a: Any, b: Any, path: str = "") -> Difference | None:
+    """The first difference between two nested mappings/lists (keys in sorted order), or None when equal."""
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        for k in sorted(set(a) | set(b), key=str):
             if k not in a or k not in b:
-                return f"{path}.{k}".lstrip(".") + " present in only one run"
-            d = _first_difference(a[k], b[k], f"{path}.{k}")
+                return Difference(f"{path}.{k}", "missing", a.get(k), b.get(k))
+            d = first_difference(a[k], b[k], f"{path}.{k}")
             if d:
                 return d
         return None
     if isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
-            return f"{path.lstrip('.')}: lengths {len(a)} vs {len(b)}"
-        for i, (x, y) in enumerate(zip(a, b)):
-            d = _first_difference(x, y, f"{path}[{i}]")
+            return Difference(path, "length", len(a), len(b))
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            d = first_difference(x, y, f"{path}[{i}]")
             if d:
                 return d
         return None
-    return None if a == b else f"{path.lstrip('.')}: {a!r} vs {b!r}"
+    return None if a == b else Difference(path, "value", a, b)
+
+
+def _first_difference(a: Any, b: Any) -> str | None:
+    d = first_difference(a, b)
+    if d is None:
+        return None
+    where = d.path.lstrip(".")
+    if d.kind == "missing":
+        return where + " present in only one run"
+    if d.kind == "length":
+        return f"{where}: lengths {d.left} vs {d.right}"
+    return f"{where}: {d.left!r} vs {d.right!r}"
 
 
 def _compare(ref: Mapping[str, Any], other: Mapping[str, Any]) -> tuple[bool, str | None]:

@@ -98,24 +98,24 @@ def bootstrap_mean_ci(
     elif np.all(x == x[0]):
         note = "all values equal: BCa undefined, percentile bootstrap used"
     if note is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = stats.bootstrap(
-                (x,), np.mean, n_resamples=n_resamples, confidence_level=confidence,
-                method="BCa", rng=stable_rng(seed, key, "bca"), vectorized=True,
-            )
-        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        lo, hi = _bootstrap_mean_bounds(x, "BCa", stable_rng(seed, key, "bca"), n_resamples, confidence)
         if math.isfinite(lo) and math.isfinite(hi):
             return MeanCI(n, mean, std, lo, hi, "BCa", None)
         note = "BCa degenerate (non-finite bounds): percentile bootstrap used"
+    lo, hi = _bootstrap_mean_bounds(x, "percentile", stable_rng(seed, key, "pct"), n_resamples, confidence)
+    return MeanCI(n, mean, std, lo, hi, "percentile", note)
+
+
+def _bootstrap_mean_bounds(x: np.ndarray, method: str, rng: np.random.Generator, n_resamples: int,
+                           confidence: float) -> tuple[float, float]:
+    """SciPy's bootstrap confidence interval of the mean (its warnings silenced: callers judge the bounds)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = stats.bootstrap(
             (x,), np.mean, n_resamples=n_resamples, confidence_level=confidence,
-            method="percentile", rng=stable_rng(seed, key, "pct"), vectorized=True,
+            method=method, rng=rng, vectorized=True,
         )
-    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    return MeanCI(n, mean, std, lo, hi, "percentile", note)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def sign_flip_pvalue(

@@ -154,14 +154,20 @@ def compare_metrics(baseline: Mapping[str, Any], candidate: Mapping[str, float])
     return rows
 
 
+def _snapshot_present(rec: GateRecorder, path: Path, what: str, when: str = "") -> bool:
+    """Whether ``atom release snapshot`` wrote ``path``: recorded as evidence if so, as missing if not."""
+    if not path.is_file():
+        rec.missing(what, path, f"{path} does not exist; write it with `atom release snapshot`{when}")
+        return False
+    rec.evidence(path)
+    return True
+
+
 def check_regression(rec: GateRecorder, baseline_path: Path, candidate: Mapping[str, float], *,
                      settings: Mapping[str, Any] | None = None, version: str | None = None) -> None:
     """Metrics vs the baseline, but only like with like: a new version, at the baseline's settings."""
-    if not baseline_path.is_file():
-        rec.missing("metric baseline", baseline_path, f"{baseline_path} does not exist; write it with "
-                    "`atom release snapshot` at the last release")
+    if not _snapshot_present(rec, baseline_path, "metric baseline", " at the last release"):
         return
-    rec.evidence(baseline_path)
     baseline = json.loads(baseline_path.read_text(encoding="utf-8"))
     if version is not None:
         again = version == baseline.get("version")
@@ -195,11 +201,8 @@ def check_regression(rec: GateRecorder, baseline_path: Path, candidate: Mapping[
 def check_semver(rec: GateRecorder, snapshot_path: Path, current: Mapping[str, Any]) -> None:
     from atom_sdk.release.semver import bump_ok, compare_surfaces, required_bump
 
-    if not snapshot_path.is_file():
-        rec.missing("SemVer surface", snapshot_path, f"{snapshot_path} does not exist; write it with "
-                    "`atom release snapshot`")
+    if not _snapshot_present(rec, snapshot_path, "SemVer surface"):
         return
-    rec.evidence(snapshot_path)
     old = json.loads(snapshot_path.read_text(encoding="utf-8"))
     diff = compare_surfaces(old, current)
     need = required_bump(diff)

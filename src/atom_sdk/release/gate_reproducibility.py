@@ -41,23 +41,16 @@ def strip_volatile(obj: Any) -> Any:
 
 def first_difference(a: Any, b: Any, path: str = "") -> str | None:
     """Path of the first differing value (exact comparison), or None when identical."""
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        for key in sorted(set(a) | set(b), key=str):
-            if key not in a or key not in b:
-                return f"{path}.{key} (present in one result only)"
-            diff = first_difference(a[key], b[key], f"{path}.{key}")
-            if diff:
-                return diff
+    from atom_sdk.evidence.reliability import first_difference as locate
+
+    d = locate(a, b, path)
+    if d is None:
         return None
-    if isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            return f"{path} (length {len(a)} vs {len(b)})"
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            diff = first_difference(x, y, f"{path}[{i}]")
-            if diff:
-                return diff
-        return None
-    return None if a == b else f"{path} ({a!r} vs {b!r})"
+    if d.kind == "missing":
+        return f"{d.path} (present in one result only)"
+    if d.kind == "length":
+        return f"{d.path} (length {d.left} vs {d.right})"
+    return f"{d.path} ({d.left!r} vs {d.right!r})"
 
 
 def config_spellings(config: Mapping[str, Any], out: Path) -> list[Path]:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from atom_sdk.errors import WorldParameterError
+from atom_sdk.reproduce.figures import pyplot, save_figure
 from atom_sdk.reproduce.registry import REPRODUCTIONS, Published, comparison_row
 from atom_sdk.worlds.gasdynamics import DetachedShockError, detachment_angle, oblique_shock, shock_angle
 
@@ -64,10 +65,7 @@ def shock_table(machs: Sequence[float], thetas: Sequence[float], grids: Sequence
 
 
 def _figure(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4.2))
     machs = sorted({r["mach"] for r in rows})
@@ -89,9 +87,7 @@ def _figure(rows: list[dict], path: Path) -> None:
     ax.set_ylabel("shock angle beta [deg]")
     ax.set_title("wedge world (markers) vs theta-beta-Mach (lines); x: detachment, v: refused", fontsize=8)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def summarize(rows: list[dict]) -> list[dict]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from atom_sdk.reproduce.figures import pyplot, save_figure
 from atom_sdk.reproduce.registry import REPRODUCTIONS, comparison_row
 
 BASELINE, ATOM_VARIANT = "ppo_baseline", "v2_hybrid"
@@ -183,10 +184,7 @@ def train_and_evaluate(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def _figures(out: Path, unc: dict[str, Any], records: list[dict], dt: float, best: dict | None) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 3.6))
     t = np.arange(1, len(unc["drag"]) + 1) * dt
@@ -200,9 +198,7 @@ def _figures(out: Path, unc: dict[str, Any], records: list[dict], dt: float, bes
     ax.set_ylabel("C_D (mean over each agent step)")
     ax.legend(fontsize=6, ncol=2)
     ax.set_title("Drag history: deterministic policy vs uncontrolled, same start state", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out / "drag_history.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "drag_history.png")
     names = ["drag_history.png"]
     if best is not None:
         ctrl = np.load(Path(best["run_dir"]) / "eval_vorticity.npy")
@@ -214,9 +210,7 @@ def _figures(out: Path, unc: dict[str, Any], records: list[dict], dt: float, bes
             ax.set_title(f"vorticity, {title}", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
-        fig.tight_layout()
-        fig.savefig(out / "vorticity.png", dpi=120)
-        plt.close(fig)
+        save_figure(fig, out / "vorticity.png")
         names.append("vorticity.png")
     return names
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from atom_sdk.artifacts import read_json, write_json
 from atom_sdk.errors import ArtifactError
+from atom_sdk.reproduce.figures import pyplot, save_figure
 
 SCHEMA = "atom.reproduction_report/1"
 
@@ -41,10 +42,7 @@ def fmt_paper(row: dict[str, Any]) -> str:
 
 def comparison_figure(rows: Sequence[dict[str, Any]], path: Path, title: str) -> Path:
     """One panel per compared quantity: the paper's range (band), its value, ours with the 95% CI."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     n = max(len(rows), 1)
     fig, axes = plt.subplots(1, n, figsize=(3.0 * n, 3.2), squeeze=False)
@@ -62,9 +60,7 @@ def comparison_figure(rows: Sequence[dict[str, Any]], path: Path, title: str) ->
         ax.tick_params(labelsize=7)
     axes[0][0].legend(fontsize=6, loc="best")
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from atom_sdk.reproduce.convergence import grid_convergence_index, observed_order, richardson
+from atom_sdk.reproduce.figures import pyplot, save_figure
 from atom_sdk.reproduce.registry import REPRODUCTIONS, comparison_row
 
 QUANTITIES = ("cd_max", "cl_max", "strouhal")
@@ -60,10 +61,7 @@ def convergence(levels: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _figure(levels: list[dict], conv: dict[str, dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     published = REPRODUCTIONS["schafer_turek_2d2"].published
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.2))
@@ -77,9 +75,7 @@ def _figure(levels: list[dict], conv: dict[str, dict], path: Path) -> None:
         ax.set_title(pub.quantity, fontsize=9)
         ax.set_xlim(left=-0.005)
         ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run(out: Path, *, seeds: list[int], budget: str, executor: str) -> dict[str, Any]:

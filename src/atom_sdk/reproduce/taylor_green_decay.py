@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from atom_sdk.reproduce.convergence import fitted_order, observed_order, richardson
+from atom_sdk.reproduce.figures import pyplot, save_figure
 from atom_sdk.reproduce.registry import REPRODUCTIONS, TG_CITATION, Published, comparison_row
 
 BUDGETS: dict[str, dict[str, Any]] = {
@@ -72,10 +73,7 @@ def lbm_convergence(taus, ns) -> tuple[list[dict], list[dict]]:
 
 
 def _figure(lbm_rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5, 3.8))
     for i, tau in enumerate(sorted({r["tau"] for r in lbm_rows})):
@@ -89,9 +87,7 @@ def _figure(lbm_rows: list[dict], path: Path) -> None:
     ax.set_ylabel("|decay-rate relative error|")
     ax.set_title("D2Q9 Taylor–Green decay vs 2 nu |k|^2", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run(out: Path, *, seeds: list[int], budget: str, executor: str) -> dict[str, Any]:
