@@ -145,7 +145,9 @@ def test_trig_and_custom_terms():
     th2 = discover(
         x,
         t,
-        library=Library(["x", "v"], degree=1, custom_terms=[CustomTerm("sin(x)", fn=np.sin, expr="sin(x)", inputs=["x"])]),
+        library=Library(
+            ["x", "v"], degree=1, custom_terms=[CustomTerm("sin(x)", fn=np.sin, expr="sin(x)", inputs=["x"])]
+        ),
     )
     assert_law(th2, {"x": {"v": 1.0}, "v": {"sin(x)": -1.0}})
 

@@ -283,6 +283,8 @@ def _check_trajectory(x: Any, t: Any, u: Any) -> tuple[np.ndarray, np.ndarray, n
     return x, t, u
 
 
-def build_system(library: Library, x: np.ndarray, t: np.ndarray, u: np.ndarray | None = None, **settings: Any) -> RegressionSystem:
+def build_system(
+    library: Library, x: np.ndarray, t: np.ndarray, u: np.ndarray | None = None, **settings: Any
+) -> RegressionSystem:
     """Shorthand for ``Differentiation(**settings).system(library, x, t, u)``."""
     return Differentiation(**settings).system(library, x, t, u)

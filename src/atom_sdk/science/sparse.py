@@ -384,7 +384,9 @@ class SparseRegressor:
             info["bootstrap_block"] = block
             return self._ensemble(sc.X, sc.Y, sc.avail, lam_sel, rng, block)
         G, R = sc.G, sc.R
-        coef_n, sup = stlsq_gram(G[None], R[None], lam_sel[None], sc.avail[None], ridge=self.ridge, max_iter=self.max_iter)
+        coef_n, sup = stlsq_gram(
+            G[None], R[None], lam_sel[None], sc.avail[None], ridge=self.ridge, max_iter=self.max_iter
+        )
         coef_n, sup = coef_n[0], sup[0]
         std_n = self._ols_std(G, R, sc.yy, coef_n, sup, n_eff)
         return coef_n, std_n, sup.astype(float), sup, None
