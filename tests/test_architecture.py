@@ -24,7 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "atom_sdk"
 #: Two packages of one layer do not import each other; the core modules form one group.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("atom_sdk", "atom_sdk.errors", "atom_sdk.artifacts", "atom_sdk.workspace", "atom_sdk.config",
-              "atom_sdk.provenance", "atom_sdk.devices")),
+              "atom_sdk.provenance", "atom_sdk.devices", "atom_sdk.compilation")),
     ("worlds", ("atom_sdk.worlds",)),
     ("learners", ("atom_sdk.agent", "atom_sdk.science")),
     ("safety", ("atom_sdk.safety",)),
