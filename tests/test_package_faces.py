@@ -15,7 +15,7 @@ import sys
 import pytest
 
 FACES = ["atom_sdk", "atom_sdk.worlds", "atom_sdk.science", "atom_sdk.safety", "atom_sdk.experiment",
-         "atom_sdk.design", "atom_sdk.evidence", "atom_sdk.reproduce", "atom_sdk.platform"]
+         "atom_sdk.design", "atom_sdk.evidence", "atom_sdk.reproduce", "atom_sdk.platform", "atom_sdk.release"]
 
 
 @pytest.mark.parametrize("name", FACES)
@@ -29,6 +29,18 @@ def test_face_documents_a_short_list_of_names_that_all_resolve(name: str) -> Non
     for attribute in public:
         assert getattr(face, attribute) is not None, f"{name}.{attribute}"
     assert set(dir(face)) <= set(public), "dir() shows the public names"
+
+
+@pytest.mark.parametrize("name", FACES)
+def test_help_shows_the_docstring_and_every_public_name(name: str) -> None:
+    if name == "atom_sdk.platform":
+        pytest.importorskip("fastapi")
+    face = importlib.import_module(name)
+    text = pydoc.render_doc(face, renderer=pydoc.plaintext)
+    assert face.__doc__.strip().splitlines()[0] in text
+    # pydoc shows ``__version__`` under VERSION, not by name
+    hidden = [attribute for attribute in face.__all__ if attribute not in text and not attribute.startswith("__")]
+    assert not hidden, f"help({name}) does not show {hidden}"
 
 
 def test_help_shows_the_front_door() -> None:

@@ -1,34 +1,26 @@
 """Release tooling: gates G-01..G-10, evidence synthesis, release packets, surface snapshots.
 
-Modules: ``gates`` (record, context, registry), one ``gate_*`` module per concern,
-``evidence`` (runs every gate into one schema-versioned JSON + Markdown), ``packet``
-(build / verify / sign), ``semver`` (CLI and OpenAPI surface snapshot, SemVer rules).
-Names are re-exported lazily so ``import atom_sdk.release`` stays cheap.
+``all_gates()`` lists the gates and ``run_gates(GateContext(...))`` runs them, one ``GateResult``
+each; ``gate_table()`` renders them for docs/SDK_RELEASE.md. ``generate_evidence`` runs every gate
+into one schema-versioned JSON + Markdown document, which ``validate_evidence`` checks again.
+``build_packet`` assembles, hashes and signs a release packet (``keygen`` makes the Ed25519
+signing key) and ``verify_packet`` checks one. ``cli_surface`` and ``write_snapshot`` record the
+CLI and OpenAPI surface that SemVer is judged against. One ``gate_*`` module per concern holds
+the gates themselves. Names are handed on lazily, so ``import atom_sdk.release`` stays cheap.
 """
 
-from __future__ import annotations
+import lazy_loader as _lazy
 
-_EXPORTS = {
-    "GateContext": "gates",
-    "GateResult": "gates",
-    "all_gates": "catalogue",
-    "run_gates": "catalogue",
-    "gate_table": "catalogue",
-    "generate_evidence": "synthesis",
-    "validate_evidence": "evidence",
-    "build_packet": "packet",
-    "verify_packet": "verify",
-    "keygen": "packet",
-    "cli_surface": "semver",
-    "write_snapshot": "semver",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(f"atom_sdk.release.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'atom_sdk.release' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "catalogue": ["all_gates", "gate_table", "run_gates"],
+        "evidence": ["validate_evidence"],
+        "gates": ["GateContext", "GateResult"],
+        "packet": ["build_packet"],
+        "semver": ["cli_surface", "write_snapshot"],
+        "signing": ["keygen"],
+        "synthesis": ["generate_evidence"],
+        "verify": ["verify_packet"],
+    },
+)
