@@ -16,13 +16,6 @@ router = APIRouter(prefix="/api/v1", tags=["worlds"])
 _cache: dict[str, Any] = {}
 
 
-@router.get("/worlds", response_model=m.WorldList, summary="Registered worlds with parameter schemas")
-async def worlds(_r: ReaderDep) -> dict[str, Any]:
-    if "rows" not in _cache:  # importing the world modules costs a second once
-        _cache["rows"] = await run_in_threadpool(describe_worlds)
-    return {"worlds": _cache["rows"]}
-
-
 @router.post("/worlds/{world}/validate", response_model=m.Job, status_code=202,
              summary="Run a world's physics validation cases as a job")
 def validate_world(world: Annotated[str, Path(max_length=128)], p: PlatformDep, who: WriterDep,
@@ -32,3 +25,10 @@ def validate_world(world: Annotated[str, Path(max_length=128)], p: PlatformDep, 
     get_spec(world)  # 404 for an unknown world
     include_slow = bool(body.include_slow) if body is not None else False
     return v.enqueue(p, "validation", f"validate {world}", {"world": world, "include_slow": include_slow}, who)
+
+
+@router.get("/worlds", response_model=m.WorldList, summary="Registered worlds with parameter schemas")
+async def worlds(_r: ReaderDep) -> dict[str, Any]:
+    if "rows" not in _cache:  # importing the world modules costs a second once
+        _cache["rows"] = await run_in_threadpool(describe_worlds)
+    return {"worlds": _cache["rows"]}
