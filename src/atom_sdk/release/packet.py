@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from atom_sdk.errors import ArtifactError, ConfigError, ValidationFailedError
+from atom_sdk.errors import ArtifactError, ValidationFailedError
 from atom_sdk.release import signing as _signing
 from atom_sdk.release.gates import sha256_file
 
