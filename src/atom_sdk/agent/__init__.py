@@ -1,27 +1,20 @@
-"""Learning agent: field encoders, actor-critic, PPO, and symplectic latent dynamics.
+"""Learning agent: PPO over an actor-critic with optional field encoder and symplectic latent dynamics.
 
-The runner's entry points are re-exported here; ``reference`` (gymnax training loop) is
-imported on demand because it is only needed for the reference benchmarks.
+What a user needs is here: build an agent (``create_agent`` with ``DerivedSettings``), act with
+it (``act``, ``value``), learn from a ``Rollout`` (``update``), keep it (``save``, ``load``), and
+train it on a gymnax environment entirely on the device (``train_jitted``). The parts live in
+submodules, imported by their paths: ``ppo`` (the algorithm), ``networks``, ``encoder``,
+``distributions``, ``symplectic``, ``running_stats`` (observation normalisers), ``scan_trainer``
+(the on-device rollout/update driver) and ``reference`` (its gymnax task and reference configs).
+Names are handed on lazily, so importing the package does not import JAX.
 """
 
-from atom_sdk.agent.encoder import ConvEncoder, SpectralConv3d, SpectralEncoder, make_encoder
-from atom_sdk.agent.networks import ActionSpec, ActorCritic, action_spec_from
-from atom_sdk.agent.ppo import (
-    AgentSpec,
-    AgentState,
-    DerivedSettings,
-    Rollout,
-    act,
-    compute_gae,
-    create_agent,
-    load,
-    save,
-    update,
-    value,
-)
+import lazy_loader as _lazy
 
-__all__ = [
-    "ActionSpec", "ActorCritic", "AgentSpec", "AgentState", "ConvEncoder", "DerivedSettings",
-    "Rollout", "SpectralConv3d", "SpectralEncoder", "act", "action_spec_from", "compute_gae",
-    "create_agent", "load", "make_encoder", "save", "update", "value",
-]
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "ppo": ["AgentState", "DerivedSettings", "Rollout", "act", "create_agent", "load", "save", "update", "value"],
+        "reference": ["train_jitted"],
+    },
+)

@@ -8,6 +8,7 @@ from typing import Any, Optional
 import typer
 
 from atom_sdk.cli.common import console, parse_world_options, print_json
+from atom_sdk.experiment.variants import variants_help
 
 GRID_HELP = "Grid cells nx ny nz (nz=1 for 2D worlds)."
 
@@ -38,8 +39,7 @@ def run_command(
     grid: Optional[tuple[int, int, int]] = typer.Option(None, "--grid", help=GRID_HELP),
     steps: Optional[int] = typer.Option(None, "--steps", help="Environment steps."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
-    variant: Optional[str] = typer.Option(None, "--variant", help="v2_hybrid, v2_residual, v2_raw, v1_raw, "
-                                          "no_scientist or ppo_baseline."),
+    variant: Optional[str] = typer.Option(None, "--variant", help=f"One of: {variants_help()}."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, gpu or auto."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML, TOML or JSON config; flags override it."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or float64."),

@@ -18,8 +18,8 @@ import jax
 import numpy as np
 
 from atom_sdk.agent import ppo
+from atom_sdk.agent.running_stats import RunningNorm
 from atom_sdk.config import RunConfig
-from atom_sdk.experiment.normalizer import RunningNorm
 from atom_sdk.experiment.variants import VariantSpec, resolve_variant
 
 __all__ = ["Decision", "Policy", "ScienceBridge", "agent_inputs"]
@@ -122,7 +122,7 @@ class Policy:
         self.low = np.asarray(world.action_space.low, dtype=np.float64)
         self.high = np.asarray(world.action_space.high, dtype=np.float64)
         obs_size = int(world.observation_space.shape[0])
-        self.norm = RunningNorm(obs_size)
+        self.norm = RunningNorm.host(obs_size)
         derived = ppo.DerivedSettings.for_run(config.agent, steps=config.steps, symplectic=self.variant.symplectic,
                                               dt=float(world.dt))
         theory = np.zeros(self.science.feature_dim, np.float32) if self.science else None
@@ -168,7 +168,7 @@ class Policy:
         and no theory controller.
         """
         if explore:
-            self.norm.update(obs)
+            self.norm = self.norm.update(obs)
         inputs = self.inputs(obs, x, u, theory_allowed)
         if explore:
             self.key, act_key = jax.random.split(self.key)

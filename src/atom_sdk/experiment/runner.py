@@ -37,6 +37,10 @@ if TYPE_CHECKING:  # the policy pulls in the agent (flax, optax): imported when 
 TELEMETRY_DIAGNOSTICS = ("energy", "energy_error", "amplitude", "drag", "lift", "shock_angle",
                          "pressure_ratio", "max_speed", "density_min", "density_max")
 
+#: Episode e of a run with seed s starts the world from seed s + EPISODE_SEED_STRIDE * e (a prime, so that
+#: the episodes of nearby run seeds do not share starts); the vectorised trainer uses the same seeds.
+EPISODE_SEED_STRIDE = 7919
+
 ProgressFn = Callable[[int, int, dict[str, Any]], None]
 ObserverFn = Callable[[Any, int], None]
 
@@ -290,7 +294,7 @@ def _end_episode(loop: _Loop, t: _Transition, diag: dict[str, Any]) -> tuple[np.
                            "final_diagnostics": {k: diag[k] for k in TELEMETRY_DIAGNOSTICS if k in diag}})
     state.episode += 1
     state.episode_return, state.episode_length = 0.0, 0
-    state.episode_seed = loop.config.seed + 7919 * state.episode
+    state.episode_seed = loop.config.seed + EPISODE_SEED_STRIDE * state.episode
     next_obs, _ = world.reset(seed=state.episode_seed)
     return next_obs, world.observables(), np.zeros(world.action_space.shape)
 

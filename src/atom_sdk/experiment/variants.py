@@ -19,9 +19,55 @@ from dataclasses import asdict, dataclass
 
 from atom_sdk.config import RunConfig
 
+#: the parts a variant switches, in the order of the flag tuples below
+PARTS = ("use_encoder", "use_scientist", "ensembled", "trust_gate", "theory_residual_input", "residual_policy")
+
+
+@dataclass(frozen=True)
+class VariantInfo:
+    """What a variant id means, in words: a short descriptive title and one sentence."""
+
+    id: str
+    title: str
+    description: str
+
+
+# The ids look like versions for history's sake; users' tooling knows them, so they stay.
+#                  encoder, scientist, ensembled, trust_gate, theory_residual_input, residual_policy
+_FLAGS: dict[str, tuple[int, int, int, int, int, int]] = {
+    "v2_hybrid":    (1, 1, 1, 1, 1, 0),
+    "v2_residual":  (1, 1, 1, 1, 1, 1),
+    "v2_raw":       (1, 1, 1, 0, 0, 0),
+    "v1_raw":       (1, 1, 0, 0, 0, 0),
+    "no_scientist": (1, 0, 0, 0, 0, 0),
+    "ppo_baseline": (0, 0, 0, 0, 0, 0),
+}
+
+CATALOG: dict[str, VariantInfo] = {v.id: v for v in (
+    VariantInfo("v2_hybrid", "Trust-gated hybrid",
+                "The full loop: field encoder, an ensembled and governed scientist, and its theory features and "
+                "residuals reaching the agent only as far as the scientist is trusted."),
+    VariantInfo("v2_residual", "Residual on the theory controller",
+                "As the trust-gated hybrid, but the agent's action is added as a residual to the scientist's "
+                "theory controller."),
+    VariantInfo("v2_raw", "Ungated theory features",
+                "Field encoder and an ensembled, governed scientist whose theory features reach the agent "
+                "without a trust gate."),
+    VariantInfo("v1_raw", "Single-fit scientist, ungated",
+                "Field encoder and a single (not ensembled) scientist fit whose theory features reach the agent "
+                "without a trust gate."),
+    VariantInfo("no_scientist", "Encoder, no scientist",
+                "PPO with the field encoder and no scientist: the agent sees the normalised observation and the "
+                "fields."),
+    VariantInfo("ppo_baseline", "Plain PPO baseline",
+                "PPO on the normalised observation vector alone: no field encoder, no scientist."),
+)}
+
 
 @dataclass(frozen=True)
 class VariantSpec:
+    """A resolved variant: its id (``name``, as configs and ``results.json`` spell it) and its parts."""
+
     name: str
     use_encoder: bool
     use_scientist: bool
@@ -31,29 +77,29 @@ class VariantSpec:
     residual_policy: bool
     symplectic: bool
 
+    @property
+    def title(self) -> str:
+        """A descriptive name for the variant id."""
+        return CATALOG[self.name].title
+
+    @property
+    def description(self) -> str:
+        """One sentence on what the variant does."""
+        return CATALOG[self.name].description
+
     def as_dict(self) -> dict[str, object]:
+        """The id and the parts (the ``variant`` entry of ``results.json``; title and description are not in it)."""
         return asdict(self)
 
 
-_TABLE: dict[str, dict[str, bool]] = {
-    "v2_hybrid": dict(use_encoder=True, use_scientist=True, ensembled=True, trust_gate=True,
-                      theory_residual_input=True, residual_policy=False),
-    "v2_residual": dict(use_encoder=True, use_scientist=True, ensembled=True, trust_gate=True,
-                        theory_residual_input=True, residual_policy=True),
-    "v2_raw": dict(use_encoder=True, use_scientist=True, ensembled=True, trust_gate=False,
-                   theory_residual_input=False, residual_policy=False),
-    "v1_raw": dict(use_encoder=True, use_scientist=True, ensembled=False, trust_gate=False,
-                   theory_residual_input=False, residual_policy=False),
-    "no_scientist": dict(use_encoder=True, use_scientist=False, ensembled=False, trust_gate=False,
-                         theory_residual_input=False, residual_policy=False),
-    "ppo_baseline": dict(use_encoder=False, use_scientist=False, ensembled=False, trust_gate=False,
-                         theory_residual_input=False, residual_policy=False),
-}
+def variants_help() -> str:
+    """One line per variant, ``id: title``, for help texts and listings."""
+    return "; ".join(f"{v.id} ({v.title})" for v in CATALOG.values())
 
 
 def resolve_variant(config: RunConfig) -> VariantSpec:
     """The variant's parts after the ablation switches and the scientist/agent settings."""
-    parts = dict(_TABLE[config.variant])
+    parts = {part: bool(flag) for part, flag in zip(PARTS, _FLAGS[config.variant])}
     use_scientist = parts["use_scientist"] and config.scientist.enabled and not config.ablate_scientist
     if not use_scientist:
         parts.update(use_scientist=False, trust_gate=False, theory_residual_input=False, residual_policy=False,

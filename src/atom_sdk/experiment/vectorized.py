@@ -8,9 +8,10 @@ observation normalisation and PPO, is a pure JAX function of the seed, so N seed
 ``DynamicsEnv`` follows the gymnax 1.0 API (``reset(key, params) -> (obs, state)``;
 ``step(key, state, action, params) -> (obs, state, reward, terminated, truncated, info)``
 with auto-reset and ``info["final_observation"]``), so ``agent.reference.make_train`` can
-drive it as well. ``train_seeds_vectorized`` mirrors ``run_experiment`` step for step so the
+drive it as well. The training loop itself is ``agent.scan_trainer`` (shared with the gymnax
+reference); this module is the task it drives (``DynamicsTask``). ``train_seeds_vectorized`` mirrors ``run_experiment`` step for step so the
 returns are comparable: the same world and reward, the same episode length and episode seeds
-(``seed + 7919 * episode``), the same running observation normalisation, PPO settings, key
+(``seed + EPISODE_SEED_STRIDE * episode``, the runner's), the same running observation normalisation, PPO settings, key
 sequence, rollouts, updates and time-limit bootstrap. Two differences remain: the host-side
 safety envelope is not applied (compare with ``safety.enabled: false``), and the normaliser
 runs in float32 instead of float64 (differences of order 1e-7 in the agent's inputs).
@@ -36,13 +37,14 @@ import numpy as np
 from flax import struct
 
 from atom_sdk.agent import ppo as P
+from atom_sdk.agent import scan_trainer
+from atom_sdk.agent.running_stats import RunningNorm
 from atom_sdk.config import AgentSettings, RunConfig, canonical_json
 from atom_sdk.errors import ConfigError
+from atom_sdk.experiment.runner import EPISODE_SEED_STRIDE, make_world, resolve_config
 from atom_sdk.experiment.variants import VariantSpec, resolve_variant
 
-#: the runner's episode seeds: episode e of a run with seed s starts from PRNGKey(s + 7919 e)
-EPISODE_SEED_STRIDE = 7919
-#: largest seed accepted: keeps s + 7919 e inside int32 for ~27k episodes
+#: largest seed accepted: keeps s + EPISODE_SEED_STRIDE * e inside int32 for ~27k episodes
 MAX_SEED = 2**31 - 1 - EPISODE_SEED_STRIDE * 2**15
 
 
@@ -71,7 +73,7 @@ class EnvState(struct.PyTreeNode):
     physics: Any  # the world's own state pytree
     time: jax.Array  # agent steps taken in this episode (int32)
     episode: jax.Array  # episodes finished since ``reset_seed`` (int32)
-    seed: jax.Array  # base seed: episode e starts from PRNGKey(seed + 7919 e)
+    seed: jax.Array  # base seed: episode e starts from PRNGKey(seed + EPISODE_SEED_STRIDE e)
 
 
 def _all_finite(tree: Any) -> jax.Array:
@@ -178,42 +180,13 @@ class DynamicsEnv:
         return obs, EnvState(physics, jnp.zeros((), jnp.int32), episode, base_seed)
 
 
-# ----------------------------------------------------------------------------- normaliser
-class RunningNorm(struct.PyTreeNode):
-    """The runner's Welford normaliser as a pytree (skips non-finite rows, clips to +-10 std)."""
-
-    count: jax.Array
-    mean: jax.Array
-    m2: jax.Array
-
-    @classmethod
-    def create(cls, size: int) -> "RunningNorm":
-        return cls(jnp.zeros((), jnp.float32), jnp.zeros(size, jnp.float32), jnp.zeros(size, jnp.float32))
-
-    def update(self, x: jax.Array) -> "RunningNorm":
-        x = jnp.reshape(x, (-1,)).astype(jnp.float32)
-        count = self.count + 1.0
-        delta = x - self.mean
-        mean = self.mean + delta / count
-        m2 = self.m2 + delta * (x - mean)
-        ok = jnp.all(jnp.isfinite(x))
-        return RunningNorm(jnp.where(ok, count, self.count), jnp.where(ok, mean, self.mean),
-                           jnp.where(ok, m2, self.m2))
-
-    def normalize(self, x: jax.Array, clip: float = 10.0) -> jax.Array:
-        x = jnp.reshape(x, (-1,)).astype(jnp.float32)
-        std = jnp.sqrt(jnp.maximum(self.m2 / jnp.maximum(self.count - 1.0, 1.0), 1e-8))
-        z = jnp.where(self.count > 1, (x - self.mean) / std, x - self.mean)
-        return jnp.clip(jnp.nan_to_num(z), -clip, clip)
-
-
 # ----------------------------------------------------------------------------- training loop
 class SeedCarry(struct.PyTreeNode):
-    agent: P.AgentState
+    """One seed's part of the driver's carry (``ScanCarry.task``): the world and the run's summary sums."""
+
     env_state: EnvState
     obs: jax.Array
     norm: RunningNorm
-    key: jax.Array
     ep_return: jax.Array
     ep_length: jax.Array
     reward_sum: jax.Array
@@ -222,6 +195,84 @@ class SeedCarry(struct.PyTreeNode):
     n_diverged: jax.Array
     last_return: jax.Array
     episode_returns: jax.Array  # the first ``max_recorded`` finished episode returns (NaN = none)
+
+    @classmethod
+    def start(cls, env_state: EnvState, obs: jax.Array, obs_size: int, max_recorded: int) -> "SeedCarry":
+        zero, none = jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32)
+        return cls(env_state=env_state, obs=obs, norm=RunningNorm.device(obs_size), ep_return=zero, ep_length=none,
+                   reward_sum=zero, returns_sum=zero, n_episodes=none, n_diverged=none, last_return=zero,
+                   episode_returns=jnp.full((max_recorded,), jnp.nan, jnp.float32))
+
+    def summary(self, steps: int) -> dict[str, jax.Array]:
+        """The runner's results summary (``mean_return`` ... ``diverged_episodes``) for this seed."""
+        done_any = self.n_episodes > 0
+        partial = jnp.where(self.ep_length > 0, self.ep_return, jnp.nan)
+        return {
+            "mean_return": jnp.where(done_any, self.returns_sum / jnp.maximum(self.n_episodes, 1), partial),
+            "final_return": jnp.where(done_any, self.last_return, partial),
+            "mean_reward": self.reward_sum / steps,
+            "episodes_completed": self.n_episodes,
+            "diverged_episodes": self.n_diverged,
+            "episode_returns": self.episode_returns,
+        }
+
+
+@dataclass(frozen=True)
+class DynamicsTask:
+    """The runner's closed loop for one seed as a ``scan_trainer.ScanTask``.
+
+    As in ``Policy.act``: the normaliser learns the observation, then the agent sees it
+    normalised (with the fields when the variant has the encoder). A time-limit truncation adds
+    gamma * V(final observation) to the learned reward, as the runner's ``_learn_reward``.
+    """
+
+    env: DynamicsEnv
+    params: EnvParams
+    rollout_length: int
+    gamma: float
+    use_fields: bool
+    max_recorded: int
+
+    def split_key(self, key: jax.Array):
+        key, act_key = jax.random.split(key)
+        return key, act_key, act_key  # the world draws its own noise: the act key is passed and unused
+
+    def inputs(self, norm_obs: jax.Array, state: EnvState) -> dict[str, jax.Array]:
+        inputs = {"vector": norm_obs}
+        if self.use_fields:
+            inputs["fields"] = self.env.field_tensor(state)
+        return inputs
+
+    def observe(self, c: SeedCarry):
+        norm = c.norm.update(c.obs)
+        return c.replace(norm=norm), self.inputs(norm.normalize(c.obs), c.env_state)
+
+    def last_inputs(self, c: SeedCarry) -> dict[str, jax.Array]:
+        return self.inputs(c.norm.normalize(c.obs), c.env_state)
+
+    def respond(self, agent: P.AgentState, c: SeedCarry, action: jax.Array, key: jax.Array):
+        obs, env_state, reward, term, trunc, info = self.env.step(key, c.env_state, action, self.params)
+        boot = trunc & ~term
+        final_inputs = self.inputs(c.norm.normalize(info["final_observation"]), info["final_state"])
+        v_final = jax.lax.cond(boot, lambda: P.value(agent, final_inputs), lambda: jnp.zeros((), jnp.float32))
+        reward32 = reward.astype(jnp.float32)
+        learn_reward = reward32 + self.gamma * v_final
+        done = term | trunc
+        ep_return = c.ep_return + reward32
+        slot = jnp.where(done, c.n_episodes, self.max_recorded)
+        new = c.replace(
+            env_state=env_state, obs=obs,
+            ep_return=jnp.where(done, 0.0, ep_return), ep_length=jnp.where(done, 0, c.ep_length + 1),
+            reward_sum=c.reward_sum + reward32,
+            returns_sum=c.returns_sum + jnp.where(done, ep_return, 0.0),
+            n_episodes=c.n_episodes + done.astype(jnp.int32), n_diverged=c.n_diverged + term.astype(jnp.int32),
+            last_return=jnp.where(done, ep_return, c.last_return),
+            episode_returns=c.episode_returns.at[slot].set(ep_return, mode="drop"),
+        )
+        return new, learn_reward, done.astype(jnp.float32)
+
+    def metrics(self, c: SeedCarry, metrics: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        return metrics
 
 
 @dataclass(frozen=True)
@@ -256,87 +307,28 @@ def check_vectorizable(config: RunConfig) -> VariantSpec:
 
 def make_seed_trainer(config: RunConfig) -> SeedTrainer:
     """Build ``train(seed)``: the runner's closed loop for one seed as one pure JAX function."""
-    from atom_sdk.experiment.runner import make_world
-
     variant = check_vectorizable(config)
     world = make_world(config)
     env = DynamicsEnv(world)
     params = env.default_params
-    rollout_length = config.agent.rollout_length
-    n_updates, remainder = divmod(config.steps, rollout_length)
     settings = config.agent
+    n_updates, remainder = divmod(config.steps, settings.rollout_length)
     derived = P.DerivedSettings.for_run(settings, steps=config.steps, symplectic=variant.symplectic, dt=float(world.dt))
-    gamma = float(config.agent.gamma)
     obs_size = int(np.prod(env.obs_shape))
     max_recorded = config.steps // env.max_episode_steps + 8
-    use_fields = variant.use_encoder
-
-    def inputs_of(norm_obs: jax.Array, state: EnvState) -> dict[str, jax.Array]:
-        inputs = {"vector": norm_obs}
-        if use_fields:
-            inputs["fields"] = env.field_tensor(state)
-        return inputs
-
-    def env_step(c: SeedCarry, _):
-        norm = c.norm.update(c.obs)
-        inputs = inputs_of(norm.normalize(c.obs), c.env_state)
-        key, act_key = jax.random.split(c.key)
-        action, logp, value = P._act(c.agent, inputs, act_key)
-        obs, env_state, reward, term, trunc, info = env.step(act_key, c.env_state, action, params)
-        boot = trunc & ~term
-        final_inputs = inputs_of(norm.normalize(info["final_observation"]), info["final_state"])
-        v_final = jax.lax.cond(boot, lambda: P.value(c.agent, final_inputs), lambda: jnp.zeros_like(value))
-        reward32 = reward.astype(jnp.float32)
-        learn_reward = reward32 + gamma * v_final
-        done = term | trunc
-        ep_return = c.ep_return + reward32
-        slot = jnp.where(done, c.n_episodes, max_recorded)
-        new = c.replace(
-            env_state=env_state, obs=obs, norm=norm, key=key,
-            ep_return=jnp.where(done, 0.0, ep_return), ep_length=jnp.where(done, 0, c.ep_length + 1),
-            reward_sum=c.reward_sum + reward32,
-            returns_sum=c.returns_sum + jnp.where(done, ep_return, 0.0),
-            n_episodes=c.n_episodes + done.astype(jnp.int32), n_diverged=c.n_diverged + term.astype(jnp.int32),
-            last_return=jnp.where(done, ep_return, c.last_return),
-            episode_returns=c.episode_returns.at[slot].set(ep_return, mode="drop"),
-        )
-        return new, (inputs, action, logp, value, learn_reward, done.astype(jnp.float32))
-
-    def one_update(c: SeedCarry, _):
-        c, (inputs, actions, logps, values, rewards, dones) = jax.lax.scan(env_step, c, None,
-                                                                           length=rollout_length)
-        rollout = P.Rollout(inputs=inputs, actions=actions, log_probs=logps, values=values,
-                            rewards=rewards, dones=dones)
-        last_value = P.value(c.agent, inputs_of(c.norm.normalize(c.obs), c.env_state))
-        key, update_key = jax.random.split(c.key)
-        agent, metrics = P._update(c.agent, rollout, last_value, update_key)
-        return c.replace(agent=agent, key=key), metrics
+    task = DynamicsTask(env, params, settings.rollout_length, float(settings.gamma), variant.use_encoder, max_recorded)
 
     def train(seed: jax.Array) -> dict[str, jax.Array]:
         seed = jnp.asarray(seed, jnp.int32)
         obs, env_state = env.reset_seed(seed, params)
         key, init_key = jax.random.split(jax.random.PRNGKey(seed))
-        example = inputs_of(jnp.zeros(obs_size, jnp.float32), env_state)
+        example = task.inputs(jnp.zeros(obs_size, jnp.float32), env_state)
         agent = P.create_agent(init_key, example, env.action_space(params), settings, derived)
-        zero = jnp.zeros((), jnp.float32)
-        c = SeedCarry(agent=agent, env_state=env_state, obs=obs, norm=RunningNorm.create(obs_size), key=key,
-                      ep_return=zero, ep_length=jnp.zeros((), jnp.int32), reward_sum=zero, returns_sum=zero,
-                      n_episodes=jnp.zeros((), jnp.int32), n_diverged=jnp.zeros((), jnp.int32), last_return=zero,
-                      episode_returns=jnp.full((max_recorded,), jnp.nan, jnp.float32))
-        c, metrics = jax.lax.scan(one_update, c, None, length=n_updates)
+        c = scan_trainer.ScanCarry(agent=agent, key=key, task=SeedCarry.start(env_state, obs, obs_size, max_recorded))
+        c, metrics = scan_trainer.train(task, c, n_updates)
         if remainder:  # the runner's last, partial rollout: its steps count, its update changes no return
-            c, _ = jax.lax.scan(env_step, c, None, length=remainder)
-        done_any = c.n_episodes > 0
-        partial = jnp.where(c.ep_length > 0, c.ep_return, jnp.nan)
-        return {
-            "mean_return": jnp.where(done_any, c.returns_sum / jnp.maximum(c.n_episodes, 1), partial),
-            "final_return": jnp.where(done_any, c.last_return, partial),
-            "mean_reward": c.reward_sum / config.steps,
-            "episodes_completed": c.n_episodes,
-            "diverged_episodes": c.n_diverged,
-            "episode_returns": c.episode_returns,
-            "update_metrics": metrics,
-        }
+            c, _ = scan_trainer.rollout(task, c, remainder)
+        return {**c.task.summary(config.steps), "update_metrics": metrics}
 
     return SeedTrainer(train, env, variant, settings, derived, n_updates, remainder, max_recorded)
 
@@ -375,8 +367,6 @@ def train_seeds_vectorized(config: RunConfig | dict[str, Any], seeds: list[int])
     summary), the recorded episode returns, each update's PPO metrics and timings.
     Raises ``ConfigError`` for variants with a scientist (they need the host-stepped runner).
     """
-    from atom_sdk.experiment.runner import resolve_config
-
     config = resolve_config(config)
     check_vectorizable(config)
     seed_arr = _check_seeds(seeds)
