@@ -87,6 +87,11 @@ def enable_persistent_cache(directory: str | Path | None = None) -> Path | None:
         return folder
 
 
+def active_cache_dir() -> Path | None:
+    """The folder the persistent cache of this process uses (None: not switched on)."""
+    return _enabled_dir
+
+
 @dataclass
 class CompilationCount:
     """Backend compilations seen, and how many of them the persistent cache served."""

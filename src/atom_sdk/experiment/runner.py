@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 from atom_sdk.artifacts import JsonlWriter, read_json, write_json
+from atom_sdk.compilation import CompilationCounter, active_cache_dir, enable_persistent_cache
 from atom_sdk.config import RunConfig, build_run_config, config_hash
 from atom_sdk.errors import Interrupted, RunInterrupted
 from atom_sdk.experiment import checkpoint as ckpt
@@ -97,6 +98,7 @@ def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | Non
     if plan is None:  # a caller that already checked the run (the CLI, before its progress bar) passes its plan
         plan = plan_run(config, out_dir, overwrite=overwrite, resume=resume, memory_check=memory_check)
     out = start_run(plan, config)
+    enable_persistent_cache()  # a second run of the same shapes loads its programs instead of compiling
     with jax.default_device(plan.device):
         return _run(config, out, plan, progress=progress, stop_after=stop_after, world_factory=world_factory,
                     observer=observer)
@@ -108,30 +110,37 @@ def _run(config: RunConfig, out: Path, plan: Any, *, progress: ProgressFn | None
 
     started = time.perf_counter()
     started_at = utc_now()
-    loop = _start(config, out, plan, world_factory)
-    try:
-        while loop.state.step < config.steps:
-            if stop_after is not None and loop.state.step >= stop_after:
-                return {"interrupted_at": loop.state.step}
-            decision = _act(loop)
-            transition = _step(loop, decision)
-            decisions = _observe(loop, transition)
-            _record(loop, transition, decisions)
-            if len(loop.buffer) == config.agent.rollout_length or loop.state.step == config.steps:
-                _update(loop)
-                _checkpoint(loop)
-            if observer is not None:
-                observer(loop.world, loop.state.step)
-            if progress is not None:
-                progress(loop.state.step, config.steps, {"trust": loop.policy.trust, "episode": loop.state.episode})
-    except (KeyboardInterrupt, Interrupted) as exc:
-        raise _interrupted(exc, out, loop.state.step, loop.checkpoint_step) from None
-    finally:
-        loop.telemetry.close()
-        loop.policy.close()
+    first_step: float | None = None
+    with CompilationCounter() as compiled:
+        loop = _start(config, out, plan, world_factory)
+        try:
+            while loop.state.step < config.steps:
+                if stop_after is not None and loop.state.step >= stop_after:
+                    return {"interrupted_at": loop.state.step}
+                decision = _act(loop)
+                transition = _step(loop, decision)
+                if first_step is None:
+                    first_step = time.perf_counter() - started
+                decisions = _observe(loop, transition)
+                _record(loop, transition, decisions)
+                if len(loop.buffer) == config.agent.rollout_length or loop.state.step == config.steps:
+                    _update(loop)
+                    _checkpoint(loop)
+                if observer is not None:
+                    observer(loop.world, loop.state.step)
+                if progress is not None:
+                    progress(loop.state.step, config.steps, {"trust": loop.policy.trust, "episode": loop.state.episode})
+        except (KeyboardInterrupt, Interrupted) as exc:
+            raise _interrupted(exc, out, loop.state.step, loop.checkpoint_step) from None
+        finally:
+            loop.telemetry.close()
+            loop.policy.close()
 
     wall = time.perf_counter() - started
     results = _results(config, loop.policy, loop.world, loop.state, out, wall, started_at)
+    cache = active_cache_dir()
+    results["timings"].update(first_step_seconds=first_step, **compiled.as_dict(),
+                              compilation_cache=str(cache) if cache is not None else None)
     results["safety"] = loop.envelope.report() if loop.envelope is not None else {"enabled": False}
     results["provenance"]["device"] = describe_device(plan.device, config.device)
     if plan.mode == "extend":
