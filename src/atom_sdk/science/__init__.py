@@ -12,7 +12,9 @@ wraps predictions in conformal intervals (``SplitConformal``, ``AdaptiveConforma
 Modules: ``library`` (candidate terms), ``derivatives`` (Savitzky-Golay and weak-form systems),
 ``sparse`` (ensembled STLSQ with AIC/BIC/CV selection), ``theory``, ``discover``, ``estimator``,
 ``conformal``, ``ledger``, ``governance``, ``planning`` (exploration and theory-derived control),
-``systems`` (reference systems with known laws), ``scientist``. Names are handed on
+``systems`` (reference systems with known laws), ``scientist``, ``modes`` (flow fields to
+models: ``PODModes`` reduces snapshot fields to modal amplitudes, with an optional shift mode,
+and ``discover_modes`` fits a sparse law to them). Names are handed on
 lazily, so the online scientist never imports scikit-learn or PySINDy unless asked to.
 """
 
@@ -30,6 +32,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "governance": ["Governor"],
         "ledger": ["HypothesisLedger"],
         "library": ["CustomTerm", "Library"],
+        "modes": ["PODModes", "discover_modes"],
         "scientist": ["Scientist"],
         "sparse": ["SparseRegressor"],
         "theory": ["Equation", "Theory"],
