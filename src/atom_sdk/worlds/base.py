@@ -51,7 +51,15 @@ class Dynamics:
 
 @dataclass(frozen=True)
 class ValidationResult:
-    """One checked number: measured against a published/analytical reference."""
+    """One checked number: measured against a published/analytical reference.
+
+    ``rel_error`` is always relative, ``|measured - reference| / |reference|`` (NaN when the
+    reference is 0); ``abs_error`` is ``|measured - reference|`` in ``unit`` ("" for a
+    dimensionless number). ``tolerance`` bounds the error named by ``tolerance_on``
+    (``"rel_error"`` or ``"abs_error"``). ``world`` is the registered world whose validation case
+    produced the row; ``kind`` is ``"world"`` when the world itself was measured and ``"kernel"``
+    when a numerical kernel it is built on was, which ``subject`` then names (``kernel:lbm-periodic``).
+    """
 
     world: str
     case: str
@@ -63,33 +71,50 @@ class ValidationResult:
     passed: bool
     reference_source: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
+    abs_error: float = float("nan")
+    unit: str = ""
+    tolerance_on: str = "rel_error"
+    kind: str = "world"
+    subject: str = ""
 
     def as_dict(self) -> dict[str, Any]:
+        """Stable keys; a non-finite error is ``None`` (JSON null)."""
+        def num(x: float) -> float | None:
+            return float(x) if np.isfinite(x) else None
+
         return {
             "world": self.world,
+            "kind": self.kind,
+            "subject": self.subject or self.world,
             "case": self.case,
             "quantity": self.quantity,
             "measured": self.measured,
             "reference": self.reference,
-            "rel_error": self.rel_error,
+            "rel_error": num(self.rel_error),
+            "abs_error": num(self.abs_error),
+            "unit": self.unit,
             "tolerance": self.tolerance,
+            "tolerance_on": self.tolerance_on,
             "passed": self.passed,
             "reference_source": self.reference_source,
         }
 
 
 def relative_check(world: str, case: str, quantity: str, measured: float, reference: float,
-                   tolerance: float, source: str, *, absolute: bool = False, **detail: Any) -> ValidationResult:
-    """Compare ``measured`` with ``reference``: relative error (or absolute when asked)."""
+                   tolerance: float, source: str, *, absolute: bool = False, unit: str = "", kind: str = "world",
+                   subject: str = "", **detail: Any) -> ValidationResult:
+    """Compare ``measured`` with ``reference``; ``tolerance`` bounds the relative error, or the
+    absolute one (in ``unit``) when ``absolute``. Both errors are recorded either way."""
     measured = float(measured)
     reference = float(reference)
-    if absolute:
-        error = abs(measured - reference)
-    else:
-        error = abs(measured - reference) / max(abs(reference), 1e-300)
+    abs_error = abs(measured - reference)
+    rel_error = abs_error / abs(reference) if reference != 0.0 else float("nan")
+    error = abs_error if absolute else rel_error
     passed = bool(np.isfinite(error) and error <= tolerance)
-    return ValidationResult(world, case, quantity, measured, reference, float(error), float(tolerance), passed,
-                            source, dict(detail))
+    return ValidationResult(world, case, quantity, measured, reference, float(rel_error), float(tolerance), passed,
+                            source, dict(detail), abs_error=float(abs_error), unit=unit,
+                            tolerance_on="abs_error" if absolute else "rel_error", kind=kind,
+                            subject=subject or world)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 from atom_sdk.errors import AtomError
@@ -33,7 +34,9 @@ def run_validation(world: str | None = None, *, include_slow: bool = False,
         except AtomError as exc:
             case_results = [ValidationResult(case.world, case.name, "error", float("nan"), float("nan"),
                                               float("nan"), 0.0, False, detail={"error": str(exc)})]
-        results.extend(case_results)
+        # every row names a registered world: the one whose case ran it (see ValidationResult.kind)
+        results.extend(r if r.world == case.world else replace(r, world=case.world, subject=r.subject or r.world)
+                       for r in case_results)
         if on_case is not None:
             on_case(case, case_results)
     return results
