@@ -19,7 +19,7 @@ from typing import Any
 
 import typer
 
-from atom_sdk.cli.common import DefaultCommandGroup, take_world_option
+from atom_sdk.cli.common import AtomCommand, DefaultCommandGroup, take_world_option
 from atom_sdk.errors import AtomError, ConfigError
 
 _INT = re.compile(r"[+-]?\d+$")
@@ -66,13 +66,15 @@ def _fail(err: AtomError) -> None:
 
 @app.command(
     "run",
+    cls=AtomCommand,
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     help="Run or resume a sweep. Extra options --world-<name> VALUE set world parameters.",
 )
 def run_cmd(
     ctx: typer.Context,
     world: str = typer.Option(..., "--world", help="World name, e.g. analytical:taylor_green."),
-    grid: tuple[int, int, int] = typer.Option((32, 32, 16), "--grid", help="Grid NX NY NZ."),
+    grid: tuple[int, int, int] = typer.Option((32, 32, 16), "--grid", metavar="NX NY NZ",
+                                                 help="Grid cells nx ny nz (nz=1 for 2D worlds)."),
     steps: int = typer.Option(200, "--steps", help="Steps per run."),
     seeds: list[int] = typer.Option(None, "--seeds", help="Seeds, e.g. --seeds 0 1 2 (3+ for claims)."),
     variant_set: str = typer.Option("production", "--variant-set", help="production or full."),

@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import typer
 
-from atom_sdk.cli.common import console, parse_world_options, print_json
+from atom_sdk.cli.common import AtomCommand, console, parse_world_options, print_json
 
 app = typer.Typer(help="Scripted challenges scored into an audit file.", no_args_is_help=True)
 
@@ -16,14 +16,15 @@ def _challenge() -> None:
     """Scripted challenges scored into an audit file."""
 
 
-@app.command("supersonic", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command("supersonic", cls=AtomCommand, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def supersonic(
     ctx: typer.Context,
     steps: int = typer.Option(300, "--steps", help="Agent steps of the challenge."),
     output_dir: str = typer.Option("challenge_results", "--output-dir", help="Folder for the audit and figure."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     mach: float = typer.Option(2.0, "--mach", help="Free-stream Mach number."),
-    grid: Optional[tuple[int, int, int]] = typer.Option(None, "--grid", help="Grid cells nx ny nz (nz=1)."),
+    grid: Optional[tuple[int, int, int]] = typer.Option(None, "--grid", metavar="NX NY NZ",
+                                                          help="Grid cells nx ny nz (nz=1)."),
     kp: float = typer.Option(0.05, "--kp", help="Proportional gain (deg wedge per deg shock error)."),
     ki: float = typer.Option(0.02, "--ki", help="Integral gain per step."),
     preview: int = typer.Option(12, "--preview", help="Steps the feed-forward reads the schedule ahead."),

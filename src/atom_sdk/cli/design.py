@@ -68,6 +68,22 @@ def execute_design(spec: Any, *, quiet: bool = False, overwrite: bool = False) -
     return report
 
 
+def print_problems(problems: list[dict[str, Any]]) -> None:
+    """``atom design --list``: one block per problem (name, world, description, parameters, defaults)."""
+    from atom_sdk.cli.tables import fmt_num, print_block
+
+    for p in problems:
+        print_block(console, f"[bold]{p['problem']}[/]  [dim]world[/] {p['world']}  [dim]backend[/] {p['backend']}")
+        print_block(console, f"{p['description']}", 2)
+        print_block(console, f"[dim]objective:[/] {p['objective']}", 2)
+        if p.get("target") is not None:
+            print_block(console, f"[dim]target:[/] {fmt_num(p['target'], 'g')} ({p.get('target_meaning', '')})", 2)
+        for q in p.get("parameters", []):
+            print_block(console, f"[dim]bound[/] {q['name']}={fmt_num(q['low'], 'g')}:{fmt_num(q['high'], 'g')}  "
+                          f"{q.get('description', '')}", 2)
+    console.print("[dim]spec templates: atom design --list --json[/]")
+
+
 def summarize(report: dict[str, Any]) -> None:
     best = report["best"]
     console.print(f"[bold]design[/] {report['name']}  problem {report['problem']['name']}  backend "
@@ -88,34 +104,45 @@ def summarize(report: dict[str, Any]) -> None:
 
 def design_command(
     ctx: typer.Context,
-    problem: Optional[str] = typer.Option(None, "--problem", help="Problem name (see --list)."),
+    problem: Optional[str] = typer.Option(None, "--problem", "--inverse-problem",
+                                           help="Problem name (see --list)."),
     world: Optional[str] = typer.Option(None, "--world", help="World id (default: the problem's)."),
-    backend: Optional[str] = typer.Option(None, "--backend", help="cmaes, evolutionary or random."),
+    backend: Optional[str] = typer.Option(None, "--backend", "--inverse-backend",
+                                           help="cmaes, evolutionary or random."),
     iterations: Optional[int] = typer.Option(None, "--inverse-iterations", help="Generations."),
     population: Optional[int] = typer.Option(None, "--inverse-population", help="Designs per generation."),
     top_k: Optional[int] = typer.Option(None, "--inverse-top-k", help="Best designs kept (and elites)."),
     rollout_steps: Optional[int] = typer.Option(None, "--inverse-rollout-steps", help="World steps per rollout."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Search and rollout seed."),
     name: Optional[str] = typer.Option(None, "--name", help="Artifacts go to experiment_results/NAME."),
-    target: Optional[float] = typer.Option(None, "--target", help="Problem target (e.g. shock angle in deg)."),
-    bound: Optional[list[str]] = typer.Option(None, "--bound", help="name=lo:hi (repeatable)."),
+    target: Optional[float] = typer.Option(None, "--target", "--inverse-target",
+                                            help="Problem target (e.g. shock angle in deg)."),
+    bound: Optional[list[str]] = typer.Option(None, "--bound", "--inverse-bound",
+                                                help="name=lo:hi (repeatable)."),
     constraint: Optional[list[str]] = typer.Option(None, "--constraint",
                                                    help='JSON {"coefficients": {...}, "upper": u} (repeatable).'),
-    grid: Optional[tuple[int, int, int]] = typer.Option(None, "--grid", help="Grid cells nx ny nz."),
-    evaluator: Optional[str] = typer.Option(None, "--evaluator", help="rollout (default) or surrogate."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Processes per generation (spawn)."),
+    grid: Optional[tuple[int, int, int]] = typer.Option(None, "--grid", metavar="NX NY NZ",
+                                                               help="Grid cells nx ny nz (nz=1 for 2D worlds)."),
+    evaluator: Optional[str] = typer.Option(None, "--evaluator", "--inverse-evaluator",
+                                             help="rollout (default) or surrogate."),
+    workers: Optional[int] = typer.Option(None, "--workers", "--inverse-workers",
+                                           help="Processes per generation (spawn)."),
     stop_below: Optional[float] = typer.Option(None, "--stop-below", help="Stop once best <= this."),
     output_root: Optional[str] = typer.Option(None, "--output-root", help="Folder for run folders."),
     config: Optional[Path] = typer.Option(None, "--config", help="Design spec file (YAML/TOML/JSON)."),
-    list_: bool = typer.Option(False, "--list", help="List the problems with their spec templates."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report summary as JSON."),
+    list_: bool = typer.Option(False, "--list", help="List the problems (with --json: their spec templates)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON: the report summary, or with --list the "
+                                 "problems' spec templates."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing design folder of the same name."),
 ) -> None:
     """Search design parameters by world rollouts. Fixed world parameters: --world-<name> VALUE."""
     if list_:
         from atom_sdk.design.problems import list_problems
 
-        print_json(list_problems())
+        if as_json:
+            print_json(list_problems())
+        else:
+            print_problems(list_problems())
         return
     spec = spec_from_options(problem=problem, world=world, backend=backend, iterations=iterations,
                              population=population, top_k=top_k, rollout_steps=rollout_steps, seed=seed,
@@ -130,7 +157,9 @@ def design_command(
 
 def register(app: typer.Typer) -> None:
     """Mount as the single command ``atom design`` (not a group)."""
-    app.command("design", context_settings=CONTEXT)(design_command)
+    from atom_sdk.cli.common import INVERSE_ALIASES, with_aliases
+
+    app.command("design", cls=with_aliases(INVERSE_ALIASES), context_settings=CONTEXT)(design_command)
 
 
 def run_inverse_from_run(*, inverse_design: bool, inverse: dict[str, Any], shared: dict[str, Any],

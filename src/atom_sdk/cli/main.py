@@ -14,6 +14,7 @@ from atom_sdk import __version__
 from atom_sdk.cli import bench as bench_cli
 from atom_sdk.cli import run as run_cli
 from atom_sdk.cli import worlds as worlds_cli
+from atom_sdk.cli.common import INVERSE_ALIASES, tidy_help, with_aliases
 from atom_sdk.release.semver import provide_cli
 
 app = typer.Typer(
@@ -41,7 +42,8 @@ def _root(
 
 app.add_typer(worlds_cli.app, name="worlds")
 app.add_typer(bench_cli.app, name="bench")
-app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run_cli.run_command)
+app.command("run", cls=with_aliases(INVERSE_ALIASES),
+            context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run_cli.run_command)
 app.command("demo")(run_cli.demo_command)
 
 
@@ -69,7 +71,8 @@ _mount_optional()
 
 
 def _root_command() -> object:
-    return typer.main.get_command(app)
+    """The click command of ``atom`` as users get it (flags shown without a ``<bool>`` metavar)."""
+    return tidy_help(typer.main.get_command(app))
 
 
 provide_cli(_root_command)  # the release tooling snapshots the CLI surface without importing the CLI
@@ -82,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]  # accepted anywhere on the line
-    command = typer.main.get_command(app)
+    command = _root_command()
     sys.exit(run_with_boundary(lambda: command.main(args=args, prog_name="atom", standalone_mode=False),
                                debug=debug, argv=args))
 

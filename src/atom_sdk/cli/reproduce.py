@@ -30,21 +30,34 @@ def _seeds(values: list[str]) -> list[int]:
     return out
 
 
-@app.command("list")
-def list_command() -> None:
-    """List the declared reproductions, their budgets and published values."""
-    from rich.table import Table
-
+def reproduction_rows() -> list[dict]:
+    """The declared reproductions as plain data (the ``--json`` form; stable keys)."""
     from atom_sdk.reproduce.registry import list_reproductions
 
-    table = Table(show_lines=True)
-    for col in ("name", "reproduces", "budgets", "published"):
-        table.add_column(col, overflow="fold")
-    for r in list_reproductions():
-        pubs = "\n".join(f"{p.quantity}: {p.value:g} ({p.low:g}–{p.high:g}) {p.unit}" for p in r.published)
-        budgets = "\n".join(f"{k}: {v}" for k, v in r.budgets.items())
-        table.add_row(r.name, f"{r.title}\n[dim]{r.citation}[/]", budgets, pubs)
-    console.print(table)
+    return [{"name": r.name, "title": r.title, "citation": r.citation, "budgets": dict(r.budgets),
+             "default_seeds": list(r.default_seeds), "published": [p.as_dict() for p in r.published]}
+            for r in list_reproductions()]
+
+
+@app.command("list")
+def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List the declared reproductions, their budgets and published values."""
+    from atom_sdk.cli.common import print_json
+    from atom_sdk.cli.tables import fmt_num, print_block
+
+    rows = reproduction_rows()
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:  # one block per reproduction: the name is never split, values never cut
+        print_block(console, f"[bold]{r['name']}[/]  {r['title']}")
+        print_block(console, f"[dim]{r['citation']}[/]", 2)
+        for k, v in r["budgets"].items():
+            print_block(console, f"[dim]budget[/] {k}: {v}", 2)
+        for p in r["published"]:
+            print_block(console, f"[dim]published[/] {p['quantity']}: {fmt_num(p['value'], 'g')} "
+                          f"({fmt_num(p['low'], 'g')} to {fmt_num(p['high'], 'g')}) {p['unit']}".rstrip(),
+                          highlight=False)
 
 
 @app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

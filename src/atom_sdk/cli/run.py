@@ -11,6 +11,11 @@ from atom_sdk.cli.common import console, parse_world_options, print_json
 from atom_sdk.experiment.variants import variants_help
 
 GRID_HELP = "Grid cells nx ny nz (nz=1 for 2D worlds)."
+#: What ``atom run`` uses when neither a flag nor --config sets a value (RunConfig's defaults; a test
+#: checks they agree), shown in --help.
+RUN_DEFAULTS = {"name": "run", "world": "analytical:taylor_green", "grid": "32 32 16", "steps": "300", "seed": "0",
+                "variant": "v2_hybrid", "device": "cpu", "dtype": "float32", "episode_steps": "200",
+                "output_root": "experiment_results"}
 
 
 def collect_overrides(**flags: Any) -> dict[str, Any]:
@@ -34,21 +39,32 @@ def collect_overrides(**flags: Any) -> dict[str, Any]:
 
 def run_command(
     ctx: typer.Context,
-    name: Optional[str] = typer.Option(None, "--name", help="Run name; artifacts go to experiment_results/NAME."),
-    world: Optional[str] = typer.Option(None, "--world", help="World id, e.g. analytical:taylor_green."),
-    grid: Optional[tuple[int, int, int]] = typer.Option(None, "--grid", help=GRID_HELP),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Environment steps."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
-    variant: Optional[str] = typer.Option(None, "--variant", help=f"One of: {variants_help()}."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, gpu or auto."),
+    name: Optional[str] = typer.Option(None, "--name", show_default=RUN_DEFAULTS["name"],
+                                       help="Run name; artifacts go to experiment_results/NAME."),
+    world: Optional[str] = typer.Option(None, "--world", show_default=RUN_DEFAULTS["world"],
+                                        help="World id (atom worlds list)."),
+    grid: Optional[tuple[int, int, int]] = typer.Option(None, "--grid", metavar="NX NY NZ",
+                                                        show_default=RUN_DEFAULTS["grid"], help=GRID_HELP),
+    steps: Optional[int] = typer.Option(None, "--steps", show_default=RUN_DEFAULTS["steps"],
+                                        help="Environment steps."),
+    seed: Optional[int] = typer.Option(None, "--seed", show_default=RUN_DEFAULTS["seed"], help="Random seed."),
+    variant: Optional[str] = typer.Option(None, "--variant", show_default=RUN_DEFAULTS["variant"],
+                                          help=f"One of: {variants_help()}."),
+    device: Optional[str] = typer.Option(None, "--device", show_default=RUN_DEFAULTS["device"],
+                                         help="cpu, gpu or auto."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML, TOML or JSON config; flags override it."),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or float64."),
-    episode_steps: Optional[int] = typer.Option(None, "--episode-steps", help="Steps per episode."),
-    output_root: Optional[str] = typer.Option(None, "--output-root", help="Folder for run folders."),
-    ablate_scientist: Optional[bool] = typer.Option(None, "--ablate-scientist", help="Turn the scientist off."),
-    ablate_symplectic: Optional[bool] = typer.Option(None, "--ablate-symplectic",
+    dtype: Optional[str] = typer.Option(None, "--dtype", show_default=RUN_DEFAULTS["dtype"],
+                                        help="float32 or float64."),
+    episode_steps: Optional[int] = typer.Option(None, "--episode-steps", show_default=RUN_DEFAULTS["episode_steps"],
+                                                help="Steps per episode."),
+    output_root: Optional[str] = typer.Option(None, "--output-root", show_default=RUN_DEFAULTS["output_root"],
+                                              help="Folder for run folders."),
+    ablate_scientist: Optional[bool] = typer.Option(None, "--ablate-scientist", show_default=False,
+                                                    help="Turn the scientist off."),
+    ablate_symplectic: Optional[bool] = typer.Option(None, "--ablate-symplectic", show_default=False,
                                                      help="Turn the symplectic latent model off."),
-    ablate_trust_gate: Optional[bool] = typer.Option(None, "--ablate-trust-gate", help="Feed theory ungated."),
+    ablate_trust_gate: Optional[bool] = typer.Option(None, "--ablate-trust-gate", show_default=False,
+                                                     help="Feed theory ungated."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its checkpoint (or "
                                 "extend a finished one with a larger --steps)."),
@@ -68,19 +84,21 @@ def run_command(
     safety_speed_max: Optional[float] = typer.Option(None, "--safety-speed-max", help="Limit on max_speed."),
     inverse_design: bool = typer.Option(False, "--inverse-design",
                                         help="Run an inverse-design search instead (same as 'atom design')."),
-    inverse_problem: Optional[str] = typer.Option(None, "--inverse-problem", "--problem",
+    inverse_problem: Optional[str] = typer.Option(None, "--problem", "--inverse-problem",
                                                   help="Design problem (atom design --list)."),
-    inverse_backend: Optional[str] = typer.Option(None, "--inverse-backend", "--backend",
+    inverse_backend: Optional[str] = typer.Option(None, "--backend", "--inverse-backend",
                                                   help="cmaes, evolutionary or random."),
     inverse_iterations: Optional[int] = typer.Option(None, "--inverse-iterations", help="Search generations."),
     inverse_population: Optional[int] = typer.Option(None, "--inverse-population", help="Designs per generation."),
     inverse_top_k: Optional[int] = typer.Option(None, "--inverse-top-k", help="Best designs kept."),
     inverse_rollout_steps: Optional[int] = typer.Option(None, "--inverse-rollout-steps", help="Steps per rollout."),
-    inverse_target: Optional[float] = typer.Option(None, "--inverse-target", "--target", help="Problem target."),
-    inverse_bound: Optional[list[str]] = typer.Option(None, "--inverse-bound", "--bound",
+    inverse_target: Optional[float] = typer.Option(None, "--target", "--inverse-target", help="Problem target."),
+    inverse_bound: Optional[list[str]] = typer.Option(None, "--bound", "--inverse-bound",
                                                       help="name=lo:hi (repeatable)."),
-    inverse_evaluator: Optional[str] = typer.Option(None, "--inverse-evaluator", help="rollout or surrogate."),
-    inverse_workers: Optional[int] = typer.Option(None, "--inverse-workers", help="Processes per generation."),
+    inverse_evaluator: Optional[str] = typer.Option(None, "--evaluator", "--inverse-evaluator",
+                                                    help="rollout or surrogate."),
+    inverse_workers: Optional[int] = typer.Option(None, "--workers", "--inverse-workers",
+                                                  help="Processes per generation."),
 ) -> None:
     """Run one closed-loop experiment. World parameters: --world-<name> VALUE (e.g. --world-tau 0.53)."""
     from atom_sdk.cli.design import run_inverse_from_run

@@ -1,8 +1,14 @@
-"""``atom worlds``: list the registered worlds and run their physics validation."""
+"""``atom worlds``: list the registered worlds and run their physics validation.
+
+Both listings have ``--json`` (stable keys). The tables never cut a world id or a number at
+any width (``atom_sdk.cli.tables``). Validation rows name the world whose case ran them;
+``kind`` says whether the world itself was measured (``world``) or a numerical kernel it is built
+on (``kernel``, with ``subject`` naming it, e.g. ``kernel:lbm-periodic``).
+"""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -12,27 +18,63 @@ app = typer.Typer(help="List worlds and validate their physics against published
                   no_args_is_help=True)
 
 
-@app.command("list")
-def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """List the registered worlds with their parameters."""
-    from rich.table import Table
-
+def world_rows() -> list[dict[str, Any]]:
     from atom_sdk.worlds import describe_worlds
 
-    rows = [{"id": w["id"], "source": w["source"], "description": w["description"],
+    return [{"id": w["id"], "source": w["source"], "description": w["description"],
              "parameters": w["parameters_schema"].get("properties", {})} for w in describe_worlds()]
+
+
+def _param_text(params: dict[str, Any]) -> str:
+    return "  ".join(f"{k}={v.get('default')}" for k, v in params.items())
+
+
+@app.command("list")
+def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List the registered worlds with their parameters (name=default)."""
+    from atom_sdk.cli.tables import Col, fits, print_block, print_rows
+
+    rows = world_rows()
     if as_json:
         print_json(rows)
         return
-    table = Table(title="ATOM worlds")
-    table.add_column("world")
-    table.add_column("source")
-    table.add_column("parameters (default)")
-    table.add_column("description")
-    for row in rows:
-        params = ", ".join(f"{k}={v.get('default')}" for k, v in row["parameters"].items())
-        table.add_row(row["id"], row["source"], params, row["description"])
-    console.print(table)
+    cols = [Col("world", keep=True), Col("source", keep=True), Col("parameters (default)"), Col("description")]
+    cells = [[r["id"], r["source"], _param_text(r["parameters"]), r["description"]] for r in rows]
+    if fits(cols, cells, console.width):
+        print_rows(console, cols, cells, title="ATOM worlds", show_lines=True)
+        return
+    for r in rows:  # narrow: one block per world, the id on its own line
+        print_block(console, f"[bold]{r['id']}[/] [dim]({r['source']})[/]")
+        print_block(console, f"{r['description']}", 2)
+        print_block(console, f"[dim]parameters:[/] {_param_text(r['parameters'])}", 2)
+
+
+VALIDATION_COLUMNS = ("world", "kind", "subject", "case", "quantity", "measured", "reference", "rel_error",
+                      "abs_error", "unit", "tolerance", "tolerance_on", "passed")
+
+
+def validation_cells(r: Any) -> list[str]:
+    """One validation result as the table shows it (numbers via ``fmt_num``)."""
+    from atom_sdk.cli.tables import fmt_num, print_block
+
+    on = "rel" if r.tolerance_on == "rel_error" else "abs"
+    subject = "" if r.kind == "world" else r.subject
+    return [r.case, f"{r.quantity} {subject}".strip(), fmt_num(r.measured), fmt_num(r.reference),
+            fmt_num(r.rel_error, ".3g"), fmt_num(r.abs_error, ".3g"), r.unit,
+            f"{on} {fmt_num(r.tolerance, '.3g')}", "[green]pass[/]" if r.passed else "[red]FAIL[/]"]
+
+
+def print_validation(results: list[Any]) -> None:
+    """One table (or list) per world: case, quantity, measured, reference, both errors, unit, tolerance."""
+    from atom_sdk.cli.tables import Col, print_rows
+
+    cols = [Col("case", keep=True), Col("quantity"), Col("measured", keep=True, justify="right"),
+            Col("reference", keep=True, justify="right"), Col("rel. error", keep=True, justify="right"),
+            Col("abs. error", keep=True, justify="right"), Col("unit", keep=True),
+            Col("tolerance", keep=True), Col("result", keep=True)]
+    for world in dict.fromkeys(r.world for r in results):
+        rows = [validation_cells(r) for r in results if r.world == world]
+        print_rows(console, cols, rows, title=f"Physics validation: {world}")
 
 
 @app.command("validate")
@@ -41,7 +83,11 @@ def validate_command(
     as_json: bool = typer.Option(False, "--json", help="Print the results as a JSON list."),
     include_slow: bool = typer.Option(False, "--slow", help="Also run the slow cases (e.g. Schäfer–Turek)."),
 ) -> None:
-    """Run the validation cases; exit code 1 when any case fails."""
+    """Run the validation cases; exit code 1 when any case fails.
+
+    rel_error is |measured - reference| / |reference|, abs_error is |measured - reference| in the
+    row's unit; the tolerance applies to the one named by tolerance_on.
+    """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from atom_sdk.worlds.validation import run_validation, validation_cases
@@ -58,15 +104,6 @@ def validate_command(
     if as_json:
         print_json([r.as_dict() for r in results])
     else:
-        from rich.table import Table
-
-        table = Table(title="Physics validation")
-        for col in ("world", "case", "quantity", "measured", "reference", "rel. error", "tolerance", "result"):
-            table.add_column(col)
-        for r in results:
-            table.add_row(r.world, r.case, r.quantity, f"{r.measured:.6g}", f"{r.reference:.6g}",
-                          f"{r.rel_error:.3g}", f"{r.tolerance:.3g}",
-                          "[green]pass[/]" if r.passed else "[red]FAIL[/]")
-        console.print(table)
+        print_validation(results)
     if not results or not all(r.passed for r in results):
         raise typer.Exit(1)
