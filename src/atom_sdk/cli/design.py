@@ -80,7 +80,7 @@ def print_problems(problems: list[dict[str, Any]]) -> None:
             print_block(console, f"[dim]target:[/] {fmt_num(p['target'], 'g')} ({p.get('target_meaning', '')})", 2)
         for q in p.get("parameters", []):
             print_block(console, f"[dim]bound[/] {q['name']}={fmt_num(q['low'], 'g')}:{fmt_num(q['high'], 'g')}  "
-                          f"{q.get('description', '')}", 2)
+                        f"{q.get('description', '')}", 2)
     console.print("[dim]spec templates: atom design --list --json[/]")
 
 

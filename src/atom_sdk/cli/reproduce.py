@@ -56,8 +56,7 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON 
             print_block(console, f"[dim]budget[/] {k}: {v}", 2)
         for p in r["published"]:
             print_block(console, f"[dim]published[/] {p['quantity']}: {fmt_num(p['value'], 'g')} "
-                          f"({fmt_num(p['low'], 'g')} to {fmt_num(p['high'], 'g')}) {p['unit']}".rstrip(),
-                          highlight=False)
+                        f"({fmt_num(p['low'], 'g')} to {fmt_num(p['high'], 'g')}) {p['unit']}".rstrip(), 2)
 
 
 @app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
