@@ -217,6 +217,8 @@ def demo_command(
 ) -> None:
     """The main job on the embedded default: a short closed-loop run on a small Taylor–Green box.
 
+    1 % noise on the agent's probes and 1 % measurement noise on the amplitude the scientist fits;
+    agent steps of 0.5 time units, so that the amplitude changes per step stand above that noise.
     Writes experiment_results/demo/ (replaced on each demo run).
     """
     from atom_sdk.config import build_run_config
@@ -224,7 +226,7 @@ def demo_command(
     cfg = build_run_config({
         "name": "demo", "steps": steps, "seed": seed, "variant": "v2_hybrid",
         "world": {"name": "analytical:taylor_green", "grid": [16, 16, 4], "max_episode_steps": 200,
-                  "params": {"noise": 0.01}},
+                  "params": {"noise": 0.01, "dt": 0.5}, "measurement_noise": 0.01},
         "scientist": {"fit_every": 16, "min_samples": 32},
     })
     execute(cfg, overwrite=True)

@@ -21,12 +21,24 @@ from atom_sdk.agent import ppo
 from atom_sdk.agent.running_stats import RunningNorm
 from atom_sdk.config import RunConfig
 from atom_sdk.experiment.variants import VariantSpec, resolve_variant
+from atom_sdk.worlds.base import measure_relative
 
 __all__ = ["Decision", "Policy", "ScienceBridge", "agent_inputs"]
 
 
+#: Tag of the measurement-noise stream among the draws derived from a run's seed.
+MEASUREMENT_STREAM = 0x6D656173  # "meas"
+
+
 class ScienceBridge:
-    """Adapter between the loop and the scientist: features, gating and the theory controller."""
+    """Adapter between the loop and the scientist: measurement, features, gating and the theory controller.
+
+    The scientist fits *measurements* of the world's observables: each state the loop hands to
+    :meth:`observe` is read once through the world's ``measure`` at the run's
+    ``world.measurement_noise``. The draw for the state before step ``s`` (and for an episode's
+    terminal state after it) comes from a generator seeded by (run seed, ``s``, which of the two),
+    so a run is a function of its seed and a resumed run draws what the uninterrupted one drew.
+    """
 
     def __init__(self, config: RunConfig, variant: VariantSpec, world: Any, ledger_dir: Path) -> None:
         from atom_sdk.science import HypothesisLedger, Scientist
@@ -42,6 +54,9 @@ class ScienceBridge:
         self.scientist = Scientist(settings, names, [f"u{i}" for i in range(n_ctrl)], float(world.dt),
                                    ledger=self.ledger, run_id=config.name, seed=config.seed)
         self.feature_dim = Scientist.feature_dim(self.n_vars, n_ctrl)
+        self.measurement_noise = float(config.world.measurement_noise)
+        self.seed = int(config.seed)
+        self._world = world
 
     @property
     def trust(self) -> float:
@@ -69,11 +84,23 @@ class ScienceBridge:
         goal, weights = target
         return np.asarray(self.scientist.greedy_control(x, goal, weights, low, high)).reshape(world.action_space.shape)
 
+    def measure(self, x: np.ndarray, step: int, terminal: bool = False) -> np.ndarray:
+        """The scientist's reading of observables ``x``: the state before step ``step`` (or, with
+        ``terminal``, the episode's last state after it), with the run's measurement noise."""
+        x = np.asarray(x, dtype=np.float64)
+        if self.measurement_noise == 0.0:
+            return x
+        rng = np.random.default_rng([self.seed, MEASUREMENT_STREAM, int(step), int(terminal)])
+        measure = getattr(self._world, "measure", None)
+        if measure is None:  # a plain gymnasium.Env with the world protocol: relative to each magnitude
+            return measure_relative(x, np.abs(x), self.measurement_noise, rng)
+        return np.asarray(measure(x, self.measurement_noise, rng), dtype=np.float64)
+
     def observe(self, x: np.ndarray, u: np.ndarray, x_next: np.ndarray, ended: bool, step: int) -> list[dict]:
-        """Feed one transition (and the terminal state at an episode end); returns the fit decisions."""
-        self.scientist.observe(x, u.reshape(-1))
+        """Feed one measured transition (and the terminal state at an episode end); returns the fit decisions."""
+        self.scientist.observe(self.measure(x, step), u.reshape(-1))
         if ended:
-            self.scientist.observe(x_next, np.zeros(self.n_ctrl))
+            self.scientist.observe(self.measure(x_next, step, terminal=True), np.zeros(self.n_ctrl))
             self.scientist.mark_boundary()
         return self.scientist.update(step)
 

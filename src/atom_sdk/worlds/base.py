@@ -7,6 +7,11 @@ to re-implement any of that. ``World`` wraps the pair into the Gymnasium API.
 
 A third-party world subclasses ``World`` (or any ``gymnasium.Env`` that provides ``fields()``
 and ``diagnostics()``) and registers it with ``atom_sdk.worlds.register``.
+
+What the scientist fits is *measured*: ``observable_names`` names the measured quantities and
+``measure`` draws one noisy reading of them (relative Gaussian noise, scaled per quantity by
+``measurement_scale``); the run's ``world.measurement_noise`` sets the level. A world's own
+probe ``noise`` parameter, where it has one, reaches only the agent's observation.
 """
 
 from __future__ import annotations
@@ -138,8 +143,11 @@ class World(gym.Env):
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
     world_id: ClassVar[str] = "custom:world"
     Params: ClassVar[type[WorldParams]] = WorldParams
-    #: names of the scalar diagnostics the scientist observes by default (see ``observables``)
+    #: the measured quantities: names of the scalar diagnostics the scientist fits (its variables), read
+    #: through ``measure`` with the run's measurement noise (``world.measurement_noise`` of a run config)
     observable_names: ClassVar[tuple[str, ...]] = ()
+    #: one line saying what the measurement noise of each measured quantity is relative to
+    measurement_model: ClassVar[str] = "each measured quantity: relative to its own magnitude"
 
     #: full-grid arrays (of the world's dtype) that state, fields and one step's temporaries hold
     #: at their peak; ``estimate_memory_bytes`` multiplies it by the cell count. Measured per world.
@@ -277,6 +285,19 @@ class World(gym.Env):
         diag = self.diagnostics()
         return np.array([diag[name] for name in self.observable_names], dtype=np.float64)
 
+    def measurement_scale(self, clean: np.ndarray) -> np.ndarray:
+        """What the measurement noise of each measured quantity is relative to (``measurement_model``).
+
+        Default: the quantity's own magnitude. A world whose quantity crosses zero (a lift force)
+        overrides it with a full-scale value, as a real sensor's noise does not vanish at zero.
+        """
+        return np.abs(np.asarray(clean, dtype=np.float64))
+
+    def measure(self, clean: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+        """A measurement of the observables ``clean``: relative Gaussian noise of ``level`` (0.01 = 1 %)."""
+        clean = np.asarray(clean, dtype=np.float64)
+        return measure_relative(clean, self.measurement_scale(clean), level, rng)
+
     def control_target(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(target, weights) over ``observable_names`` that the reward pursues, if it has one.
 
@@ -313,6 +334,19 @@ class World(gym.Env):
     @classmethod
     def validation_cases(cls) -> list[ValidationCase]:
         return []
+
+
+def measure_relative(clean: np.ndarray, scale: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    """``clean + level * scale * N(0, 1)`` per quantity; exactly ``clean`` (no draw) at ``level == 0``.
+
+    The scale is floored at 1e-12 of the largest one (and 1e-300) so a quantity at zero is not exempt.
+    """
+    clean = np.asarray(clean, dtype=np.float64)
+    if level == 0.0 or clean.size == 0:
+        return clean.copy()
+    scale = np.abs(np.asarray(scale, dtype=np.float64)).reshape(clean.shape)
+    scale = np.maximum(scale, max(1e-12 * float(np.max(scale)), 1e-300))
+    return clean + float(level) * scale * rng.standard_normal(clean.shape)
 
 
 def parse_params(model: type[WorldParams], params: dict[str, Any], world_id: str) -> WorldParams:

@@ -173,6 +173,7 @@ class CylinderWorld(World):
     world_id = "lbm2d:cylinder"
     Params = CylinderParams
     observable_names = ("drag", "lift")
+    measurement_model = "drag and lift coefficients: each relative to the resultant force coefficient hypot(C_D, C_L)"
     #: measured peak full-grid arrays per cell (preflight memory estimate) and field channels
     arrays_per_cell = 140.0
     field_channels = 6
@@ -180,6 +181,11 @@ class CylinderWorld(World):
     def __init__(self, grid: tuple[int, int, int] = (440, 82, 1), dtype: str = "float32",
                  max_episode_steps: int = 200, **params: Any) -> None:
         super().__init__(grid=grid, dtype=dtype, max_episode_steps=max_episode_steps, **params)
+
+    def measurement_scale(self, clean: np.ndarray) -> np.ndarray:
+        """A force balance's noise scales with the resultant force, not with C_L (which crosses zero)."""
+        clean = np.asarray(clean, dtype=np.float64)
+        return np.full(clean.shape, float(np.hypot(*clean[:2])))
 
     # ---- parameters -----------------------------------------------------------------------
     @property

@@ -52,7 +52,8 @@ class TaylorGreenParams(WorldParams):
     amplitude_jitter: float = Field(0.1, ge=0.0, lt=1.0, description="relative seed-dependent spread of A0")
     target_energy_fraction: float = Field(0.5, gt=0.0, le=10.0, description="target E as a fraction of E(0)")
     action_max: float = Field(0.05, gt=0.0, le=100.0, description="bound on the forcing amplitude")
-    noise: float = Field(0.0, ge=0.0, le=1.0, description="relative observation noise on probes")
+    noise: float = Field(0.0, ge=0.0, le=1.0, description="relative noise on the agent's probe observation only; "
+                         "the scientist's measurement noise is the run's world.measurement_noise")
 
 
 class TGState(NamedTuple):
@@ -86,6 +87,7 @@ class TaylorGreenWorld(World):
     world_id: ClassVar[str] = WORLD_ID
     Params = TaylorGreenParams
     observable_names: ClassVar[tuple[str, ...]] = ("amplitude",)
+    measurement_model: ClassVar[str] = "amplitude A: relative to |A| (the probes' own 'noise' reaches only the agent)"
     #: measured peak full-grid arrays per cell (preflight memory estimate) and field channels
     arrays_per_cell = 28.0
     field_channels = 5

@@ -218,6 +218,7 @@ class WedgeWorld(World):
     world_id: ClassVar[str] = WORLD_ID
     Params = WedgeParams
     observable_names: ClassVar[tuple[str, ...]] = ("shock_angle", "pressure_ratio")
+    measurement_model: ClassVar[str] = "shock_angle (deg) and pressure_ratio: each relative to its own value"
     #: measured peak full-grid arrays per cell (preflight memory estimate) and field channels
     arrays_per_cell = 48.0
     field_channels = 5
