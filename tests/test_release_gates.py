@@ -498,3 +498,63 @@ def test_integrity_gate_refuses_a_report_at_another_budget_and_produces_at_the_d
     assert calls == [] and rec.result.status == "fail"
     detail = next(c.detail for c in rec.result.checks if c.name == "declared budget")
     assert "samples=192 (declared 3072)" in detail and "--samples 3072 --check" in detail
+
+
+def _integrity_report(tmp_path: Path, **sections) -> None:
+    from atom_sdk.release.profiles import integrity_budget
+
+    outputs = tmp_path / "validation_outputs"
+    outputs.mkdir(parents=True, exist_ok=True)
+    doc = {"passed": True, "git_commit": "abc", "settings": dict(integrity_budget("release")), **sections}
+    (outputs / "scientific_integrity.json").write_text(json.dumps(doc))
+
+
+def _stability(agreement: float = 1.0, noise: float = 0.03) -> dict:
+    return {"rows": [{"system": "dho", "noise": 0.0, "agreement": 1.0},
+                     {"system": "hopf", "noise": noise, "agreement": agreement}], "passed": True}
+
+
+def test_integrity_gate_judges_the_null_and_seed_stability_trials(tmp_path, monkeypatch):
+    from atom_sdk.release import gate_evidence
+
+    monkeypatch.setattr(gate_evidence, "current_commit", lambda root: "abc")
+
+    def judge(profile: str = "release", **sections) -> GateRecorder:
+        _integrity_report(tmp_path, **sections)
+        rec = _rec(tmp_path, "G-04", profile=profile)
+        gate_evidence.gate_integrity(rec)
+        rec.settle()
+        return rec
+
+    def detail(rec: GateRecorder, name: str) -> str:
+        return next(c.detail for c in rec.result.checks if c.name == name)
+
+    rec = judge(null_trial={"n_trials": 120, "n_accepted": 0}, seed_stability=_stability())
+    assert rec.result.status == "pass" and _status(rec, "null trial") == "pass"
+    assert "0 of 120" in detail(rec, "null trial") and "0.0247" in detail(rec, "null trial")
+    assert rec.result.measured["null_false_discovery_upper"] == pytest.approx(1 - 0.05 ** (1 / 120))
+
+    # 5 of 120: the bound (0.0857) is above 5 %; the gate recomputes it, whatever the report claims
+    rec = judge(null_trial={"n_trials": 120, "n_accepted": 5, "upper_bound": 0.01, "passed": True},
+                seed_stability=_stability())
+    assert rec.result.status == "fail" and _status(rec, "null trial") == "fail"
+    assert "5 of 120 null trials accepted a law" in detail(rec, "null trial")
+    assert "0.0856 > 0.05" in detail(rec, "null trial") and "data that hold none" in detail(rec, "null trial")
+
+    rec = judge(null_trial={"n_trials": 12, "n_accepted": 0}, seed_stability=_stability())
+    assert _status(rec, "null trial") == "fail" and "(needs >= 59)" in detail(rec, "null trial")
+
+    rec = judge(seed_stability=_stability())                       # no null section at the release budget
+    assert rec.result.status == "fail" and "incomplete report: no null_trial section" in detail(rec, "null trial")
+    rec = judge(null_trial={"n_trials": 120, "n_accepted": 0})
+    assert rec.result.status == "fail" and "incomplete report: no seed_stability" in detail(rec, "seed stability")
+
+    rec = judge(null_trial={"n_trials": 120, "n_accepted": 0}, seed_stability=_stability(0.9, noise=0.03))
+    assert _status(rec, "seed stability") == "fail" and "hopf@0.03 0.90 (needs 0.95)" in detail(rec, "seed stability")
+    rec = judge(null_trial={"n_trials": 120, "n_accepted": 0}, seed_stability=_stability(0.9, noise=0.06))
+    assert _status(rec, "seed stability") == "pass" and "lowest 0.90" in detail(rec, "seed stability")
+
+    rec = judge("dev")                                              # dev: older reports without the trials
+    assert rec.result.status == "pass" and "null trial" not in {c.name for c in rec.result.checks}
+    rec = judge("dev", null_trial={"n_trials": 120, "n_accepted": 7})
+    assert _status(rec, "null trial") == "fail"                     # present: judged under every profile

@@ -87,9 +87,18 @@ def bench_integrity(ctx: typer.Context) -> None:
 
     a = _parse(integrity_arg_parser(), list(ctx.args))
     output_file(a.output)  # refused before the benchmark runs, not after
+    if a.markdown:
+        output_file(a.markdown)
     report = run_integrity_benchmark(seeds=a.seeds, noise_levels=a.noise_levels, samples=a.samples,
-                                     systems=a.systems, force_sparse=a.force_sparse)
+                                     systems=a.systems, force_sparse=a.force_sparse,
+                                     null_trials=a.null_trials, stability_seeds=a.stability_seeds)
     write_json(a.output, report)
+    if a.markdown:
+        from pathlib import Path
+
+        from atom_sdk.evidence.integrity import markdown_tables
+
+        Path(a.markdown).write_text(markdown_tables(report), encoding="utf-8")
     _print_integrity(report, a.output)
     if a.check and not report["passed"]:
         raise typer.Exit(1)
@@ -109,6 +118,25 @@ def _print_integrity(report: dict, output: str) -> None:
     console.print(table)
     for f in report["failing_cells"]:
         console.print(f"[red]FAIL[/] {f['system']} noise={f['noise']:g} {f['check']}: {f['value']} (limit {f['limit']})")
+    null = report.get("null_trial")
+    if null:
+        t = Table(title=f"null trial: any law accepted on lawless data (upper bound: one-sided "
+                        f"{null['confidence']:.0%} Clopper-Pearson)")
+        for col in ("data", "trials", "accepted", "rate", "upper bound"):
+            t.add_column(col)
+        for name, r in [*null["per_kind"].items(), ("all", null)]:
+            t.add_row(name, str(r["n_trials"]), str(r["n_accepted"]), f"{r['rate']:.3f}", f"{r['upper_bound']:.4f}")
+        console.print(t)
+        if not null["passed"]:
+            console.print(f"[red]FAIL[/] null trial: false-discovery upper bound {null['upper_bound']:.4f} "
+                          f"> {null['limit']:.2f}")
+    stab = report.get("seed_stability")
+    if stab:
+        for f in stab["failing"]:
+            console.print(f"[red]FAIL[/] seed stability {f['system']} noise={f['noise']:g}: {f['agreement']:.2f} of "
+                          f"seeds agree with the modal support (limit {f['limit']:.2f})")
+        console.print(f"seed stability: lowest agreement with the modal support {stab['agreement_min']:.2f} "
+                      f"over {len(stab['rows'])} (system, noise)")
     console.print(f"{'PASSED' if report['passed'] else 'FAILED'}; report written to {output}")
 
 

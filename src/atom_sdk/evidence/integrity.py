@@ -23,6 +23,14 @@ aggregated per ``(system, noise)`` over seeds and every failing aggregate is nam
 ``force_sparse=True`` additionally switches on library bagging (each ensemble member drops 20 %
 of the candidate terms, E-SINDy's double bagging) and requires a term to be kept by 60 % of the
 members, i.e. it forces the sparsest path the scientist offers on every system.
+
+Two trials ask what the scientist must *not* find (:mod:`atom_sdk.evidence.null_trials`): the
+null trial streams lawless data (pure noise, and the systems' trajectories with their time order
+shuffled) through the online ``Scientist`` and its ``Governor`` and bounds the rate at which any
+law is accepted (one-sided Clopper-Pearson, upper bound <= 5 %); the seed-stability trial refits
+the same data under different fitting seeds and needs the same support. They are reported in
+``null_trial`` and ``seed_stability``, are part of the verdict, and leave the cells, aggregates
+and ``failing_cells`` above untouched.
 """
 
 from __future__ import annotations
@@ -34,9 +42,13 @@ from typing import Any
 import numpy as np
 
 from atom_sdk.evidence.integrity_systems import SYSTEMS, GroundTruthSystem, Trajectory, get_system
+from atom_sdk.evidence.integrity_systems import fit_discoverer as _fit_ours
+from atom_sdk.evidence.integrity_systems import noisy_trajectories as _noisy
+from atom_sdk.evidence.integrity_systems import system_library as _library
 from atom_sdk.evidence.stats import bootstrap_mean_ci, stable_rng
 
-__all__ = ["integrity_arg_parser", "THRESHOLDS", "DEFAULT_SYSTEMS", "run_cell", "aggregate", "check", "run_integrity_benchmark"]
+__all__ = ["integrity_arg_parser", "THRESHOLDS", "DEFAULT_SYSTEMS", "run_cell", "aggregate", "check",
+           "run_integrity_benchmark", "markdown_tables"]
 
 SCHEMA = "atom.scientific_integrity/1"
 DEFAULT_SYSTEMS = tuple(SYSTEMS)
@@ -51,25 +63,18 @@ THRESHOLDS: dict[str, Any] = {
     "coverage_nominal": 1.0 - CONFORMAL_ALPHA,
     "coverage_tolerance": 0.03,  # |mean coverage - nominal| <= 0.03 per (system, noise)
     "not_worse_than_pysindy_recovery": True,
+    # null trial (atom_sdk.evidence.null_trials): one-sided Clopper-Pearson upper bound on the
+    # rate at which the online scientist accepts any law on lawless data
+    "null_false_discovery_upper_max": 0.05,
+    "null_confidence": 0.95,
+    # seed stability: fraction of fitting seeds agreeing with the modal support, per (system, noise);
+    # the same bar as exact recovery across data seeds
+    "seed_agreement_min_low_noise": 0.95,
+    "seed_agreement_min_high_noise": 0.80,
 }
 
 
 # --------------------------------------------------------------------------- data
-
-
-def _noisy(system: GroundTruthSystem, n: int, level: float, rng: np.random.Generator,
-           sigma: np.ndarray | None = None) -> tuple[list[Trajectory], np.ndarray]:
-    """Trajectories with relative Gaussian noise on the states; returns them and sigma used."""
-    if system.is_pde:
-        field, dt = system.field_simulate(n, rng)  # type: ignore[misc]
-        sig = np.array([level * field.std()]) if sigma is None else sigma
-        noisy = field + sig[0] * rng.standard_normal(field.shape)
-        return system.field_to_trajectories(noisy, dt), sig  # type: ignore[misc]
-    trajs = system.simulate(n, rng)
-    if sigma is None:
-        sigma = level * np.concatenate([t.x for t in trajs]).std(axis=0)
-    out = [Trajectory(t.x + sigma * rng.standard_normal(t.x.shape), t.dt, t.u) for t in trajs]
-    return out, sigma
 
 
 def _fresh_pairs(system: GroundTruthSystem, n: int, sigma: np.ndarray, rng: np.random.Generator,
@@ -99,32 +104,6 @@ def _fresh_pairs(system: GroundTruthSystem, n: int, sigma: np.ndarray, rng: np.r
 
 
 # --------------------------------------------------------------------------- fitting
-
-
-def _library(system: GroundTruthSystem):
-    from atom_sdk.science.library import Library
-
-    return Library(system.variable_names, system.control_names, degree=int(system.profile.get("degree", 2)))
-
-
-def _fit_ours(system: GroundTruthSystem, trajs: list[Trajectory], seed: int, force_sparse: bool) -> np.ndarray:
-    from atom_sdk.science import Differentiation, SparseRegressor, discover
-
-    p = system.profile
-    differentiation = Differentiation(
-        method=p.get("derivative", "smoothed_fd"),
-        sg_window=int(p.get("sg_window", 15)),
-        sg_polyorder=int(p.get("sg_polyorder", 2)),
-    )
-    sparsest = {"library_bagging": True, "inclusion_threshold": 0.6} if force_sparse else {}
-    optimizer = SparseRegressor(
-        selection=p.get("selection", "bic"), threshold=float(p.get("threshold", 0.05)),
-        ensembled=True, ensemble_size=int(p.get("ensemble_size", 20)), **sparsest,
-    )
-    us = None if trajs[0].u is None else [t.u for t in trajs]
-    theory = discover([t.x for t in trajs], [t.dt for t in trajs], us, library=_library(system),
-                      differentiation=differentiation, optimizer=optimizer, seed=seed)
-    return theory.coefficient_matrix()
 
 
 def _fit_pysindy(system: GroundTruthSystem, trajs: list[Trajectory]) -> np.ndarray:
@@ -305,8 +284,17 @@ def run_integrity_benchmark(
     force_sparse: bool = False,
     thresholds: Mapping[str, Any] | None = None,
     progress: Any = None,
+    null_trials: int | None = None,
+    stability_seeds: int | None = None,
 ) -> dict[str, Any]:
-    """Run every (system, noise, seed) cell and return the full report (see module docstring)."""
+    """Run every (system, noise, seed) cell and return the full report (see module docstring).
+
+    Then the two trials on what the scientist must *not* find (:mod:`atom_sdk.evidence.null_trials`):
+    ``null_trials`` lawless streams of each kind through the online scientist (default 60, enough
+    for a 5 % bound; 0 leaves the section out) and ``stability_seeds`` fitting seeds on the same
+    data per (system, noise) (default 10; 0 leaves it out). The verdict needs both to pass."""
+    from atom_sdk.evidence import null_trials as nt
+
     from atom_sdk.errors import ConfigError
     from atom_sdk.provenance import provenance
 
@@ -327,9 +315,22 @@ def run_integrity_benchmark(
                     progress(cells[-1])
     aggs = aggregate(cells)
     failing = check(aggs, th)
+    n_null = nt.DEFAULT_NULL_TRIALS if null_trials is None else int(null_trials)
+    n_stab = nt.DEFAULT_STABILITY_SEEDS if stability_seeds is None else int(stability_seeds)
+    extra: dict[str, Any] = {}
+    if n_null > 0:
+        extra["null_trial"] = nt.run_null_trials(
+            n_null, samples=samples, systems=systems, noise_levels=noise_levels,
+            confidence=float(th["null_confidence"]), limit=float(th["null_false_discovery_upper_max"]))
+    if n_stab > 0:
+        extra["seed_stability"] = nt.run_seed_stability(
+            n_stab, samples=samples, systems=systems, noise_levels=noise_levels, force_sparse=force_sparse,
+            min_agreement={"low_noise": th["seed_agreement_min_low_noise"],
+                           "high_noise": th["seed_agreement_min_high_noise"], "low_noise_max": th["low_noise_max"]})
     settings = {"seeds": [int(s) for s in seeds], "noise_levels": [float(n) for n in noise_levels],
                 "samples": int(samples), "systems": list(systems), "force_sparse": bool(force_sparse),
-                "conformal_alpha": CONFORMAL_ALPHA}
+                "conformal_alpha": CONFORMAL_ALPHA, "null_trials": n_null, "stability_seeds": n_stab}
+    trials_ok = all(sec["passed"] for sec in extra.values())
     return {
         "schema": SCHEMA,
         "provenance": provenance(settings, seed=int(seeds[0]) if seeds else None),
@@ -349,14 +350,44 @@ def run_integrity_benchmark(
                         "ours_coverage": a["ours"]["coverage_mean"],
                         "pysindy_coverage": a["pysindy"]["coverage_mean"]} for a in aggs],
         "failing_cells": failing,
-        "passed": not failing,
+        **extra,
+        "passed": not failing and trials_ok,
         "duration_seconds": time.perf_counter() - t0,
     }
+
+
+def markdown_tables(report: Mapping[str, Any]) -> str:
+    """The report as Markdown: recovery per (system, noise), then the null and seed-stability trials."""
+    lines = ["| system | noise | ours | pysindy | median err | coverage |", "|---|---|---|---|---|---|"]
+    for row in report.get("comparison", []):
+        err, cov = row["ours_median_error"], row["ours_coverage"]
+        lines.append(f"| {row['system']} | {row['noise']:g} | {row['ours_recovery']:.2f} | {row['pysindy_recovery']:.2f}"
+                     f" | {'-' if err is None else f'{err:.3%}'} | {'-' if cov is None else f'{cov:.3f}'} |")
+    null = report.get("null_trial")
+    if null:
+        lines += ["", f"Null trial: any law accepted on lawless data ({null['confidence']:.0%} one-sided "
+                  f"Clopper-Pearson upper bound, limit {null['limit']:.0%})", "",
+                  "| data | trials | accepted | rate | upper bound |", "|---|---|---|---|---|"]
+        for name, r in [*null["per_kind"].items(), ("all", null)]:
+            lines.append(f"| {name} | {r['n_trials']} | {r['n_accepted']} | {r['rate']:.3f} | {r['upper_bound']:.4f} |")
+        lines.append(f"\n{'PASS' if null['passed'] else 'FAIL'}: upper bound {null['upper_bound']:.4f} "
+                     f"{'<=' if null['passed'] else '>'} {null['limit']:.2f}")
+    stab = report.get("seed_stability")
+    if stab:
+        lines += ["", f"Seed stability: {stab['settings']['n_seeds']} fitting seeds on the same data, "
+                  "fraction agreeing with the modal support", "",
+                  "| system | noise | agreement | distinct supports | needed |", "|---|---|---|---|---|"]
+        for r in stab["rows"]:
+            lines.append(f"| {r['system']} | {r['noise']:g} | {r['agreement']:.2f} | {r['n_distinct_supports']} "
+                         f"| {r['min_agreement']:.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 def integrity_arg_parser():
     """Options shared by ``atom bench integrity`` and ``scripts/run_scientific_integrity_bench.py``."""
     import argparse
+
+    from atom_sdk.evidence.null_trials import DEFAULT_NULL_TRIALS, DEFAULT_STABILITY_SEEDS
 
     ap = argparse.ArgumentParser(prog="atom bench integrity", description="scientific-integrity benchmark")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -365,6 +396,12 @@ def integrity_arg_parser():
     ap.add_argument("--systems", nargs="+", default=list(DEFAULT_SYSTEMS))
     ap.add_argument("--force-sparse", action="store_true",
                     help="library bagging + 60%% inclusion on every system (sparsest path)")
+    ap.add_argument("--null-trials", type=int, default=DEFAULT_NULL_TRIALS,
+                    help="lawless streams of each kind (noise, time-shuffled) through the online scientist; "
+                         "0 leaves the null trial out")
+    ap.add_argument("--stability-seeds", type=int, default=DEFAULT_STABILITY_SEEDS,
+                    help="fitting seeds on the same data per (system, noise); 0 leaves the seed-stability trial out")
+    ap.add_argument("--markdown", default=None, help="also write the tables as Markdown to this file")
     ap.add_argument("--check", action="store_true", help="exit 1 when a threshold fails")
     ap.add_argument("--output", default="validation_outputs/scientific_integrity.json")
     return ap

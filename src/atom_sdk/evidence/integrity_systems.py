@@ -55,7 +55,8 @@ from atom_sdk.science.systems import (
     van_der_pol_rhs,
 )
 
-__all__ = ["Trajectory", "GroundTruthSystem", "SYSTEMS", "get_system", "system_names"]
+__all__ = ["Trajectory", "GroundTruthSystem", "SYSTEMS", "get_system", "system_names", "noisy_trajectories",
+           "system_library", "fit_discoverer"]
 
 
 @dataclass
@@ -200,6 +201,54 @@ def _field_to_trajectories(field_: np.ndarray, dt: float) -> list[Trajectory]:
 def _diffusion(n: int, rng: np.random.Generator) -> list[Trajectory]:
     f, dt = _diffusion_field(n, rng)
     return _field_to_trajectories(f, dt)
+
+
+# --------------------------------------------------------------------------- noisy data and the discoverer
+# (shared by the integrity benchmark and its null/seed-stability trials)
+
+
+def noisy_trajectories(system: GroundTruthSystem, n: int, level: float, rng: np.random.Generator,
+                       sigma: np.ndarray | None = None) -> tuple[list[Trajectory], np.ndarray]:
+    """Trajectories with relative Gaussian noise on the states; returns them and sigma used."""
+    if system.is_pde:
+        field, dt = system.field_simulate(n, rng)  # type: ignore[misc]
+        sig = np.array([level * field.std()]) if sigma is None else sigma
+        noisy = field + sig[0] * rng.standard_normal(field.shape)
+        return system.field_to_trajectories(noisy, dt), sig  # type: ignore[misc]
+    trajs = system.simulate(n, rng)
+    if sigma is None:
+        sigma = level * np.concatenate([t.x for t in trajs]).std(axis=0)
+    out = [Trajectory(t.x + sigma * rng.standard_normal(t.x.shape), t.dt, t.u) for t in trajs]
+    return out, sigma
+
+
+def system_library(system: GroundTruthSystem):
+    """The candidate library of ``system``'s profile (polynomial of the profile's degree)."""
+    from atom_sdk.science.library import Library
+
+    return Library(system.variable_names, system.control_names, degree=int(system.profile.get("degree", 2)))
+
+
+def fit_discoverer(system: GroundTruthSystem, trajs: list[Trajectory], seed: int, force_sparse: bool) -> np.ndarray:
+    """Coefficients ``(n_vars, n_terms)`` of :func:`atom_sdk.science.discover` with the system's profile;
+    ``seed`` seeds the ensemble's bagging."""
+    from atom_sdk.science import Differentiation, SparseRegressor, discover
+
+    p = system.profile
+    differentiation = Differentiation(
+        method=p.get("derivative", "smoothed_fd"),
+        sg_window=int(p.get("sg_window", 15)),
+        sg_polyorder=int(p.get("sg_polyorder", 2)),
+    )
+    sparsest = {"library_bagging": True, "inclusion_threshold": 0.6} if force_sparse else {}
+    optimizer = SparseRegressor(
+        selection=p.get("selection", "bic"), threshold=float(p.get("threshold", 0.05)),
+        ensembled=True, ensemble_size=int(p.get("ensemble_size", 20)), **sparsest,
+    )
+    us = None if trajs[0].u is None else [t.u for t in trajs]
+    theory = discover([t.x for t in trajs], [t.dt for t in trajs], us, library=system_library(system),
+                      differentiation=differentiation, optimizer=optimizer, seed=seed)
+    return theory.coefficient_matrix()
 
 
 # --------------------------------------------------------------------------- registry

@@ -1,0 +1,74 @@
+"""Null trial and seed-stability trial of the integrity benchmark (fast tier, small budgets)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import beta
+
+from atom_sdk.evidence import null_trials as nt
+from atom_sdk.evidence.integrity_systems import get_system
+
+
+def test_clopper_pearson_bound_matches_scipy_and_59_trials_reach_five_percent():
+    assert nt.false_discovery_bound(0, 59) == pytest.approx(0.04951, abs=1e-5)
+    assert nt.false_discovery_bound(0, 59) == pytest.approx(1 - 0.05 ** (1 / 59), rel=1e-9)
+    assert nt.false_discovery_bound(0, 58) > 0.05
+    assert nt.trials_for_bound(0.05, 0.95) == 59
+    for k, n in ((1, 12), (5, 120), (3, 60)):       # one-sided upper bound = Beta(k+1, n-k) quantile
+        assert nt.false_discovery_bound(k, n) == pytest.approx(beta.ppf(0.95, k + 1, n - k), rel=1e-9)
+    assert nt.false_discovery_bound(4, 4) == 1.0
+    assert nt.DEFAULT_NULL_TRIALS >= nt.trials_for_bound()
+
+
+def test_null_data_is_lawless_and_keeps_the_systems_scale():
+    system = get_system("dho")
+    x, u, dt = nt.null_data("shuffled", system, 192, 0.0, np.random.default_rng(0))
+    assert x.shape == (192, 2) and u is None and dt == pytest.approx(0.05)
+    steps = np.linalg.norm(np.diff(x, axis=0), axis=1)
+    assert np.median(steps) > 0.3 * x.std()         # neighbours are unrelated (clean dho steps are ~0.05 std)
+    xn, _, _ = nt.null_data("noise", system, 192, 0.0, np.random.default_rng(0))
+    assert xn.std(axis=0) == pytest.approx(x.std(axis=0), rel=0.3)
+    x, u, _ = nt.null_data("shuffled", get_system("diffusion"), 96, 0.03, np.random.default_rng(1))
+    assert x.shape == (96, 1) and u.shape == (96, 2)   # one grid point, its derivative inputs shuffled with it
+    with pytest.raises(ValueError, match="unknown null kind"):
+        nt.null_data("sorted", system, 96, 0.0, np.random.default_rng(0))
+
+
+def test_null_trial_small_budget_counts_acceptances_through_the_online_scientist():
+    r = nt.run_null_trials(6, samples=192, systems=["dho", "van_der_pol", "hopf"], noise_levels=[0.0, 0.03])
+    assert r["n_trials"] == 12 and r["per_kind"]["noise"]["n_trials"] == r["per_kind"]["shuffled"]["n_trials"] == 6
+    assert all(t["n_fits"] > 0 for t in r["trials"])  # the governor reviewed candidates in every trial
+    # measured: one of twelve streams gets a law accepted (pure noise shaped like Van der Pol, seed 1)
+    assert r["n_accepted"] == 1
+    assert [(a["kind"], a["system"], a["seed"]) for a in r["accepted_trials"]] == [("noise", "van_der_pol", 1)]
+    assert r["accepted_trials"][0]["first_accepted"]["equations"]
+    assert r["upper_bound"] == pytest.approx(beta.ppf(0.95, 2, 11), rel=1e-9)
+    assert r["passed"] is False                         # twelve trials cannot bound the rate by 5 %
+    again = nt.run_null_trial("noise", "van_der_pol", 192, 1)
+    assert again["accepted"] and again["n_accepted"] == r["trials"][1]["n_accepted"]
+
+
+def test_seed_stability_small_budget():
+    r = nt.run_seed_stability(4, samples=192, systems=["dho", "hopf"], noise_levels=[0.0, 0.06])
+    rows = {(x["system"], x["noise"]): x for x in r["rows"]}
+    assert rows[("dho", 0.0)]["agreement"] == 1.0 and rows[("dho", 0.0)]["n_distinct_supports"] == 1
+    assert rows[("dho", 0.0)]["modal_support"] == ["dv: v", "dv: x", "dx: v"]
+    assert rows[("hopf", 0.06)]["agreement"] == 0.75 and rows[("hopf", 0.06)]["min_agreement"] == 0.8
+    assert r["failing"] == [{"system": "hopf", "noise": 0.06, "agreement": 0.75, "limit": 0.8}]
+    assert r["passed"] is False and r["agreement_min"] == 0.75
+
+
+def test_report_carries_both_trials_and_keeps_the_cells(monkeypatch):
+    from atom_sdk.evidence import integrity
+
+    kw = dict(seeds=[0], noise_levels=[0.0], samples=96, systems=["dho"])
+    plain = integrity.run_integrity_benchmark(null_trials=0, stability_seeds=0, **kw)
+    assert "null_trial" not in plain and "seed_stability" not in plain
+    full = integrity.run_integrity_benchmark(null_trials=3, stability_seeds=3, **kw)
+    assert full["aggregates"] == plain["aggregates"] and full["failing_cells"] == plain["failing_cells"]
+    assert full["null_trial"]["n_trials"] == 6 and full["seed_stability"]["rows"][0]["agreement"] == 1.0
+    assert full["passed"] is False                      # six null trials cannot reach a 5 % bound
+    assert full["settings"]["null_trials"] == 3 and full["settings"]["stability_seeds"] == 3
+    md = integrity.markdown_tables(full)
+    assert "| dho | 0 | 1.00 |" in md and "Null trial" in md and "| all | 6 |" in md and "Seed stability" in md
