@@ -58,6 +58,10 @@ ST_CITATION = ("Schäfer, M. & Turek, S. (1996). Benchmark computations of lamin
                "547-566, Vieweg. (DFG benchmark 2D-2, Re = 100)")
 TG_CITATION = ("Taylor, G. I. & Green, A. E. (1937). Mechanism of the production of small eddies from large ones. "
                "Proc. R. Soc. Lond. A 158, 499-521 (exact decay E(t) = E0 exp(-2 nu |k|^2 t))")
+BRUNTON_CITATION = ("Brunton, S. L., Proctor, J. L. & Kutz, J. N. (2016). Discovering governing equations from "
+                    "data by sparse identification of nonlinear dynamical systems. PNAS 113(15), 3932-3937. "
+                    "doi:10.1073/pnas.1517384113; mean-field model: Noack, B. R. et al. (2003), J. Fluid Mech. "
+                    "497, 335-363")
 NACA_CITATION = ("Ames Research Staff (1953). Equations, tables, and charts for compressible flow. NACA Report "
                  "1135 (theta-beta-Mach relation, Rankine-Hugoniot jumps, detachment angle)")
 
@@ -117,6 +121,32 @@ REPRODUCTIONS: dict[str, Reproduction] = {
         published=(
             Published("max shock-angle error", 0.0, 0.0, 1.0, "deg", NACA_CITATION, "tolerance 1 degree"),
             Published("max pressure-ratio error", 0.0, 0.0, 3.0, "%", NACA_CITATION, "tolerance 3%"),
+        ),
+    ),
+    "brunton2016_wake": Reproduction(
+        name="brunton2016_wake",
+        title="Sparse model of the Re = 100 cylinder wake in two POD modes and the shift mode (mean-field model)",
+        citation=BRUNTON_CITATION,
+        module="brunton2016",
+        budgets={"quick": "D = 8 cells (176 x 33), base flow by SFD, 200 D/U free run, 40 D/U off-manifold run; "
+                           "~40 s on one core",
+                 "full": "D = 24 cells (528 x 98), 150 D/U SFD, 400 D/U free run, 40 D/U off-manifold run; "
+                          "minutes on one GPU"},
+        published=(
+            Published("mean-field terms missing", 0.0, 0.0, 0.0, "", BRUNTON_CITATION,
+                      "a1, a2, a1*a_shift | a1, a2, a2*a_shift | a_shift, a1^2, a2^2 (Noack 2003)"),
+            Published("terms outside the mean-field structure", 0.0, 0.0, 0.0, "", BRUNTON_CITATION,
+                      "besides the frequency shift (a2*a_shift in da1/dt, a1*a_shift in da2/dt)"),
+            Published("limit-cycle frequency error", 0.0, -2.0, 2.0, "%", BRUNTON_CITATION,
+                      "model against the shedding frequency of the simulated lift; tolerance set by the issue"),
+            Published("limit-cycle amplitude error", 0.0, -5.0, 5.0, "%", BRUNTON_CITATION,
+                      "model against the simulation's POD amplitude; tolerance set by the issue"),
+            Published("paraboloid R^2", 1.0, 0.95, 1.0, "", BRUNTON_CITATION,
+                      "slow manifold a_shift = c0 + c (a1^2 + a2^2); accepted above 0.95"),
+            Published("transient timing error", 0.0, -10.0, 10.0, "%", BRUNTON_CITATION,
+                      "time from 2 % to half the cycle amplitude, model from the same start; accepted within 10%"),
+            Published("off-manifold transient timing error", 0.0, -10.0, 10.0, "%", BRUNTON_CITATION,
+                      "LBM restarted at the cycle amplitude without the shift; a_shift half-time, model vs LBM"),
         ),
     ),
 }
