@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from atom_sdk.agent import distributions as D
+from atom_sdk.agent import distributions
 from atom_sdk.agent.encoder import make_encoder
 from atom_sdk.errors import ConfigError
 
@@ -154,26 +154,26 @@ class ActorCritic(nn.Module):
                 log_std = self.log_std_head(a)
             else:
                 log_std = jnp.broadcast_to(self.log_std, mean.shape)
-            pi = {"mean": mean, "log_std": jnp.clip(log_std, D.LOG_STD_MIN, D.LOG_STD_MAX)}
+            pi = {"mean": mean, "log_std": jnp.clip(log_std, distributions.LOG_STD_MIN, distributions.LOG_STD_MAX)}
         return pi, value, latent
 
 
 def sample(pi: dict, spec: ActionSpec, squash: str, key: jax.Array, deterministic: bool):
     """Draw an action inside the bounds (or the mode, when deterministic)."""
     if spec.discrete:
-        return D.categorical_sample(key, pi["logits"], deterministic)
-    fn = D.tanh_sample if squash == "tanh" else D.clip_sample
+        return distributions.categorical_sample(key, pi["logits"], deterministic)
+    fn = distributions.tanh_sample if squash == "tanh" else distributions.clip_sample
     return fn(key, pi["mean"], pi["log_std"], spec.low_array, spec.high_array, deterministic)
 
 
 def log_prob(pi: dict, action: jnp.ndarray, spec: ActionSpec, squash: str) -> jnp.ndarray:
     if spec.discrete:
-        return D.categorical_log_prob(action, pi["logits"])
-    fn = D.tanh_log_prob if squash == "tanh" else D.clip_log_prob
+        return distributions.categorical_log_prob(action, pi["logits"])
+    fn = distributions.tanh_log_prob if squash == "tanh" else distributions.clip_log_prob
     return fn(action, pi["mean"], pi["log_std"], spec.low_array, spec.high_array)
 
 
 def entropy(pi: dict, spec: ActionSpec) -> jnp.ndarray:
     if spec.discrete:
-        return D.categorical_entropy(pi["logits"])
-    return D.gaussian_entropy(pi["log_std"])
+        return distributions.categorical_entropy(pi["logits"])
+    return distributions.gaussian_entropy(pi["log_std"])

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from atom_sdk.agent import ppo as P
+from atom_sdk.agent import ppo
 from atom_sdk.agent import scan_trainer
 from atom_sdk.agent.running_stats import BatchMoments
 from atom_sdk.config import AgentSettings
@@ -68,7 +68,7 @@ class GymnaxTask:
     def last_inputs(self, s: GymnaxCarry) -> dict[str, jnp.ndarray]:
         return {"vector": self.norm(s.obs, s.obs_stats)}
 
-    def respond(self, agent: P.AgentState, s: GymnaxCarry, action: jnp.ndarray, k_env: jax.Array):
+    def respond(self, agent: ppo.AgentState, s: GymnaxCarry, action: jnp.ndarray, k_env: jax.Array):
         space, gamma = self.env.action_space(self.env_params), self.gamma
         env_action = action if self.discrete else action.reshape((self.num_envs,) + space.shape)
         obs, env_state, reward, term, trunc, info = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(
@@ -87,7 +87,7 @@ class GymnaxTask:
         ret_stats = s.ret_stats.update(disc[:, None]) if self.scale_rewards else s.ret_stats
         r = reward / jnp.sqrt(ret_stats.var[0] + 1e-8) if self.scale_rewards else reward
         # bootstrap truncated (not terminated) episodes from the final observation
-        v_final = P.value(agent, {"vector": self.norm(info["final_observation"], s.obs_stats)})
+        v_final = ppo.value(agent, {"vector": self.norm(info["final_observation"], s.obs_stats)})
         r = r + gamma * v_final * trunc * (1.0 - term)
         obs_stats = s.obs_stats.update(obs) if self.normalize_obs else s.obs_stats
         new = s.replace(
@@ -119,7 +119,7 @@ def make_train(
     if n_updates < 1:
         raise ConfigError("total_timesteps is smaller than one rollout", hint="raise total_timesteps")
     # vector observations only: no field encoder, so no latent dynamics to train
-    derived = P.DerivedSettings(total_updates=n_updates, symplectic=False, symplectic_dt=0.1)
+    derived = ppo.DerivedSettings(total_updates=n_updates, symplectic=False, symplectic_dt=0.1)
     space = env.action_space(env_params)
     discrete = hasattr(space, "n") and not hasattr(space, "low")
     obs_dim = env.observation_space(env_params).shape
@@ -132,7 +132,7 @@ def make_train(
             jax.random.split(k_env, num_envs), env_params
         )
         example = {"vector": jnp.zeros(obs_dim, jnp.float32)}
-        agent = P.create_agent(k_agent, example, space, settings, derived, discrete=discrete,
+        agent = ppo.create_agent(k_agent, example, space, settings, derived, discrete=discrete,
                                n_actions=getattr(space, "n", None))
         state = GymnaxCarry(
             env_state=env_state, obs=obs,

@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from atom_sdk import __version__
-from atom_sdk.platform import models as m
+from atom_sdk.platform import models
 from atom_sdk.platform.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware, install_error_handlers
 from atom_sdk.platform.state import Platform
 from atom_sdk.platform.settings import PlatformSettings
@@ -28,7 +28,7 @@ log = logging.getLogger("atom.platform")
 STATIC = Path(__file__).parent / "static"
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": m.ErrorResponse, "description": text} for status, text in (
+    status: {"model": models.ErrorResponse, "description": text} for status, text in (
         (400, "bad request (e.g. a path outside the job folder)"), (401, "API key missing, unknown or revoked"),
         (404, "no such job, world, geometry or artifact"), (409, "conflict with the job's state"),
         (413, "request body too large"), (422, "invalid input: the message names each field and what to change"),

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import APIKeyHeader, HTTPBearer
 
-from atom_sdk.platform import models as m
+from atom_sdk.platform import models
 from atom_sdk.platform.errors import AuthError
 from atom_sdk.platform.security import Principal, presented_key
 from atom_sdk.platform.state import Platform
@@ -80,12 +80,12 @@ MaxSeconds = Annotated[float, Query(gt=0, le=3600, description="close the stream
 class JobPage:
     """Which page of a job list a request asks for."""
 
-    state: m.JobState | None
+    state: models.JobState | None
     limit: int
     offset: int
 
 
-def job_page(state: m.JobState | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+def job_page(state: models.JobState | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
              offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> JobPage:
     return JobPage(state, limit, offset)
 

@@ -6,19 +6,19 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from atom_sdk.platform import models as m
+from atom_sdk.platform import models
 from atom_sdk.platform.deps import JobId, JobPageDep, PlatformDep, ReaderDep, WriterDep
 from atom_sdk.platform.errors import LimitError
-from atom_sdk.platform.routes import jobviews as v
+from atom_sdk.platform.routes import jobviews
 
 router = APIRouter(prefix="/api/v1", tags=["inverse design"])
 
 
-@router.post("/inverse-design/jobs", response_model=m.Job, status_code=202, summary="Launch an inverse-design search")
-def create_design(body: m.DesignJobRequest, p: PlatformDep, who: WriterDep) -> dict[str, Any]:
+@router.post("/inverse-design/jobs", response_model=models.Job, status_code=202, summary="Launch an inverse-design search")
+def create_design(body: models.DesignJobRequest, p: PlatformDep, who: WriterDep) -> dict[str, Any]:
     from atom_sdk.design import resolve_spec
 
-    data = v.without_output_root(body.spec, "spec")
+    data = jobviews.without_output_root(body.spec, "spec")
     spec = resolve_spec(body.spec)  # fills the problem's defaults; ConfigError (422) for unknown problems
     evaluations = spec.iterations * spec.population
     if evaluations > p.settings.max_design_evaluations:
@@ -27,16 +27,16 @@ def create_design(body: m.DesignJobRequest, p: PlatformDep, who: WriterDep) -> d
     if spec.workers > 2:
         raise LimitError("workers > 2 is not allowed through the API; the server's worker pool already runs jobs "
                          "in parallel (set workers to 1 or 2)")
-    v.check_grid(p, spec.grid or (1, 1, 1), "the design grid")
-    return v.enqueue(p, "inverse_design", spec.name, {"spec": data}, who)
+    jobviews.check_grid(p, spec.grid or (1, 1, 1), "the design grid")
+    return jobviews.enqueue(p, "inverse_design", spec.name, {"spec": data}, who)
 
 
-@router.get("/inverse-design/jobs", response_model=m.JobList, summary="List searches")
+@router.get("/inverse-design/jobs", response_model=models.JobList, summary="List searches")
 def list_designs(p: PlatformDep, page: JobPageDep, _r: ReaderDep) -> dict[str, Any]:
-    return v.jobs_page(p, "inverse_design", page)
+    return jobviews.jobs_page(p, "inverse_design", page)
 
 
-@router.get("/inverse-design/spec-template", response_model=m.SpecTemplates,
+@router.get("/inverse-design/spec-template", response_model=models.SpecTemplates,
             summary="Built-in problems with ready-to-edit specs, and the spec's JSON schema")
 def spec_template(_r: ReaderDep) -> dict[str, Any]:
     from atom_sdk.design import DesignSpec, list_problems
@@ -44,6 +44,6 @@ def spec_template(_r: ReaderDep) -> dict[str, Any]:
     return {"problems": list_problems(), "spec_schema": DesignSpec.model_json_schema()}
 
 
-@router.get("/inverse-design/jobs/{job_id}", response_model=m.Job, summary="One search")
+@router.get("/inverse-design/jobs/{job_id}", response_model=models.Job, summary="One search")
 def get_design(job_id: JobId, p: PlatformDep, _r: ReaderDep) -> dict[str, Any]:
-    return v.job_out(p.store.get_job(job_id, "inverse_design"))
+    return jobviews.job_out(p.store.get_job(job_id, "inverse_design"))

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from atom_sdk.artifacts import atomic_write_bytes, write_json
 from atom_sdk.platform import geometries as geo
-from atom_sdk.platform import models as m
+from atom_sdk.platform import models
 from atom_sdk.platform.deps import PlatformDep, ReaderDep, WriterDep
 from atom_sdk.platform.errors import GeometryError
 from atom_sdk.platform.state import Platform
@@ -34,7 +34,7 @@ def _geometry_out(row: Geometry) -> dict[str, Any]:
             "mask_url": f"/api/v1/geometries/{row.id}/mask.png", **props}
 
 
-@router.get("", response_model=m.GeometryList, summary="Uploaded body shapes")
+@router.get("", response_model=models.GeometryList, summary="Uploaded body shapes")
 def list_geometries(p: PlatformDep, _r: ReaderDep) -> dict[str, Any]:
     from sqlalchemy import select
 
@@ -59,7 +59,7 @@ async def _mask_from(p: Platform, polygon: str | None, grid: str | None, file: U
     return await run_in_threadpool(geo.rasterize_polygon, geo.parse_polygon(polygon or ""), (nx, ny)), "polygon"
 
 
-@router.post("/upload", response_model=m.GeometryInfo, status_code=201,
+@router.post("/upload", response_model=models.GeometryInfo, status_code=201,
              summary="Upload a body for the cylinder channel: a polygon (JSON points) or a PNG mask")
 async def upload_geometry(p: PlatformDep, who: WriterDep, name: Annotated[str, Form(min_length=1, max_length=128)],
                           polygon: Annotated[str | None, Form(max_length=65536,
@@ -86,7 +86,7 @@ async def upload_geometry(p: PlatformDep, who: WriterDep, name: Annotated[str, F
     return _geometry_out(row)
 
 
-@router.get("/{geometry_id}", response_model=m.GeometryInfo, summary="One geometry")
+@router.get("/{geometry_id}", response_model=models.GeometryInfo, summary="One geometry")
 def get_geometry(geometry_id: GeometryId, p: PlatformDep, _r: ReaderDep) -> dict[str, Any]:
     with p.store.session() as s:
         return _geometry_out(p.geometry_row(s, geometry_id))

@@ -9,20 +9,20 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from atom_sdk import __version__
-from atom_sdk.platform import models as m
+from atom_sdk.platform import models
 from atom_sdk.platform.deps import PlatformDep
 
 log = logging.getLogger("atom.platform")
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=m.Health, summary="Liveness: the process answers")
+@router.get("/healthz", response_model=models.Health, summary="Liveness: the process answers")
 def healthz() -> dict[str, Any]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/readyz", response_model=m.Readiness,
-            responses={503: {"model": m.Readiness, "description": "database or workers not ready"}},
+@router.get("/readyz", response_model=models.Readiness,
+            responses={503: {"model": models.Readiness, "description": "database or workers not ready"}},
             summary="Readiness: database reachable and workers alive")
 def readyz(p: PlatformDep) -> Any:
     try:

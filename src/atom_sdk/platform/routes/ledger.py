@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from atom_sdk.platform import models as m
+from atom_sdk.platform import models
 from atom_sdk.platform.deps import PlatformDep, ReaderDep
 
 router = APIRouter(prefix="/api/v1", tags=["science"])
@@ -18,7 +18,7 @@ def _entry(job_id: str, kind: str, rec: dict[str, Any]) -> dict[str, Any]:
             "scores": rec.get("scores") or {}, "reasons": [str(r) for r in rec.get("reasons") or []]}
 
 
-@router.get("/ledger", response_model=m.LedgerPage, summary="Every hypothesis the scientist considered, across runs")
+@router.get("/ledger", response_model=models.LedgerPage, summary="Every hypothesis the scientist considered, across runs")
 def ledger(p: PlatformDep, _r: ReaderDep, run_id: Annotated[str | None, Query(max_length=64)] = None,
            kind: Annotated[str | None, Query(pattern="^(candidate|accepted|rejected)$")] = None,
            limit: Annotated[int, Query(ge=1, le=5000)] = 200,

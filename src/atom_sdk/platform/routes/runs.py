@@ -16,11 +16,11 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from atom_sdk.errors import ConfigError, WorldNotFoundError
 from atom_sdk.platform import jobfiles
-from atom_sdk.platform import models as m
+from atom_sdk.platform import models
 from atom_sdk.platform.deps import (After, ArtifactPath, JobId, JobPageDep, Limit, MaxSeconds, PlatformDep,
                                     ReaderDep, WriterDep)
 from atom_sdk.platform.errors import JobNotFoundError, LimitError
-from atom_sdk.platform.routes import jobviews as v
+from atom_sdk.platform.routes import jobviews
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
 
@@ -42,11 +42,11 @@ def _check_world_params(config: Any, data: dict[str, Any]) -> None:
         parse_params(params_model, data["world"]["params"], config.world.name)
 
 
-@router.post("/runs", response_model=m.Job, status_code=202, summary="Launch a closed-loop run")
-def create_run(body: m.RunRequest, p: PlatformDep, who: WriterDep) -> dict[str, Any]:
+@router.post("/runs", response_model=models.Job, status_code=202, summary="Launch a closed-loop run")
+def create_run(body: models.RunRequest, p: PlatformDep, who: WriterDep) -> dict[str, Any]:
     config = body.config
-    data = v.without_output_root(config, "config")
-    v.check_grid(p, config.world.grid, "the run's grid")
+    data = jobviews.without_output_root(config, "config")
+    jobviews.check_grid(p, config.world.grid, "the run's grid")
     if config.steps > p.settings.max_steps:
         raise LimitError(f"steps={config.steps}; this server allows at most {p.settings.max_steps} steps per run")
     if body.geometry_id is not None:
@@ -57,17 +57,17 @@ def create_run(body: m.RunRequest, p: PlatformDep, who: WriterDep) -> dict[str, 
         data["world"]["params"].update(scaled_cylinder_params(p.geometry_properties(body.geometry_id),
                                                               tuple(config.world.grid)))
     _check_world_params(config, data)
-    return v.enqueue(p, "run", config.name, {"config": data, "geometry_id": body.geometry_id}, who)
+    return jobviews.enqueue(p, "run", config.name, {"config": data, "geometry_id": body.geometry_id}, who)
 
 
-@router.get("/runs", response_model=m.JobList, summary="List runs")
+@router.get("/runs", response_model=models.JobList, summary="List runs")
 def list_runs(p: PlatformDep, page: JobPageDep, _r: ReaderDep) -> dict[str, Any]:
-    return v.jobs_page(p, "run", page)
+    return jobviews.jobs_page(p, "run", page)
 
 
-@router.get("/runs/{run_id}", response_model=m.RunDetail, summary="One run with its summary, laws and safety report")
+@router.get("/runs/{run_id}", response_model=models.RunDetail, summary="One run with its summary, laws and safety report")
 def get_run(run_id: JobId, p: PlatformDep, _r: ReaderDep) -> dict[str, Any]:
-    job = v.job_out(p.store.get_job(run_id, "run"))
+    job = jobviews.job_out(p.store.get_job(run_id, "run"))
     results_path = p.job_dir(run_id) / "results.json"
     if job["state"] == "succeeded" and results_path.is_file():
         results = json.loads(results_path.read_text(encoding="utf-8"))
@@ -78,31 +78,31 @@ def get_run(run_id: JobId, p: PlatformDep, _r: ReaderDep) -> dict[str, Any]:
     return {**job, "summary": None, "laws": laws, "safety": None}
 
 
-@router.post("/runs/{run_id}/cancel", response_model=m.Job, summary="Cancel a run")
+@router.post("/runs/{run_id}/cancel", response_model=models.Job, summary="Cancel a run")
 def cancel_run(run_id: JobId, p: PlatformDep, _w: WriterDep) -> dict[str, Any]:
-    return v.job_out(p.store.request_cancel(run_id, "run"))
+    return jobviews.job_out(p.store.request_cancel(run_id, "run"))
 
 
-@router.post("/runs/{run_id}/resume", response_model=m.Job, summary="Resume an interrupted run from its checkpoint")
+@router.post("/runs/{run_id}/resume", response_model=models.Job, summary="Resume an interrupted run from its checkpoint")
 def resume_run(run_id: JobId, p: PlatformDep, _w: WriterDep) -> dict[str, Any]:
-    return v.job_out(p.store.requeue(run_id, "run"))
+    return jobviews.job_out(p.store.requeue(run_id, "run"))
 
 
-@router.get("/runs/{run_id}/telemetry", response_model=m.TelemetryPage,
+@router.get("/runs/{run_id}/telemetry", response_model=models.TelemetryPage,
             summary="Run telemetry (step, update and safety lines) after a cursor")
 def run_telemetry(run_id: JobId, p: PlatformDep, _r: ReaderDep, after: After = 0, limit: Limit = 500) -> dict[str, Any]:
-    return v.telemetry_page(p, run_id, "run", after, limit)
+    return jobviews.telemetry_page(p, run_id, "run", after, limit)
 
 
-@router.get("/runs/{run_id}/telemetry/stream", responses=v.SSE_RESPONSES, response_model=None,
+@router.get("/runs/{run_id}/telemetry/stream", responses=jobviews.SSE_RESPONSES, response_model=None,
             summary="Run telemetry as Server-Sent Events")
 def run_telemetry_stream(request: Request, run_id: JobId, p: PlatformDep, _r: ReaderDep, after: After = 0,
                          max_seconds: MaxSeconds = 600.0,
                          last_event_id: Annotated[str | None, Header(max_length=20)] = None) -> StreamingResponse:
-    return v.telemetry_stream(request, p, run_id, "run", after, max_seconds, last_event_id)
+    return jobviews.telemetry_stream(request, p, run_id, "run", after, max_seconds, last_event_id)
 
 
-@router.get("/runs/{run_id}/field", response_model=m.FieldSnapshot,
+@router.get("/runs/{run_id}/field", response_model=models.FieldSnapshot,
             summary="Downsampled snapshot of the run's current field (for the heat-map)")
 def run_field(run_id: JobId, p: PlatformDep, _r: ReaderDep) -> dict[str, Any]:
     p.store.get_job(run_id, "run")
@@ -114,13 +114,13 @@ def run_field(run_id: JobId, p: PlatformDep, _r: ReaderDep) -> dict[str, Any]:
     return {"job_id": run_id, **data}
 
 
-@router.get("/runs/{run_id}/artifacts", response_model=m.ArtifactList, summary="Files of a run")
+@router.get("/runs/{run_id}/artifacts", response_model=models.ArtifactList, summary="Files of a run")
 def run_artifacts(run_id: JobId, p: PlatformDep, _r: ReaderDep) -> dict[str, Any]:
-    return v.artifact_list(p, run_id, "run")
+    return jobviews.artifact_list(p, run_id, "run")
 
 
-@router.get("/runs/{run_id}/artifacts/{path:path}", responses=v.FILE_RESPONSES, response_model=None,
+@router.get("/runs/{run_id}/artifacts/{path:path}", responses=jobviews.FILE_RESPONSES, response_model=None,
             summary="Download one artifact of a run")
 def run_artifact(run_id: JobId, path: ArtifactPath, p: PlatformDep, _r: ReaderDep,
                  download: bool = False) -> FileResponse:
-    return v.artifact_download(p, run_id, "run", path, download)
+    return jobviews.artifact_download(p, run_id, "run", path, download)

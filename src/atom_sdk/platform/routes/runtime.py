@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from atom_sdk.platform import models as m
+from atom_sdk.platform import models
 from atom_sdk.platform.deps import PlatformDep, ReaderDep
 from atom_sdk.platform.state import Platform
 
@@ -24,7 +24,7 @@ def _recent_safety(p: Platform, limit: int = 20) -> list[dict[str, Any]]:
     return events[:limit]
 
 
-@router.get("/runtime/telemetry", response_model=m.RuntimeTelemetry,
+@router.get("/runtime/telemetry", response_model=models.RuntimeTelemetry,
             summary="Queue depth, workers, jobs by state and recent safety events")
 def runtime(p: PlatformDep, _r: ReaderDep) -> dict[str, Any]:
     counts = p.store.counts_by_state()

@@ -6,14 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from atom_sdk.platform import models as m
+from atom_sdk.platform import models
 from atom_sdk.platform.deps import ReaderDep
 
 router = APIRouter(prefix="/api/v1", tags=["studio"])
 _cache: dict[str, Any] = {}
 
 
-@router.get("/studio/catalog", response_model=m.Catalog,
+@router.get("/studio/catalog", response_model=models.Catalog,
             summary="Ready-made experiments: each is the exact body of a POST to its endpoint")
 def catalog(_r: ReaderDep) -> dict[str, Any]:
     from atom_sdk.platform.catalog import templates
