@@ -5,6 +5,9 @@
     per-step timestamps after the first PPO update (so jit compilation is excluded); the time
     to that point beyond steady-state cost is reported as ``startup_s`` (world build, first
     act/update compiles; later variants reuse compiled programs of the same shapes).
+(c) Start-up with JAX's persistent compilation cache: the same config run in three fresh processes,
+    cache off (the reference), cold cache and warm cache; time to the first step, programs compiled
+    and seconds spent compiling, as each run records them under ``timings``.
 (b) N = 8 seeds of ``ppo_baseline`` trained as one ``jit(vmap(train))`` program versus the same
     jitted single-seed program called 8 times, and versus 8 host-stepped runs (safety off in
     both so they do the same work). The ratios are the in-process reference.
@@ -75,6 +78,45 @@ def bench_variants(quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+_STARTUP_SCRIPT = """
+import json, sys, tempfile
+from pathlib import Path
+from atom_sdk.config import build_run_config
+from atom_sdk.experiment.runner import run_experiment
+cfg = build_run_config(json.loads(sys.argv[1]))
+with tempfile.TemporaryDirectory() as tmp:
+    t = run_experiment(cfg, Path(tmp) / "run")["timings"]
+print("RESULT " + json.dumps(t))
+"""
+
+
+def bench_startup(world: str, variant: str, steps: int) -> dict[str, Any]:
+    """Time to first step and compilations: cache off, cold cache, warm cache (fresh processes)."""
+    import subprocess
+    import sys
+
+    config = json.dumps({"world": WORLDS[world], "variant": variant, "steps": steps, "seed": 0})
+    rows: dict[str, Any] = {"world": world, "variant": variant, "steps": steps}
+    with tempfile.TemporaryDirectory() as cache:
+        for label, setting in (("cache_off", "off"), ("cold_cache", cache), ("warm_cache", cache)):
+            env = {**os.environ, "ATOM_COMPILATION_CACHE": setting}
+            env.pop("JAX_COMPILATION_CACHE_DIR", None)
+            t = time.perf_counter()
+            done = subprocess.run([sys.executable, "-c", _STARTUP_SCRIPT, config], env=env, capture_output=True,
+                                  text=True, timeout=1800, check=True)
+            process_s = time.perf_counter() - t
+            timings = json.loads([x for x in done.stdout.splitlines() if x.startswith("RESULT ")][-1][7:])
+            rows[label] = {"process_s": process_s, **{k: timings.get(k) for k in (
+                "first_step_seconds", "compilations", "cache_hits", "compile_seconds", "wall_seconds")}}
+            print(f"  {world:<24}{variant:<14}{label:<12} first step {timings['first_step_seconds']:6.2f} s, "
+                  f"{timings['compilations']} programs ({timings['cache_hits']} from cache), "
+                  f"{timings['compile_seconds']:.2f} s compiling, run {timings['wall_seconds']:.1f} s", flush=True)
+    rows["first_step_speedup_warm_vs_off"] = (rows["cache_off"]["first_step_seconds"]
+                                              / rows["warm_cache"]["first_step_seconds"])
+    rows["load"] = load()
+    return rows
+
+
 def bench_seeds(world: str, steps: int, n_seeds: int, runner_steps: int) -> dict[str, Any]:
     """Vectorised vs sequential-jitted vs host-runner for n_seeds of ppo_baseline."""
     base = {"world": WORLDS[world], "variant": "ppo_baseline", "safety": {"enabled": False}}
@@ -132,10 +174,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer steps (about a third of the time)")
     parser.add_argument("--out", default="benchmark_results/closed_loop_bench.json")
     parser.add_argument("--skip-variants", action="store_true", help="only the vectorised speed-up part")
+    parser.add_argument("--startup-only", action="store_true", help="only (c), the compilation-cache start-up")
     args = parser.parse_args()
     report: dict[str, Any] = {"quick": args.quick, "device": str(jax.devices()[0]), "jax": jax.__version__,
                               "python": platform.python_version(), "load_start": load()}
     print(f"device {report['device']}, load {report['load_start']}")
+    print("(c) start-up: cache off / cold / warm, fresh processes")
+    report["startup"] = [bench_startup("taylor_green_32x32x16", v, 64) for v in ("v2_hybrid", "v2_residual")]
+    if args.startup_only:
+        _write(report, args.out)
+        return
     if not args.skip_variants:
         print("(a) run_experiment closed-loop steady-state steps/s (compile excluded)")
         report["variants"] = bench_variants(args.quick)
@@ -146,7 +194,6 @@ def main() -> None:
         bench_seeds("taylor_green_32x32x16", tg_steps, 8, 256 if args.quick else 512),
         bench_seeds("cylinder_176x36x1", cyl_steps, 8, cyl_steps),
     ]
-    report["load_end"] = load()
 
     if "variants" in report:
         print(f"\n{'world':<24}{'variant':<14}{'steps/s':>10}{'startup s':>11}")
@@ -159,7 +206,12 @@ def main() -> None:
               f"{s['host_runner']['steady_steps_per_s']:>12.0f}{s['speedup_vs_sequential_jit']:>10.2f}"
               f"{s['speedup_vs_host_runner_steady']:>10.1f}"
               f"{s['vectorized']['compile_s']:>11.1f}/{s['sequential_jit']['compile_s']:.1f}")
-    out = Path(args.out)
+    _write(report, args.out)
+
+
+def _write(report: dict[str, Any], path: str) -> None:
+    report["load_end"] = load()
+    out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"\nload at end {report['load_end']}; wrote {out}")
