@@ -22,6 +22,7 @@ number of programs a run compiles and a benchmark can report it.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import warnings
 from dataclasses import dataclass
@@ -59,7 +60,8 @@ def enable_persistent_cache(directory: str | Path | None = None) -> Path | None:
 
     Every program is cached, however quick its compilation: a run compiles dozens of small
     programs (0.1 to 1 s each) whose sum, not any single one, is the cost. Call it before the
-    first computation; a later call is a no-op that returns the folder already in use.
+    first computation; a later call is a no-op that returns the folder already in use. It does
+    not import JAX: the CLI calls it for every command.
     """
     global _enabled_dir, _configured
     with _lock:
@@ -67,7 +69,12 @@ def enable_persistent_cache(directory: str | Path | None = None) -> Path | None:
             return _enabled_dir
         _configured = True
         folder = Path(directory).expanduser() if directory is not None else default_cache_dir()
-        if folder is None:
+        if folder is None:  # switched off: also for a JAX_COMPILATION_CACHE_DIR inherited from a parent
+            os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
+            if "jax" in sys.modules:
+                import jax
+
+                jax.config.update("jax_compilation_cache_dir", None)
             return None
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -78,11 +85,17 @@ def enable_persistent_cache(directory: str | Path | None = None) -> Path | None:
             warnings.warn(f"compilation cache off: cannot write {folder} ({exc.strerror or exc}); "
                           f"set {CACHE_ENV} to a writable folder, or to 'off'", RuntimeWarning, stacklevel=2)
             return None
-        import jax
+        # The environment reaches JAX when it is imported later, and the worker processes a run
+        # or a sweep starts; a JAX already imported is configured directly.
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = str(folder)
+        os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+        os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+        if "jax" in sys.modules:
+            import jax
 
-        jax.config.update("jax_compilation_cache_dir", str(folder))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+            jax.config.update("jax_compilation_cache_dir", str(folder))
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+            jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
         _enabled_dir = folder
         return folder
 

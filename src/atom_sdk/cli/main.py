@@ -38,6 +38,9 @@ def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
 ) -> None:
     """ATOM OSS SDK command line."""
+    from atom_sdk.compilation import enable_persistent_cache
+
+    enable_persistent_cache()  # every command that compiles (run, design, reproduce, bench...) reuses programs
 
 
 app.add_typer(worlds_cli.app, name="worlds")
