@@ -96,3 +96,19 @@ def test_lorenz_meets_thresholds_with_enough_data():
         theirs = np.mean([c["pysindy"]["exact_support"] for c in cells])
         assert ours >= need and ours > theirs, (noise, ours, theirs)
         assert np.median([c["ours"]["coef_rel_error_median"] for c in cells]) < 0.01
+
+
+def test_cli_integrity_null_and_seed_stability_flags(tmp_path):
+    from typer.testing import CliRunner
+
+    from atom_sdk.cli.bench import app
+
+    out, md = tmp_path / "integrity.json", tmp_path / "integrity.md"
+    res = CliRunner().invoke(app, ["integrity", "--systems", "dho", "--seeds", "0", "--noise-levels", "0.0",
+                                   "--samples", "96", "--null-trials", "2", "--stability-seeds", "2",
+                                   "--markdown", str(md), "--output", str(out)])
+    assert res.exit_code == 0, res.output
+    report = json.loads(out.read_text())
+    assert report["null_trial"]["n_trials"] == 4 and report["null_trial"]["passed"] is False  # 4 trials bound nothing
+    assert report["seed_stability"]["rows"][0]["agreement"] == 1.0 and report["passed"] is False
+    assert "null trial" in res.output and "Null trial" in md.read_text() and "Seed stability" in md.read_text()
