@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import savgol_coeffs, savgol_filter
 
 from atom_sdk.science.library import Library
 
@@ -87,6 +86,8 @@ def smoothed_derivative(
     t = None if np.ndim(t_or_dt) == 0 else np.asarray(t_or_dt, dtype=float)
     if t is None or is_uniform(t):
         dt = float(t_or_dt) if t is None else float(np.diff(t).mean())
+        from scipy.signal import savgol_filter  # scipy.signal takes ~1.5 s to import: only when a fit needs it
+
         out = savgol_filter(x2, w, polyorder, deriv=1, delta=dt, axis=0, mode="interp")
     else:
         if t.shape != (n,) or np.any(np.diff(t) <= 0):
@@ -105,6 +106,8 @@ def smoothed_derivative(
 def savgol_interval_weights(window: int, polyorder: int, dt: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """SG derivative coefficients ``d`` (length ``window``, applied to samples) and the matched
     interval weights ``h`` (length ``window - 1``, sum 1) with ``sum_j d_j x_j = sum_i h_i (x_{i+1}-x_i)/dt``."""
+    from scipy.signal import savgol_coeffs
+
     d = savgol_coeffs(window, polyorder, deriv=1, delta=dt, use="dot")
     h = -dt * np.cumsum(d)[:-1]
     return d, h
