@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from atom_sdk.release import gate_docs, gate_regression, gate_security, semver
-from atom_sdk.release.evidence import check_evidence_document, render_markdown, schema_errors
-from atom_sdk.release.evidence import evidence_document as _document
+from atom_sdk.release.evidence_document import check_evidence_document, render_markdown, schema_errors
+from atom_sdk.release.evidence_document import evidence_document as _document
 from atom_sdk.release.gate_reproducibility import check_reproducibility, strip_volatile
 from atom_sdk.release.catalogue import all_gates, gate_table
 from atom_sdk.release.gates import GateContext, GateRecorder, GateResult

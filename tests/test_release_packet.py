@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from atom_sdk.errors import ValidationFailedError
-from atom_sdk.release.evidence import write_evidence
+from atom_sdk.release.evidence_document import write_evidence
 from atom_sdk.release.gate_evidence import check_ablation
 from atom_sdk.release.catalogue import all_gates
 from atom_sdk.release.gates import GateContext, GateRecorder, sha256_file
@@ -171,7 +171,7 @@ def _evidence(root: Path, ablation_dir: Path, files: dict[str, Path], *, forge=N
     import json as _json
 
     from atom_sdk import __version__
-    from atom_sdk.release.evidence import evidence_document as _document
+    from atom_sdk.release.evidence_document import evidence_document as _document
     from atom_sdk.release.gate_evidence import ABLATION_FILES, verdict
 
     ctx = GateContext(root=root, profile="release", advisories=files["advisories"])
@@ -405,7 +405,7 @@ def test_verify_recompute_catches_each_forgery(tmp_path, ablation_dir, keys, for
         for e in next(g for g in doc["gates"] if g["id"] == "G-05")["evidence"]:
             e["sha256"] = sha256_file(packet / "inputs/validation_outputs/reliability.json")
         _write(packet / "evidence/release_evidence.json", doc)
-        from atom_sdk.release.evidence import render_markdown
+        from atom_sdk.release.evidence_document import render_markdown
 
         _write(packet / "evidence/release_evidence.md", render_markdown(doc))
     elif forgery == "input":

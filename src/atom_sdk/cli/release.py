@@ -152,7 +152,7 @@ def evidence_command(
     rerun: bool = _RERUN,
 ) -> None:
     """Run or collect every gate and write the evidence JSON (schema-versioned) and Markdown report."""
-    from atom_sdk.release.evidence import write_evidence
+    from atom_sdk.release.evidence_document import write_evidence
     from atom_sdk.release.synthesis import generate_evidence
 
     ctx, doc = _run_shown(generate_evidence, only, console,

@@ -15,7 +15,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submod_attrs={
         "catalogue": ["all_gates", "gate_table", "run_gates"],
-        "evidence": ["validate_evidence"],
+        "evidence_document": ["validate_evidence"],
         "gates": ["GateContext", "GateResult"],
         "packet": ["build_packet"],
         "semver": ["cli_surface", "write_snapshot"],

@@ -463,7 +463,7 @@ def gate_ablation(rec: GateRecorder) -> None:
 @gate("G-08", "Release evidence synthesis", "evidence JSON validates against the shipped schema, names every "
       "gate; under the release profile no skip, no missing input, no allow_missing")
 def gate_synthesis(rec: GateRecorder) -> None:
-    from atom_sdk.release.evidence import check_evidence_document
+    from atom_sdk.release.evidence_document import check_evidence_document
 
     doc = rec.ctx.extra.get("evidence_document")
     draft = doc is not None

@@ -225,7 +225,7 @@ def _signing_key(signing_key: str | Path | None, profile: str) -> tuple[Any, str
 
 def _load_evidence(ev_json: Path, ev_md: Path, profile: str, root: Path) -> dict[str, Any]:
     """The evidence document, refused unless well-formed and rendered into exactly ``ev_md``."""
-    from atom_sdk.release.evidence import render_markdown
+    from atom_sdk.release.evidence_document import render_markdown
     from atom_sdk.release.recompute import check_structure
 
     doc = json.loads(ev_json.read_text(encoding="utf-8"))
@@ -260,7 +260,7 @@ def _check_tree(doc: Mapping[str, Any], root: Path, profile: str, commit: str | 
 def _copy_evidence(out: Path, doc: Mapping[str, Any], ev_json: Path, abl: Path, root: Path,
                    resolve: Callable[[str], Path]) -> None:
     """Evidence (JSON + rendered report), the ablation folder without its runs, and the named inputs."""
-    from atom_sdk.release.evidence import render_markdown
+    from atom_sdk.release.evidence_document import render_markdown
 
     (out / "evidence").mkdir()
     shutil.copy2(ev_json, out / EVIDENCE)

@@ -62,7 +62,7 @@ def _load(path: Path | None) -> Any:
 
 def check_structure(doc: Mapping[str, Any], profile: str, root: Path) -> list[str]:
     """G-08 over the document, statuses that follow from the checks, an overall verdict that follows."""
-    from atom_sdk.release.evidence import SYNTHESIS_GATE, check_evidence_document
+    from atom_sdk.release.evidence_document import SYNTHESIS_GATE, check_evidence_document
 
     rec = GateRecorder(GateContext(root=root, profile=profile), SYNTHESIS_GATE, "Release evidence synthesis")
     check_evidence_document(rec, doc, profile=profile)

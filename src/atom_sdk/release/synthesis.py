@@ -1,7 +1,7 @@
 """Evidence synthesis: run the selected gates, then G-08 over the assembled document.
 
-Why apart from ``release.evidence``: G-08 (in ``gate_evidence``) checks evidence documents with
-``release.evidence``; running all gates needs the catalogue, which loads ``gate_evidence``.
+Why apart from ``release.evidence_document``: G-08 (in ``gate_evidence``) checks evidence documents with
+``release.evidence_document``; running all gates needs the catalogue, which loads ``gate_evidence``.
 Keeping the run here keeps both arrows pointing one way.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from atom_sdk.release.catalogue import get_gates
-from atom_sdk.release.evidence import SYNTHESIS_GATE, evidence_document, relative_to_root
+from atom_sdk.release.evidence_document import SYNTHESIS_GATE, evidence_document, relative_to_root
 from atom_sdk.release.gates import Gate, GateContext, GateResult, run_gate
 
 

@@ -65,7 +65,7 @@ def _provenance_problems(folder: Path, present: set[str]) -> tuple[list[str], di
 
 def recompute_problems(folder: Path, doc: dict[str, Any]) -> tuple[list[str], list[str]]:
     """Re-derive the evidence from the packet's own inputs: (problems, what was re-derived)."""
-    from atom_sdk.release.evidence import render_markdown
+    from atom_sdk.release.evidence_document import render_markdown
     from atom_sdk.release.recompute import audit
 
     manifest_path = folder / INPUTS_MANIFEST

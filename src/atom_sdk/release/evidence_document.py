@@ -1,4 +1,7 @@
-"""Release evidence synthesis: every gate's record in one schema-versioned JSON + a Markdown report.
+"""The release evidence document: its schema, its checks (G-08) and its Markdown rendering.
+
+Named apart from the ``evidence`` package (the benches behind claims): this module is the
+one document a release carries, which ``synthesis`` fills by running every gate.
 
 Why G-08 validates the very document it belongs to: the evidence file is what reviewers and
 the release packet trust, so it is checked against the schema shipped in the package before
