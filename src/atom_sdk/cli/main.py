@@ -12,6 +12,7 @@ import typer
 
 from atom_sdk import __version__
 from atom_sdk.cli import bench as bench_cli
+from atom_sdk.cli import eval as eval_cli
 from atom_sdk.cli import run as run_cli
 from atom_sdk.cli import worlds as worlds_cli
 from atom_sdk.cli.common import INVERSE_ALIASES, tidy_help, with_aliases
@@ -48,6 +49,7 @@ app.add_typer(bench_cli.app, name="bench")
 app.command("run", cls=with_aliases(INVERSE_ALIASES),
             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run_cli.run_command)
 app.command("demo")(run_cli.demo_command)
+app.command("eval", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(eval_cli.eval_command)
 
 
 def _mount_optional() -> None:
