@@ -2,8 +2,9 @@
 
 Startup (lifespan) creates the tables, marks jobs a previous server left running as
 ``interrupted`` (optionally queueing them again), and starts the worker pool; shutdown asks the
-workers to checkpoint and stop. Building the app has no side effects, so ``create_app().openapi()``
-is cheap and deterministic (the release gate compares it with docs/openapi.json).
+workers to checkpoint and stop. The interactive docs come from the package (``docs_ui``), and
+``metrics.MetricsMiddleware`` counts every request for ``GET /metrics``. Building the app has no
+side effects, so ``create_app().openapi()`` is cheap and deterministic (the release gate compares it with docs/openapi.json).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from fastapi.staticfiles import StaticFiles
 
 from atom_sdk import __version__
 from atom_sdk.platform import models
+from atom_sdk.platform.docs_ui import new_app
+from atom_sdk.platform.metrics import MetricsMiddleware, PlatformMetrics
 from atom_sdk.platform.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware, install_error_handlers
 from atom_sdk.platform.state import Platform
 from atom_sdk.platform.settings import PlatformSettings
@@ -75,17 +78,19 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
                 plat.pool.close()
             plat.store.dispose()
 
-    app = FastAPI(title="ATOM OSS SDK platform", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+    app = new_app(title="ATOM OSS SDK platform", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   responses=ERROR_RESPONSES)
     app.state.platform = plat
+    app.state.metrics = PlatformMetrics(plat)
     install_error_handlers(app)
 
-    from atom_sdk.platform.routes import (assistant, challenges, designs, geometries, health, jobs, ledger, runs,
-                                          runtime, safety, studio, worlds)
+    from atom_sdk.platform.routes import (assistant, challenges, designs, geometries, health, jobs, ledger, metrics,
+                                          runs, runtime, safety, studio, worlds)
 
-    for routes in (jobs, runs, worlds, designs, challenges, geometries, studio, runtime, ledger, assistant, safety,
-                   health):
-        app.include_router(routes.router)
+    routers = [m.router for m in (jobs, runs, worlds, designs, challenges, geometries, studio, runtime, ledger,
+                                  assistant, safety, health, metrics)]
+    for router in routers:
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -97,4 +102,6 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["authorization", "x-api-key", "content-type"], max_age=600)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outermost, so that it counts the 413s of the body limit too, which never reach the router.
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics, routes=[r for x in routers for r in x.routes])
     return app

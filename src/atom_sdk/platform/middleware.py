@@ -95,7 +95,8 @@ class BodyLimitMiddleware:
 
 
 class SecurityHeadersMiddleware:
-    """CSP without external sources (the interactive docs excepted), nosniff, DENY framing, no referrer."""
+    """CSP without external sources (inline scripts allowed on the interactive docs only), nosniff, DENY
+    framing, no referrer."""
 
     def __init__(self, app: Any) -> None:
         self.app = app

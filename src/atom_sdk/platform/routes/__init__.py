@@ -2,6 +2,6 @@
 
 ``jobs`` (any job by id), ``runs``, ``safety`` (a run's envelope), ``worlds``, ``designs`` (inverse
 design), ``challenges`` (the supersonic challenge), ``geometries``, ``studio`` (the catalog),
-``runtime``, ``ledger``, ``assistant`` and ``health``; ``jobviews`` holds what the job routers
-answer with. ``atom_sdk.platform.api.create_app`` includes them.
+``runtime``, ``ledger``, ``assistant``, ``health`` and ``metrics`` (Prometheus); ``jobviews`` holds
+what the job routers answer with. ``atom_sdk.platform.api.create_app`` includes them.
 """
