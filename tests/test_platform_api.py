@@ -204,6 +204,75 @@ def test_ui_is_served_without_external_sources(client):
     assert "cdn" not in page.text.lower()
 
 
+DOCS_ASSET_TYPES = {".js": ("text/javascript", "application/javascript"), ".css": ("text/css",),
+                    ".png": ("image/png",), ".json": ("application/json",)}
+
+
+def test_docs_and_redoc_load_only_same_origin_assets(client):
+    schema_paths = set(client.get("/openapi.json").json()["paths"])
+    for page in ("/docs", "/redoc"):
+        html = client.get(page)
+        assert html.status_code == 200 and html.headers["content-type"].startswith("text/html"), page
+        assert "http://" not in html.text and "https://" not in html.text, f"{page} refers to another host"
+        refs = set(re.findall(r"""(?:src|href|spec-url)=["']([^"']+)["']|url:\s*'([^']+)'""", html.text))
+        urls = {a or b for a, b in refs}
+        assert "/openapi.json" in urls and any(u.endswith(".js") for u in urls), (page, urls)
+        for url in urls:
+            assert url.startswith("/") and not url.startswith("//"), (page, url)
+            asset = client.get(url)
+            expected = DOCS_ASSET_TYPES[Path(url).suffix]
+            assert asset.status_code == 200 and asset.headers["content-type"].split(";")[0] in expected, (url, asset)
+            assert len(asset.content) > 1000, url
+        assert page not in schema_paths
+    assert "/metrics" not in schema_paths
+
+
+def test_metrics_count_requests_by_route_template_and_jobs_by_state(client):
+    from prometheus_client import CONTENT_TYPE_LATEST
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for _ in range(3):
+        assert client.get("/healthz").status_code == 200
+    for run_id in ("run_0000000000000001", "run_0000000000000002"):  # two paths, one route
+        assert client.get(f"/api/v1/runs/{run_id}").status_code == 404
+    for path in ("/no/such/a", "/no/such/b"):
+        assert client.get(path).status_code == 404
+    assert client.put("/healthz").status_code == 405
+    launched = client.post("/api/v1/runs", json={"config": tiny_run_config("m1")})
+    assert launched.status_code == 202
+    assert client.post("/api/v1/runs", content=b"0" * (3 << 20), headers={"content-type": "application/json"}
+                       ).status_code == 413
+    assert client.post(f"/api/v1/runs/{launched.json()['id']}/cancel").status_code == 200
+
+    scraped = client.get("/metrics")
+    assert scraped.status_code == 200 and scraped.headers["content-type"] == CONTENT_TYPE_LATEST
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(scraped.text):
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+
+    def requests(method: str, route: str, status: str) -> float:
+        return samples.get(("atom_http_requests_total", (("method", method), ("route", route), ("status", status))), 0)
+
+    assert requests("GET", "/healthz", "200") == 3
+    assert requests("GET", "/api/v1/runs/{run_id}", "404") == 2
+    assert requests("GET", "unmatched", "404") == 2
+    assert requests("PUT", "/healthz", "405") == 1
+    assert requests("POST", "/api/v1/runs", "202") == 1
+    assert requests("POST", "/api/v1/runs", "413") == 1  # refused before routing, still named by its route
+    routes = {dict(labels)["route"] for name, labels in samples if name == "atom_http_requests_total"}
+    assert not any("run_0000" in r or "/no/such" in r for r in routes), routes
+    assert samples[("atom_http_request_duration_seconds_count", (("method", "GET"), ("route", "/healthz")))] == 3
+    assert samples[("atom_http_request_duration_seconds_bucket",
+                    (("le", "+Inf"), ("method", "GET"), ("route", "/healthz")))] == 3
+    jobs = {dict(labels)["state"]: v for (name, labels), v in samples.items() if name == "atom_jobs"}
+    assert jobs == {"queued": 0, "running": 0, "paused": 0, "succeeded": 0, "failed": 0, "cancelled": 1,
+                    "interrupted": 0}
+    assert samples[("atom_database_up", ())] == 1 and samples[("atom_workers_expected", ())] == 0
+    again = client.get("/metrics").text  # the first scrape is counted by the next one
+    assert 'atom_http_requests_total{method="GET",route="/metrics",status="200"} 1.0' in again
+
+
 def test_field_snapshot_downsamples_the_first_non_constant_field(tmp_path):
     import numpy as np
 

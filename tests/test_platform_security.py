@@ -81,6 +81,9 @@ def test_non_loopback_requires_a_key_and_reads_can_be_protected(tmp_path):
         assert guarded.get("/api/v1/runs").status_code == 401
         assert guarded.get("/api/v1/runs", headers={"x-api-key": key}).status_code == 200
         assert guarded.get("/healthz").status_code == 200
+        assert guarded.get("/metrics").status_code == 401  # a read: needs a key once reads are protected
+        scraped = guarded.get("/metrics", headers={"authorization": f"Bearer {key}"})
+        assert scraped.status_code == 200 and "atom_jobs" in scraped.text
     finally:
         guarded.__exit__(None, None, None)
 
@@ -185,7 +188,9 @@ def test_security_headers_and_cors(client, tmp_path):
         assert h["referrer-policy"] == "no-referrer"
         csp = h["content-security-policy"]
         assert "default-src 'self'" in csp and "http" not in csp and "frame-ancestors 'none'" in csp
-    assert "cdn.jsdelivr.net" in client.get("/docs").headers["content-security-policy"]
+    for path in ("/docs", "/redoc", "/docs/assets/swagger-ui-bundle.js"):  # the docs come from this server too
+        csp = client.get(path).headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "http" not in csp and "'unsafe-inline'" in csp, path
     pre = client.options("/api/v1/runs", headers={"origin": "https://evil.example", "access-control-request-method": "POST"})
     assert "access-control-allow-origin" not in pre.headers
     got = client.get("/api/v1/runs", headers={"origin": "https://evil.example"})
