@@ -302,6 +302,7 @@ def evaluation_figure(path: Path, result: dict[str, Any]) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     episodes = result["episodes"]
     stats = result["summary"]["return"]
@@ -317,6 +318,7 @@ def evaluation_figure(path: Path, result: dict[str, Any]) -> Path:
     if stats["ci_low"] is not None:
         ax.axhspan(stats["ci_low"], stats["ci_high"], color="0.85", zorder=0,
                    label=f"{stats['confidence']:.0%} CI of the mean (t)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("evaluation episode (index)")
     ax.set_ylabel("episode return (sum of rewards, reward units)")
     mode = "deterministic (policy mean)" if result["settings"]["deterministic"] else "stochastic (sampled)"
