@@ -91,6 +91,9 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
                                   assistant, safety, health, metrics)]
     for router in routers:
         app.include_router(router)
+    from atom_sdk.platform.routes import evaluations
+
+    app.include_router(evaluations.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

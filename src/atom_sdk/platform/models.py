@@ -7,12 +7,13 @@ what the CLI accepts, and the UI can generate its forms from the same JSON schem
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from atom_sdk.config import RunConfig
 from atom_sdk.design.spec import DesignSpec
+from atom_sdk.workspace import validate_name
 
 JobState = Literal["queued", "running", "paused", "succeeded", "failed", "cancelled", "interrupted"]
 JobKind = Literal["run", "validation", "inverse_design", "challenge"]
@@ -276,3 +277,27 @@ class AssistantAnswer(BaseModel):
     statements: list[Statement]
     llm_summary: str | None = None
     llm_error: str | None = None
+
+
+# ---------------------------------------------------------------------------- evaluations
+class EvaluationRequest(Strict):
+    """Evaluate a finished run's last checkpoint (as ``atom eval``): frozen, for N episodes."""
+
+    episodes: int = Field(..., ge=1, le=1000, description="evaluation episodes; 1 to 1000 (and at most the "
+                          "server's max_steps agent steps in all)")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="episode e starts the world from seed + 7919 e")
+    deterministic: bool = Field(True, description="act with the policy mean (false: sample from the policy)")
+    world_overrides: dict[str, float | int | bool | str] = Field(
+        default_factory=dict, max_length=32, description="world parameters for out-of-distribution conditions, "
+        "checked as a run's are (e.g. {\"nu\": 0.02})")
+    name: Annotated[str, BeforeValidator(validate_name)] = Field(
+        "eval", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$",
+        description="folder evaluations/NAME inside the run's artifacts")
+    overwrite: bool = Field(False, description="replace an earlier evaluation of the same name")
+
+
+class EvaluationResult(BaseModel):
+    run_id: str
+    name: str
+    artifacts_prefix: str = Field(..., description="path of the evaluation's files under the run's artifacts")
+    evaluation: dict[str, Any] = Field(..., description="the evaluation.json document (schema atom.evaluation/1)")
