@@ -179,8 +179,11 @@ def evaluate_checkpoint(run_dir: str | Path, *, episodes: int, world_overrides: 
         return _evaluate(plan, episodes=episodes, seed=int(seed), deterministic=deterministic, progress=progress)
 
 
-def _build(plan: EvaluationPlan, seed: int, ledger_dir: Path) -> tuple[Any, Any, Any, dict[str, Any], bytes]:
-    """World (+ a fresh envelope) and the policy restored from the checkpoint; checked before any write."""
+def _build(plan: EvaluationPlan, seed: int, ledger_dir: Path,
+           reading: dict[str, Any]) -> tuple[Any, Any, Any, dict[str, Any], bytes]:
+    """World (+ a fresh envelope) and the policy restored from the checkpoint; checked before any write.
+
+    ``reading["x"]`` is the reading of the observables before the current step (kept by ``_episode``)."""
     from atom_sdk.experiment.policy import Policy
 
     raw = (plan.run_dir / ckpt.CHECKPOINT).read_bytes()
@@ -202,7 +205,8 @@ def _build(plan: EvaluationPlan, seed: int, ledger_dir: Path) -> tuple[Any, Any,
     science = policy.science
     if envelope is not None and science is not None:
         envelope.trust_fn = science.theory_trust
-        envelope.fallback = lambda _obs: science.controller(envelope, envelope.observables())
+        # the fallback acts on the reading of the state before the step it replaces
+        envelope.fallback = lambda _obs: science.controller(envelope, reading["x"])
     return world, envelope, policy, state, raw
 
 
@@ -212,7 +216,8 @@ def _evaluate(plan: EvaluationPlan, *, episodes: int, seed: int, deterministic: 
 
     started, started_at = time.perf_counter(), utc_now()
     with tempfile.TemporaryDirectory() as ledger_tmp:  # the frozen scientist fits nothing: its ledger is not kept
-        world, envelope, policy, state, raw = _build(plan, seed, Path(ledger_tmp))
+        reading: dict[str, Any] = {"x": None, "step": 0}
+        world, envelope, policy, state, raw = _build(plan, seed, Path(ledger_tmp), reading)
         try:
             if not deterministic:
                 policy.norm = _FrozenNorm(policy.norm)
@@ -221,7 +226,8 @@ def _evaluate(plan: EvaluationPlan, *, episodes: int, seed: int, deterministic: 
             records: list[dict[str, Any]] = []
             with JsonlWriter(out / "telemetry.jsonl") as telemetry:
                 for e in range(episodes):
-                    records.append(_episode(plan, world, envelope, policy, e, seed, deterministic, telemetry))
+                    records.append(_episode(plan, world, envelope, policy, e, seed, deterministic, telemetry,
+                                            reading))
                     if progress is not None:
                         progress(e + 1, episodes, {"return": records[-1]["return"]})
             laws = policy.science.scientist.laws() if policy.science else []
@@ -237,12 +243,21 @@ def _evaluate(plan: EvaluationPlan, *, episodes: int, seed: int, deterministic: 
     return result
 
 
+def _read(policy: Any, world: Any, reading: dict[str, Any]) -> np.ndarray:
+    """The reading of the world's observables the policy acts on (``Policy.measure``, with the run's
+    measurement noise, where the policy has it), kept in ``reading`` for the envelope's fallback."""
+    measure = getattr(policy, "measure", None)
+    x = world.observables()
+    reading["x"] = np.asarray(x, np.float64) if measure is None else measure(x, reading["step"])
+    return reading["x"]
+
+
 def _episode(plan: EvaluationPlan, world: Any, envelope: Any, policy: Any, e: int, seed: int, deterministic: bool,
-             telemetry: JsonlWriter) -> dict[str, Any]:
+             telemetry: JsonlWriter, reading: dict[str, Any]) -> dict[str, Any]:
     """One episode from its seeded start to termination or the time limit."""
     episode_seed = seed + EPISODE_SEED_STRIDE * e
     obs, _ = world.reset(seed=episode_seed)
-    x, u = world.observables(), np.zeros(world.action_space.shape)
+    x, u = _read(policy, world, reading), np.zeros(world.action_space.shape)
     total, length, limit = 0.0, 0, int(plan.evaluated.world.max_episode_steps)
     terminated = truncated = unsafe = False
     diag: dict[str, Any] = {}
@@ -257,7 +272,8 @@ def _episode(plan: EvaluationPlan, world: Any, envelope: Any, policy: Any, e: in
         length += 1
         unsafe = unsafe or bool(info.get("unsafe", False))
         diag = info.get("diagnostics", {})
-        x, u = world.observables(), action
+        reading["step"] += 1
+        x, u = _read(policy, world, reading), action
         truncated = bool(truncated) or length >= limit
     return {"episode": e, "seed": episode_seed, "return": total, "length": length, "diverged": bool(terminated),
             "unsafe": unsafe, "final_diagnostics": {k: float(diag[k]) for k in TELEMETRY_DIAGNOSTICS if k in diag}}
