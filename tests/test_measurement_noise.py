@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from atom_sdk.config import build_run_config
+from atom_sdk.config import build_run_config, config_hash
 from atom_sdk.errors import ConfigError
 from atom_sdk.experiment.policy import ScienceBridge
 from atom_sdk.experiment.variants import resolve_variant
@@ -46,7 +46,7 @@ def _feed(config, tmp_path) -> tuple[np.ndarray, np.ndarray, np.ndarray, Science
         u = np.array([0.04 * np.sin(0.3 * step)])
         obs, _, _, _, _ = world.step(u)
         x_next = world.observables()
-        bridge.observe(x, u, x_next, False, step)
+        bridge.observe(bridge.measure(x, step), u, bridge.measure(x_next, step + 1), False, step)
         clean.append(x)
         observations.append(obs)
         x = x_next
@@ -119,3 +119,29 @@ def test_measurement_noise_setting_range():
     for bad in (-0.01, 1.5):
         with pytest.raises(ConfigError, match="measurement_noise"):
             build_run_config({"world": {"measurement_noise": bad}})
+
+
+def test_the_loop_carries_readings_so_the_exact_state_never_reaches_the_theory(tmp_path):
+    """The runner's ``x_prev`` (theory features, theory controller, the envelope's fallback) is the
+    scientist's reading of the state, not the state: checked on the checkpoint a run leaves."""
+    from atom_sdk.experiment import checkpoint as ckpt
+    from atom_sdk.experiment.policy import Policy
+    from atom_sdk.experiment.runner import make_world, run_experiment
+
+    config = build_run_config({"seed": 5, "variant": "v2_hybrid", "steps": 32,
+                               "world": {"name": "analytical:taylor_green", "grid": [8, 8, 1],
+                                         "measurement_noise": 0.05},
+                               "agent": {"rollout_length": 16, "num_minibatches": 2}})
+    run_experiment(config, tmp_path / "run")
+    saved = ckpt.load(tmp_path / "run", config_hash(config))
+    world = make_world(config)
+    world.reset(seed=0)
+    world.restore(ckpt.restore_world(world, saved["world"]))
+    exact = np.asarray(world.observables(), dtype=np.float64)
+    policy = Policy(config, world, ledger_dir=tmp_path / "ledger")
+    step = saved["loop"]["step"]
+    np.testing.assert_array_equal(saved["x_prev"], policy.measure(exact, step))
+    assert not np.allclose(saved["x_prev"], exact, rtol=1e-6, atol=0.0)
+    rel = abs(saved["x_prev"][0] - exact[0]) / abs(exact[0])
+    assert 0.0 < rel < 0.3  # one draw at 5 % relative noise
+    policy.close()

@@ -33,11 +33,13 @@ MEASUREMENT_STREAM = 0x6D656173  # "meas"
 class ScienceBridge:
     """Adapter between the loop and the scientist: measurement, features, gating and the theory controller.
 
-    The scientist fits *measurements* of the world's observables: each state the loop hands to
-    :meth:`observe` is read once through the world's ``measure`` at the run's
-    ``world.measurement_noise``. The draw for the state before step ``s`` (and for an episode's
-    terminal state after it) comes from a generator seeded by (run seed, ``s``, which of the two),
-    so a run is a function of its seed and a resumed run draws what the uninterrupted one drew.
+    The scientist works on *measurements* of the world's observables: the loop reads each state
+    once through :meth:`measure` (the world's ``measure`` at the run's ``world.measurement_noise``)
+    and hands the readings to :meth:`observe`, the theory features and the theory controller, so
+    the exact state never reaches the scientist nor, through its theory, the agent. The draw for
+    the state before step ``s`` (and for an episode's terminal state after it) comes from a
+    generator seeded by (run seed, ``s``, which of the two), so a run is a function of its seed
+    and a resumed run draws what the uninterrupted one drew.
     """
 
     def __init__(self, config: RunConfig, variant: VariantSpec, world: Any, ledger_dir: Path) -> None:
@@ -97,10 +99,11 @@ class ScienceBridge:
         return np.asarray(measure(x, self.measurement_noise, rng), dtype=np.float64)
 
     def observe(self, x: np.ndarray, u: np.ndarray, x_next: np.ndarray, ended: bool, step: int) -> list[dict]:
-        """Feed one measured transition (and the terminal state at an episode end); returns the fit decisions."""
-        self.scientist.observe(self.measure(x, step), u.reshape(-1))
+        """Feed one transition of readings (``measure``d; the terminal reading at an episode end);
+        returns the fit decisions."""
+        self.scientist.observe(np.asarray(x, dtype=np.float64), u.reshape(-1))
         if ended:
-            self.scientist.observe(self.measure(x_next, step, terminal=True), np.zeros(self.n_ctrl))
+            self.scientist.observe(np.asarray(x_next, dtype=np.float64), np.zeros(self.n_ctrl))
             self.scientist.mark_boundary()
         return self.scientist.update(step)
 
@@ -170,6 +173,13 @@ class Policy:
         return policy
 
     # ------------------------------------------------------------------ acting
+    def measure(self, x: np.ndarray, step: int, terminal: bool = False) -> np.ndarray:
+        """The reading of observables ``x`` that the scientist and the theory work on (see
+        :meth:`ScienceBridge.measure`); ``x`` itself, as float64, for a variant without a scientist."""
+        if self.science is None:
+            return np.asarray(x, dtype=np.float64)
+        return self.science.measure(x, step, terminal)
+
     @property
     def trust(self) -> float | None:
         return self.science.trust if self.science else None
@@ -187,7 +197,8 @@ class Policy:
 
     def act(self, obs: np.ndarray, *, x: np.ndarray, u: np.ndarray, theory_allowed: bool = True,
             explore: bool = True) -> Decision:
-        """Choose the action for ``obs``, with ``x`` the world's observables and ``u`` the last control.
+        """Choose the action for ``obs``, with ``x`` the reading of the world's observables
+        (:meth:`measure`) and ``u`` the last control.
 
         ``explore=True`` (training): the normaliser learns ``obs`` and the action is sampled.
         ``explore=False`` (evaluation): the normaliser is frozen and the action is the policy mean.
@@ -221,7 +232,7 @@ class Policy:
         return {k: float(v) for k, v in metrics.items()}
 
     def observe(self, x: np.ndarray, u: np.ndarray, x_next: np.ndarray, ended: bool, step: int) -> list[dict]:
-        """Feed one world transition to the scientist (nothing without one); returns its decisions."""
+        """Feed one transition of readings to the scientist (nothing without one); returns its decisions."""
         return self.science.observe(x, u, x_next, ended, step) if self.science else []
 
     # ------------------------------------------------------------------ state

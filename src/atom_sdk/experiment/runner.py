@@ -167,7 +167,7 @@ class _Loop:
     policy: Policy
     state: LoopState
     obs: np.ndarray  # observation the next action is chosen from
-    x_prev: np.ndarray  # the world's observables at that observation
+    x_prev: np.ndarray  # the reading (``Policy.measure``) of the world's observables at that observation
     prev_action: np.ndarray  # the control applied last (zeros after a reset)
     telemetry: JsonlWriter | None = None  # opened once a resume has cut what followed its checkpoint
     buffer: list[dict[str, Any]] = field(default_factory=list)
@@ -189,7 +189,7 @@ class _Transition:
     terminated: bool
     truncated: bool
     info: dict[str, Any]
-    x_next: np.ndarray
+    x_next: np.ndarray  # the reading of the observables after the step (the terminal reading at an end)
 
     @property
     def done(self) -> bool:
@@ -208,13 +208,14 @@ def _start(config: RunConfig, out: Path, plan: Any, world_factory: Callable[[Run
         world = envelope = SafetyEnvelope(world, config.safety, control_dir=out / "control")
     state = LoopState(episode_seed=config.seed)
     obs, _ = world.reset(seed=state.episode_seed)
-    x_prev = world.observables()
     policy = Policy(config, world, ledger_dir=out)
+    x_prev = policy.measure(world.observables(), state.step)
+    loop = _Loop(config, out, world, envelope, policy, state, obs, x_prev, np.zeros(world.action_space.shape))
     science = policy.science
     if envelope is not None and science is not None:
         envelope.trust_fn = science.theory_trust
-        envelope.fallback = lambda _obs: science.controller(envelope, envelope.observables())
-    loop = _Loop(config, out, world, envelope, policy, state, obs, x_prev, np.zeros(world.action_space.shape))
+        # the fallback acts on the reading of the state before the step it replaces
+        envelope.fallback = lambda _obs: science.controller(envelope, loop.x_prev)
     if plan.mode in {"resume", "extend"}:
         _restore(loop, ckpt.load(out, plan.checkpoint_hashes))
     loop.telemetry = JsonlWriter(out / "telemetry.jsonl")
@@ -244,7 +245,10 @@ def _act(loop: _Loop) -> Decision:
 def _step(loop: _Loop, decision: Decision) -> _Transition:
     """The world takes the action."""
     next_obs, reward, terminated, truncated, info = loop.world.step(decision.env_action)
-    return _Transition(decision, next_obs, reward, terminated, truncated, info, loop.world.observables())
+    step, ended = loop.state.step, bool(terminated or truncated)
+    # after an end the reading is the episode's terminal one; otherwise the state before the next step
+    x_next = loop.policy.measure(loop.world.observables(), step if ended else step + 1, terminal=ended)
+    return _Transition(decision, next_obs, reward, terminated, truncated, info, x_next)
 
 
 def _observe(loop: _Loop, t: _Transition) -> list[dict[str, Any]]:
@@ -305,7 +309,7 @@ def _end_episode(loop: _Loop, t: _Transition, diag: dict[str, Any]) -> tuple[np.
     state.episode_return, state.episode_length = 0.0, 0
     state.episode_seed = loop.config.seed + EPISODE_SEED_STRIDE * state.episode
     next_obs, _ = world.reset(seed=state.episode_seed)
-    return next_obs, world.observables(), np.zeros(world.action_space.shape)
+    return next_obs, loop.policy.measure(world.observables(), state.step), np.zeros(world.action_space.shape)
 
 
 def _update(loop: _Loop) -> None:

@@ -143,12 +143,13 @@ def evaluate_trained(config_dict: dict[str, Any], run_dir: Path, developed: str,
     world.reset(seed=0)
     with tempfile.TemporaryDirectory() as tmp:  # the frozen scientist's ledger is not kept
         policy = Policy.from_checkpoint(config, world, run_dir, ledger_dir=Path(tmp))
-        memory = {"u": np.zeros(world.action_space.shape)}
+        memory = {"u": np.zeros(world.action_space.shape), "step": 0}
 
         def act(o: np.ndarray, w: Any) -> np.ndarray:
-            # w.observables(): the runner's x_prev, the observables before this step
-            a = policy.act(o, x=w.observables(), u=memory["u"], explore=False).env_action
-            memory["u"] = a
+            # the runner's x_prev: the reading of the observables before this step
+            x = policy.measure(w.observables(), memory["step"])
+            a = policy.act(o, x=x, u=memory["u"], explore=False).env_action
+            memory["u"], memory["step"] = a, memory["step"] + 1
             return a
 
         try:
