@@ -12,7 +12,9 @@ MIT-licensed wheel carries them, depends on nothing but FastAPI, and moves by on
 a hand-copied blob in our tree and our wheel that nobody updates.
 
 The pages and the asset mount are outside the OpenAPI schema (``docs/openapi.json`` does not change),
-and ``security.CSP_DOCS`` now allows no external source on them either.
+and ``security.CSP_DOCS`` allows no external source on them either. That CSP is also what keeps
+ReDoc's sidebar from fetching the Redocly logo from cdn.redoc.ly, which the bundle always asks for
+(the logo then hides itself); Swagger UI's validator badge is turned off.
 """
 
 from __future__ import annotations
