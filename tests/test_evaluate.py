@@ -191,3 +191,38 @@ def test_cli_overwrite_rules(runs, capsys):
     assert code == 2 and "--name" in err
     code, _, err = _atom(["eval", run.parent / "missing", "--episodes", "1"], capsys)
     assert code == 2 and "does not exist" in err
+
+
+def test_http_evaluation_of_a_finished_run(runs, tmp_path):
+    import shutil
+
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from atom_sdk.platform.api import create_app
+    from atom_sdk.platform.testing import fake_finished_run, settings_for
+
+    settings = settings_for(tmp_path, max_steps=40)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        store = app.state.platform.store
+        run_id = fake_finished_run(store, settings, name="evaluated")
+        shutil.copytree(runs["baseline"], settings.jobs_dir / run_id, dirs_exist_ok=True)
+        url = f"/api/v1/runs/{run_id}/evaluations"
+        r = client.post(url, json={"episodes": 2, "seed": 0, "world_overrides": {"nu": 0.05}})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["artifacts_prefix"] == "evaluations/eval"
+        assert body["evaluation"]["world_overrides"] == {"nu": 0.05}
+        assert len(body["evaluation"]["episodes"]) == 2
+        listed = {a["path"] for a in client.get(f"/api/v1/runs/{run_id}/artifacts").json()["items"]}
+        assert "evaluations/eval/evaluation.json" in listed
+        assert client.post(url, json={"episodes": 2}).status_code == 409  # exists, no overwrite
+        assert client.post(url, json={"episodes": 1, "overwrite": True}).status_code == 200
+        assert client.post(url, json={"episodes": 1001}).status_code == 422
+        assert client.post(url, json={"episodes": 6, "name": "long"}).status_code == 422  # 48 > max_steps 40
+        bad = client.post(url, json={"episodes": 1, "name": "bad", "world_overrides": {"bogus": 1}})
+        assert bad.status_code == 422 and "bogus" in bad.json()["message"]
+        assert client.post(url, json={"episodes": 1, "name": ".."}).status_code == 422
+        assert not (settings.jobs_dir / run_id / "evaluations" / "bad").exists()
+        assert client.post("/api/v1/runs/nope/evaluations", json={"episodes": 1}).status_code == 404
