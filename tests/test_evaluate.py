@@ -11,23 +11,19 @@ import numpy as np
 import pytest
 
 from atom_sdk.artifacts import read_json, read_jsonl
-from atom_sdk.config import build_run_config
+from atom_sdk.config import build_run_config, deep_merge
 from atom_sdk.errors import WorldParameterError
 from atom_sdk.experiment import run_experiment
 from atom_sdk.experiment.evaluate import SCHEMA, evaluate_checkpoint, return_statistics
 from atom_sdk.experiment.runner import make_world
+from atom_sdk.release.gate_reproducibility import TINY_CONFIG
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
-TINY = {
-    "name": "tiny-eval", "steps": 32, "seed": 3, "variant": "ppo_baseline",
-    "world": {"name": "analytical:taylor_green", "grid": [8, 8, 2], "max_episode_steps": 8,
-              "params": {"noise": 0.01}},
-    "agent": {"rollout_length": 16, "num_minibatches": 2, "update_epochs": 2, "hidden_sizes": [16, 16],
-              "latent_dim": 8, "fourier_modes": 2},
-    "scientist": {"fit_every": 8, "min_samples": 16, "ensemble_size": 8},
-    "safety": {"enabled": False},
-}
+#: the release gate's tiny Taylor-Green run, shortened to 8-step episodes (4 per run of 32 steps)
+TINY = deep_merge(TINY_CONFIG, {"name": "tiny-eval", "steps": 32, "seed": 3, "variant": "ppo_baseline",
+                                "world": {"grid": [8, 8, 2], "max_episode_steps": 8, "params": {"noise": 0.01}},
+                                "agent": {"num_minibatches": 2}, "safety": {"enabled": False}})
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +131,7 @@ def test_world_override_changes_returns_and_is_recorded(runs, tmp_path):
     base = evaluate_checkpoint(run, episodes=2, seed=0, out_dir=tmp_path / "base")
     ood = evaluate_checkpoint(run, episodes=2, seed=0, world_overrides={"nu": 0.05}, out_dir=tmp_path / "ood")
     assert ood["world_overrides"] == {"nu": 0.05}
-    assert ood["world"]["params"] == {"noise": 0.01, "nu": 0.05}
+    assert ood["world"]["params"] == {"k": 1, "noise": 0.01, "nu": 0.05}
     assert base["world_overrides"] == {} and "nu" not in base["world"]["params"]
     for b, o in zip(base["episodes"], ood["episodes"]):
         assert abs(b["return"] - o["return"]) > 1e-4
