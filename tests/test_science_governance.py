@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from atom_sdk.science.governance import GovernanceConfig, Governor, heldout_score, is_duplicate, jaccard
+from atom_sdk.science.governance import (
+    GovernanceConfig,
+    Governor,
+    heldout_score,
+    is_duplicate,
+    jaccard,
+    null_scores,
+)
 from atom_sdk.science.ledger import HypothesisLedger
 from atom_sdk.science.library import Library
 from atom_sdk.science.systems import taylor_green_amplitude
@@ -158,3 +165,61 @@ def test_trust_survives_quiet_periods(governor):
     assert heldout_score(true, x, u, DT).quality < 0.2
     governor.assess(x, u)
     assert governor.trust > 0.6 and high > 0.9
+
+
+def test_a_law_must_beat_the_trivial_predictors_of_the_training_window(tmp_path):
+    """On lawless (i.i.d.) data a fit that pulls towards the mean beats persistence (nMSE ~ 0.9
+    against ~ 1) but not the training window's mean (~ 0.5): with the training window the bar is
+    the best trivial predictor, and such a fit is rejected; a true law still clears it."""
+    rng = np.random.default_rng(7)
+    m, s = 0.3, 0.05
+    noise = lambda n: m + s * rng.standard_normal((n, 1))  # noqa: E731
+    pull = 0.1 / DT  # dA/dt = pull (m - A): moves 10 % of the way to the mean per step
+    fake = make_theory(-pull, 0.0, inclusion=(1.0, 1.0, 0.0), const=pull * m)
+    u = np.zeros((80, 1))
+    old = Governor(GovernanceConfig(accept_margin=0.02), dt=DT)  # persistence only: the old bar
+    assert old.review(fake, noise(80), u)["kind"] == "rejected"  # (no previous window)
+    d = old.review(fake, noise(80), u)
+    assert d["kind"] == "accepted" and 0.85 < d["scores"]["candidate"]["nmse_mean"] < 0.98
+
+    gov = Governor(GovernanceConfig(accept_margin=0.02), dt=DT)
+    for _ in range(2):
+        x_train, x_ho = noise(240), noise(80)
+        d = gov.review(fake, x_ho, u, x_train=x_train)
+        assert d["kind"] == "rejected" and gov.current is None
+    assert d["scores"]["bar_kind"] == "trivial"
+    assert d["scores"]["null"]["window_mean"][0] == pytest.approx(0.5, abs=0.15)
+    assert d["scores"]["null"]["persistence"][0] == pytest.approx(1.0, abs=0.3)
+    assert d["scores"]["bar_nmse"] == pytest.approx(min(v[0] for v in d["scores"]["null"].values()))
+    assert any("best trivial predictor" in r and "does not beat it" in r for r in d["reasons"])
+
+    true = make_theory(-0.04, 1.0)
+    x_train, u_train = heldout(1, n=240)
+    gov.review(true, *heldout(2), x_train=x_train)
+    d = gov.review(true, *heldout(3), x_train=x_train)
+    assert d["kind"] == "accepted" and d["scores"]["bar_kind"] == "trivial"
+    assert d["scores"]["candidate"]["nmse_mean"] < 0.1 * d["scores"]["bar_nmse"]
+
+
+def test_trivial_predictors_take_their_constants_from_the_training_window_only():
+    rng = np.random.default_rng(3)
+    x_ho = 1.0 + 0.1 * rng.standard_normal((60, 1))
+    x_tr = 1.0 + 0.1 * rng.standard_normal((200, 1))
+    assert set(null_scores(x_ho)) == {"persistence"}  # without a training window
+    near = null_scores(x_ho, x_train=x_tr)
+    far = null_scores(x_ho, x_train=x_tr + 5.0)  # the held-out mean would not move; the training mean does
+    assert near["window_mean"].nmse[0] < 0.7 and far["window_mean"].nmse[0] > 100
+    assert near["persistence"].nmse[0] == far["persistence"].nmse[0] == heldout_score(None, x_ho, None, DT).nmse[0]
+    # mean drift (dx/dt = the training window's mean derivative); valid_train drops a jump across
+    # an episode boundary from the mean increment
+    t = np.arange(120, dtype=float)[:, None]
+    ramp = 0.1 * t + 0.001 * rng.standard_normal((120, 1))
+    tr = np.concatenate([ramp[:50], ramp[:50] + 7.0])  # two episodes
+    ok = np.ones(99, bool)
+    ok[49] = False
+    good = null_scores(ramp[60:], x_train=tr, valid_train=ok)
+    bad = null_scores(ramp[60:], x_train=tr)["mean_drift"].nmse[0]
+    # scores are normalised by the variance of the increments: the right drift leaves only their
+    # noise (nMSE ~ 1), persistence misses the whole drift
+    assert good["mean_drift"].nmse[0] < 1.2 and good["persistence"].nmse[0] > 1e3
+    assert bad > 50 * good["mean_drift"].nmse[0]

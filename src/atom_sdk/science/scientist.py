@@ -260,7 +260,8 @@ class Scientist:
         }
         u_ctrl = u_ho if self.n_ctrl else None
         decision = self.governor.review(
-            candidate, x_ho, u_ctrl, dt=self.dt, step=int(step), fit_info=fit_info, valid=valid_ho
+            candidate, x_ho, u_ctrl, dt=self.dt, step=int(step), fit_info=fit_info, valid=valid_ho,
+            x_train=x[:n_train], valid_train=seg[1:n_train] == seg[: n_train - 1],
         )
         if decision["kind"] == "accepted":
             resid = x_ho[1:] - one_step_predictions(candidate, x_ho, u_ctrl, self.dt, str(self._cfg["step_method"]))
