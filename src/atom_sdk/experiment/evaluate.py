@@ -244,11 +244,9 @@ def _evaluate(plan: EvaluationPlan, *, episodes: int, seed: int, deterministic: 
 
 
 def _read(policy: Any, world: Any, reading: dict[str, Any]) -> np.ndarray:
-    """The reading of the world's observables the policy acts on (``Policy.measure``, with the run's
-    measurement noise, where the policy has it), kept in ``reading`` for the envelope's fallback."""
-    measure = getattr(policy, "measure", None)
-    x = world.observables()
-    reading["x"] = np.asarray(x, np.float64) if measure is None else measure(x, reading["step"])
+    """The reading of the world's observables the policy acts on (``Policy.measure``: the run's
+    measurement noise), kept in ``reading`` for the envelope's fallback."""
+    reading["x"] = policy.measure(world.observables(), reading["step"])
     return reading["x"]
 
 
