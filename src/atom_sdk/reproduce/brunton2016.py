@@ -43,36 +43,21 @@ MEAN_FIELD = {
 }
 
 
-def simulate_wake(diameter: int, u_mean: float, convective_time: float, samples_per_unit: int,
-                  window: float, base_time: float, stride: int = 1, cycle_time: float = 40.0,
-                  off_time: float = 40.0,
-                  sfd: tuple[float, float] = (2.0, 1.0)) -> dict[str, Any]:
-    """The steady base flow, then the free transient from it: wake snapshots ``(n, nx_w, ny, 2)``.
-
-    The base flow is found by selective frequency damping for ``base_time`` (gain ``sfd[0]``
-    U/D, filter width ``sfd[1]`` D/U); the free run then lets the shedding grow from it.
-    Snapshots keep every ``stride``-th cell in each direction. A second run of ``off_time``
-    starts off the slow manifold: from the last state minus (mean of the last ``cycle_time``
-    minus the base flow), in the populations, i.e. at the cycle's amplitude with no shift.
-
-    Times are in convective units D / U; the snapshot window runs from one diameter before the
-    cylinder centre to ``window`` diameters behind it, over the channel's full height.
-    """
+def _wake_kernels(world: Any, u_mean: float, every: int, window: float, stride: int,
+                  sfd: tuple[float, float]) -> tuple[Any, Any, Any]:
+    """The jitted pieces of :func:`simulate_wake`: the wake window's velocity, ``every`` LBM
+    updates with the lift, and ``every * 8`` updates under selective frequency damping."""
     import jax
     import jax.numpy as jnp
 
     from atom_sdk.worlds import lbm
-    from atom_sdk.worlds.cylinder import CylinderWorld, make_substep
+    from atom_sdk.worlds.cylinder import make_substep
 
-    ny, nx = round(diameter * 4.1), round(diameter * 22)
-    world = CylinderWorld(grid=(nx, ny, 1), u_inlet=u_mean, reynolds=100.0, collision="trt", substeps=1,
-                          perturbation=0.0)
     geo = world.geometry
+    nx = geo.solid.shape[0]
     substep = make_substep(geo, world.tau, "trt", world.dtype)
     norm = 2.0 / (u_mean**2 * 2 * geo.radius)
     per_unit = 2 * geo.radius / u_mean  # lattice updates per D / U
-    every = max(1, round(per_unit / samples_per_unit))
-    n_samples = int(convective_time * per_unit / every)
     x0 = max(0, int(geo.cx - 2 * geo.radius))
     x1 = min(nx, int(geo.cx + 2 * geo.radius * window))
     fluid = jnp.asarray(~geo.solid)
@@ -104,6 +89,40 @@ def simulate_wake(diameter: int, u_mean: float, convective_time: float, samples_
             return (g, gbar), None
         (g, gbar), _ = jax.lax.scan(body, state, None, length=every * 8)
         return (g, gbar), jnp.max(jnp.abs(g - gbar))
+
+    return velocity, advance, damp
+
+
+def simulate_wake(diameter: int, u_mean: float, convective_time: float, samples_per_unit: int,
+                  window: float, base_time: float, stride: int = 1, cycle_time: float = 40.0,
+                  off_time: float = 40.0,
+                  sfd: tuple[float, float] = (2.0, 1.0)) -> dict[str, Any]:
+    """The steady base flow, then the free transient from it: wake snapshots ``(n, nx_w, ny, 2)``.
+
+    The base flow is found by selective frequency damping for ``base_time`` (gain ``sfd[0]``
+    U/D, filter width ``sfd[1]`` D/U); the free run then lets the shedding grow from it.
+    Snapshots keep every ``stride``-th cell in each direction. A second run of ``off_time``
+    starts off the slow manifold: from the last state minus (mean of the last ``cycle_time``
+    minus the base flow), in the populations, i.e. at the cycle's amplitude with no shift.
+
+    Times are in convective units D / U; the snapshot window runs from one diameter before the
+    cylinder centre to ``window`` diameters behind it, over the channel's full height.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from atom_sdk.worlds import lbm
+    from atom_sdk.worlds.cylinder import CylinderWorld
+
+    ny, nx = round(diameter * 4.1), round(diameter * 22)
+    world = CylinderWorld(grid=(nx, ny, 1), u_inlet=u_mean, reynolds=100.0, collision="trt", substeps=1,
+                          perturbation=0.0)
+    geo = world.geometry
+    per_unit = 2 * geo.radius / u_mean  # lattice updates per D / U
+    every = max(1, round(per_unit / samples_per_unit))
+    n_samples = int(convective_time * per_unit / every)
+    fluid = jnp.asarray(~geo.solid)
+    velocity, advance, damp = _wake_kernels(world, u_mean, every, window, stride, sfd)
 
     ux = jnp.where(fluid, jnp.asarray(geo.inlet_ux, world.dtype)[None, :], 0.0)
     f = lbm.equilibrium(jnp.ones((nx, ny), world.dtype), ux, jnp.zeros_like(ux)).astype(world.dtype)
