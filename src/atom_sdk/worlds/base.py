@@ -27,6 +27,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from atom_sdk.errors import InvalidActionError, WorldParameterError
+from atom_sdk.worlds.gym import prefer_spawn_start_method
+
+#: ``render()`` draws each cell as a square block, so the image's longer side has at least this many pixels
+RENDER_MIN_PIXELS = 256
 
 
 class WorldParams(BaseModel):
@@ -140,7 +144,12 @@ class World(gym.Env):
     spaces. ``step`` refuses NaN/Inf or wrongly shaped actions and clips to the action bounds.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    #: ``render_modes``: what ``render_mode`` accepts (``"human"`` comes from Gymnasium's
+    #: ``HumanRendering`` wrapper, which needs pygame). An instance adds ``observation_names`` and
+    #: ``observation_units``: what each entry of the observation vector is (``observation_components``).
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
+    #: the field ``render()`` draws: a scalar field of ``fields()``, or ``"speed"`` for |velocity|
+    render_field: ClassVar[str] = "speed"
     world_id: ClassVar[str] = "custom:world"
     Params: ClassVar[type[WorldParams]] = WorldParams
     #: the measured quantities: names of the scalar diagnostics the scientist fits (its variables), read
@@ -156,12 +165,21 @@ class World(gym.Env):
     field_channels: ClassVar[int] = 6
 
     def __init__(self, grid: tuple[int, int, int] = (32, 32, 1), dtype: str = "float32",
-                 max_episode_steps: int = 200, **params: Any) -> None:
+                 max_episode_steps: int = 200, render_mode: str | None = None, **params: Any) -> None:
         super().__init__()
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise WorldParameterError(f"{self.world_id}: render_mode {render_mode!r} is not one of "
+                                      f"{self.metadata['render_modes']} (or None)")
+        self.render_mode = render_mode
         self._configure(grid, dtype, max_episode_steps, params)
+        # JAX is about to start: a process forked from here on dead-locks (see atom_sdk.worlds.gym)
+        prefer_spawn_start_method()
         if dtype == "float64" and not jax.config.jax_enable_x64:
             jax.config.update("jax_enable_x64", True)
         self.dynamics = self.build_dynamics()
+        components = self.observation_components()
+        self.metadata = {**type(self).metadata, "observation_names": [name for name, _ in components],
+                         "observation_units": [unit for _, unit in components]}
         self._step_jit = jax.jit(self.dynamics.step)
         self._init_jit = jax.jit(self.dynamics.init)
         self._state: Any = None
@@ -261,6 +279,51 @@ class World(gym.Env):
 
     def _to_obs(self, obs: jax.Array) -> np.ndarray:
         return np.asarray(obs, dtype=self.observation_space.dtype).reshape(self.observation_space.shape)
+
+    def observation_components(self) -> list[tuple[str, str]]:
+        """(name, unit) of each entry of the observation vector, in order ("" when dimensionless);
+        ``metadata["observation_names"]`` and ``metadata["observation_units"]`` hold them. Empty: unnamed."""
+        return []
+
+    def render(self) -> np.ndarray | None:
+        """``render_mode="rgb_array"``: the field ``render_field`` as a uint8 (H, W, 3) image.
+
+        A 2D slice (the middle z plane) in grid-index space, x to the right and y up, through
+        matplotlib's ``viridis`` on ``render_limits()`` (default: the frame's own min..max), each
+        cell drawn as a square block so the image is at least 256 pixels on its longer side.
+        """
+        if self.render_mode is None:
+            gym.logger.warn(f"{self.world_id}: render() without a render_mode; make the world with "
+                            "render_mode='rgb_array'")
+            return None
+        return self.render_rgb()
+
+    def render_scalar(self) -> np.ndarray:
+        """The rendered field as a 2D (nx, ny) array: ``render_field``, middle z plane."""
+        fields = self.fields()
+        if self.render_field == "speed":
+            value = np.sqrt(np.sum(np.asarray(fields["velocity"], dtype=np.float64) ** 2, axis=0))
+        else:
+            value = np.asarray(fields[self.render_field], dtype=np.float64)
+        if value.ndim == 3:
+            value = value[:, :, value.shape[2] // 2]
+        return value
+
+    def render_limits(self, value: np.ndarray) -> tuple[float, float]:
+        """Colour range of one frame; the default normalises each frame to its own min..max."""
+        finite = value[np.isfinite(value)]
+        return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+
+    def render_rgb(self) -> np.ndarray:
+        from matplotlib import colormaps
+
+        value = self.render_scalar()
+        lo, hi = self.render_limits(value)
+        scaled = (value - lo) / (hi - lo) if hi > lo else np.full_like(value, 0.5)
+        scaled = np.nan_to_num(np.clip(scaled, 0.0, 1.0), nan=0.0)
+        image = colormaps["viridis"](scaled.T[::-1], bytes=True)[..., :3]
+        block = max(1, -(-RENDER_MIN_PIXELS // max(image.shape[:2])))
+        return np.ascontiguousarray(np.repeat(np.repeat(image, block, axis=0), block, axis=1), dtype=np.uint8)
 
     # ---- beyond Gymnasium ----------------------------------------------------------------
     def fields(self) -> dict[str, np.ndarray]:

@@ -14,6 +14,12 @@ bounded by +-``max_jet_flux`` (default 0.06, Rabault's order of magnitude).
 Reward = -(mean C_D over the agent step - ``drag_offset``) - 0.2 |mean C_L|; set
 ``drag_offset`` to the uncontrolled mean drag (about 3.2 at Re = 100 in this channel) to
 centre rewards near zero. It defaults to 0, i.e. the raw benchmark reward.
+
+Observation (``metadata["observation_names"]``): u/U at each probe ``u/U@(i,j)`` (cell indices:
+a ring at 1.5 R and a 5 x 5 near-wake grid, minus probes inside the cylinder), then v/U at the
+same probes ``v/U@(i,j)``, then the drag and lift coefficients ``C_D`` and ``C_L`` of the last
+lattice update; all dimensionless. The bound stays ±1e6: no tighter bound on a transient
+lattice-Boltzmann velocity or force is provable. ``render_mode="rgb_array"`` draws the vorticity.
 """
 
 from __future__ import annotations
@@ -181,6 +187,14 @@ class CylinderWorld(World):
     def __init__(self, grid: tuple[int, int, int] = (440, 82, 1), dtype: str = "float32",
                  max_episode_steps: int = 200, **params: Any) -> None:
         super().__init__(grid=grid, dtype=dtype, max_episode_steps=max_episode_steps, **params)
+
+    render_field = "vorticity"
+
+    def observation_components(self) -> list[tuple[str, str]]:
+        """u/U and v/U at each probe cell (i, j), then C_D and C_L of the last lattice update."""
+        probes = [f"@({int(i)},{int(j)})" for i, j in self.geometry.probes]
+        return ([(f"u/U{at}", "") for at in probes] + [(f"v/U{at}", "") for at in probes]
+                + [("C_D", ""), ("C_L", "")])
 
     def measurement_scale(self, clean: np.ndarray) -> np.ndarray:
         """A force balance's noise scales with the resultant force, not with C_L (which crosses zero)."""

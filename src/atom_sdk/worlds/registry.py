@@ -133,9 +133,18 @@ def world_class(world_id: str) -> Callable[..., gym.Env]:
 
 
 def make(world_id: str, **kwargs: Any) -> gym.Env:
-    """Build a world: ``make("lbm2d:cylinder", grid=(128, 32, 1), u_inlet=0.05)``."""
+    """Build a world: ``make("lbm2d:cylinder", grid=(128, 32, 1), u_inlet=0.05)``.
+
+    Its ``spec`` is the Gymnasium spec (``atom/Cylinder-v0`` ...) with these keyword arguments, so
+    ``gymnasium.make(env.spec)`` rebuilds it (see ``atom_sdk.worlds.gym``)."""
     factory = world_class(world_id)
     try:
-        return factory(**kwargs)
+        env = factory(**kwargs)
     except TypeError as exc:
         raise WorldParameterError(f"{world_id}: {exc}; see 'atom worlds list' for its parameters") from None
+    if getattr(env, "spec", None) is None:
+        from atom_sdk.worlds.gym import spec_for
+
+        limit = getattr(env, "max_episode_steps", None)
+        env.spec = spec_for(world_id, kwargs, limit if isinstance(limit, int) and limit < 2**62 else None)
+    return env

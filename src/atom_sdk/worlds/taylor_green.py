@@ -16,6 +16,13 @@ and over one agent step of length ``dt`` with ``a`` held constant
 
 Kinetic energy (box mean of |u|²/2) is E = A²/4, decaying at rate 2λ = 4 ν k² without
 forcing: the "2 ν |k|²" energy decay law with |k|² = 2 k². The reward keeps E near a target.
+
+Observation (18 values, ``metadata["observation_names"]``): u at the 8 fixed probes
+``u(x=0.30,y=6.08)`` ... then v at the same probes ``v(x=...,y=...)``, the kinetic energy
+``energy`` (E = A²/4) and the ``target_energy``; all in the box's nondimensional units, each with
+the relative probe ``noise`` when it is set. The bound stays ±1e6: with probe noise (Gaussian) no
+tighter bound holds. ``render_mode="rgb_array"`` draws the speed |u| on a fixed range
+[0, |A(0)|] per episode, so the decay shows.
 """
 
 from __future__ import annotations
@@ -64,6 +71,12 @@ class TGState(NamedTuple):
     a0: jax.Array
 
 
+def probe_positions() -> tuple[np.ndarray, np.ndarray]:
+    """x and y of the fixed probes in [0, 2π) (deterministic, not on nodal lines of the mode)."""
+    two_pi = 2.0 * math.pi
+    return np.linspace(0.3, two_pi - 0.4, N_PROBES), np.linspace(0.7, two_pi - 0.2, N_PROBES)[::-1]
+
+
 def _mode_geometry(grid: tuple[int, int, int], k: float, dtype: Any) -> tuple[jax.Array, ...]:
     """Grid coordinates, the unit mode shapes u and v on the grid, and the mode at the fixed probes."""
     nx, ny, nz = grid
@@ -74,8 +87,9 @@ def _mode_geometry(grid: tuple[int, int, int], k: float, dtype: Any) -> tuple[ja
     shape_u = (jnp.cos(k * xx) * jnp.sin(k * yy))[..., None] * jnp.ones((1, 1, nz), dtype)
     shape_v = (-jnp.sin(k * xx) * jnp.cos(k * yy))[..., None] * jnp.ones((1, 1, nz), dtype)
     # fixed probe points (deterministic, not on nodal lines of the mode)
-    probe_x = jnp.asarray(np.linspace(0.3, two_pi - 0.4, N_PROBES), dtype)
-    probe_y = jnp.asarray(np.linspace(0.7, two_pi - 0.2, N_PROBES)[::-1], dtype)
+    px, py = probe_positions()
+    probe_x = jnp.asarray(px, dtype)
+    probe_y = jnp.asarray(py, dtype)
     probe_u = jnp.cos(k * probe_x) * jnp.sin(k * probe_y)
     probe_v = -jnp.sin(k * probe_x) * jnp.cos(k * probe_y)
     return xx, yy, shape_u, shape_v, probe_u, probe_v
@@ -98,6 +112,17 @@ class TaylorGreenWorld(World):
         high = np.full(2 * N_PROBES + 2, 1e6, dtype=self.dtype)
         self.observation_space = gym.spaces.Box(-high, high, dtype=self.dtype)
         self.action_space = gym.spaces.Box(-p.action_max, p.action_max, shape=(1,), dtype=self.dtype)
+
+    def observation_components(self) -> list[tuple[str, str]]:
+        """u and v at the probes (the positions in the name), the energy E and its target."""
+        xs, ys = probe_positions()
+        u = [(f"u(x={x:.2f},y={y:.2f})", "") for x, y in zip(xs, ys)]
+        v = [(f"v(x={x:.2f},y={y:.2f})", "") for x, y in zip(xs, ys)]
+        return u + v + [("energy", ""), ("target_energy", "")]
+
+    def render_limits(self, value: np.ndarray) -> tuple[float, float]:
+        """The speed on [0, |A(0)|]: the peak speed of the initial vortex, fixed over an episode."""
+        return 0.0, max(abs(float(self._state.a0)), 1e-12)
 
     @property
     def dt(self) -> float:

@@ -26,6 +26,10 @@ Observation (float32, 11 values): 8 wall-pressure probes p/p_inf spread along th
 measured shock angle (deg), the wall pressure ratio p2/p_inf and the current wedge angle (deg).
 Reward: ``-|shock_angle - target_shock_angle|`` in degrees. The default target is the weak
 theta-beta-Mach angle of the initial wedge angle + 2 degrees (clamped to the attached range).
+The names (``metadata["observation_names"]``, units in ``metadata["observation_units"]``):
+``p_wall/p_inf(s=0.05)`` ... ``p_wall/p_inf(s=0.95)`` (s: position along the wedge as a fraction
+of its length), ``shock_angle`` (deg), ``pressure_ratio`` (p2/p_inf) and ``wedge_angle`` (deg).
+``render_mode="rgb_array"`` draws the pressure in grid-index space (the wall along the bottom).
 """
 
 from __future__ import annotations
@@ -235,6 +239,13 @@ class WedgeWorld(World):
         low[N_PROBES + 2], high[N_PROBES + 2] = 0.0, 90.0
         self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
         self.action_space = gym.spaces.Box(-p.max_delta, p.max_delta, shape=(1,), dtype=np.float32)
+
+    render_field = "pressure"
+
+    def observation_components(self) -> list[tuple[str, str]]:
+        """Wall pressure p/p_inf at 8 stations along the wedge, shock angle, p2/p_inf, wedge angle."""
+        probes = [(f"p_wall/p_inf(s={f:.2f})", "") for f in np.linspace(0.05, 0.95, N_PROBES)]
+        return probes + [("shock_angle", "deg"), ("pressure_ratio", ""), ("wedge_angle", "deg")]
 
     # ---- parameters -------------------------------------------------------------------------
     @property
