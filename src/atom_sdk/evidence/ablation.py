@@ -13,7 +13,6 @@ Run on an existing Ray cluster: see :mod:`atom_sdk.evidence.executors`.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import math
 import platform
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from atom_sdk.config import canonical_hash, canonical_value
 from atom_sdk.errors import ArtifactError, ConfigError
 from atom_sdk.evidence.claims import BASELINE, json_safe, write_text_atomic
 from atom_sdk.evidence.executors import EXECUTORS, make_executor
@@ -74,9 +74,9 @@ def build_run_config(spec: VariantSpec, *, world: str, grid: Sequence[int], step
 
 
 def config_hash(obj: Any) -> str:
-    """SHA-256 of canonical JSON: the identity used for resume and provenance."""
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    """SHA-256 of the SDK's one canonical form (``config.canonical_hash``): the identity of a
+    sweep and of each of its runs, used for resume and provenance."""
+    return canonical_hash(canonical_value(obj))
 
 
 def is_timing_key(name: str) -> bool:
