@@ -84,16 +84,13 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
     app.state.metrics = PlatformMetrics(plat)
     install_error_handlers(app)
 
-    from atom_sdk.platform.routes import (assistant, challenges, designs, geometries, health, jobs, ledger, metrics,
-                                          runs, runtime, safety, studio, worlds)
+    from atom_sdk.platform.routes import (assistant, challenges, designs, evaluations, geometries, health, jobs,
+                                          ledger, metrics, runs, runtime, safety, studio, worlds)
 
     routers = [m.router for m in (jobs, runs, worlds, designs, challenges, geometries, studio, runtime, ledger,
-                                  assistant, safety, health, metrics)]
+                                  assistant, safety, health, evaluations, metrics)]
     for router in routers:
         app.include_router(router)
-    from atom_sdk.platform.routes import evaluations
-
-    app.include_router(evaluations.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
