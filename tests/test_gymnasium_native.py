@@ -109,3 +109,22 @@ def test_make_vec_async_default_context_does_not_hang(gym_id, tmp_path):
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "start method spawn" in out.stdout
+
+
+def test_a_user_world_gets_an_id(monkeypatch):
+    from atom_sdk.worlds import gym as atom_gym
+    from atom_sdk.worlds.taylor_green import TaylorGreenWorld
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry, "GYM_IDS", dict(registry.GYM_IDS))
+    monkeypatch.setattr(atom_gym, "GYM_IDS", registry.GYM_IDS)
+    atom_sdk.register("mylab:slow_vortex", TaylorGreenWorld)
+    gym_id = atom_gym.register_gymnasium("mylab:slow_vortex", grid=(8, 8, 1))
+    try:
+        assert gym_id == "mylab/SlowVortex-v0"
+        env = gym.make(gym_id, nu=0.02)
+        assert env.spec.kwargs == {"grid": (8, 8, 1), "nu": 0.02}
+        assert atom_gym.world_id_of(gym_id) == "mylab:slow_vortex"
+        assert atom_sdk.make("mylab:slow_vortex", grid=(8, 8, 1)).spec.id == gym_id
+    finally:
+        gym.envs.registry.pop(gym_id)

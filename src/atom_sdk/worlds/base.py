@@ -17,6 +17,7 @@ probe ``noise`` parameter, where it has one, reaches only the agent's observatio
 from __future__ import annotations
 
 import inspect
+import multiprocessing
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, NamedTuple
 
@@ -27,7 +28,6 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from atom_sdk.errors import InvalidActionError, WorldParameterError
-from atom_sdk.worlds.gym import prefer_spawn_start_method
 
 #: ``render()`` draws each cell as a square block, so the image's longer side has at least this many pixels
 RENDER_MIN_PIXELS = 256
@@ -172,7 +172,7 @@ class World(gym.Env):
                                       f"{self.metadata['render_modes']} (or None)")
         self.render_mode = render_mode
         self._configure(grid, dtype, max_episode_steps, params)
-        # JAX is about to start: a process forked from here on dead-locks (see atom_sdk.worlds.gym)
+        # JAX is about to start: a process forked from here on dead-locks
         prefer_spawn_start_method()
         if dtype == "float64" and not jax.config.jax_enable_x64:
             jax.config.update("jax_enable_x64", True)
@@ -397,6 +397,20 @@ class World(gym.Env):
     @classmethod
     def validation_cases(cls) -> list[ValidationCase]:
         return []
+
+
+def prefer_spawn_start_method() -> None:
+    """Make ``"spawn"`` the process's multiprocessing start method if nothing fixed one yet and the
+    platform default is ``"fork"``: once JAX runs, forked workers dead-lock (``AsyncVectorEnv``
+    builds one world in the parent first, so its forked workers always inherit a running JAX)."""
+    if multiprocessing.get_start_method(allow_none=True) is not None:
+        return
+    if multiprocessing.get_all_start_methods()[0] != "fork":
+        return
+    try:
+        multiprocessing.set_start_method("spawn")
+    except RuntimeError:  # pragma: no cover - fixed concurrently
+        pass
 
 
 def measure_relative(clean: np.ndarray, scale: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:

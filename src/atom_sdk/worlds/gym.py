@@ -30,16 +30,19 @@ forked workers always inherit a running JAX). The registered spec cannot carry a
 ``SyncVectorEnv`` too (which refuses ``context``) and lets them replace the caller's. So instead,
 building a world (``World.__init__``) sets the process's multiprocessing start method to
 ``"spawn"`` when nothing has fixed it yet and the platform default is ``"fork"``
-(:func:`prefer_spawn_start_method`); ``make_vec(..., vectorization_mode="async")`` then spawns
-its workers and does not hang. A start method you set yourself is left alone (``fork`` will hang).
+(``atom_sdk.worlds.base.prefer_spawn_start_method``), so ``make_vec(...,
+vectorization_mode="async")`` spawns its workers and does not hang. A start method you set
+yourself is left alone (``fork`` will hang). Worlds added with ``atom_sdk.worlds.register`` get
+an id through :func:`register_gymnasium`.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 from typing import Any
 
-from gymnasium.envs.registration import EnvSpec, register, registry
+from gymnasium.envs.registration import register, registry
+
+from atom_sdk.worlds.registry import GYM_IDS, make, world_class
 
 #: episode length of the registered specs (``TimeLimit``), the worlds' own default
 MAX_EPISODE_STEPS = 200
@@ -47,12 +50,7 @@ MAX_EPISODE_STEPS = 200
 _NO_LIMIT = 2**62
 
 #: world id -> Gymnasium id of the built-in worlds
-BUILTIN_GYM_IDS: dict[str, str] = {
-    "analytical:taylor_green": "atom/TaylorGreen-v0",
-    "lbm2d:cylinder": "atom/Cylinder-v0",
-    "supersonic:wedge": "atom/Wedge-v0",
-}
-_GYM_IDS: dict[str, str] = {}
+BUILTIN_GYM_IDS: dict[str, str] = dict(GYM_IDS)
 
 
 class WorldEntryPoint:
@@ -65,15 +63,11 @@ class WorldEntryPoint:
         self.world_id = world_id
 
     def __call__(self, **kwargs: Any) -> Any:
-        from atom_sdk.worlds.registry import make
-
         kwargs.setdefault("max_episode_steps", _NO_LIMIT)
         return make(self.world_id, **kwargs)
 
     @property
     def metadata(self) -> dict[str, Any]:
-        from atom_sdk.worlds.registry import world_class
-
         return dict(getattr(world_class(self.world_id), "metadata", {}))
 
     def __repr__(self) -> str:
@@ -90,15 +84,15 @@ _ENTRY_NAMES = {"analytical:taylor_green": "taylor_green", "lbm2d:cylinder": "cy
 
 def gym_id_for(world_id: str) -> str:
     """A Gymnasium id for ``family:name``: the built-in's, else ``family/CamelName-v0``."""
-    if world_id in _GYM_IDS:
-        return _GYM_IDS[world_id]
+    if world_id in GYM_IDS:
+        return GYM_IDS[world_id]
     family, _, name = world_id.partition(":")
     return f"{family}/{''.join(part.capitalize() for part in name.split('_'))}-v0"
 
 
 def world_id_of(gym_id: str) -> str | None:
     """The world id behind a registered Gymnasium id (None if it is not an ATOM world)."""
-    for world_id, gid in _GYM_IDS.items():
+    for world_id, gid in GYM_IDS.items():
         if gid == gym_id:
             return world_id
     return None
@@ -117,32 +111,8 @@ def register_gymnasium(world_id: str, gym_id: str | None = None, *,
     if gym_id in registry:
         registry.pop(gym_id)  # re-registration (a reload): no "overriding" warning
     register(id=gym_id, entry_point=entry, max_episode_steps=max_episode_steps, kwargs=dict(kwargs))
-    _GYM_IDS[world_id] = gym_id
+    GYM_IDS[world_id] = gym_id
     return gym_id
-
-
-def spec_for(world_id: str, kwargs: dict[str, Any], max_episode_steps: int | None) -> EnvSpec | None:
-    """The spec of a world built with ``atom_sdk.make(world_id, **kwargs)``: ``gymnasium.make(spec)``
-    rebuilds it. None when the world has no Gymnasium id."""
-    gym_id = _GYM_IDS.get(world_id)
-    if gym_id is None:
-        return None
-    registered = registry[gym_id]
-    return EnvSpec(id=gym_id, entry_point=registered.entry_point, max_episode_steps=max_episode_steps,
-                   kwargs={**registered.kwargs, **kwargs})
-
-
-def prefer_spawn_start_method() -> None:
-    """Make ``"spawn"`` the process's multiprocessing start method if nothing fixed one yet and the
-    platform default is ``"fork"`` (unsafe once JAX runs: forked workers dead-lock)."""
-    if multiprocessing.get_start_method(allow_none=True) is not None:
-        return
-    if multiprocessing.get_all_start_methods()[0] != "fork":
-        return
-    try:
-        multiprocessing.set_start_method("spawn")
-    except RuntimeError:  # pragma: no cover - fixed concurrently
-        pass
 
 
 for _world_id, _gym_id in BUILTIN_GYM_IDS.items():

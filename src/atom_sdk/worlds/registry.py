@@ -17,6 +17,8 @@ from importlib import metadata
 from typing import Any, Callable
 
 import gymnasium as gym
+from gymnasium.envs.registration import EnvSpec
+from gymnasium.envs.registration import registry as gym_registry
 
 from atom_sdk.errors import WorldNotFoundError, WorldParameterError
 
@@ -54,6 +56,13 @@ class WorldSpec:
 
 
 _REGISTRY: dict[str, WorldSpec] = {wid: WorldSpec(wid, target) for wid, target in _BUILTINS.items()}
+
+#: world id -> Gymnasium id; ``atom_sdk.worlds.gym`` registers these with Gymnasium (and adds to it)
+GYM_IDS: dict[str, str] = {
+    "analytical:taylor_green": "atom/TaylorGreen-v0",
+    "lbm2d:cylinder": "atom/Cylinder-v0",
+    "supersonic:wedge": "atom/Wedge-v0",
+}
 _ENTRY_POINTS_LOADED = False
 
 
@@ -135,16 +144,24 @@ def world_class(world_id: str) -> Callable[..., gym.Env]:
 def make(world_id: str, **kwargs: Any) -> gym.Env:
     """Build a world: ``make("lbm2d:cylinder", grid=(128, 32, 1), u_inlet=0.05)``.
 
-    Its ``spec`` is the Gymnasium spec (``atom/Cylinder-v0`` ...) with these keyword arguments, so
-    ``gymnasium.make(env.spec)`` rebuilds it (see ``atom_sdk.worlds.gym``)."""
+    Its ``spec`` is the Gymnasium spec (``atom/Cylinder-v0`` ...; ``GYM_IDS``) with these keyword
+    arguments, so ``gymnasium.make(env.spec)`` rebuilds it (see ``atom_sdk.worlds.gym``)."""
     factory = world_class(world_id)
     try:
         env = factory(**kwargs)
     except TypeError as exc:
         raise WorldParameterError(f"{world_id}: {exc}; see 'atom worlds list' for its parameters") from None
     if getattr(env, "spec", None) is None:
-        from atom_sdk.worlds.gym import spec_for
-
         limit = getattr(env, "max_episode_steps", None)
-        env.spec = spec_for(world_id, kwargs, limit if isinstance(limit, int) and limit < 2**62 else None)
+        env.spec = gym_spec(world_id, kwargs, limit if isinstance(limit, int) and limit < 2**62 else None)
     return env
+
+
+def gym_spec(world_id: str, kwargs: dict[str, Any], max_episode_steps: int | None) -> EnvSpec | None:
+    """The Gymnasium spec of a world built with ``make(world_id, **kwargs)``: ``gymnasium.make(spec)``
+    rebuilds it. None when the world has no Gymnasium id."""
+    registered = gym_registry.get(GYM_IDS.get(world_id, ""))
+    if registered is None:
+        return None
+    return EnvSpec(id=registered.id, entry_point=registered.entry_point, max_episode_steps=max_episode_steps,
+                   kwargs={**registered.kwargs, **kwargs})
