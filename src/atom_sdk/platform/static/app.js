@@ -62,6 +62,8 @@ async function launchView() {
       seed: defs.RunConfig.properties.seed, variant: defs.RunConfig.properties.variant } }, defs,
       { name: cfg.name || "ui_run", steps: cfg.steps ?? 32, seed: cfg.seed ?? 0, variant: cfg.variant || "v2_hybrid" }, "run.");
     const gridInput = el("input", { id: "run-grid", type: "text", value: ((cfg.world || {}).grid || [8, 8, 1]).join(", ") });
+    const noiseInput = el("input", { id: "run-measurement-noise", type: "number", step: "any", min: "0", max: "1",
+      value: String((cfg.world || {}).measurement_noise ?? 0.01) });
     const paramsBox = el("div");
     let params = null;
     const renderParams = () => {
@@ -76,12 +78,15 @@ async function launchView() {
     const geo = el("input", { id: "run-geometry", type: "text", placeholder: "optional, lbm2d:cylinder only", value: body.geometry_id || "" });
     panel.replaceChildren(el("div", { class: "card", id: "launch-run-form" },
       el("div", { class: "field" }, el("label", { for: "run-world" }, "world"), worldSel),
-      el("div", { class: "field" }, el("label", { for: "run-grid" }, "grid nx, ny, nz"), gridInput), top.node, paramsBox,
+      el("div", { class: "field" }, el("label", { for: "run-grid" }, "grid nx, ny, nz"), gridInput),
+      el("div", { class: "field" }, el("label", { for: "run-measurement-noise" }, "measurement noise (relative, what the scientist sees)"), noiseInput),
+      top.node, paramsBox,
       el("div", { class: "field" }, el("label", { for: "run-geometry" }, "geometry id"), geo),
       el("details", {}, el("summary", {}, "agent, scientist and safety settings (JSON, RunConfig keys)"), advanced),
       submitRow("launch-submit", () => {
         let extra; try { extra = JSON.parse(advanced.value || "{}"); } catch (e) { throw new Error("advanced settings must be JSON: " + e.message); }
-        const config = Object.assign({}, extra, top.value(), { world: { name: worldSel.value, grid: gridInput.value.split(/[\s,]+/).filter(Boolean).map(Number), params: params.value() } });
+        const config = Object.assign({}, extra, top.value(), { world: { name: worldSel.value, grid: gridInput.value.split(/[\s,]+/).filter(Boolean).map(Number),
+          measurement_noise: Number(noiseInput.value), params: params.value() } });
         return geo.value ? { config, geometry_id: geo.value } : { config };
       }, () => "/api/v1/runs")));
   }
