@@ -26,7 +26,7 @@ def _quick_config() -> dict[str, Any]:
     change per step, and the governor (rightly) accepts nothing; 0.5-unit steps and the default
     scientist give an accepted law near step 100 (measured: -0.0100 A + 0.9745 u0 - 0.0092 A^2).
     """
-    config = tiny_run_config(steps=128)
+    config = tiny_run_config(steps=160)
     config["world"]["params"] = {"dt": 0.5}
     del config["scientist"]
     return config
@@ -55,9 +55,9 @@ def templates() -> list[dict[str, Any]]:
 
     out: list[dict[str, Any]] = [
         _run_template("taylor_green_quick", "Taylor–Green: quick closed loop",
-                      "8x8 Taylor–Green vortex at 1 % measurement noise, 128 steps of 0.5 time units, tiny agent: "
-                      "the whole loop in seconds; the scientist accepts its first law for the vortex amplitude "
-                      "after about 100 steps.", _quick_config(), 40),
+                      "8x8 Taylor–Green vortex at 1 % measurement noise, 160 steps of 0.5 time units, tiny agent: "
+                      "the whole loop in seconds; the scientist accepts a first law for the vortex amplitude "
+                      "near step 130 and the exact one near step 160.", _quick_config(), 40),
         _run_template("taylor_green_baseline", "Taylor–Green: PPO baseline (no scientist)",
                       "The same world with plain PPO, for comparison with the hybrid run.",
                       tiny_run_config("tg_baseline", variant="ppo_baseline"), 20),
