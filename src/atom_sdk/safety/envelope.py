@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import gymnasium as gym
 import numpy as np
 
 from atom_sdk.config import SafetySettings
@@ -83,15 +84,23 @@ class EnvelopeTuning:
     scale_density_factor: float = 2.0
 
 
-class SafetyEnvelope(WorldProxy):
-    """Supervises a world: see the module docstring. Forwards the whole world protocol."""
+class SafetyEnvelope(WorldProxy, gym.utils.RecordConstructorArgs):
+    """Supervises a world: see the module docstring. Forwards the whole world protocol.
 
-    def __init__(self, world: Any, settings: SafetySettings | None = None, trust_fn: TrustFn | None = None,
+    Its settings are recorded as constructor arguments, so the ``spec`` of an enveloped world can
+    be made again with ``gymnasium.make(env.spec)`` (the trust function and fallback are the run's
+    wiring, set by the runner, not part of the environment's definition).
+    """
+
+    def __init__(self, env: Any, settings: SafetySettings | None = None, trust_fn: TrustFn | None = None,
                  fallback: FallbackFn | None = None, *, tuning: EnvelopeTuning | None = None,
                  control_dir: str | Path | None = None) -> None:
+        world = env  # ``env``: the name gymnasium.make passes a wrapper's inner environment under
         super().__init__(world)
         self.settings = settings or SafetySettings()
         self.tuning = tuning or EnvelopeTuning()
+        gym.utils.RecordConstructorArgs.__init__(self, settings=self.settings, tuning=self.tuning,
+                                                 control_dir=control_dir)
         self.enabled = bool(self.settings.enabled)
         self.trust_fn = trust_fn
         self.fallback = fallback
