@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from atom_sdk.config import ScientistSettings, ScientistTuning
 from atom_sdk.science.ledger import HypothesisLedger, jsonable
 from atom_sdk.science.theory import Theory
 
@@ -67,16 +68,27 @@ __all__ = [
 ]
 
 
+def _default(name: str) -> Any:
+    """A governance setting's default, from its one definition in ``atom_sdk.config``."""
+    for model in (ScientistSettings, ScientistTuning):
+        if name in model.model_fields:
+            return model.model_fields[name].default
+    raise KeyError(name)
+
+
 @dataclass
 class GovernanceConfig:
-    accept_margin: float = 0.02
-    min_inclusion: float = 0.6
-    min_jaccard: float = 0.6
-    duplicate_rtol: float = 0.05
-    duplicate_atol: float = 1e-9
-    min_skill: float = 0.0
-    trust_rise: float = 0.5
-    step_method: str = "rk4"
+    """The governor's thresholds; defaults (and meanings, units, ranges) are those of
+    ``config.ScientistSettings``/``ScientistTuning``, so a standalone ``Governor`` judges as a run does."""
+
+    accept_margin: float = _default("accept_margin")
+    min_inclusion: float = _default("min_inclusion")
+    min_jaccard: float = _default("min_jaccard")
+    duplicate_rtol: float = _default("duplicate_rtol")
+    duplicate_atol: float = 1e-9  # absolute floor of the duplicate test, for coefficients near zero
+    min_skill: float = _default("min_skill")
+    trust_rise: float = _default("trust_rise")
+    step_method: str = _default("step_method")
 
 
 @dataclass
