@@ -14,9 +14,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from atom_sdk.config import AgentSettings
 from atom_sdk.errors import ConfigError
 
 ENCODER_KINDS = ("spectral", "conv")
+#: defaults of a module built without arguments: the run config's own (one definition)
+_LATENT_DIM = AgentSettings.model_fields["latent_dim"].default
+_FOURIER_MODES = AgentSettings.model_fields["fourier_modes"].default
 
 
 def _check_fields(fields: jnp.ndarray) -> None:
@@ -130,8 +134,8 @@ class SpectralEncoder(nn.Module):
     removes the shift, so the latent is (up to round-off) invariant to periodic translation.
     """
 
-    latent_dim: int = 32
-    fourier_modes: int = 8
+    latent_dim: int = _LATENT_DIM
+    fourier_modes: int = _FOURIER_MODES
     width: int = 16
     n_layers: int = 2
 
@@ -159,7 +163,7 @@ class ConvEncoder(nn.Module):
     the same weights, without the cost of a 3D convolution over one plane.
     """
 
-    latent_dim: int = 32
+    latent_dim: int = _LATENT_DIM
     features: Sequence[int] = (16, 32, 32)
 
     @nn.compact
