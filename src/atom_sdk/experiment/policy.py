@@ -212,7 +212,8 @@ class Policy:
             self.key, act_key = jax.random.split(self.key)
         else:
             act_key = self.key  # unused by the policy mean
-        action, logp, value = ppo.act(self.agent, inputs, act_key, deterministic=not explore)
+        # one transfer for the three results (three separate reads each waited on the device)
+        action, logp, value = jax.device_get(ppo.act(self.agent, inputs, act_key, deterministic=not explore))
         shape = self.world.action_space.shape
         env_action = np.asarray(action, dtype=np.float64).reshape(shape)
         if self.variant.residual_policy and self.science is not None and theory_allowed:
