@@ -23,6 +23,7 @@ from atom_sdk.evidence.stats import (
     paired_comparison,
     stable_rng,
 )
+from atom_sdk.evidence.rl_stats import rl_statistics
 
 SUMMARY_SCHEMA = "atom.platform_ablation_summary/1"
 SIGNIFICANCE_SCHEMA = "atom.platform_ablation_significance/1"
@@ -66,7 +67,9 @@ def summarize(
     seed: int = 123,
     confidence: float = 0.95,
 ) -> dict:
-    """Per-variant, per-metric mean with bootstrap CI; a pure function of ``runs``."""
+    """Per-variant, per-metric mean with bootstrap CI, plus the ``rl_statistics`` section (IQM,
+    probability of improvement over ``baseline``, performance profiles; see
+    :mod:`atom_sdk.evidence.rl_stats`); a pure function of ``runs``."""
     values = collect_values(runs)
     metrics = ordered_metrics(values)
     counts = {v: {"ok": 0, "failed": 0} for v in variants}
@@ -90,6 +93,14 @@ def summarize(
         "bootstrap": {"n_resamples": n_resamples, "seed": seed, "confidence": confidence},
         "counts": counts,
         "rows": rows,
+        # IQM, P(improvement), profiles (Agarwal et al. 2021); one sweep = one world = one stratum
+        "rl_statistics": rl_statistics(
+            {v: {m: {"sweep": [col[s] for s in sorted(col)]} for m, col in per.items()}
+             for v, per in values.items()},
+            variants=variants, baseline=baseline,
+            directions={m: METRIC_DIRECTIONS.get(m) for m in metrics},
+            n_resamples=n_resamples, seed=seed, confidence=confidence,
+        ),
     }
 
 

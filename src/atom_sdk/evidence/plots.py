@@ -34,60 +34,148 @@ def _dump(path: Path, obj: object) -> None:
     write_text_atomic(path, json.dumps(json_safe(obj), indent=2) + "\n")
 
 
+def _rl_panel(rl: Mapping | None, metric: str) -> dict:
+    """The RL-grade numbers of one metric from the summary's ``rl_statistics`` (empty when absent)."""
+    sec = ((rl or {}).get("metrics") or {}).get(metric)
+    if not sec:
+        return {"iqm": [], "p_improvement": [], "profile": None}
+    rows = sec["variants"]
+    return {
+        "iqm": [{"variant": v, "n": r["n"], "iqm": r["iqm"], "ci": r["iqm_ci"]} for v, r in rows.items()],
+        "p_improvement": [{"variant": v, "n": r["n"], "n_baseline": r["n_baseline"],
+                           "p": r["p_improvement"], "ci": r["p_improvement_ci"]}
+                          for v, r in rows.items() if r["p_improvement"] is not None],
+        "profile": sec["profiles"],
+    }
+
+
 def plot_data(summary: Mapping, significance: Mapping) -> dict:
-    """The numbers behind every panel (written as ``platform_ablation_plots.json``)."""
+    """The numbers behind every panel (written as ``platform_ablation_plots.json``).
+
+    Only metrics with a declared direction are drawn: without one, "better" is undefined and
+    the number (steps, updates, ...) is bookkeeping, not evidence; it stays in ``summary.json``.
+    """
     panels = []
     for metric, direction in summary["metrics"].items():
+        if direction not in ("higher", "lower"):
+            continue
         bars = [{k: r[k] for k in ("variant", "n", "mean", "ci_low", "ci_high", "ci_method")}
                 for r in summary["rows"] if r["metric"] == metric]
         diffs = [{k: r[k] for k in ("id", "variant", "n", "mean_diff", "ci_low", "ci_high",
                                     "p_holm", "decision")}
                  for r in significance["records"] if r["metric"] == metric]
-        panels.append({"metric": metric, "direction": direction, "bars": bars, "diffs": diffs})
+        panels.append({"metric": metric, "direction": direction, "bars": bars, "diffs": diffs,
+                       **_rl_panel(summary.get("rl_statistics"), metric)})
     return {"schema": PLOTS_SCHEMA, "baseline": significance["baseline"], "panels": panels}
 
 
-def plot_dashboard(data: Mapping, out_dir: Path) -> list[Path]:
-    """Per-metric bars with CIs (left) and paired differences vs baseline (right)."""
+def _intervals(ax, labels: list[str], points: list[float], cis: list, colors: list[str], *,
+               marker: str = "o", offset: float = 0.0, label: str | None = None) -> None:
+    """Point estimates with their interval as error bars (no bars from zero: returns can be negative)."""
+    for i, (y, ci, c) in enumerate(zip(points, cis, colors, strict=True)):
+        err = [[y - ci[0]], [ci[1] - y]] if ci is not None and ci[0] is not None else None
+        ax.errorbar([i + offset], [y], yerr=err, fmt=marker, capsize=3, color=c,
+                    label=label if i == 0 else None)
+    ax.set_xticks(list(range(len(labels))), labels, rotation=30, ha="right", fontsize=7)
+    ax.set_xlim(-0.6, max(len(labels), 1) - 0.4)
+
+
+def _nlabel(variant: str, n: int) -> str:
+    return f"{variant}\nn={n}"
+
+
+def dashboard_figure(data: Mapping):
+    """The dashboard as a matplotlib figure and the axes by role, one row per directed metric.
+
+    Columns: (1) mean and IQM of each variant with 95 % intervals (BCa for the mean, stratified
+    bootstrap for the IQM), n under each name; (2) seed-paired mean difference vs the baseline,
+    coloured by the Holm-corrected decision; (3) probability of improvement over the baseline
+    with its interval, 0.5 = no difference; (4) performance profiles with bootstrap bands.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    panels = data["panels"] or [{"metric": "(no metrics)", "direction": None, "bars": [],
-                                 "diffs": []}]
-    fig, axes = plt.subplots(len(panels), 2, figsize=(12, 2.6 * len(panels) + 0.8),
-                             squeeze=False)
+    panels = data["panels"] or [{"metric": "(no metric with a declared direction)", "direction": None,
+                                 "bars": [], "diffs": [], "iqm": [], "p_improvement": [], "profile": None}]
+    fig, axes = plt.subplots(len(panels), 4, figsize=(16, 2.9 * len(panels) + 0.8), squeeze=False)
+    base = data["baseline"]
+    roles: list[dict] = []
     for row, panel in zip(axes, panels, strict=True):
         arrow = {"higher": " (higher is better)", "lower": " (lower is better)"}
         title = panel["metric"] + arrow.get(panel["direction"], "")
+        roles.append({"metric": panel["metric"], "intervals": row[0], "diffs": row[1],
+                      "p_improvement": row[2], "profile": row[3]})
         ax = row[0]
         bars = [b for b in panel["bars"] if b["mean"] is not None]
-        xs = range(len(bars))
-        means = [b["mean"] for b in bars]
-        lo = [b["mean"] - b["ci_low"] if b["ci_low"] is not None else 0.0 for b in bars]
-        hi = [b["ci_high"] - b["mean"] if b["ci_high"] is not None else 0.0 for b in bars]
-        ax.bar(xs, means, yerr=[lo, hi], capsize=3,
-               color=["#34495e" if b["variant"] == data["baseline"] else "#5dade2" for b in bars])
-        ax.set_xticks(list(xs), [b["variant"] for b in bars], rotation=30, ha="right", fontsize=7)
-        ax.set_title(f"{title}: mean, 95% CI", fontsize=9)
-        if not bars:
+        colors = ["#34495e" if b["variant"] == base else "#2e86c1" for b in bars]
+        _intervals(ax, [_nlabel(b["variant"], b["n"]) for b in bars], [b["mean"] for b in bars],
+                   [[b["ci_low"], b["ci_high"]] if b["ci_low"] is not None else None for b in bars],
+                   colors, offset=-0.12, label="mean (BCa 95% CI)")
+        iq = {r["variant"]: r for r in panel.get("iqm", []) if r["iqm"] is not None}
+        shown = [b["variant"] for b in bars if b["variant"] in iq]
+        for i, b in enumerate(bars):
+            r = iq.get(b["variant"])
+            if r is not None:
+                err = [[r["iqm"] - r["ci"][0]], [r["ci"][1] - r["iqm"]]] if r["ci"] else None
+                ax.errorbar([i + 0.12], [r["iqm"]], yerr=err, fmt="s", capsize=3, color="#e67e22",
+                            label="IQM (stratified bootstrap 95% CI)" if b["variant"] == shown[0] else None)
+        ax.set_ylabel(panel["metric"], fontsize=8)
+        ax.set_title(f"{title}: mean and IQM, 95% CI", fontsize=9)
+        if bars:
+            ax.legend(fontsize=6, loc="best")
+        else:
             ax.text(0.5, 0.5, "no finite values", transform=ax.transAxes, ha="center")
         ax = row[1]
         diffs = [d for d in panel["diffs"] if d["mean_diff"] is not None]
-        for i, d in enumerate(diffs):
-            err = ([[d["mean_diff"] - d["ci_low"]], [d["ci_high"] - d["mean_diff"]]]
-                   if d["ci_low"] is not None else None)
-            ax.errorbar([i], [d["mean_diff"]], yerr=err, fmt="o", capsize=3,
-                        color=_COLORS[d["decision"]])
+        _intervals(ax, [_nlabel(d["variant"], d["n"]) for d in diffs], [d["mean_diff"] for d in diffs],
+                   [[d["ci_low"], d["ci_high"]] if d["ci_low"] is not None else None for d in diffs],
+                   [_COLORS[d["decision"]] for d in diffs])
         ax.axhline(0.0, color="black", lw=0.8)
         if not diffs:
             ax.text(0.5, 0.5, "nothing to compare", transform=ax.transAxes, ha="center")
-        ax.set_xticks(list(range(len(diffs))), [d["variant"] for d in diffs], rotation=30,
-                      ha="right", fontsize=7)
-        ax.set_title(f"{panel['metric']}: paired diff vs {data['baseline']} "
-                     "(green better, red worse, grey n.s.)", fontsize=9)
+        ax.set_ylabel(f"difference in {panel['metric']}", fontsize=8)
+        ax.set_title(f"paired diff vs {base} (green better, red worse, grey n.s.)", fontsize=9)
+        ax = row[2]
+        pis = panel.get("p_improvement", [])
+        _intervals(ax, [_nlabel(p["variant"], p["n"]) for p in pis], [p["p"] for p in pis],
+                   [p["ci"] for p in pis], ["#8e44ad"] * len(pis))
+        ax.axhline(0.5, color="black", lw=0.8, ls="--")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel(f"P(variant better than {base})", fontsize=8)
+        ax.set_title("probability of improvement, 95% CI", fontsize=9)
+        if not pis:
+            ax.text(0.5, 0.5, "nothing to compare", transform=ax.transAxes, ha="center")
+        ax = row[3]
+        prof = panel.get("profile") or {}
+        taus = prof.get("tau") or []
+        cmap = plt.get_cmap("tab10")
+        for k, (v, pr) in enumerate((prof.get("variants") or {}).items()):
+            if pr.get("fraction") is None:
+                continue
+            ax.plot(taus, pr["fraction"], color=cmap(k % 10), lw=1.4, label=f"{v} (n={pr['n']})",
+                    ls="-" if v != base else "--", drawstyle="steps-post")
+            ax.fill_between(taus, pr["ci_low"], pr["ci_high"], color=cmap(k % 10), alpha=0.15, lw=0,
+                            step="post")
+        word = "above" if prof.get("counts", "above") == "above" else "below"
+        ax.set_xlabel(f"threshold tau ({panel['metric']})", fontsize=8)
+        ax.set_ylabel(f"fraction of runs {word} tau", fontsize=8)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title("performance profile, 95% bands", fontsize=9)
+        if taus:
+            ax.legend(fontsize=6, loc="best")
+        else:
+            ax.text(0.5, 0.5, "no finite values", transform=ax.transAxes, ha="center")
     fig.tight_layout()
+    return fig, roles
+
+
+def plot_dashboard(data: Mapping, out_dir: Path) -> list[Path]:
+    """Write the dashboard (:func:`dashboard_figure`) as PNG and PDF."""
+    fig, _ = dashboard_figure(data)
+    import matplotlib.pyplot as plt  # after dashboard_figure chose the backend
+
     paths = [out_dir / "platform_ablation_dashboard.png", out_dir / "platform_ablation_dashboard.pdf"]
     for p in paths:
         fig.savefig(p, dpi=120, metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
