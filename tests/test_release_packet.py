@@ -104,7 +104,9 @@ def _integrity_report(ok: bool = True, samples: int = 3072) -> dict:
 
     cells = [_cell(s, n, ok) for n in (0.0, 0.03) for s in (0, 1, 2)]
     return {"settings": {"samples": samples, "seeds": [0, 1, 2], "noise_levels": [0.0, 0.03, 0.06]},
-            "thresholds": dict(THRESHOLDS), "cells": cells, "passed": ok, "failing_cells": []}
+            "thresholds": dict(THRESHOLDS), "cells": cells, "passed": ok, "failing_cells": [],
+            "null_trial": {"n_trials": 120, "n_accepted": 0},
+            "seed_stability": {"rows": [{"system": "lorenz", "noise": 0.03, "agreement": 1.0}]}}
 
 
 RUNTIME = {"numpy": "2.0.0", "typer": "0.29.0"}
@@ -254,7 +256,8 @@ def test_packet_builds_verifies_recomputes_and_detects_tampering(tmp_path, ablat
     packet = Path(info["output_dir"])
     assert info["signed"] and info["key_source"] == "--signing-key"
     assert {"G-01 the wheel checks: pass", "G-02 the advisory snapshot: pass", "G-04 the integrity verdict: pass",
-            "G-04 the integrity budget: pass", "G-05 the reliability verdict: pass", "G-07 the ablation checks: pass",
+            "G-04 the integrity budget: pass", "G-04 the integrity null trial: pass",
+            "G-04 the integrity seed stability: pass", "G-05 the reliability verdict: pass", "G-07 the ablation checks: pass",
             "G-10 the metric comparison: pass", "G-10 the SemVer check: pass"} <= set(info["rederived"])
     report = verify_packet(packet, public_key=public, recompute=True)
     assert report["ok"], report["problems"]
@@ -363,6 +366,19 @@ def test_builder_refuses_an_unsigned_release_packet(tmp_path, ablation_dir, keys
     with pytest.raises(ValidationFailedError, match="release profile refuses an unsigned packet"):
         _build(tmp_path, ablation_dir, None)
     assert not (tmp_path / "packet").exists()
+
+
+def test_builder_recomputes_the_null_trial_bound_from_its_counts(tmp_path, ablation_dir, keys):
+    """A report that says passed while 3 of 60 null trials accepted a law (bound 0.127 > 0.05) is refused."""
+    files = _repo(tmp_path, ablation_dir)
+    report = _integrity_report()
+    report["null_trial"] = {"n_trials": 60, "n_accepted": 3, "upper_bound": 0.01}  # a forged bound is ignored
+    files["integrity"].write_text(json.dumps(report))
+    ev_json, ev_md = _evidence(tmp_path, ablation_dir, files)
+    with pytest.raises(ValidationFailedError, match=r"null trial recomputed .* 3 of 60 null trials accepted a law"):
+        build_packet(tmp_path, ablation_dir=ablation_dir, evidence_json=ev_json, evidence_md=ev_md,
+                     output_dir=tmp_path / "packet", signing_key=keys[0], commit=COMMIT, dirty=False,
+                     dists_fn=_fake_dists, sbom_fn=_fake_sbom, surface_fn=_surface)
 
 
 def test_builder_refuses_an_integrity_report_at_another_budget(tmp_path, ablation_dir, keys):

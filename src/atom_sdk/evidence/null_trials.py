@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,7 @@ from atom_sdk.evidence.stats import stable_rng
 
 __all__ = ["CONFIDENCE", "MAX_FALSE_DISCOVERY", "MIN_SEED_AGREEMENT", "DEFAULT_NULL_TRIALS",
            "DEFAULT_STABILITY_SEEDS", "NULL_KINDS", "false_discovery_bound", "null_data", "run_null_trial",
-           "run_null_trials", "run_seed_stability", "trials_for_bound"]
+           "run_null_trials", "run_seed_stability", "trial_verdicts", "trials_for_bound"]
 
 CONFIDENCE = 0.95
 MAX_FALSE_DISCOVERY = 0.05
@@ -226,3 +226,53 @@ def run_seed_stability(n_seeds: int = DEFAULT_STABILITY_SEEDS, *, samples: int, 
                      "limit": r["min_agreement"]} for r in failing],
         "passed": bool(rows) and not failing,
     }
+
+
+def trial_verdicts(report: Mapping[str, Any], thresholds: Mapping[str, Any], *,
+                   required: bool) -> list[tuple[str, bool, str, dict[str, Any]]]:
+    """Judge an integrity report's ``null_trial`` and ``seed_stability`` sections from their raw
+    counts, against ``thresholds`` (the SDK's, not the report's): ``(check, ok, detail, measures)``.
+
+    Why one function: gate G-04 and ``atom release verify --recompute`` must reach the same verdict
+    from the same numbers; the bound is recomputed from (k, n), never read from the report. A
+    missing section fails as incomplete when ``required`` (a profile with a declared budget) and is
+    left unjudged otherwise (reports older than the trials).
+    """
+    out: list[tuple[str, bool, str, dict[str, Any]]] = []
+    limit, conf = float(thresholds["null_false_discovery_upper_max"]), float(thresholds["null_confidence"])
+    null = report.get("null_trial")
+    if not isinstance(null, Mapping) or not isinstance(null.get("n_trials"), int) \
+            or not isinstance(null.get("n_accepted"), int):
+        if required:
+            out.append(("null trial", False, "incomplete report: no null_trial section (false discoveries on "
+                        "lawless data are not measured); rerun `atom bench integrity` at this commit", {}))
+    else:
+        k, n = null["n_accepted"], null["n_trials"]
+        bound = false_discovery_bound(k, n, conf)
+        need = trials_for_bound(limit, conf)
+        what = (f"{k} of {n} null trials accepted a law (rate {k / n if n else 0:.3f}); one-sided {conf:.0%} "
+                f"Clopper-Pearson upper bound {bound:.4f}")
+        ok = bound <= limit + 1e-12
+        detail = (f"{what} <= {limit:.2f}" if ok else
+                  f"{what} > {limit:.2f}: the scientist accepts laws on data that hold none" if n >= need else
+                  f"{what} > {limit:.2f}: {n} trials cannot bound it by {limit:.0%} (needs >= {need})")
+        out.append(("null trial", ok, detail, {"null_false_discoveries": k, "null_trials": n,
+                                               "null_false_discovery_upper": bound}))
+    stab = report.get("seed_stability")
+    if not isinstance(stab, Mapping) or not isinstance(stab.get("rows"), list) or not stab["rows"]:
+        if required:
+            out.append(("seed stability", False, "incomplete report: no seed_stability section (support under "
+                        "different fitting seeds is not measured); rerun `atom bench integrity` at this commit", {}))
+        return out
+    low_max = float(thresholds["low_noise_max"])
+    bad = []
+    for r in stab["rows"]:
+        need_agree = float(thresholds["seed_agreement_min_low_noise" if float(r["noise"]) <= low_max + 1e-12
+                                      else "seed_agreement_min_high_noise"])
+        if float(r["agreement"]) < need_agree - 1e-12:
+            bad.append(f"{r['system']}@{float(r['noise']):g} {float(r['agreement']):.2f} (needs {need_agree:.2f})")
+    lowest = min(float(r["agreement"]) for r in stab["rows"])
+    out.append(("seed stability", not bad, "fraction of fitting seeds agreeing with the modal support: "
+                + (f"below the bar in {', '.join(bad)}" if bad else
+                   f"lowest {lowest:.2f} over {len(stab['rows'])} (system, noise)"), {"seed_agreement_min": lowest}))
+    return out

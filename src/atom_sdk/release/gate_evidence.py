@@ -227,50 +227,17 @@ def gate_integrity(rec: GateRecorder) -> None:
 
 
 def _integrity_trials(rec: GateRecorder, doc: Mapping[str, Any], *, required: bool) -> None:
-    """G-04's null and seed-stability checks. The false-discovery bound is recomputed from the
-    report's counts with the evidence module's own function, against the SDK's limit (not the
-    report's). A report without a section fails as incomplete where the profile declares a budget;
-    elsewhere a missing section is left unjudged (older reports)."""
+    """G-04's null and seed-stability checks (``evidence.null_trials.trial_verdicts``, which
+    ``verify --recompute`` uses too), against the SDK's limits, not the report's."""
     from atom_sdk.evidence.integrity import THRESHOLDS
-    from atom_sdk.evidence.null_trials import false_discovery_bound, trials_for_bound
+    from atom_sdk.evidence.null_trials import trial_verdicts
 
-    limit, conf = float(THRESHOLDS["null_false_discovery_upper_max"]), float(THRESHOLDS["null_confidence"])
-    null = doc.get("null_trial")
-    if not isinstance(null, Mapping) or not isinstance(null.get("n_trials"), int) \
-            or not isinstance(null.get("n_accepted"), int):
-        if required:
-            rec.check("null trial", False, "incomplete report: no null_trial section (false discoveries on lawless "
-                      "data are not measured); rerun `atom bench integrity` at this commit")
-    else:
-        k, n = null["n_accepted"], null["n_trials"]
-        bound = false_discovery_bound(k, n, conf)
-        rec.measure(null_false_discoveries=k, null_trials=n, null_false_discovery_upper=bound)
-        rec.threshold(null_false_discovery_upper_max=limit)
-        need = trials_for_bound(limit, conf)
-        what = (f"{k} of {n} null trials accepted a law (rate {k / n if n else 0:.3f}); one-sided {conf:.0%} "
-                f"Clopper-Pearson upper bound {bound:.4f}")
-        ok = bound <= limit + 1e-12
-        rec.check("null trial", ok, f"{what} <= {limit:.2f}" if ok else
-                  f"{what} > {limit:.2f}: the scientist accepts laws on data that hold none" if n >= need else
-                  f"{what} > {limit:.2f}: {n} trials cannot bound it by {limit:.0%} (needs >= {need})")
-    stab = doc.get("seed_stability")
-    if not isinstance(stab, Mapping) or not isinstance(stab.get("rows"), list) or not stab["rows"]:
-        if required:
-            rec.check("seed stability", False, "incomplete report: no seed_stability section (support under "
-                      "different fitting seeds is not measured); rerun `atom bench integrity` at this commit")
-        return
-    low_max = float(THRESHOLDS["low_noise_max"])
-    bad = []
-    for r in stab["rows"]:
-        need_agree = float(THRESHOLDS["seed_agreement_min_low_noise" if float(r["noise"]) <= low_max + 1e-12
-                                      else "seed_agreement_min_high_noise"])
-        if float(r["agreement"]) < need_agree - 1e-12:
-            bad.append(f"{r['system']}@{float(r['noise']):g} {float(r['agreement']):.2f} (needs {need_agree:.2f})")
-    lowest = min(float(r["agreement"]) for r in stab["rows"])
-    rec.measure(seed_agreement_min=lowest)
-    rec.check("seed stability", not bad, f"fraction of fitting seeds agreeing with the modal support: "
-              + (f"below the bar in {', '.join(bad)}" if bad else f"lowest {lowest:.2f} over {len(stab['rows'])} "
-                 "(system, noise)"))
+    for name, ok, detail, measures in trial_verdicts(doc, THRESHOLDS, required=required):
+        if measures:
+            rec.measure(**measures)
+        if name == "null trial" and measures:
+            rec.threshold(null_false_discovery_upper_max=float(THRESHOLDS["null_false_discovery_upper_max"]))
+        rec.check(name, ok, detail)
 
 
 @gate("G-05", "Reliability kernel", "reliability kernel verdict from atom_sdk.evidence.reliability (validation_outputs/reliability.json)")

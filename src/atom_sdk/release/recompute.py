@@ -98,7 +98,7 @@ def check_hashes(doc: Mapping[str, Any], resolve: Resolver) -> list[str]:
 
 
 def _integrity(doc: Mapping[str, Any], gate: Mapping[str, Any], resolve: Resolver, out: Rederivation) -> None:
-    from atom_sdk.evidence import integrity
+    from atom_sdk.evidence import integrity, null_trials
     from atom_sdk.release.profiles import budget_mismatch, integrity_budget
 
     rel = _named(doc, "G-04", "scientific_integrity.json")
@@ -113,6 +113,8 @@ def _integrity(doc: Mapping[str, Any], gate: Mapping[str, Any], resolve: Resolve
                  f"failing cells {names}" if failing else f"thresholds differ from the SDK's: {loose}" if loose
                  else "the report does not say passed")
     budget = integrity_budget(doc["profile"])
+    for name, ok, detail, _ in null_trials.trial_verdicts(report, integrity.THRESHOLDS, required=budget is not None):
+        out.disagree(gate, f"the integrity {name}", ok, detail)
     if budget is not None:
         wrong = budget_mismatch(report.get("settings"), budget)
         out.disagree(gate, "the integrity budget", not wrong, f"report made at {', '.join(wrong)}")
