@@ -114,7 +114,7 @@ def test_each_world_states_what_it_measures():
 
 
 def test_measurement_noise_setting_range():
-    assert build_run_config({}).world.measurement_noise == 0.01
+    assert build_run_config({}).world.measurement_noise == 0.0  # an ideal sensor unless the user says otherwise
     assert build_run_config({"world": {"measurement_noise": 0}}).world.measurement_noise == 0.0
     for bad in (-0.01, 1.5):
         with pytest.raises(ConfigError, match="measurement_noise"):

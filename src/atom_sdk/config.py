@@ -46,10 +46,11 @@ class WorldSettings(StrictModel):
     max_episode_steps: int = Field(
         200, ge=1, le=1_000_000, description="agent steps before an episode is truncated; 1 to 1000000")
     measurement_noise: float = Field(
-        0.01, ge=0.0, le=1.0, description="relative Gaussian noise of the measured quantities the scientist fits "
+        0.0, ge=0.0, le=1.0, description="relative Gaussian noise of the measured quantities the scientist fits "
         "(the world's observables): standard deviation as a fraction of each quantity's measurement scale (see "
-        "the world's measurement_model); 0 to 1, 0.01 = 1 %, 0 = exact readings; drawn from the run's seed. "
-        "Separate from a world's own probe 'noise' parameter, which reaches only the agent")
+        "the world's measurement_model); 0 to 1, 0.01 = 1 %; the default 0 is an ideal sensor (exact "
+        "readings; `atom demo` uses 0.01); drawn from the run's seed. Separate from a world's own probe "
+        "'noise' parameter, which reaches only the agent")
 
     @field_validator("grid")
     @classmethod

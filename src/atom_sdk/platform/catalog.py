@@ -28,6 +28,7 @@ def _quick_config() -> dict[str, Any]:
     """
     config = tiny_run_config(steps=160)
     config["world"]["params"] = {"dt": 0.5}
+    config["world"]["measurement_noise"] = 0.01
     del config["scientist"]
     return config
 

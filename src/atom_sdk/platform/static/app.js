@@ -63,7 +63,7 @@ async function launchView() {
       { name: cfg.name || "ui_run", steps: cfg.steps ?? 32, seed: cfg.seed ?? 0, variant: cfg.variant || "v2_hybrid" }, "run.");
     const gridInput = el("input", { id: "run-grid", type: "text", value: ((cfg.world || {}).grid || [8, 8, 1]).join(", ") });
     const noiseInput = el("input", { id: "run-measurement-noise", type: "number", step: "any", min: "0", max: "1",
-      value: String((cfg.world || {}).measurement_noise ?? 0.01) });
+      value: String((cfg.world || {}).measurement_noise ?? 0) });
     const paramsBox = el("div");
     let params = null;
     const renderParams = () => {
