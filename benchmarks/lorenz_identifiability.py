@@ -89,13 +89,14 @@ def likelihood_check(noise_levels: list[float], seeds: list[int], segment: int) 
     from scipy.optimize import least_squares
     from scipy.signal import savgol_filter
 
-    from atom_sdk.evidence.integrity import _library, _noisy, _truth_matrix, stable_rng
+    from atom_sdk.evidence.integrity import _truth_matrix, stable_rng
+    from atom_sdk.evidence.integrity_systems import noisy_trajectories, system_library
     from atom_sdk.evidence.integrity_systems import get_system
     from atom_sdk.science.derivatives import build_system
 
     jax.config.update("jax_enable_x64", True)
     system = get_system("lorenz")
-    lib = _library(system)
+    lib = system_library(system)
     truth = _truth_matrix(system, lib.names) != 0
     n_vars, n_terms = truth.shape
     fitters: dict[tuple[float, int], Any] = {}  # one jitted fitter per (dt, segments), not one per cell
@@ -103,7 +104,7 @@ def likelihood_check(noise_levels: list[float], seeds: list[int], segment: int) 
     for noise in noise_levels:
         for seed in seeds:
             rng = stable_rng(seed, "integrity", "lorenz", f"{noise:.6g}")  # the benchmark's own data
-            trajs, _ = _noisy(system, 192, noise, rng)
+            trajs, _ = noisy_trajectories(system, 192, noise, rng)
             x, dt = trajs[0].x, trajs[0].dt
             n_seg = x.shape[0] // segment
             obs = x[: n_seg * segment]

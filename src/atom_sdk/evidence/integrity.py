@@ -42,9 +42,7 @@ from typing import Any
 import numpy as np
 
 from atom_sdk.evidence.integrity_systems import SYSTEMS, GroundTruthSystem, Trajectory, get_system
-from atom_sdk.evidence.integrity_systems import fit_discoverer as _fit_ours
-from atom_sdk.evidence.integrity_systems import noisy_trajectories as _noisy
-from atom_sdk.evidence.integrity_systems import system_library as _library
+from atom_sdk.evidence.integrity_systems import fit_discoverer, noisy_trajectories, system_library
 from atom_sdk.evidence.stats import bootstrap_mean_ci, stable_rng
 
 __all__ = ["integrity_arg_parser", "THRESHOLDS", "DEFAULT_SYSTEMS", "run_cell", "aggregate", "check",
@@ -112,7 +110,7 @@ def _fit_pysindy(system: GroundTruthSystem, trajs: list[Trajectory]) -> np.ndarr
 
     import pysindy as ps
 
-    lib = _library(system)
+    lib = system_library(system)
     model = ps.SINDy(feature_library=lib.to_pysindy())
     us = None if trajs[0].u is None else [t.u for t in trajs]
     with warnings.catch_warnings():
@@ -194,13 +192,13 @@ def run_cell(system_name: str, noise: float, seed: int, n_samples: int = 192, *,
     system = get_system(system_name)
     rng = stable_rng(seed, "integrity", system_name, f"{noise:.6g}")
     t0 = time.perf_counter()
-    trajs, sigma = _noisy(system, n_samples, noise, rng)
+    trajs, sigma = noisy_trajectories(system, n_samples, noise, rng)
     pairs = _fresh_pairs(system, n_samples, sigma, rng)
-    lib = _library(system)
+    lib = system_library(system)
     truth = _truth_matrix(system, lib.names)
     rec: dict[str, Any] = {"system": system_name, "noise": float(noise), "seed": int(seed),
                            "n_samples": int(n_samples), "n_trajectories": len(trajs)}
-    for label, fit in (("ours", lambda: _fit_ours(system, trajs, seed, force_sparse)),
+    for label, fit in (("ours", lambda: fit_discoverer(system, trajs, seed, force_sparse)),
                        ("pysindy", lambda: _fit_pysindy(system, trajs))):
         t1 = time.perf_counter()
         try:

@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from scipy import stats as sps
 
-from atom_sdk.evidence.stats import Direction, stable_rng
+from atom_sdk.evidence.stats import Direction, finite_values, stable_rng
 
 REFERENCE = ("Agarwal et al. (2021), Deep Reinforcement Learning at the Edge of the "
              "Statistical Precipice, NeurIPS")
@@ -41,15 +41,10 @@ Strata = Mapping[str, Sequence[float | None]]  # stratum (task/world) -> per-run
 ScoresLike = Strata | Sequence[float | None]
 
 
-def _finite(values: Sequence[float | None]) -> np.ndarray:
-    arr = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
-    return arr[np.isfinite(arr)]
-
-
 def as_strata(scores: ScoresLike) -> dict[str, np.ndarray]:
     """Scores as ``{stratum: finite 1-D array}``; a plain sequence is one stratum, empty strata dropped."""
     raw = scores if isinstance(scores, Mapping) else {"all": scores}
-    out = {str(k): _finite(v) for k, v in raw.items()}
+    out = {str(k): finite_values(v) for k, v in raw.items()}
     return {k: v for k, v in out.items() if v.size}
 
 

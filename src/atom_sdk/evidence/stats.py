@@ -65,7 +65,8 @@ def stable_rng(seed: int, *key: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(words))
 
 
-def _clean(values: Sequence[float | None]) -> np.ndarray:
+def finite_values(values: Sequence[float | None]) -> np.ndarray:
+    """The finite numbers of ``values`` as float64 (None, NaN and inf dropped)."""
     arr = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
     return arr[np.isfinite(arr)]
 
@@ -84,7 +85,7 @@ def bootstrap_mean_ci(
     is undefined for n < 3 or when all values are equal; the record then says
     ``ci_method="percentile"`` and why in ``ci_note``. Non-finite/None values are dropped.
     """
-    x = _clean(values)
+    x = finite_values(values)
     n = int(x.size)
     if n == 0:
         return MeanCI(0, None, None, None, None, "none", "no finite values")
@@ -128,7 +129,7 @@ def sign_flip_pvalue(
     with ``|mean| >= |observed mean|``); above that ``scipy.stats.permutation_test``
     draws ``n_resamples`` random flips. Returns ``(p, "exact" | "monte_carlo")``.
     """
-    d = _clean(diffs)
+    d = finite_values(diffs)
     n = d.size
     if n == 0:
         return 1.0, "exact"
@@ -149,7 +150,7 @@ def sign_flip_pvalue(
 
 def cohens_dz(diffs: Sequence[float]) -> float | None:
     """Paired Cohen's d_z = mean(d) / sd(d) (ddof=1); None when undefined (n<2 or sd=0)."""
-    d = _clean(diffs)
+    d = finite_values(diffs)
     if d.size < 2:
         return None
     sd = float(np.std(d, ddof=1))
@@ -160,7 +161,7 @@ def cohens_dz(diffs: Sequence[float]) -> float | None:
 
 def cliffs_delta(x: Sequence[float], y: Sequence[float]) -> float | None:
     """Cliff's delta = P(X > Y) - P(X < Y) over all cross pairs, in [-1, 1]."""
-    a, b = _clean(x), _clean(y)
+    a, b = finite_values(x), finite_values(y)
     if a.size == 0 or b.size == 0:
         return None
     cmp = np.sign(a[:, None] - b[None, :])
