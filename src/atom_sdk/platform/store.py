@@ -26,6 +26,8 @@ JOB_KINDS = ("run", "validation", "inverse_design", "challenge")
 JOB_STATES = ("queued", "running", "paused", "succeeded", "failed", "cancelled", "interrupted")
 ACTIVE_STATES = ("queued", "running", "paused")
 TERMINAL_STATES = ("succeeded", "failed", "cancelled")
+#: States from which ``requeue`` may queue a job again (it continues from its checkpoint).
+RESUMABLE_STATES = ("interrupted", "failed", "cancelled")
 
 
 def utcnow() -> datetime:
@@ -261,13 +263,13 @@ class Store:
         return self.get_job(job_id)
 
     def requeue(self, job_id: str, kind: str | None = None) -> dict[str, Any]:
-        """Queue an interrupted (or failed) job again; runs continue from their checkpoint."""
+        """Queue an interrupted, failed or cancelled job again; runs continue from their checkpoint."""
         job = self.get_job(job_id, kind)
-        if job["state"] not in ("interrupted", "failed"):
-            raise JobConflictError(f"job '{job_id}' is {job['state']}; only interrupted or failed jobs can be "
-                                   "resumed")
+        if job["state"] not in RESUMABLE_STATES:
+            raise JobConflictError(f"job '{job_id}' is {job['state']}; only interrupted, failed or cancelled jobs "
+                                   "can be resumed")
         with self.session() as s, s.begin():
-            s.execute(update(Job).where(Job.id == job_id, Job.state.in_(("interrupted", "failed"))).values(
+            s.execute(update(Job).where(Job.id == job_id, Job.state.in_(RESUMABLE_STATES)).values(
                 state="queued", resume=True, cancel_requested=False, control="run", finished_at=None,
                 updated_at=utcnow(), error_code=None, error_message=None))
         return self.get_job(job_id)

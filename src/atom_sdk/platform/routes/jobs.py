@@ -31,7 +31,7 @@ def cancel_job(job_id: JobId, p: PlatformDep, _w: WriterDep) -> dict[str, Any]:
 
 
 @router.post("/jobs/{job_id}/resume", response_model=models.Job,
-             summary="Queue an interrupted or failed job again (runs continue from their checkpoint)")
+             summary="Queue an interrupted, failed or cancelled job again (runs continue from their checkpoint)")
 def resume_job(job_id: JobId, p: PlatformDep, _w: WriterDep) -> dict[str, Any]:
     return jobviews.job_out(p.store.requeue(job_id))
 
