@@ -1,6 +1,7 @@
 """``atom worlds``: list the registered worlds and run their physics validation.
 
-Both listings have ``--json`` (stable keys). The tables never cut a world id or a number at
+Every listing has ``--json`` (stable keys); ``describe`` shows one world's parameters and diagnostics
+with their units and descriptions. The tables never cut a world id or a number at
 any width (``atom_sdk.cli.tables``). Validation rows name the world whose case ran them;
 ``kind`` says whether the world itself was measured (``world``) or a numerical kernel it is built
 on (``kernel``, with ``subject`` naming it, e.g. ``kernel:lbm-periodic``).
@@ -47,6 +48,56 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON 
         print_block(console, f"[bold]{r['id']}[/] [dim]({r['source']})[/]")
         print_block(console, f"{r['description']}", 2)
         print_block(console, f"[dim]parameters:[/] {_param_text(r['parameters'])}", 2)
+
+
+def _constraints(prop: dict[str, Any]) -> str:
+    """A parameter's bounds and choices as short text (``> 0``, ``<= 10``, ``one of bgk|trt|mrt``)."""
+    ops = (("exclusiveMinimum", ">"), ("minimum", ">="), ("exclusiveMaximum", "<"), ("maximum", "<="))
+    bounds = [f"{op} {prop[key]:g}" for key, op in ops if isinstance(prop.get(key), (int, float))]
+    enum = prop.get("enum") or next((p["enum"] for p in prop.get("anyOf", []) if "enum" in p), None)
+    if enum:
+        bounds.append("one of " + "|".join(str(e) for e in enum))
+    return ", ".join(bounds)
+
+
+def describe_row(world_id: str) -> dict[str, Any]:
+    """One world's id, description, parameters (default, unit, constraints, description) and
+    diagnostics (unit, description, whether the scientist fits it), as ``describe --json`` prints."""
+    from atom_sdk.worlds import describe_worlds, get_spec
+
+    get_spec(world_id)  # unknown id: WorldNotFoundError naming the known ones
+    row = next(w for w in describe_worlds() if w["id"] == world_id)
+    props = row["parameters_schema"].get("properties", {})
+    params = [{"name": name, "default": prop.get("default"), "unit": prop.get("unit", ""),
+               "constraints": _constraints(prop), "description": prop.get("description", "")}
+              for name, prop in props.items()]
+    return {"id": row["id"], "source": row["source"], "description": row["description"], "parameters": params,
+            "diagnostics": row.get("diagnostics", []), "observables": row["observables"],
+            "validation_cases": row["validation_cases"]}
+
+
+@app.command("describe")
+def describe_command(
+    world: str = typer.Argument(..., help="World id, e.g. analytical:taylor_green (see 'atom worlds list')."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """One world's parameters and diagnostics with units ("1": dimensionless, "-": a choice or switch)."""
+    from atom_sdk.cli.tables import Col, print_block, print_rows
+
+    row = describe_row(world)
+    if as_json:
+        print_json(row)
+        return
+    print_block(console, f"[bold]{row['id']}[/] [dim]({row['source']})[/]: {row['description']}")
+    print_rows(console, [Col("parameter", keep=True), Col("default", keep=True), Col("unit", keep=True),
+                         Col("constraints"), Col("description")],
+               [[p["name"], str(p["default"]), p["unit"], p["constraints"], p["description"]]
+                for p in row["parameters"]], title="parameters")
+    if row["diagnostics"]:
+        print_rows(console, [Col("diagnostic", keep=True), Col("unit", keep=True), Col("fitted", keep=True),
+                             Col("description")],
+                   [[d["name"], d["unit"], "yes" if d["measured"] else "", d["description"]]
+                    for d in row["diagnostics"]], title="diagnostics (fitted: measured by the scientist)")
 
 
 VALIDATION_COLUMNS = ("world", "kind", "subject", "case", "quantity", "measured", "reference", "rel_error",

@@ -12,6 +12,15 @@ What the scientist fits is *measured*: ``observable_names`` names the measured q
 ``measure`` draws one noisy reading of them (relative Gaussian noise, scaled per quantity by
 ``measurement_scale``); the run's ``world.measurement_noise`` sets the level. A world's own
 probe ``noise`` parameter, where it has one, reaches only the agent's observation.
+
+Every parameter and every diagnostic carries a unit and a description, machine-readable: parameters
+are declared with ``param(default, unit=..., description=...)`` (the unit lands in the field's JSON
+schema as ``"unit"``, so the CLI, the API and the UI's forms show it), diagnostics in the class's
+``diagnostic_units`` table of ``Quantity(unit, description)``. Unit strings: ``"1"`` for a
+dimensionless number (ratios, counts, Mach and Reynolds numbers), ``"-"`` for what is not a quantity
+(a choice or a switch), ``"deg"`` for angles; a world on nondimensional units names its own scales
+(lattice ``dx``/``dt``, the Taylor–Green box's ``L``/``T``, the free stream's ``rho_inf``/``a_inf``)
+and says what they are in its module docstring.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from atom_sdk.errors import InvalidActionError, WorldParameterError
 
@@ -33,8 +42,43 @@ from atom_sdk.errors import InvalidActionError, WorldParameterError
 RENDER_MIN_PIXELS = 256
 
 
+#: the unit of a dimensionless number, and the "unit" of a choice or a switch (not a quantity)
+DIMENSIONLESS = "1"
+NOT_A_QUANTITY = "-"
+
+
+def param(default: Any, *, unit: str, description: str, **constraints: Any) -> Any:
+    """A world parameter: pydantic ``Field`` whose JSON schema also carries ``"unit"``.
+
+    Why a wrapper: the unit then travels wherever the schema goes (``atom worlds describe``,
+    ``GET /api/v1/worlds``, the UI's forms) and a test can require one on every parameter.
+    """
+    if not unit or not description:
+        raise ValueError("a world parameter needs a non-empty unit and description")
+    return Field(default, description=description, json_schema_extra={"unit": unit}, **constraints)
+
+
+class Quantity(NamedTuple):
+    """Unit and meaning of one reported number (a diagnostic the scientist fits or a run summarises)."""
+
+    unit: str
+    description: str
+
+
+def field_unit(model: type[BaseModel], name: str) -> str:
+    """The unit declared for parameter ``name`` of ``model`` ("" when none was declared)."""
+    extra = model.model_fields[name].json_schema_extra
+    return str(extra.get("unit", "")) if isinstance(extra, dict) else ""
+
+
+def param_units(model: type[BaseModel]) -> dict[str, Quantity]:
+    """Unit and description of every parameter of ``model``, in declaration order."""
+    return {name: Quantity(field_unit(model, name), info.description or "")
+            for name, info in model.model_fields.items()}
+
+
 class WorldParams(BaseModel):
-    """Base of every world's parameter model: unknown parameters are errors."""
+    """Base of every world's parameter model: unknown parameters are errors; declare each with ``param``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -157,6 +201,8 @@ class World(gym.Env):
     observable_names: ClassVar[tuple[str, ...]] = ()
     #: one line saying what the measurement noise of each measured quantity is relative to
     measurement_model: ClassVar[str] = "each measured quantity: relative to its own magnitude"
+    #: unit and meaning of every key of ``diagnostics()`` (the scientist's variables among them)
+    diagnostic_units: ClassVar[dict[str, Quantity]] = {}
 
     #: full-grid arrays (of the world's dtype) that state, fields and one step's temporaries hold
     #: at their peak; ``estimate_memory_bytes`` multiplies it by the cell count. Measured per world.
@@ -442,5 +488,15 @@ def parse_params(model: type[WorldParams], params: dict[str, Any], world_id: str
 
 
 def params_schema(model: type[WorldParams]) -> dict[str, Any]:
-    """JSON schema of a world's parameters (for the CLI, the API and the UI's forms)."""
+    """JSON schema of a world's parameters (for the CLI, the API and the UI's forms); each property
+    carries its ``description`` and, declared with ``param``, its ``unit``."""
     return model.model_json_schema()
+
+
+def diagnostics_table(cls: type[World]) -> list[dict[str, str]]:
+    """``diagnostic_units`` of a world class as rows (name, unit, description, measured) for listings;
+    ``measured`` says whether the scientist fits it (``observable_names``)."""
+    table = getattr(cls, "diagnostic_units", {}) or {}
+    observed = set(getattr(cls, "observable_names", ()))
+    return [{"name": name, "unit": q.unit, "description": q.description, "measured": name in observed}
+            for name, q in table.items()]

@@ -32,12 +32,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from gymnasium import spaces
-from pydantic import Field
-
 from atom_sdk.errors import WorldParameterError
 from atom_sdk.worlds import lbm
-from atom_sdk.worlds.base import (Dynamics, StepOutput, ValidationCase, ValidationResult, World, WorldParams,
-                                  relative_check)
+from atom_sdk.worlds.base import (DIMENSIONLESS, NOT_A_QUANTITY, Dynamics, Quantity, StepOutput, ValidationCase,
+                                  ValidationResult, World, WorldParams, param, relative_check)
 
 #: Schäfer–Turek geometry in units of the channel height H = 0.41
 ST_HEIGHT, ST_LENGTH, ST_DIAMETER, ST_CENTRE = 0.41, 2.2, 0.1, (0.2, 0.2)
@@ -46,21 +44,46 @@ MIN_TAU = 0.505  # TRT stays stable down to about here at these resolutions
 OBS_BOUND = 1e6
 
 
+#: units: lattice (dx = dt = 1, cells and updates; velocities in dx/dt, density in rho_0 = 1)
 class CylinderParams(WorldParams):
-    u_inlet: float = Field(0.05, gt=0, description="mean inlet velocity U (lattice units); peak is 1.5 U")
-    tau: float | None = Field(None, description="BGK/shear relaxation time (default 0.53); excludes 'reynolds'")
-    reynolds: float | None = Field(None, gt=0, description="Re = U D / nu; sets tau instead")
-    collision: Literal["bgk", "trt", "mrt"] = "trt"
-    substeps: int = Field(100, ge=1, le=100000, description="LBM updates per agent step")
-    cylinder_x: float | None = Field(None, description="centre x in cells (default: Schäfer–Turek scaled)")
-    cylinder_y: float | None = Field(None, description="centre y in cells (default: Schäfer–Turek scaled)")
-    radius: float | None = Field(None, description="radius in cells (default: D = 0.1/0.41 of the height)")
-    inlet_profile: Literal["parabolic", "uniform"] = "parabolic"
-    max_jet_flux: float = Field(0.06, ge=0, le=0.5, description="action bound, fraction of Q_ref = U D")
-    jet_width_deg: float = Field(10.0, gt=0, lt=90)
-    drag_offset: float = Field(0.0, description="subtracted from the mean drag in the reward")
-    interpolated_bounce_back: bool = Field(True, description="Bouzidi links on the cylinder (else half-way)")
-    perturbation: float = Field(1e-3, ge=0, description="seeded initial noise, fraction of U")
+    u_inlet: float = param(0.05, unit="dx/dt", description="mean inlet velocity U; the parabola's peak is 1.5 U",
+                           gt=0)
+    tau: float | None = param(None, unit="dt", description="BGK/shear relaxation time (default 0.53); excludes "
+                              "'reynolds'")
+    reynolds: float | None = param(None, unit=DIMENSIONLESS, description="Re = U D / nu; sets tau instead", gt=0)
+    collision: Literal["bgk", "trt", "mrt"] = param("trt", unit=NOT_A_QUANTITY,
+                                                    description="collision operator: BGK, two- or multi-relaxation-time")
+    substeps: int = param(100, unit=DIMENSIONLESS, description="LBM updates per agent step", ge=1, le=100000)
+    cylinder_x: float | None = param(None, unit="dx", description="centre x (default: Schäfer–Turek scaled)")
+    cylinder_y: float | None = param(None, unit="dx", description="centre y (default: Schäfer–Turek scaled)")
+    radius: float | None = param(None, unit="dx", description="radius (default: D = 0.1/0.41 of the height)")
+    inlet_profile: Literal["parabolic", "uniform"] = param("parabolic", unit=NOT_A_QUANTITY,
+                                                           description="shape of the inlet velocity profile")
+    max_jet_flux: float = param(0.06, unit=DIMENSIONLESS, description="action bound, fraction of Q_ref = U D",
+                                ge=0, le=0.5)
+    jet_width_deg: float = param(10.0, unit="deg", description="angular width of each jet on the cylinder",
+                                 gt=0, lt=90)
+    drag_offset: float = param(0.0, unit=DIMENSIONLESS, description="C_D subtracted from the mean drag in the reward")
+    interpolated_bounce_back: bool = param(True, unit=NOT_A_QUANTITY,
+                                           description="Bouzidi links on the cylinder (else half-way)")
+    perturbation: float = param(1e-3, unit=DIMENSIONLESS, description="seeded initial noise, fraction of U", ge=0)
+
+
+#: unit and meaning of each diagnostic (coefficients C = 2 F / (rho_0 U² D); lattice units otherwise)
+CYLINDER_DIAGNOSTICS: dict[str, Quantity] = {
+    "drag": Quantity(DIMENSIONLESS, "drag coefficient C_D of the last lattice update"),
+    "lift": Quantity(DIMENSIONLESS, "lift coefficient C_L of the last lattice update"),
+    "drag_mean": Quantity(DIMENSIONLESS, "C_D averaged over the agent step"),
+    "lift_mean": Quantity(DIMENSIONLESS, "C_L averaged over the agent step"),
+    "max_speed": Quantity("dx/dt", "largest fluid speed"),
+    "mach_max": Quantity(DIMENSIONLESS, "largest lattice Mach number |u| / c_s"),
+    "density_min": Quantity("rho_0", "smallest fluid density"),
+    "density_max": Quantity("rho_0", "largest fluid density"),
+    "mass": Quantity("rho_0 dx^2", "total fluid mass (per unit depth)"),
+    "jet_flux": Quantity("rho_0 dx^2/dt", "net mass injected by both jets in the last update (ideally 0)"),
+    "jet": Quantity(DIMENSIONLESS, "current top-jet flux, fraction of Q_ref = U D (the action)"),
+    "max_stress": Quantity("1/dt", "largest strain-rate magnitude in the fluid"),
+}
 
 
 class CylinderState(NamedTuple):
@@ -180,6 +203,7 @@ class CylinderWorld(World):
     Params = CylinderParams
     observable_names = ("drag", "lift")
     measurement_model = "drag and lift coefficients: each relative to the resultant force coefficient hypot(C_D, C_L)"
+    diagnostic_units = CYLINDER_DIAGNOSTICS
     #: measured peak full-grid arrays per cell (preflight memory estimate) and field channels
     arrays_per_cell = 140.0
     field_channels = 6

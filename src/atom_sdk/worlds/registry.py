@@ -99,10 +99,10 @@ def list_worlds() -> list[WorldSpec]:
 
 def describe_worlds() -> list[dict[str, Any]]:
     """One row per registered world for listings (``atom worlds list``, ``GET /api/v1/worlds``):
-    id, source, description, parameter JSON Schema, observables, validation cases, and whether it
-    loads. A world that fails to import is listed as unavailable instead of breaking the listing."""
+    id, source, description, parameter JSON Schema (each property with its ``unit``), observables,
+    diagnostics (name, unit, description, measured), validation cases, and whether it loads. A world that fails to import is listed as unavailable instead of breaking the listing."""
     from atom_sdk.errors import AtomError
-    from atom_sdk.worlds.base import params_schema
+    from atom_sdk.worlds.base import diagnostics_table, params_schema
 
     rows = []
     for spec in list_worlds():
@@ -111,7 +111,7 @@ def describe_worlds() -> list[dict[str, Any]]:
             cls = spec.load()
         except AtomError as exc:
             rows.append({**row, "description": f"unavailable: {exc}", "parameters_schema": {}, "observables": [],
-                         "validation_cases": [], "available": False})
+                         "diagnostics": [], "validation_cases": [], "available": False})
             continue
         params = getattr(cls, "Params", None)
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
@@ -124,7 +124,8 @@ def describe_worlds() -> list[dict[str, Any]]:
                 cases = []
         rows.append({**row, "description": spec.description or doc,
                      "parameters_schema": params_schema(params) if params is not None else {},
-                     "observables": list(getattr(cls, "observable_names", ())), "validation_cases": cases})
+                     "observables": list(getattr(cls, "observable_names", ())),
+                     "diagnostics": diagnostics_table(cls), "validation_cases": cases})
     return rows
 
 

@@ -34,16 +34,17 @@ import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
-from pydantic import Field
-
 from atom_sdk.errors import WorldParameterError
 from atom_sdk.worlds.base import (
+    DIMENSIONLESS,
     Dynamics,
+    Quantity,
     StepOutput,
     ValidationCase,
     ValidationResult,
     World,
     WorldParams,
+    param,
     relative_check,
 )
 
@@ -51,16 +52,38 @@ N_PROBES = 8
 WORLD_ID = "analytical:taylor_green"
 
 
+#: the box's units: L = box side / 2π (the box is [0, 2π)), T = the time unit of ``nu`` and ``dt``;
+#: velocities are in L/T, energies (per unit mass) in L²/T²
 class TaylorGreenParams(WorldParams):
-    nu: float = Field(0.01, gt=0.0, le=10.0, description="kinematic viscosity")
-    k: int = Field(1, ge=1, le=16, description="wavenumber of the vortex mode")
-    dt: float = Field(0.1, gt=0.0, le=10.0, description="physical time per agent step")
-    amplitude: float = Field(1.0, gt=0.0, le=100.0, description="initial mode amplitude A0")
-    amplitude_jitter: float = Field(0.1, ge=0.0, lt=1.0, description="relative seed-dependent spread of A0")
-    target_energy_fraction: float = Field(0.5, gt=0.0, le=10.0, description="target E as a fraction of E(0)")
-    action_max: float = Field(0.05, gt=0.0, le=100.0, description="bound on the forcing amplitude")
-    noise: float = Field(0.0, ge=0.0, le=1.0, description="relative noise on the agent's probe observation only; "
-                         "the scientist's measurement noise is the run's world.measurement_noise")
+    nu: float = param(0.01, unit="L^2/T", description="kinematic viscosity", gt=0.0, le=10.0)
+    k: int = param(1, unit="1/L", description="wavenumber of the vortex mode (integer: the box is periodic)",
+                   ge=1, le=16)
+    dt: float = param(0.1, unit="T", description="physical time per agent step", gt=0.0, le=10.0)
+    amplitude: float = param(1.0, unit="L/T", description="initial mode amplitude A0 (the peak speed)",
+                             gt=0.0, le=100.0)
+    amplitude_jitter: float = param(0.1, unit=DIMENSIONLESS, description="relative seed-dependent spread of A0",
+                                    ge=0.0, lt=1.0)
+    target_energy_fraction: float = param(0.5, unit=DIMENSIONLESS, description="target E as a fraction of E(0)",
+                                          gt=0.0, le=10.0)
+    action_max: float = param(0.05, unit="L/T^2", description="bound on the forcing amplitude a (dA/dt = -λA + a)",
+                              gt=0.0, le=100.0)
+    noise: float = param(0.0, unit=DIMENSIONLESS, description="relative noise on the agent's probe observation only; "
+                         "the scientist's measurement noise is the run's world.measurement_noise", ge=0.0, le=1.0)
+
+
+#: unit and meaning of each diagnostic (box units L, T as for the parameters)
+TG_DIAGNOSTICS: dict[str, Quantity] = {
+    "amplitude": Quantity("L/T", "mode amplitude A(t); the scientist fits dA/dt"),
+    "energy": Quantity("L^2/T^2", "box-mean kinetic energy per unit mass, E = A²/4"),
+    "target_energy": Quantity("L^2/T^2", "energy the reward pursues, target_energy_fraction · E(0)"),
+    "energy_error": Quantity(DIMENSIONLESS, "|E - target| / target"),
+    "time": Quantity("T", "physical time since reset"),
+    "enstrophy": Quantity("1/T^2", "box-mean enstrophy, 2 k² E"),
+    "max_speed": Quantity("L/T", "largest |u| on the grid"),
+    "max_stress": Quantity("1/T", "largest strain rate, sqrt(2) k |A|"),
+    "density_min": Quantity("rho_0", "smallest density (incompressible: 1)"),
+    "density_max": Quantity("rho_0", "largest density (incompressible: 1)"),
+}
 
 
 class TGState(NamedTuple):
@@ -102,6 +125,7 @@ class TaylorGreenWorld(World):
     Params = TaylorGreenParams
     observable_names: ClassVar[tuple[str, ...]] = ("amplitude",)
     measurement_model: ClassVar[str] = "amplitude A: relative to |A| (the probes' own 'noise' reaches only the agent)"
+    diagnostic_units = TG_DIAGNOSTICS
     #: measured peak full-grid arrays per cell (preflight memory estimate) and field channels
     arrays_per_cell = 28.0
     field_channels = 5

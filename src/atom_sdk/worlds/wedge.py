@@ -42,17 +42,19 @@ import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
-from pydantic import Field
-
 from atom_sdk.errors import WorldParameterError
 from atom_sdk.worlds import euler
 from atom_sdk.worlds.base import (
+    DIMENSIONLESS,
+    NOT_A_QUANTITY,
     Dynamics,
+    Quantity,
     StepOutput,
     ValidationCase,
     ValidationResult,
     World,
     WorldParams,
+    param,
     relative_check,
 )
 from atom_sdk.worlds.gasdynamics import (
@@ -75,18 +77,43 @@ WINDOW = (0.3, 0.95)        # fraction of the wedge length where shock points ar
 SHOCK_HALF_WIDTH = 3        # faces either side of the steepest pressure drop that belong to the shock
 
 
+#: units: angles in degrees; the flow in free-stream units (density rho_inf, sound speed a_inf, pressure
+#: p_inf); lengths in the box length L (the box is [0, 1] x [0, 0.75]), times in L / a_inf
 class WedgeParams(WorldParams):
-    mach: float = Field(2.0, le=8.0, description="freestream Mach number (must be > 1)")
-    wedge_angle: float = Field(10.0, ge=0.0, lt=DETACHED_MAX_ANGLE, description="initial wedge half-angle (deg)")
-    gamma: float = Field(1.4, gt=1.0, le=5.0 / 3.0, description="ratio of specific heats")
-    cfl: float = Field(0.5, gt=0.0, le=0.9, description="Courant number of each solver step")
-    substeps: int = Field(30, ge=1, le=10_000, description="solver steps per agent step")
-    max_delta: float = Field(3.0, gt=0.0, le=10.0, description="largest wedge-angle change per step (deg)")
-    target_shock_angle: float | None = Field(
-        None, description="target shock angle (deg); default: theory angle of wedge_angle + 2 deg")
-    allow_detached: bool = Field(False, description="allow wedge angles beyond the detachment angle")
-    limiter: Literal["minmod", "vanleer"] = Field("minmod", description="MUSCL slope limiter")
-    order: Literal[1, 2] = Field(2, description="spatial order (1: piecewise constant, 2: MUSCL)")
+    mach: float = param(2.0, unit=DIMENSIONLESS, description="freestream Mach number (must be > 1)", le=8.0)
+    wedge_angle: float = param(10.0, unit="deg", description="initial wedge half-angle", ge=0.0,
+                               lt=DETACHED_MAX_ANGLE)
+    gamma: float = param(1.4, unit=DIMENSIONLESS, description="ratio of specific heats c_p / c_v", gt=1.0,
+                         le=5.0 / 3.0)
+    cfl: float = param(0.5, unit=DIMENSIONLESS, description="Courant number of each solver step", gt=0.0, le=0.9)
+    substeps: int = param(30, unit=DIMENSIONLESS, description="solver steps per agent step", ge=1, le=10_000)
+    max_delta: float = param(3.0, unit="deg", description="largest wedge-angle change per agent step",
+                             gt=0.0, le=10.0)
+    target_shock_angle: float | None = param(
+        None, unit="deg", description="target shock angle; default: theory angle of wedge_angle + 2 deg")
+    allow_detached: bool = param(False, unit=NOT_A_QUANTITY,
+                                 description="allow wedge angles beyond the detachment angle")
+    limiter: Literal["minmod", "vanleer"] = param("minmod", unit=NOT_A_QUANTITY, description="MUSCL slope limiter")
+    order: Literal[1, 2] = param(2, unit=NOT_A_QUANTITY,
+                                 description="spatial order (1: piecewise constant, 2: MUSCL)")
+
+
+#: unit and meaning of each diagnostic (free-stream units as for the parameters)
+WEDGE_DIAGNOSTICS: dict[str, Quantity] = {
+    "shock_angle": Quantity("deg", "measured shock angle beta relative to the free stream"),
+    "pressure_ratio": Quantity(DIMENSIONLESS, "measured wall pressure behind the shock, p2 / p_inf"),
+    "theory_shock_angle": Quantity("deg", "weak theta-beta-Mach shock angle of the current wedge angle"),
+    "theory_pressure_ratio": Quantity(DIMENSIONLESS, "oblique-shock theory p2 / p_inf of the current wedge angle"),
+    "wedge_angle": Quantity("deg", "current wedge half-angle theta"),
+    "target_shock_angle": Quantity("deg", "shock angle the reward pursues"),
+    "shock_angle_error": Quantity("deg", "|shock_angle - target_shock_angle|"),
+    "time": Quantity("L/a_inf", "physical time since reset"),
+    "max_speed": Quantity("a_inf", "largest flow speed"),
+    "mach_max": Quantity(DIMENSIONLESS, "largest local Mach number"),
+    "density_min": Quantity("rho_inf", "smallest density"),
+    "density_max": Quantity("rho_inf", "largest density"),
+    "pressure_min": Quantity(DIMENSIONLESS, "smallest pressure, p / p_inf"),
+}
 
 
 class WedgeState(NamedTuple):
@@ -223,6 +250,7 @@ class WedgeWorld(World):
     Params = WedgeParams
     observable_names: ClassVar[tuple[str, ...]] = ("shock_angle", "pressure_ratio")
     measurement_model: ClassVar[str] = "shock_angle (deg) and pressure_ratio: each relative to its own value"
+    diagnostic_units = WEDGE_DIAGNOSTICS
     #: measured peak full-grid arrays per cell (preflight memory estimate) and field channels
     arrays_per_cell = 48.0
     field_channels = 5
