@@ -301,3 +301,80 @@ class EvaluationResult(BaseModel):
     name: str
     artifacts_prefix: str = Field(..., description="path of the evaluation's files under the run's artifacts")
     evaluation: dict[str, Any] = Field(..., description="the evaluation.json document (schema atom.evaluation/1)")
+
+
+# ---------------------------------------------------------------------------- dashboard: the runs index
+RunIndexStatus = Literal["complete", "running", "partial", "broken", "missing", "queued", "failed", "cancelled",
+                         "interrupted"]
+
+
+class RunIndexRow(BaseModel):
+    """One run of the workspace, from the job store, a CLI/Python-API run folder, or both."""
+
+    key: str = Field(..., description="the run's key: its job id, or 'dir:' + its folder relative to the workspace")
+    source: Literal["job", "folder"]
+    job_id: str | None = None
+    path: str = Field(..., description="the run folder relative to the workspace")
+    name: str
+    world: str | None = None
+    variant: str | None = None
+    seed: int | None = None
+    steps: int | None = Field(None, description="steps the run was configured for")
+    steps_done: int | None = Field(None, description="steps recorded so far (results or telemetry)")
+    status: RunIndexStatus = Field(..., description="complete, running, partial (stopped without results), broken "
+                                   "(a file is unreadable; see problem), or the job's state")
+    state: JobState | None = Field(None, description="the job store's state (jobs only)")
+    mean_return: float | None = Field(None, description="mean return of finished episodes (results.json)")
+    mean_reward: float | None = Field(None, description="mean reward per step (results.json)")
+    final_trust: float | None = Field(None, description="theory trust at the end, or at the latest step")
+    law: str | None = Field(None, description="the current (last accepted) law(s), '; '-joined")
+    laws: list[dict[str, Any]] = Field(default_factory=list)
+    created_at: str | None = None
+    updated_at: str | None = None
+    problem: str | None = Field(None, description="why the folder is broken or the job failed")
+
+
+class RunIndex(BaseModel):
+    items: list[RunIndexRow]
+    total: int = Field(..., description="rows matching the filters (before limit/offset)")
+    counts_by_status: dict[str, int]
+    worlds: list[str]
+    variants: list[str]
+
+
+class RunCurveSet(BaseModel):
+    key: str
+    name: str
+    curves: dict[str, list[list[float]]] = Field(..., description="curve name -> [[step, value], ...] (downsampled "
+                                                 "by bucket means)")
+    points_total: dict[str, int] = Field(..., description="points of each curve before downsampling")
+    units: dict[str, str] = Field(..., description="what each curve measures, for the axis label")
+
+
+class RunCurves(BaseModel):
+    runs: list[RunCurveSet]
+
+
+# ---------------------------------------------------------------------------- dashboard: the ledger by law
+class LedgerLawGroup(BaseModel):
+    """Every ledger record of one law structure (target and terms), however often it was proposed."""
+
+    law: str = Field(..., description="the latest equation(s) of the group, '; '-joined")
+    structure: str = Field(..., description="the grouping key: target(terms) of each equation")
+    count: int
+    counts_by_kind: dict[str, int]
+    counts_by_reason: dict[str, int]
+    runs: list[str]
+    first_time: str | None = None
+    last_time: str | None = None
+    first_step: int | None = None
+    last_step: int | None = None
+    last_kind: str
+    equations: list[dict[str, Any]]
+
+
+class LedgerLawGroups(BaseModel):
+    items: list[LedgerLawGroup]
+    total: int = Field(..., description="groups matching (before limit/offset)")
+    records: int = Field(..., description="ledger records in those groups")
+    counts_by_kind: dict[str, int]

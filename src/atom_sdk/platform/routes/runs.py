@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
 from atom_sdk.errors import ConfigError, WorldNotFoundError
@@ -124,3 +124,81 @@ def run_artifacts(run_id: JobId, p: PlatformDep, _r: ReaderDep) -> dict[str, Any
 def run_artifact(run_id: JobId, path: ArtifactPath, p: PlatformDep, _r: ReaderDep,
                  download: bool = False) -> FileResponse:
     return jobviews.artifact_download(p, run_id, "run", path, download)
+
+
+# ---------------------------------------------------------------------------- the workspace's runs index
+SORT_KEYS = ("created_at", "updated_at", "name", "world", "variant", "seed", "status", "mean_return", "mean_reward",
+             "final_trust", "steps_done", "law")
+RunKey = Annotated[str, Query(min_length=1, max_length=1024, description="a key from GET /api/v1/workspace/runs")]
+
+
+def _index_rows(p: Any) -> list[dict[str, Any]]:
+    from atom_sdk.platform import runindex
+
+    s = p.settings
+    return runindex.index(s.workspace, s.jobs_dir, p.store.iter_jobs("run"))
+
+
+def _matches(row: dict[str, Any], q: str | None, world: str | None, variant: str | None, status: str | None) -> bool:
+    if world and row["world"] != world or variant and row["variant"] != variant or status and row["status"] != status:
+        return False
+    if q:
+        hay = " ".join(str(row[k] or "") for k in ("key", "name", "path", "world", "variant", "law", "status"))
+        return all(word in hay.lower() for word in q.lower().split())
+    return True
+
+
+def _sort_value(row: dict[str, Any], key: str) -> tuple[int, Any]:
+    value = row.get(key)
+    return (1, "") if value is None else (0, value if isinstance(value, (int, float)) else str(value).lower())
+
+
+@router.get("/workspace/runs", response_model=models.RunIndex,
+            summary="Every run of the workspace (CLI, Python API and platform), filtered and sorted")
+def workspace_runs(p: PlatformDep, _r: ReaderDep,
+                   q: Annotated[str | None, Query(max_length=200, description="words that must all appear in the "
+                                                  "key, name, path, world, variant, law or status")] = None,
+                   world: Annotated[str | None, Query(max_length=128)] = None,
+                   variant: Annotated[str | None, Query(max_length=64)] = None,
+                   status: models.RunIndexStatus | None = None,
+                   sort: Annotated[str, Query(pattern="^(" + "|".join(SORT_KEYS) + ")$")] = "created_at",
+                   order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+                   limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+                   offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> dict[str, Any]:
+    rows = _index_rows(p)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    picked = [r for r in rows if _matches(r, q, world, variant, status)]
+    present = [r for r in picked if r.get(sort) is not None]
+    present.sort(key=lambda r: _sort_value(r, sort), reverse=order == "desc")
+    picked = present + [r for r in picked if r.get(sort) is None]  # rows without the value last, either order
+    return {"items": picked[offset:offset + limit], "total": len(picked), "counts_by_status": counts,
+            "worlds": sorted({r["world"] for r in rows if r["world"]}),
+            "variants": sorted({r["variant"] for r in rows if r["variant"]})}
+
+
+@router.get("/workspace/runs/curves", response_model=models.RunCurves,
+            summary="Curves of several runs (reward, trust, episode return, diagnostics) for overlaying")
+def workspace_run_curves(p: PlatformDep, _r: ReaderDep, run: Annotated[list[str], Query(
+                             min_length=1, max_length=12, description="run keys (repeat the parameter, 1 to 12)")],
+                         max_points: Annotated[int, Query(ge=10, le=20_000)] = 1000,
+                         curve: Annotated[list[str] | None, Query(max_length=32, description="only these curves "
+                                                                  "(default: all)")] = None) -> dict[str, Any]:
+    from atom_sdk.platform import runcurves, runindex
+
+    s = p.settings
+    out = []
+    for key in run:
+        if len(key) > 1024:
+            raise ConfigError("a run key is at most 1024 characters; take keys from GET /api/v1/workspace/runs")
+        found = runindex.resolve_key(s.workspace, s.jobs_dir, key)
+        if found.job_id is not None:
+            name = p.store.get_job(found.job_id, "run")["name"]
+        elif runindex.is_run_folder(found.path):
+            name = found.path.name
+        else:
+            raise JobNotFoundError(f"'{key}' is not a run folder of the workspace; take keys from "
+                                   "GET /api/v1/workspace/runs")
+        out.append({"key": key, "name": name, **runcurves.run_curves(found.path, max_points, curve)})
+    return {"runs": out}
