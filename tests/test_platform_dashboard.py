@@ -192,3 +192,24 @@ def test_index_reads_a_real_cli_run(client):
     assert row["final_trust"] == pytest.approx(results["summary"]["final_trust"])
     curves = client.get("/api/v1/workspace/runs/curves", params={"run": row["key"]}).json()["runs"][0]
     assert curves["points_total"]["reward"] == 16
+
+
+def test_field_snapshot_of_a_3d_field_carries_z_slices(tmp_path):
+    """The heat map's slice selector: evenly spaced z-slices, each the block means of that plane."""
+    import numpy as np
+
+    from atom_sdk.platform.jobfiles import write_field_snapshot
+
+    class World3D:
+        def fields(self):
+            x, z = np.arange(8.0)[:, None, None], np.arange(20.0)[None, None, :]
+            return {"vorticity": x * np.ones((8, 6, 20)) + 100 * z}
+
+    write_field_snapshot(tmp_path, World3D(), step=3)
+    snap = json.loads((tmp_path / "field_snapshot.json").read_text())
+    assert snap["grid"] == [8, 6, 20] and snap["slice_index"] == 10 and snap["cell"] == [1, 1]
+    assert snap["data"][0] == [1000.0 + i for i in range(8)]  # the middle slice, rows along y
+    assert len(snap["slice_positions"]) == 16 and snap["slice_positions"][0] == 0 and snap["slice_positions"][-1] == 19
+    k = snap["slice_positions"].index(19)
+    assert snap["slices"][k][5] == [1900.0 + i for i in range(8)]
+    assert snap["slices_min"] == 0.0 and snap["slices_max"] == 1907.0

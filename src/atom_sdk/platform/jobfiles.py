@@ -105,8 +105,27 @@ def artifact_file(root: Path, relative: str) -> Path:
     return path
 
 
+#: at most this many z-slices of a 3-D field go into a snapshot (for the UI's slice selector)
+MAX_SLICES = 16
+
+
+def _downsample(arr: np.ndarray, max_side: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Block means so that neither side exceeds ``max_side``; also returns the block sizes."""
+    sx, sy = max(1, -(-arr.shape[0] // max_side)), max(1, -(-arr.shape[1] // max_side))
+    nx, ny = arr.shape[0] // sx * sx or arr.shape[0], arr.shape[1] // sy * sy or arr.shape[1]
+    arr = arr[:nx, :ny]
+    if sx > 1 or sy > 1:
+        arr = arr.reshape(nx // sx, sx, ny // sy, sy).mean(axis=(1, 3))
+    return np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0), (sx, sy)
+
+
 def write_field_snapshot(out_dir: Path, world: Any, step: int, max_side: int = 64) -> None:
-    """Downsampled 2-D slice of the most telling scalar field (vorticity, speed, density...)."""
+    """Downsampled 2-D slice of the most telling scalar field (vorticity, speed, density...).
+
+    A 3-D field also carries up to ``MAX_SLICES`` evenly spaced z-slices (each at most 32 cells a
+    side, so a snapshot stays under ~200 kB), for the heat map's slice selector; ``data`` is the
+    middle slice either way. ``grid`` and ``cell`` let the viewer label its axes in grid cells.
+    """
     fields = world.fields()
     order = [n for n in ("vorticity", "speed", "velocity", "pressure", "density") if n in fields] + list(fields)
     name, arr = order[0], np.zeros((1, 1))
@@ -118,19 +137,21 @@ def write_field_snapshot(out_dir: Path, world: Any, step: int, max_side: int = 6
         name, arr = candidate, value
         if np.nanmax(value) > np.nanmin(value):
             break
-    if arr.ndim == 3:
-        arr = arr[:, :, arr.shape[2] // 2]
-    while arr.ndim > 2:
+    while arr.ndim > 3:
         arr = arr[..., 0]
     if arr.ndim == 1:
         arr = arr[:, None]
-    sx, sy = max(1, -(-arr.shape[0] // max_side)), max(1, -(-arr.shape[1] // max_side))
-    nx, ny = arr.shape[0] // sx * sx or arr.shape[0], arr.shape[1] // sy * sy or arr.shape[1]
-    arr = arr[:nx, :ny]
-    if sx > 1 or sy > 1:
-        arr = arr.reshape(nx // sx, sx, ny // sy, sy).mean(axis=(1, 3))
-    arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
-    data = {"step": int(step), "name": name, "shape": [int(arr.shape[0]), int(arr.shape[1])],
-            "min": float(arr.min()), "max": float(arr.max()),
-            "data": np.round(arr.T, 6).tolist()}
+    volume = arr if arr.ndim == 3 else arr[:, :, None]
+    grid = [int(n) for n in volume.shape]
+    middle = volume.shape[2] // 2
+    plane, (sx, sy) = _downsample(volume[:, :, middle], max_side)
+    data: dict[str, Any] = {"step": int(step), "name": name, "shape": [int(plane.shape[0]), int(plane.shape[1])],
+                            "min": float(plane.min()), "max": float(plane.max()), "grid": grid, "cell": [sx, sy],
+                            "slice_index": middle, "data": np.round(plane.T, 6).tolist()}
+    if volume.shape[2] > 1:
+        at = sorted({int(k) for k in np.linspace(0, volume.shape[2] - 1, min(MAX_SLICES, volume.shape[2]))})
+        planes = [_downsample(volume[:, :, k], min(max_side, 32)) for k in at]
+        values = np.stack([p for p, _ in planes])
+        data.update(slice_positions=at, slice_cell=list(planes[0][1]), slices=np.round(values.transpose(0, 2, 1), 6).tolist(),
+                    slices_min=float(values.min()), slices_max=float(values.max()))
     atomic_write_text(out_dir / FIELD, json.dumps(data))

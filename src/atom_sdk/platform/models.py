@@ -148,6 +148,14 @@ class FieldSnapshot(BaseModel):
     min: float
     max: float
     data: list[list[float]] = Field(..., description="rows along y (bottom first), columns along x")
+    grid: list[int] | None = Field(None, description="the field's full grid (nx, ny, nz) before downsampling")
+    cell: list[int] | None = Field(None, description="grid cells per snapshot cell along x and y")
+    slice_index: int | None = Field(None, description="the z index of ``data`` (the middle slice)")
+    slice_positions: list[int] | None = Field(None, description="3-D fields: the z index of each of ``slices``")
+    slice_cell: list[int] | None = Field(None, description="3-D fields: grid cells per slice cell along x and y")
+    slices: list[list[list[float]]] | None = Field(None, description="3-D fields: z-slices, each like ``data``")
+    slices_min: float | None = None
+    slices_max: float | None = None
 
 
 class DesignJobRequest(Strict):
