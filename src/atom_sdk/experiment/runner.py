@@ -37,6 +37,9 @@ if TYPE_CHECKING:  # the policy pulls in the agent (flax, optax): imported when 
 #: Diagnostics copied into every telemetry line when the world provides them.
 TELEMETRY_DIAGNOSTICS = ("energy", "energy_error", "amplitude", "drag", "lift", "shock_angle",
                          "pressure_ratio", "max_speed", "density_min", "density_max")
+#: written to each step's telemetry line but not averaged into the summary: the targets and the theory
+#: values the summary figure draws beside the measured series
+TELEMETRY_REFERENCES = ("target_energy", "target_shock_angle", "theory_shock_angle")
 
 #: Episode e of a run with seed s starts the world from seed s + EPISODE_SEED_STRIDE * e (a prime, so that
 #: the episodes of nearby run seeds do not share starts); the vectorised trainer uses the same seeds.
@@ -285,7 +288,7 @@ def _record(loop: _Loop, t: _Transition, decisions: list[dict[str, Any]]) -> Non
     line = {"kind": "step", "step": state.step, "episode": state.episode, "reward": float(t.reward),
             "action": d.env_action.reshape(-1).tolist(), "trust": loop.policy.trust,
             "safety_mode": envelope.mode_name if envelope is not None else None,
-            "diagnostics": {k: diag[k] for k in TELEMETRY_DIAGNOSTICS if k in diag}}
+            "diagnostics": {k: diag[k] for k in TELEMETRY_DIAGNOSTICS + TELEMETRY_REFERENCES if k in diag}}
     if decisions:
         line["science"] = [{k: x.get(k) for k in ("kind", "reasons", "scores") if k in x} for x in decisions]
     _write(loop, line)

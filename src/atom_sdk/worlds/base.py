@@ -203,6 +203,8 @@ class World(gym.Env):
     measurement_model: ClassVar[str] = "each measured quantity: relative to its own magnitude"
     #: unit and meaning of every key of ``diagnostics()`` (the scientist's variables among them)
     diagnostic_units: ClassVar[dict[str, Quantity]] = {}
+    #: unit of the per-step reward (figures label their axes with it)
+    reward_unit: ClassVar[str] = DIMENSIONLESS
 
     #: full-grid arrays (of the world's dtype) that state, fields and one step's temporaries hold
     #: at their peak; ``estimate_memory_bytes`` multiplies it by the cell count. Measured per world.
@@ -406,6 +408,16 @@ class World(gym.Env):
         """A measurement of the observables ``clean``: relative Gaussian noise of ``level`` (0.01 = 1 %)."""
         clean = np.asarray(clean, dtype=np.float64)
         return measure_relative(clean, self.measurement_scale(clean), level, rng)
+
+    @classmethod
+    def known_laws(cls, params: WorldParams) -> list[dict[str, Any]]:
+        """The true laws of the measured quantities at ``params``, where the physics is known exactly.
+
+        Each: ``target`` (an ``observable_names`` entry), ``equation`` (text), ``coefficients`` (term ->
+        value, terms named as the scientist names them: observables and controls ``u0``, ``u1``, ...) and
+        ``source``. Why: a figure or a report can then set the discovered law beside the true one.
+        """
+        return []
 
     def control_target(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(target, weights) over ``observable_names`` that the reward pursues, if it has one.

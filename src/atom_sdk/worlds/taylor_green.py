@@ -86,6 +86,14 @@ TG_DIAGNOSTICS: dict[str, Quantity] = {
 }
 
 
+def known_amplitude_law(p: TaylorGreenParams) -> list[dict[str, Any]]:
+    """The true law of the measured amplitude: dA/dt = -λ A + u0 with λ = 2 ν k² (u0: the forcing a)."""
+    lam = 2.0 * p.nu * p.k**2
+    return [{"target": "amplitude", "equation": f"damplitude/dt = {-lam:.6g} amplitude + 1 u0",
+             "coefficients": {"amplitude": -lam, "u0": 1.0},
+             "source": "Taylor & Green (1937), exact; decay rate 2 nu k^2"}]
+
+
 class TGState(NamedTuple):
     amplitude: jax.Array
     time: jax.Array
@@ -126,6 +134,11 @@ class TaylorGreenWorld(World):
     observable_names: ClassVar[tuple[str, ...]] = ("amplitude",)
     measurement_model: ClassVar[str] = "amplitude A: relative to |A| (the probes' own 'noise' reaches only the agent)"
     diagnostic_units = TG_DIAGNOSTICS
+
+    @classmethod
+    def known_laws(cls, params: WorldParams) -> list[dict[str, Any]]:
+        """dA/dt = -2 ν k² A + a: the mode ODE, exact for this flow (see the module docstring)."""
+        return known_amplitude_law(params)  # type: ignore[arg-type]
     #: measured peak full-grid arrays per cell (preflight memory estimate) and field channels
     arrays_per_cell = 28.0
     field_channels = 5

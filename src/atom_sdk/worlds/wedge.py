@@ -251,6 +251,7 @@ class WedgeWorld(World):
     observable_names: ClassVar[tuple[str, ...]] = ("shock_angle", "pressure_ratio")
     measurement_model: ClassVar[str] = "shock_angle (deg) and pressure_ratio: each relative to its own value"
     diagnostic_units = WEDGE_DIAGNOSTICS
+    reward_unit = "deg"  # -|shock_angle - target_shock_angle|
     #: measured peak full-grid arrays per cell (preflight memory estimate) and field channels
     arrays_per_cell = 48.0
     field_channels = 5
