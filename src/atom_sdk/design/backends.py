@@ -5,6 +5,16 @@ values)`` gives back one objective per point, ``inf`` for infeasible designs. Ea
 turns ``inf`` into what it needs (CMA-ES gets a finite penalty above the worst feasible value
 so its ranking stays well defined), so infeasible designs are never scored as good.
 
+Constraints (see ``ranking``): ``values`` is the *penalised* objective (weighted objective plus
+penalty for violated diagnostic constraints), the one scalar a backend can always use. Backends
+that select rather than rank continuously also get the raw ``objectives`` and ``violations`` and
+apply Deb's feasibility-first rule to them (the evolutionary backend's elites). CMA-ES takes the
+penalised scalar: its update uses only the order of a generation's values, and with the default
+linear (exact) penalty and a weight above the constraint's Lagrange multiplier the penalised
+minimiser is the constrained optimum, while Deb's rule on one generation would rank a barely
+infeasible point below every feasible one however poor, pulling the mean away from an optimum on
+the constraint boundary. The incumbent the search records (``best``) is chosen by Deb's rule.
+
 Seeded: the same seed gives the same sequence of generations for the same told values.
 """
 
@@ -24,7 +34,8 @@ class Backend(Protocol):
 
     def ask(self) -> np.ndarray: ...
 
-    def tell(self, points: np.ndarray, values: np.ndarray) -> None: ...
+    def tell(self, points: np.ndarray, values: np.ndarray, objectives: np.ndarray | None = None,
+             violations: np.ndarray | None = None) -> None: ...
 
 
 def _penalised(values: np.ndarray, worst_seen: float) -> np.ndarray:
@@ -51,8 +62,9 @@ class RandomBackend:
     def ask(self) -> np.ndarray:
         return self.rng.uniform(0.0, 1.0, size=(self.population, self.dim))
 
-    def tell(self, points: np.ndarray, values: np.ndarray) -> None:
-        del points, values
+    def tell(self, points: np.ndarray, values: np.ndarray, objectives: np.ndarray | None = None,
+             violations: np.ndarray | None = None) -> None:
+        del points, values, objectives, violations
 
 
 class CMAESBackend:
@@ -87,8 +99,9 @@ class CMAESBackend:
         self._pending = self.es.ask()
         return np.clip(np.asarray(self._pending, dtype=np.float64), 0.0, 1.0)
 
-    def tell(self, points: np.ndarray, values: np.ndarray) -> None:
-        del points  # tell the exact solutions cma produced (bounded by its own transform)
+    def tell(self, points: np.ndarray, values: np.ndarray, objectives: np.ndarray | None = None,
+             violations: np.ndarray | None = None) -> None:
+        del points, objectives, violations  # the penalised values; the exact solutions cma produced
         vals = _penalised(values, self._worst)
         finite = np.asarray(values, dtype=np.float64)
         finite = finite[np.isfinite(finite)]
@@ -100,7 +113,8 @@ class CMAESBackend:
 class EvolutionaryBackend:
     """(mu + lambda)-style genetic search: top-k elites survive, children by crossover + mutation.
 
-    Generation 0 is uniform; afterwards the ``elite`` best designs seen so far are kept (elitism),
+    Generation 0 is uniform; afterwards the ``elite`` best designs seen so far are kept (elitism;
+    "best" by Deb's rule when ``objectives`` and ``violations`` are told, else by ``values``),
     the rest of the population are uniform crossovers of two elites chosen by tournament, plus a
     Gaussian mutation whose scale decays geometrically (``sigma * decay**generation``).
     """
@@ -116,11 +130,16 @@ class EvolutionaryBackend:
         self.generation = 0
         self.archive_x = np.empty((0, dim))
         self.archive_f = np.empty(0)
+        self.archive_v = np.empty(0)
 
     def ask(self) -> np.ndarray:
         if self.archive_f.size == 0 or not np.isfinite(self.archive_f).any():
             return self.rng.uniform(0.0, 1.0, size=(self.population, self.dim))
-        order = np.argsort(self.archive_f, kind="stable")
+        # Deb: feasible (v = 0) by objective, then infeasible by violation, then failed (f = inf)
+        feasible = self.archive_v == 0.0
+        primary = np.where(np.isfinite(self.archive_f), np.where(feasible, 0, 1), 2)
+        secondary = np.where(feasible, self.archive_f, self.archive_v)
+        order = np.lexsort((secondary, primary))
         elites = self.archive_x[order[: self.elite]]
         sigma = max(self.min_sigma, self.sigma * self.decay**self.generation)
         children = []
@@ -134,11 +153,16 @@ class EvolutionaryBackend:
         batch = [elites[0]] * min(self.elite, 1) + children
         return np.asarray(batch)
 
-    def tell(self, points: np.ndarray, values: np.ndarray) -> None:
-        values = np.asarray(values, dtype=np.float64)
+    def tell(self, points: np.ndarray, values: np.ndarray, objectives: np.ndarray | None = None,
+             violations: np.ndarray | None = None) -> None:
+        values = np.asarray(values if objectives is None else objectives, dtype=np.float64)
         values = np.where(np.isfinite(values), values, np.inf)
+        if violations is None or objectives is None:
+            violations = np.zeros_like(values)
+        violations = np.where(np.isfinite(values), np.asarray(violations, dtype=np.float64), np.inf)
         self.archive_x = np.vstack([self.archive_x, np.asarray(points)])
         self.archive_f = np.concatenate([self.archive_f, values])
+        self.archive_v = np.concatenate([self.archive_v, violations])
         self.generation += 1
 
 

@@ -1,8 +1,10 @@
 """Evaluate one design: build the world, roll it out, score it, or say why it is infeasible.
 
-Infeasible (recorded with a reason, never scored): a design outside its bounds or constraints,
-a world that refuses the parameters (``WorldParameterError``, e.g. a detached shock), a rollout
-that goes non-finite, or one the safety envelope flags.
+Not evaluated (recorded with a reason, never scored): a design outside its bounds or linear design
+constraints, a world that refuses the parameters (``WorldParameterError``, e.g. a detached shock),
+a rollout that goes non-finite, or one the safety envelope flags. A design that violates a
+constraint on a diagnostic *is* scored (objective, margins, total violation) but is infeasible:
+feasibility-first ranking needs how far it is from the feasible set (``ranking``).
 
 Worlds are cached per process by their constructor arguments: when a design only changes the
 actions (a forcing schedule, a jet flux), every evaluation reuses one compiled world.
@@ -20,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from atom_sdk.design.problems import Context, Problem, Trace
+from atom_sdk.design.ranking import Score, Scorer
 from atom_sdk.design.space import Design, DesignSpace
 from atom_sdk.errors import AtomError, ConfigError, WorldParameterError
 
@@ -29,7 +32,12 @@ _WORLD_CACHE_SIZE = 4
 
 @dataclass
 class Evaluation:
-    """One evaluated design (objective is None when infeasible)."""
+    """One evaluated design (objective is None when it could not be evaluated).
+
+    ``objective`` is the weighted objective, ``objectives`` the value of each term, ``constraints``
+    each diagnostic constraint's value and margin, ``violation`` their total, ``penalised`` the
+    objective plus the penalty; ``feasible`` is True only for an evaluated design without violation.
+    """
 
     design: Design
     objective: float | None
@@ -38,11 +46,16 @@ class Evaluation:
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     safety: dict[str, Any] | None = None
+    objectives: dict[str, float] = field(default_factory=dict)
+    constraints: list[dict[str, Any]] = field(default_factory=list)
+    violation: float | None = None
+    penalised: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"design": self.design, "objective": self.objective, "feasible": self.feasible,
                 "reason": self.reason, "metrics": self.metrics, "seconds": round(self.seconds, 4),
-                "safety": self.safety}
+                "safety": self.safety, "objectives": self.objectives, "constraints": self.constraints,
+                "violation": self.violation, "penalised": self.penalised}
 
 
 def infeasible(design: Design, reason: str, **extra: Any) -> Evaluation:
@@ -132,36 +145,68 @@ def rollout(problem: Problem, ctx: Context, design: Design, world_id: str, seed:
     return {k: np.asarray(v) for k, v in trace.items()}, reason, report
 
 
-def evaluate_design(problem: Problem, space: DesignSpace, ctx: Context, design: Design, *, world_id: str,
+def model_trace(problem: Problem, design: Design, ctx: Context) -> Trace:
+    """The problem's analytical model as a one-step trace of diagnostics."""
+    assert problem.model is not None  # nosec B101 - checked by the caller
+    return {k: np.asarray([float(v)]) for k, v in problem.model(design, ctx).items()}
+
+
+def _surrogate(problem: Problem, design: Design, ctx: Context, scorer: Scorer) -> tuple[Trace, Score]:
+    if problem.model is not None and (scorer.uses_diagnostics or problem.surrogate is None):
+        trace = model_trace(problem, design, ctx)
+        return trace, scorer.score(trace, lambda: problem.objective(trace, ctx))
+    if problem.surrogate is None:
+        raise WorldParameterError(f"problem '{problem.name}' has no analytical surrogate; use evaluator 'rollout'")
+    if scorer.uses_diagnostics:
+        raise ConfigError(f"problem '{problem.name}' has no analytical model of its diagnostics, so objectives and "
+                          "constraints on diagnostics need evaluator 'rollout'")
+    return {}, scorer.score({}, lambda: problem.surrogate(design, ctx))  # type: ignore[misc]
+
+
+def evaluate_design(problem: Problem, space: DesignSpace, ctx: Context, design: Design, *, world_id: str | None,
                     seed: int, evaluator: str = "rollout",
-                    objective: Callable[[Trace, Context], float] | None = None) -> Evaluation:
-    """Score one design (see the module docstring for what counts as infeasible)."""
+                    objective: Callable[[Trace, Context], float] | None = None,
+                    scorer: Scorer | None = None) -> Evaluation:
+    """Score one design (see the module docstring for what counts as infeasible).
+
+    ``scorer`` is the spec's objective language (default: the problem's objective alone);
+    ``objective`` replaces the problem's objective function inside it.
+    """
     start = time.perf_counter()
+    scorer = scorer or Scorer()
     reason = space.check(design)
     if reason is not None:
         return infeasible(design, reason)
+    report = None
     try:
         if evaluator == "surrogate":
-            if problem.surrogate is None:
-                raise WorldParameterError(f"problem '{problem.name}' has no analytical surrogate; "
-                                          "use evaluator 'rollout'")
-            value = float(problem.surrogate(design, ctx))
-            metrics: dict[str, float] = {}
-            report = None
+            trace, score = _surrogate(problem, design, ctx, scorer)
         else:
+            if world_id is None:
+                raise ConfigError(f"problem '{problem.name}' has no world, only an analytical model: use evaluator "
+                                  "'surrogate'")
             trace, reason, report = rollout(problem, ctx, design, world_id, seed)
-            metrics = {k: float(v[-1]) for k, v in trace.items() if v.size}
             if reason is not None:
-                return infeasible(design, reason, metrics=metrics, seconds=time.perf_counter() - start,
+                return infeasible(design, reason, metrics=_last(trace), seconds=time.perf_counter() - start,
                                   safety=report)
-            value = float((objective or problem.objective)(trace, ctx))
+            score = scorer.score(trace, lambda: (objective or problem.objective)(trace, ctx))
     except WorldParameterError as exc:
         return infeasible(design, f"world refused the design: {exc}", seconds=time.perf_counter() - start)
     except ConfigError:
         raise  # a mistake in the spec (e.g. an unknown diagnostic), not a property of the design
     except AtomError as exc:
         return infeasible(design, f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start)
-    if not math.isfinite(value):
-        return infeasible(design, "objective is NaN or infinite", metrics=metrics,
-                          seconds=time.perf_counter() - start, safety=report)
-    return Evaluation(design, value, True, None, metrics, time.perf_counter() - start, report)
+    metrics = _last(trace)
+    seconds = time.perf_counter() - start
+    if not math.isfinite(score.objective):
+        return infeasible(design, "objective is NaN or infinite", metrics=metrics, seconds=seconds, safety=report)
+    if not all(math.isfinite(c["value"]) for c in score.constraints):
+        bad = [c["constraint"] for c in score.constraints if not math.isfinite(c["value"])]
+        return infeasible(design, f"constrained diagnostic is NaN or infinite: {', '.join(bad)}", metrics=metrics,
+                          seconds=seconds, safety=report)
+    return Evaluation(design, score.objective, score.feasible, score.reason(), metrics, seconds, report,
+                      score.objectives, score.constraints, score.violation, score.penalised)
+
+
+def _last(trace: Trace) -> dict[str, float]:
+    return {k: float(v[-1]) for k, v in trace.items() if v.size}

@@ -3,7 +3,10 @@
 A problem says which world to build for a design (``world_params``), which action to send at
 each step (``action``), and how to score the rollout's diagnostic trace (``objective``). Some
 problems also carry an analytical model (``surrogate``, e.g. the theta-beta-Mach relation) and
-its ``known_optimum``, used by tests and to report how close the search got.
+its ``known_optimum``, used by tests and to report how close the search got. ``diagnostics`` names
+what the evaluation reports (so a spec's objectives and constraints are checked before anything
+runs) and ``model`` is an analytical model of those diagnostics; a problem without a ``world`` is
+evaluated by its model alone (the constrained quadratic, whose optimum is known in closed form).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class Context:
     world_params: dict[str, Any]
     rollout_steps: int
     grid: tuple[int, int, int]
+    objectives: tuple[Any, ...] = ()  # the spec's ``Objective``s (empty: the problem's objective)
+    constraints: tuple[Any, ...] = ()  # the spec's ``DiagnosticConstraint``s
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class Problem:
     """A named design problem on one world."""
 
     name: str
-    world: str
+    world: str | None
     description: str
     space: DesignSpace
     objective: Callable[[Trace, Context], float]
@@ -50,12 +55,17 @@ class Problem:
     default_grid: tuple[int, int, int] = (32, 32, 1)
     default_world_params: dict[str, Any] = field(default_factory=dict)
     objective_meaning: str = ""
+    objective_unit: str = ""
+    diagnostics: tuple[str, ...] = ()
+    units: dict[str, str] = field(default_factory=dict)
+    model: Callable[[Design, Context], dict[str, float]] | None = None
+    optimum_for_language: bool = False
 
     def spec_template(self) -> dict[str, Any]:
         """A JSON-able spec the API/UI can list and pre-fill (``DesignSpec`` keys)."""
         return {
             "problem": self.name,
-            "world": self.world,
+            "world": self.world or "none",
             "description": self.description,
             "objective": self.objective_meaning,
             "target": self.default_target,
@@ -71,7 +81,9 @@ class Problem:
             "bounds": {p.name: [p.low, p.high] for p in self.space.parameters},
             "parameters": [p.as_dict() for p in self.space.parameters],
             "constraints": [c.as_dict() for c in self.space.constraints],
-            "has_surrogate": self.surrogate is not None,
+            "diagnostics": list(self.diagnostics),
+            "objective_unit": self.objective_unit,
+            "has_surrogate": self.surrogate is not None or self.model is not None,
             "has_known_optimum": self.known_optimum is not None,
         }
 
@@ -159,13 +171,33 @@ def _pressure_optimum(ctx: Context) -> Design | None:
     return {"wedge_angle": float(brentq(f, 0.0, top, xtol=1e-12))}
 
 
+def _wedge_model(design: Design, ctx: Context) -> dict[str, float]:
+    """The oblique-shock relations for the wedge world's shock diagnostics (raises past detachment)."""
+    from atom_sdk.worlds.gasdynamics import oblique_shock
+
+    shock = oblique_shock(_mach(ctx), design["wedge_angle"])
+    out = {"shock_angle": shock.beta, "pressure_ratio": shock.pressure_ratio, "wedge_angle": design["wedge_angle"],
+           "theory_shock_angle": shock.beta, "theory_pressure_ratio": shock.pressure_ratio}
+    if ctx.target is not None:
+        out["shock_angle_error"] = abs(shock.beta - float(ctx.target))
+    return out
+
+
 WEDGE_SPACE = DesignSpace((Parameter("wedge_angle", 2.0, 28.0, "wedge half-angle in degrees"),))
+WEDGE_DIAGNOSTICS = ("density_max", "density_min", "mach_max", "max_speed", "pressure_min", "pressure_ratio",
+                     "shock_angle", "shock_angle_error", "target_shock_angle", "theory_pressure_ratio",
+                     "theory_shock_angle", "time", "wedge_angle")
+WEDGE_UNITS = {"shock_angle": "deg", "shock_angle_error": "deg", "target_shock_angle": "deg", "wedge_angle": "deg",
+               "theory_shock_angle": "deg", "pressure_ratio": "p2/p1", "theory_pressure_ratio": "p2/p1",
+               "pressure_min": "p/p_inf", "density_min": "rho/rho_inf", "density_max": "rho/rho_inf",
+               "mach_max": "Mach", "max_speed": "a_inf", "time": "s"}
 
 
 def _wedge_problem(**kwargs: Any) -> Problem:
     """A problem over the wedge half-angle on the wedge world: Mach 2, 64 x 48 cells, 40 steps by default."""
     return Problem(world=WEDGE_WORLD, space=WEDGE_SPACE, world_params=_wedge_params, default_steps=40,
-                   default_grid=(64, 48, 1), default_world_params={"mach": 2.0}, **kwargs)
+                   default_grid=(64, 48, 1), default_world_params={"mach": 2.0}, diagnostics=WEDGE_DIAGNOSTICS,
+                   units=WEDGE_UNITS, model=_wedge_model, **kwargs)
 
 
 WEDGE_SHOCK_ANGLE = _wedge_problem(
@@ -174,6 +206,7 @@ WEDGE_SHOCK_ANGLE = _wedge_problem(
     objective=_shock_angle_objective, surrogate=_shock_angle_surrogate, known_optimum=_shock_angle_optimum,
     default_target=45.0, target_meaning="shock angle beta in degrees",
     objective_meaning="|mean measured shock angle over the last quarter of the rollout - target| (deg)",
+    objective_unit="deg",
 )
 
 WEDGE_PRESSURE_RATIO = _wedge_problem(
@@ -182,6 +215,7 @@ WEDGE_PRESSURE_RATIO = _wedge_problem(
     objective=_pressure_objective, surrogate=_pressure_surrogate, known_optimum=_pressure_optimum,
     default_target=2.0, target_meaning="pressure ratio p2/p1 across the shock",
     objective_meaning="|mean measured p2/p1 over the last quarter of the rollout - target|",
+    objective_unit="p2/p1",
 )
 
 
@@ -211,6 +245,48 @@ CYLINDER_DRAG = Problem(
     default_steps=20, default_grid=(96, 34, 1),
     default_world_params={"u_inlet": 0.05, "reynolds": 20.0, "substeps": 40},
     objective_meaning="mean drag coefficient C_D over the last quarter of the rollout",
+    objective_unit="C_D (dimensionless)",
+    diagnostics=("density_max", "density_min", "drag", "drag_mean", "jet", "jet_flux", "lift", "lift_mean",
+                 "mach_max", "mass", "max_speed", "max_stress"),
+    units={"drag": "C_D", "drag_mean": "C_D", "lift": "C_L", "lift_mean": "C_L", "jet": "U D",
+           "jet_flux": "U D", "mach_max": "Mach", "max_speed": "lattice units", "density_min": "lattice units",
+           "density_max": "lattice units", "mass": "lattice units", "max_stress": "lattice units"},
+)
+
+
+# ---------------------------------------------------------------------------- analytical quadratic
+def _quadratic_model(design: Design, ctx: Context) -> dict[str, float]:
+    """Diagnostics of the analytical test problem (no world): f, q and the linear forms g, h."""
+    del ctx
+    x, y = design["x"], design["y"]
+    return {"f": (x - 2.0) ** 2 + (y - 1.0) ** 2, "q": x * x + y * y, "g": x + y, "h": x - y, "x": x, "y": y}
+
+
+def _no_world_params(design: Design, ctx: Context) -> dict[str, Any]:
+    del design, ctx
+    return {}
+
+
+def _quadratic_objective(trace: Trace, ctx: Context) -> float:
+    del ctx
+    return reduce_trace(trace, "f", "final")
+
+
+def _quadratic_optimum(ctx: Context) -> Design | None:
+    from atom_sdk.design.optimum import model_optimum
+
+    return model_optimum(CONSTRAINED_QUADRATIC, ctx)
+
+
+CONSTRAINED_QUADRATIC = Problem(
+    name="constrained_quadratic", world=None,
+    description="analytical test of the objective language: minimise f=(x-2)^2+(y-1)^2 under constraints on "
+                "g=x+y, h=x-y (e.g. g<=2 -> optimum (1.5, 0.5), f=0.5); also q=x^2+y^2, x, y",
+    space=DesignSpace((Parameter("x", -1.0, 4.0, "first coordinate"), Parameter("y", -1.0, 4.0, "second coordinate"))),
+    objective=_quadratic_objective, world_params=_no_world_params, model=_quadratic_model,
+    known_optimum=_quadratic_optimum, optimum_for_language=True, default_steps=1, default_grid=(1, 1, 1),
+    diagnostics=("f", "g", "h", "q", "x", "y"), objective_meaning="f = (x-2)^2 + (y-1)^2",
+    objective_unit="dimensionless",
 )
 
 
@@ -247,11 +323,14 @@ TAYLOR_GREEN_FORCING = Problem(
     default_steps=60, default_grid=(8, 8, 1),
     default_world_params={"amplitude_jitter": 0.0, "action_max": TG_ACTION_MAX},
     objective_meaning="time-mean relative energy error |E - E*| / E* (small = reached fast and held)",
+    objective_unit="|E - E*| / E* (dimensionless)",
+    diagnostics=("amplitude", "density_max", "density_min", "energy", "energy_error", "enstrophy", "max_speed",
+                 "max_stress", "target_energy", "time"),
 )
 
 
 PROBLEMS: dict[str, Problem] = {p.name: p for p in (WEDGE_SHOCK_ANGLE, WEDGE_PRESSURE_RATIO, CYLINDER_DRAG,
-                                                    TAYLOR_GREEN_FORCING)}
+                                                    TAYLOR_GREEN_FORCING, CONSTRAINED_QUADRATIC)}
 
 
 def register_problem(problem: Problem, *, overwrite: bool = False) -> None:

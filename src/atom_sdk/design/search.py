@@ -11,7 +11,6 @@ submission order, so the report is identical either way.
 
 from __future__ import annotations
 
-import math
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable
@@ -20,7 +19,8 @@ import numpy as np
 
 from atom_sdk.design.backends import make_backend
 from atom_sdk.design.evaluate import Evaluation, evaluate_design
-from atom_sdk.design.problems import Context, Problem, get_problem, objective_from_spec
+from atom_sdk.design.problems import Context, Problem, get_problem
+from atom_sdk.design.ranking import Scorer, best_feasible_so_far, ranked
 from atom_sdk.design.space import DesignSpace, linear_constraint_from_dict
 from atom_sdk.design.spec import DesignSpec, build_spec, spec_hash
 from atom_sdk.errors import ConfigError
@@ -35,11 +35,19 @@ def resolve_spec(spec: DesignSpec | dict[str, Any]) -> DesignSpec:
         spec = build_spec(spec)
     problem = get_problem(spec.problem)
     world = spec.world or problem.world
-    if world != problem.world and spec.objective is None:
+    if problem.world is None and world is not None:
+        raise ConfigError(f"problem '{problem.name}' has no world (its analytical model gives its diagnostics); "
+                          "drop --world")
+    if world != problem.world and spec.objective is None and spec.objectives is None:
         raise ConfigError(f"problem '{problem.name}' runs on world '{problem.world}', not '{world}'; drop --world "
                           "or give an objective for the other world")
+    evaluator = spec.evaluator or ("rollout" if problem.world is not None else "surrogate")
+    if problem.world is None and evaluator == "rollout":
+        raise ConfigError(f"problem '{problem.name}' has no world, only an analytical model: use evaluator "
+                          "'surrogate'")
     updates: dict[str, Any] = {
         "world": world,
+        "evaluator": evaluator,
         "target": spec.target if spec.target is not None else problem.default_target,
         "rollout_steps": spec.rollout_steps or problem.default_steps,
         "grid": spec.grid or problem.default_grid,
@@ -50,23 +58,23 @@ def resolve_spec(spec: DesignSpec | dict[str, Any]) -> DesignSpec:
 
 def design_space(problem: Problem, spec: DesignSpec) -> DesignSpace:
     space = problem.space.with_bounds(spec.bounds) if spec.bounds else problem.space
-    if spec.constraints:
-        space = space.with_constraints(tuple(linear_constraint_from_dict(c) for c in spec.constraints))
+    if spec.linear_constraints:
+        space = space.with_constraints(tuple(linear_constraint_from_dict(c) for c in spec.linear_constraints))
     return space
 
 
 def context(spec: DesignSpec) -> Context:
     assert spec.rollout_steps is not None and spec.grid is not None  # resolved  # nosec B101
-    return Context(spec.target, dict(spec.world_params), int(spec.rollout_steps), tuple(spec.grid))
+    return Scorer.from_spec(spec).context(
+        Context(spec.target, dict(spec.world_params), int(spec.rollout_steps), tuple(spec.grid)))
 
 
 def evaluate_for_spec(spec_data: dict[str, Any], design: dict[str, float]) -> Evaluation:
     """Evaluate one design of a resolved spec (the picklable entry point of worker processes)."""
     spec = build_spec(spec_data)
     problem = get_problem(spec.problem)
-    objective = objective_from_spec(spec.objective) if spec.objective is not None else None
-    return evaluate_design(problem, design_space(problem, spec), context(spec), design, world_id=str(spec.world),
-                           seed=spec.seed, evaluator=spec.evaluator, objective=objective)
+    return evaluate_design(problem, design_space(problem, spec), context(spec), design, world_id=spec.world,
+                           seed=spec.seed, evaluator=str(spec.evaluator), scorer=Scorer.from_spec(spec))
 
 
 def _evaluate_batch(spec: DesignSpec, designs: list[dict[str, float]], pool: ProcessPoolExecutor | None,
@@ -84,15 +92,6 @@ def _evaluate_batch(spec: DesignSpec, designs: list[dict[str, float]], pool: Pro
         results.append(future.result())
         on_done(results[-1])
     return results
-
-
-def _best_so_far(values: list[float | None]) -> list[float | None]:
-    best, out = math.inf, []
-    for v in values:
-        if v is not None and v < best:
-            best = v
-        out.append(best if math.isfinite(best) else None)
-    return out
 
 
 def _search_loop(spec: DesignSpec, space: DesignSpace, backend: Any, pool: ProcessPoolExecutor | None,
@@ -119,11 +118,17 @@ def _search_loop(spec: DesignSpec, space: DesignSpace, backend: Any, pool: Proce
                 progress(len(records), total, {"iteration": _it + 1, "best": best})
 
         evals = _evaluate_batch(spec, designs, pool, on_done)
-        values = np.array([e.objective if e.feasible else np.inf for e in evals], dtype=np.float64)
-        backend.tell(unit, values)
-        feasible = [v for v in values if np.isfinite(v)]
+        failed = [e.objective is None for e in evals]
+        objectives = np.array([np.inf if f else e.objective for e, f in zip(evals, failed)], dtype=np.float64)
+        violations = np.array([np.inf if f else e.violation or 0.0 for e, f in zip(evals, failed)], dtype=np.float64)
+        penalised = np.array([np.inf if f else e.penalised for e, f in zip(evals, failed)], dtype=np.float64)
+        if spec.ranking == "penalty":
+            backend.tell(unit, penalised)
+        else:
+            backend.tell(unit, penalised, objectives, violations)
+        feasible = [e.objective for e in evals if e.feasible]
         iteration_best.append(float(min(feasible)) if feasible else None)
-        per_iteration.append(_best_so_far([r["objective"] for r in records])[-1])
+        per_iteration.append(best_feasible_so_far(records)[-1])
         if spec.stop_below is not None and per_iteration[-1] is not None and per_iteration[-1] <= spec.stop_below:
             stopped = "stop_below reached"
             break
@@ -153,8 +158,9 @@ def run_search(spec: DesignSpec | dict[str, Any], *, progress: Progress | None =
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    feasible_records = sorted((r for r in records if r["feasible"]), key=lambda r: (r["objective"], r["index"]))
-    top = feasible_records[: spec.top_k]
+    feasible_records = [r for r in records if r["feasible"]]
+    top = ranked(records, spec.ranking)[: spec.top_k]
+    scorer = Scorer.from_spec(spec)
     config_hash = spec_hash(spec)
     prov = provenance(spec.model_dump(mode="json"), seed=spec.seed)
     prov["config_hash"] = config_hash
@@ -162,8 +168,10 @@ def run_search(spec: DesignSpec | dict[str, Any], *, progress: Progress | None =
         "schema": "atom.inverse_design/1",
         "name": spec.name,
         "problem": {"name": problem.name, "world": spec.world, "description": problem.description,
-                    "objective": problem.objective_meaning if spec.objective is None else spec.objective.model_dump(),
+                    "objective": (spec.objective.model_dump() if spec.objective is not None
+                                  else problem.objective_meaning),
                     "target": spec.target, "target_meaning": problem.target_meaning},
+        "objective_language": language_summary(spec, problem, scorer),
         "spec": spec.model_dump(mode="json"),
         "config_hash": config_hash,
         "design_space": space.as_dict(),
@@ -176,21 +184,39 @@ def run_search(spec: DesignSpec | dict[str, Any], *, progress: Progress | None =
         "feasible_count": len(feasible_records),
         "infeasible_count": len(records) - len(feasible_records),
         "best": top[0] if top else None,
+        "best_feasible": bool(top and top[0]["feasible"]),
         "top_k": top,
         "convergence": {
-            "per_evaluation": _best_so_far([r["objective"] for r in records]),
+            "per_evaluation": best_feasible_so_far(records),
             "per_iteration": per_iteration,
             "iteration_best": iteration_best,
         },
-        "known_optimum": _known_optimum(problem, spec, ctx, top[0] if top else None),
+        "known_optimum": _known_optimum(problem, spec, ctx, scorer, top[0] if top else None),
         "stopped": stopped,
         "wall_seconds": round(time.perf_counter() - started, 3),
         "provenance": prov,
     }
 
 
-def _known_optimum(problem: Problem, spec: DesignSpec, ctx: Context, best: dict[str, Any] | None) -> Any:
-    if problem.known_optimum is None or spec.objective is not None:
+def language_summary(spec: DesignSpec, problem: Problem, scorer: Scorer) -> dict[str, Any]:
+    """What 'good' meant in this search: the terms, the constraints, the penalty, the ranking, units."""
+    terms = [{"label": o.label, "text": o.text(), "diagnostic": o.diagnostic, "sense": o.sense, "weight": o.weight,
+              "target": o.target, "unit": problem.units.get(o.diagnostic, "")} for o in scorer.objectives]
+    if not terms:
+        terms = [{"label": "objective", "text": problem.objective_meaning, "diagnostic": None, "sense": "min",
+                  "weight": 1.0, "target": spec.target, "unit": problem.objective_unit}]
+    units = {t["unit"] for t in terms}
+    # a weighted sum keeps its terms' unit when they share one; mixed units make it a plain score
+    unit = units.pop() if len(units) == 1 else "weighted sum of mixed units"
+    return {"objectives": terms, "constraints": [c.text() for c in scorer.constraints],
+            "penalty": spec.penalty.model_dump(), "ranking": spec.ranking, "objective_unit": unit}
+
+
+def _known_optimum(problem: Problem, spec: DesignSpec, ctx: Context, scorer: Scorer,
+                   best: dict[str, Any] | None) -> Any:
+    from atom_sdk.design.optimum import optimum_value
+
+    if problem.known_optimum is None or (spec.uses_language and not problem.optimum_for_language):
         return None
     optimum = problem.known_optimum(ctx)
     if optimum is None:
@@ -198,7 +224,9 @@ def _known_optimum(problem: Problem, spec: DesignSpec, ctx: Context, best: dict[
     error = None
     if best is not None:
         error = {k: abs(best["design"][k] - v) for k, v in optimum.items()}
-    return {"design": optimum, "source": "analytical model (theta-beta-Mach / oblique-shock relations)",
+    source = ("constrained optimum of the analytical model (SLSQP on a convex programme)"
+              if problem.optimum_for_language else "analytical model (theta-beta-Mach / oblique-shock relations)")
+    return {"design": optimum, "objective": optimum_value(problem, ctx, optimum, scorer), "source": source,
             "best_abs_error": error}
 
 
@@ -252,7 +280,9 @@ def check_world(spec: DesignSpec) -> None:
     from atom_sdk.worlds import world_class
 
     problem = get_problem(spec.problem)
-    cls = world_class(spec.world or problem.world)
+    if (spec.world or problem.world) is None:
+        return  # an analytical problem: nothing to build
+    cls = world_class(str(spec.world or problem.world))
     checker = getattr(cls, "check_config", None)
     if checker is None:
         return

@@ -10,14 +10,27 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from atom_sdk.config import canonical_hash, canonical_value
+from atom_sdk.design.language import (
+    CONSTRAINT_SYNTAX,
+    OBJECTIVE_SYNTAX,
+    DiagnosticConstraint,
+    Objective,
+    Penalty,
+    constraint_item,
+    objective_item,
+)
 from atom_sdk.errors import ConfigError
 from atom_sdk.workspace import validate_name
 
 #: Fields that name, place or parallelise a search but do not change its result.
 NON_SEMANTIC = frozenset({"name", "output_root", "workers"})
+#: Fields added with the objective language, left out of the hash at their defaults so that specs
+#: written before it keep their config hash.
+LANGUAGE_DEFAULTS: dict[str, Any] = {"objectives": None, "penalty": Penalty().model_dump(mode="json"),
+                                     "ranking": "feasibility_first"}
 
 
 class ObjectiveSpec(BaseModel):
@@ -50,16 +63,70 @@ class DesignSpec(BaseModel):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     target: float | None = Field(None, description="problem target (default: the problem's)")
     bounds: dict[str, tuple[float, float]] = Field(default_factory=dict)
-    constraints: list[dict[str, Any]] = Field(default_factory=list, description="linear constraints "
-                                              "{coefficients: {name: c}, upper: u}: sum c*x <= u")
+    constraints: list[DiagnosticConstraint | dict[str, Any]] = Field(
+        default_factory=list, description=f"constraints on world diagnostics ({CONSTRAINT_SYNTAX}, or "
+        "{diagnostic, lower, upper}) and linear constraints on design parameters "
+        "{coefficients: {name: c}, upper: u}: sum c*x <= u")
     world_params: dict[str, float | int | bool | str] = Field(default_factory=dict)
     grid: tuple[int, int, int] | None = None
-    objective: ObjectiveSpec | None = Field(None, description="override the problem's objective")
-    evaluator: Literal["rollout", "surrogate"] = Field(
-        "rollout", description="'surrogate' uses the problem's analytical model instead of rollouts")
+    objective: ObjectiveSpec | None = Field(None, description="override the problem's objective (one diagnostic)")
+    objectives: list[Objective] | None = Field(
+        None, description=f"weighted objectives, summed ({OBJECTIVE_SYNTAX}); default: the problem's objective")
+    penalty: Penalty = Field(default_factory=Penalty, description="how constraint violations enter the scalar "
+                             "CMA-ES minimises (and the ranking when ranking is 'penalty')")
+    ranking: Literal["feasibility_first", "penalty"] = Field(
+        "feasibility_first", description="feasibility_first (Deb's rules): feasible beats infeasible, then smaller "
+        "total violation, then the weighted objective; penalty: the penalised objective alone")
+    evaluator: Literal["rollout", "surrogate"] | None = Field(
+        None, description="'surrogate' uses the problem's analytical model instead of rollouts (default: rollout, "
+        "or surrogate for a problem without a world)")
     stop_below: float | None = Field(None, description="stop once the best objective is at or below this")
     workers: int = Field(1, ge=1, le=256, description="processes for one generation's rollouts")
     output_root: str = "experiment_results"
+
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _objective_texts(cls, items: Any) -> Any:
+        if items is None:
+            return None
+        if isinstance(items, (str, dict)):
+            items = [items]
+        if not isinstance(items, list) or not items:
+            raise ValueError(f"objectives must list at least one objective ({OBJECTIVE_SYNTAX}); leave it out to "
+                             "use the problem's objective")
+        return [objective_item(item) for item in items]
+
+    @field_validator("constraints", mode="before")
+    @classmethod
+    def _constraint_texts(cls, items: Any) -> Any:
+        if isinstance(items, (str, dict)):
+            items = [items]
+        if not isinstance(items, list):
+            raise ValueError(f"constraints must be a list ({CONSTRAINT_SYNTAX})")
+        return [constraint_item(item) for item in items]
+
+    @model_validator(mode="after")
+    def _language(self) -> "DesignSpec":
+        if self.objective is not None and self.objectives is not None:
+            raise ValueError("give either 'objective' (one diagnostic) or 'objectives' (a weighted list), not both")
+        labels = [o.label for o in self.objectives or []]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"objectives name the same diagnostic twice: {labels}; merge them into one weight")
+        check_diagnostics(self)
+        return self
+
+    @property
+    def diagnostic_constraints(self) -> list[DiagnosticConstraint]:
+        return [c for c in self.constraints if isinstance(c, DiagnosticConstraint)]
+
+    @property
+    def linear_constraints(self) -> list[dict[str, Any]]:
+        return [c for c in self.constraints if isinstance(c, dict)]
+
+    @property
+    def uses_language(self) -> bool:
+        """True when the spec replaces the problem's objective or constrains a diagnostic."""
+        return self.objective is not None or self.objectives is not None or bool(self.diagnostic_constraints)
 
     @field_validator("bounds")
     @classmethod
@@ -68,6 +135,26 @@ class DesignSpec(BaseModel):
             if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
                 raise ValueError(f"bound '{key}' needs finite low < high, got [{lo}, {hi}]")
         return bounds
+
+
+def check_diagnostics(spec: DesignSpec) -> None:
+    """Refuse a diagnostic the problem's evaluation does not report, listing the ones it does.
+
+    Checked only where the names are known without building a world: a registered problem on its
+    own world (a spec that moves it to another world is checked when the rollout reports).
+    """
+    from atom_sdk.design.problems import PROBLEMS
+
+    problem = PROBLEMS.get(spec.problem)
+    if problem is None or not problem.diagnostics or (spec.world is not None and spec.world != problem.world):
+        return
+    names = [o.diagnostic for o in spec.objectives or []] + [c.diagnostic for c in spec.diagnostic_constraints]
+    if spec.objective is not None:
+        names.append(spec.objective.diagnostic)
+    unknown = sorted({n for n in names if n not in problem.diagnostics})
+    if unknown:
+        raise ValueError(f"unknown diagnostic {', '.join(repr(n) for n in unknown)} for problem '{problem.name}'; "
+                         f"its evaluation reports: {', '.join(sorted(problem.diagnostics))}")
 
 
 def build_spec(data: dict[str, Any]) -> DesignSpec:
@@ -90,6 +177,9 @@ def canonical_spec(spec: DesignSpec) -> dict[str, Any]:
     data = spec.model_dump(mode="json")
     for key in NON_SEMANTIC:
         data.pop(key, None)
+    for key, default in LANGUAGE_DEFAULTS.items():
+        if data.get(key) == default:
+            data.pop(key)
     return canonical_value(data, numbers_as_float=True)
 
 
