@@ -16,3 +16,10 @@ def _restore_jax_x64():
     before = bool(jax.config.jax_enable_x64)
     yield
     jax.config.update("jax_enable_x64", before)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Under CI, say loudly when the PostgreSQL store tests were skipped for want of a server."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes") and not os.environ.get("ATOM_TEST_POSTGRES_URL"):
+        terminalreporter.write_sep("=", "PostgreSQL store tests SKIPPED: ATOM_TEST_POSTGRES_URL is not set "
+                                        "(scripts/ci_postgres.sh printed no URL; see its WARNING)", yellow=True)

@@ -1,10 +1,14 @@
 """Job store: SQLAlchemy 2 tables for jobs, API keys and geometries (SQLite WAL or PostgreSQL).
 
 Why a database and not files: several worker processes claim jobs concurrently, and a server
-killed at any instant must come back knowing every accepted job. Claiming is one conditional
-``UPDATE ... WHERE state = 'queued'``, which is race-free on both SQLite and PostgreSQL; the
-``worker_token`` written with the claim keeps an orphaned worker from overwriting a job that was
-since handed to another.
+killed at any instant must come back knowing every accepted job. Claiming is a conditional
+``UPDATE ... WHERE state = 'queued'``: on PostgreSQL one statement whose candidate row comes from
+``SELECT ... FOR UPDATE SKIP LOCKED`` (concurrent workers take different jobs without retrying),
+on SQLite (one writer at a time) a select then the guarded update. The ``worker_token`` written
+with the claim keeps an orphaned worker from overwriting a job that was since handed to another.
+Admission (the queue limits) is serialised by a transaction-scoped advisory lock on PostgreSQL
+and ``BEGIN IMMEDIATE`` on SQLite, so concurrent submissions cannot overshoot ``max_queue``. Times are stored with their zone and
+always handed out in UTC.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from typing import Any, Iterator
 
 from sqlalchemy import (Boolean, DateTime, Float, Integer, String, Text, create_engine, event, func, select,
                         update)
+from sqlalchemy.engine import make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from atom_sdk.errors import DependencyMissingError
 from atom_sdk.platform.errors import JobConflictError, JobNotFoundError, RateLimitedError
 
 JOB_KINDS = ("run", "validation", "inverse_design", "challenge")
@@ -34,10 +40,17 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+#: Key of the PostgreSQL advisory lock that serialises job admission (any constant 64-bit number).
+ADMISSION_LOCK = 0x41544F4D4A4F4253  # "ATOMJOBS"
+
+
 def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:  # SQLite drops the zone
+    """The time in UTC: SQLite drops the zone (stored values are UTC), PostgreSQL returns the session's zone."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
-    return value
+    return value.astimezone(timezone.utc)
 
 
 class Base(DeclarativeBase):
@@ -118,8 +131,9 @@ class Store:
     """Thin transactional API over the tables (every method opens and closes its own session)."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine = make_engine(url)
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url)
+        self.postgres = self.engine.dialect.name == "postgresql"
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_all(self) -> None:
@@ -145,6 +159,11 @@ class Store:
                 max_queue: int, max_per_owner: int) -> dict[str, Any]:
         """Insert a queued job, refusing (429) when the queue or the owner's share is full."""
         with self.session() as s, s.begin():
+            # the count and the insert are one atomic step (else concurrent submissions overshoot the limit)
+            if self.postgres:  # held until commit
+                s.execute(select(func.pg_advisory_xact_lock(ADMISSION_LOCK)))
+            else:  # take SQLite's write lock before counting (waits up to busy_timeout)
+                s.connection().exec_driver_sql("BEGIN IMMEDIATE")
             queued = s.scalar(select(func.count()).select_from(Job).where(Job.state == "queued")) or 0
             if queued >= max_queue:
                 raise RateLimitedError(f"the job queue is full ({queued} queued); wait for jobs to finish or "
@@ -155,7 +174,7 @@ class Store:
                 if mine >= max_per_owner:
                     raise RateLimitedError(f"this API key already has {mine} active jobs (limit {max_per_owner}); "
                                            "wait for one to finish or cancel one", code="too_many_jobs")
-            job = Job(id=new_id(kind[:3]), kind=kind, state="queued", name=name, params=json.dumps(params),
+            job = Job(id=new_id(kind[:3]), kind=kind, state="queued", name=name[:NAME_LENGTH], params=json.dumps(params),
                       owner=owner, created_at=utcnow(), updated_at=utcnow())
             s.add(job)
         return job.as_dict()
@@ -191,6 +210,8 @@ class Store:
     def claim(self, worker_pid: int) -> tuple[dict[str, Any], str] | None:
         """Take the oldest queued job for this worker; None when the queue is empty."""
         token = secrets.token_hex(8)
+        if self.postgres:
+            return self._claim_skip_locked(token, worker_pid)
         with self.session() as s:
             for _ in range(5):
                 candidate = s.scalar(select(Job.id).where(Job.state == "queued")
@@ -207,6 +228,18 @@ class Store:
                     s.refresh(job)
                     return job.as_dict(), token
         return None
+
+    def _claim_skip_locked(self, token: str, worker_pid: int) -> tuple[dict[str, Any], str] | None:
+        """PostgreSQL: one UPDATE whose row is picked with FOR UPDATE SKIP LOCKED (no lost races, no retries)."""
+        pick = (select(Job.id).where(Job.state == "queued").order_by(Job.created_at, Job.id).limit(1)
+                .with_for_update(skip_locked=True).scalar_subquery())
+        now = utcnow()
+        with self.session() as s, s.begin():
+            row = s.execute(update(Job).where(Job.id == pick, Job.state == "queued").values(
+                state="running", worker_token=token, worker_pid=worker_pid, started_at=now, updated_at=now,
+                attempts=Job.attempts + 1, error_code=None, error_message=None).returning(Job)
+                .execution_options(synchronize_session=False)).scalar_one_or_none()
+            return None if row is None else (row.as_dict(), token)
 
     def _owned(self, job_id: str, token: str | None):
         cond = [Job.id == job_id]
@@ -313,8 +346,19 @@ def _list_path(kind: str | None) -> str:
             "challenge": "/api/v1/challenges/supersonic/jobs"}.get(kind or "", "/api/v1/jobs")
 
 
+NAME_LENGTH = 128  # Job.name's column length (a display name; the full request is in params)
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` / ``postgres://`` mean the psycopg 3 driver (SQLAlchemy's default would be psycopg2)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def make_engine(url: str) -> Engine:
-    """Engine with SQLite tuned for several processes (WAL, busy timeout) or a plain PostgreSQL pool."""
+    """Engine with SQLite tuned for several processes (WAL, busy timeout) or a PostgreSQL pool in UTC."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -328,4 +372,12 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
+    if make_url(url).get_backend_name() == "postgresql":
+        try:
+            # a pool big enough for the server's thread pool (40 threads) without queueing reads
+            return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30,
+                                 connect_args={"options": "-c timezone=UTC"})
+        except ModuleNotFoundError as exc:
+            raise DependencyMissingError(f"ATOM_DATABASE_URL names PostgreSQL but its driver is missing ({exc.name}); "
+                                         "install it with: pip install 'psycopg[binary]'") from exc
     return create_engine(url, pool_pre_ping=True)
