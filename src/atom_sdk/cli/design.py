@@ -11,6 +11,7 @@ from typing import Any, Optional
 import typer
 
 from atom_sdk.cli.common import console, loads_json_option, parse_world_options, print_json
+from atom_sdk.errors import ConfigError
 
 CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -21,8 +22,13 @@ def spec_from_options(*, problem: Optional[str], world: Optional[str], backend: 
                       target: Optional[float], bounds: list[str] | None, constraints: list[str] | None,
                       grid: Optional[tuple[int, int, int]], evaluator: Optional[str], workers: Optional[int],
                       stop_below: Optional[float], output_root: Optional[str], extra_args: list[str],
-                      config: Optional[Path] = None) -> Any:
-    """CLI values (None = not given) on top of an optional spec file -> a validated ``DesignSpec``."""
+                      config: Optional[Path] = None, objectives: list[str] | None = None,
+                      penalty: Optional[str] = None, ranking: Optional[str] = None) -> Any:
+    """CLI values (None = not given) on top of an optional spec file -> a validated ``DesignSpec``.
+
+    ``--objective`` flags replace the file's objectives (a new weighted sum); ``--constraint`` flags
+    add to its constraints (text syntax, or JSON for a linear constraint on design parameters).
+    """
     from atom_sdk.config import read_config_file
     from atom_sdk.design.space import parse_bound
     from atom_sdk.design.spec import build_spec
@@ -37,7 +43,18 @@ def spec_from_options(*, problem: Optional[str], world: Optional[str], backend: 
         data["bounds"] = {**data.get("bounds", {}), **dict(parse_bound(b) for b in bounds)}
     if constraints:
         data["constraints"] = list(data.get("constraints", [])) + [
-            loads_json_option(c, "--constraint") for c in constraints]
+            loads_json_option(c, "--constraint") if c.lstrip().startswith("{") else c for c in constraints]
+    if objectives:
+        data["objectives"] = list(objectives)
+    if penalty is not None:
+        from atom_sdk.design.language import parse_penalty
+
+        try:
+            data["penalty"] = parse_penalty(penalty)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    if ranking is not None:
+        data["ranking"] = ranking.replace("-", "_")
     world_params = parse_world_options(list(extra_args))
     if world_params:
         data["world_params"] = {**data.get("world_params", {}), **world_params}
@@ -69,37 +86,62 @@ def execute_design(spec: Any, *, quiet: bool = False, overwrite: bool = False) -
 
 
 def print_problems(problems: list[dict[str, Any]]) -> None:
-    """``atom design --list``: one block per problem (name, world, description, parameters, defaults)."""
-    from atom_sdk.cli.tables import fmt_num, print_block
+    """``atom design --list``: one table row per problem (name and world, bounds, objective)."""
+    from atom_sdk.cli.tables import Col, fmt_num, print_rows
 
+    rows = []
     for p in problems:
-        print_block(console, f"[bold]{p['problem']}[/]  [dim]world[/] {p['world']}  [dim]backend[/] {p['backend']}")
-        print_block(console, f"{p['description']}", 2)
-        print_block(console, f"[dim]objective:[/] {p['objective']}", 2)
+        bounds = "\n".join(f"{q['name']}={fmt_num(q['low'], 'g')}:{fmt_num(q['high'], 'g')}"
+                           for q in p.get("parameters", []))
+        objective = p["objective"]
         if p.get("target") is not None:
-            print_block(console, f"[dim]target:[/] {fmt_num(p['target'], 'g')} ({p.get('target_meaning', '')})", 2)
-        for q in p.get("parameters", []):
-            print_block(console, f"[dim]bound[/] {q['name']}={fmt_num(q['low'], 'g')}:{fmt_num(q['high'], 'g')}  "
-                        f"{q.get('description', '')}", 2)
-    console.print("[dim]spec templates: atom design --list --json[/]")
+            objective += f"; target {fmt_num(p['target'], 'g')}"
+        world = p["world"] if p["world"] != "none" else "none (analytical\nmodel)"
+        rows.append([f"[bold]{p['problem']}[/]\n{world}", bounds, objective])
+    print_rows(console, [Col("problem / world", keep=True), Col("design bounds", keep=True), Col("objective")],
+               rows, show_lines=True)
+    console.print("[dim]diagnostics for --objective/--constraint, descriptions and spec templates: "
+                  "atom design --list --json[/]")
 
 
 def summarize(report: dict[str, Any]) -> None:
+    """The search in a few lines: best design, its objectives, constraint margins, feasibility."""
+    from atom_sdk.cli.tables import fmt_num
+
     best = report["best"]
     console.print(f"[bold]design[/] {report['name']}  problem {report['problem']['name']}  backend "
                   f"{report['backend']}  config {report['config_hash'][:12]}")
-    console.print(f"  evaluations: {report['evaluations_used']} ({report['infeasible_count']} infeasible)")
+    console.print(f"  evaluations: {report['evaluations_used']} ({report['feasible_count']} feasible, "
+                  f"{report['infeasible_count']} infeasible)")
     if best is None:
-        console.print("  no feasible design found: widen --bound or check the reasons in the report")
+        console.print("  no design could be evaluated: widen --bound or check the reasons in the report")
     else:
         values = ", ".join(f"{k}={v:.6g}" for k, v in best["design"].items())
-        console.print(f"  best: {values}  objective {best['objective']:.6g}", highlight=False)
+        console.print(f"  best: {values}  objective {best['objective']:.6g}  feasible "
+                      f"{'yes' if best['feasible'] else 'NO (smallest violation found)'}", highlight=False)
+        if len(best.get("objectives") or {}) > 1 or report.get("objective_language", {}).get("objectives", [{}])[
+                0].get("diagnostic"):
+            terms = ", ".join(f"{k}={fmt_num(v)}" for k, v in best["objectives"].items())
+            console.print(f"  objectives: {terms}", highlight=False)
+        for row in best.get("constraints") or []:
+            state = "ok" if row["violation"] == 0 else "VIOLATED"
+            console.print(f"  constraint {row['constraint']}: value {fmt_num(row['value'])}, margin "
+                          f"{fmt_num(row['margin'])} ({state})", highlight=False)
     known = report.get("known_optimum")
     if known:
         values = ", ".join(f"{k}={v:.6g}" for k, v in known["design"].items())
-        console.print(f"  analytical optimum: {values}", highlight=False)
+        value = f"  objective {known['objective']:.6g}" if known.get("objective") is not None else ""
+        console.print(f"  known optimum: {values}{value}", highlight=False)
     console.print(f"  artifacts: {Path(report['artifacts']['report']).parent}/ "
                   "(inverse_design_report.json, convergence.png, convergence.pdf)")
+
+
+OBJECTIVE_HELP = ("Objective term NAME:min[:WEIGHT], NAME:max[:WEIGHT] or NAME:target=T[:WEIGHT] on a world "
+                  "diagnostic (repeatable; the weighted terms are summed and minimised). NAME@final, @mean, @min, "
+                  "@max choose the reduction over the rollout (default: mean of the last 10 steps). Default: the "
+                  "problem's objective.")
+CONSTRAINT_HELP = ("Constraint NAME<=U, NAME>=L or L<=NAME<=U on a world diagnostic (quote it), or JSON "
+                   '{"coefficients": {...}, "upper": u} for a linear constraint on design parameters (repeatable).')
 
 
 def design_command(
@@ -119,8 +161,14 @@ def design_command(
                                             help="Problem target (e.g. shock angle in deg)."),
     bound: Optional[list[str]] = typer.Option(None, "--bound", "--inverse-bound",
                                                 help="name=lo:hi (repeatable)."),
-    constraint: Optional[list[str]] = typer.Option(None, "--constraint",
-                                                   help='JSON {"coefficients": {...}, "upper": u} (repeatable).'),
+    objective: Optional[list[str]] = typer.Option(None, "--objective", help=OBJECTIVE_HELP),
+    constraint: Optional[list[str]] = typer.Option(None, "--constraint", help=CONSTRAINT_HELP),
+    penalty: Optional[str] = typer.Option(None, "--penalty", metavar="FUNCTION[:WEIGHT]",
+                                          help="Penalty for violations in the scalar CMA-ES minimises: linear "
+                                               "or quadratic, weight default 1000 (e.g. linear:1000)."),
+    ranking: Optional[str] = typer.Option(None, "--ranking",
+                                          help="feasibility-first (default; Deb's rules: feasible beats "
+                                               "infeasible, then smaller violation, then objective) or penalty."),
     grid: Optional[tuple[int, int, int]] = typer.Option(None, "--grid", metavar="NX NY NZ",
                                                                help="Grid cells nx ny nz (nz=1 for 2D worlds)."),
     evaluator: Optional[str] = typer.Option(None, "--evaluator", "--inverse-evaluator",
@@ -135,7 +183,10 @@ def design_command(
                                  "problems' spec templates."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing design folder of the same name."),
 ) -> None:
-    """Search design parameters by world rollouts. Fixed world parameters: --world-<name> VALUE."""
+    """Search design parameters by world rollouts. Fixed world parameters: --world-<name> VALUE.
+
+    Objective language, e.g. on cylinder_drag: --objective "drag_mean:min:1" --objective "lift_mean:max:0.2" --constraint "-0.05<=lift_mean<=0.05" --penalty linear:1000 (the same texts work in a --config spec file under 'objectives' and 'constraints'; the diagnostics each problem reports: --list --json).
+    """
     if list_:
         from atom_sdk.design.problems import list_problems
 
@@ -148,11 +199,12 @@ def design_command(
                              population=population, top_k=top_k, rollout_steps=rollout_steps, seed=seed,
                              name=name, target=target, bounds=bound, constraints=constraint, grid=grid,
                              evaluator=evaluator, workers=workers, stop_below=stop_below,
-                             output_root=output_root, extra_args=list(ctx.args), config=config)
+                             output_root=output_root, extra_args=list(ctx.args), config=config,
+                             objectives=objective, penalty=penalty, ranking=ranking)
     report = execute_design(spec, quiet=as_json, overwrite=overwrite)
     if as_json:
-        print_json({k: report[k] for k in ("name", "config_hash", "evaluations_used", "best", "top_k",
-                                           "known_optimum", "artifacts")})
+        print_json({k: report[k] for k in ("name", "config_hash", "evaluations_used", "best", "best_feasible",
+                                           "top_k", "known_optimum", "objective_language", "artifacts")})
 
 
 def register(app: typer.Typer) -> None:
@@ -167,11 +219,11 @@ def run_inverse_from_run(*, inverse_design: bool, inverse: dict[str, Any], share
                          overwrite: bool = False) -> bool:
     """``atom run --inverse-design ...``: True when handled here (the run command then returns).
 
+    The objective language (``--objective``, ``--constraint``) lives on ``atom design`` only.
+
     ``inverse`` holds the --inverse-* values, ``shared`` the run options that mean the same thing
     for a search (name, world, grid, seed, output_root).
     """
-    from atom_sdk.errors import ConfigError
-
     given = sorted(k for k, v in inverse.items() if k != "inverse_design" and v is not None and v != [])
     if not inverse_design:
         if given:

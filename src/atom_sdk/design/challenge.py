@@ -13,6 +13,9 @@ between target and *measured* shock angle into a wedge-deflection command:
 
 ``run_supersonic_challenge`` is the job the CLI and the HTTP API drive; it accepts a control
 callable and/or ``threading.Event`` objects for pause/resume/cancel and reports a timeline.
+``controller="agent"`` replaces the PI controller by the SDK's closed loop, trained on the
+schedule for a stated budget first (``atom_sdk.design.challenge_agent``), then run through the
+same loop, audit and score.
 """
 
 from __future__ import annotations
@@ -140,6 +143,23 @@ class WedgeInterface:
     field: str = "density"
 
 
+class ScriptedControl:
+    """The PI controller behind the loop's one interface: ``act`` returns (env action, wedge command)."""
+
+    kind = "scripted"
+
+    def __init__(self, pi: PIController, world: Any, iface: WedgeInterface) -> None:
+        self.pi, self.world, self.iface = pi, world, iface
+
+    def act(self, step: int, target: float, ahead: float, measured: float | None, theta_now: float,
+            obs: Any) -> tuple[np.ndarray, float]:
+        theta_cmd = self.pi.command(target, measured, ahead)
+        return _action_for(self.world, self.iface, theta_cmd, theta_now), theta_cmd
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
 def _action_for(world: Any, iface: WedgeInterface, theta_cmd: float, theta_now: float) -> np.ndarray:
     shape = world.action_space.shape
     value = theta_cmd if iface.action == "angle" else theta_cmd - theta_now
@@ -228,8 +248,8 @@ def _note_safety(info: dict[str, Any], step: int, violations: list[dict[str, Any
     return bool(reasons)
 
 
-def _steer(runner: Any, base: Any, iface: WedgeInterface, controller: PIController, sched: list[Segment],
-           steps: int, preview: int, mach: float, hooks: _Hooks, diag: dict[str, Any],
+def _steer(runner: Any, base: Any, iface: WedgeInterface, controller: Any, sched: list[Segment],
+           steps: int, preview: int, mach: float, hooks: _Hooks, diag: dict[str, Any], obs: Any,
            on_step: Callable[[int, int, dict[str, Any]], None] | None,
            ) -> tuple[dict[str, list[Any]], list[dict[str, Any]], int, str]:
     """The control loop: trajectory, safety violations, benign envelope notices and how the run ended."""
@@ -249,8 +269,9 @@ def _steer(runner: Any, base: Any, iface: WedgeInterface, controller: PIControll
         last_segment = segment
         measured = _finite(diag.get(iface.shock_key))
         theta_now = _finite(diag.get(iface.wedge_key)) or 0.0
-        theta_cmd = controller.command(target, measured, target_at(sched, min(step + preview, steps), steps))
-        _, _, terminated, truncated, info = runner.step(_action_for(base, iface, theta_cmd, theta_now))
+        ahead = target_at(sched, min(step + preview, steps), steps)
+        action, theta_cmd = controller.act(step, target, ahead, measured, theta_now, obs)
+        obs, _, terminated, truncated, info = runner.step(action)
         diag = info.get("diagnostics") or base.diagnostics()
         measured = _finite(diag.get(iface.shock_key))
         theta = _finite(diag.get(iface.wedge_key))
@@ -289,57 +310,166 @@ def run_supersonic_challenge(
     world: Any | None = None, interface: WedgeInterface | None = None,
     schedule: Sequence[Sequence[Any]] | None = None, kp: float = 0.05, ki: float = 0.02,
     feedforward: bool = True, preview: int = 12, use_safety: bool = True, figure: bool = True,
+    controller: str = "scripted", agent_budget: Any = None,
     control: Callable[[int], str | None] | None = None, pause_event: Any = None, cancel_event: Any = None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
-    on_step: Callable[[int, int, dict[str, Any]], None] | None = None, poll_seconds: float = 0.05,
+    on_step: Callable[[int, int, dict[str, Any]], None] | None = None,
+    on_train: Callable[[int, int, dict[str, Any]], None] | None = None, poll_seconds: float = 0.05,
     overwrite: bool = False, reuse: bool = False,
 ) -> dict[str, Any]:
-    """Run the challenge, write ``challenge_audit.json`` (+ the field figure), return the audit.
+    """Run the challenge, write ``challenge_audit.json`` (+ the figure), return the audit.
 
-    ``world`` replaces the default ``supersonic:wedge`` world (tests pass a small stand-in);
-    ``control(step)`` may return "pause", "cancel" or None; ``pause_event``/``cancel_event`` are
-    ``threading.Event``-like (``is_set()``); ``on_event`` receives each timeline event as it happens.
-    The output folder is checked first (an existing one is replaced only with ``overwrite``;
-    ``reuse`` writes into a folder the SDK already owns) and written only at the end.
+    ``controller`` is "scripted" (the PI controller) or "agent" (the closed loop, first trained for
+    ``agent_budget``, an ``AgentBudget``, on the schedule; ``on_train(step, total, info)`` follows
+    its training). ``world`` replaces the default ``supersonic:wedge`` world for the scripted
+    controller (tests pass a small stand-in); ``control(step)`` may return "pause", "cancel" or
+    None; ``pause_event``/``cancel_event`` are ``threading.Event``-like (``is_set()``); ``on_event``
+    receives each timeline event as it happens. The output folder is checked first (an existing
+    one is replaced only with ``overwrite``; ``reuse`` writes into a folder the SDK already owns)
+    and written only at the end.
     """
-    from atom_sdk.artifacts import write_json
     from atom_sdk.config import canonical_value
-    from atom_sdk.design.evaluate import safety_wrap
+    from atom_sdk.design.challenge_agent import AgentBudget, check_controller
     from atom_sdk.provenance import provenance
-    from atom_sdk.worlds.gasdynamics import detachment_angle
-    from atom_sdk.workspace import claim_output, output_folder, plan_output
+    from atom_sdk.workspace import output_folder, plan_output
 
+    check_controller(controller)
     if steps < 1:
         raise ConfigError(f"--steps must be at least 1, got {steps}")
+    if controller == "agent" and (world is not None or interface is not None):
+        raise ConfigError("the agent controller trains on the wedge world itself; a custom world or interface "
+                          "is for the scripted controller only")
+    budget = (agent_budget or AgentBudget()) if controller == "agent" else None
     out_plan = plan_output(output_folder(output_dir, "--output-dir"), "challenge", overwrite=overwrite, reuse=reuse)
-    iface = interface or WedgeInterface()
+    iface = interface or (WedgeInterface(action="angle") if budget is not None else WedgeInterface())
     sched = make_schedule(schedule)
     attainable = check_schedule(sched, mach)
     config = {"challenge": "supersonic", "steps": steps, "seed": seed, "mach": mach, "grid": list(grid),
               "world_params": world_params or {}, "schedule": [asdict(s) for s in sched], "kp": kp, "ki": ki,
               "feedforward": feedforward, "preview": preview, "use_safety": use_safety, "interface": asdict(iface),
               "custom_world": world is not None}
+    if budget is not None:
+        config.update(controller="agent", agent_budget=asdict(budget))
     prov = provenance(canonical_value(config, numbers_as_float=True), seed=seed)
     hooks = _Hooks(control, pause_event, cancel_event, on_event, poll_seconds)
-    base = world if world is not None else default_world(mach, tuple(grid), steps, dict(world_params or {}))
-    envelope = safety_wrap(base) if use_safety else None
-    runner = envelope if envelope is not None else base
-    controller = PIController(mach, kp, ki, feedforward, 0.0, detachment_angle(mach) - 1.0)
-    _, info = runner.reset(seed=seed)
-    diag = info.get("diagnostics") or base.diagnostics()
-    hooks.emit("started", 0, safety_envelope=envelope is not None)
-    traj, violations, notices, status = _steer(runner, base, iface, controller, sched, steps, preview, mach, hooks,
-                                               diag, on_step)
-    violations, safety_report = _safety_outcome(envelope, violations, notices)
+    job = _Job(steps, seed, mach, tuple(grid), dict(world_params or {}), sched, preview, use_safety, iface, hooks)
+    if budget is None:
+        outcome = _run_scripted(job, world, PIController(mach, kp, ki, feedforward), on_step)
+        described = {"kind": "PI + theta-beta-Mach feed-forward" if feedforward else "PI", "kp": kp, "ki": ki}
+    else:
+        outcome, described = _run_agent(job, budget, on_step, on_train)
+    traj, violations, safety_report, status, base, extra = outcome
     audit = _audit(traj, violations, status, steps, config, prov, attainable, hooks, safety_report, mach)
-    out = claim_output(out_plan, replace=overwrite and not reuse)
-    if figure and traj["target"]:
-        from atom_sdk.design.challenge_figure import plot_final_field
+    audit["controller"] = described
+    return _finish(audit, out_plan, job, base, extra, figure, status, overwrite and not reuse)
 
-        audit["artifacts"]["figure"] = str(plot_final_field(base, iface, out / FIGURE_FILE, mach=mach,
-                                                            measured=traj["measured"][-1], theory=traj["theory"][-1]))
-    hooks.emit(status, len(traj["target"]), score=audit["score"])
-    audit["timeline"] = hooks.timeline
+
+@dataclass
+class _Job:
+    """What one challenge run steers with, whichever controller does it."""
+
+    steps: int
+    seed: int
+    mach: float
+    grid: tuple[int, int, int]
+    world_params: dict[str, Any]
+    sched: list[Segment]
+    preview: int
+    use_safety: bool
+    iface: WedgeInterface
+    hooks: _Hooks
+
+
+def _drive(job: _Job, base: Any, make_control: Callable[[Any, Any], Any],
+           on_step: Callable[[int, int, dict[str, Any]], None] | None) -> tuple[Any, ...]:
+    """Wrap ``base`` in the envelope, reset, build the controller, steer; the loop's outcome."""
+    from atom_sdk.design.evaluate import safety_wrap
+
+    envelope = safety_wrap(base) if job.use_safety else None
+    runner = envelope if envelope is not None else base
+    obs, info = runner.reset(seed=job.seed)
+    diag = info.get("diagnostics") or base.diagnostics()
+    control = make_control(runner, envelope)
+    job.hooks.emit("started", 0, safety_envelope=envelope is not None, controller=control.kind)
+    try:
+        traj, violations, notices, status = _steer(runner, base, job.iface, control, job.sched, job.steps,
+                                                   job.preview, job.mach, job.hooks, diag, obs, on_step)
+    finally:
+        control.close()
+    violations, safety_report = _safety_outcome(envelope, violations, notices)
+    return traj, violations, safety_report, status
+
+
+def _run_scripted(job: _Job, world: Any, pi: PIController,
+                  on_step: Callable[[int, int, dict[str, Any]], None] | None) -> tuple[Any, ...]:
+    from atom_sdk.worlds.gasdynamics import detachment_angle
+
+    pi.theta_max = detachment_angle(job.mach) - 1.0
+    base = world if world is not None else default_world(job.mach, job.grid, job.steps, job.world_params)
+    outcome = _drive(job, base, lambda runner, _env: ScriptedControl(pi, base, job.iface), on_step)
+    return (*outcome, base, {})
+
+
+class _Cancelled(Exception):
+    """The job was cancelled while the agent trained."""
+
+
+def _run_agent(job: _Job, budget: Any, on_step: Callable[[int, int, dict[str, Any]], None] | None,
+               on_train: Callable[[int, int, dict[str, Any]], None] | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Train the closed loop on the schedule, then steer with it; (outcome, controller description)."""
+    from atom_sdk.design.challenge_agent import AgentControl, scratch_dir, train_agent
+    from atom_sdk.design.challenge_world import ChallengeWedge
+
+    targets = [target_at(job.sched, k, job.steps) for k in range(job.steps + 1)]
+    hooks = job.hooks
+    total = budget.episodes * job.steps
+
+    def progress(step: int, _total: int, info: dict[str, Any]) -> None:
+        if not hooks.gate(0):
+            raise _Cancelled()
+        if on_train is not None:
+            on_train(step, total, info)
+
+    described: dict[str, Any] = {"kind": f"agent: PPO closed loop ({budget.variant}), trained "
+                                         f"{budget.episodes} episodes of the schedule", "variant": budget.variant,
+                                 "budget": asdict(budget)}
+    with scratch_dir() as tmp:
+        hooks.emit("training", 0, episodes=budget.episodes, steps=total)
+        try:
+            trained = train_agent(budget, targets, job.preview, Path(tmp), steps=job.steps, seed=job.seed,
+                                  mach=job.mach, grid=job.grid, world_params=job.world_params,
+                                  use_safety=job.use_safety, progress=progress)
+        except _Cancelled:
+            empty = {k: [] for k in ("target", "measured", "theory", "wedge_angle", "command", "error")}
+            return (empty, [], None, "cancelled", None, {}), described
+        described["training"] = trained.summary
+        hooks.emit("trained", 0, wall_seconds=trained.summary["wall_seconds"],
+                   final_episode_mae_deg=(trained.summary["episode_mean_abs_error_deg"] or [None])[-1])
+        base = ChallengeWedge(targets, job.preview, grid=job.grid, max_episode_steps=job.steps + 1, mach=job.mach,
+                              **job.world_params)
+        outcome = _drive(job, base, lambda runner, env: AgentControl(trained, runner, env, Path(tmp) / "eval"),
+                         on_step)
+        results = (trained.run_dir / "results.json").read_bytes()
+    return (*outcome, base, {"agent_training.json": results}), described
+
+
+def _finish(audit: dict[str, Any], out_plan: Any, job: _Job, base: Any, extra: dict[str, bytes], figure: bool,
+            status: str, replace: bool) -> dict[str, Any]:
+    """Claim the output folder and write the figure, extra artifacts and the audit."""
+    from atom_sdk.artifacts import write_json
+    from atom_sdk.workspace import claim_output
+
+    traj = audit["trajectory"]
+    out = claim_output(out_plan, replace=replace)
+    for name, data in extra.items():
+        (out / name).write_bytes(data)
+        audit["artifacts"][name.split(".")[0]] = str(out / name)
+    if figure and traj["target"] and base is not None:
+        from atom_sdk.design.challenge_figure import plot_challenge
+
+        audit["artifacts"]["figure"] = str(plot_challenge(base, job.iface, out / FIGURE_FILE, audit))
+    job.hooks.emit(status, len(traj["target"]), score=audit["score"])
+    audit["timeline"] = job.hooks.timeline
     audit["artifacts"]["audit"] = str(out / AUDIT_FILE)
     write_json(out / AUDIT_FILE, audit)
     return audit

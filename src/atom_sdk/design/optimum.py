@@ -58,7 +58,8 @@ def optimum_value(problem: Problem, ctx: Context, design: Design, scorer: Any) -
     """The weighted objective at a known optimum, from the analytical model or surrogate (None if neither)."""
     if problem.model is not None and (scorer.uses_diagnostics or problem.surrogate is None):
         trace = _trace(problem, design, ctx)
-        return scorer.score(trace, lambda: problem.objective(trace, ctx)).objective
+        # the solver's optimum is good to ~1e-9: report no digits beyond that (no "-3e-13" for a zero)
+        return round(scorer.score(trace, lambda: problem.objective(trace, ctx)).objective, 9) + 0.0
     if problem.surrogate is not None and not scorer.uses_diagnostics:
         return float(problem.surrogate(design, ctx))
     return None

@@ -56,10 +56,28 @@ class Problem:
     default_world_params: dict[str, Any] = field(default_factory=dict)
     objective_meaning: str = ""
     objective_unit: str = ""
-    diagnostics: tuple[str, ...] = ()
-    units: dict[str, str] = field(default_factory=dict)
+    diagnostics: tuple[str, ...] = ()  # default: the world's ``diagnostic_units`` table
+    units: dict[str, str] = field(default_factory=dict)  # default: the world's units
     model: Callable[[Design, Context], dict[str, float]] | None = None
     optimum_for_language: bool = False
+
+    def _world_table(self) -> dict[str, Any]:
+        if self.world is None:
+            return {}
+        from atom_sdk.worlds import world_class
+
+        return dict(getattr(world_class(self.world), "diagnostic_units", {}) or {})
+
+    def diagnostic_names(self) -> tuple[str, ...]:
+        """The diagnostics an evaluation reports (what objectives and constraints may name)."""
+        return self.diagnostics or tuple(sorted(self._world_table()))
+
+    def unit(self, diagnostic: str) -> str:
+        """A diagnostic's unit ("1" = dimensionless), or "" when unknown."""
+        if diagnostic in self.units:
+            return self.units[diagnostic]
+        quantity = self._world_table().get(diagnostic)
+        return str(getattr(quantity, "unit", "")) if quantity is not None else ""
 
     def spec_template(self) -> dict[str, Any]:
         """A JSON-able spec the API/UI can list and pre-fill (``DesignSpec`` keys)."""
@@ -81,7 +99,7 @@ class Problem:
             "bounds": {p.name: [p.low, p.high] for p in self.space.parameters},
             "parameters": [p.as_dict() for p in self.space.parameters],
             "constraints": [c.as_dict() for c in self.space.constraints],
-            "diagnostics": list(self.diagnostics),
+            "diagnostics": list(self.diagnostic_names()),
             "objective_unit": self.objective_unit,
             "has_surrogate": self.surrogate is not None or self.model is not None,
             "has_known_optimum": self.known_optimum is not None,
@@ -184,20 +202,11 @@ def _wedge_model(design: Design, ctx: Context) -> dict[str, float]:
 
 
 WEDGE_SPACE = DesignSpace((Parameter("wedge_angle", 2.0, 28.0, "wedge half-angle in degrees"),))
-WEDGE_DIAGNOSTICS = ("density_max", "density_min", "mach_max", "max_speed", "pressure_min", "pressure_ratio",
-                     "shock_angle", "shock_angle_error", "target_shock_angle", "theory_pressure_ratio",
-                     "theory_shock_angle", "time", "wedge_angle")
-WEDGE_UNITS = {"shock_angle": "deg", "shock_angle_error": "deg", "target_shock_angle": "deg", "wedge_angle": "deg",
-               "theory_shock_angle": "deg", "pressure_ratio": "p2/p1", "theory_pressure_ratio": "p2/p1",
-               "pressure_min": "p/p_inf", "density_min": "rho/rho_inf", "density_max": "rho/rho_inf",
-               "mach_max": "Mach", "max_speed": "a_inf", "time": "s"}
-
-
 def _wedge_problem(**kwargs: Any) -> Problem:
     """A problem over the wedge half-angle on the wedge world: Mach 2, 64 x 48 cells, 40 steps by default."""
     return Problem(world=WEDGE_WORLD, space=WEDGE_SPACE, world_params=_wedge_params, default_steps=40,
-                   default_grid=(64, 48, 1), default_world_params={"mach": 2.0}, diagnostics=WEDGE_DIAGNOSTICS,
-                   units=WEDGE_UNITS, model=_wedge_model, **kwargs)
+                   default_grid=(64, 48, 1), default_world_params={"mach": 2.0}, model=_wedge_model,
+                   **kwargs)
 
 
 WEDGE_SHOCK_ANGLE = _wedge_problem(
@@ -215,7 +224,7 @@ WEDGE_PRESSURE_RATIO = _wedge_problem(
     objective=_pressure_objective, surrogate=_pressure_surrogate, known_optimum=_pressure_optimum,
     default_target=2.0, target_meaning="pressure ratio p2/p1 across the shock",
     objective_meaning="|mean measured p2/p1 over the last quarter of the rollout - target|",
-    objective_unit="p2/p1",
+    objective_unit="1",
 )
 
 
@@ -245,12 +254,7 @@ CYLINDER_DRAG = Problem(
     default_steps=20, default_grid=(96, 34, 1),
     default_world_params={"u_inlet": 0.05, "reynolds": 20.0, "substeps": 40},
     objective_meaning="mean drag coefficient C_D over the last quarter of the rollout",
-    objective_unit="C_D (dimensionless)",
-    diagnostics=("density_max", "density_min", "drag", "drag_mean", "jet", "jet_flux", "lift", "lift_mean",
-                 "mach_max", "mass", "max_speed", "max_stress"),
-    units={"drag": "C_D", "drag_mean": "C_D", "lift": "C_L", "lift_mean": "C_L", "jet": "U D",
-           "jet_flux": "U D", "mach_max": "Mach", "max_speed": "lattice units", "density_min": "lattice units",
-           "density_max": "lattice units", "mass": "lattice units", "max_stress": "lattice units"},
+    objective_unit="1",
 )
 
 
@@ -285,8 +289,8 @@ CONSTRAINED_QUADRATIC = Problem(
     space=DesignSpace((Parameter("x", -1.0, 4.0, "first coordinate"), Parameter("y", -1.0, 4.0, "second coordinate"))),
     objective=_quadratic_objective, world_params=_no_world_params, model=_quadratic_model,
     known_optimum=_quadratic_optimum, optimum_for_language=True, default_steps=1, default_grid=(1, 1, 1),
-    diagnostics=("f", "g", "h", "q", "x", "y"), objective_meaning="f = (x-2)^2 + (y-1)^2",
-    objective_unit="dimensionless",
+    diagnostics=("f", "g", "h", "q", "x", "y"), units={k: "1" for k in "fghqxy"}, objective_meaning="f = (x-2)^2 + (y-1)^2",
+    objective_unit="1",
 )
 
 
@@ -323,9 +327,7 @@ TAYLOR_GREEN_FORCING = Problem(
     default_steps=60, default_grid=(8, 8, 1),
     default_world_params={"amplitude_jitter": 0.0, "action_max": TG_ACTION_MAX},
     objective_meaning="time-mean relative energy error |E - E*| / E* (small = reached fast and held)",
-    objective_unit="|E - E*| / E* (dimensionless)",
-    diagnostics=("amplitude", "density_max", "density_min", "energy", "energy_error", "enstrophy", "max_speed",
-                 "max_stress", "target_energy", "time"),
+    objective_unit="1",
 )
 
 

@@ -201,7 +201,7 @@ def run_search(spec: DesignSpec | dict[str, Any], *, progress: Progress | None =
 def language_summary(spec: DesignSpec, problem: Problem, scorer: Scorer) -> dict[str, Any]:
     """What 'good' meant in this search: the terms, the constraints, the penalty, the ranking, units."""
     terms = [{"label": o.label, "text": o.text(), "diagnostic": o.diagnostic, "sense": o.sense, "weight": o.weight,
-              "target": o.target, "unit": problem.units.get(o.diagnostic, "")} for o in scorer.objectives]
+              "target": o.target, "unit": problem.unit(o.diagnostic)} for o in scorer.objectives]
     if not terms:
         terms = [{"label": "objective", "text": problem.objective_meaning, "diagnostic": None, "sense": "min",
                   "weight": 1.0, "target": spec.target, "unit": problem.objective_unit}]

@@ -140,21 +140,35 @@ class DesignSpec(BaseModel):
 def check_diagnostics(spec: DesignSpec) -> None:
     """Refuse a diagnostic the problem's evaluation does not report, listing the ones it does.
 
-    Checked only where the names are known without building a world: a registered problem on its
-    own world (a spec that moves it to another world is checked when the rollout reports).
+    The names come from the problem (its world's ``diagnostic_units`` table, or its own list), or
+    from the table of the world a spec moves it to; where none is declared (an unknown problem or
+    world, a third-party world without a table) the rollout checks them when it reports.
     """
     from atom_sdk.design.problems import PROBLEMS
+    from atom_sdk.errors import AtomError
 
     problem = PROBLEMS.get(spec.problem)
-    if problem is None or not problem.diagnostics or (spec.world is not None and spec.world != problem.world):
+    if problem is None:
+        return
+    try:
+        if spec.world is None or spec.world == problem.world:
+            known = set(problem.diagnostic_names())
+        else:
+            from atom_sdk.worlds import world_class
+
+            known = set(getattr(world_class(spec.world), "diagnostic_units", {}) or {})
+    except AtomError:
+        return  # an unknown world is refused with its own message when the spec is resolved
+    if not known:
         return
     names = [o.diagnostic for o in spec.objectives or []] + [c.diagnostic for c in spec.diagnostic_constraints]
     if spec.objective is not None:
         names.append(spec.objective.diagnostic)
-    unknown = sorted({n for n in names if n not in problem.diagnostics})
+    unknown = sorted({n for n in names if n not in known})
     if unknown:
-        raise ValueError(f"unknown diagnostic {', '.join(repr(n) for n in unknown)} for problem '{problem.name}'; "
-                         f"its evaluation reports: {', '.join(sorted(problem.diagnostics))}")
+        raise ValueError(f"unknown diagnostic {', '.join(repr(n) for n in unknown)} for problem '{problem.name}' "
+                         f"on {spec.world or problem.world or 'its analytical model'}; its evaluation reports: "
+                         f"{', '.join(sorted(known))}")
 
 
 def build_spec(data: dict[str, Any]) -> DesignSpec:
@@ -167,6 +181,8 @@ def build_spec(data: dict[str, Any]) -> DesignSpec:
             key = ".".join(str(p) for p in item["loc"]) or "<spec>"
             if item["type"] == "extra_forbidden":
                 parts.append(f"unknown key '{key}' (allowed: {', '.join(sorted(DesignSpec.model_fields))})")
+            elif key == "<spec>":  # a rule across fields: the message names them, the whole input would be noise
+                parts.append(item["msg"].removeprefix("Value error, "))
             else:
                 parts.append(f"'{key}': {item['msg'].removeprefix('Value error, ')} (got {item.get('input')!r})")
         raise ConfigError("invalid design spec: " + "; ".join(parts)) from None
