@@ -164,6 +164,6 @@ def test_dashboard_draws_intervals_with_n_and_drops_undirected_metrics():
         prof_ax = roles[0]["profile"]
         assert len(prof_ax.get_lines()) == len(V) and len(prof_ax.collections) == len(V)
         assert "n=6" in prof_ax.get_legend().get_texts()[0].get_text()
-        assert ax.get_ylabel() == "mean_return"
+        assert ax.get_ylabel() == "mean_return [sum of rewards]"
     finally:
         plt.close(fig)

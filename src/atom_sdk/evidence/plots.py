@@ -28,6 +28,16 @@ from atom_sdk.evidence.claims import (
 PLOTS_SCHEMA = "atom.platform_ablation_plots/1"
 _COLORS = {"better": "#2a9d4b", "worse": "#c0392b", "no_evidence": "#7f8c8d",
            "insufficient_seeds": "#bdc3c7"}
+#: unit of each directed metric (returns are sums of the world's per-step reward)
+METRIC_UNITS: dict[str, str] = {
+    "mean_return": "sum of rewards", "final_return": "sum of rewards", "mean_reward": "reward",
+    "final_trust": "1", "mean_trust": "1", "mean_drag": "1", "energy_error": "1", "mean_energy_error": "1",
+    "safety_interventions": "count", "diverged_episodes": "count",
+}
+#: metrics that count events: integer ticks on their value axes
+COUNT_METRICS = frozenset({"safety_interventions", "diverged_episodes"})
+#: figure geometry (inches): one row per metric with data, four columns
+ROW_HEIGHT, HEAD_HEIGHT, WIDTH = 2.35, 0.7, 16.0
 
 
 def _dump(path: Path, obj: object) -> None:
@@ -54,6 +64,7 @@ def plot_data(summary: Mapping, significance: Mapping) -> dict:
 
     Only metrics with a declared direction are drawn: without one, "better" is undefined and
     the number (steps, updates, ...) is bookkeeping, not evidence; it stays in ``summary.json``.
+    Each panel carries its metric's ``unit`` (``METRIC_UNITS``).
     """
     panels = []
     for metric, direction in summary["metrics"].items():
@@ -64,9 +75,15 @@ def plot_data(summary: Mapping, significance: Mapping) -> dict:
         diffs = [{k: r[k] for k in ("id", "variant", "n", "mean_diff", "ci_low", "ci_high",
                                     "p_holm", "decision")}
                  for r in significance["records"] if r["metric"] == metric]
-        panels.append({"metric": metric, "direction": direction, "bars": bars, "diffs": diffs,
+        panels.append({"metric": metric, "direction": direction, "unit": METRIC_UNITS.get(metric, "?"),
+                       "bars": bars, "diffs": diffs,
                        **_rl_panel(summary.get("rl_statistics"), metric)})
     return {"schema": PLOTS_SCHEMA, "baseline": significance["baseline"], "panels": panels}
+
+
+def metric_label(metric: str) -> str:
+    """``metric [unit]`` (``[?]`` for a metric whose unit is not declared in ``METRIC_UNITS``)."""
+    return f"{metric} [{METRIC_UNITS.get(metric, '?')}]"
 
 
 def _intervals(ax, labels: list[str], points: list[float], cis: list, colors: list[str], *,
@@ -84,6 +101,82 @@ def _nlabel(variant: str, n: int) -> str:
     return f"{variant}\nn={n}"
 
 
+def _integer(axis) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _present(panel: Mapping) -> dict[str, bool]:
+    """Which of the four panels of a metric have something to draw."""
+    prof = panel.get("profile") or {}
+    return {"intervals": any(b["mean"] is not None for b in panel["bars"]),
+            "diffs": any(d["mean_diff"] is not None for d in panel["diffs"]),
+            "p_improvement": bool(panel.get("p_improvement")),
+            "profile": bool(prof.get("tau")) and any(v.get("fraction") is not None
+                                                     for v in (prof.get("variants") or {}).values())}
+
+
+def _draw_intervals(ax, panel: Mapping, base: str, legend: bool) -> None:
+    bars = [b for b in panel["bars"] if b["mean"] is not None]
+    colors = ["#34495e" if b["variant"] == base else "#2e86c1" for b in bars]
+    _intervals(ax, [_nlabel(b["variant"], b["n"]) for b in bars], [b["mean"] for b in bars],
+               [[b["ci_low"], b["ci_high"]] if b["ci_low"] is not None else None for b in bars],
+               colors, offset=-0.12, label="mean (BCa 95% CI)")
+    iq = {r["variant"]: r for r in panel.get("iqm", []) if r["iqm"] is not None}
+    first = True
+    for i, b in enumerate(bars):
+        r = iq.get(b["variant"])
+        if r is not None:
+            err = [[r["iqm"] - r["ci"][0]], [r["ci"][1] - r["iqm"]]] if r["ci"] else None
+            ax.errorbar([i + 0.12], [r["iqm"]], yerr=err, fmt="s", capsize=3, color="#e67e22",
+                        label="IQM (stratified bootstrap 95% CI)" if first else None)
+            first = False
+    ax.set_ylabel(metric_label(panel["metric"]), fontsize=8)
+    arrow = {"higher": "higher is better", "lower": "lower is better"}.get(panel["direction"], "")
+    ax.set_title(f"{panel['metric']} ({arrow})", fontsize=9)
+    if legend:
+        ax.legend(fontsize=6, loc="best")
+
+
+def _draw_diffs(ax, panel: Mapping, base: str) -> None:
+    diffs = [d for d in panel["diffs"] if d["mean_diff"] is not None]
+    _intervals(ax, [_nlabel(d["variant"], d["n"]) for d in diffs], [d["mean_diff"] for d in diffs],
+               [[d["ci_low"], d["ci_high"]] if d["ci_low"] is not None else None for d in diffs],
+               [_COLORS[d["decision"]] for d in diffs])
+    ax.axhline(0.0, color="black", lw=0.8, label="no difference")
+    ax.set_ylabel(f"Δ {metric_label(panel['metric'])}", fontsize=8)
+    ax.set_title(f"seed-paired difference vs {base}", fontsize=9)
+
+
+def _draw_p_improvement(ax, panel: Mapping, base: str) -> None:
+    pis = panel["p_improvement"]
+    _intervals(ax, [_nlabel(p["variant"], p["n"]) for p in pis], [p["p"] for p in pis],
+               [p["ci"] for p in pis], ["#8e44ad"] * len(pis))
+    ax.axhline(0.5, color="black", lw=0.8, ls="--", label="0.5: no difference")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel(f"P(better than {base}) [1]", fontsize=8)
+    ax.set_title(f"probability of improvement over {base}", fontsize=9)
+
+
+def _draw_profile(ax, panel: Mapping, base: str, colours: Mapping[str, object], legend: bool) -> None:
+    prof = panel["profile"]
+    taus = prof["tau"]
+    for v, pr in prof["variants"].items():
+        if pr.get("fraction") is None:
+            continue
+        ax.plot(taus, pr["fraction"], color=colours.get(v), lw=1.4, label=f"{v} (n={pr['n']})",
+                ls="-" if v != base else "--", drawstyle="steps-post")
+        ax.fill_between(taus, pr["ci_low"], pr["ci_high"], color=colours.get(v), alpha=0.15, lw=0, step="post")
+    word = "above" if prof.get("counts", "above") == "above" else "below"
+    ax.set_xlabel(f"threshold tau on {metric_label(panel['metric'])}", fontsize=8)
+    ax.set_ylabel(f"fraction of runs {word} tau [1]", fontsize=8)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("performance profile (95% bands)", fontsize=9)
+    if legend:
+        ax.legend(fontsize=6, loc="best")
+
+
 def dashboard_figure(data: Mapping):
     """The dashboard as a matplotlib figure and the axes by role, one row per directed metric.
 
@@ -91,83 +184,59 @@ def dashboard_figure(data: Mapping):
     bootstrap for the IQM), n under each name; (2) seed-paired mean difference vs the baseline,
     coloured by the Holm-corrected decision; (3) probability of improvement over the baseline
     with its interval, 0.5 = no difference; (4) performance profiles with bootstrap bands.
+    Compact: a metric without any finite value gets no row and a panel with nothing to draw is
+    not created (its role is None), so no axes is empty; the height is
+    ``HEAD_HEIGHT + ROW_HEIGHT * rows`` inches. Counts get integer ticks; every axis names its unit.
     """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    panels = data["panels"] or [{"metric": "(no metric with a declared direction)", "direction": None,
-                                 "bars": [], "diffs": [], "iqm": [], "p_improvement": [], "profile": None}]
-    fig, axes = plt.subplots(len(panels), 4, figsize=(16, 2.9 * len(panels) + 0.8), squeeze=False)
     base = data["baseline"]
+    panels = [(p, _present(p)) for p in data["panels"]]
+    dropped = [p["metric"] for p, has in panels if not any(has.values())]
+    panels = [(p, has) for p, has in panels if any(has.values())]
+    if not panels:
+        fig, ax = plt.subplots(figsize=(6, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no metric with a declared direction and finite values", ha="center", va="center")
+        return fig, []
+    variants = list(dict.fromkeys(b["variant"] for p, _ in panels for b in p["bars"]))
+    cmap = plt.get_cmap("tab10")
+    colours = {v: cmap(k % 10) for k, v in enumerate(variants)}
+    fig = plt.figure(figsize=(WIDTH, HEAD_HEIGHT + ROW_HEIGHT * len(panels)), layout="constrained")
+    grid = fig.add_gridspec(len(panels), 4)
     roles: list[dict] = []
-    for row, panel in zip(axes, panels, strict=True):
-        arrow = {"higher": " (higher is better)", "lower": " (lower is better)"}
-        title = panel["metric"] + arrow.get(panel["direction"], "")
-        roles.append({"metric": panel["metric"], "intervals": row[0], "diffs": row[1],
-                      "p_improvement": row[2], "profile": row[3]})
-        ax = row[0]
-        bars = [b for b in panel["bars"] if b["mean"] is not None]
-        colors = ["#34495e" if b["variant"] == base else "#2e86c1" for b in bars]
-        _intervals(ax, [_nlabel(b["variant"], b["n"]) for b in bars], [b["mean"] for b in bars],
-                   [[b["ci_low"], b["ci_high"]] if b["ci_low"] is not None else None for b in bars],
-                   colors, offset=-0.12, label="mean (BCa 95% CI)")
-        iq = {r["variant"]: r for r in panel.get("iqm", []) if r["iqm"] is not None}
-        shown = [b["variant"] for b in bars if b["variant"] in iq]
-        for i, b in enumerate(bars):
-            r = iq.get(b["variant"])
-            if r is not None:
-                err = [[r["iqm"] - r["ci"][0]], [r["ci"][1] - r["iqm"]]] if r["ci"] else None
-                ax.errorbar([i + 0.12], [r["iqm"]], yerr=err, fmt="s", capsize=3, color="#e67e22",
-                            label="IQM (stratified bootstrap 95% CI)" if b["variant"] == shown[0] else None)
-        ax.set_ylabel(panel["metric"], fontsize=8)
-        ax.set_title(f"{title}: mean and IQM, 95% CI", fontsize=9)
-        if bars:
-            ax.legend(fontsize=6, loc="best")
-        else:
-            ax.text(0.5, 0.5, "no finite values", transform=ax.transAxes, ha="center")
-        ax = row[1]
-        diffs = [d for d in panel["diffs"] if d["mean_diff"] is not None]
-        _intervals(ax, [_nlabel(d["variant"], d["n"]) for d in diffs], [d["mean_diff"] for d in diffs],
-                   [[d["ci_low"], d["ci_high"]] if d["ci_low"] is not None else None for d in diffs],
-                   [_COLORS[d["decision"]] for d in diffs])
-        ax.axhline(0.0, color="black", lw=0.8)
-        if not diffs:
-            ax.text(0.5, 0.5, "nothing to compare", transform=ax.transAxes, ha="center")
-        ax.set_ylabel(f"difference in {panel['metric']}", fontsize=8)
-        ax.set_title(f"paired diff vs {base} (green better, red worse, grey n.s.)", fontsize=9)
-        ax = row[2]
-        pis = panel.get("p_improvement", [])
-        _intervals(ax, [_nlabel(p["variant"], p["n"]) for p in pis], [p["p"] for p in pis],
-                   [p["ci"] for p in pis], ["#8e44ad"] * len(pis))
-        ax.axhline(0.5, color="black", lw=0.8, ls="--")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_ylabel(f"P(variant better than {base})", fontsize=8)
-        ax.set_title("probability of improvement, 95% CI", fontsize=9)
-        if not pis:
-            ax.text(0.5, 0.5, "nothing to compare", transform=ax.transAxes, ha="center")
-        ax = row[3]
-        prof = panel.get("profile") or {}
-        taus = prof.get("tau") or []
-        cmap = plt.get_cmap("tab10")
-        for k, (v, pr) in enumerate((prof.get("variants") or {}).items()):
-            if pr.get("fraction") is None:
-                continue
-            ax.plot(taus, pr["fraction"], color=cmap(k % 10), lw=1.4, label=f"{v} (n={pr['n']})",
-                    ls="-" if v != base else "--", drawstyle="steps-post")
-            ax.fill_between(taus, pr["ci_low"], pr["ci_high"], color=cmap(k % 10), alpha=0.15, lw=0,
-                            step="post")
-        word = "above" if prof.get("counts", "above") == "above" else "below"
-        ax.set_xlabel(f"threshold tau ({panel['metric']})", fontsize=8)
-        ax.set_ylabel(f"fraction of runs {word} tau", fontsize=8)
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_title("performance profile, 95% bands", fontsize=9)
-        if taus:
-            ax.legend(fontsize=6, loc="best")
-        else:
-            ax.text(0.5, 0.5, "no finite values", transform=ax.transAxes, ha="center")
-    fig.tight_layout()
+    for r, (panel, has) in enumerate(panels):
+        role: dict = {"metric": panel["metric"]}
+        for c, kind in enumerate(("intervals", "diffs", "p_improvement", "profile")):
+            role[kind] = fig.add_subplot(grid[r, c]) if has[kind] else None
+        if role["intervals"] is not None:
+            _draw_intervals(role["intervals"], panel, base, legend=r == 0)
+        if role["diffs"] is not None:
+            _draw_diffs(role["diffs"], panel, base)
+        if role["p_improvement"] is not None:
+            _draw_p_improvement(role["p_improvement"], panel, base)
+        if role["profile"] is not None:
+            _draw_profile(role["profile"], panel, base, colours, legend=r == 0)
+        if panel["metric"] in COUNT_METRICS:
+            for kind in ("intervals", "diffs"):
+                if role[kind] is not None:
+                    _integer(role[kind].yaxis)
+            if role["profile"] is not None:
+                _integer(role["profile"].xaxis)
+        missing = [k for k in ("diffs", "p_improvement") if not has[k]]
+        if missing and role["intervals"] is not None:
+            role["intervals"].set_title(role["intervals"].get_title() + f"\n(no {base} values: no comparison)",
+                                        fontsize=8)
+        roles.append(role)
+    n = max((b["n"] for p, _ in panels for b in p["bars"]), default=0)
+    head = (f"ablation vs {base}: {len(variants)} variants, up to n={n} seeds each; intervals are 95% CIs "
+            "(mean: BCa, IQM: stratified bootstrap); differences green = better, red = worse, grey = n.s. (Holm)")
+    if dropped:
+        head += f"\nno finite values, not drawn: {', '.join(dropped)}"
+    fig.suptitle(head, fontsize=9)
     return fig, roles
 
 
