@@ -74,14 +74,47 @@ def downsample(points: list[tuple[int, float]], max_points: int) -> list[list[fl
     return out
 
 
+def _world_of(path: Path) -> str | None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    cfg = data.get("config", data) if isinstance(data, dict) else {}
+    world = cfg.get("world") if isinstance(cfg, dict) else None
+    return world.get("name") if isinstance(world, dict) else None
+
+
+def axis_labels(world_id: str | None, names: list[str]) -> dict[str, str]:
+    """Axis label of each curve: the quantity and, where the world declares one, its unit."""
+    from atom_sdk.errors import AtomError
+    from atom_sdk.worlds.registry import world_class
+
+    table: dict[str, Any] = {}
+    reward_unit = "1"
+    try:
+        cls = world_class(world_id or "")
+        table, reward_unit = dict(getattr(cls, "diagnostic_units", {}) or {}), str(getattr(cls, "reward_unit", "1"))
+    except AtomError:
+        pass
+    out = {}
+    for name in names:
+        label, unit = CURVE_UNITS.get(name, name.removeprefix("diagnostics.")), None
+        if name in ("reward", "episode_return"):
+            unit = reward_unit
+        elif name.startswith("diagnostics.") and name.removeprefix("diagnostics.") in table:
+            unit = table[name.removeprefix("diagnostics.")].unit
+        out[name] = f"{label} ({unit})" if unit and unit != "1" else label
+    return out
+
+
 def run_curves(folder: Path, max_points: int = 1000, names: list[str] | None = None) -> dict[str, Any]:
     """Downsampled curves of one run folder; an absent or unreadable telemetry file gives no curves."""
-    path = folder / "telemetry.jsonl"
     try:
-        full = CACHE.get(path, _parse)
+        full = CACHE.get(folder / "telemetry.jsonl", _parse)
     except (OSError, ValueError):
         full = {}
+    try:
+        world = CACHE.get(folder / "config.json", _world_of)
+    except (OSError, ValueError, AttributeError):
+        world = None
     selected = {k: v for k, v in full.items() if names is None or k in names}
     return {"curves": {k: downsample(v, max_points) for k, v in sorted(selected.items())},
             "points_total": {k: len(v) for k, v in sorted(selected.items())},
-            "units": {k: CURVE_UNITS.get(k, k.removeprefix("diagnostics.")) for k in sorted(selected)}}
+            "units": axis_labels(world, sorted(selected))}

@@ -232,8 +232,8 @@ def summarise(found: Found, workspace: Path, now: float | None = None) -> dict[s
             problems.append("results.json has no 'summary' object")
     elif telemetry.is_file() and now - telemetry.stat().st_mtime < LIVE_SECONDS:
         row["status"] = "running"
-    if config is None and row["status"] != "complete":
-        problems.insert(0, "no readable config.json")
+    if config is None and row["status"] != "complete" and not any(p.startswith("config.json") for p in problems):
+        problems.insert(0, "no config.json")
     if problems:
         row["problem"] = "; ".join(problems)
         if row["status"] != "complete" or row["world"] is None:

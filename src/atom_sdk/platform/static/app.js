@@ -50,9 +50,24 @@ async function launchView() {
   function submitRow(id, build, endpoint) {
     return el("div", { class: "row" }, el("button", { id, onclick: async () => {
       err.textContent = "";
+      clearFieldErrors(panel);
       try { const job = await Api.post(endpoint(), build()); toast(`queued ${job.id}`); goJob(job); }
-      catch (e) { showError(err, e); }
+      catch (e) { if (!markFieldErrors(panel, e, fieldFor)) showError(err, e); else err.textContent = ""; }
     } }, "Launch"));
+  }
+  // which input a 422's field path (details[].loc, after "body") points at, in the form shown now
+  function fieldFor(loc) {
+    const [head, ...rest] = loc;
+    if (head === "config") {
+      if (rest[0] === "world") {
+        if (rest[1] === "params" && rest[2]) return "f-param_" + rest[2];
+        return { grid: "run-grid", name: "run-world", measurement_noise: "run-measurement-noise" }[rest[1]] || "run-world";
+      }
+      return document.getElementById("f-run_" + rest[0]) ? "f-run_" + rest[0] : "run-advanced";
+    }
+    if (head === "geometry_id") return "run-geometry";
+    if (head === "spec") return "f-spec_" + rest.filter((p) => !/^\d+$/.test(p)).join("_");
+    return "f-challenge_" + loc.filter((p) => !/^\d+$/.test(p)).join("_");
   }
   function runForm() {
     const body = prefill && prefill.kind === "run" ? prefill.body : { config: {} };
@@ -120,31 +135,50 @@ async function launchView() {
 
 async function jobsView() {
   const data = await Api.get("/api/v1/jobs?limit=200");
-  view.replaceChildren(el("h1", {}, "Jobs"), el("table", { id: "jobs" },
+  view.replaceChildren(el("h1", {}, "Jobs"), el("div", { class: "table-wrap" }, el("table", { id: "jobs" },
     el("tr", {}, ["job", "kind", "name", "state", "progress", "created"].map((h) => el("th", {}, h))),
     data.items.map((j) => el("tr", {}, el("td", {}, el("a", { href: j.kind === "run" ? `#/runs/${j.id}` : `#/jobs/${j.id}` }, j.id)),
       el("td", {}, j.kind), el("td", {}, j.name), el("td", {}, stateBadge(j.state)),
-      el("td", {}, `${j.progress.step}/${j.progress.total}`), el("td", {}, j.created_at.slice(0, 19).replace("T", " "))))));
+      el("td", {}, `${j.progress.step}/${j.progress.total}`), el("td", {}, j.created_at.slice(0, 19).replace("T", " ")))))));
 }
 
 async function ledgerView() {
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
   const runSel = el("input", { id: "ledger-run", placeholder: "run id (all)", value: params.get("run_id") || "" });
   const kindSel = el("select", { id: "ledger-kind" }, ["", "candidate", "accepted", "rejected"].map((k) => el("option", { value: k, selected: k === (params.get("kind") || "") }, k || "all kinds")));
-  const table = el("div");
+  const grouped = el("input", { id: "ledger-grouped", type: "checkbox", checked: params.get("flat") !== "1" });
+  const table = el("div", { class: "table-wrap" });
+  const kindBadge = (k) => el("span", { class: "state " + (k === "accepted" ? "succeeded" : k === "rejected" ? "failed" : "queued") }, k);
   async function load() {
     const q = new URLSearchParams();
     if (runSel.value) q.set("run_id", runSel.value); if (kindSel.value) q.set("kind", kindSel.value);
     try {
+      if (grouped.checked) {
+        q.set("sort", "count");
+        const data = await Api.get(`/api/v1/ledger/laws?${q}`);
+        table.replaceChildren(el("p", { class: "muted", id: "ledger-summary" }, `${data.records} records in ${data.total} laws · ` + Object.entries(data.counts_by_kind).map(([k, n]) => `${n} ${k}`).join(", ")),
+          el("table", { id: "ledger-groups" }, el("tr", {}, ["law (latest fit)", "records", "by kind", "why not kept", "runs", "steps", "last"].map((h) => el("th", {}, h))),
+            data.items.map((g) => el("tr", { class: "law-group" },
+              el("td", {}, g.equations.map((e) => el("div", {}, renderEquation(e.equation))), el("div", { class: "legend" }, g.structure)),
+              el("td", { class: "num" }, g.count),
+              el("td", {}, Object.entries(g.counts_by_kind).map(([k, n]) => el("div", {}, kindBadge(k), ` × ${n}`))),
+              el("td", {}, Object.entries(g.counts_by_reason).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([r, n]) => el("div", { class: "legend" }, `${n} × ${r}`))),
+              el("td", {}, g.runs.slice(0, 5).map((id) => el("div", {}, el("a", { href: `#/runs/${id}` }, id))), g.runs.length > 5 ? el("div", { class: "legend" }, `+${g.runs.length - 5} more`) : null),
+              el("td", { class: "num" }, g.first_step === g.last_step ? g.last_step ?? "" : `${g.first_step ?? "?"}–${g.last_step ?? "?"}`),
+              el("td", {}, kindBadge(g.last_kind))))));
+        return;
+      }
       const data = await Api.get(`/api/v1/ledger?${q}`);
       table.replaceChildren(el("p", { class: "muted" }, `${data.total} records · ` + Object.entries(data.counts_by_kind).map(([k, n]) => `${n} ${k}`).join(", ")),
         el("table", { id: "ledger" }, el("tr", {}, ["run", "seq", "step", "kind", "equations", "reasons"].map((h) => el("th", {}, h))),
           data.items.map((r) => el("tr", {}, el("td", {}, el("a", { href: `#/runs/${r.job_id}` }, r.job_id)), el("td", {}, r.seq), el("td", {}, r.step ?? ""),
-            el("td", {}, el("span", { class: "state " + (r.kind === "accepted" ? "succeeded" : r.kind === "rejected" ? "failed" : "queued") }, r.kind)), el("td", {}, r.equations.map((e) => el("div", {}, renderEquation(e.equation)))),
+            el("td", {}, kindBadge(r.kind)), el("td", {}, r.equations.map((e) => el("div", {}, renderEquation(e.equation)))),
             el("td", {}, r.reasons.join(", "))))));
     } catch (e) { table.replaceChildren(el("p", { class: "err" }, e.message)); }
   }
-  view.replaceChildren(el("h1", {}, "Hypothesis ledger"), el("div", { class: "row" }, runSel, kindSel, el("button", { onclick: load }, "Filter")), table);
+  grouped.addEventListener("change", load); kindSel.addEventListener("change", load);
+  view.replaceChildren(el("h1", {}, "Hypothesis ledger"), el("div", { class: "row toolbar" }, runSel, kindSel,
+    el("label", {}, grouped, " group by law"), el("button", { onclick: load }, "Filter")), table);
   load();
 }
 
@@ -208,11 +242,14 @@ async function runtimeView() {
 
 async function route() {
   stopLive();
+  if (compareView.cleanup) { compareView.cleanup(); compareView.cleanup = null; }
   const hash = location.hash || "#/";
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", hash.startsWith(a.getAttribute("href")) && a.getAttribute("href") !== "#/" || hash === a.getAttribute("href"));
   const parts = hash.slice(2).split("?")[0].split("/");
   try {
     if (parts[0] === "runs" && parts[1]) runView(view, parts[1]);
+    else if (parts[0] === "runs") await runsIndexView();
+    else if (parts[0] === "compare") await compareView();
     else if (parts[0] === "jobs" && parts[1]) jobView(view, parts[1]);
     else if (parts[0] === "launch") await launchView();
     else if (parts[0] === "jobs") await jobsView();

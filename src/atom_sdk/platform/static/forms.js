@@ -80,3 +80,37 @@ function schemaForm(schema, defs, values, path) {
 function showError(target, err) {
   target.textContent = `${err.code ? err.code + ": " : ""}${err.message}`;
 }
+
+// A 422 next to the field that caused it: details[].loc (FastAPI's field path, "body" first) names the
+// input; errors without a path (the world's own checks) are matched by the parameter they quote.
+function clearFieldErrors(root) {
+  for (const n of root.querySelectorAll(".field-error")) n.remove();
+  for (const n of root.querySelectorAll("[aria-invalid]")) { n.removeAttribute("aria-invalid"); n.classList.remove("invalid"); }
+}
+
+function markField(root, input, text) {
+  input.setAttribute("aria-invalid", "true"); input.classList.add("invalid");
+  const folded = input.closest("details");
+  if (folded) folded.open = true;
+  const note = el("div", { class: "field-error err", role: "alert", "data-for": input.id }, text);
+  const field = input.closest(".field");
+  if (field) field.after(note); else input.after(note);
+  return note;
+}
+
+function markFieldErrors(root, err, fieldFor) {
+  const marked = [];
+  for (const d of err.details || []) {
+    const loc = (d.loc || []).slice(d.loc && d.loc[0] === "body" ? 1 : 0);
+    const input = loc.length ? root.querySelector("#" + CSS.escape(fieldFor(loc))) : null;
+    if (input) marked.push(markField(root, input, `${loc.join(".")}: ${d.msg}`));
+  }
+  if (!marked.length && err.message) {
+    const inputs = [...root.querySelectorAll("input[name], select[name], input#run-grid")];
+    const hit = inputs.find((i) => i.name && new RegExp(`'${i.name}'|\\b${i.name}\\s*=`).test(err.message))
+      || (/\bgrid\b/.test(err.message) ? root.querySelector("#run-grid") : null);
+    if (hit) marked.push(markField(root, hit, `${err.code ? err.code + ": " : ""}${err.message}`));
+  }
+  if (marked.length) { marked[0].scrollIntoView({ block: "center" }); const bad = root.querySelector("[aria-invalid]"); if (bad) bad.focus(); }
+  return marked.length > 0;
+}

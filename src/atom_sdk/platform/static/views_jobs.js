@@ -29,7 +29,11 @@ function jobHeader(job, onAction) {
     try { await Api.post(path, body); toast(`${label}: sent`); onAction(); } catch (e) { toast(e.message, true); }
   } }, label);
   if (["queued", "running", "paused", "interrupted"].includes(job.state)) actions.append(act("Cancel", `/api/v1/jobs/${job.id}/cancel`, {}, "danger"));
-  if (["interrupted", "failed"].includes(job.state)) actions.append(act("Resume", `/api/v1/jobs/${job.id}/resume`, {}));
+  if (["interrupted", "failed", "cancelled"].includes(job.state)) {
+    const resume = act("Resume", `/api/v1/jobs/${job.id}/resume`, {});
+    resume.id = "job-resume"; resume.title = "queue it again; a run continues from its last checkpoint";
+    actions.append(resume);
+  }
   if (job.kind === "challenge" && job.state === "running") actions.append(act("Pause", job.links.control, { action: "pause" }));
   if (job.kind === "challenge" && job.state === "paused") actions.append(act("Resume", job.links.control, { action: "resume" }));
   return el("div", { class: "card" },
@@ -39,27 +43,46 @@ function jobHeader(job, onAction) {
     actions);
 }
 
+// Hook for the saliency (interpretability) view of a run, filled in by another module: set
+// RunHooks.saliency = (container, job) => {...}; it is called with the #run-saliency element
+// whenever the run's state changes. Nothing is drawn while it is null.
+const RunHooks = { saliency: null };
+
+const DIAGNOSTIC_PRIORITY = ["drag", "lift", "energy", "shock_angle", "pressure_ratio", "amplitude"];
+const diagRank = (name) => DIAGNOSTIC_PRIORITY.includes(name) ? DIAGNOSTIC_PRIORITY.indexOf(name) : 99;
+const TERMINAL = ["succeeded", "failed", "cancelled"];
+
 function runView(root, id) {
   const t = { reward: [], trust: [], diag: {}, mode: [], safety: [] };
   const charts = {
     reward: el("canvas", { class: "chart", id: "chart-reward" }), trust: el("canvas", { class: "chart", id: "chart-trust" }),
     diag: el("canvas", { class: "chart", id: "chart-diag" }), mode: el("canvas", { class: "chart", id: "chart-mode" }),
   };
-  const head = el("div"), heat = el("canvas", { class: "heat", id: "heatmap" }), heatInfo = el("p", { class: "legend" });
-  const laws = el("div", { id: "laws" }), safety = el("div", { id: "safety-events" }), arts = el("div");
+  let units = {}, snap = null, slice = null;
+  const head = el("div"), heat = el("canvas", { class: "heat hidden", id: "heatmap" }), heatInfo = el("p", { class: "legend", id: "heat-info" });
+  const sliceBox = el("div", { class: "row slice hidden", id: "heat-slice-box" });
+  const laws = el("div", { id: "laws" }), safety = el("div", { id: "safety-events", class: "table-wrap" }), arts = el("div", { class: "table-wrap" });
+  const saliency = el("section", { id: "run-saliency", "data-hook": "saliency" });
   root.replaceChildren(head,
+    el("div", { class: "row toolbar" }, smoothingControl(() => redraw()),
+      el("a", { href: `#/compare?run=${encodeURIComponent(id)}`, id: "run-compare-link" }, "open in compare")),
     el("div", { class: "charts" }, charts.reward, charts.trust, charts.diag, charts.mode),
     el("div", { class: "row" },
-      el("div", { class: "col" }, el("h2", {}, "Field"), heat, heatInfo),
+      el("div", { class: "col" }, el("h2", {}, "Field"), sliceBox, heat, heatInfo),
       el("div", { class: "col" }, el("h2", {}, "Discovered laws"), laws, el("h2", {}, "Safety events"), safety)),
+    saliency,
     el("h2", {}, "Artifacts"), arts);
+  Api.get(`/api/v1/workspace/runs/curves?run=${encodeURIComponent(id)}&max_points=10`).then((c) => { units = c.runs[0].units; redraw(); }).catch(() => {});
 
   function redraw() {
-    drawLineChart(charts.reward, "reward per step", [{ name: "reward", points: t.reward }]);
-    drawLineChart(charts.trust, "theory trust", [{ name: "trust", points: t.trust }], { ymin: 0, ymax: 1 });
-    const names = Object.keys(t.diag).filter((n) => ["drag", "lift", "energy", "shock_angle", "pressure_ratio", "amplitude"].includes(n)).slice(0, 3);
-    drawLineChart(charts.diag, "diagnostics (" + (names.join(", ") || "none") + ")", names.map((n) => ({ name: n, points: t.diag[n] })));
-    drawLineChart(charts.mode, "safety mode", [{ name: "mode", points: t.mode }], { step: true, ymin: 0, ymax: 3, labels: SAFETY_MODES });
+    const smooth = smoothingValue();
+    drawLineChart(charts.reward, "reward per step", [{ name: "reward", points: t.reward }],
+      { xLabel: "step", yLabel: units.reward || "reward per step", smooth });
+    drawLineChart(charts.trust, "theory trust", [{ name: "trust", points: t.trust }], { ymin: 0, ymax: 1, xLabel: "step", yLabel: "trust (0-1)" });
+    const names = Object.keys(t.diag).sort((a, b) => diagRank(a) - diagRank(b) || a.localeCompare(b)).slice(0, 3);
+    const label = names.length === 1 ? units["diagnostics." + names[0]] || names[0] : names.map((n) => units["diagnostics." + n] || n).join(", ");
+    drawLineChart(charts.diag, "diagnostics", names.map((n) => ({ name: n, points: t.diag[n] })), { xLabel: "step", yLabel: label || "value", smooth });
+    drawLineChart(charts.mode, "safety mode", [{ name: "mode", points: t.mode }], { step: true, ymin: 0, ymax: 3, labels: SAFETY_MODES, xLabel: "step" });
     safety.replaceChildren(t.safety.length ? el("table", {}, el("tr", {}, el("th", {}, "step"), el("th", {}, "monitor"), el("th", {}, "reason"), el("th", {}, "action")),
       t.safety.slice(-30).map((e) => el("tr", { class: "safety-event" }, el("td", {}, e.step), el("td", {}, e.monitor || ""), el("td", {}, e.reason || ""), el("td", {}, e.action || e.intervention || ""))))
       : el("p", { class: "muted" }, "no safety events"));
@@ -76,21 +99,47 @@ function runView(root, id) {
     laws.replaceChildren(list.length ? el("ul", {}, list.map((law) => el("li", { class: "law-item" }, renderEquation(law.equation),
       el("div", { class: "legend" }, `R² ${fmt(law.r2, 3)} · terms ${(law.terms || []).join(", ")}`)))) : el("p", { class: "muted" }, "no accepted law yet"));
   }
+  function drawField() {
+    if (!snap) return;
+    const positions = snap.slice_positions || [];
+    if (positions.length > 1 && !sliceBox.firstChild) {
+      const input = el("input", { id: "heat-slice", type: "range", min: "0", max: String(positions.length - 1), step: "1",
+        value: String(Math.max(0, positions.indexOf(snap.slice_index))), "aria-label": "z slice" });
+      const out = el("output", { id: "heat-slice-value" });
+      input.addEventListener("input", () => { slice = Number(input.value); drawField(); });
+      sliceBox.replaceChildren(el("label", { for: "heat-slice" }, "z slice "), input, out);
+      sliceBox.classList.remove("hidden");
+      slice = Number(input.value);
+    }
+    const useSlice = positions.length > 1 && snap.slices ? Math.min(slice ?? 0, positions.length - 1) : null;
+    heat.classList.remove("hidden");
+    drawHeatmap(heat, snap, { slice: useSlice });
+    const z = useSlice !== null ? positions[useSlice] : snap.slice_index;
+    const out = document.getElementById("heat-slice-value");
+    if (out) out.textContent = `z = ${z} of ${(snap.grid || [0, 0, 1])[2]}`;
+    heatInfo.textContent = `${snap.name} at step ${snap.step}` + (snap.grid ? ` · grid ${snap.grid.join("×")}` : "")
+      + (snap.grid && snap.grid[2] > 1 ? ` · slice z = ${z}` : "") + ` · colour: ${snap.name}, ${fmt(snap.min, 3)} … ${fmt(snap.max, 3)}`;
+  }
   let last = null, pending = false;
   async function refresh() {
     if (pending) return; pending = true;
     try {
       const job = await Api.get(`/api/v1/runs/${id}`);
+      if (last && TERMINAL.includes(last.state) && !TERMINAL.includes(job.state)) {  // resumed: follow it again
+        pending = false; stopLive(); runView(root, id); return;
+      }
       if (!last || last.state !== job.state || last.progress.step !== job.progress.step) {
         head.replaceChildren(jobHeader(job, refresh));
         renderLaws(job.laws || []);
       }
       try {
-        const snap = await Api.get(`/api/v1/runs/${id}/field`);
-        drawHeatmap(heat, snap);
-        heatInfo.textContent = `${snap.name} at step ${snap.step}: ${fmt(snap.min, 3)} … ${fmt(snap.max, 3)} (${snap.shape.join("×")})`;
+        snap = await Api.get(`/api/v1/runs/${id}/field`);
+        drawField();
       } catch (e) { heatInfo.textContent = "no field snapshot yet"; }
-      if (!last || last.state !== job.state) artifactList(job, arts);
+      if (!last || last.state !== job.state) {
+        artifactList(job, arts);
+        if (RunHooks.saliency) { try { RunHooks.saliency(saliency, job); } catch (e) { saliency.replaceChildren(el("p", { class: "err" }, e.message)); } }
+      }
       last = job;
       if (["succeeded", "failed", "cancelled"].includes(job.state) && activeTimer) { clearInterval(activeTimer); activeTimer = null; }
     } catch (e) { head.replaceChildren(el("p", { class: "err" }, e.message)); }
