@@ -58,7 +58,7 @@ def _mount_optional() -> None:
 
     for module_name, name in (("ablate", "ablate"), ("release", "release"), ("design", "design"),
                               ("challenge", "challenge"), ("platform", None), ("reproduce", "reproduce"),
-                              ("safety", "safety")):
+                              ("safety", "safety"), ("interpret", None)):
         try:
             module = importlib.import_module(f"atom_sdk.cli.{module_name}")
         except ModuleNotFoundError as exc:
