@@ -149,3 +149,85 @@ def test_pause_resume_and_cancel(tmp_path) -> None:
     assert seen[:2] == ["started", "target"] and "paused" in seen and "resumed" in seen
     assert seen.index("paused") < seen.index("resumed") < seen.index("cancelled")
     assert json.loads((tmp_path / "challenge_audit.json").read_text())["status"] == "cancelled"
+
+
+# ---------------------------------------------------------------------------- controllers: agent and hold
+def test_controller_option_validates(tmp_path) -> None:
+    from atom_sdk.cli.main import main
+    from atom_sdk.design.challenge_agent import AgentBudget
+
+    with pytest.raises(ConfigError, match="unknown challenge controller 'pid'; use one of: scripted, agent, hold"):
+        run_supersonic_challenge(5, tmp_path / "x", controller="pid", world=LagWedge(), interface=ANGLE)
+    with pytest.raises(ConfigError, match="custom world or interface is for the scripted controller"):
+        run_supersonic_challenge(5, tmp_path / "y", controller="agent", world=LagWedge())
+    with pytest.raises(ConfigError, match="at least 1 episode"):
+        AgentBudget(episodes=0)
+    with pytest.raises(SystemExit) as exc:
+        main(["challenge", "supersonic", "--controller", "neural", "--output-dir", str(tmp_path / "z"), "--headless"])
+    assert exc.value.code != 0 and not (tmp_path / "x").exists() and not (tmp_path / "z").exists()
+    from pydantic import ValidationError
+
+    from atom_sdk.platform.models import ChallengeRequest
+
+    assert ChallengeRequest(controller="agent", agent_episodes=3).controller == "agent"
+    with pytest.raises(ValidationError, match="controller"):
+        ChallengeRequest(controller="neural")
+
+
+def test_hold_controller_keeps_the_wedge(tmp_path) -> None:
+    audit = run_supersonic_challenge(30, tmp_path, 0, controller="hold", world=LagWedge(), interface=ANGLE,
+                                     figure=False)
+    wedge = np.array(audit["trajectory"]["wedge_angle"])
+    assert np.allclose(wedge, 10.0) and audit["controller"]["kind"].startswith("hold")
+    # the stand-in's shock sits at theta-beta-Mach(10 deg) + bias; the audit scores that against the schedule
+    expected = np.mean([abs(target_at(make_schedule(), k, 30) - (shock_angle(MACH, 10.0) + BIAS)) for k in range(30)])
+    assert audit["summary"]["mean_abs_error_deg"] == pytest.approx(expected, abs=1e-3)
+    assert audit["config"]["controller"] == "hold"
+
+
+def test_agent_tiny_budget_audit_matches_scripted(tmp_path) -> None:
+    from atom_sdk.design.challenge_agent import AgentBudget
+
+    small = {"grid": (32, 24, 1), "world_params": {"substeps": 5}, "figure": False}
+    budget = AgentBudget(episodes=1, rollout_length=8, num_minibatches=2, update_epochs=1)
+    agent = run_supersonic_challenge(8, tmp_path / "agent", 0, controller="agent", agent_budget=budget, **small)
+    scripted = run_supersonic_challenge(8, tmp_path / "scripted", 0, **small)
+    assert set(agent) == set(scripted) and set(agent["summary"]) == set(scripted["summary"])
+    assert set(agent["trajectory"]) == set(scripted["trajectory"]) and len(agent["trajectory"]["target"]) == 8
+    assert agent["status"] == "completed" and math.isfinite(agent["score"]) and 0.0 <= agent["score"] <= 100.0
+    assert agent["score"] == pytest.approx(score_from(agent["summary"]["mean_abs_error_deg"], agent["violation_count"]))
+    assert agent["trajectory"]["target"] == scripted["trajectory"]["target"]  # the same schedule, step by step
+    training = agent["controller"]["training"]
+    assert training["train_steps"] == 8 and training["variant"]["use_encoder"] and training["variant"]["use_scientist"]
+    assert agent["config"]["agent_budget"]["episodes"] == 1 and agent["config_hash"] != scripted["config_hash"]
+    assert json.loads((tmp_path / "agent" / "agent_training.json").read_text())["summary"]["steps"] == 8
+    kinds = [e["kind"] for e in agent["timeline"]]
+    assert kinds[:3] == ["training", "trained", "started"] and kinds[-1] == "completed"
+    # the commanded wedge angle is the agent's action; the wedge moves toward it by at most max_delta per step
+    command, wedge = np.array(agent["trajectory"]["command"]), np.array(agent["trajectory"]["wedge_angle"])
+    assert np.all(np.abs(np.diff(np.r_[10.0, wedge])) <= 3.0 + 1e-4)
+    assert np.all((command >= 0.0) & (command <= detachment_angle(MACH) - 0.25 + 1e-4))
+
+
+def test_figure_draws_the_tracking_history(tmp_path) -> None:
+    from atom_sdk.design.challenge_figure import challenge_figure
+
+    world = LagWedge()
+    audit = run_supersonic_challenge(40, tmp_path, 0, world=world, interface=ANGLE, preview=0, figure=False)
+    audit["violations"] = [{"step": 7, "reasons": ["SAFETY_TEST"]}, {"step": 21, "reasons": ["SAFETY_TEST"]}]
+    fig = challenge_figure(audit, world, ANGLE)
+    shock, wedge, field = fig.axes[0], fig.axes[1], fig.axes[2]
+    assert shock.get_ylabel() == "shock angle beta (deg)" and wedge.get_xlabel() == "agent step"
+    assert wedge.get_ylabel() == "wedge angle theta (deg)" and field.get_xlabel() == "x (box lengths)"
+    lines = {line.get_label(): line for line in shock.get_lines()}
+    assert np.allclose(lines["target (schedule)"].get_ydata(), audit["trajectory"]["target"])
+    assert np.allclose(lines["measured shock angle"].get_ydata(), audit["trajectory"]["measured"])
+    marks = lines["safety violation (2)"]
+    assert list(marks.get_xdata()) == [7, 21]
+    assert np.allclose(marks.get_ydata(), np.array(audit["trajectory"]["measured"])[[6, 20]])
+    wedge_lines = {line.get_label(): line for line in wedge.get_lines()}
+    assert np.allclose(wedge_lines["commanded wedge angle"].get_ydata(), audit["trajectory"]["command"])
+    assert np.allclose(wedge_lines["actual wedge angle"].get_ydata(), audit["trajectory"]["wedge_angle"])
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

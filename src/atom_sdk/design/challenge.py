@@ -160,6 +160,16 @@ class ScriptedControl:
         """Nothing to release."""
 
 
+class HoldControl(ScriptedControl):
+    """Do nothing: keep the wedge where it started. The floor a controller has to beat."""
+
+    kind = "hold"
+
+    def act(self, step: int, target: float, ahead: float, measured: float | None, theta_now: float,
+            obs: Any) -> tuple[np.ndarray, float]:
+        return _action_for(self.world, self.iface, theta_now, theta_now), theta_now
+
+
 def _action_for(world: Any, iface: WedgeInterface, theta_cmd: float, theta_now: float) -> np.ndarray:
     shape = world.action_space.shape
     value = theta_cmd if iface.action == "angle" else theta_cmd - theta_now
@@ -348,12 +358,17 @@ def run_supersonic_challenge(
               "world_params": world_params or {}, "schedule": [asdict(s) for s in sched], "kp": kp, "ki": ki,
               "feedforward": feedforward, "preview": preview, "use_safety": use_safety, "interface": asdict(iface),
               "custom_world": world is not None}
+    if controller != "scripted":
+        config["controller"] = controller
     if budget is not None:
-        config.update(controller="agent", agent_budget=asdict(budget))
+        config["agent_budget"] = asdict(budget)
     prov = provenance(canonical_value(config, numbers_as_float=True), seed=seed)
     hooks = _Hooks(control, pause_event, cancel_event, on_event, poll_seconds)
     job = _Job(steps, seed, mach, tuple(grid), dict(world_params or {}), sched, preview, use_safety, iface, hooks)
-    if budget is None:
+    if controller == "hold":
+        outcome = _run_scripted(job, world, None, on_step)
+        described = {"kind": "hold: the initial wedge angle, no control (the do-nothing floor)"}
+    elif budget is None:
         outcome = _run_scripted(job, world, PIController(mach, kp, ki, feedforward), on_step)
         described = {"kind": "PI + theta-beta-Mach feed-forward" if feedforward else "PI", "kp": kp, "ki": ki}
     else:
@@ -400,12 +415,17 @@ def _drive(job: _Job, base: Any, make_control: Callable[[Any, Any], Any],
     return traj, violations, safety_report, status
 
 
-def _run_scripted(job: _Job, world: Any, pi: PIController,
+def _run_scripted(job: _Job, world: Any, pi: PIController | None,
                   on_step: Callable[[int, int, dict[str, Any]], None] | None) -> tuple[Any, ...]:
+    """The PI controller (``pi``) or, with None, the do-nothing hold, on the plain wedge world."""
     from atom_sdk.worlds.gasdynamics import detachment_angle
 
-    pi.theta_max = detachment_angle(job.mach) - 1.0
     base = world if world is not None else default_world(job.mach, job.grid, job.steps, job.world_params)
+    if pi is None:
+        outcome = _drive(job, base, lambda runner, _env: HoldControl(PIController(job.mach), base, job.iface),
+                         on_step)
+        return (*outcome, base, {})
+    pi.theta_max = detachment_angle(job.mach) - 1.0
     outcome = _drive(job, base, lambda runner, _env: ScriptedControl(pi, base, job.iface), on_step)
     return (*outcome, base, {})
 

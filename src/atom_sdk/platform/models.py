@@ -182,6 +182,11 @@ class ChallengeRequest(Strict):
     feedforward: bool = True
     preview: int = Field(10, ge=0, le=10_000)
     use_safety: bool = True
+    controller: Literal["scripted", "agent", "hold"] = Field(
+        "scripted", description="scripted: PI + theta-beta-Mach feed-forward; agent: the closed loop trained on the "
+        "schedule first; hold: no control")
+    agent_episodes: int = Field(12, ge=1, le=10_000, description="training budget of the agent: passes over the "
+                                "schedule")
 
 
 class ControlRequest(Strict):

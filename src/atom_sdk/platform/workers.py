@@ -212,6 +212,13 @@ def execute_design(ctx: JobContext) -> dict[str, Any]:
             "known_optimum": report.get("known_optimum"), "stopped": report.get("stopped")}
 
 
+def _agent_budget(p: dict[str, Any]) -> Any:
+    """The agent's training budget from a challenge job's parameters (None for other controllers)."""
+    from atom_sdk.design.challenge_agent import AgentBudget
+
+    return AgentBudget(episodes=int(p.get("agent_episodes", 12))) if p.get("controller") == "agent" else None
+
+
 def execute_challenge(ctx: JobContext) -> dict[str, Any]:
     from atom_sdk.design.challenge import run_supersonic_challenge
 
@@ -247,7 +254,8 @@ def execute_challenge(ctx: JobContext) -> dict[str, Any]:
             p["steps"], ctx.dir, p["seed"], mach=p["mach"], grid=tuple(p["grid"]), world_params=p["world_params"],
             schedule=p.get("schedule"), kp=p["kp"], ki=p["ki"], feedforward=p["feedforward"], preview=p["preview"],
             use_safety=p["use_safety"], control=control, on_event=timeline.write, on_step=on_step,
-            poll_seconds=0.05, reuse=True)
+            poll_seconds=0.05, reuse=True, controller=p.get("controller", "scripted"),
+            agent_budget=_agent_budget(p), on_train=lambda step, total, info: ctx.progress(step, total, info))
     finally:
         timeline.close()
         telemetry.close()

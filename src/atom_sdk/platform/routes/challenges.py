@@ -1,5 +1,6 @@
-"""The supersonic shock-tracking challenge: launch, list, read, live control (pause, resume,
-cancel), per-step telemetry and the timeline of events."""
+"""The supersonic shock-tracking challenge: launch (scripted PI, the trained agent, or the
+do-nothing hold), list, read, live control (pause, resume, cancel), per-step telemetry and the
+timeline of events."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ def create_challenge(body: models.ChallengeRequest, p: PlatformDep, who: WriterD
         raise LimitError(f"steps={body.steps}; this server allows at most {p.settings.max_steps}")
     if body.grid[2] != 1:
         raise ConfigError("the wedge world is 2-D; set grid to [nx, ny, 1]")
+    if body.controller == "agent" and body.steps * body.agent_episodes > p.settings.max_steps:
+        raise LimitError(f"the agent trains for steps x agent_episodes = {body.steps * body.agent_episodes} steps; "
+                         f"this server allows at most {p.settings.max_steps}: lower agent_episodes or steps")
     try:
         check_schedule(make_schedule(body.schedule), body.mach)
     except AtomError:
