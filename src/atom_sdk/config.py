@@ -108,6 +108,12 @@ class AgentSettings(StrictModel):
         True, description="train a Hamiltonian latent-dynamics model beside PPO (needs the field encoder)")
     symplectic_weight: float = Field(
         0.1, ge=0.0, le=10.0, description="weight of the latent-dynamics loss; in [0, 10]")
+    core: Literal["mlp", "gru"] = Field(
+        "mlp", description="policy core: 'mlp' (feed-forward) or 'gru' (recurrent memory over the episode)")
+    core_size: int = Field(64, ge=1, le=4096, description="hidden-state size of the 'gru' core; 1 to 4096")
+    sequence_length: int = Field(
+        0, ge=0, le=8192, description="'gru' core: steps per training sequence (divides rollout_length); "
+        "0 = as long as the minibatch count allows")
 
     @field_validator("hidden_sizes")
     @classmethod

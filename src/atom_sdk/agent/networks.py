@@ -4,6 +4,11 @@ Inputs are a dict {"fields": (..., C, nx, ny, nz), "vector": (..., d)}; either k
 absent. Fields go through the encoder, the latent is concatenated with the vector, and two
 tanh MLP torsos (actor and critic, as in CleanRL/PureJaxRL: separate torsos are more stable
 for PPO than a shared one) feed the policy head and the value head.
+
+With ``core="gru"`` a GRU (``agent.recurrent``) sits between the features and the torsos: the
+torsos read its hidden state, which carries what the agent saw earlier in the episode.
+``__call__`` is then one step from a given (default zero) hidden state; ``step`` also returns the
+new state and ``unroll`` runs a stored sequence (the PPO update).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 
 from atom_sdk.agent import distributions
 from atom_sdk.agent.encoder import make_encoder
+from atom_sdk.agent.recurrent import CORES, GRU
 from atom_sdk.errors import ConfigError
 
 POLICY_HEADS = ("state_independent", "state_dependent")
@@ -101,12 +107,18 @@ class ActorCritic(nn.Module):
     fourier_modes: int
     policy_head: str
     use_fields: bool = True
+    core: str = "mlp"
+    core_size: int = 64
 
     def setup(self) -> None:
         if self.policy_head not in POLICY_HEADS:
             raise ConfigError(
                 f"unknown policy_head {self.policy_head!r}", hint=f"use one of {POLICY_HEADS}"
             )
+        if self.core not in CORES:
+            raise ConfigError(f"unknown core {self.core!r}", hint=f"use one of {CORES}")
+        if self.core == "gru":
+            self.memory = GRU(self.core_size, name="gru")
         if self.use_fields:
             self.eyes = make_encoder(self.encoder, self.latent_dim, self.fourier_modes)
         s2 = float(np.sqrt(2.0))
@@ -137,8 +149,16 @@ class ActorCritic(nn.Module):
             raise ConfigError("inputs need 'fields' or 'vector'", hint="give the agent an observation")
         return jnp.concatenate(parts, axis=-1), latent
 
-    def __call__(self, inputs: Mapping[str, jnp.ndarray]):
-        x, latent = self.features(inputs)
+    @property
+    def recurrent(self) -> bool:
+        return self.core == "gru"
+
+    def initial_hidden(self, batch_shape: tuple[int, ...] = ()) -> jnp.ndarray:
+        """Zero hidden state (size 0 for the feed-forward core, which has none)."""
+        return jnp.zeros(tuple(batch_shape) + (self.core_size if self.recurrent else 0,), jnp.float32)
+
+    def heads(self, x: jnp.ndarray) -> tuple[dict, jnp.ndarray]:
+        """Actor and critic torsos and heads on the features (or the GRU state)."""
         h = x
         for layer in self.critic_torso:
             h = jnp.tanh(layer(h))
@@ -155,6 +175,30 @@ class ActorCritic(nn.Module):
             else:
                 log_std = jnp.broadcast_to(self.log_std, mean.shape)
             pi = {"mean": mean, "log_std": jnp.clip(log_std, distributions.LOG_STD_MIN, distributions.LOG_STD_MAX)}
+        return pi, value
+
+    def step(self, inputs: Mapping[str, jnp.ndarray], hidden: jnp.ndarray | None = None):
+        """One step: (policy parameters, value, latent, new hidden state)."""
+        x, latent = self.features(inputs)
+        if not self.recurrent:
+            pi, value = self.heads(x)
+            return pi, value, latent, hidden
+        if hidden is None:
+            hidden = self.initial_hidden(x.shape[:-1])
+        new_hidden, _ = self.memory(x[None], hidden, jnp.zeros((1,) + x.shape[:-1], x.dtype))
+        pi, value = self.heads(new_hidden)
+        return pi, value, latent, new_hidden
+
+    def unroll(self, inputs: Mapping[str, jnp.ndarray], h0: jnp.ndarray, resets: jnp.ndarray):
+        """A stored sequence, inputs (T, B, ...), from hidden ``h0`` (B, H), zeroed where ``resets`` (T, B)."""
+        x, latent = self.features(inputs)
+        _, hs = self.memory(x, h0, resets)
+        pi, value = self.heads(hs)
+        return pi, value, latent
+
+    def __call__(self, inputs: Mapping[str, jnp.ndarray], hidden: jnp.ndarray | None = None):
+        """(policy parameters, value, latent); the GRU core steps once from ``hidden`` (zeros if None)."""
+        pi, value, latent, _ = self.step(inputs, hidden)
         return pi, value, latent
 
 

@@ -12,6 +12,12 @@ Conventions of a ``Rollout`` (time first, then an optional env axis):
 ``dones[t] = 1`` when the episode ended at step t (the next observation is a reset), so no
 value is bootstrapped across it. For a time-limit truncation, add ``gamma * value(final_obs)``
 to ``rewards[t]`` before calling ``update``; ``last_value`` is V(observation after step T-1).
+
+With the recurrent core (``AgentSettings.core = "gru"``) acting goes through ``act_step``, which
+takes and returns the hidden state; the caller zeroes it when an episode ends, and a rollout's
+``hiddens`` (T, [E,] H) holds the state each step was acted from. ``update`` then trains on
+sequence minibatches (``agent.recurrent``): whole chunks of consecutive steps, each re-run
+through the GRU from its stored state.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from flax import struct
 from pydantic import ValidationError
 
 from atom_sdk.agent import networks as N
+from atom_sdk.agent import recurrent as R
 from atom_sdk.agent import symplectic as S
 from atom_sdk.config import AgentSettings, validation_error_to_config_error
 from atom_sdk.errors import ArtifactError, ConfigError
@@ -89,8 +96,12 @@ class AgentSpec:
         return N.ActorCritic(
             action=self.action, hidden_sizes=s.hidden_sizes, encoder=s.encoder,
             latent_dim=s.latent_dim, fourier_modes=s.fourier_modes, policy_head=s.policy_head,
-            use_fields=self.use_fields,
+            use_fields=self.use_fields, core=s.core, core_size=s.core_size,
         )
+
+    @property
+    def recurrent(self) -> bool:
+        return self.settings.core == "gru"
 
     @property
     def uses_dynamics(self) -> bool:
@@ -111,6 +122,7 @@ class Rollout(struct.PyTreeNode):
     values: jnp.ndarray
     rewards: jnp.ndarray
     dones: jnp.ndarray
+    hiddens: Any = None  # recurrent core: the hidden state each step was acted from, (T, [E,] H)
 
 
 def make_optimizer(settings: AgentSettings, total_updates: int) -> optax.GradientTransformation:
@@ -176,9 +188,29 @@ act.__doc__ = "(agent_state, inputs, key, deterministic=False) -> (action in bou
 
 
 @jax.jit
-def value(agent_state: AgentState, inputs) -> jnp.ndarray:
-    """V(inputs); used for last_value and for bootstrapping truncated episodes."""
-    return agent_state.spec.network.apply(agent_state.params["net"], _clean_inputs(inputs))[1]
+def value(agent_state: AgentState, inputs, hidden=None) -> jnp.ndarray:
+    """V(inputs) (from ``hidden`` with the recurrent core); used for last_value and for bootstrapping
+    truncated episodes."""
+    return agent_state.spec.network.apply(agent_state.params["net"], _clean_inputs(inputs), hidden)[1]
+
+
+def initial_hidden(agent_state: AgentState, batch_shape: tuple[int, ...] = ()) -> jnp.ndarray:
+    """The hidden state an episode starts from: zeros (batch_shape + (H,)); H = 0 without a recurrent core."""
+    return agent_state.spec.network.initial_hidden(tuple(batch_shape))
+
+
+def _act_step(agent_state: AgentState, inputs, hidden, key, deterministic: bool = False):
+    spec = agent_state.spec
+    pi, value_, _, new_hidden = spec.network.apply(agent_state.params["net"], _clean_inputs(inputs), hidden,
+                                                   method=N.ActorCritic.step)
+    action = N.sample(pi, spec.action, spec.settings.action_squash, key, deterministic)
+    logp = N.log_prob(pi, action, spec.action, spec.settings.action_squash)
+    return action, logp, value_, new_hidden
+
+
+act_step = jax.jit(_act_step, static_argnames=("deterministic",))
+act_step.__doc__ = ("(agent_state, inputs, hidden, key, deterministic=False) -> (action, log_prob, value, "
+                    "new hidden); the feed-forward core returns ``hidden`` unchanged")
 
 
 # ----------------------------------------------------------------------------- advantages
@@ -217,7 +249,11 @@ def value_loss(new_values, old_values, returns, clip_eps: float, clip_value: boo
 def ppo_loss(params, spec: AgentSpec, batch: dict):
     """Total loss for one minibatch, and its parts for logging."""
     s = spec.settings
-    pi, new_values, latent = spec.network.apply(params["net"], batch["inputs"])
+    if spec.recurrent:  # a minibatch of sequences (L, B, ...), re-run from each one's stored state
+        pi, new_values, latent = spec.network.apply(params["net"], batch["inputs"], batch["hiddens"][0],
+                                                    batch["resets"], method=N.ActorCritic.unroll)
+    else:
+        pi, new_values, latent = spec.network.apply(params["net"], batch["inputs"])
     new_logp = N.log_prob(pi, batch["actions"], spec.action, s.action_squash)
     log_ratio = new_logp - batch["log_probs"]
     adv = batch["advantages"]
@@ -272,6 +308,8 @@ def _update(agent_state: AgentState, rollout: Rollout, last_value, key):
         in_rollout = (jnp.arange(t_len) < t_len - 1).astype(jnp.float32)[:, None]
         data["next_mask"] = (1.0 - dones) * in_rollout
 
+    if spec.recurrent:
+        return _update_sequences(agent_state, rollout, data, dones, returns, key)
     n = rewards.shape[0] * rewards.shape[1]
     if n % s.num_minibatches:
         raise ConfigError(
@@ -279,15 +317,7 @@ def _update(agent_state: AgentState, rollout: Rollout, last_value, key):
             hint="make rollout_length * num_envs a multiple of num_minibatches",
         )
     flat = jax.tree.map(lambda x: x.reshape((n,) + x.shape[2:]), data)
-    optimizer = make_optimizer(s, spec.derived.total_updates)
-    grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
-
-    def minibatch_step(carry, mb):
-        params, opt_state = carry
-        (loss, aux), grads = grad_fn(params, spec, mb)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        return (params, opt_state), {"loss": loss, **aux}
+    minibatch_step = _minibatch_step(spec)
 
     def epoch(carry, k):
         perm = jax.random.permutation(k, n)
@@ -297,9 +327,52 @@ def _update(agent_state: AgentState, rollout: Rollout, last_value, key):
     (params, opt_state), logs = jax.lax.scan(
         epoch, (agent_state.params, agent_state.opt_state), jax.random.split(key, s.update_epochs)
     )
+    return _finish_update(agent_state, params, opt_state, logs, returns, rollout.values)
+
+
+def _minibatch_step(spec: AgentSpec):
+    optimizer = make_optimizer(spec.settings, spec.derived.total_updates)
+    grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
+
+    def minibatch_step(carry, mb):
+        params, opt_state = carry
+        (loss, aux), grads = grad_fn(params, spec, mb)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return (params, opt_state), {"loss": loss, **aux}
+
+    return minibatch_step
+
+
+def _update_sequences(agent_state: AgentState, rollout: Rollout, data: dict, dones, returns, key):
+    """The recurrent core's epochs: minibatches of whole sequences, each with its stored initial state."""
+    spec, s = agent_state.spec, agent_state.spec.settings
+    if rollout.hiddens is None:
+        raise ConfigError("a recurrent agent's rollout needs its hidden states",
+                          hint="act with ppo.act_step and store each step's hidden state in Rollout.hiddens")
+    t_len, n_envs = dones.shape
+    chunks = R.chunk_count(t_len, n_envs, s.num_minibatches, s.sequence_length)
+    hiddens = jnp.asarray(rollout.hiddens, jnp.float32).reshape((t_len, n_envs, -1))
+    seqs = jax.tree.map(lambda x: R.to_sequences(x, chunks), {**data, "hiddens": hiddens})
+    seqs["resets"] = R.sequence_resets(R.to_sequences(dones, chunks))
+    n_seq = chunks * n_envs
+    minibatch_step = _minibatch_step(spec)
+
+    def epoch(carry, k):
+        batches = R.sequence_minibatches(seqs, jax.random.permutation(k, n_seq), s.num_minibatches)
+        return jax.lax.scan(minibatch_step, carry, batches)
+
+    (params, opt_state), logs = jax.lax.scan(
+        epoch, (agent_state.params, agent_state.opt_state), jax.random.split(key, s.update_epochs)
+    )
+    return _finish_update(agent_state, params, opt_state, logs, returns, rollout.values)
+
+
+def _finish_update(agent_state: AgentState, params, opt_state, logs, returns, values):
+    spec, s = agent_state.spec, agent_state.spec.settings
     metrics = jax.tree.map(jnp.mean, logs)
     var_y = jnp.var(returns)
-    metrics["explained_variance"] = jnp.where(var_y > 0, 1.0 - jnp.var(returns - rollout.values) / var_y, 0.0)
+    metrics["explained_variance"] = jnp.where(var_y > 0, 1.0 - jnp.var(returns - values) / var_y, 0.0)
     lr_scale = 1.0 - agent_state.step / spec.derived.total_updates if s.anneal_lr else 1.0
     metrics["learning_rate"] = s.learning_rate * jnp.clip(lr_scale, 0.0, 1.0) * jnp.ones(())
     new_state = agent_state.replace(params=params, opt_state=opt_state, step=agent_state.step + 1)

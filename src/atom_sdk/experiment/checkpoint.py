@@ -1,7 +1,8 @@
 """Run checkpoints: one msgpack file, written atomically after every agent update.
 
 It holds the agent (params, optimiser), the world state (a JAX pytree), the loop bookkeeping,
-the observation normaliser, the RNG key and the scientist's state, so that a resumed run
+the observation normaliser, the RNG key, the scientist's state and the recurrent core's hidden
+state, so that a resumed run
 continues to the same final result as an uninterrupted one.
 """
 
@@ -27,7 +28,8 @@ def exists(out_dir: Path) -> bool:
 
 
 def save(out_dir: Path, config_hash: str, *, agent: bytes, world: Any, loop: Any, normalizer: dict[str, Any],
-         key: np.ndarray, obs: np.ndarray, x_prev: np.ndarray, scientist: dict[str, Any] | None) -> Path:
+         key: np.ndarray, obs: np.ndarray, x_prev: np.ndarray, scientist: dict[str, Any] | None,
+         hidden: np.ndarray | None = None) -> Path:
     world_state, world_t = world.snapshot()
     payload = {
         "config_hash": config_hash,
@@ -39,6 +41,7 @@ def save(out_dir: Path, config_hash: str, *, agent: bytes, world: Any, loop: Any
         "obs": np.asarray(obs),
         "x_prev": np.asarray(x_prev, dtype=np.float64),
         "scientist": json.dumps(scientist) if scientist is not None else "",
+        "hidden": np.asarray(hidden, dtype=np.float32) if hidden is not None else np.zeros(0, np.float32),
     }
     return atomic_write_bytes(out_dir / CHECKPOINT, flax.serialization.msgpack_serialize(payload))
 
@@ -66,6 +69,7 @@ def load(out_dir: Path, config_hash: str | tuple[str, ...]) -> dict[str, Any]:
         "obs": payload["obs"],
         "x_prev": payload["x_prev"],
         "scientist": json.loads(payload["scientist"]) if payload["scientist"] else None,
+        "hidden": payload["hidden"] if np.size(payload.get("hidden", ())) else None,  # absent: feed-forward core
     }
 
 

@@ -6,6 +6,11 @@ wants to act with a checkpoint need the same four pieces wired the same way; bui
 ``(config, world)``, or restored from a run folder with :meth:`Policy.from_checkpoint`, a
 ``Policy`` acts exactly as it did inside the run. The loop keeps the world, the rollout and the
 bookkeeping; the policy keeps everything that learns.
+
+With the recurrent core (``agent.core = "gru"``) the policy also keeps the agent's hidden state:
+every act advances it, :meth:`Policy.reset_memory` zeroes it when the world resets (the loop
+calls it at each episode end), and it is part of :meth:`Policy.state_dict`, so a resumed run
+remembers what the uninterrupted one did.
 """
 
 from __future__ import annotations
@@ -129,6 +134,7 @@ class Decision:
     log_prob: float
     value: float
     env_action: np.ndarray  # the agent's action, or the theory controller's plus the agent's residual
+    hidden: np.ndarray | None = None  # recurrent core: the hidden state the action was chosen from
 
 
 class Policy:
@@ -159,6 +165,16 @@ class Policy:
         example = agent_inputs(self.variant, world, np.zeros(obs_size, np.float32), theory)
         self.key, init_key = jax.random.split(jax.random.PRNGKey(config.seed))
         self.agent = ppo.create_agent(init_key, example, world.action_space, config.agent, derived)
+        self.hidden = np.asarray(ppo.initial_hidden(self.agent))
+
+    @property
+    def recurrent(self) -> bool:
+        """Whether the agent has a recurrent core (and so a hidden state to carry)."""
+        return bool(self.agent.spec.recurrent)
+
+    def reset_memory(self) -> None:
+        """Zero the recurrent core's hidden state: call it whenever the world resets."""
+        self.hidden = np.zeros_like(self.hidden)
 
     @classmethod
     def from_checkpoint(cls, config: RunConfig, world: Any, run_dir: str | Path, *,
@@ -212,22 +228,31 @@ class Policy:
             self.key, act_key = jax.random.split(self.key)
         else:
             act_key = self.key  # unused by the policy mean
-        # one transfer for the three results (three separate reads each waited on the device)
-        action, logp, value = jax.device_get(ppo.act(self.agent, inputs, act_key, deterministic=not explore))
+        hidden = None
+        if self.recurrent:  # the memory advances in training and evaluation alike
+            hidden = self.hidden
+            action, logp, value, new_hidden = jax.device_get(
+                ppo.act_step(self.agent, inputs, hidden, act_key, deterministic=not explore))
+            self.hidden = np.asarray(new_hidden)
+        else:  # one transfer for the three results (three separate reads each waited on the device)
+            action, logp, value = jax.device_get(ppo.act(self.agent, inputs, act_key, deterministic=not explore))
         shape = self.world.action_space.shape
         env_action = np.asarray(action, dtype=np.float64).reshape(shape)
         if self.variant.residual_policy and self.science is not None and theory_allowed:
             env_action = np.clip(self.science.controller(self.world, x) + env_action, self.low, self.high)
-        return Decision(inputs, action, float(logp), float(value), env_action)
+        return Decision(inputs, action, float(logp), float(value), env_action, hidden)
+
+    def _memory(self) -> np.ndarray | None:
+        return self.hidden if self.recurrent else None
 
     def value(self, inputs: dict[str, Any]) -> float:
-        """V(inputs): bootstraps a time-limit truncation."""
-        return float(ppo.value(self.agent, inputs))
+        """V(inputs) from the current hidden state: bootstraps a time-limit truncation."""
+        return float(ppo.value(self.agent, inputs, self._memory()))
 
     # ------------------------------------------------------------------ learning
     def update(self, rollout: ppo.Rollout, last_obs: np.ndarray, x: np.ndarray, u: np.ndarray) -> dict[str, float]:
         """One PPO update on ``rollout``; ``last_obs`` (with ``x``, ``u``) gives the bootstrap value."""
-        last_value = ppo.value(self.agent, self.inputs(last_obs, x, u))
+        last_value = ppo.value(self.agent, self.inputs(last_obs, x, u), self._memory())
         self.key, update_key = jax.random.split(self.key)
         self.agent, metrics = ppo.update(self.agent, rollout, last_value, update_key)
         return {k: float(v) for k, v in metrics.items()}
@@ -240,13 +265,22 @@ class Policy:
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps of the policy (the keys ``checkpoint.save`` takes)."""
         return {"agent": ppo.save(self.agent), "normalizer": self.norm.to_dict(), "key": np.asarray(self.key),
-                "scientist": self.science.scientist.state_dict() if self.science else None}
+                "scientist": self.science.scientist.state_dict() if self.science else None,
+                "hidden": np.asarray(self.hidden) if self.recurrent else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from ``state_dict`` or a loaded checkpoint (extra checkpoint keys are ignored)."""
         self.agent = ppo.load(self.agent, state["agent"])
         self.norm = RunningNorm.from_dict(state["normalizer"])
         self.key = jax.numpy.asarray(np.asarray(state["key"], dtype=np.uint32))
+        if self.recurrent:
+            hidden = state.get("hidden")
+            if hidden is None or np.size(hidden) != np.size(self.hidden):
+                from atom_sdk.errors import ArtifactError
+
+                raise ArtifactError("the checkpoint holds no hidden state of this recurrent agent's size",
+                                    hint="resume with the agent settings (core, core_size) the run was saved with")
+            self.hidden = np.asarray(hidden, dtype=np.float32).reshape(self.hidden.shape)
         if self.science is not None and state.get("scientist") is not None:
             self.science.scientist.load_state_dict(state["scientist"])
 

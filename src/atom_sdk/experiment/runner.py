@@ -276,7 +276,7 @@ def _record(loop: _Loop, t: _Transition, decisions: list[dict[str, Any]]) -> Non
     """Rollout, sums, telemetry; then the episode's end (reset) and the carry to the next step."""
     state, d = loop.state, t.decision
     loop.buffer.append({"inputs": d.inputs, "action": np.asarray(d.action), "log_prob": d.log_prob,
-                        "value": d.value, "reward": _learn_reward(loop, t), "done": t.done})
+                        "value": d.value, "reward": _learn_reward(loop, t), "done": t.done, "hidden": d.hidden})
     state.reward_sum += float(t.reward)
     state.episode_return += float(t.reward)
     state.episode_length += 1
@@ -312,6 +312,7 @@ def _end_episode(loop: _Loop, t: _Transition, diag: dict[str, Any]) -> tuple[np.
     state.episode_return, state.episode_length = 0.0, 0
     state.episode_seed = loop.config.seed + EPISODE_SEED_STRIDE * state.episode
     next_obs, _ = world.reset(seed=state.episode_seed)
+    loop.policy.reset_memory()
     return next_obs, loop.policy.measure(world.observables(), state.step), np.zeros(world.action_space.shape)
 
 
@@ -368,6 +369,7 @@ def _stack_rollout(buffer: list[dict[str, Any]]):
         values=np.asarray([b["value"] for b in buffer], np.float32),
         rewards=np.asarray([b["reward"] for b in buffer], np.float32),
         dones=np.asarray([b["done"] for b in buffer], np.float32),
+        hiddens=np.stack([b["hidden"] for b in buffer]) if buffer[0].get("hidden") is not None else None,
     )
 
 
