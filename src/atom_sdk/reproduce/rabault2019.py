@@ -196,7 +196,7 @@ def _figures(out: Path, unc: dict[str, Any], records: list[dict], dt: float, bes
                 color=f"C{i}", label=f"{r['variant']} seed {r['seed']}")
     ax.axvspan(t[len(t) // 2], t[-1], color="0.9", zorder=0, label="averaging window")
     ax.set_xlabel("time after the developed state [D/U]")
-    ax.set_ylabel("C_D (mean over each agent step)")
+    ax.set_ylabel("C_D [1], mean over each agent step")
     ax.legend(fontsize=6, ncol=2)
     ax.set_title("Drag history: deterministic policy vs uncontrolled, same start state", fontsize=9)
     save_figure(fig, out / "drag_history.png")
@@ -207,10 +207,11 @@ def _figures(out: Path, unc: dict[str, Any], records: list[dict], dt: float, bes
         fig, axes = plt.subplots(2, 1, figsize=(8, 3.6))
         for ax, field, title in ((axes[0], unc["vorticity"], "uncontrolled"),
                                  (axes[1], ctrl, f"controlled ({best['variant']}, seed {best['seed']})")):
-            ax.imshow(field.T, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="equal")
+            image = ax.imshow(field.T, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="equal")
             ax.set_title(f"vorticity, {title}", fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set_xlabel("x [cells]", fontsize=7)
+            ax.set_ylabel("y [cells]", fontsize=7)
+            fig.colorbar(image, ax=ax, label="vorticity [1/dt]")
         save_figure(fig, out / "vorticity.png")
         names.append("vorticity.png")
     return names

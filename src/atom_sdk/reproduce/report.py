@@ -56,7 +56,8 @@ def comparison_figure(rows: Sequence[dict[str, Any]], path: Path, title: str) ->
             colour = "tab:blue" if row["verdict"]["reproduced"] else "tab:red"
             ax.errorbar([0], [ours], yerr=yerr, fmt="o", color=colour, capsize=6, label="ours (95% CI)")
         ax.set_xticks([])
-        ax.set_title(row["quantity"] + (f" [{row['unit']}]" if row.get("unit") else ""), fontsize=8)
+        ax.set_title(row["quantity"], fontsize=8)
+        ax.set_ylabel(f"{row['quantity']} [{row.get('unit') or '1'}]", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0][0].legend(fontsize=6, loc="best")
     fig.suptitle(title, fontsize=9)
