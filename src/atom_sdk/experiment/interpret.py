@@ -37,7 +37,7 @@ from atom_sdk.provenance import provenance, utc_now
 from atom_sdk.workspace import OutputPlan, claim_output, output_folder, plan_output
 
 __all__ = ["SCHEMA", "FOLDER", "InterpretPlan", "interpret_run", "plan_interpretation", "feature_names",
-           "channel_names", "map_2d", "downsample"]
+           "channel_names", "map_2d", "downsample", "read_saliency"]
 
 SCHEMA = "atom.saliency/1"
 #: the folder under the run folder that holds the artifacts

@@ -87,8 +87,10 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
     from atom_sdk.platform.routes import (assistant, challenges, designs, evaluations, geometries, health, jobs,
                                           ledger, metrics, runs, runtime, safety, studio, worlds)
 
+    from atom_sdk.platform.routes import interpret
+
     routers = [m.router for m in (jobs, runs, worlds, designs, challenges, geometries, studio, runtime, ledger,
-                                  assistant, safety, health, evaluations, metrics)]
+                                  assistant, safety, health, evaluations, metrics, interpret)]
     for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -267,3 +267,4 @@ document.getElementById("key-form").addEventListener("submit", (ev) => {
 });
 window.addEventListener("hashchange", route);
 route();
+import("/static/views_saliency.js").then((m) => m.install()).catch(() => {});  // saliency view of a run (#run-saliency)
