@@ -13,7 +13,7 @@ from typing import Any
 
 from atom_sdk.artifacts import read_json, write_json
 from atom_sdk.errors import ArtifactError
-from atom_sdk.reproduce.figures import pyplot, save_figure
+from atom_sdk.reproduce.figures import axis_label, pyplot, reference_line, save_figure
 
 SCHEMA = "atom.reproduction_report/1"
 
@@ -47,8 +47,7 @@ def comparison_figure(rows: Sequence[dict[str, Any]], path: Path, title: str) ->
     n = max(len(rows), 1)
     fig, axes = plt.subplots(1, n, figsize=(3.0 * n, 3.2), squeeze=False)
     for ax, row in zip(axes[0], rows):
-        ax.axhspan(row["paper_low"], row["paper_high"], color="tab:green", alpha=0.25, label="paper range")
-        ax.axhline(row["paper"], color="tab:green", lw=1.5, label="paper")
+        reference_line(ax, row["paper"], "paper", low=row["paper_low"], high=row["paper_high"])
         ours = row.get("ours")
         if ours is not None and math.isfinite(ours):
             lo, hi = row.get("ci_low"), row.get("ci_high")
@@ -57,7 +56,7 @@ def comparison_figure(rows: Sequence[dict[str, Any]], path: Path, title: str) ->
             ax.errorbar([0], [ours], yerr=yerr, fmt="o", color=colour, capsize=6, label="ours (95% CI)")
         ax.set_xticks([])
         ax.set_title(row["quantity"], fontsize=8)
-        ax.set_ylabel(f"{row['quantity']} [{row.get('unit') or '1'}]", fontsize=8)
+        ax.set_ylabel(axis_label(row["quantity"], row.get("unit", "")), fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0][0].legend(fontsize=6, loc="best")
     fig.suptitle(title, fontsize=9)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from atom_sdk.reproduce.convergence import grid_convergence_index, observed_order, richardson
-from atom_sdk.reproduce.figures import pyplot, save_figure
+from atom_sdk.reproduce.figures import axis_label, pyplot, save_figure
 from atom_sdk.reproduce.registry import REPRODUCTIONS, comparison_row
 
 QUANTITIES = ("cd_max", "cl_max", "strouhal")
@@ -72,7 +72,7 @@ def _figure(levels: list[dict], conv: dict[str, dict], path: Path) -> None:
         if conv[q]["richardson"] is not None:
             ax.plot([0.0], [conv[q]["richardson"]], "r*", ms=10, label=f"Richardson (p={conv[q]['order']:.2f})")
         ax.set_xlabel("1 / D [1/cells]")
-        ax.set_ylabel(f"{pub.quantity} [{pub.unit or '1'}]")
+        ax.set_ylabel(axis_label(pub.quantity, pub.unit))
         ax.set_title(pub.quantity, fontsize=9)
         ax.set_xlim(left=-0.005)
         ax.legend(fontsize=6)
