@@ -6,7 +6,9 @@ writes ``inverse_design_report.json`` plus a convergence plot. A ``DesignSpec`` 
 ``ObjectiveSpec``) names the problem; ``resolve_spec`` fills in the problem's defaults.
 ``run_search`` is the search alone over a ``DesignSpace`` of ``Parameter``s; a ``Problem`` is
 registered by name (``register_problem``, ``get_problem``, ``list_problems``);
-``evaluations_to_reach`` reads how fast a search got there. Names are handed on lazily.
+``evaluations_to_reach`` reads how fast a search got there. The objective language (weighted
+``Objective``s, ``DiagnosticConstraint``s, a ``Penalty``, feasibility-first ranking) is in
+``language`` and ``ranking``. Names are handed on lazily.
 """
 
 import lazy_loader as _lazy
@@ -14,7 +16,9 @@ import lazy_loader as _lazy
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submod_attrs={
+        "language": ["DiagnosticConstraint", "Objective", "Penalty"],
         "problems": ["Problem", "get_problem", "list_problems", "register_problem"],
+        "ranking": ["Scorer", "ranked", "ranking_key"],
         "search": ["evaluations_to_reach", "resolve_spec", "run_design", "run_search"],
         "space": ["DesignSpace", "Parameter"],
         "spec": ["DesignSpec", "ObjectiveSpec"],

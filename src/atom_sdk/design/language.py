@@ -46,6 +46,20 @@ def _reduce(text: str | None, source: str) -> str:
     return text
 
 
+class ObjectiveSpec(BaseModel):
+    """A generic objective: reduce one diagnostic over the rollout, optionally against a target.
+
+    The single-objective form that predates ``Objective``; kept so existing specs stay valid."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    diagnostic: str = Field(..., description="diagnostic name reported by the world")
+    reduce: Reduce = "mean_last"
+    last_n: int = Field(10, ge=1, description="steps averaged by 'mean_last'")
+    target: float | None = Field(None, description="if set, the objective is |reduced - target|")
+    sense: Literal["min", "max"] = "min"
+
+
 class Objective(BaseModel):
     """One weighted term: ``weight * reduced`` (min), ``-weight * reduced`` (max) or ``weight * |reduced - target|``."""
 

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from atom_sdk.design.space import Design, DesignSpace, Parameter
-from atom_sdk.design.spec import ObjectiveSpec
+from atom_sdk.design.language import ObjectiveSpec
 from atom_sdk.errors import ConfigError
 
 Trace = dict[str, np.ndarray]
@@ -59,7 +59,9 @@ class Problem:
     diagnostics: tuple[str, ...] = ()  # default: the world's ``diagnostic_units`` table
     units: dict[str, str] = field(default_factory=dict)  # default: the world's units
     model: Callable[[Design, Context], dict[str, float]] | None = None
-    optimum_for_language: bool = False
+    #: the known optimum is the constrained optimum of ``model`` under the spec's objective language
+    #: (solved in ``optimum.model_optimum``), so it follows any objectives and constraints
+    optimum_from_model: bool = False
 
     def _world_table(self) -> dict[str, Any]:
         if self.world is None:
@@ -102,7 +104,7 @@ class Problem:
             "diagnostics": list(self.diagnostic_names()),
             "objective_unit": self.objective_unit,
             "has_surrogate": self.surrogate is not None or self.model is not None,
-            "has_known_optimum": self.known_optimum is not None,
+            "has_known_optimum": self.known_optimum is not None or self.optimum_from_model,
         }
 
 
@@ -276,19 +278,13 @@ def _quadratic_objective(trace: Trace, ctx: Context) -> float:
     return reduce_trace(trace, "f", "final")
 
 
-def _quadratic_optimum(ctx: Context) -> Design | None:
-    from atom_sdk.design.optimum import model_optimum
-
-    return model_optimum(CONSTRAINED_QUADRATIC, ctx)
-
-
 CONSTRAINED_QUADRATIC = Problem(
     name="constrained_quadratic", world=None,
     description="analytical test of the objective language: minimise f=(x-2)^2+(y-1)^2 under constraints on "
                 "g=x+y, h=x-y (e.g. g<=2 -> optimum (1.5, 0.5), f=0.5); also q=x^2+y^2, x, y",
     space=DesignSpace((Parameter("x", -1.0, 4.0, "first coordinate"), Parameter("y", -1.0, 4.0, "second coordinate"))),
     objective=_quadratic_objective, world_params=_no_world_params, model=_quadratic_model,
-    known_optimum=_quadratic_optimum, optimum_for_language=True, default_steps=1, default_grid=(1, 1, 1),
+    optimum_from_model=True, default_steps=1, default_grid=(1, 1, 1),
     diagnostics=("f", "g", "h", "q", "x", "y"), units={k: "1" for k in "fghqxy"}, objective_meaning="f = (x-2)^2 + (y-1)^2",
     objective_unit="1",
 )

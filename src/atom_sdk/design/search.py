@@ -214,18 +214,21 @@ def language_summary(spec: DesignSpec, problem: Problem, scorer: Scorer) -> dict
 
 def _known_optimum(problem: Problem, spec: DesignSpec, ctx: Context, scorer: Scorer,
                    best: dict[str, Any] | None) -> Any:
-    from atom_sdk.design.optimum import optimum_value
+    from atom_sdk.design.optimum import model_optimum, optimum_value
 
-    if problem.known_optimum is None or (spec.uses_language and not problem.optimum_for_language):
+    if problem.optimum_from_model:
+        optimum = model_optimum(problem, ctx)
+    elif problem.known_optimum is None or spec.uses_language:
         return None
-    optimum = problem.known_optimum(ctx)
+    else:
+        optimum = problem.known_optimum(ctx)
     if optimum is None:
         return None
     error = None
     if best is not None:
         error = {k: abs(best["design"][k] - v) for k, v in optimum.items()}
     source = ("constrained optimum of the analytical model (SLSQP on a convex programme)"
-              if problem.optimum_for_language else "analytical model (theta-beta-Mach / oblique-shock relations)")
+              if problem.optimum_from_model else "analytical model (theta-beta-Mach / oblique-shock relations)")
     return {"design": optimum, "objective": optimum_value(problem, ctx, optimum, scorer), "source": source,
             "best_abs_error": error}
 

@@ -18,6 +18,7 @@ from atom_sdk.design.language import (
     OBJECTIVE_SYNTAX,
     DiagnosticConstraint,
     Objective,
+    ObjectiveSpec,
     Penalty,
     constraint_item,
     objective_item,
@@ -31,18 +32,6 @@ NON_SEMANTIC = frozenset({"name", "output_root", "workers"})
 #: written before it keep their config hash.
 LANGUAGE_DEFAULTS: dict[str, Any] = {"objectives": None, "penalty": Penalty().model_dump(mode="json"),
                                      "ranking": "feasibility_first"}
-
-
-class ObjectiveSpec(BaseModel):
-    """A generic objective: reduce one diagnostic over the rollout, optionally against a target."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    diagnostic: str = Field(..., description="diagnostic name reported by the world")
-    reduce: Literal["mean_last", "final", "mean", "min", "max"] = "mean_last"
-    last_n: int = Field(10, ge=1, description="steps averaged by 'mean_last'")
-    target: float | None = Field(None, description="if set, the objective is |reduced - target|")
-    sense: Literal["min", "max"] = "min"
 
 
 class DesignSpec(BaseModel):
