@@ -215,7 +215,8 @@ def test_reproduction_figures_have_units_and_references(captured, tmp_path):
                           tmp_path / "s.png")
     taylor_green_decay._figure([{"tau": 0.6, "n": n, "rel_error": 4.0 / n**2} for n in (16, 32, 64)],
                                tmp_path / "t.png")
-    unc = {"drag": list(3.2 + 0.01 * np.sin(np.arange(20))), "vorticity": np.random.default_rng(0).normal(size=(40, 20))}
+    vorticity = np.random.default_rng(0).normal(size=(40, 20))
+    unc = {"drag": list(3.2 + 0.01 * np.sin(np.arange(20))), "vorticity": vorticity}
     records = [{"status": "ok", "variant": rabault2019.ATOM_VARIANT, "seed": 0,
                 "eval": {"drag": list(3.0 + 0.01 * np.arange(20))}}]
     run = tmp_path / "run"

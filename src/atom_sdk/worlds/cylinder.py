@@ -52,7 +52,7 @@ class CylinderParams(WorldParams):
                               "'reynolds'")
     reynolds: float | None = param(None, unit=DIMENSIONLESS, description="Re = U D / nu; sets tau instead", gt=0)
     collision: Literal["bgk", "trt", "mrt"] = param("trt", unit=NOT_A_QUANTITY,
-                                                    description="collision operator: BGK, two- or multi-relaxation-time")
+                                                    description="collision operator: BGK, TRT or MRT (relaxation times)")
     substeps: int = param(100, unit=DIMENSIONLESS, description="LBM updates per agent step", ge=1, le=100000)
     cylinder_x: float | None = param(None, unit="dx", description="centre x (default: Schäfer–Turek scaled)")
     cylinder_y: float | None = param(None, unit="dx", description="centre y (default: Schäfer–Turek scaled)")
