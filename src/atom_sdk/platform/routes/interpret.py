@@ -79,9 +79,9 @@ def grid(name: str, image: np.ndarray, max_size: int) -> dict[str, Any]:
     """An (nx, ny) array as a bounded ``Grid``: block means, then rows along y."""
     from atom_sdk.experiment.interpret import downsample
 
-    small = downsample(image, max_size)
-    return {"name": name, "shape": list(image.shape), "min": float(small.min()), "max": float(small.max()),
-            "data": [[float(f"{v:.6g}") for v in row] for row in small.T]}
+    rows = [[float(f"{v:.6g}") for v in row] for row in downsample(image, max_size).T]  # 6 significant digits
+    return {"name": name, "shape": list(image.shape), "min": min(map(min, rows)), "max": max(map(max, rows)),
+            "data": rows}
 
 
 def _run_folder(p: Any, run_id: str) -> Any:
