@@ -14,7 +14,11 @@ Modules: ``library`` (candidate terms), ``derivatives`` (Savitzky-Golay and weak
 ``conformal``, ``ledger``, ``governance``, ``planning`` (exploration and theory-derived control),
 ``systems`` (reference systems with known laws), ``scientist``, ``modes`` (flow fields to
 models: ``PODModes`` reduces snapshot fields to modal amplitudes, with an optional shift mode,
-and ``discover_modes`` fits a sparse law to them). Names are handed on
+and ``discover_modes`` fits a sparse law to them), ``implicit`` (rational laws ``N/D`` by
+SINDy-PI: ``ImplicitDiscoverer``) and ``symbolic_regression`` (``SymbolicRegressor``: PySR
+where Julia is installed, else a built-in expression search; gplearn on request). The online
+``Scientist(backends=("sparse", "implicit", "sr"))`` sends every backend's candidate through
+the same governor and ledger. Names are handed on
 lazily, so the online scientist never imports scikit-learn or PySINDy unless asked to.
 """
 
@@ -30,11 +34,13 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "discover": ["discover"],
         "estimator": ["LawDiscoverer"],
         "governance": ["Governor"],
+        "implicit": ["ImplicitDiscoverer"],
         "ledger": ["HypothesisLedger"],
         "library": ["CustomTerm", "Library"],
         "modes": ["PODModes", "discover_modes"],
         "scientist": ["Scientist"],
         "sparse": ["SparseRegressor"],
+        "symbolic_regression": ["SymbolicRegressor"],
         "theory": ["Equation", "Theory"],
     },
 )

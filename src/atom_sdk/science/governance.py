@@ -65,6 +65,7 @@ __all__ = [
     "null_scores",
     "jaccard",
     "is_duplicate",
+    "structural_support",
 ]
 
 
@@ -193,6 +194,16 @@ def null_scores(
     return out
 
 
+def structural_support(theory: Theory) -> frozenset[Any]:
+    """The law's support as compared across windows: ``metadata["structure"]`` when the backend
+    gives one (a rational or symbolic law's terms carry fitted constants in their names, so two
+    fits of one law would never share names), else the kept ``(target, term)`` pairs."""
+    structure = theory.metadata.get("structure")
+    if structure is None:
+        return theory.support_set()
+    return frozenset(tuple(str(v) for v in pair) for pair in structure)
+
+
 def jaccard(a: frozenset[Any] | set[Any], b: frozenset[Any] | set[Any]) -> float:
     if not a and not b:
         return 1.0
@@ -232,6 +243,8 @@ class Governor:
         self.current: Theory | None = None
         self.trust: float = 0.0
         self.previous_support: frozenset[tuple[str, str]] | None = None
+        # window stability compares a candidate with the previous one *of its own backend*
+        self.previous_support_by_backend: dict[str, frozenset[tuple[str, str]]] = {}
         self.n_records = 0
         self.last_quality: float | None = None
         self.accepted_quality: float = 0.0
@@ -260,19 +273,29 @@ class Governor:
         valid: np.ndarray | None = None,
         x_train: np.ndarray | None = None,
         valid_train: np.ndarray | None = None,
+        backend: str | None = None,
+        fold_trust: bool = True,
     ) -> dict[str, Any]:
         """Decide on ``candidate`` using the held-out window (``valid`` masks its intervals);
         ``x_train`` (the samples the candidate was fitted on; ``valid_train`` masks its intervals)
-        sets the trivial predictors' constants (check 1). Returns the decision record."""
+        sets the trivial predictors' constants (check 1). Returns the decision record.
+
+        ``backend`` names the discovery backend that proposed the candidate (``"sparse"``,
+        ``"implicit"``, ``"sr"``): it is written in both records, and window stability compares
+        with that backend's previous candidate (``None``: the sparse default, records unchanged).
+        ``fold_trust=False`` leaves the trust as it is when the candidate is rejected, so that a
+        fit proposing several candidates on one held-out window moves the trust once, not once
+        per candidate; an acceptance always sets it."""
         cfg = self.config
         dt = float(dt if dt is not None else (self.dt if self.dt is not None else candidate.metadata.get("dt", 1.0)))
         cand = heldout_score(candidate, x_holdout, u_holdout, dt, cfg.step_method, valid)
         base = heldout_score(self.current, x_holdout, u_holdout, dt, cfg.step_method, valid)
         nulls = null_scores(x_holdout, valid, x_train, valid_train)
-        sup = candidate.support_set()
+        sup = structural_support(candidate)
+        previous = self.previous_support if backend in (None, "sparse") else self.previous_support_by_backend.get(backend)
         improves, reasons, bar = _improvement_check(cand, base if self.current is not None else None, nulls, cfg)
         stable, min_incl, why_stable = _ensemble_check(candidate, cfg)
-        window_ok, jac, why_window = _window_check(sup, self.previous_support, cfg)
+        window_ok, jac, why_window = _window_check(sup, previous, cfg)
         dup = is_duplicate(candidate, self.current, cfg.duplicate_rtol, cfg.duplicate_atol)
         reasons += [why_stable, why_window, _novelty_reason(dup, cfg)]
         passed = improves and stable and window_ok and not dup
@@ -293,9 +316,16 @@ class Governor:
             extra["step"] = int(step)
         if fit_info:
             extra["fit"] = jsonable(fit_info)
+        if backend is not None:
+            extra["backend"] = str(backend)
+            if "expressions" in candidate.metadata:
+                extra["expressions"] = candidate.metadata["expressions"]
         equations = candidate.laws()
         self._record("candidate", equations=equations, scores=scores, reasons=[], **extra)
-        self.previous_support = sup
+        if backend in (None, "sparse"):
+            self.previous_support = sup
+        else:
+            self.previous_support_by_backend[str(backend)] = sup
 
         if passed:
             self.current = candidate
@@ -304,7 +334,8 @@ class Governor:
             q = cand.quality
         else:
             q = self.quality(base) if self.current is not None else 0.0
-        self.update_trust(q if self.current is not None else 0.0, reset=passed)
+        if passed or fold_trust:
+            self.update_trust(q if self.current is not None else 0.0, reset=passed)
         scores["trust"] = self.trust
         kind = "accepted" if passed else "rejected"
         return self._record(kind, equations=equations, scores=scores, reasons=reasons, **extra)
@@ -360,7 +391,11 @@ class Governor:
             "last_quality": self.last_quality,
             "accepted_quality": self.accepted_quality,
             "accepted_rmse": None if self.accepted_rmse is None else self.accepted_rmse.tolist(),
-        }
+        } | (
+            {"previous_support_by_backend": {b: sorted(list(p) for p in s) for b, s in self.previous_support_by_backend.items()}}
+            if self.previous_support_by_backend
+            else {}
+        )
 
     def load_state_dict(self, d: dict[str, Any], custom_functions: dict[str, Any] | None = None) -> None:
         self.current = (
@@ -374,6 +409,9 @@ class Governor:
         self.accepted_quality = float(d.get("accepted_quality", 0.0))
         ar = d.get("accepted_rmse")
         self.accepted_rmse = None if ar is None else np.asarray(ar, dtype=float)
+        self.previous_support_by_backend = {
+            str(b): frozenset(tuple(p) for p in sup) for b, sup in (d.get("previous_support_by_backend") or {}).items()
+        }
 
 
 # --------------------------------------------------------------------------- the four checks of review

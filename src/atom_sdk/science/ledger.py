@@ -274,13 +274,18 @@ class HypothesisLedger:
         return dict(record)
 
     # ------------------------------------------------------------------ reading
-    def records(self, run_id: str | None = None, kind: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
-        """Records in order, optionally filtered by ``run_id`` and ``kind`` (one or several)."""
+    def records(
+        self, run_id: str | None = None, kind: str | Sequence[str] | None = None, backend: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Records in order, optionally filtered by ``run_id``, ``kind`` (one or several) and the
+        discovery ``backend`` that proposed the law (a record without one is ``"sparse"``)."""
         kinds = {kind} if isinstance(kind, str) else (set(kind) if kind is not None else None)
         return [
             dict(r)
             for r in self._records
-            if (run_id is None or r.get("run_id") == run_id) and (kinds is None or r.get("kind") in kinds)
+            if (run_id is None or r.get("run_id") == run_id)
+            and (kinds is None or r.get("kind") in kinds)
+            and (backend is None or r.get("backend", "sparse") == backend)
         ]
 
     filter = records

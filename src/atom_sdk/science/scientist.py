@@ -40,7 +40,10 @@ from atom_sdk.science.planning import propose_action as _propose
 from atom_sdk.science.sparse import SparseRegressor
 from atom_sdk.science.theory import Theory, theory_from_result
 
-__all__ = ["Scientist"]
+__all__ = ["Scientist", "BACKENDS"]
+
+#: Discovery backends a scientist can run on each fit (see ``Scientist(backends=...)``).
+BACKENDS = ("sparse", "implicit", "sr")
 
 _STATE_VERSION = 1
 _FEATURE_CLIP = 1e6
@@ -87,6 +90,17 @@ class Scientist:
         Seed of the fitting randomness (bagging).
     tuning:
         :class:`atom_sdk.config.ScientistTuning`, the method's constants (``None``: defaults).
+    backends:
+        Discovery backends run on each fit, each proposing one candidate that the governor
+        reviews by the same rules, in this order: ``"sparse"`` (ensembled STLSQ over the library,
+        the default), ``"implicit"`` (rational laws ``N/D`` by SINDy-PI,
+        :mod:`~atom_sdk.science.implicit`) and ``"sr"`` (symbolic regression,
+        :mod:`~atom_sdk.science.symbolic_regression`). With more than the default, every ledger
+        record names its ``backend`` and the trust moves once per fit, not once per candidate.
+    sr_options:
+        Keyword arguments of the ``"sr"`` backend's
+        :class:`~atom_sdk.science.symbolic_regression.SymbolicRegressor` (e.g. ``backend``,
+        ``max_terms``, ``unary``).
     """
 
     def __init__(
@@ -100,7 +114,14 @@ class Scientist:
         run_id: str = "run",
         seed: int = 0,
         tuning: ScientistTuning | None = None,
+        backends: tuple[str, ...] | list[str] = ("sparse",),
+        sr_options: Mapping[str, Any] | None = None,
     ) -> None:
+        self.backends = tuple(str(b) for b in backends)
+        bad = [b for b in self.backends if b not in BACKENDS]
+        if not self.backends or bad or len(set(self.backends)) != len(self.backends):
+            raise ValueError(f"backends must be distinct names from {BACKENDS}, got {backends!r}")
+        self.sr_options = dict(sr_options or {})
         self.settings = _as_model(ScientistSettings() if settings is None else settings, ScientistSettings, "settings")
         self._cfg = resolve_settings(self.settings, tuning)
         self.variable_names = [str(v) for v in variable_names]
@@ -250,7 +271,7 @@ class Scientist:
         system = RegressionSystem.concatenate(systems)
         if system.n_rows < self.library.n_terms + 2:
             return []
-        candidate = self._fit(system, int(step), n_train)
+        candidates = self._candidates(system, int(step), n_train, x[:n_train], u[:n_train], seg[:n_train])
         fit_info = {
             "n_train": n_train,
             "n_holdout": int(valid_ho.sum()),
@@ -259,16 +280,24 @@ class Scientist:
             "n_segments": len(systems),
         }
         u_ctrl = u_ho if self.n_ctrl else None
-        decision = self.governor.review(
-            candidate, x_ho, u_ctrl, dt=self.dt, step=int(step), fit_info=fit_info, valid=valid_ho,
-            x_train=x[:n_train], valid_train=seg[1:n_train] == seg[: n_train - 1],
-        )
-        if decision["kind"] == "accepted":
-            resid = x_ho[1:] - one_step_predictions(candidate, x_ho, u_ctrl, self.dt, str(self._cfg["step_method"]))
+        tagged = self.backends != ("sparse",)  # the default run's records stay exactly as they were
+        decisions: list[dict[str, Any]] = []
+        accepted = None
+        for i, (backend, candidate) in enumerate(candidates):
+            decision = self.governor.review(
+                candidate, x_ho, u_ctrl, dt=self.dt, step=int(step), fit_info=fit_info, valid=valid_ho,
+                x_train=x[:n_train], valid_train=seg[1:n_train] == seg[: n_train - 1],
+                backend=backend if tagged else None, fold_trust=accepted is None and i == len(candidates) - 1,
+            )
+            decisions.append(decision)
+            if decision["kind"] == "accepted":
+                accepted = candidate
+        if accepted is not None:
+            resid = x_ho[1:] - one_step_predictions(accepted, x_ho, u_ctrl, self.dt, str(self._cfg["step_method"]))
             self._aci.reset(scores=np.abs(resid[valid_ho]))
             self._last_residual = np.zeros(self.n_vars)
         self.last_fit_seconds = time.perf_counter() - t0
-        return [decision]
+        return decisions
 
     def _fit_due(self, step: int) -> bool:
         c = self._cfg
@@ -296,6 +325,49 @@ class Scientist:
             except ValueError:  # episode piece too short for the filter
                 continue
         return systems
+
+    def _candidates(
+        self, system: RegressionSystem, step: int, n_train: int, x: np.ndarray, u: np.ndarray, seg: np.ndarray
+    ) -> list[tuple[str, Theory]]:
+        """One candidate per backend, in ``backends`` order; a backend that cannot fit this
+        window (too few rows, no finite candidate) proposes nothing."""
+        out: list[tuple[str, Theory]] = []
+        for backend in self.backends:
+            if backend == "sparse":
+                out.append((backend, self._fit(system, step, n_train)))
+                continue
+            try:
+                theory = self._fit_pointwise(backend, step, n_train, x, u, seg)
+            except ValueError:
+                continue
+            out.append((backend, theory))
+        return out
+
+    def _fit_pointwise(
+        self, backend: str, step: int, n_train: int, x: np.ndarray, u: np.ndarray, seg: np.ndarray
+    ) -> Theory:
+        """The ``"implicit"`` or ``"sr"`` candidate, fitted on pointwise Savitzky-Golay
+        derivatives of the training window's episode pieces."""
+        from atom_sdk.science.implicit import fit_implicit, pointwise_rows
+
+        c = self._cfg
+        t = np.arange(len(x)) * self.dt
+        pieces = [np.flatnonzero(seg == s_id) for s_id in np.unique(seg)]
+        pieces = [idx for idx in pieces if len(idx) >= 7]
+        if not pieces:
+            raise ValueError("no episode piece is long enough for derivatives")
+        window = min(int(c["sg_window"]), max(5, min(len(i) for i in pieces) // 2 * 2 - 1))
+        diff = Differentiation(sg_window=window, sg_polyorder=min(int(c["sg_polyorder"]), window - 2))
+        us = [u[i] for i in pieces] if self.n_ctrl else None
+        X, XD, U, B = pointwise_rows([x[i] for i in pieces], [t[i] for i in pieces], us, diff)
+        meta = {"dt": self.dt, "step": step, "derivative": "smoothed_fd", "n_train": n_train}
+        if backend == "implicit":
+            lib = Library(self.variable_names, self.control_names, degree=int(c["library_degree"]))
+            return fit_implicit(lib, X, XD, U, B, metadata=meta)
+        from atom_sdk.science.symbolic_regression import SymbolicRegressor, sr_theory
+
+        opts = {"random_state": [self.seed, step & 0x7FFFFFFF], **self.sr_options}
+        return sr_theory(self.variable_names, self.control_names, X, XD, U, SymbolicRegressor(**opts), metadata=meta)
 
     def _fit(self, system: RegressionSystem, step: int, n_train: int) -> Theory:
         """The candidate theory of one fit (bagging seeded by the run seed and the step)."""
