@@ -244,3 +244,20 @@ def test_api_accepts_the_language_and_refuses_unknown_diagnostics(tmp_path) -> N
         assert {"objectives", "penalty", "ranking"} <= set(schema["spec_schema"]["properties"])
         quad = [p for p in schema["problems"] if p["problem"] == "constrained_quadratic"][0]
         assert quad["diagnostics"] == ["f", "g", "h", "q", "x", "y"]
+
+
+def test_rollout_path_scores_world_diagnostics() -> None:
+    # the Taylor-Green problem's own objective is the time-mean energy_error: the same term written in the
+    # language gives the same numbers, and a constraint on a world diagnostic is scored from the rollout
+    base = {"problem": "taylor_green_forcing", "backend": "random", "iterations": 1, "population": 4,
+            "rollout_steps": 20, "seed": 3}
+    own = run_search(base)["evaluations"]
+    spelled = run_search({**base, "objectives": ["energy_error@mean:min"], "constraints": ["energy@final>=0.22"]})
+    assert spelled["spec"]["evaluator"] == "rollout"
+    for a, b in zip(own, spelled["evaluations"]):
+        assert b["objective"] == pytest.approx(a["objective"], rel=1e-12)
+        row = b["constraints"][0]
+        assert row["value"] == pytest.approx(b["metrics"]["energy"], rel=1e-6)  # @final = last step's value
+        assert row["margin"] == pytest.approx(row["value"] - 0.22, rel=1e-9)
+        assert b["feasible"] == (row["value"] >= 0.22)
+    assert {r["feasible"] for r in spelled["evaluations"]} == {True, False}

@@ -1,4 +1,9 @@
-"""Inverse design: launch a search, list and read searches, and the built-in problems' spec templates."""
+"""Inverse design: launch a search, list and read searches, and the built-in problems' spec templates.
+
+The request's ``spec`` is the library's ``DesignSpec``, objective language included, so the API
+accepts exactly what ``atom design --config`` does; an unknown diagnostic, a ``between`` with
+lower > upper or an empty ``objectives`` list is a 422 that says what to change.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,19 @@ from atom_sdk.platform.routes import jobviews
 router = APIRouter(prefix="/api/v1", tags=["inverse design"])
 
 
-@router.post("/inverse-design/jobs", response_model=models.Job, status_code=202, summary="Launch an inverse-design search")
+LANGUAGE_HELP = (
+    "The spec may weigh several objectives and constrain any diagnostic the evaluation reports (the problem's "
+    "`diagnostics` in the spec template), e.g. `{\"problem\": \"constrained_quadratic\", \"objectives\": "
+    "[\"f:min:1\", \"x:max:0.5\"], \"constraints\": [\"g<=2\", \"0<=h<=0.5\"], \"penalty\": "
+    "{\"function\": \"linear\", \"weight\": 1000}, \"ranking\": \"feasibility_first\"}`. Objectives: "
+    "`NAME:min[:W]`, `NAME:max[:W]`, `NAME:target=T[:W]`; constraints: `NAME<=U`, `NAME>=L`, `L<=NAME<=U` (or "
+    "the objects). Ranking feasibility_first (Deb's rules) picks the reported best; CMA-ES follows the "
+    "penalised objective. The report gives the best design's per-objective values, constraint margins and "
+    "whether it is feasible.")
+
+
+@router.post("/inverse-design/jobs", response_model=models.Job, status_code=202, summary="Launch an inverse-design search",
+             description=LANGUAGE_HELP)
 def create_design(body: models.DesignJobRequest, p: PlatformDep, who: WriterDep) -> dict[str, Any]:
     from atom_sdk.design import resolve_spec
 
