@@ -109,7 +109,7 @@ DIRECTED = ["mean_return", "final_return", "final_trust", "mean_energy_error", "
             "diverged_episodes"]
 
 
-def _dashboard(metrics, *, n_seeds=5, variants=("v2_hybrid", "v1_raw", "ppo_baseline")):
+def _dashboard(metrics, *, n_seeds=5, variants=("v2_hybrid", "v1_raw", "ppo_baseline"), rl=True):
     from atom_sdk.evidence.claims import collect_values, evaluate, summarize
     from atom_sdk.evidence.plots import dashboard_figure, plot_data
 
@@ -125,6 +125,8 @@ def _dashboard(metrics, *, n_seeds=5, variants=("v2_hybrid", "v1_raw", "ppo_base
                 values["final_trust"] = None  # no scientist: nothing to compare the trust with
             runs.append({"variant": v, "seed": s, "status": "ok", "metrics": values})
     summary = summarize(runs, variants=list(variants), n_resamples=200, seed=1)
+    if not rl:  # a summary written before the RL-grade section existed
+        summary.pop("rl_statistics")
     sig = evaluate(collect_values(runs), variants=list(variants), n_resamples=200, seed=1)
     data = plot_data(summary, sig)
     return data, *dashboard_figure(data)
@@ -159,6 +161,12 @@ def test_ablation_dashboard_height_grows_by_one_row_per_metric():
     _, one, _ = _dashboard(["mean_return"])
     _, three, _ = _dashboard(["mean_return", "final_return", "diverged_episodes"])
     assert three.get_size_inches()[1] - one.get_size_inches()[1] == pytest.approx(2 * ROW_HEIGHT)
+
+
+def test_ablation_dashboard_leaves_out_columns_no_metric_fills():
+    _, fig, roles = _dashboard(["mean_return", "diverged_episodes"], rl=False)
+    assert len(fig.axes) == 4 and fig.get_size_inches()[0] == pytest.approx(8.0)  # means and paired differences
+    assert all(r["p_improvement"] is None and r["profile"] is None for r in roles)
 
 
 def test_every_directed_metric_has_a_unit():

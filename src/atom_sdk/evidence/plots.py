@@ -184,9 +184,10 @@ def dashboard_figure(data: Mapping):
     bootstrap for the IQM), n under each name; (2) seed-paired mean difference vs the baseline,
     coloured by the Holm-corrected decision; (3) probability of improvement over the baseline
     with its interval, 0.5 = no difference; (4) performance profiles with bootstrap bands.
-    Compact: a metric without any finite value gets no row and a panel with nothing to draw is
-    not created (its role is None), so no axes is empty; the height is
-    ``HEAD_HEIGHT + ROW_HEIGHT * rows`` inches. Counts get integer ticks; every axis names its unit.
+    Compact: a metric without any finite value gets no row, a panel with nothing to draw is not
+    created (its role is None) and a column no metric fills is left out (a summary without
+    ``rl_statistics`` has two), so no axes is empty; the height is ``HEAD_HEIGHT + ROW_HEIGHT * rows``
+    inches. Counts get integer ticks; every axis names its unit.
     """
     import matplotlib
 
@@ -205,12 +206,15 @@ def dashboard_figure(data: Mapping):
     variants = list(dict.fromkeys(b["variant"] for p, _ in panels for b in p["bars"]))
     cmap = plt.get_cmap("tab10")
     colours = {v: cmap(k % 10) for k, v in enumerate(variants)}
-    fig = plt.figure(figsize=(WIDTH, HEAD_HEIGHT + ROW_HEIGHT * len(panels)), layout="constrained")
-    grid = fig.add_gridspec(len(panels), 4)
+    kinds = [k for k in ("intervals", "diffs", "p_improvement", "profile") if any(has[k] for _, has in panels)]
+    fig = plt.figure(figsize=(max(WIDTH * len(kinds) / 4, 8.0), HEAD_HEIGHT + ROW_HEIGHT * len(panels)),
+                     layout="constrained")
+    grid = fig.add_gridspec(len(panels), len(kinds))
     roles: list[dict] = []
     for r, (panel, has) in enumerate(panels):
-        role: dict = {"metric": panel["metric"]}
-        for c, kind in enumerate(("intervals", "diffs", "p_improvement", "profile")):
+        role: dict = {"metric": panel["metric"], "intervals": None, "diffs": None, "p_improvement": None,
+                      "profile": None}
+        for c, kind in enumerate(kinds):
             role[kind] = fig.add_subplot(grid[r, c]) if has[kind] else None
         if role["intervals"] is not None:
             _draw_intervals(role["intervals"], panel, base, legend=r == 0)
@@ -226,14 +230,13 @@ def dashboard_figure(data: Mapping):
                     _integer(role[kind].yaxis)
             if role["profile"] is not None:
                 _integer(role["profile"].xaxis)
-        missing = [k for k in ("diffs", "p_improvement") if not has[k]]
-        if missing and role["intervals"] is not None:
+        if not has["diffs"] and not has["p_improvement"] and role["intervals"] is not None:
             role["intervals"].set_title(role["intervals"].get_title() + f"\n(no {base} values: no comparison)",
                                         fontsize=8)
         roles.append(role)
     n = max((b["n"] for p, _ in panels for b in p["bars"]), default=0)
-    head = (f"ablation vs {base}: {len(variants)} variants, up to n={n} seeds each; intervals are 95% CIs "
-            "(mean: BCa, IQM: stratified bootstrap); differences green = better, red = worse, grey = n.s. (Holm)")
+    head = (f"ablation vs {base}: {len(variants)} variants, up to n={n} seeds each\n95% CIs (mean: BCa, IQM: "
+            "stratified bootstrap); differences: green better, red worse, grey n.s. (Holm)")
     if dropped:
         head += f"\nno finite values, not drawn: {', '.join(dropped)}"
     fig.suptitle(head, fontsize=9)
