@@ -90,3 +90,13 @@ def test_describe_cli_shows_units(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["worlds", "describe", "nope:nothing"])
     assert exit_info.value.code != 0
+
+
+def test_summary_metrics_carry_units():
+    from atom_sdk.experiment.units import summary_units
+    from atom_sdk.worlds.wedge import WedgeWorld
+
+    summary = {"steps": 10, "mean_return": -3.0, "final_trust": 0.5, "mean_shock_angle": 39.0,
+               "mean_pressure_ratio": 2.0, "mean_unknown": 1.0}
+    assert summary_units(WedgeWorld, summary) == {"steps": "count", "mean_return": "deg", "final_trust": "1",
+                                                  "mean_shock_angle": "deg", "mean_pressure_ratio": "1"}

@@ -27,6 +27,7 @@ from atom_sdk.compilation import CompilationCounter, active_cache_dir, enable_pe
 from atom_sdk.config import RunConfig, build_run_config, config_hash
 from atom_sdk.errors import Interrupted, RunInterrupted
 from atom_sdk.experiment import checkpoint as ckpt
+from atom_sdk.experiment.units import summary_units
 from atom_sdk.experiment.variants import VariantSpec
 from atom_sdk.provenance import provenance, utc_now
 from atom_sdk.worlds import make
@@ -403,6 +404,7 @@ def _results(config: RunConfig, policy: Policy, world: Any, state: LoopState, ou
                   "observables": list(getattr(world, "observable_names", ()))},
         "variant": variant.as_dict(),
         "summary": summary,
+        "summary_units": summary_units(world, summary),
         "episodes": episodes,
         "laws": laws,
         "trust_trajectory": state.trust_trajectory,
