@@ -172,7 +172,7 @@ def design_command(
     grid: Optional[tuple[int, int, int]] = typer.Option(None, "--grid", metavar="NX NY NZ",
                                                                help="Grid cells nx ny nz (nz=1 for 2D worlds)."),
     evaluator: Optional[str] = typer.Option(None, "--evaluator", "--inverse-evaluator",
-                                             help="rollout (default) or surrogate."),
+                                             help="rollout (default) or surrogate (the problem's analytical model)."),
     workers: Optional[int] = typer.Option(None, "--workers", "--inverse-workers",
                                            help="Processes per generation (spawn)."),
     stop_below: Optional[float] = typer.Option(None, "--stop-below", help="Stop once best <= this."),

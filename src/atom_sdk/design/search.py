@@ -41,7 +41,7 @@ def resolve_spec(spec: DesignSpec | dict[str, Any]) -> DesignSpec:
     if world != problem.world and spec.objective is None and spec.objectives is None:
         raise ConfigError(f"problem '{problem.name}' runs on world '{problem.world}', not '{world}'; drop --world "
                           "or give an objective for the other world")
-    evaluator = spec.evaluator or ("rollout" if problem.world is not None else "surrogate")
+    evaluator = spec.evaluator if spec.evaluator != "auto" else ("rollout" if problem.world else "surrogate")
     if problem.world is None and evaluator == "rollout":
         raise ConfigError(f"problem '{problem.name}' has no world, only an analytical model: use evaluator "
                           "'surrogate'")

@@ -66,9 +66,9 @@ class DesignSpec(BaseModel):
     ranking: Literal["feasibility_first", "penalty"] = Field(
         "feasibility_first", description="feasibility_first (Deb's rules): feasible beats infeasible, then smaller "
         "total violation, then the weighted objective; penalty: the penalised objective alone")
-    evaluator: Literal["rollout", "surrogate"] | None = Field(
-        None, description="'surrogate' uses the problem's analytical model instead of rollouts (default: rollout, "
-        "or surrogate for a problem without a world)")
+    evaluator: Literal["auto", "rollout", "surrogate"] = Field(
+        "auto", description="'surrogate' uses the problem's analytical model instead of rollouts; 'auto': rollout, "
+        "or surrogate for a problem without a world")
     stop_below: float | None = Field(None, description="stop once the best objective is at or below this")
     workers: int = Field(1, ge=1, le=256, description="processes for one generation's rollouts")
     output_root: str = "experiment_results"
