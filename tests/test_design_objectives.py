@@ -261,3 +261,27 @@ def test_rollout_path_scores_world_diagnostics() -> None:
         assert row["margin"] == pytest.approx(row["value"] - 0.22, rel=1e-9)
         assert b["feasible"] == (row["value"] >= 0.22)
     assert {r["feasible"] for r in spelled["evaluations"]} == {True, False}
+
+
+def test_spec_file_takes_the_same_texts(tmp_path) -> None:
+    from atom_sdk.cli.design import spec_from_options
+
+    path = tmp_path / "spec.yaml"
+    path.write_text("problem: constrained_quadratic\nobjectives: ['f:min:2', 'q:min:2']\n"
+                    "constraints: ['g<=2', {diagnostic: h, lower: -1, upper: 0.5, scale: 0.1}]\n"
+                    "penalty: {function: quadratic, weight: 10}\nranking: penalty\n")
+    none = dict.fromkeys(("problem", "world", "backend", "iterations", "population", "top_k", "rollout_steps", "seed",
+                          "name", "target", "bounds", "constraints", "grid", "evaluator", "workers", "stop_below",
+                          "output_root"))
+    spec = spec_from_options(**none, extra_args=[], config=path)
+    assert [o.text() for o in spec.objectives] == ["f:min:2", "q:min:2"]
+    assert [c.text() for c in spec.diagnostic_constraints] == ["g<=2", "-1<=h<=0.5"]
+    assert spec.diagnostic_constraints[1].violation(0.7) == pytest.approx(2.0)  # 0.2 beyond, in units of 0.1
+    assert spec.penalty.function == "quadratic" and spec.ranking == "penalty"
+    # flags: --objective replaces the file's objectives, --constraint adds to its constraints
+    flags = spec_from_options(**{**none, "constraints": ["x>=0"]}, extra_args=[], config=path,
+                              objectives=["f:min"], penalty="linear", ranking="feasibility-first")
+    assert [o.text() for o in flags.objectives] == ["f:min:1"]
+    assert [c.text() for c in flags.diagnostic_constraints] == ["g<=2", "-1<=h<=0.5", "x>=0"]
+    assert flags.penalty.function == "linear" and flags.penalty.weight == 1000.0
+    assert flags.ranking == "feasibility_first"
