@@ -4,6 +4,11 @@
 a state-changing request and hands on the caller's ``Principal``; ``ReaderDep`` guards reads when
 the server protects them. The path and query parameters several routers share (a job id, a
 telemetry cursor, a page of jobs) are declared once here too, so each handler reads as what it does.
+
+Why ``async def``: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop (and a
+turn at the GIL) per dependency per request. These do no I/O on the common path, so they run on
+the event loop; the one blocking step, checking a presented key against the database, is sent to
+the thread pool explicitly.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPBearer
 
 from atom_sdk.platform import models
@@ -23,7 +29,7 @@ bearer_scheme = HTTPBearer(auto_error=False, description="API key from 'atom key
 header_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key from 'atom keys create'")
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
     """The app's shared state (one per ``create_app``)."""
     return request.app.state.platform
 
@@ -37,12 +43,12 @@ def _client_identity(request: Request) -> str:
     return f"ip:{request.client.host if request.client else 'unknown'}"
 
 
-def require_writer(request: Request, p: PlatformDep, _bearer: _Bearer, _header: _Header) -> Principal:
+async def require_writer(request: Request, p: PlatformDep, _bearer: _Bearer, _header: _Header) -> Principal:
     """Dependency of every mutating endpoint: authenticate when required, then rate-limit."""
     key = presented_key(request.headers)
     if key is not None:
-        principal = p.keys.verify(key)
-    elif p.auth_required():
+        principal = await run_in_threadpool(p.keys.verify, key)
+    elif await run_in_threadpool(p.auth_required):
         why = ("the server listens on a non-loopback address" if not p.settings.loopback
                else "API keys exist on this server")
         raise AuthError(f"this request changes state and needs an API key ({why}); send 'Authorization: Bearer "
@@ -53,14 +59,14 @@ def require_writer(request: Request, p: PlatformDep, _bearer: _Bearer, _header: 
     return principal
 
 
-def require_reader(request: Request, p: PlatformDep, _bearer: _Bearer, _header: _Header) -> None:
+async def require_reader(request: Request, p: PlatformDep, _bearer: _Bearer, _header: _Header) -> None:
     """Dependency of read endpoints: open unless ``protect_reads`` is set."""
     if not p.settings.protect_reads:
         return
     key = presented_key(request.headers)
     if key is None:
         raise AuthError("this server protects reads; send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
-    principal = p.keys.verify(key)
+    principal = await run_in_threadpool(p.keys.verify, key)
     p.limiter.check(principal.key_id or _client_identity(request))
 
 
@@ -85,7 +91,7 @@ class JobPage:
     offset: int
 
 
-def job_page(state: models.JobState | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+async def job_page(state: models.JobState | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
              offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> JobPage:
     return JobPage(state, limit, offset)
 

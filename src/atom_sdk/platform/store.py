@@ -19,8 +19,8 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
-from sqlalchemy import (Boolean, DateTime, Float, Integer, String, Text, create_engine, event, func, select,
-                        update)
+from sqlalchemy import (Boolean, DateTime, Float, Integer, String, Text, bindparam, create_engine, event, func,
+                        select, update)
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -84,19 +84,31 @@ class Job(Base):
     result: Mapped[str] = mapped_column(Text, default="{}")  # JSON summary of the outcome
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "kind": self.kind, "state": self.state, "name": self.name,
-            "params": json.loads(self.params), "owner": self.owner,
-            "created_at": _aware(self.created_at), "started_at": _aware(self.started_at),
-            "finished_at": _aware(self.finished_at), "updated_at": _aware(self.updated_at),
-            "progress": {"step": self.progress_step, "total": self.progress_total,
-                         "fraction": (self.progress_step / self.progress_total) if self.progress_total else 0.0,
-                         "info": json.loads(self.progress_info or "{}")},
-            "cancel_requested": self.cancel_requested, "control": self.control, "attempts": self.attempts,
-            "resume": self.resume, "error": ({"code": self.error_code, "message": self.error_message or ""}
-                                             if self.error_code else None),
-            "result": json.loads(self.result or "{}"),
-        }
+        return job_dict(self)
+
+
+def job_dict(r: Any) -> dict[str, Any]:
+    """A job as the API shows it, from an ORM ``Job`` or a Core row of the jobs table (same attribute names)."""
+    step, total = r.progress_step, r.progress_total
+    return {
+        "id": r.id, "kind": r.kind, "state": r.state, "name": r.name,
+        "params": json.loads(r.params), "owner": r.owner,
+        "created_at": _aware(r.created_at), "started_at": _aware(r.started_at),
+        "finished_at": _aware(r.finished_at), "updated_at": _aware(r.updated_at),
+        "progress": {"step": step, "total": total, "fraction": (step / total) if total else 0.0,
+                     "info": json.loads(r.progress_info or "{}")},
+        "cancel_requested": r.cancel_requested, "control": r.control, "attempts": r.attempts,
+        "resume": r.resume, "error": ({"code": r.error_code, "message": r.error_message or ""}
+                                      if r.error_code else None),
+        "result": json.loads(r.result or "{}"),
+    }
+
+
+JOBS = Job.__table__
+#: Reads go through Core statements built once: the API's read endpoints run them on every request,
+#: and ORM sessions and instances cost more than the query itself on SQLite.
+_GET_JOB = select(JOBS).where(JOBS.c.id == bindparam("job_id"))
+_COUNTS = select(JOBS.c.state, func.count()).group_by(JOBS.c.state)
 
 
 class ApiKey(Base):
@@ -180,29 +192,30 @@ class Store:
         return job.as_dict()
 
     def get_job(self, job_id: str, kind: str | None = None) -> dict[str, Any]:
-        with self.session() as s:
-            job = s.get(Job, job_id)
-            if job is None or (kind is not None and job.kind != kind):
-                what = kind.replace("_", "-") + " job" if kind else "job"
-                raise JobNotFoundError(f"{what} '{job_id}' does not exist; list them with GET "
-                                       f"{_list_path(kind)}")
-            return job.as_dict()
+        with self.engine.connect() as conn:
+            job = conn.execute(_GET_JOB, {"job_id": job_id}).first()
+        if job is None or (kind is not None and job.kind != kind):
+            what = kind.replace("_", "-") + " job" if kind else "job"
+            raise JobNotFoundError(f"{what} '{job_id}' does not exist; list them with GET "
+                                   f"{_list_path(kind)}")
+        return job_dict(job)
 
     def list_jobs(self, kind: str | None = None, state: str | None = None, limit: int = 50,
                   offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-        with self.session() as s:
-            query = select(Job)
-            count = select(func.count()).select_from(Job)
-            if kind:
-                query, count = query.where(Job.kind == kind), count.where(Job.kind == kind)
-            if state:
-                query, count = query.where(Job.state == state), count.where(Job.state == state)
-            rows = s.scalars(query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)).all()
-            return [r.as_dict() for r in rows], int(s.scalar(count) or 0)
+        query = select(JOBS)
+        count = select(func.count()).select_from(JOBS)
+        if kind:
+            query, count = query.where(JOBS.c.kind == kind), count.where(JOBS.c.kind == kind)
+        if state:
+            query, count = query.where(JOBS.c.state == state), count.where(JOBS.c.state == state)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(JOBS.c.created_at.desc(), JOBS.c.id).limit(limit).offset(offset)).all()
+            total = int(conn.execute(count).scalar() or 0)
+        return [job_dict(r) for r in rows], total
 
     def counts_by_state(self) -> dict[str, int]:
-        with self.session() as s:
-            rows = s.execute(select(Job.state, func.count()).group_by(Job.state)).all()
+        with self.engine.connect() as conn:
+            rows = conn.execute(_COUNTS).all()
         out = {state: 0 for state in JOB_STATES}
         out.update({state: int(n) for state, n in rows})
         return out
@@ -332,13 +345,13 @@ class Store:
             return list(s.scalars(select(Job.id).where(Job.state == "interrupted")).all())
 
     def iter_jobs(self, kind: str | None = None) -> Iterator[dict[str, Any]]:
-        with self.session() as s:
-            query = select(Job).order_by(Job.created_at)
-            if kind:
-                query = query.where(Job.kind == kind)
-            rows = s.scalars(query).all()
+        query = select(JOBS).order_by(JOBS.c.created_at)
+        if kind:
+            query = query.where(JOBS.c.kind == kind)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
         for row in rows:
-            yield row.as_dict()
+            yield job_dict(row)
 
 
 def _list_path(kind: str | None) -> str:
