@@ -251,3 +251,24 @@ def test_api_saliency_shapes_404_and_traversal(run, tmp_path):
         assert client.post("/api/v1/runs/nope/saliency", json={}).status_code == 404
         assert client.post(f"/api/v1/runs/{run_id}/saliency", json={"samples": 0}).status_code == 422
         assert client.post(f"/api/v1/runs/{run_id}/saliency", json={}).status_code == 409  # exists, no overwrite
+
+
+def test_recurrent_core_is_explained_from_its_hidden_state():
+    """With a GRU core the maps hold the hidden state the action was chosen from (inputs["hidden"])."""
+    from atom_sdk.config import AgentSettings
+
+    if "core" not in AgentSettings.model_fields:
+        pytest.skip("this tree has no recurrent core")
+    rng = np.random.default_rng(4)
+    inputs = {"fields": rng.normal(size=(2, 5, 4, 1)).astype(np.float32), "vector": rng.normal(size=3).astype(np.float32)}
+    agent = _agent(inputs, {"encoder": "conv", "latent_dim": 4, "hidden_sizes": [8], "core": "gru", "core_size": 6})
+    remembered = {**inputs, "hidden": rng.normal(size=6).astype(np.float32)}
+    fresh = jax.device_get(S.policy_outputs(agent, inputs))
+    recalled = jax.device_get(S.policy_outputs(agent, remembered))
+    assert abs(float(fresh["value"]) - float(recalled["value"])) > 1e-4  # the memory matters
+    jac = jax.device_get(S.output_jacobians(agent, remembered))
+    fd = _central_differences(agent, remembered, "fields")
+    exact = np.asarray(jac["value/fields"], np.float64)  # the value (O(0.1)) is the output above float32 round-off
+    np.testing.assert_allclose(fd["value"], exact, rtol=0, atol=RTOL * np.abs(exact).max())
+    other = jax.device_get(S.output_jacobians(agent, inputs))["value/fields"]
+    assert np.abs(other - exact).max() > 0.05 * np.abs(exact).max()  # and the maps differ with the memory
