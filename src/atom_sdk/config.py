@@ -20,8 +20,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from atom_sdk.errors import ConfigError
 from atom_sdk.workspace import validate_name
 
-VARIANTS = ("v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", "ppo_baseline")
-Variant = Literal["v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", "ppo_baseline"]
+VARIANTS = ("v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", "ppo_baseline", "ppo_recurrent")
+Variant = Literal["v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", "ppo_baseline", "ppo_recurrent"]
 
 #: Fields that name or place a run but do not change what it computes; left out of the hash.
 NON_SEMANTIC_FIELDS = frozenset({"name", "output_root"})

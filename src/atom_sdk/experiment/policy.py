@@ -25,7 +25,7 @@ import numpy as np
 from atom_sdk.agent import ppo
 from atom_sdk.agent.running_stats import RunningNorm
 from atom_sdk.config import RunConfig
-from atom_sdk.experiment.variants import VariantSpec, resolve_variant
+from atom_sdk.experiment.variants import VariantSpec, agent_settings_for, resolve_variant
 from atom_sdk.worlds.base import measure_relative
 
 __all__ = ["Decision", "Policy", "ScienceBridge", "agent_inputs"]
@@ -164,7 +164,8 @@ class Policy:
         theory = np.zeros(self.science.feature_dim, np.float32) if self.science else None
         example = agent_inputs(self.variant, world, np.zeros(obs_size, np.float32), theory)
         self.key, init_key = jax.random.split(jax.random.PRNGKey(config.seed))
-        self.agent = ppo.create_agent(init_key, example, world.action_space, config.agent, derived)
+        settings = agent_settings_for(config, self.variant)
+        self.agent = ppo.create_agent(init_key, example, world.action_space, settings, derived)
         self.hidden = np.asarray(ppo.initial_hidden(self.agent))
 
     @property

@@ -8,6 +8,10 @@
 | v1_raw        | yes     | single fit           | appended, no trust gate          |
 | no_scientist  | yes     | none                 | none                             |
 | ppo_baseline  | no      | none                 | none (raw observation only)      |
+| ppo_recurrent | no      | none                 | none; a GRU core remembers the episode |
+
+Every variant but ``ppo_recurrent`` uses the core ``agent.core`` names (feed-forward by
+default); ``ppo_recurrent`` is ``ppo_baseline`` with the GRU core, the memory ablation's arm.
 
 The switches ``ablate_scientist``, ``ablate_symplectic`` and ``ablate_trust_gate`` turn one
 part off on top of any variant.
@@ -41,7 +45,10 @@ _FLAGS: dict[str, tuple[int, int, int, int, int, int]] = {
     "v1_raw":       (1, 1, 0, 0, 0, 0),
     "no_scientist": (1, 0, 0, 0, 0, 0),
     "ppo_baseline": (0, 0, 0, 0, 0, 0),
+    "ppo_recurrent": (0, 0, 0, 0, 0, 0),
 }
+#: variants whose agent has the recurrent core whatever ``agent.core`` says
+_RECURRENT = frozenset({"ppo_recurrent"})
 
 CATALOG: dict[str, VariantInfo] = {v.id: v for v in (
     VariantInfo("v2_hybrid", "Trust-gated hybrid",
@@ -61,6 +68,9 @@ CATALOG: dict[str, VariantInfo] = {v.id: v for v in (
                 "fields."),
     VariantInfo("ppo_baseline", "Plain PPO baseline",
                 "PPO on the normalised observation vector alone: no field encoder, no scientist."),
+    VariantInfo("ppo_recurrent", "Recurrent PPO baseline",
+                "The plain PPO baseline with a GRU core: the agent remembers what it saw earlier in the "
+                "episode, for worlds it observes only in part (probes)."),
 )}
 
 
@@ -76,6 +86,7 @@ class VariantSpec:
     theory_residual_input: bool
     residual_policy: bool
     symplectic: bool
+    recurrent: bool = False  # the agent's GRU core (``agent.core == "gru"`` or a recurrent variant)
 
     @property
     def title(self) -> str:
@@ -88,8 +99,11 @@ class VariantSpec:
         return CATALOG[self.name].description
 
     def as_dict(self) -> dict[str, object]:
-        """The id and the parts (the ``variant`` entry of ``results.json``; title and description are not in it)."""
-        return asdict(self)
+        """The id and the parts (the ``variant`` entry of ``results.json``; title and description are not in it,
+        nor ``recurrent``: the core is recorded with the agent settings of the run's config)."""
+        out = asdict(self)
+        out.pop("recurrent")
+        return out
 
 
 def variants_help() -> str:
@@ -109,4 +123,12 @@ def resolve_variant(config: RunConfig) -> VariantSpec:
     if use_scientist and not config.scientist.ensembled:
         parts["ensembled"] = False
     symplectic = parts["use_encoder"] and config.agent.symplectic and not config.ablate_symplectic
-    return VariantSpec(name=config.variant, symplectic=symplectic, **parts)
+    recurrent = config.variant in _RECURRENT or config.agent.core == "gru"
+    return VariantSpec(name=config.variant, symplectic=symplectic, recurrent=recurrent, **parts)
+
+
+def agent_settings_for(config: RunConfig, variant: VariantSpec):
+    """The agent settings a run uses: ``config.agent``, with the GRU core when the variant asks for it."""
+    if variant.recurrent and config.agent.core != "gru":
+        return config.agent.model_copy(update={"core": "gru"})
+    return config.agent
