@@ -141,7 +141,11 @@ def test_launch_run_watch_telemetry_laws_and_download(server, page):
     assert results["summary"]["steps"] == 32 and results["laws"], results["laws"]
     assert results["laws"][0]["target"] == "amplitude"
 
-    page.goto(server.url + "/#/ledger")
+    page.goto(server.url + "/#/ledger")  # grouped by law: one row per law, with its counts
+    page.wait_for_selector("#ledger-groups tr.law-group")
+    assert run_id in page.inner_text("#ledger-groups") and "amplitude" in page.inner_text("#ledger-groups")
+    assert "records in" in page.inner_text("#ledger-summary")
+    page.uncheck("#ledger-grouped")  # every record
     page.wait_for_selector("#ledger tr:nth-child(2)")
     assert run_id in page.inner_text("#ledger")
     page.goto(server.url + "/#/assistant")
@@ -153,3 +157,163 @@ def test_launch_run_watch_telemetry_laws_and_download(server, page):
     page.screenshot(path=str(ARTIFACTS / "05_assistant.png"), full_page=True)
     csp = [e for e in page.console_errors if "Content Security Policy" in e]
     assert not csp, csp
+
+
+# ---------------------------------------------------------------------------- the dashboard
+def _until(check, timeout: float = 60, what: str = "condition") -> None:
+    """Poll ``check()`` from Python (the UI's CSP forbids the eval behind page.wait_for_function's polling)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.2)
+
+
+def _state(page) -> str | None:
+    return page.get_attribute("#run-state [data-state]", "data-state")
+
+
+def _wait_state(page, states: tuple[str, ...], timeout: float = 600) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = _state(page)
+        if state in states:
+            return state
+        time.sleep(0.3)
+    raise AssertionError(f"run stayed {_state(page)}: {page.inner_text('#view')[:2000]}")
+
+
+def _assert_nice_integer_ticks(text: str, last: int) -> None:
+    """Step ticks: whole numbers from 0, evenly spaced by 1, 2 or 5 times a power of ten, up to the last step."""
+    ticks = [int(t) for t in text.split(",")]  # a fractional tick fails here
+    step = ticks[1] - ticks[0]
+    assert ticks[0] == 0 and len(ticks) >= 3 and ticks[-1] <= last < ticks[-1] + step, ticks
+    assert all(b - a == step for a, b in zip(ticks, ticks[1:])), ticks
+    assert step / 10 ** (len(str(step)) - 1) in (1, 2, 5), ticks
+
+
+def test_runs_index_lists_every_run_and_compares_two(server, page):
+    """A CLI-style run folder and a broken one sit next to the UI's runs; two are overlaid with smoothing."""
+    from test_platform_dashboard import cli_run_folder
+
+    workspace = server.app.state.platform.settings.workspace
+    cli_run_folder(workspace / "experiment_results" / "cli_a", name="cli_a", seed=4, steps=120, episode_len=20)
+    cli_run_folder(workspace / "experiment_results" / "cli_b", name="cli_b", seed=5, steps=80, episode_len=20,
+                   variant="ppo_baseline")
+    broken = workspace / "experiment_results" / "cli_broken"
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text("{oops")
+    (broken / "telemetry.jsonl").write_text("")
+
+    page.goto(server.url + "/#/runs")
+    page.wait_for_selector("#runs tr[data-key='dir:experiment_results/cli_a']")
+    assert page.locator("#runs tbody tr").count() >= 3  # and the runs launched from the form
+    broken_row = page.locator("#runs tr[data-key='dir:experiment_results/cli_broken']")
+    assert broken_row.locator("[data-state]").get_attribute("data-state") == "broken"
+    assert "config.json unreadable" in broken_row.inner_text()
+    row_a = page.locator("#runs tr[data-key='dir:experiment_results/cli_a']").inner_text()
+    assert "analytical:taylor_green" in row_a and "v2_hybrid" in row_a and "120 / 120" in row_a and "amplitude" in row_a
+
+    page.click("#runs th[data-sort='seed']")  # descending first, then ascending
+    page.click("#runs th[data-sort='seed']")
+    seeds = [t for t in page.locator("#runs tbody tr td:nth-child(6)").all_inner_texts() if t != "–"]
+    assert seeds == sorted(seeds, key=int) and seeds[-2:] == ["4", "5"]
+    page.fill("#runs-filter", "ppo_baseline")
+    assert page.locator("#runs tbody tr").count() == 1
+    page.fill("#runs-filter", "")
+    page.select_option("#runs-status", "broken")
+    assert page.locator("#runs tbody tr").count() == 1
+    page.select_option("#runs-status", "")
+    page.screenshot(path=str(ARTIFACTS / "08_runs_index.png"), full_page=True)
+
+    assert page.is_disabled("#runs-compare")
+    page.locator("tr[data-key='dir:experiment_results/cli_a'] .run-select").check()
+    page.locator("tr[data-key='dir:experiment_results/cli_b'] .run-select").check()
+    page.click("#runs-compare")
+    page.wait_for_selector("#compare-reward")
+    _until(lambda: _points(page, "compare-reward") == 200, what="both runs' rewards")  # 120 + 80 steps
+    # an episode's return is known once a later step starts the next one: 5 of a's 6, 3 of b's 4
+    assert page.get_attribute("#compare-episode_return", "data-points") == str(5 + 3)
+    _assert_nice_integer_ticks(page.get_attribute("#compare-reward", "data-xticks"), 119)  # steps 0-119
+    assert page.get_attribute("#compare-diagnostics_amplitude", "data-yticks")
+    table = page.inner_text("#compare-table")
+    assert "cli_a" in table and "cli_b" in table and "ppo_baseline" in table
+    before = page.locator("#compare-reward").screenshot()
+    page.fill("#smoothing", "0")
+    page.dispatch_event("#smoothing", "input")
+    assert page.inner_text("#smoothing-value") == "0.00"
+    assert page.locator("#compare-reward").screenshot() != before  # the smoothed lines are gone
+    page.fill("#smoothing", "0.9")
+    page.dispatch_event("#smoothing", "input")
+    page.screenshot(path=str(ARTIFACTS / "09_compare.png"), full_page=True)
+
+
+def test_launch_error_marks_the_field(server, page):
+    page.goto(server.url + "/#/")
+    page.goto(server.url + "/#/launch")
+    page.wait_for_selector("#launch-run-form")
+    page.fill("#f-run_steps", "0")
+    page.click("#launch-submit")
+    page.wait_for_selector(".field-error[data-for='f-run_steps']")
+    assert page.get_attribute("#f-run_steps", "aria-invalid") == "true"
+    assert "config.steps" in page.inner_text(".field-error")
+    page.fill("#f-run_steps", "16")
+    page.fill("#f-param_nu", "-1")  # refused by the world's own check: no field path, the message quotes 'nu'
+    page.click("#launch-submit")
+    page.wait_for_selector(".field-error[data-for='f-param_nu']")
+    assert page.get_attribute("#f-run_steps", "aria-invalid") is None  # the old mark is cleared
+    assert "invalid_world_parameter" in page.inner_text(".field-error[data-for='f-param_nu']")
+    box = page.locator(".field-error").bounding_box()
+    assert box is not None and 0 <= box["y"] <= 1000  # scrolled into view, not below the fold
+    page.screenshot(path=str(ARTIFACTS / "10_launch_error.png"))
+
+
+def test_cancel_then_resume_a_3d_run_and_slice_its_field(server, page):
+    """Cancel mid-run, Resume from the UI: the run continues from its checkpoint to the last step."""
+    page.goto(server.url + "/#/")  # a fresh form (the page may already show #/launch)
+    page.goto(server.url + "/#/launch")
+    page.wait_for_selector("#launch-run-form")
+    page.fill("#run-grid", "8, 8, 4")
+    page.fill("#run-measurement-noise", "0")
+    page.fill("#f-run_name", "ui_resume")
+    page.fill("#f-run_steps", "480")
+    page.click("#launch-submit")
+    page.wait_for_url("**/#/runs/run_*", timeout=30_000)
+    _until(lambda: _points(page, "chart-reward") >= 48, 300, "48 steps of the run")
+    page.click("button:has-text('Cancel')")
+    assert _wait_state(page, ("cancelled", "succeeded")) == "cancelled", "the run ended before it could be cancelled"
+    cancelled_at = _points(page, "chart-reward")
+    assert cancelled_at < 480
+    page.screenshot(path=str(ARTIFACTS / "11_cancelled.png"), full_page=True)
+    page.click("#job-resume")
+    _until(lambda: _state(page) not in (None, "cancelled"), what="the run to leave 'cancelled'")
+    assert _wait_state(page, ("succeeded", "failed", "cancelled")) == "succeeded", page.inner_text("#view")
+    _until(lambda: _points(page, "chart-reward") == 480, 30,
+           f"all 480 steps on the chart (it shows {_points(page, 'chart-reward')})")
+    page.wait_for_selector("#heat-slice")
+    assert page.get_attribute("#heat-slice", "max") == "3"
+    assert page.get_attribute("#heatmap", "data-step") == "480" and page.get_attribute("#heatmap", "data-colorbar")
+    page.fill("#heat-slice", "0")
+    page.dispatch_event("#heat-slice", "input")
+    assert page.get_attribute("#heatmap", "data-slice") == "0" and "z = 0" in page.inner_text("#heat-slice-value")
+    assert page.locator("#run-saliency").count() == 1  # the hook the saliency view fills
+    _assert_nice_integer_ticks(page.get_attribute("#chart-reward", "data-xticks"), 479)
+    page.screenshot(path=str(ARTIFACTS / "12_resumed_3d.png"), full_page=True)
+
+
+def test_phone_layout_has_no_sideways_page_scroll(server, browser):
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+    try:
+        for path, ready in (("/#/runs", "#runs tbody tr"), ("/#/ledger", "#ledger-groups"), ("/#/launch", "#launch-run-form"),
+                            ("/#/", ".template")):
+            phone.goto(server.url + path)
+            phone.wait_for_selector(ready)
+            width = phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{path} is {width} px wide on a 390 px phone"
+        phone.goto(server.url + "/#/runs")
+        phone.wait_for_selector("#runs tbody tr")
+        wrap = phone.locator(".table-wrap").first
+        assert wrap.evaluate("n => n.scrollWidth > n.clientWidth")  # the table scrolls inside its box
+        phone.screenshot(path=str(ARTIFACTS / "13_phone_runs.png"), full_page=True)
+    finally:
+        phone.close()

@@ -213,3 +213,19 @@ def test_field_snapshot_of_a_3d_field_carries_z_slices(tmp_path):
     k = snap["slice_positions"].index(19)
     assert snap["slices"][k][5] == [1900.0 + i for i in range(8)]
     assert snap["slices_min"] == 0.0 and snap["slices_max"] == 1907.0
+
+
+def test_telemetry_cursor_survives_a_resume_rewriting_lines_of_other_lengths(tmp_path):
+    """A resumed run truncates telemetry to its checkpoint and writes on: a cached offset must not cut a line."""
+    from atom_sdk.platform.jobfiles import read_lines
+
+    path = tmp_path / "telemetry.jsonl"
+    path.write_text("".join(json.dumps({"kind": "step", "step": s, "reward": 0.5}) + "\n" for s in range(10)))
+    items, cursor = read_lines(path, 0)
+    assert cursor == 10 and len(items) == 10
+    lines = path.read_text().splitlines(keepends=True)[:6]  # back to the checkpoint at 6 lines ...
+    lines += [json.dumps({"kind": "step", "step": s, "reward": -0.123456789}) + "\n" for s in range(6, 14)]
+    path.write_text("".join(lines))  # ... and on, with longer lines
+    items, cursor = read_lines(path, 10)
+    assert cursor == 14 and [i["step"] for i in items] == [10, 11, 12, 13]
+    assert all(i["kind"] == "step" and i["reward"] == -0.123456789 for i in items)

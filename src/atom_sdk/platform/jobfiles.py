@@ -26,24 +26,37 @@ TIMELINE = "timeline.jsonl"
 FIELD = "field_snapshot.json"
 HIDDEN = {".lock"}
 
-_offsets: OrderedDict[tuple[str, int], int] = OrderedDict()
+_offsets: OrderedDict[tuple[str, int], tuple[int, bytes]] = OrderedDict()
 _offsets_lock = threading.Lock()
+#: bytes before a cached offset that must still be there for the offset to be trusted
+_CHECK = 64
+
+
+def _before(handle: Any, offset: int) -> bytes:
+    start = max(0, offset - _CHECK)
+    handle.seek(start)
+    return handle.read(offset - start)
 
 
 def read_lines(path: Path, after: int = 0, limit: int = 500) -> tuple[list[dict[str, Any]], int]:
-    """Complete JSON lines with index >= ``after`` (at most ``limit``) and the next cursor."""
+    """Complete JSON lines with index >= ``after`` (at most ``limit``) and the next cursor.
+
+    A cached byte offset is used only while the bytes just before it are unchanged: a resumed
+    run truncates the file to its checkpoint and writes it again, possibly with lines of other
+    lengths, and a stale offset would then land inside a line.
+    """
     if not path.is_file():
         return [], after
     key = (str(path), after)
     with _offsets_lock:
-        offset = _offsets.get(key)
+        hit = _offsets.get(key)
     size = path.stat().st_size
-    start_line = after
-    if offset is None or offset > size:
-        offset, start_line = 0, 0
     items: list[dict[str, Any]] = []
-    line_no = start_line
     with path.open("rb") as handle:
+        offset, start_line = (hit[0], after) if hit is not None else (0, 0)
+        if hit is not None and (offset > size or _before(handle, offset) != hit[1]):
+            offset, start_line = 0, 0
+        line_no = start_line
         handle.seek(offset)
         while len(items) < limit:
             raw = handle.readline()
@@ -59,9 +72,10 @@ def read_lines(path: Path, after: int = 0, limit: int = 500) -> tuple[list[dict[
                     record["line"] = line_no
                     items.append(record)
             line_no += 1
+        check = _before(handle, offset)
     cursor = max(line_no, after)
     with _offsets_lock:
-        _offsets[(str(path), cursor)] = offset
+        _offsets[(str(path), cursor)] = (offset, check)
         _offsets.move_to_end((str(path), cursor))
         while len(_offsets) > 2048:
             _offsets.popitem(last=False)

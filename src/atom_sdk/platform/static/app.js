@@ -12,7 +12,9 @@ async function launchTemplate(t) {
 }
 
 async function homeView() {
+  const here = location.hash;
   const [worlds, catalog] = await Promise.all([cached("worlds", "/api/v1/worlds"), Api.get("/api/v1/studio/catalog")]);
+  if (location.hash !== here) return;  // the user moved on while this loaded: do not draw over the new screen
   view.replaceChildren(
     el("h1", {}, "Templates"),
     el("div", { class: "grid", id: "templates" }, catalog.templates.map((t) => el("div", { class: "card template", "data-template": t.id },
@@ -32,8 +34,10 @@ async function homeView() {
 }
 
 async function launchView() {
+  const here = location.hash;
   const [worlds, openapi, design] = await Promise.all([cached("worlds", "/api/v1/worlds"), cached("openapi", "/openapi.json"),
     cached("design", "/api/v1/inverse-design/spec-template")]);
+  if (location.hash !== here) return;
   const defs = openapi.components.schemas;
   const prefill = JSON.parse(sessionStorage.getItem("atom.prefill") || "null");
   sessionStorage.removeItem("atom.prefill");
@@ -134,7 +138,9 @@ async function launchView() {
 }
 
 async function jobsView() {
+  const here = location.hash;
   const data = await Api.get("/api/v1/jobs?limit=200");
+  if (location.hash !== here) return;
   view.replaceChildren(el("h1", {}, "Jobs"), el("div", { class: "table-wrap" }, el("table", { id: "jobs" },
     el("tr", {}, ["job", "kind", "name", "state", "progress", "created"].map((h) => el("th", {}, h))),
     data.items.map((j) => el("tr", {}, el("td", {}, el("a", { href: j.kind === "run" ? `#/runs/${j.id}` : `#/jobs/${j.id}` }, j.id)),

@@ -8,7 +8,7 @@ function niceStep(span, count, integer) {
   const raw = span / Math.max(1, count);
   const p = Math.pow(10, Math.floor(Math.log10(raw || 1)));
   const f = raw / p;
-  let step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+  let step = (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * p;
   if (integer) step = Math.max(1, Math.round(step));
   return step;
 }
@@ -173,7 +173,7 @@ function drawHeatmap(canvas, snap, opts) {
   const bx = w - pad.r + 14, bw = 12;
   for (let i = 0; i < ph; i++) { const [r, g, b] = colormap(1 - i / ph); ctx.fillStyle = `rgb(${r},${g},${b})`; ctx.fillRect(bx, pad.t + i, bw, 1.5); }
   ctx.strokeStyle = "#98a2b3"; ctx.strokeRect(bx + .5, pad.t + .5, bw, ph);
-  const ct = niceTicks(lo, hi, Math.max(2, Math.floor(ph / 36)));
+  const ct = niceTicks(lo, hi, Math.max(2, Math.floor(ph / 60)));
   ctx.fillStyle = "#475467"; ctx.textAlign = "left";
   const shown = ct.ticks.filter((v) => v >= lo && v <= hi);
   shown.forEach((v) => { const y = pad.t + ph - (v - lo) / (hi - lo) * ph; ctx.fillRect(bx + bw, y, 3, 1); ctx.fillText(fmtTick(v, ct.step), bx + bw + 5, y + 4); });

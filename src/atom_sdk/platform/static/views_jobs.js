@@ -80,14 +80,22 @@ function runView(root, id) {
       { xLabel: "step", yLabel: units.reward || "reward per step", smooth });
     drawLineChart(charts.trust, "theory trust", [{ name: "trust", points: t.trust }], { ymin: 0, ymax: 1, xLabel: "step", yLabel: "trust (0-1)" });
     const names = Object.keys(t.diag).sort((a, b) => diagRank(a) - diagRank(b) || a.localeCompare(b)).slice(0, 3);
-    const label = names.length === 1 ? units["diagnostics." + names[0]] || names[0] : names.map((n) => units["diagnostics." + n] || n).join(", ");
-    drawLineChart(charts.diag, "diagnostics", names.map((n) => ({ name: n, points: t.diag[n] })), { xLabel: "step", yLabel: label || "value", smooth });
+    // one quantity: its unit on the axis; several: each series' unit in the legend
+    const unitOf = (n) => units["diagnostics." + n] || n;
+    drawLineChart(charts.diag, "diagnostics", names.map((n) => ({ name: names.length > 1 ? unitOf(n) : n, points: t.diag[n] })),
+      { xLabel: "step", yLabel: names.length === 1 ? unitOf(names[0]) : "value (units in the legend)", smooth });
     drawLineChart(charts.mode, "safety mode", [{ name: "mode", points: t.mode }], { step: true, ymin: 0, ymax: 3, labels: SAFETY_MODES, xLabel: "step" });
     safety.replaceChildren(t.safety.length ? el("table", {}, el("tr", {}, el("th", {}, "step"), el("th", {}, "monitor"), el("th", {}, "reason"), el("th", {}, "action")),
       t.safety.slice(-30).map((e) => el("tr", { class: "safety-event" }, el("td", {}, e.step), el("td", {}, e.monitor || ""), el("td", {}, e.reason || ""), el("td", {}, e.action || e.intervention || ""))))
       : el("p", { class: "muted" }, "no safety events"));
   }
   function ingest(line) {
+    if (line.kind === "step" && t.reward.length && line.step <= t.reward[t.reward.length - 1][0]) {
+      // a resumed run rewrites its telemetry from its checkpoint: drop what it replaces
+      const keep = (arr) => { while (arr.length && arr[arr.length - 1][0] >= line.step) arr.pop(); };
+      [t.reward, t.trust, t.mode, ...Object.values(t.diag)].forEach(keep);
+      t.safety = t.safety.filter((e) => e.step < line.step);
+    }
     if (line.kind === "step") {
       t.reward.push([line.step, line.reward]);
       t.trust.push([line.step, line.trust]);

@@ -106,8 +106,9 @@ async function runsIndexView() {
     el("div", { class: "row toolbar" }, q, selects.world, selects.variant, selects.status, compare,
       el("button", { class: "secondary", onclick: () => load().catch((e) => toast(e.message, true)) }, "Refresh")),
     summary, wrap);
+  const here = location.hash;
   await load();
-  activeTimer = setInterval(() => { if (!document.hidden) load().catch(() => {}); }, 5000);
+  if (location.hash === here) activeTimer = setInterval(() => { if (!document.hidden) load().catch(() => {}); }, 5000);
 }
 
 function curveTitle(name) {
@@ -119,7 +120,9 @@ async function compareView() {
   const keys = new URLSearchParams(location.hash.split("?")[1] || "").getAll("run");
   if (!keys.length) { view.replaceChildren(el("p", { class: "err" }, "no runs to compare: select them in the runs index"), el("a", { href: "#/runs" }, "Runs")); return; }
   const q = keys.map((k) => "run=" + encodeURIComponent(k)).join("&");
+  const here = location.hash;
   const [curves, index] = await Promise.all([Api.get(`/api/v1/workspace/runs/curves?${q}&max_points=2000`), Api.get("/api/v1/workspace/runs?limit=5000")]);
+  if (location.hash !== here) return;
   const rows = Object.fromEntries(index.items.map((r) => [r.key, r]));
   const names = new Set(), labels = {};
   for (const run of curves.runs) for (const [k, unit] of Object.entries(run.units)) { names.add(k); labels[k] = unit; }
