@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from gymnasium import spaces
 from atom_sdk.errors import WorldParameterError
-from atom_sdk.worlds import lbm
+from atom_sdk.worlds import bodies, lbm
 from atom_sdk.worlds.base import (DIMENSIONLESS, NOT_A_QUANTITY, Dynamics, Quantity, StepOutput, ValidationCase,
                                   ValidationResult, World, WorldParams, param, relative_check)
 
@@ -67,6 +67,15 @@ class CylinderParams(WorldParams):
     interpolated_bounce_back: bool = param(True, unit=NOT_A_QUANTITY,
                                            description="Bouzidi links on the cylinder (else half-way)")
     perturbation: float = param(1e-3, unit=DIMENSIONLESS, description="seeded initial noise, fraction of U", ge=0)
+    body: Literal["circle", "square", "polygon", "mask"] = param(
+        "circle", unit=NOT_A_QUANTITY, description="body shape: circle (radius), square (side 2 radius, "
+        "axis-aligned, at cylinder_x/y), polygon (body_vertices) or mask (body_mask)")
+    body_vertices: list[tuple[float, float]] | None = param(
+        None, unit="dx", description="polygon body: outline [[x, y], ...] in cells (node (i, j) at (i, j)); "
+        "wall distances come from its edges")
+    body_mask: list[str] | None = param(
+        None, unit=NOT_A_QUANTITY, description="mask body: ny strings of nx characters, top row first, "
+        "'#' solid, '.' fluid (half-way walls)")
 
 
 #: unit and meaning of each diagnostic (coefficients C = 2 F / (rho_0 U² D); lattice units otherwise)
@@ -125,56 +134,62 @@ def inlet_profile(ny: int, u_mean: float, kind: str) -> np.ndarray:
     return 6.0 * u_mean * eta * (1.0 - eta)
 
 
-def _wall_fraction(d: np.ndarray, c: np.ndarray, radius: float) -> float:
-    """Fraction q in (0, 1] of the link x -> x + c where the circle |p| = R is crossed."""
-    cc = float(c @ c)
-    dc = float(d @ c)
-    disc = dc * dc - cc * (float(d @ d) - radius * radius)
-    return float((-dc - math.sqrt(max(disc, 0.0))) / cc)
+def make_body(kind: str, cx: float, cy: float, radius: float, vertices: Any = None, mask_rows: Any = None,
+              grid: tuple[int, int] = (0, 0)) -> bodies.Body:
+    """The world's body: a circle (default), a square of side 2 radius, a polygon or a mask."""
+    if kind == "circle":
+        return bodies.Circle(cx, cy, radius)
+    if kind == "square":
+        return bodies.square(cx, cy, 2 * radius)
+    if kind == "polygon":
+        if vertices is None:
+            raise WorldParameterError("body='polygon' needs body_vertices [[x, y], ...] in cells")
+        return bodies.Polygon(bodies.check_polygon(np.asarray(vertices, float)))
+    if mask_rows is None:
+        raise WorldParameterError("body='mask' needs body_mask: ny strings of nx characters, '#' solid, top row first")
+    return bodies.mask_from_rows(list(mask_rows), *grid)
 
 
-def build_geometry(nx: int, ny: int, cx: float, cy: float, radius: float, u_mean: float, profile: str,
-                   jet_width_deg: float, interpolated: bool, dtype: Any) -> Geometry:
-    """Solid mask, Bouzidi coefficients, jet mass sources and probe nodes (NumPy, at build time)."""
-    xs, ys = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
-    solid = (xs - cx) ** 2 + (ys - cy) ** 2 <= radius**2
-    x0, x1 = max(int(math.floor(cx - radius)) - 2, 1), min(int(math.ceil(cx + radius)) + 3, nx - 1)
-    y0, y1 = max(int(math.floor(cy - radius)) - 2, 0), min(int(math.ceil(cy + radius)) + 3, ny)
+def build_geometry(nx: int, ny: int, body: bodies.Body, u_mean: float, profile: str, jet_width_deg: float,
+                   interpolated: bool, dtype: Any) -> Geometry:
+    """Solid mask, Bouzidi coefficients, jet mass sources and probe nodes (NumPy, at build time).
+
+    The wall fractions q come from the body's true surface (:mod:`atom_sdk.worlds.bodies`).
+    """
+    table = bodies.link_table(body, nx, ny)
+    solid = table.solid
+    cx, cy = bodies.centroid(body)
+    radius = 0.5 * bodies.frontal_height(body)
+    bx0, by0, bx1, by1 = bodies.bounds(body)
+    x0, x1 = max(int(math.floor(bx0)) - 2, 1), min(int(math.ceil(bx1)) + 3, nx - 1)
+    y0, y1 = max(int(math.floor(by0)) - 2, 0), min(int(math.ceil(by1)) + 3, ny)
     wx, wy = x1 - x0, y1 - y0
     mask = np.zeros((9, wx, wy), bool)
     a, b, c = (np.zeros((9, wx, wy)) for _ in range(3))
     jet_top, jet_bot = np.zeros((9, wx, wy)), np.zeros((9, wx, wy))
     half = max(math.radians(jet_width_deg) / 2, 0.75 / radius)  # at least ~1.5 cells of arc per jet
-    for i in range(1, 9):
-        ci = lbm.C[i].astype(float)
-        for lx in range(wx):
-            for ly in range(wy):
-                x, y = x0 + lx, y0 + ly
-                nxt = (x + lbm.C[i, 0], y + lbm.C[i, 1])
-                if solid[x, y] or not (0 <= nxt[1] < ny and solid[nxt]):
-                    continue
-                mask[i, lx, ly] = True
-                q = _wall_fraction(np.array([x - cx, y - cy]), ci, radius)
-                back = (x - lbm.C[i, 0], y - lbm.C[i, 1])
-                back_ok = 0 <= back[0] < nx and 0 <= back[1] < ny and not solid[back]
-                if not interpolated or (q < 0.5 and not back_ok):
-                    a[i, lx, ly] = 1.0
-                elif q < 0.5:
-                    a[i, lx, ly], b[i, lx, ly] = 2 * q, 1 - 2 * q
-                else:
-                    a[i, lx, ly], c[i, lx, ly] = 1 / (2 * q), (2 * q - 1) / (2 * q)
-                # moving-wall source of a radial jet, 6 w_i |c_i . e_r| cos-profile (Rabault's shape)
-                px, py = x + q * ci[0] - cx, y + q * ci[1] - cy
-                theta = math.atan2(py, px)
-                er = np.array([px, py]) / math.hypot(px, py)
-                weight = 6 * lbm.W[i] * max(-(ci @ er), 0.0)
-                for target, centre in ((jet_top, math.pi / 2), (jet_bot, -math.pi / 2)):
-                    off = abs(theta - centre)
-                    if off < half:
-                        target[i, lx, ly] = weight * math.cos(0.5 * math.pi * off / half)
+    for i, x, y, q, wall, normal in zip(table.i, table.x, table.y, table.q, table.wall, table.normal):
+        lx, ly = x - x0, y - y0
+        mask[i, lx, ly] = True
+        back = (x - lbm.C[i, 0], y - lbm.C[i, 1])
+        back_ok = 0 <= back[0] < nx and 0 <= back[1] < ny and not solid[back]
+        if not interpolated or (q < 0.5 and not back_ok):
+            a[i, lx, ly] = 1.0
+        elif q < 0.5:
+            a[i, lx, ly], b[i, lx, ly] = 2 * q, 1 - 2 * q
+        else:
+            a[i, lx, ly], c[i, lx, ly] = 1 / (2 * q), (2 * q - 1) / (2 * q)
+        # moving-wall source of a jet normal to the wall, 6 w_i |c_i . n| cos-profile (Rabault's shape)
+        theta = math.atan2(wall[1] - cy, wall[0] - cx)
+        weight = 6 * lbm.W[i] * max(-(lbm.C[i].astype(float) @ normal), 0.0)
+        for target, centre in ((jet_top, math.pi / 2), (jet_bot, -math.pi / 2)):
+            off = abs(theta - centre)
+            if off < half:
+                target[i, lx, ly] = weight * math.cos(0.5 * math.pi * off / half)
     q_ref = u_mean * 2 * radius
-    if jet_top.sum() <= 0 or jet_bot.sum() <= 0:  # pragma: no cover - guaranteed by the 1.5-cell arc
-        raise WorldParameterError("the jets cover no wall link; enlarge the cylinder radius or jet_width_deg")
+    if jet_top.sum() <= 0 or jet_bot.sum() <= 0:
+        raise WorldParameterError("the jets cover no wall link of the body (they sit at +-90 degrees about its "
+                                  "centroid); enlarge the body or jet_width_deg")
     # each jet carries exactly +-Q_ref per unit action, so the discrete net mass flux is zero
     jet = q_ref * (jet_top / jet_top.sum() - jet_bot / jet_bot.sum())
     links = lbm.BodyLinks(origin=(x0, y0), mask=jnp.asarray(mask), a=jnp.asarray(a, dtype),
@@ -227,11 +242,25 @@ class CylinderWorld(World):
 
     # ---- parameters -----------------------------------------------------------------------
     @property
+    def body(self) -> bodies.Body:
+        """The immersed body in lattice units (built once from the parameters)."""
+        cached = getattr(self, "_body", None)
+        if cached is None:
+            p = self.params
+            dx, dy, dr = default_cylinder(self.grid[0], self.grid[1])
+            cached = make_body(p.body, dx if p.cylinder_x is None else p.cylinder_x,
+                               dy if p.cylinder_y is None else p.cylinder_y, dr if p.radius is None else p.radius,
+                               p.body_vertices, p.body_mask, (self.grid[0], self.grid[1]))
+            self._body = cached
+        return cached
+
+    @property
     def geometry_cells(self) -> tuple[float, float, float]:
-        p = self.params
-        dx, dy, dr = default_cylinder(self.grid[0], self.grid[1])
-        return (dx if p.cylinder_x is None else p.cylinder_x, dy if p.cylinder_y is None else p.cylinder_y,
-                dr if p.radius is None else p.radius)
+        """(centre x, centre y, D / 2): the centroid and half the frontal height of the body."""
+        body = self.body
+        if isinstance(body, bodies.Circle):
+            return body.cx, body.cy, body.radius
+        return (*bodies.centroid(body), 0.5 * bodies.frontal_height(body))
 
     @property
     def tau(self) -> float:
@@ -267,19 +296,26 @@ class CylinderWorld(World):
             raise WorldParameterError(
                 f"lattice Mach number {mach:.2f} of the inlet peak exceeds {MAX_MACH}; lower u_inlet below "
                 f"{MAX_MACH * math.sqrt(lbm.CS2) / (peak / p.u_inlet):.3f} (and raise the resolution to keep Re)")
+        if p.body in ("polygon", "mask") and any(v is not None for v in (p.cylinder_x, p.cylinder_y, p.radius)):
+            raise WorldParameterError(f"cylinder_x, cylinder_y and radius place a circle or square; a {p.body} body "
+                                      f"is placed by its body_{'vertices' if p.body == 'polygon' else 'mask'}")
+        if (p.body_vertices is not None and p.body != "polygon") or (p.body_mask is not None and p.body != "mask"):
+            raise WorldParameterError("body_vertices needs body='polygon' and body_mask needs body='mask'")
+        bodies.check_body(self.body, nx, ny)
         cx, cy, r = self.geometry_cells
         if 2 * r < 8:
             raise WorldParameterError(
                 f"the cylinder diameter is {2 * r:.1f} cells; it needs at least 8 cells to be resolved: raise "
                 f"ny to >= {math.ceil(8 * ST_HEIGHT / ST_DIAMETER)} or set radius >= 4")
-        if cx - r < 2 * r or cy - r < 2 or cy + r > ny - 3:
+        x0, y0, x1, y1 = bodies.bounds(self.body)
+        if x0 < 2 * r or y0 < 2 or y1 > ny - 3:
             raise WorldParameterError(
-                f"the cylinder (centre {cx:.1f},{cy:.1f}, radius {r:.1f}) must sit at least one diameter "
+                f"the {p.body} (centre {cx:.1f},{cy:.1f}, size {2 * r:.1f}) must sit at least one diameter "
                 "behind the inlet and 2 cells from the walls; move it or enlarge the grid")
-        if nx - (cx + r) < 5 * 2 * r:
+        if nx - x1 < 5 * 2 * r:
             raise WorldParameterError(
-                f"the channel is too short: {nx - (cx + r):.0f} cells behind the cylinder, need >= 5 diameters "
-                f"({10 * r:.0f}); raise nx to >= {math.ceil(cx + 11 * r)}")
+                f"the channel is too short: {nx - x1:.0f} cells behind the {p.body}, need >= 5 diameters "
+                f"({10 * r:.0f}); raise nx to >= {math.ceil(x1 + 10 * r)}")
 
     @property
     def dt(self) -> float:
@@ -289,8 +325,7 @@ class CylinderWorld(World):
     # ---- spaces -----------------------------------------------------------------------------
     def build_dynamics(self) -> Dynamics:
         p = self.params
-        cx, cy, r = self.geometry_cells
-        self.geometry = build_geometry(self.grid[0], self.grid[1], cx, cy, r, p.u_inlet, p.inlet_profile,
+        self.geometry = build_geometry(self.grid[0], self.grid[1], self.body, p.u_inlet, p.inlet_profile,
                                        p.jet_width_deg, p.interpolated_bounce_back, self.dtype)
         n_obs = 2 * len(self.geometry.probes) + 2
         self.observation_space = spaces.Box(-OBS_BOUND, OBS_BOUND, shape=(n_obs,), dtype=np.float32)
