@@ -205,3 +205,34 @@ def test_scientist_rejects_unknown_backends() -> None:
         Scientist(None, ["x"], [], 0.1, backends=("sparse", "magic"))
     with pytest.raises(ValueError, match="backends"):
         Scientist(None, ["x"], [], 0.1, backends=())
+
+
+def test_a_fit_with_several_candidates_moves_the_trust_once(tmp_path) -> None:
+    gov = Governor(dt=0.01)
+    lib = Library(["x"], degree=2)
+
+    def candidate(seed: int) -> tuple[Theory, np.ndarray]:
+        x, t = _window(_mm, [2.0, 3.0][seed], seed)
+        X, XD, U, B = pointwise_rows([x], [t], None)
+        return fit_implicit(lib, X, XD, U, B, metadata={"dt": 0.01}), x
+
+    for seed in (0, 1):
+        cand, x_train = candidate(seed)
+        x_ho, _ = _window(_mm, 1.0, 7)
+        gov.review(cand, x_ho, None, x_train=x_train, backend="implicit")
+    assert gov.current is cand and 0.0 < gov.trust < 1.0
+    rng = np.random.default_rng(5)
+    x_noise = 1.0 + 0.1 * rng.standard_normal((300, 1))
+    X, XD, U, B = pointwise_rows([x_noise], [np.arange(300) * 0.01], None)
+    bad = fit_implicit(lib, X, XD, U, B, metadata={"dt": 0.01})
+    before = gov.trust
+    d = gov.review(bad, x_ho, None, x_train=x_train, backend="implicit", fold_trust=False)
+    assert d["kind"] == "rejected" and gov.trust == before == d["scores"]["trust"]
+    d = gov.review(bad, x_ho, None, x_train=x_train, backend="implicit")
+    assert d["kind"] == "rejected" and gov.trust > before  # the accepted law keeps predicting well
+    state = gov.state_dict()
+    assert set(state["previous_support_by_backend"]) == {"implicit"} and state["previous_support"] is None
+    fresh = Governor(dt=0.01)
+    fresh.load_state_dict(state)
+    assert fresh.previous_support_by_backend == gov.previous_support_by_backend
+    np.testing.assert_allclose(fresh.current.predict_derivative(x_ho), gov.current.predict_derivative(x_ho))
