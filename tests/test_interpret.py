@@ -189,6 +189,9 @@ def test_artifacts_of_a_tiny_run(run):
     np.testing.assert_allclose(arrays["vector"], arrays["batch_vectors"][2])
     np.testing.assert_allclose(arrays["gradient_x_input"], [f["gradient_x_input"] for f in features], rtol=1e-6)
     assert max(f["permutation_mean"] for f in features) > 0.0
+    constant = np.ptp(arrays["batch_vectors"], axis=0) == 0.0
+    assert [f["constant_in_batch"] for f in features] == constant.tolist()
+    assert all(f["permutation_mean"] == 0.0 for f in features if f["constant_in_batch"])  # shuffling cannot move them
     with pytest.raises(ArtifactError, match="already exists"):  # no replacement without overwrite
         interpret_run(folder, **FAST)
     before = (out / "saliency.json").read_bytes()

@@ -55,8 +55,8 @@ def interpret_command(
                                                  for f in top), highlight=False)
     theory = doc["theory_features"]
     if theory["count"]:
-        console.print(f"  theory features carry {theory['share_of_importance']:.1%} of the importance",
-                      highlight=False)
+        console.print(f"  theory features carry {theory['share_of_importance']:.1%} of the permutation importance, "
+                      f"{theory['share_of_gradient_x_input']:.1%} of the gradient x input", highlight=False)
     console.print(f"  artifacts: {plan.output.folder}/ (saliency.json, saliency.npz, saliency.png)", highlight=False)
 
 

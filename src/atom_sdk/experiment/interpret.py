@@ -244,8 +244,9 @@ def _interpret(plan: InterpretPlan, *, seed: int, at_step: int, steps: int, samp
                                                                    repeats=repeats)))
     arrays.update(gradient_x_input=gxi_one, gradient_x_input_batch=gxi_batch, permutation_mean=perm_mean,
                   permutation_std=perm_std, batch_vectors=batch["vector"])
+    constant = np.ptp(batch["vector"], axis=0) == 0.0
     features = _feature_table(feature_names(world, obs_size, theory_dim), explained["vector"], gxi_one, gxi_batch,
-                              perm_mean, perm_std)
+                              perm_mean, perm_std, constant)
     decision = decisions[at_step]
     out = claim_output(plan.output, replace=True)  # the first write
     buffer = io.BytesIO()
@@ -277,14 +278,19 @@ def _map_summary(maps: dict, smooth: dict, names: list[str], fields: np.ndarray)
 
 
 def _feature_table(names: list[tuple[str, str]], vector: np.ndarray, gxi_one: np.ndarray, gxi_batch: np.ndarray,
-                   perm_mean: np.ndarray, perm_std: np.ndarray) -> list[dict[str, Any]]:
-    """One row per vector feature, ranked by permutation importance (rank 1: the largest)."""
+                   perm_mean: np.ndarray, perm_std: np.ndarray, constant: np.ndarray) -> list[dict[str, Any]]:
+    """One row per vector feature, ranked by permutation importance (rank 1: the largest).
+
+    ``constant_in_batch`` marks a feature that never changes over the batch (a trust or a
+    has-theory flag often does not): shuffling it changes nothing, so its permutation importance
+    is 0 whatever the policy does with it; its gradient x input still says how much it counts."""
     order = np.argsort(-perm_mean, kind="stable")
     rank = np.empty(len(order), dtype=int)
     rank[order] = np.arange(1, len(order) + 1)
     return [{"index": i, "name": n, "group": g, "value": float(vector[i]),
              "gradient_x_input": float(gxi_one[i]), "gradient_x_input_batch": float(gxi_batch[i]),
-             "permutation_mean": float(perm_mean[i]), "permutation_std": float(perm_std[i]), "rank": int(rank[i])}
+             "permutation_mean": float(perm_mean[i]), "permutation_std": float(perm_std[i]), "rank": int(rank[i]),
+             "constant_in_batch": bool(constant[i])}
             for i, (n, g) in enumerate(names)]
 
 
@@ -326,8 +332,11 @@ def _theory_summary(features: list[dict[str, Any]]) -> dict[str, Any]:
     theory = [f for f in features if f["group"] == "theory"]
     total = sum(f["permutation_mean"] for f in features)
     top = max(theory, key=lambda f: f["permutation_mean"]) if theory else None
+    gxi_total = sum(f["gradient_x_input_batch"] for f in features)
     return {"count": len(theory),
             "share_of_importance": (sum(f["permutation_mean"] for f in theory) / total) if total > 0 else 0.0,
+            "share_of_gradient_x_input": (sum(f["gradient_x_input_batch"] for f in theory) / gxi_total)
+            if gxi_total > 0 else 0.0,
             "most_important": top["name"] if top is not None and top["permutation_mean"] > 0 else None,
             "nonzero_in_batch": any(f["permutation_mean"] > 0 or f["value"] != 0 for f in theory)}
 
@@ -365,7 +374,7 @@ def saliency_figure(path: Path, doc: dict[str, Any], arrays: dict[str, np.ndarra
     colours = ["tab:orange" if f["group"] == "theory" else "tab:blue" for f in feats]
     ypos = np.arange(len(feats))
     ax.barh(ypos, values, color=colours, xerr=[f["permutation_std"] for f in feats])
-    ax.set_yticks(ypos, [f["name"] for f in feats], fontsize=7)
+    ax.set_yticks(ypos, [f["name"] + (" (constant)" if f["constant_in_batch"] else "") for f in feats], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("permutation importance: mean |Δ action| (action units)")
     ax.set_title("feature importance (blue: observation, orange: theory)", fontsize=9)

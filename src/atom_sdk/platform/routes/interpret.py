@@ -47,6 +47,8 @@ class FeatureImportance(BaseModel):
     permutation_mean: float
     permutation_std: float
     rank: int = Field(..., description="1 = the largest permutation importance")
+    constant_in_batch: bool = Field(False, description="the feature never changes over the batch, so shuffling "
+                                    "it cannot show its importance (see gradient_x_input)")
 
 
 class SaliencyResult(BaseModel):

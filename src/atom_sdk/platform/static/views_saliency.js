@@ -110,7 +110,8 @@ export function drawImportance(canvas, features) {
   ctx.font = "11px system-ui"; ctx.textAlign = "right";
   rows.forEach((f, i) => {
     const y = pad.t + i * bar;
-    ctx.fillStyle = "#475467"; ctx.fillText(f.name.length > 28 ? f.name.slice(0, 27) + "…" : f.name, pad.l - 6, y + bar - 4);
+    const label = (f.name.length > 26 ? f.name.slice(0, 25) + "…" : f.name) + (f.constant_in_batch ? " ◦" : "");
+    ctx.fillStyle = "#475467"; ctx.fillText(label, pad.l - 6, y + bar - 4);
     ctx.fillStyle = f.group === "theory" ? "#f79009" : "#2e90fa";
     ctx.fillRect(pad.l, y + 2, pw * f.permutation_mean / top, bar - 4);
     ctx.fillStyle = "#101828";
@@ -119,7 +120,7 @@ export function drawImportance(canvas, features) {
   });
   ctx.strokeStyle = "#98a2b3"; ctx.beginPath(); ctx.moveTo(pad.l + 0.5, pad.t); ctx.lineTo(pad.l + 0.5, height - pad.b); ctx.stroke();
   ctx.fillStyle = "#475467"; ctx.textAlign = "center";
-  ctx.fillText(`0 … ${num(top, 2)}: mean |Δ action| when the feature is shuffled (action units)`, pad.l + pw / 2, height - 10);
+  ctx.fillText(`0 … ${num(top, 2)}: mean |Δ action| when the feature is shuffled (action units); ◦ constant over the batch`, pad.l + pw / 2, height - 10);
   canvas.dataset.features = String(rows.length);
 }
 
@@ -152,7 +153,8 @@ export function renderSaliency(container, data) {
   const bars = h("canvas", { class: "chart", id: "saliency-features" });
   const theory = data.theory_features || {};
   container.append(h("h3", {}, "Feature importance (blue: observation, orange: theory)"), bars,
-    h("p", { class: "legend", id: "saliency-theory" }, theory.count ? `theory features carry ${num(100 * (theory.share_of_importance || 0), 3)} % of the importance` +
+    h("p", { class: "legend", id: "saliency-theory" }, theory.count ? `theory features carry ${num(100 * (theory.share_of_importance || 0), 3)} % of the permutation importance and ` +
+      `${num(100 * (theory.share_of_gradient_x_input || 0), 3)} % of the gradient × input` +
       (theory.most_important ? `; the most important is ${theory.most_important}` : "") : "no theory features (variant without a scientist)"));
   drawImportance(bars, data.features || []);
 }
