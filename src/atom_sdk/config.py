@@ -20,8 +20,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from atom_sdk.errors import ConfigError
 from atom_sdk.workspace import validate_name
 
-VARIANTS = ("v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", "ppo_baseline", "ppo_recurrent")
-Variant = Literal["v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", "ppo_baseline", "ppo_recurrent"]
+VARIANTS = ("v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", "ppo_baseline", "ppo_recurrent",
+            "no_scientist_decoder")
+Variant = Literal["v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", "ppo_baseline", "ppo_recurrent",
+                  "no_scientist_decoder"]
 
 #: Fields that name or place a run but do not change what it computes; left out of the hash.
 NON_SEMANTIC_FIELDS = frozenset({"name", "output_root"})
@@ -114,6 +116,9 @@ class AgentSettings(StrictModel):
     sequence_length: int = Field(
         0, ge=0, le=8192, description="'gru' core: steps per training sequence (divides rollout_length); "
         "0 = as long as the minibatch count allows")
+    decoder_weight: float = Field(
+        0.0, ge=0.0, le=10.0, description="weight of the field-reconstruction loss of a decoder on the encoder's "
+        "latent (needs the field encoder); 0 = no decoder; in [0, 10]")
 
     @field_validator("hidden_sizes")
     @classmethod

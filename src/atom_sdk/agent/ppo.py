@@ -34,6 +34,7 @@ import optax
 from flax import struct
 from pydantic import ValidationError
 
+from atom_sdk.agent import decoder as D
 from atom_sdk.agent import networks as N
 from atom_sdk.agent import recurrent as R
 from atom_sdk.agent import symplectic as S
@@ -89,6 +90,7 @@ class AgentSpec:
     derived: DerivedSettings
     action: N.ActionSpec
     use_fields: bool
+    field_shape: tuple[int, ...] = ()  # (C, nx, ny, nz) of one observed field; () without fields
 
     @property
     def network(self) -> N.ActorCritic:
@@ -106,6 +108,15 @@ class AgentSpec:
     @property
     def uses_dynamics(self) -> bool:
         return self.derived.symplectic and self.use_fields
+
+    @property
+    def uses_decoder(self) -> bool:
+        """A field decoder trains beside PPO (``decoder_weight > 0`` and the agent sees fields)."""
+        return self.settings.decoder_weight > 0.0 and self.use_fields
+
+    @property
+    def decoder_shape(self) -> tuple[int, ...]:
+        return D.target_shape(self.field_shape)
 
 
 class AgentState(struct.PyTreeNode):
@@ -158,7 +169,9 @@ def create_agent(
         raise ConfigError(f"derived must be DerivedSettings, got {type(derived).__name__}")
     example = _clean_inputs(example_inputs)
     action = N.action_spec_from(action_space_spec, discrete=discrete, n_actions=n_actions)
-    spec = AgentSpec(settings=settings, derived=derived, action=action, use_fields="fields" in example)
+    field_shape = tuple(int(n) for n in example["fields"].shape[-4:]) if "fields" in example else ()
+    spec = AgentSpec(settings=settings, derived=derived, action=action, use_fields="fields" in example,
+                     field_shape=field_shape)
     params, opt_state = _init_params(spec, key, example)
     return AgentState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32), spec=spec)
 
@@ -171,6 +184,8 @@ def _init_params(spec: AgentSpec, key: jax.Array, example: dict):
     if spec.uses_dynamics:
         a_dim = spec.action.n_actions if spec.action.discrete else spec.action.dim
         params["dyn"] = S.init_dynamics(k_dyn, spec.settings.latent_dim, a_dim)
+    if spec.uses_decoder:  # its own key, so the other parameters are those of a run without it
+        params["dec"] = D.init_decoder(jax.random.fold_in(key, 2), spec.settings.latent_dim, spec.decoder_shape)
     return params, make_optimizer(spec.settings, spec.derived.total_updates).init(params)
 
 
@@ -278,6 +293,10 @@ def ppo_loss(params, spec: AgentSpec, batch: dict):
         "approx_kl": jnp.mean((ratio - 1.0) - log_ratio),  # Schulman's low-variance estimator
         "clip_frac": jnp.mean((jnp.abs(ratio - 1.0) > s.clip_eps).astype(jnp.float32)),
     }
+    if spec.uses_decoder:
+        rec = D.reconstruction_loss(params["dec"], latent, batch["inputs"]["fields"], spec.decoder_shape)
+        total = total + s.decoder_weight * rec
+        aux["decoder_loss"] = rec
     return total, aux
 
 

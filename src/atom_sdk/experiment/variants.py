@@ -9,9 +9,12 @@
 | no_scientist  | yes     | none                 | none                             |
 | ppo_baseline  | no      | none                 | none (raw observation only)      |
 | ppo_recurrent | no      | none                 | none; a GRU core remembers the episode |
+| no_scientist_decoder | yes | none               | none; a field decoder shapes the latent |
 
 Every variant but ``ppo_recurrent`` uses the core ``agent.core`` names (feed-forward by
 default); ``ppo_recurrent`` is ``ppo_baseline`` with the GRU core, the memory ablation's arm.
+``no_scientist_decoder`` is ``no_scientist`` with the field-reconstruction loss on
+(``agent.decoder_weight``, or ``DEFAULT_DECODER_WEIGHT`` when the config leaves it at 0).
 
 The switches ``ablate_scientist``, ``ablate_symplectic`` and ``ablate_trust_gate`` turn one
 part off on top of any variant.
@@ -46,9 +49,13 @@ _FLAGS: dict[str, tuple[int, int, int, int, int, int]] = {
     "no_scientist": (1, 0, 0, 0, 0, 0),
     "ppo_baseline": (0, 0, 0, 0, 0, 0),
     "ppo_recurrent": (0, 0, 0, 0, 0, 0),
+    "no_scientist_decoder": (1, 0, 0, 0, 0, 0),
 }
 #: variants whose agent has the recurrent core whatever ``agent.core`` says
 _RECURRENT = frozenset({"ppo_recurrent"})
+#: variants that train the field decoder whatever ``agent.decoder_weight`` says
+_DECODER = frozenset({"no_scientist_decoder"})
+DEFAULT_DECODER_WEIGHT = 0.1
 
 CATALOG: dict[str, VariantInfo] = {v.id: v for v in (
     VariantInfo("v2_hybrid", "Trust-gated hybrid",
@@ -71,6 +78,9 @@ CATALOG: dict[str, VariantInfo] = {v.id: v for v in (
     VariantInfo("ppo_recurrent", "Recurrent PPO baseline",
                 "The plain PPO baseline with a GRU core: the agent remembers what it saw earlier in the "
                 "episode, for worlds it observes only in part (probes)."),
+    VariantInfo("no_scientist_decoder", "Encoder with a field decoder, no scientist",
+                "As the encoder without a scientist, with a decoder that reconstructs the observed field from "
+                "the latent as an auxiliary loss."),
 )}
 
 
@@ -87,6 +97,7 @@ class VariantSpec:
     residual_policy: bool
     symplectic: bool
     recurrent: bool = False  # the agent's GRU core (``agent.core == "gru"`` or a recurrent variant)
+    decoder: bool = False  # the field decoder's auxiliary loss (a decoder variant or ``agent.decoder_weight > 0``)
 
     @property
     def title(self) -> str:
@@ -100,9 +111,10 @@ class VariantSpec:
 
     def as_dict(self) -> dict[str, object]:
         """The id and the parts (the ``variant`` entry of ``results.json``; title and description are not in it,
-        nor ``recurrent``: the core is recorded with the agent settings of the run's config)."""
+        nor ``recurrent`` and ``decoder``: the core and the decoder is recorded with the agent settings of the run's config)."""
         out = asdict(self)
         out.pop("recurrent")
+        out.pop("decoder")
         return out
 
 
@@ -124,11 +136,15 @@ def resolve_variant(config: RunConfig) -> VariantSpec:
         parts["ensembled"] = False
     symplectic = parts["use_encoder"] and config.agent.symplectic and not config.ablate_symplectic
     recurrent = config.variant in _RECURRENT or config.agent.core == "gru"
-    return VariantSpec(name=config.variant, symplectic=symplectic, recurrent=recurrent, **parts)
+    decoder = parts["use_encoder"] and (config.variant in _DECODER or config.agent.decoder_weight > 0)
+    return VariantSpec(name=config.variant, symplectic=symplectic, recurrent=recurrent, decoder=decoder, **parts)
 
 
 def agent_settings_for(config: RunConfig, variant: VariantSpec):
-    """The agent settings a run uses: ``config.agent``, with the GRU core when the variant asks for it."""
+    """The agent settings a run uses: ``config.agent``, with the GRU core and the decoder when the variant asks."""
+    update: dict[str, object] = {}
     if variant.recurrent and config.agent.core != "gru":
-        return config.agent.model_copy(update={"core": "gru"})
-    return config.agent
+        update["core"] = "gru"
+    if variant.decoder and config.agent.decoder_weight == 0.0:
+        update["decoder_weight"] = DEFAULT_DECODER_WEIGHT
+    return config.agent.model_copy(update=update) if update else config.agent
