@@ -229,3 +229,24 @@ def test_telemetry_cursor_survives_a_resume_rewriting_lines_of_other_lengths(tmp
     items, cursor = read_lines(path, 10)
     assert cursor == 14 and [i["step"] for i in items] == [10, 11, 12, 13]
     assert all(i["kind"] == "step" and i["reward"] == -0.123456789 for i in items)
+
+
+def test_curves_of_a_live_run_read_only_new_lines_and_follow_a_resume(tmp_path):
+    """Appended lines extend the parsed curves; a rewrite from a checkpoint is parsed again from the start."""
+    from atom_sdk.platform.runcurves import run_curves
+
+    folder = tmp_path / "live"
+    folder.mkdir()
+    path = folder / "telemetry.jsonl"
+    line = lambda s, r: json.dumps({"kind": "step", "step": s, "episode": s // 5, "reward": r, "trust": 0.5}) + "\n"
+    path.write_text("".join(line(s, 1.0) for s in range(7)) + '{"kind": "step", "st')  # last line half-written
+    first = run_curves(folder)
+    assert first["points_total"]["reward"] == 7 and first["curves"]["episode_return"] == [[4, 5.0]]
+    with path.open("a") as handle:  # the half line completes, more follow
+        handle.write('ep": 7, "episode": 1, "reward": 1.0}\n' + "".join(line(s, 1.0) for s in range(8, 12)))
+    grown = run_curves(folder)
+    assert grown["points_total"]["reward"] == 12 and [p[0] for p in grown["curves"]["reward"]] == list(range(12))
+    assert grown["curves"]["episode_return"] == [[4, 5.0], [9, 5.0]]
+    path.write_text("".join(line(s, 1.0) for s in range(5)) + "".join(line(s, 2.0) for s in range(5, 12)))
+    resumed = run_curves(folder)  # same length class, other bytes: not appended to the old parse
+    assert resumed["points_total"]["reward"] == 12 and resumed["curves"]["episode_return"] == [[4, 5.0], [9, 10.0]]

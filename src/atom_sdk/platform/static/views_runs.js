@@ -132,7 +132,7 @@ async function compareView() {
   function draw(smooth) {
     ordered.forEach((n, i) => {
       const series = curves.runs.map((r, j) => ({ name: display[j], points: r.curves[n] || [] }));
-      const opts = { xLabel: "step", yLabel: labels[n], smooth: n === "safety_mode" ? 0 : smooth };
+      const opts = { xLabel: "step", yLabel: n === "safety_mode" ? undefined : labels[n], smooth: n === "safety_mode" ? 0 : smooth };
       if (n === "trust") Object.assign(opts, { ymin: 0, ymax: 1 });
       if (n === "safety_mode") Object.assign(opts, { step: true, ymin: 0, ymax: 3, labels: SAFETY_MODES });
       drawLineChart(canvases[i], curveTitle(n), series, opts);
@@ -145,7 +145,7 @@ async function compareView() {
       rows[r.key] && rows[r.key].job_id ? el("a", { href: `#/runs/${rows[r.key].job_id}` }, display[j]) : display[j]))),
     metrics.map(([k, label]) => el("tr", {}, el("th", {}, label), curves.runs.map((r) => {
       const v = rows[r.key] ? rows[r.key][k] : null;
-      return el("td", { class: typeof v === "number" ? "num" : "" }, k === "law" && v ? renderEquation(v) : typeof v === "number" ? fmt(v, 4) : (v ?? "–"));
+      return el("td", {}, k === "law" && v ? renderEquation(v) : typeof v === "number" ? fmt(v, 4) : (v ?? "–"));
     })))));
   view.replaceChildren(el("h1", {}, `Compare ${curves.runs.length} run${curves.runs.length > 1 ? "s" : ""}`),
     el("div", { class: "row toolbar" }, el("a", { href: "#/runs" }, "← all runs"), smoothingControl(draw)),
