@@ -177,6 +177,14 @@ def test_ledger_grouped_by_law_with_counts(client):
     accepted = client.get("/api/v1/ledger/laws", params={"kind": "accepted", "run_id": a}).json()
     assert accepted["records"] == 1 and accepted["items"][0]["counts_by_kind"] == {"accepted": 1}
 
+    cli_run_folder(s.workspace / "experiment_results" / "cli", name="cli", seed=0)  # one accepted FAKE_LAW
+    everything = client.get("/api/v1/ledger/laws", params={"sort": "count"}).json()
+    assert everything["records"] == 13 and everything["items"][0]["count"] == 12
+    assert "dir:experiment_results/cli" in everything["items"][0]["runs"]
+    one = client.get("/api/v1/ledger/laws", params={"run_id": "dir:experiment_results/cli"}).json()
+    assert one["records"] == 1 and one["items"][0]["runs"] == ["dir:experiment_results/cli"]
+    assert client.get("/api/v1/ledger/laws", params={"run_id": "dir:../../etc"}).status_code == 400
+
 
 @pytest.mark.slow
 def test_index_reads_a_real_cli_run(client):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Iterator
 
 from fastapi import APIRouter, Query
 
@@ -49,20 +49,40 @@ def _structure(equations: list[dict[str, Any]]) -> str:
     return "; ".join(sorted(parts)) or "(no equation)"
 
 
+def _ledgers(p: Any, run_id: str | None) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(run key, ledger records) of one run, or of every run of the workspace: jobs and CLI/API folders."""
+    from atom_sdk.platform import runindex
+
+    s = p.settings
+    if run_id is not None and run_id.startswith(runindex.FOLDER_PREFIX):
+        found = runindex.resolve_key(s.workspace, s.jobs_dir, run_id)
+        yield run_id, p.cached_jsonl(found.path / "ledger.jsonl")
+        return
+    if run_id is not None:
+        yield run_id, p.ledger_records(p.store.get_job(run_id, "run")["id"])
+        return
+    for job in p.store.iter_jobs("run"):
+        yield job["id"], p.ledger_records(job["id"])
+    for found in runindex.scan(s.workspace, s.jobs_dir):
+        if found.job_id is None:
+            yield found.key, p.cached_jsonl(found.path / "ledger.jsonl")
+
+
 @router.get("/ledger/laws", response_model=models.LedgerLawGroups,
             summary="The ledger grouped by law (target and terms), with counts by kind and by reason")
-def ledger_by_law(p: PlatformDep, _r: ReaderDep, run_id: Annotated[str | None, Query(max_length=64)] = None,
+def ledger_by_law(p: PlatformDep, _r: ReaderDep, run_id: Annotated[str | None, Query(
+                      max_length=1024, description="a run job id, or a 'dir:' key from GET /api/v1/workspace/runs "
+                      "(default: every run of the workspace)")] = None,
                   kind: Annotated[str | None, Query(pattern="^(candidate|accepted|rejected)$",
                                                     description="only records of this kind")] = None,
                   sort: Annotated[str, Query(pattern="^(count|last_time)$")] = "last_time",
                   limit: Annotated[int, Query(ge=1, le=5000)] = 200,
                   offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict[str, Any]:
-    jobs = [p.store.get_job(run_id, "run")] if run_id is not None else list(p.store.iter_jobs("run"))
     groups: dict[str, dict[str, Any]] = {}
     counts: dict[str, int] = {}
     records = 0
-    for job in jobs:
-        for rec in p.ledger_records(job["id"]):
+    for source, ledger_records in _ledgers(p, run_id):
+        for rec in ledger_records:
             k = str(rec.get("kind"))
             if kind is not None and k != kind:
                 continue
@@ -77,8 +97,8 @@ def ledger_by_law(p: PlatformDep, _r: ReaderDep, run_id: Annotated[str | None, Q
             g["counts_by_kind"][k] = g["counts_by_kind"].get(k, 0) + 1
             for reason in rec.get("reasons") or []:
                 g["counts_by_reason"][str(reason)] = g["counts_by_reason"].get(str(reason), 0) + 1
-            if job["id"] not in g["runs"]:
-                g["runs"].append(job["id"])
+            if source not in g["runs"]:
+                g["runs"].append(source)
             t, step = rec.get("time"), rec.get("step")
             if t is not None and (g["first_time"] is None or t < g["first_time"]):
                 g["first_time"], g["first_step"] = t, step

@@ -169,7 +169,8 @@ async function ledgerView() {
               el("td", { class: "num" }, g.count),
               el("td", {}, Object.entries(g.counts_by_kind).map(([k, n]) => el("div", {}, kindBadge(k), ` × ${n}`))),
               el("td", {}, Object.entries(g.counts_by_reason).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([r, n]) => el("div", { class: "legend" }, `${n} × ${r}`))),
-              el("td", {}, g.runs.slice(0, 5).map((id) => el("div", {}, el("a", { href: `#/runs/${id}` }, id))), g.runs.length > 5 ? el("div", { class: "legend" }, `+${g.runs.length - 5} more`) : null),
+              el("td", {}, g.runs.slice(0, 5).map((id) => el("div", {}, el("a", { href: id.startsWith("dir:") ? `#/compare?run=${encodeURIComponent(id)}` : `#/runs/${id}` }, id.replace(/^dir:/, "")))),
+                g.runs.length > 5 ? el("div", { class: "legend" }, `+${g.runs.length - 5} more`) : null),
               el("td", { class: "num" }, g.first_step === g.last_step ? g.last_step ?? "" : `${g.first_step ?? "?"}–${g.last_step ?? "?"}`),
               el("td", {}, kindBadge(g.last_kind))))));
         return;

@@ -121,7 +121,7 @@ async function compareView() {
   if (!keys.length) { view.replaceChildren(el("p", { class: "err" }, "no runs to compare: select them in the runs index"), el("a", { href: "#/runs" }, "Runs")); return; }
   const q = keys.map((k) => "run=" + encodeURIComponent(k)).join("&");
   const here = location.hash;
-  const [curves, index] = await Promise.all([Api.get(`/api/v1/workspace/runs/curves?${q}&max_points=2000`), Api.get("/api/v1/workspace/runs?limit=5000")]);
+  let [curves, index] = await Promise.all([Api.get(`/api/v1/workspace/runs/curves?${q}&max_points=2000`), Api.get("/api/v1/workspace/runs?limit=5000")]);
   if (location.hash !== here) return;
   const rows = Object.fromEntries(index.items.map((r) => [r.key, r]));
   const names = new Set(), labels = {};
@@ -151,6 +151,12 @@ async function compareView() {
     el("div", { class: "row toolbar" }, el("a", { href: "#/runs" }, "← all runs"), smoothingControl(draw)),
     el("div", { class: "charts", id: "compare-charts" }, canvases), el("h2", {}, "Summary"), table);
   draw(smoothingValue());
+  if (keys.some((k) => rows[k] && ["running", "queued"].includes(rows[k].status))) {  // follow live runs
+    activeTimer = setInterval(async () => {
+      if (document.hidden) return;
+      try { curves = await Api.get(`/api/v1/workspace/runs/curves?${q}&max_points=2000`); draw(smoothingValue()); } catch (e) { /* keep the last */ }
+    }, 3000);
+  }
   const redraw = () => draw(smoothingValue());
   window.addEventListener("resize", redraw);
   compareView.cleanup = () => window.removeEventListener("resize", redraw);
