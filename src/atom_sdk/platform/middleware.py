@@ -26,6 +26,10 @@ STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: 
                 415: "unsupported_media_type", 422: "invalid_request", 429: "rate_limited", 500: "internal_error",
                 503: "not_ready"}
 DOCS_PATHS = ("/docs", "/redoc")
+# encoded once: every response carries them
+_CSP_UI = (b"content-security-policy", CSP_UI.encode())
+_CSP_DOCS = (b"content-security-policy", CSP_DOCS.encode())
+_SECURITY_HEADERS = tuple((k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items())
 
 
 def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -106,14 +110,14 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        csp = CSP_DOCS if path.startswith(DOCS_PATHS) else CSP_UI
+        csp = _CSP_DOCS if path.startswith(DOCS_PATHS) else _CSP_UI
 
         async def with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 if not any(k.lower() == b"content-security-policy" for k, _ in headers):  # keep a stricter one
-                    headers.append((b"content-security-policy", csp.encode()))
-                headers.extend((k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items())
+                    headers.append(csp)
+                headers.extend(_SECURITY_HEADERS)
                 message = {**message, "headers": headers}
             await send(message)
 
