@@ -176,7 +176,8 @@ def test_uploads_are_checked_by_content(client):
                                                        "steps": 4}, "geometry_id": square.json()["id"]})
     assert run.status_code == 202
     params = run.json()["params"]["config"]["world"]["params"]
-    assert params["cylinder_x"] == 25.0 and abs(params["radius"] - (121 / 3.141592653589793) ** 0.5) < 1e-9
+    assert params["body"] == "polygon"  # the uploaded square itself, not its equal-area circle
+    assert params["body_vertices"] == [[20.0, 12.0], [30.0, 12.0], [30.0, 22.0], [20.0, 22.0]]
     wrong_world = client.post("/api/v1/runs", json={"config": {"steps": 4}, "geometry_id": square.json()["id"]})
     assert wrong_world.status_code == 422
 

@@ -7,16 +7,19 @@ is checked before the pixels are decoded, against decompression bombs).
 Coordinates are cells of the channel grid ``(nx, ny)``: x from the inlet, y from the bottom wall.
 In a mask image the top row is the top wall; dark opaque pixels (luminance < 128) are solid.
 
-The ``lbm2d:cylinder`` world simulates circular bodies, so a shape is applied to a run as its
-equivalent circle (same area, same centroid); the mask itself is kept for display and for worlds
-that accept masks.
+A run of ``lbm2d:cylinder`` simulates the uploaded shape itself: a polygon as a polygon body (its
+wall distances come from the true edges), a mask as a mask body (half-way walls on its cell faces),
+both moved onto the run's grid by :func:`scaled_cylinder_params`. The equivalent circle (same area,
+same centroid) is still reported, and used only for geometries stored before shapes were kept.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import math
+import zlib
 from typing import Any
 
 import numpy as np
@@ -46,6 +49,29 @@ def parse_polygon(text: str) -> list[tuple[float, float]]:
             raise GeometryError(f"each polygon point must be two finite numbers [x, y], got {p!r}")
         points.append((float(p[0]), float(p[1])))
     return points
+
+
+def check_outline(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The polygon, refused with the reason when it crosses itself or has no area (as the world would)."""
+    from atom_sdk.errors import WorldParameterError
+    from atom_sdk.worlds.bodies import check_polygon
+
+    try:
+        check_polygon(np.asarray(points, float))
+    except WorldParameterError as exc:
+        raise GeometryError(str(exc)) from None
+    return points
+
+
+def encode_mask(mask: np.ndarray) -> str:
+    """Compact text form of a mask (bits packed, deflated, base64) kept with the geometry's properties."""
+    return base64.b64encode(zlib.compress(np.packbits(np.asarray(mask, bool).ravel()).tobytes(), 9)).decode()
+
+
+def decode_mask_bits(text: str, grid: tuple[int, int]) -> np.ndarray:
+    nx, ny = grid
+    bits = np.unpackbits(np.frombuffer(zlib.decompress(base64.b64decode(text)), np.uint8))[: nx * ny]
+    return bits.astype(bool).reshape(nx, ny)
 
 
 def rasterize_polygon(points: list[tuple[float, float]], grid: tuple[int, int]) -> np.ndarray:
@@ -89,8 +115,11 @@ def decode_mask(data: bytes) -> np.ndarray:
     return solid[::-1].T.copy()  # image rows top-down -> (x, y) with y up
 
 
-def analyse(mask: np.ndarray) -> dict[str, Any]:
-    """Check a body mask for the channel and describe it (area, centroid, blockage, equivalent circle)."""
+def analyse(mask: np.ndarray, polygon: list[tuple[float, float]] | None = None) -> dict[str, Any]:
+    """Check a body mask for the channel and describe it (area, centroid, blockage, equivalent circle).
+
+    The shape itself is kept for runs: the polygon's vertices when one was uploaded, else the mask's bits.
+    """
     from scipy import ndimage
 
     nx, ny = mask.shape
@@ -114,7 +143,8 @@ def analyse(mask: np.ndarray) -> dict[str, Any]:
     return {"grid": [nx, ny], "solid_cells": cells, "area_fraction": cells / (nx * ny), "centroid": [cx, cy],
             "bbox": [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())], "blockage": float(blockage),
             "equivalent_radius": radius,
-            "cylinder_params": {"cylinder_x": cx, "cylinder_y": cy, "radius": radius}}
+            "cylinder_params": {"cylinder_x": cx, "cylinder_y": cy, "radius": radius},
+            **({"polygon": [list(p) for p in polygon]} if polygon is not None else {"mask_bits": encode_mask(mask)})}
 
 
 def mask_png(mask: np.ndarray) -> bytes:
@@ -126,9 +156,39 @@ def mask_png(mask: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def scaled_cylinder_params(props: dict[str, Any], grid: tuple[int, int, int]) -> dict[str, float]:
-    """The equivalent circle moved onto a run's grid (scaled by the channel height)."""
+def scaled_cylinder_params(props: dict[str, Any], grid: tuple[int, int, int]) -> dict[str, Any]:
+    """The uploaded body as ``lbm2d:cylinder`` parameters on a run's grid.
+
+    Why this scaling: the channel height fixes the body's size (both axes scale by ny_run / ny, so the
+    shape keeps its aspect ratio) while the centroid keeps its fraction of the channel length. Walls
+    lie half a cell outside the first and last rows, so y maps as (y + 1/2) s - 1/2. A polygon stays a
+    polygon (true wall distances), a mask is resampled to the run's nodes (nearest neighbour).
+    Geometries stored before shapes were kept run as their equivalent circle.
+    """
     gx, gy = props["grid"]
-    sx, sy = grid[0] / gx, grid[1] / gy
+    nx, ny = int(grid[0]), int(grid[1])
+    s, sx = ny / gy, nx / gx
+    cx, cy = props["centroid"]
+    cx_run = cx * sx
+
+    def to_run(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return cx_run + (x - cx) * s, (y + 0.5) * s - 0.5
+
+    if "polygon" in props:
+        v = np.asarray(props["polygon"], float)
+        x, y = to_run(v[:, 0], v[:, 1])
+        return {"body": "polygon", "body_vertices": [[float(a), float(b)] for a, b in zip(x, y)]}
+    if "mask_bits" in props:
+        mask = decode_mask_bits(props["mask_bits"], (gx, gy))
+        # source node of every run node: invert to_run and round to the nearest node
+        ii = np.rint(cx + (np.arange(nx) - cx_run) / s).astype(int)
+        jj = np.rint((np.arange(ny) + 0.5) / s - 0.5).astype(int)
+        inside = (ii[:, None] >= 0) & (ii[:, None] < gx) & (jj[None, :] >= 0) & (jj[None, :] < gy)
+        run_mask = np.where(inside, mask[np.clip(ii, 0, gx - 1)][:, np.clip(jj, 0, gy - 1)], False)
+        if not run_mask.any():
+            raise GeometryError(f"the body vanishes on the {nx}x{ny} grid; use a finer grid for this run")
+        from atom_sdk.worlds.bodies import mask_to_rows
+
+        return {"body": "mask", "body_mask": mask_to_rows(run_mask)}
     cp = props["cylinder_params"]
-    return {"cylinder_x": cp["cylinder_x"] * sx, "cylinder_y": cp["cylinder_y"] * sy, "radius": cp["radius"] * sy}
+    return {"cylinder_x": cp["cylinder_x"] * sx, "cylinder_y": cp["cylinder_y"] * (ny / gy), "radius": cp["radius"] * s}

@@ -27,7 +27,7 @@ U_MEAN = 0.06  # lattice Mach of the inlet peak ~0.16, as the world's validation
 
 def run_resolution(diameter: int, convective_time: float, measure_time: float) -> dict[str, Any]:
     """One grid: max C_D, max C_L and St over the last ``measure_time`` convective units."""
-    from atom_sdk.worlds.cylinder import schafer_turek_2d2
+    from atom_sdk.worlds.lbm_validation import schafer_turek_2d2
 
     per_unit = diameter / U_MEAN  # lattice updates per convective time D / U
     chunk = 500

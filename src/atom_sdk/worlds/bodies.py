@@ -160,9 +160,6 @@ def check_polygon(vertices: np.ndarray) -> np.ndarray:
         raise WorldParameterError("polygon vertices must be finite numbers")
     if len(v) > 4096:
         raise WorldParameterError(f"a polygon body may have at most 4096 vertices, got {len(v)}; simplify it")
-    if abs(_polygon_area(v)) < 1.0:
-        raise WorldParameterError(f"the polygon's area is {abs(_polygon_area(v)):.3g} cells; a body needs at "
-                                  "least one cell of area (are the vertices collinear or repeated?)")
     n = len(v)
     a, b = v, np.roll(v, -1, axis=0)
     if np.any(np.all(a == b, axis=1)):
@@ -176,6 +173,9 @@ def check_polygon(vertices: np.ndarray) -> np.ndarray:
         raise WorldParameterError(f"the polygon is self-intersecting: edge {ii[k]} ({a[ii[k]].tolist()} -> "
                                   f"{b[ii[k]].tolist()}) crosses edge {jj[k]} ({a[jj[k]].tolist()} -> "
                                   f"{b[jj[k]].tolist()}); give the outline in order, without crossings")
+    if abs(_polygon_area(v)) < 1.0:
+        raise WorldParameterError(f"the polygon's area is {abs(_polygon_area(v)):.3g} cells; a body needs at "
+                                  "least one cell of area (are the vertices collinear or repeated?)")
     return v
 
 

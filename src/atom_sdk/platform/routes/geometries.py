@@ -1,7 +1,7 @@
 """Uploaded body shapes for the cylinder channel: upload (polygon or PNG mask), list, read, mask image.
 
 The checks on the shape itself live in ``atom_sdk.platform.geometries``; this router stores the
-accepted mask and its measurements and serves them.
+accepted mask, its measurements and the shape (polygon or mask bits) that a run simulates.
 """
 
 from __future__ import annotations
@@ -43,20 +43,25 @@ def list_geometries(p: PlatformDep, _r: ReaderDep) -> dict[str, Any]:
         return {"items": [_geometry_out(r) for r in rows]}
 
 
-async def _mask_from(p: Platform, polygon: str | None, grid: str | None, file: UploadFile | None) -> tuple[Any, str]:
-    """The body mask and where it came from ('mask' or 'polygon'): exactly one of the two is sent."""
+async def _mask_from(p: Platform, polygon: str | None, grid: str | None,
+                     file: UploadFile | None) -> tuple[Any, str, list[tuple[float, float]] | None]:
+    """The body mask, where it came from ('mask' or 'polygon') and the polygon's points (or None).
+
+    Exactly one of the two is sent.
+    """
     if (polygon is None) == (file is None):
         raise GeometryError("send exactly one of 'polygon' (JSON points) or 'file' (PNG mask)")
     if file is not None:
         data = await file.read(p.settings.max_body_bytes + 1)
-        return await run_in_threadpool(geo.decode_mask, data), "mask"
+        return await run_in_threadpool(geo.decode_mask, data), "mask", None
     try:
         nx, ny = (int(n) for n in (grid or "96,34").split(","))
     except ValueError:
         raise GeometryError("grid must be 'nx,ny', e.g. 96,34") from None
     if not (geo.MIN_SIDE <= nx <= geo.MAX_SIDE and geo.MIN_SIDE <= ny <= geo.MAX_SIDE):
         raise GeometryError(f"grid sides must be {geo.MIN_SIDE} to {geo.MAX_SIDE} cells")
-    return await run_in_threadpool(geo.rasterize_polygon, geo.parse_polygon(polygon or ""), (nx, ny)), "polygon"
+    points = geo.check_outline(geo.parse_polygon(polygon or ""))
+    return await run_in_threadpool(geo.rasterize_polygon, points, (nx, ny)), "polygon", points
 
 
 @router.post("/upload", response_model=models.GeometryInfo, status_code=201,
@@ -73,8 +78,8 @@ async def upload_geometry(p: PlatformDep, who: WriterDep, name: Annotated[str, F
     problem = name_problem(name)
     if problem is not None:
         raise GeometryError(f"geometry name {problem}; use a short plain name such as 'wing-2'")
-    mask, source = await _mask_from(p, polygon, grid, file)
-    props = geo.analyse(mask)
+    mask, source, points = await _mask_from(p, polygon, grid, file)
+    props = geo.analyse(mask, points)
     gid = new_id("geo")
     folder = p.settings.geometries_dir / gid
     atomic_write_bytes(folder / "mask.png", geo.mask_png(mask))
