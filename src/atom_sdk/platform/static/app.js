@@ -142,10 +142,11 @@ async function jobsView() {
   const data = await Api.get("/api/v1/jobs?limit=200");
   if (location.hash !== here) return;
   view.replaceChildren(el("h1", {}, "Jobs"), el("div", { class: "table-wrap" }, el("table", { id: "jobs" },
-    el("tr", {}, ["job", "kind", "name", "state", "progress", "created"].map((h) => el("th", {}, h))),
-    data.items.map((j) => el("tr", {}, el("td", {}, el("a", { href: j.kind === "run" ? `#/runs/${j.id}` : `#/jobs/${j.id}` }, j.id)),
-      el("td", {}, j.kind), el("td", {}, j.name), el("td", {}, stateBadge(j.state)),
-      el("td", {}, `${j.progress.step}/${j.progress.total}`), el("td", {}, j.created_at.slice(0, 19).replace("T", " ")))))));
+    el("tr", {}, ["job", "kind", "name", "world", "variant", "seed", "state", "progress", "created"].map((h) => el("th", {}, h))),
+    data.items.map((j) => { const cfg = (j.params || {}).config || {}; return el("tr", {}, el("td", {}, el("a", { href: j.kind === "run" ? `#/runs/${j.id}` : `#/jobs/${j.id}` }, j.id)),
+      el("td", {}, j.kind), el("td", {}, j.name), el("td", {}, (cfg.world || {}).name || "–"), el("td", {}, cfg.variant || "–"),
+      el("td", { class: "num" }, j.kind === "run" ? cfg.seed ?? 0 : "–"), el("td", {}, stateBadge(j.state)),
+      el("td", {}, `${j.progress.step}/${j.progress.total}`), el("td", {}, j.created_at.slice(0, 19).replace("T", " "))); }))));
 }
 
 async function ledgerView() {

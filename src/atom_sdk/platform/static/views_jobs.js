@@ -180,20 +180,22 @@ function jobView(root, id) {
         drawLineChart(chart, "shock angle (deg)", [
           { name: "target", points: lines.map((l) => [l.step, l.target]) },
           { name: "measured", points: lines.map((l) => [l.step, l.measured]) },
-          { name: "wedge", points: lines.map((l) => [l.step, l.wedge_angle]) }]);
+          { name: "wedge", points: lines.map((l) => [l.step, l.wedge_angle]) }], { xLabel: "step", yLabel: "angle (deg)" });
         const tl = await Api.get(`/api/v1/challenges/supersonic/jobs/${id}/timeline`);
         extra.replaceChildren(el("h2", {}, "Timeline"), el("table", { id: "timeline" }, el("tr", {}, el("th", {}, "step"), el("th", {}, "event"), el("th", {}, "detail")),
           tl.events.map((e) => el("tr", {}, el("td", {}, e.step), el("td", {}, e.kind), el("td", {}, JSON.stringify(Object.fromEntries(Object.entries(e).filter(([k]) => !["kind", "step", "line"].includes(k)))))))));
       } else if (job.kind === "inverse_design") {
-        drawLineChart(chart, "best objective so far", [{ name: "best", points: lines.map((l) => [l.step, l.best]) }]);
+        drawLineChart(chart, "best objective so far", [{ name: "best", points: lines.map((l) => [l.step, l.best]) }],
+          { xLabel: "iteration", yLabel: "best objective" });
         extra.replaceChildren(job.result && job.result.best ? el("div", { class: "card" }, el("h3", {}, "Best design"),
           el("pre", {}, JSON.stringify(job.result.best.design, null, 2)), el("p", {}, `objective ${fmt(job.result.best.objective)}`),
           job.result.known_optimum ? el("p", { class: "muted" }, `analytical optimum: ${JSON.stringify(job.result.known_optimum.design)}`) : null) : "");
       } else {
         drawLineChart(chart, "validation: relative error vs tolerance", [
-          { name: "rel. error", points: lines.map((l, i) => [i, l.rel_error]) }, { name: "tolerance", points: lines.map((l, i) => [i, l.tolerance]) }]);
-        extra.replaceChildren(el("table", {}, el("tr", {}, ["case", "quantity", "measured", "reference", "result"].map((h) => el("th", {}, h))),
-          lines.map((l) => el("tr", {}, el("td", {}, l.case), el("td", {}, l.quantity), el("td", {}, fmt(l.measured)), el("td", {}, fmt(l.reference)), el("td", {}, l.passed ? "pass" : "FAIL")))));
+          { name: "rel. error", points: lines.map((l, i) => [i, l.rel_error]) }, { name: "tolerance", points: lines.map((l, i) => [i, l.tolerance]) }],
+          { xLabel: "validation case (index)", yLabel: "relative error" });
+        extra.replaceChildren(el("div", { class: "table-wrap" }, el("table", {}, el("tr", {}, ["case", "quantity", "measured", "reference", "result"].map((h) => el("th", {}, h))),
+          lines.map((l) => el("tr", {}, el("td", {}, l.case), el("td", {}, l.quantity), el("td", {}, fmt(l.measured)), el("td", {}, fmt(l.reference)), el("td", {}, l.passed ? "pass" : "FAIL"))))));
       }
       if (!last || last.state !== job.state) artifactList(job, arts);
       last = job;
