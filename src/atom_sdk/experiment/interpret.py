@@ -37,7 +37,7 @@ from atom_sdk.provenance import provenance, utc_now
 from atom_sdk.workspace import OutputPlan, claim_output, output_folder, plan_output
 
 __all__ = ["SCHEMA", "FOLDER", "InterpretPlan", "interpret_run", "plan_interpretation", "feature_names",
-           "channel_names", "map_2d", "downsample", "read_saliency"]
+           "channel_names", "map_2d", "downsample", "read_saliency", "underlay_channel"]
 
 SCHEMA = "atom.saliency/1"
 #: the folder under the run folder that holds the artifacts
@@ -341,6 +341,15 @@ def _theory_summary(features: list[dict[str, Any]]) -> dict[str, Any]:
             "nonzero_in_batch": any(f["permutation_mean"] > 0 or f["value"] != 0 for f in theory)}
 
 
+def underlay_channel(field: np.ndarray, share: dict[str, float], names: list[str]) -> int:
+    """The field channel drawn beneath the maps: the one with the largest share of the action
+    saliency among those that vary over the grid (a uniform channel shows nothing), else the largest."""
+    field = np.asarray(field, dtype=np.float64)
+    order = sorted(range(len(names)), key=lambda i: -share.get(names[i], 0.0))
+    varying = [i for i in order if np.ptp(field[i]) > 1e-9 * max(1.0, float(np.abs(field[i]).max()))]
+    return (varying or order)[0]
+
+
 # ----------------------------------------------------------------------------- the figure
 def saliency_figure(path: Path, doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
     """The action and value saliency over the field (grey contours of the most salient channel) with
@@ -355,19 +364,20 @@ def saliency_figure(path: Path, doc: dict[str, Any], arrays: dict[str, np.ndarra
     fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.8), constrained_layout=True, squeeze=False)
     axes = axes[0]
     if has_maps:
-        shares = doc["maps"]["outputs"]["action"]["channel_share"]
         names = doc["maps"]["channels"]
-        top = int(np.argmax([shares[n] for n in names]))
+        top = underlay_channel(arrays["field"], doc["maps"]["outputs"]["action"]["channel_share"], names)
         under = np.asarray(arrays["field"], dtype=np.float64)[top].mean(axis=-1)
         for ax, key, title in ((axes[0], "saliency_action", "action"), (axes[1], "saliency_value", "value")):
             image = map_2d(arrays[key])
             shown = ax.imshow(image.T, origin="lower", cmap="magma", aspect="equal")
-            if under.shape[0] > 1 and under.shape[1] > 1 and np.ptp(under) > 0:
+            drawn = under.shape[0] > 1 and under.shape[1] > 1 and np.ptp(under) > 1e-9 * max(1.0, np.abs(under).max())
+            if drawn:
                 ax.contour(under.T, levels=8, colors="0.85", linewidths=0.6, origin="lower")
             fig.colorbar(shown, ax=ax, shrink=0.85, label=f"Σ |∂ {title} / ∂ field| per cell")
             ax.set_xlabel("x (cell index)")
             ax.set_ylabel("y (cell index)")
-            ax.set_title(f"{title} saliency (summed over channels, z-mean)\ncontours: field {names[top]}", fontsize=9)
+            beneath = f"contours: field {names[top]}" if drawn else f"field {names[top]} uniform: no contours"
+            ax.set_title(f"{title} saliency (summed over channels, z-mean)\n{beneath}", fontsize=9)
     ax = axes[-1]
     feats = doc["features"]
     values = [f["permutation_mean"] for f in feats]
@@ -376,7 +386,8 @@ def saliency_figure(path: Path, doc: dict[str, Any], arrays: dict[str, np.ndarra
     ax.barh(ypos, values, color=colours, xerr=[f["permutation_std"] for f in feats])
     ax.set_yticks(ypos, [f["name"] + (" (constant)" if f["constant_in_batch"] else "") for f in feats], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("permutation importance: mean |Δ action| (action units)")
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
+    ax.set_xlabel("permutation importance, mean |Δ action|")
     ax.set_title("feature importance (blue: observation, orange: theory)", fontsize=9)
     fig.suptitle(f"{doc['run']['name']} ({doc['run']['variant']}) on {doc['world']['id']}: observation at step "
                  f"{doc['observation']['at_step']}, seed {doc['observation']['seed']}", fontsize=9)

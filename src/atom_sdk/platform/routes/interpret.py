@@ -55,7 +55,8 @@ class SaliencyResult(BaseModel):
     run_id: str
     schema_id: str = Field(..., alias="schema")
     observation: dict[str, Any]
-    field: Grid | None = Field(None, description="the field channel with the largest share of the action saliency")
+    field: Grid | None = Field(None, description="the field beneath the maps: the channel with the largest share of "
+                               "the action saliency among those that vary over the grid")
     maps: dict[str, Grid] = Field(default_factory=dict, description="action, value and latent saliency")
     channel_share: dict[str, dict[str, float]] = Field(default_factory=dict)
     features: list[FeatureImportance]
@@ -96,7 +97,7 @@ def _run_folder(p: Any, run_id: str) -> Any:
 
 
 def _result(run_id: str, folder: Any, max_size: int) -> dict[str, Any]:
-    from atom_sdk.experiment.interpret import map_2d, read_saliency
+    from atom_sdk.experiment.interpret import map_2d, read_saliency, underlay_channel
 
     try:
         doc, arrays = read_saliency(folder)
@@ -109,8 +110,7 @@ def _result(run_id: str, folder: Any, max_size: int) -> dict[str, Any]:
     if maps:
         out["maps"] = {k: grid(k, map_2d(arrays[f"saliency_{k}"]), max_size) for k in maps["outputs"]}
         out["channel_share"] = {k: v["channel_share"] for k, v in maps["outputs"].items()}
-        share = maps["outputs"]["action"]["channel_share"]
-        top = max(range(len(maps["channels"])), key=lambda i: share[maps["channels"][i]])
+        top = underlay_channel(arrays["field"], maps["outputs"]["action"]["channel_share"], maps["channels"])
         out["field"] = grid(maps["channels"][top], np.asarray(arrays["field"], np.float64)[top].mean(axis=-1),
                             max_size)
         out["integrated_gradients"] = maps.get("integrated_gradients")
