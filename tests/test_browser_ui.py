@@ -304,8 +304,8 @@ def test_cancel_then_resume_a_3d_run_and_slice_its_field(server, page):
 def test_phone_layout_has_no_sideways_page_scroll(server, browser):
     phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
     try:
-        for path, ready in (("/#/runs", "#runs tbody tr"), ("/#/ledger", "#ledger-groups"), ("/#/launch", "#launch-run-form"),
-                            ("/#/", ".template")):
+        for path, ready in (("/#/runs", "#runs tbody tr"), ("/#/ledger", "#ledger-groups"),
+                            ("/#/launch", "#launch-run-form"), ("/#/", ".template")):
             phone.goto(server.url + path)
             phone.wait_for_selector(ready)
             width = phone.evaluate("document.documentElement.scrollWidth")

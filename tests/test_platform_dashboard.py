@@ -71,7 +71,8 @@ def test_index_lists_cli_job_partial_and_broken_runs(client):
 
     data = client.get("/api/v1/workspace/runs").json()
     rows = {r["key"]: r for r in data["items"]}
-    assert set(rows) == {job_id, "dir:experiment_results/tg_cli", "dir:sweep/ppo/seed1", "dir:experiment_results/broken"}
+    assert set(rows) == {job_id, "dir:experiment_results/tg_cli", "dir:sweep/ppo/seed1",
+                         "dir:experiment_results/broken"}
     cli = rows["dir:experiment_results/tg_cli"]
     assert cli["source"] == "folder" and cli["status"] == "complete" and cli["seed"] == 3
     assert cli["world"] == "analytical:taylor_green" and cli["variant"] == "v2_hybrid"

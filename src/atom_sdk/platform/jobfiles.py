@@ -166,6 +166,7 @@ def write_field_snapshot(out_dir: Path, world: Any, step: int, max_side: int = 6
         at = sorted({int(k) for k in np.linspace(0, volume.shape[2] - 1, min(MAX_SLICES, volume.shape[2]))})
         planes = [_downsample(volume[:, :, k], min(max_side, 32)) for k in at]
         values = np.stack([p for p, _ in planes])
-        data.update(slice_positions=at, slice_cell=list(planes[0][1]), slices=np.round(values.transpose(0, 2, 1), 6).tolist(),
+        data.update(slice_positions=at, slice_cell=list(planes[0][1]),
+                    slices=np.round(values.transpose(0, 2, 1), 6).tolist(),
                     slices_min=float(values.min()), slices_max=float(values.max()))
     atomic_write_text(out_dir / FIELD, json.dumps(data))
