@@ -119,6 +119,19 @@ def test_index_merges_queued_and_cancelled_jobs_and_stays_inside_the_workspace(c
     resumed = client.post(f"/api/v1/jobs/{cancelled}/resume").json()
     assert resumed["state"] == "queued" and resumed["resume"] is True
 
+    linked = client.platform.settings.workspace / "experiment_results" / "linked"
+    cli_run_folder(linked, name="linked", seed=9, finished=False)
+    for name in ("results.json", "telemetry.jsonl", "ledger.jsonl"):  # files that lead out of the workspace
+        (linked / name).unlink(missing_ok=True)
+        (linked / name).symlink_to(outside / "escaped" / name)
+    row = [r for r in client.get("/api/v1/workspace/runs").json()["items"] if r["name"] == "linked"][0]
+    assert row["status"] == "broken" and row["mean_reward"] is None and row["law"] is None
+    assert "results.json is a symlink (not followed)" in row["problem"]
+    curves = client.get("/api/v1/workspace/runs/curves", params={"run": row["key"]}).json()["runs"][0]
+    assert curves["curves"] == {}
+    ledger = client.get("/api/v1/ledger/laws", params={"run_id": row["key"]}).json()
+    assert ledger["records"] == 0
+
     for key in ("dir:../x", "dir:/etc", "dir:link/escaped", "../../etc"):
         resp = client.get("/api/v1/workspace/runs/curves", params={"run": key})
         assert resp.status_code == 400 and resp.json()["code"] == "path_outside_workspace", key

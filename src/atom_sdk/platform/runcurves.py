@@ -171,12 +171,13 @@ def axis_labels(world_id: str | None, names: list[str]) -> dict[str, str]:
 
 def run_curves(folder: Path, max_points: int = 1000, names: list[str] | None = None) -> dict[str, Any]:
     """Downsampled curves of one run folder; an absent or unreadable telemetry file gives no curves."""
+    path = folder / "telemetry.jsonl"
     try:
-        full = telemetry_curves(folder / "telemetry.jsonl")
+        full = {} if path.is_symlink() else telemetry_curves(path)  # a link could lead out of the workspace
     except (OSError, ValueError):
         full = {}
     try:
-        world = CACHE.get(folder / "config.json", _world_of)
+        world = None if (folder / "config.json").is_symlink() else CACHE.get(folder / "config.json", _world_of)
     except (OSError, ValueError, AttributeError):
         world = None
     selected = {k: v for k, v in full.items() if names is None or k in names}

@@ -243,7 +243,13 @@ def summarise(found: Found, workspace: Path, now: float | None = None) -> dict[s
 
 
 def _part(path: Path, parse: Any, problems: list[str], what: str) -> Any:
-    """A parsed file, or None with the reason added to ``problems`` (missing files are not problems)."""
+    """A parsed file, or None with the reason added to ``problems`` (missing files are not problems).
+
+    A symlink is not followed: it could point outside the workspace.
+    """
+    if path.is_symlink():
+        problems.append(f"{what} is a symlink (not followed)")
+        return None
     try:
         return CACHE.get(path, parse)
     except FileNotFoundError:

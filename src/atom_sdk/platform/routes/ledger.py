@@ -56,7 +56,7 @@ def _ledgers(p: Any, run_id: str | None) -> Iterator[tuple[str, list[dict[str, A
     s = p.settings
     if run_id is not None and run_id.startswith(runindex.FOLDER_PREFIX):
         found = runindex.resolve_key(s.workspace, s.jobs_dir, run_id)
-        yield run_id, p.cached_jsonl(found.path / "ledger.jsonl")
+        yield run_id, _folder_ledger(p, found.path)
         return
     if run_id is not None:
         yield run_id, p.ledger_records(p.store.get_job(run_id, "run")["id"])
@@ -65,7 +65,12 @@ def _ledgers(p: Any, run_id: str | None) -> Iterator[tuple[str, list[dict[str, A
         yield job["id"], p.ledger_records(job["id"])
     for found in runindex.scan(s.workspace, s.jobs_dir):
         if found.job_id is None:
-            yield found.key, p.cached_jsonl(found.path / "ledger.jsonl")
+            yield found.key, _folder_ledger(p, found.path)
+
+
+def _folder_ledger(p: Any, folder: Any) -> list[dict[str, Any]]:
+    path = folder / "ledger.jsonl"
+    return [] if path.is_symlink() else p.cached_jsonl(path)  # a link could lead out of the workspace
 
 
 @router.get("/ledger/laws", response_model=models.LedgerLawGroups,
