@@ -396,11 +396,13 @@ class _Job:
 
 
 def _drive(job: _Job, base: Any, make_control: Callable[[Any, Any], Any],
-           on_step: Callable[[int, int, dict[str, Any]], None] | None) -> tuple[Any, ...]:
-    """Wrap ``base`` in the envelope, reset, build the controller, steer; the loop's outcome."""
+           on_step: Callable[[int, int, dict[str, Any]], None] | None,
+           wrap: Callable[[Any], Any] | None = None) -> tuple[Any, ...]:
+    """Wrap ``base`` in the envelope (``wrap``, default ``safety_wrap``), reset, build the controller,
+    steer; the loop's outcome."""
     from atom_sdk.design.evaluate import safety_wrap
 
-    envelope = safety_wrap(base) if job.use_safety else None
+    envelope = (wrap or safety_wrap)(base) if job.use_safety else None
     runner = envelope if envelope is not None else base
     obs, info = runner.reset(seed=job.seed)
     diag = info.get("diagnostics") or base.diagnostics()
@@ -437,7 +439,7 @@ class _Cancelled(Exception):
 def _run_agent(job: _Job, budget: Any, on_step: Callable[[int, int, dict[str, Any]], None] | None,
                on_train: Callable[[int, int, dict[str, Any]], None] | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Train the closed loop on the schedule, then steer with it; (outcome, controller description)."""
-    from atom_sdk.design.challenge_agent import AgentControl, scratch_dir, train_agent
+    from atom_sdk.design.challenge_agent import AgentControl, envelope_for, scratch_dir, train_agent
     from atom_sdk.design.challenge_world import ChallengeWedge
 
     targets = [target_at(job.sched, k, job.steps) for k in range(job.steps + 1)]
@@ -468,7 +470,7 @@ def _run_agent(job: _Job, budget: Any, on_step: Callable[[int, int, dict[str, An
         base = ChallengeWedge(targets, job.preview, grid=job.grid, max_episode_steps=job.steps + 1, mach=job.mach,
                               **job.world_params)
         outcome = _drive(job, base, lambda runner, env: AgentControl(trained, runner, env, Path(tmp) / "eval"),
-                         on_step)
+                         on_step, wrap=lambda world: envelope_for(trained, world))
         results = (trained.run_dir / "results.json").read_bytes()
     return (*outcome, base, {"agent_training.json": results}), described
 

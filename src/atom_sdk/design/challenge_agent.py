@@ -37,8 +37,14 @@ def check_controller(name: str) -> str:
 class AgentBudget:
     """What the agent may spend learning: episodes of the schedule and the PPO settings that matter.
 
-    The defaults are sized for a laptop CPU (a few minutes at the 64x48 grid): a small budget, and
-    said to be one in every audit (``controller.budget``).
+    The defaults are sized for a laptop CPU (minutes, not hours): a small budget, and said to be
+    one in every audit (``controller.budget``). ``gamma`` 0.9: the shock answers a wedge command
+    within a few agent steps, so a short horizon suffices and its values are learned sooner.
+    ``min_theory_trust`` 0: the envelope's trust monitor would otherwise hold the loop in its
+    guarded mode while the scientist has no trusted law, and guarded mode clips an angle command
+    to the middle half of the wedge range (too narrow for the schedule's 52-degree ramp); the
+    theory still reaches the agent only through the policy's own trust gate, and every hazard
+    monitor (density, speed, non-finite values, distribution shift) stays on.
     """
 
     episodes: int = 12
@@ -48,6 +54,8 @@ class AgentBudget:
     num_minibatches: int = 4
     update_epochs: int = 4
     ent_coef: float = 0.0
+    gamma: float = 0.9
+    min_theory_trust: float = 0.0
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
@@ -69,8 +77,8 @@ def run_config(budget: AgentBudget, *, steps: int, seed: int, mach: float, grid:
         "steps": budget.episodes * steps, "seed": seed, "variant": budget.variant,
         "agent": {"learning_rate": budget.learning_rate, "rollout_length": budget.rollout_length,
                   "num_minibatches": budget.num_minibatches, "update_epochs": budget.update_epochs,
-                  "ent_coef": budget.ent_coef},
-        "safety": {"enabled": use_safety},
+                  "ent_coef": budget.ent_coef, "gamma": budget.gamma},
+        "safety": {"enabled": use_safety, "min_theory_trust": budget.min_theory_trust},
     }, source="the challenge agent's training run")
 
 
@@ -112,6 +120,14 @@ def train_agent(budget: AgentBudget, targets: Sequence[float], preview: int, wor
                "updates": results["summary"].get("updates"), "final_trust": results["summary"].get("final_trust"),
                "wall_seconds": results["timings"].get("wall_seconds"), "variant": results["variant"]}
     return Trained(config, run_dir, summary)
+
+
+def envelope_for(trained: Trained, world: Any) -> Any:
+    """The safety envelope the agent is evaluated under: the one it trained under (its run config's
+    settings; the hazard limits are the defaults the scripted controller's envelope uses)."""
+    from atom_sdk.safety import SafetyEnvelope
+
+    return SafetyEnvelope(world, trained.config.safety)
 
 
 class AgentControl:
