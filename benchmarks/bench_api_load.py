@@ -179,11 +179,15 @@ def _busy_workers(url: str, workers: int) -> None:
     from atom_sdk.platform.catalog import tiny_run_config
 
     with httpx.Client(base_url=url, timeout=30) as c:
-        for i in range(workers):
-            c.post("/api/v1/runs", json={"config": tiny_run_config(f"load{i}", variant="ppo_baseline", steps=4096)})
-        for i in range(2 * workers):
-            c.post("/api/v1/inverse-design/jobs", json={"spec": {"problem": "wedge_shock_angle", "evaluator": "surrogate",
-                                                                 "iterations": 3000, "population": 8, "seed": i}})
+        posts = [("/api/v1/runs", {"config": tiny_run_config(f"load{i}", variant="ppo_baseline", steps=4096)})
+                 for i in range(workers)]
+        posts += [("/api/v1/inverse-design/jobs", {"spec": {"problem": "wedge_shock_angle", "evaluator": "surrogate",
+                                                            "iterations": 600, "population": 8, "seed": i}})
+                  for i in range(2 * workers)]  # 4800 evaluations each, under the server's 5000
+        for path, body in posts:
+            resp = c.post(path, json=body)
+            if resp.status_code != 202:
+                raise RuntimeError(f"POST {path} was refused ({resp.status_code}): {resp.text[:300]}")
         deadline = time.monotonic() + 120
         while c.get("/api/v1/runtime/telemetry").json()["jobs_by_state"]["running"] < min(workers, 1):
             if time.monotonic() > deadline:
