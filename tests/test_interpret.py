@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -275,3 +276,38 @@ def test_recurrent_core_is_explained_from_its_hidden_state():
     np.testing.assert_allclose(fd["value"], exact, rtol=0, atol=RTOL * np.abs(exact).max())
     other = jax.device_get(S.output_jacobians(agent, inputs))["value/fields"]
     assert np.abs(other - exact).max() > 0.05 * np.abs(exact).max()  # and the maps differ with the memory
+
+
+@pytest.mark.browser
+def test_ui_draws_the_saliency_over_the_field(run, tmp_path):
+    """The run view's saliency section in headless Chromium: heat map with a colour bar, the output
+    picker, the importance bars; a run without artifacts offers to compute them."""
+    chromium = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if chromium is None:
+        pytest.skip("chromium is not installed (run scripts/ci_install_browser.sh)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from atom_sdk.platform.testing import ServerThread, fake_finished_run, settings_for
+
+    settings = settings_for(tmp_path)
+    with ServerThread(settings) as srv:
+        store = srv.app.state.platform.store
+        run_id = fake_finished_run(store, settings, name="explained")
+        shutil.copytree(run[0], settings.jobs_dir / run_id, dirs_exist_ok=True)
+        plain = fake_finished_run(store, settings, name="plain")
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, headless=True,
+                                        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            failures: list[str] = []
+            page.on("pageerror", lambda e: failures.append(str(e)))
+            page.goto(f"{srv.url}/#/runs/{run_id}")
+            page.wait_for_selector("#saliency-map[data-cells]", timeout=30_000)
+            assert page.eval_on_selector("#saliency-map", "c => c.dataset.cells") == "8x8"
+            assert len(page.eval_on_selector("#saliency-map", "c => c.dataset.colorbar").split(",")) == 5
+            assert page.eval_on_selector("#saliency-features", "c => c.dataset.features") == "23"
+            page.select_option("#saliency-output", "value")
+            assert page.eval_on_selector("#saliency-map", "c => c.dataset.output") == "value"
+            page.goto(f"{srv.url}/#/runs/{plain}")
+            page.wait_for_selector("#saliency-compute", timeout=30_000)
+            browser.close()
+            assert not failures, failures
