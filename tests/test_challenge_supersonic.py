@@ -174,6 +174,26 @@ def test_controller_option_validates(tmp_path) -> None:
         ChallengeRequest(controller="neural")
 
 
+def test_api_takes_the_controller(tmp_path) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from atom_sdk.platform.api import create_app
+    from atom_sdk.platform.testing import settings_for
+
+    url = "/api/v1/challenges/supersonic/jobs"
+    with TestClient(create_app(settings_for(tmp_path, max_queue=5))) as client:
+        job = client.post(url, json={"steps": 20, "grid": [32, 24, 1], "controller": "agent", "agent_episodes": 2})
+        assert job.status_code == 202
+        params = client.app.state.platform.store.get_job(job.json()["id"], "challenge")["params"]
+        assert params["controller"] == "agent" and params["agent_episodes"] == 2
+        bad = client.post(url, json={"controller": "neural"})
+        assert bad.status_code == 422 and "controller" in bad.text
+        # training counts against the server's step limit: 300 steps x 1000 episodes > 200,000
+        huge = client.post(url, json={"controller": "agent", "agent_episodes": 1000})
+        assert huge.status_code == 422 and "agent_episodes" in huge.json()["message"]
+
+
 def test_hold_controller_keeps_the_wedge(tmp_path) -> None:
     audit = run_supersonic_challenge(30, tmp_path, 0, controller="hold", world=LagWedge(), interface=ANGLE,
                                      figure=False)
@@ -231,3 +251,19 @@ def test_figure_draws_the_tracking_history(tmp_path) -> None:
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+@pytest.mark.slow
+def test_agent_small_budget_beats_doing_nothing(tmp_path) -> None:
+    """The closed loop, trained 12 passes of a 100-step schedule (1200 steps, about 1.5 min on a free
+    core), tracks the schedule better than holding the wedge still; the settings of the benchmark."""
+    from atom_sdk.design.challenge_agent import AgentBudget
+
+    world = {"grid": (40, 30, 1), "world_params": {"substeps": 120}, "preview": 3, "figure": False}
+    agent = run_supersonic_challenge(100, tmp_path / "agent", 0, controller="agent",
+                                     agent_budget=AgentBudget(episodes=12), **world)
+    hold = run_supersonic_challenge(100, tmp_path / "hold", 0, controller="hold", **world)
+    assert agent["status"] == hold["status"] == "completed"
+    assert agent["summary"]["mean_abs_error_deg"] < hold["summary"]["mean_abs_error_deg"] - 0.5
+    assert agent["score"] > hold["score"] + 5.0
+    assert agent["controller"]["training"]["train_steps"] == 1200
