@@ -76,6 +76,8 @@ class Objective(BaseModel):
     @field_validator("sense", mode="before")
     @classmethod
     def _long_senses(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value  # pydantic's Literal check says what is allowed
         return {"minimize": "min", "minimise": "min", "maximize": "max", "maximise": "max"}.get(value, value)
 
     @model_validator(mode="after")
