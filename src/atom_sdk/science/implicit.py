@@ -10,7 +10,7 @@ avoids the trivial solution ``xi = 0`` without constraining which term carries t
 ``xdot_i = N / D`` and scored by its *explicit* prediction error on held-out rows (interleaved
 blocks never used for fitting); the simplest candidate within ``parsimony`` of the best error is
 selected (fewest terms, then the lowest-degree denominator). For small libraries the candidate
-pool also holds the total-least-squares null vector of every small implicit support (an
+pool also holds every small implicit support fitted by the Sanathanan-Koerner iteration (an
 exhaustive version of the same sparse search, which under noise finds supports that the
 thresholded fits, with noisy ``xdot`` on both sides, miss). A polynomial law therefore comes
 back with ``D = 1`` (its ``xdot_i`` left-hand side is at least as sparse as any multiple of it),
@@ -194,8 +194,8 @@ def _candidates_for_target(
     max_subset: int = 0,
 ) -> list[ImplicitCandidate]:
     """All implicit candidates of one state variable: the parallel (left-hand side, threshold)
-    STLSQ fits of SINDy-PI and, when ``max_subset > 0``, the total-least-squares null vector of
-    every implicit support of at most ``max_subset`` terms (exhaustive; small libraries only)."""
+    STLSQ fits of SINDy-PI and, when ``max_subset > 0``, every implicit support of at most
+    ``max_subset`` terms fitted by :func:`_sanathanan_koerner` (exhaustive; small libraries only)."""
     p = theta.shape[1]
     imp = np.concatenate([theta, xdot[:, None] * theta], axis=1)  # [Theta, xdot * Theta]
     lhs_names = names + [f"{n}*dx/dt" if n != "1" else "dx/dt" for n in names]
@@ -223,23 +223,44 @@ def _candidates_for_target(
     if max_subset > 0:
         from itertools import combinations
 
-        A = imp[train]
-        scale = np.sqrt(np.mean(A**2, axis=0))
-        scale = np.where(scale > 0, scale, 1.0)
-        A = A / scale
-        G = A.T @ A
+        rows = np.flatnonzero(train)
+        rows = rows[:: max(1, len(rows) // 600)]  # the search only ranks supports: a subsample suffices
+        th_tr, xd_tr = theta[rows], xdot[rows]
         for k in range(2, min(max_subset, 2 * p) + 1):
             for sub in combinations(range(2 * p), k):
                 if max(sub) < p:  # no xdot term: a relation among the states, not a law
                     continue
-                idx = np.array(sub)
-                w, V = np.linalg.eigh(G[np.ix_(idx, idx)])
-                xi = np.zeros(2 * p)
-                xi[idx] = V[:, 0] / scale[idx]
-                if np.count_nonzero(np.abs(V[:, 0]) > 1e-8) != k:
-                    continue  # a smaller support already covers this null vector
-                add(xi, "tls", float("nan"))
+                xi = _sanathanan_koerner(th_tr, xd_tr, [i for i in sub if i < p], [i - p for i in sub if i >= p])
+                if xi is not None:
+                    add(xi, "sk", float("nan"))
     return out
+
+
+def _sanathanan_koerner(
+    theta: np.ndarray, xdot: np.ndarray, num: list[int], den: list[int], n_iter: int = 3
+) -> np.ndarray | None:
+    """Implicit coefficients ``xi = [-N, D]`` of one support, by the Sanathanan-Koerner iteration
+    (IEEE Trans. Autom. Control 8, 1963): ``N - D xdot = 0`` solved by least squares weighted by
+    ``1 / D_prev``, so that it converges towards the explicit fit of ``xdot = N / D`` instead of
+    weighting rows by ``D`` (and, under noise, biasing the terms that carry ``xdot``). The
+    highest-order denominator term is fixed to 1. ``None`` if a system is singular."""
+    fixed, free = den[-1], den[:-1]
+    A = np.concatenate([theta[:, num], -xdot[:, None] * theta[:, free]], axis=1)
+    b = xdot * theta[:, fixed]
+    w = np.ones(len(xdot))
+    for _ in range(n_iter):
+        try:
+            sol = np.linalg.lstsq(A * w[:, None], b * w, rcond=None)[0]
+        except np.linalg.LinAlgError:
+            return None
+        d = theta[:, fixed] + theta[:, free] @ sol[len(num) :]
+        w = 1.0 / np.maximum(np.abs(d), 1e-8 * max(float(np.abs(d).max()), 1e-300))
+    p = theta.shape[1]
+    xi = np.zeros(2 * p)
+    xi[num] = -sol[: len(num)]
+    xi[p + np.array(free, dtype=int)] = sol[len(num) :]
+    xi[p + fixed] = 1.0
+    return xi if np.all(np.isfinite(xi)) else None
 
 
 def _select(
@@ -278,8 +299,16 @@ def _polish(num: np.ndarray, den: np.ndarray, theta: np.ndarray, xdot: np.ndarra
             r = (th_n @ v[: ni.size]) / d - xdot
         return np.where(np.isfinite(r), r, 1e6)
 
+    def jac(v: np.ndarray) -> np.ndarray:
+        d = th_f + th_d @ v[ni.size :]
+        with np.errstate(all="ignore"):
+            q = (th_n @ v[: ni.size]) / d**2
+            J = np.concatenate([th_n / d[:, None], -th_d * q[:, None]], axis=1)
+        return np.where(np.isfinite(J), J, 0.0)
+
     v0 = np.concatenate([num[ni], den[free_d]])
-    sol = least_squares(resid, v0, method="lm" if v0.size <= theta.shape[0] else "trf", max_nfev=200 * (v0.size + 1))
+    method = "lm" if v0.size <= theta.shape[0] else "trf"
+    sol = least_squares(resid, v0, jac=jac, method=method, max_nfev=50 * (v0.size + 1))
     n2, d2 = num.copy(), den.copy()
     n2[ni] = sol.x[: ni.size]
     d2[free_d] = sol.x[ni.size :]
@@ -406,8 +435,8 @@ def fit_implicit(
 
     Rows whose ``block`` id is a multiple of ``holdout_every`` are held out for model selection
     (default: blocks of 10 consecutive rows). ``max_subset`` bounds the exhaustive
-    total-least-squares search (default 5 terms when the implicit library has at most 12
-    columns, else off). Returns a :class:`Theory` built by
+    small-support search (default 5 terms when the implicit library has at most 8 columns,
+    4 up to 12 columns, else off: its cost grows combinatorially). Returns a :class:`Theory` built by
     :func:`rational_theory`; ``metadata["candidates"]`` counts the candidates compared.
     """
     x = np.asarray(x, dtype=float)
@@ -422,7 +451,7 @@ def fit_implicit(
         raise ValueError("the held-out split is empty; pass more rows or a smaller holdout_every")
     powers = np.array([t.powers if t.kind == "poly" else (0,) * library.n_inputs for t in library.terms])
     if max_subset is None:
-        max_subset = 5 if 2 * library.n_terms <= 12 else 0
+        max_subset = 5 if 2 * library.n_terms <= 8 else (4 if 2 * library.n_terms <= 12 else 0)
     chosen = []
     n_cands = 0
     for i in range(x.shape[1]):
