@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
 import subprocess  # nosec B404 - starts the server under test
@@ -38,11 +39,12 @@ GOAL_P99_MS, GOAL_CLIENTS = 100.0, 50
 
 
 def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of ``values``; NaN when empty."""
+    """Nearest-rank percentile (q in 0..100): the smallest value with at least q % of them at or below it."""
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(round(q / 100 * (len(ordered) - 1)))))]
+    rank = math.ceil(q / 100 * len(ordered))
+    return ordered[min(len(ordered), max(1, rank)) - 1]
 
 
 class RawClient:
