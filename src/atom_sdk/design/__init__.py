@@ -8,7 +8,7 @@ writes ``inverse_design_report.json`` plus a convergence plot. A ``DesignSpec`` 
 registered by name (``register_problem``, ``get_problem``, ``list_problems``);
 ``evaluations_to_reach`` reads how fast a search got there. The objective language (weighted
 ``Objective``s, ``DiagnosticConstraint``s, a ``Penalty``, feasibility-first ranking) is in
-``language`` and ``ranking``. Names are handed on lazily.
+``language``; ``ranking`` scores and orders evaluated designs by it. Names are handed on lazily.
 """
 
 import lazy_loader as _lazy
@@ -18,7 +18,6 @@ __getattr__, __dir__, __all__ = _lazy.attach(
     submod_attrs={
         "language": ["DiagnosticConstraint", "Objective", "Penalty"],
         "problems": ["Problem", "get_problem", "list_problems", "register_problem"],
-        "ranking": ["Scorer", "ranked", "ranking_key"],
         "search": ["evaluations_to_reach", "resolve_spec", "run_design", "run_search"],
         "space": ["DesignSpace", "Parameter"],
         "spec": ["DesignSpec", "ObjectiveSpec"],

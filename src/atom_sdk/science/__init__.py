@@ -7,7 +7,8 @@ formed) and a ``SparseRegressor`` (the optimiser: STLSQ, model selection, ensemb
 ``LawDiscoverer`` is the same in scikit-learn's fit/predict shape.
 The online ``Scientist`` used by the experiment runner refits as data arrives, asks the
 ``Governor`` whether to trust a law, records every hypothesis in a ``HypothesisLedger`` and
-wraps predictions in conformal intervals (``SplitConformal``, ``AdaptiveConformal``).
+wraps predictions in conformal intervals (``conformal.SplitConformal``,
+``conformal.AdaptiveConformal``).
 
 Modules: ``library`` (candidate terms), ``derivatives`` (Savitzky-Golay and weak-form systems),
 ``sparse`` (ensembled STLSQ with AIC/BIC/CV selection), ``theory``, ``discover``, ``estimator``,
@@ -29,7 +30,6 @@ import lazy_loader as _lazy
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submod_attrs={
-        "conformal": ["AdaptiveConformal", "SplitConformal"],
         "derivatives": ["Differentiation"],
         "discover": ["discover"],
         "estimator": ["LawDiscoverer"],
