@@ -55,6 +55,8 @@ class WorldInfo(BaseModel):
     parameters_schema: dict[str, Any]
     observables: list[str]
     validation_cases: list[dict[str, Any]]
+    #: each diagnostic the world reports: name, unit, description and whether the scientist fits it
+    diagnostics: list[dict[str, Any]] = []
     available: bool = True
 
 
