@@ -1,0 +1,254 @@
+"""D3Q19 channel kernel: velocity inlet, outflow, walls and an immersed body with link-wise bounce-back.
+
+Why a separate module: the periodic reference kernel (:mod:`atom_sdk.worlds.lbm_d3q19`) has no
+boundaries; a 3D world needs a channel around a body. Everything here is link-wise so it stays
+simple to read against Krueger et al. (2017, ch. 5):
+
+* streaming is the periodic ``jnp.roll`` of the reference kernel, after which every population that
+  wrapped around a boundary is overwritten;
+* inlet (x = -1/2) and the four side walls (y, z = -1/2 and n - 1/2) are half-way bounce-back
+  walls moving with velocity u_w (Ladd 1994): f_i(x) = f*_opp(i)(x) + 6 w_i rho_0 c_i . u_w, which
+  makes the inlet a velocity inlet and lets the side walls either be at rest (no slip) or slide with
+  the free stream;
+* the outlet (x = nx - 1) copies the unknown populations from the upstream column (zero gradient),
+  with the density pulled to rho_0 through the equilibrium (Guo, Zheng & Shi 2002);
+* the body uses the Bouzidi, Firdaouss & Lallemand (2001) linear interpolated bounce-back on every
+  cut link (or plain half-way when ``q`` is not used), with a moving-wall mass source for jets, and
+  the force is the momentum exchanged on its links, sum c_i (f*_i + f_opp(i)).
+
+Lattice units (dx = dt = 1, rho_0 = 1, cs^2 = 1/3). State shape (19, nx, ny, nz).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from atom_sdk.worlds import lbm_d3q19 as d3
+
+C, W, OPP = d3.C, d3.W, d3.OPP
+CS2 = 1.0 / 3.0
+_W = tuple(float(w) for w in W)
+_C = d3._C
+
+
+class Sphere(NamedTuple):
+    """A sphere of radius ``r`` centred at (cx, cy, cz), in cells (node (i, j, k) sits at (i, j, k))."""
+
+    cx: float
+    cy: float
+    cz: float
+    r: float
+
+
+class ZCylinder(NamedTuple):
+    """A circular cylinder with its axis along z, spanning the whole channel depth."""
+
+    cx: float
+    cy: float
+    r: float
+
+
+Body3D = Sphere | ZCylinder
+
+
+def body_solid(body: Body3D, shape: tuple[int, int, int]) -> np.ndarray:
+    """Nodes inside (or on) the body surface."""
+    x, y, z = np.meshgrid(*(np.arange(n, dtype=np.float64) for n in shape), indexing="ij")
+    if isinstance(body, Sphere):
+        return (x - body.cx) ** 2 + (y - body.cy) ** 2 + (z - body.cz) ** 2 <= body.r**2
+    return (x - body.cx) ** 2 + (y - body.cy) ** 2 <= body.r**2 + 0.0 * z
+
+
+def _centre_offset(body: Body3D, p: np.ndarray) -> np.ndarray:
+    """p minus the body axis/centre, projected on the plane where the distance is measured."""
+    if isinstance(body, Sphere):
+        return p - np.array([body.cx, body.cy, body.cz])
+    d = p - np.array([body.cx, body.cy, 0.0])
+    d[..., 2] = 0.0
+    return d
+
+
+def wall_fraction(body: Body3D, x: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """q in (0, 1]: where the link x -> x + c first meets the body surface, as a fraction of the link."""
+    d = _centre_offset(body, x.astype(np.float64))
+    cc = c.astype(np.float64).copy()
+    if isinstance(body, ZCylinder):
+        cc[..., 2] = 0.0
+    a = np.sum(cc * cc, axis=-1)
+    b = 2.0 * np.sum(d * cc, axis=-1)
+    cterm = np.sum(d * d, axis=-1) - body.r**2
+    disc = np.maximum(b * b - 4 * a * cterm, 0.0)
+    q = (-b - np.sqrt(disc)) / (2 * np.maximum(a, 1e-300))
+    return np.clip(q, 1e-6, 1.0)
+
+
+def outward_normal(body: Body3D, p: np.ndarray) -> np.ndarray:
+    d = _centre_offset(body, p)
+    return d / np.linalg.norm(d, axis=-1, keepdims=True)
+
+
+class Links(NamedTuple):
+    """The body's cut links, as flat lists (one entry per fluid node x and direction i with x + c_i solid).
+
+    After streaming, f_opp(i)(x) = a f*_i(x) + b f*_i(x - c_i) + c f*_opp(i)(x) + jet * amplitude.
+    """
+
+    node: jax.Array  # flat index of x
+    back: jax.Array  # flat index of x - c_i (x itself when unused)
+    i: jax.Array  # direction toward the body
+    a: jax.Array
+    b: jax.Array
+    c: jax.Array
+    jet: jax.Array  # mass source per unit amplitude
+    cvec: jax.Array  # (L, 3) c_i, for the force
+
+
+def build_links(body: Body3D, shape: tuple[int, int, int], interpolated: bool, jet_half_angle: float,
+                q_ref: float, dtype: Any) -> tuple[np.ndarray, Links, dict[str, np.ndarray]]:
+    """Solid mask and cut links of ``body`` (NumPy, at build time). Two jets sit on the body at +-y
+    (the poles of a sphere, the +-90 degree lines of a cylinder); each carries +-``q_ref`` per unit
+    amplitude through a cosine profile, so their net mass flux is zero to round-off."""
+    solid = body_solid(body, shape)
+    nodes, dirs, qs = [], [], []
+    for i in range(1, 19):
+        neighbour = np.roll(solid, tuple(-int(v) for v in C[i]), axis=(0, 1, 2))  # solid[x + c_i]
+        hit = (~solid) & neighbour
+        idx = np.argwhere(hit)
+        nodes.append(idx)
+        dirs.append(np.full(len(idx), i))
+        qs.append(wall_fraction(body, idx, np.broadcast_to(C[i], idx.shape)))
+    idx, dirs, q = np.concatenate(nodes), np.concatenate(dirs), np.concatenate(qs)
+    cvec = C[dirs]
+    back_pos = idx - cvec
+    inside = np.all((back_pos >= 0) & (back_pos < np.array(shape)), axis=1)
+    back_ok = inside.copy()
+    back_ok[inside] = ~solid[tuple(back_pos[inside].T)]
+    a, b, c = np.ones(len(q)), np.zeros(len(q)), np.zeros(len(q))
+    if interpolated:
+        low = (q < 0.5) & back_ok
+        a[low], b[low] = 2 * q[low], 1 - 2 * q[low]
+        high = q >= 0.5
+        a[high], c[high] = 1 / (2 * q[high]), (2 * q[high] - 1) / (2 * q[high])
+    flat = np.ravel_multi_index(idx.T, shape)
+    back = np.where(back_ok, np.ravel_multi_index(np.where(back_ok[:, None], back_pos, idx).T, shape), flat)
+    wall = idx + q[:, None] * cvec
+    normal = outward_normal(body, wall)
+    # moving-wall source of a jet normal to the wall: 6 w_i (c_opp . n) per link, cosine over the jet
+    weight = 6 * W[dirs] * np.maximum(-(cvec * normal).sum(axis=1), 0.0)
+    angle_top = np.arccos(np.clip(normal[:, 1], -1, 1))
+    profile_top = np.where(angle_top < jet_half_angle, np.cos(0.5 * np.pi * angle_top / jet_half_angle), 0.0)
+    angle_bot = np.pi - angle_top
+    profile_bot = np.where(angle_bot < jet_half_angle, np.cos(0.5 * np.pi * angle_bot / jet_half_angle), 0.0)
+    top, bot = weight * profile_top, weight * profile_bot
+    if top.sum() <= 0 or bot.sum() <= 0:
+        raise ValueError("the jets cover no wall link of the body; enlarge the body or the jet width")
+    jet = q_ref * (top / top.sum() - bot / bot.sum())
+    as_j = lambda v, t=dtype: jnp.asarray(v, t)  # noqa: E731
+    links = Links(as_j(flat, jnp.int32), as_j(back, jnp.int32), as_j(dirs, jnp.int32), as_j(a), as_j(b), as_j(c),
+                  as_j(jet), as_j(cvec))
+    return solid, links, {"q": q, "jet": jet, "wall": wall, "normal": normal}
+
+
+def side_wall_masks(ny: int, nz: int) -> np.ndarray:
+    """(19, ny, nz): population i at (y, z) came through a side wall (its source y - c_y or z - c_z is outside)."""
+    y = np.arange(ny)[:, None]
+    z = np.arange(nz)[None, :]
+    out = np.zeros((19, ny, nz), bool)
+    for i in range(1, 19):
+        sy, sz = y - C[i, 1], z - C[i, 2]
+        out[i] = (sy < 0) | (sy >= ny) | (sz < 0) | (sz >= nz)
+    return out
+
+
+class Channel(NamedTuple):
+    """Boundary data of a channel: inlet velocity profile (ny, nz) in x, side-wall x velocity,
+    and whether the outlet is closed (a wall at rest, for conservation checks)."""
+
+    inlet_ux: np.ndarray
+    wall_ux: float
+    closed: bool = False
+
+
+def make_update(shape: tuple[int, int, int], tau: float, kind: str, channel: Channel, links: Links | None,
+                solid: np.ndarray, dtype: Any, magic: float = 0.25) -> Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array,
+                                                                                        jax.Array]]:
+    """One lattice update ``f, amplitude -> (f, force (3,), injected mass)``: collide, stream, boundaries."""
+    nx, ny, nz = shape
+    walls = jnp.asarray(side_wall_masks(ny, nz))
+    inlet = jnp.asarray(channel.inlet_ux, dtype)
+    solid_j = jnp.asarray(solid)
+    rest = jnp.asarray(W, dtype)[:, None, None, None]
+    opp_of = None if links is None else jnp.asarray(OPP, jnp.int32)[links.i]
+
+    def update(f: jax.Array, amplitude: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        post = d3.collide(f, tau, kind, magic)
+        out = d3.stream_periodic(post)
+        rows = [out[0]]
+        if not channel.closed:
+            # outlet: the upstream column's populations, density pulled to rho_0 = 1 through the
+            # equilibrium shape (Guo, Zheng & Shi 2002 extrapolation, as the 2D channel's outlet)
+            up = out[:, -2]
+            r_up, ux_up, uy_up, uz_up = macroscopic(up)
+            usq = 1.5 * (ux_up * ux_up + uy_up * uy_up + uz_up * uz_up)
+        for i in range(1, 19):
+            ib = int(OPP[i])
+            g = out[i]
+            if _C[i][0] == 1:  # entered through the inlet plane (or the closed end)
+                u = 0.0 if channel.closed else inlet
+                g = g.at[0].set(post[ib, 0] + 6 * _W[i] * u)
+            elif _C[i][0] == -1:
+                if channel.closed:
+                    g = g.at[-1].set(post[ib, -1])
+                else:
+                    cu = 3.0 * (_C[i][0] * ux_up + _C[i][1] * uy_up + _C[i][2] * uz_up)
+                    g = g.at[-1].set(up[i] + (1.0 - r_up) * _W[i] * (1.0 + cu + 0.5 * cu * cu - usq))
+            moving = 6 * _W[i] * _C[i][0] * channel.wall_ux
+            g = jnp.where(walls[i][None], post[ib] + moving, g)
+            rows.append(g)
+        out = jnp.stack(rows)
+        if links is None:
+            zero = jnp.zeros((), out.dtype)
+            return out, jnp.zeros(3, out.dtype), zero
+        pf = post.reshape(19, -1)
+        of = out.reshape(19, -1)
+        fi = pf[links.i, links.node]
+        val = (links.a * fi + links.b * pf[links.i, links.back] + links.c * pf[opp_of, links.node]
+               + amplitude * links.jet)
+        of = of.at[opp_of, links.node].set(val)
+        force = jnp.sum((fi + val)[:, None] * links.cvec, axis=0)
+        injected = jnp.sum(amplitude * links.jet)
+        out = jnp.where(solid_j[None], rest, of.reshape(out.shape))
+        return out, force, injected
+
+    return update
+
+
+def macroscopic(f: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """(rho, u_x, u_y, u_z)."""
+    rho, jx, jy, jz = d3.moments(f)
+    return rho, jx / rho, jy / rho, jz / rho
+
+
+def duct_profile(ny: int, nz: int, u_mean: float, kind: str) -> np.ndarray:
+    """Inlet profile with walls half a cell outside: ``uniform``, or ``parabolic`` = the Schäfer–Turek
+    product 16 U_m y z (H - y)(H - z) / H^4 scaled to mean ``u_mean`` (U_m = 9/4 of the mean)."""
+    if kind == "uniform":
+        return np.full((ny, nz), float(u_mean))
+    ey = (np.arange(ny) + 0.5) / ny
+    ez = (np.arange(nz) + 0.5) / nz
+    shape = np.outer(ey * (1 - ey), ez * (1 - ez))
+    return u_mean * shape / shape.mean()
+
+
+def duct_centreline_ratio(terms: int = 40) -> float:
+    """u_max / u_mean of fully developed laminar flow in a square duct (White, Viscous Fluid Flow,
+    eq. 3-48 and 3-49, series over odd n): 2.0962."""
+    odd = range(1, 2 * terms, 2)
+    centre = 48 / math.pi**3 * sum((-1) ** ((n - 1) // 2) * (1 - 1 / math.cosh(n * math.pi / 2)) / n**3 for n in odd)
+    mean = 1 - 192 / math.pi**5 * sum(math.tanh(n * math.pi / 2) / n**5 for n in odd)
+    return centre / mean
