@@ -60,6 +60,7 @@ static inline void cell(const float* __restrict src, float* __restrict dst, int6
   using L = Lat<Q>;
   float f[Q];
   float rho = 0.f, jx = 0.f, jy = 0.f, jz = 0.f;
+#pragma GCC unroll 32
   for (int i = 0; i < Q; ++i) {
     f[i] = src[i * n + k];
     rho += f[i];
@@ -68,7 +69,9 @@ static inline void cell(const float* __restrict src, float* __restrict dst, int6
   const float inv = 1.f / rho, ux = jx * inv, uy = jy * inv, uz = jz * inv;
   const float usq = 1.5f * (ux * ux + uy * uy + uz * uz);
   float cu[Q];
+#pragma GCC unroll 32
   for (int i = 0; i < Q; ++i) cu[i] = 3.f * (L::c[i][0] * ux + L::c[i][1] * uy + L::c[i][2] * uz);
+#pragma GCC unroll 32
   for (int i = 0; i < Q; ++i) {
     const int b = L::opp[i];
     const float even_eq = L::w[i] * rho * (1.f + 0.5f * cu[i] * cu[i] - usq);
