@@ -82,3 +82,24 @@ def test_native_threads_agree_and_auto_picks_native_on_cpu() -> None:
     assert lbm_fused.resolve_backend("auto", jnp.float32) == "native"
     with pytest.raises(ValueError, match="float32"):
         lbm_native.run_periodic_native(f0.astype(jnp.float16), 1, 1.0, 1.0)
+
+
+def test_bench_report_is_consistent() -> None:
+    """The bench's arithmetic (not its timings): 72 B per update, shares of the same-run copy bound."""
+    from atom_sdk.worlds.bench import bytes_per_update, run_lbm_benchmarks
+
+    assert bytes_per_update(9) == 72 and bytes_per_update(19) == 152
+    r = run_lbm_benchmarks(size=16, steps=2, numpy_steps=1, rounds=1, collisions=("trt",), size3d=0, cylinder_grid=None)
+    part = r["d2q9"]
+    assert part["bytes_per_update"] == 72 and part["copy_bound"]["array_bytes"] == 9 * 16 * 16 * 4
+    assert part["bound_mlups"] == pytest.approx(part["copy_bound"]["bytes_per_second"] / 72 / 1e6)
+    kinds = {(row["kernel"], row.get("backend")) for row in part["rows"]}
+    assert {("reference", None), ("fused", "xla"), ("numpy", None)} <= kinds
+    for row in part["rows"]:
+        assert row["mlups"] > 0
+        assert row["fraction_of_copy_bound"] == pytest.approx(row["mlups"] / part["bound_mlups"])
+    assert next(row for row in part["rows"] if row["kernel"] == "reference")["vs_reference"] == 1.0
+    assert r["goal"]["case"].startswith("fused") and r["goal"]["target"] == 0.7
+    assert len(r["load_average"]["before"]) == 3 and "d3q19" not in r
+    with pytest.raises(ValueError, match="size must be"):
+        run_lbm_benchmarks(size=2)
