@@ -20,6 +20,14 @@ def _restore_jax_x64():
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Under CI, say loudly when the PostgreSQL store tests were skipped for want of a server."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes") and not os.environ.get("ATOM_TEST_POSTGRES_URL"):
-        terminalreporter.write_sep("=", "PostgreSQL store tests SKIPPED: ATOM_TEST_POSTGRES_URL is not set "
-                                        "(scripts/ci_postgres.sh printed no URL; see its WARNING)", yellow=True)
+    if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
+        return
+    import importlib.util
+
+    if not os.environ.get("ATOM_TEST_POSTGRES_URL"):
+        why = "ATOM_TEST_POSTGRES_URL is not set (scripts/ci_postgres.sh printed no URL; see its WARNING)"
+    elif importlib.util.find_spec("psycopg") is None:
+        why = "the driver is missing (pip install 'psycopg[binary]')"
+    else:
+        return
+    terminalreporter.write_sep("=", f"PostgreSQL store tests SKIPPED: {why}", yellow=True)
