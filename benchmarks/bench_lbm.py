@@ -31,10 +31,11 @@ def main() -> None:
         print(f"\n{lattice} {part['shape']}: copy bound {bound['bytes_per_second'] / 1e9:.1f} GB/s "
               f"({bound['array_bytes'] / 2**20:.1f} MiB, {bound['threads']} threads) / {part['bytes_per_update']} B "
               f"= {part['bound_mlups']:.0f} MLUPS")
-        print(f"{'case':<22}{'MLUPS':>10}{'of bound':>10}{'x ref':>8}")
+        print(f"{'case':<22}{'MLUPS':>10}{'of bound':>10}{'per CPU-s':>10}{'x ref':>8}")
         for row in part["rows"]:
             ref = row["vs_reference"]
             print(f"{row['case']:<22}{row['mlups']:>10.1f}{row['fraction_of_copy_bound']:>10.0%}"
+                  f"{row['fraction_of_copy_bound_cpu']:>10.0%}"
                   f"{'-' if ref is None else f'{ref:.2f}':>8}")
     for row in out.get("channel", []):
         print(f"{row['case']}: {row['mlups']:.1f} MLUPS")

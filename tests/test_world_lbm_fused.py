@@ -98,6 +98,8 @@ def test_bench_report_is_consistent() -> None:
     for row in part["rows"]:
         assert row["mlups"] > 0
         assert row["fraction_of_copy_bound"] == pytest.approx(row["mlups"] / part["bound_mlups"])
+        assert row["fraction_of_copy_bound_cpu"] == pytest.approx(
+            row["mlups_per_cpu_second"] * 72e6 / part["copy_bound"]["bytes_per_cpu_second"])
     assert next(row for row in part["rows"] if row["kernel"] == "reference")["vs_reference"] == 1.0
     assert r["goal"]["case"].startswith("fused") and r["goal"]["target"] == 0.7
     assert len(r["load_average"]["before"]) == 3 and "d3q19" not in r

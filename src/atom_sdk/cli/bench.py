@@ -59,10 +59,11 @@ def _print_worlds(report: dict) -> None:
         table = Table(title=f"{lattice.upper()} periodic {'x'.join(map(str, part['shape'][1:]))} float32: copy bound "
                             f"{bound['bytes_per_second'] / 1e9:.1f} GB/s ({bound['array_bytes'] / 2**20:.1f} MiB, "
                             f"{bound['threads']} threads) / {part['bytes_per_update']} B = {part['bound_mlups']:.0f} MLUPS")
-        for col in ("case", "MLUPS", "of copy bound", "x reference", "x NumPy"):
+        for col in ("case", "MLUPS", "of copy bound", "of copy per CPU-s", "x reference", "x NumPy"):
             table.add_column(col)
         for row in part["rows"]:
             table.add_row(row["case"], f"{row['mlups']:.1f}", f"{row['fraction_of_copy_bound']:.0%}",
+                          f"{row['fraction_of_copy_bound_cpu']:.0%}",
                           _ratio(row["vs_reference"]), _ratio(row["vs_numpy"]))
         console.print(table)
     dram = lbm["dram_copy"]
@@ -73,7 +74,8 @@ def _print_worlds(report: dict) -> None:
         console.print(f"sharded {row['devices']} devices: {row['mlups']:.1f} MLUPS (speedup {row['speedup']:.2f})")
     goal = lbm["goal"]
     console.print(f"goal: {goal['case']} at {goal['fraction_of_copy_bound']:.0%} of the copy bound "
-                  f"(target {goal['target']:.0%}), {goal['fused_over_reference']:.2f}x the reference; "
+                  f"(target {goal['target']:.0%}), {goal['fused_over_reference']:.2f}x the reference; per CPU-second "
+                  f"{goal['case_per_cpu_second']} at {goal['fraction_of_copy_bound_per_cpu_second']:.0%}; "
                   f"load average {lbm['load_average']['before'][0]:.1f} -> {lbm['load_average']['after'][0]:.1f}")
     table = Table(title="wedge")
     for col in ("case", "value"):
