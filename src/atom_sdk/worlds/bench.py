@@ -149,7 +149,7 @@ def _lattice_rows(f0: jax.Array, steps: int, numpy_steps: int, rounds: int,
     """Copy bound, reference, fused (native and xla) and (2D) NumPy for one lattice, interleaved."""
     q = int(f0.shape[0])
     cells = int(np.prod(f0.shape[1:]))
-    backends = ["native"] if lbm_native.available() else []
+    backends = ["native"] if jax.default_backend() == "cpu" and lbm_native.available() else []
     backends.append("xla")
     cases: dict[str, tuple[dict[str, Any], Callable[[], None], int]] = {}
     for kind in collisions:

@@ -13,16 +13,27 @@ Two backends behind one jit/vmap-callable function, :func:`run_periodic_fused`:
   so that every output of the update is an elementwise function of shifted inputs: one XLA loop
   fusion with no intermediate (9, nx, ny) array between collide and stream.
 
-Why these means, measured on the 2-core CPU at 512^2 float32 in one process, load average
-10-16 (ratios to the reference ``lbm.run_periodic``): the tuple pull program ran at 0.4x the
-reference; the stacked pull program at 0.3x; ghost layers updated in place with
-``dynamic_update_slice`` at 0.15x. XLA:CPU lowers each periodic shift to a concatenate whose
-per-element operand select is not vectorised, so no XLA restructuring beat the reference on
-the CPU. The native kernel ran at 3.5-5x the reference. JAX Pallas was not used: on the CPU it
-runs only in interpret mode (an emulator, far slower than the reference), so it cannot serve
-the CPU goal, and its GPU lowering would need overlapping halo blocks that BlockSpecs do not
-express. On a GPU, XLA fuses the pull program into one kernel; that path was NOT measured here
-(no GPU in this session) - ``atom bench worlds`` reports it on whatever device runs it.
+Why these means, measured on the 2-core CPU (AMD EPYC, 32 MiB L3) at 512^2 float32, every case
+in one process with interleaved rounds, load average 10-22 from other jobs. Work per process
+CPU-second (steady under load; wall-clock ratios swing several-fold between runs):
+
+=====================================  =====================  ===============================
+variant                                MLUPS per CPU-second   share of the copy's B/CPU-s
+=====================================  =====================  ===============================
+reference ``lbm.run_periodic`` (BGK)   67                     18 %
+XLA pull program, tuple of arrays      78                     21 %
+native C++ single pass (2 threads)     267                    72 %
+=====================================  =====================  ===============================
+
+Earlier wall-clock probes of other XLA restructurings: a stacked pull program ran at 0.3x the
+reference and ghost layers updated in place with ``dynamic_update_slice`` at 0.15x. XLA:CPU
+lowers each periodic shift to a concatenate whose per-element operand select is poorly
+vectorised, so no XLA program came near the bound on the CPU; the native kernel did. JAX
+Pallas was not used: on the CPU it runs only in interpret mode (an emulator, far slower than the
+reference), so it cannot serve the CPU goal, and a periodic pull stencil needs overlapping
+halo blocks that its BlockSpecs do not express. On a GPU the ``xla`` path is the one used; XLA
+fuses the pull program into one loop kernel there, but that was NOT measured (no GPU in this
+session): ``atom bench worlds`` reports it on whatever device runs it.
 
 Exactness: the native kernel applies collide-then-push exactly as the reference; the xla path
 computes ``C(S(...C(f)))`` and then one final stream, the same sequence. Both match the
