@@ -1,0 +1,140 @@
+"""Validation of the 3D channel worlds (``lbm3d:sphere``, ``lbm3d:cylinder``) against published numbers.
+
+Three cases:
+
+* ``duct_profile`` (fast, kernel): a uniform inlet develops into laminar square-duct flow, whose
+  centreline-to-mean velocity ratio is 2.0962 (series solution, White, *Viscous Fluid Flow*): checks the
+  side-wall bounce-back, the moving-wall inlet and the outlet of :mod:`atom_sdk.worlds.lbm3d`.
+* ``sphere_re100`` (slow): steady drag of a sphere at Re = 100 against Johnson & Patel (1999, J. Fluid
+  Mech. 378, 19-70), C_D = 1.087 (the Clift, Grace & Weber 1978 correlation gives 1.109). The duct's side
+  walls slide with the free stream; its blockage (sphere frontal area over duct section) is reported and
+  NOT corrected for, so the measured drag is expected somewhat above the unconfined value.
+* ``schafer_turek_3d1z`` (slow): the steady Re = 20 DFG benchmark (Schäfer & Turek 1996; Bayraktar,
+  Mierka & Turek 2012): C_D in 6.05-6.25, C_L in 0.008-0.010, Delta p in 0.165-0.175 (in the benchmark's
+  units rho = 1, mean U = 0.2, so Delta p = 0.04 x our (p_front - p_back) / (rho U^2)).
+
+The slow cases run at grids a 2-core CPU can finish (stated in each row's detail); the coarse grids do
+not reach the benchmark ranges, and the tolerances say so.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from atom_sdk.worlds import lbm3d
+from atom_sdk.worlds import lbm_d3q19 as d3
+from atom_sdk.worlds.base import ValidationCase, ValidationResult, relative_check
+
+DUCT_SOURCE = "laminar square-duct flow, u_max/u_mean = 2.0962 (series solution; White, Viscous Fluid Flow, 3-48)"
+SPHERE_SOURCE = "Johnson & Patel (1999) J. Fluid Mech. 378: sphere at Re = 100, C_D = 1.087"
+ST3_SOURCE = ("Schäfer & Turek (1996) DFG 3D-1Z, Re = 20: C_D 6.05-6.25, C_L 0.008-0.010, dp 0.165-0.175 "
+              "(Bayraktar, Mierka & Turek 2012: 6.185, 0.0094, 0.1714)")
+CHANNEL_KERNEL = "kernel:lbm3d-channel"
+JOHNSON_PATEL_CD = 1.087
+
+
+def clift_grace_weber_cd(re: float) -> float:
+    """Standard drag curve of a sphere, 20 < Re <= 260 (Clift, Grace & Weber 1978, table 5.2)."""
+    return 24.0 / re * (1.0 + 0.1315 * re ** (0.82 - 0.05 * math.log10(re)))
+
+
+def duct_flow(n: int = 12, length: int = 40, u: float = 0.02, tau: float = 1.0, steps: int = 3000,
+              dtype: Any = jnp.float32) -> dict[str, float]:
+    """Developed square-duct flow behind a uniform inlet: u_max / u_mean averaged over x in [L/3, 3L/4]."""
+    shape = (length, n, n)
+    inlet = lbm3d.duct_profile(n, n, u, "uniform")
+    update = lbm3d.make_update(shape, tau, "trt", lbm3d.Channel(inlet, 0.0), None, np.zeros(shape, bool), dtype,
+                               magic=3.0 / 16.0)
+    f0 = d3.equilibrium(jnp.ones(shape), jnp.full(shape, u), jnp.zeros(shape), jnp.zeros(shape)).astype(dtype)
+    run = jax.jit(lambda f: jax.lax.fori_loop(0, steps, lambda _, g: update(g, jnp.zeros((), dtype))[0], f))
+    _, ux, _, _ = lbm3d.macroscopic(run(f0))
+    ux = np.asarray(ux, dtype=np.float64)[length // 3: 3 * length // 4]
+    ratio = ux.max(axis=(1, 2)) / ux.mean(axis=(1, 2))
+    return {"ratio": float(ratio.mean()), "ratio_spread": float(np.ptp(ratio)), "n": n, "tau": tau}
+
+
+def duct_case(world: str) -> list[ValidationResult]:
+    out = duct_flow()
+    return [relative_check(world, "duct_profile", "u_max / u_mean", out["ratio"], lbm3d.duct_centreline_ratio(), 0.03,
+                           DUCT_SOURCE, kind="kernel", subject=CHANNEL_KERNEL, **out)]
+
+
+def steady_coefficients(world: Any, chunks: int, chunk: int) -> dict[str, Any]:
+    """March ``world`` with jets off; C_D, C_L, pressure drop after each chunk of ``chunk`` updates."""
+    world.reset(seed=0)
+    state = world.state
+    step = jax.jit(world.dynamics.step)
+    history = []
+    start = time.perf_counter()
+    for _ in range(chunks):
+        state, out = step(state, jnp.zeros((), world.dtype))
+        history.append([float(out.diagnostics[k]) for k in ("drag_mean", "lift_mean", "pressure_drop")])
+    h = np.array(history)
+    return {"cd": h[-1, 0], "cl": h[-1, 1], "dp": h[-1, 2], "cd_change_last_chunk": abs(h[-1, 0] - h[-2, 0]),
+            "updates": chunks * chunk, "seconds": time.perf_counter() - start,
+            "convective_times": chunks * chunk * world.params.u_inlet / world.diameter}
+
+
+def sphere_re100(radius: float = 3.0, duct: int = 36, length: int = 66, u: float = 0.08, chunks: int = 20,
+                 chunk: int = 100) -> dict[str, Any]:
+    """Sphere of diameter 2 ``radius`` in a duct ``duct`` cells wide, Re = 100, walls sliding with U."""
+    from atom_sdk.worlds.world3d import SphereWorld
+
+    world = SphereWorld(grid=(length, duct, duct), u_inlet=u, reynolds=100.0, radius=radius,
+                        center_x=4 * radius, substeps=chunk, perturbation=0.0)
+    out = steady_coefficients(world, chunks, chunk)
+    out.update(grid=list(world.grid), diameter=2 * radius, tau=world.tau,
+               blockage=math.pi * radius**2 / duct**2, clift_grace_weber=clift_grace_weber_cd(100.0))
+    return out
+
+
+def sphere_case() -> list[ValidationResult]:
+    out = sphere_re100()
+    detail = {k: out[k] for k in ("grid", "diameter", "tau", "blockage", "updates", "convective_times",
+                                  "cd_change_last_chunk", "clift_grace_weber", "seconds")}
+    return [relative_check("lbm3d:sphere", "sphere_re100", "cd", out["cd"], JOHNSON_PATEL_CD, 0.15, SPHERE_SOURCE,
+                           blockage_correction="none", **detail)]
+
+
+def schafer_turek_3d1z(height: int = 24, u: float = 0.06, chunks: int = 20, chunk: int = 200) -> dict[str, Any]:
+    """The DFG 3D-1Z channel at Re = 20 with ``height`` cells across (D = height x 0.1 / 0.41)."""
+    from atom_sdk.worlds.world3d import ST3_HEIGHT, ST3_LENGTH, Cylinder3DWorld
+
+    nx = int(round(ST3_LENGTH / ST3_HEIGHT * height))
+    world = Cylinder3DWorld(grid=(nx, height, height), u_inlet=u, reynolds=20.0, substeps=chunk, perturbation=0.0)
+    out = steady_coefficients(world, chunks, chunk)
+    out.update(grid=list(world.grid), diameter=world.diameter, tau=world.tau, dp_benchmark=0.04 * out["dp"])
+    return out
+
+
+def schafer_turek_3d1z_case() -> list[ValidationResult]:
+    out = schafer_turek_3d1z()
+    detail = {k: out[k] for k in ("grid", "diameter", "tau", "updates", "convective_times", "cd_change_last_chunk",
+                                  "seconds")}
+    case = "schafer_turek_3d1z"
+    return [
+        relative_check("lbm3d:cylinder", case, "cd", out["cd"], 6.185, 0.08, ST3_SOURCE, **detail),
+        relative_check("lbm3d:cylinder", case, "cl", out["cl"], 0.0094, 0.02, ST3_SOURCE, absolute=True, **detail),
+        relative_check("lbm3d:cylinder", case, "delta_p", out["dp_benchmark"], 0.1714, 0.10, ST3_SOURCE, **detail),
+    ]
+
+
+def cases_for(world_id: str) -> list[ValidationCase]:
+    """The validation cases of one of the 3D worlds."""
+    cases = [ValidationCase(world_id, "duct_profile", lambda: duct_case(world_id),
+                            description="developed square-duct flow: u_max/u_mean = 2.096 (3%)")]
+    if world_id == "lbm3d:sphere":
+        cases.append(ValidationCase(world_id, "sphere_re100", sphere_case, slow=True,
+                                    description="Re=100 sphere, D=6 cells, duct 6D, no blockage correction: "
+                                                "C_D vs Johnson & Patel 1999 (15%)"))
+    else:
+        cases.append(ValidationCase(world_id, "schafer_turek_3d1z", schafer_turek_3d1z_case, slow=True,
+                                    description="DFG 3D-1Z Re=20, H=24 cells (D=5.9): C_D (8%), C_L (+-0.02), "
+                                                "dp (10%)"))
+    return cases

@@ -1,0 +1,141 @@
+"""lbm3d:sphere / lbm3d:cylinder: Gymnasium contract, determinism, refusals, conservation, duct flow, drag sanity."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from atom_sdk.errors import WorldParameterError
+from atom_sdk.worlds import lbm3d
+from atom_sdk.worlds import lbm_d3q19 as d3
+from atom_sdk.worlds import registry
+from atom_sdk.worlds.world3d import Cylinder3DWorld, SphereWorld
+
+TINY = (32, 16, 16)  # sphere of diameter 4 cells
+
+
+@pytest.fixture(scope="module")
+def sphere() -> SphereWorld:
+    return SphereWorld(grid=TINY, substeps=2)
+
+
+def test_check_env_passes(sphere: SphereWorld) -> None:
+    check_env(sphere, skip_render_check=True)
+    assert sphere.observation_space.shape == (3 * len(sphere.geometry.probes) + 2,)
+    assert sphere.action_space.high[0] == pytest.approx(0.06)
+
+
+def test_same_seed_same_result_bit_for_bit(sphere: SphereWorld) -> None:
+    runs = []
+    for seed in (3, 3, 4):
+        obs, _ = sphere.reset(seed=seed)
+        for a in (0.02, -0.03):
+            obs, *_ = sphere.step([a])
+        runs.append(obs)
+    assert np.array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+
+
+def test_jets_have_zero_net_mass_flux(sphere: SphereWorld) -> None:
+    jet = np.asarray(sphere.geometry.links.jet, dtype=np.float64)
+    q_ref = sphere.params.u_inlet * sphere.geometry.area
+    assert jet[jet > 0].sum() == pytest.approx(q_ref, rel=1e-5)
+    assert jet[jet < 0].sum() == pytest.approx(-q_ref, rel=1e-5)
+    sphere.reset(seed=0)
+    _, _, _, _, info = sphere.step([0.05])
+    assert abs(info["diagnostics"]["jet_flux"]) < 1e-6 * q_ref
+    assert info["diagnostics"]["jet"] == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"tau": 0.5}, "tau must be > 0.5"),
+    ({"tau": 0.502}, "too close to 0.5"),
+    ({"u_inlet": 0.3}, "Mach number"),
+    ({"radius": 3.0, "center_y": 14.0}, "must lie inside"),
+    ({"center_x": 2.0}, "must lie inside"),
+    ({"radius": 1.5}, "at least 4"),
+    ({"tau": 0.6, "reynolds": 50.0}, "not both"),
+    ({"bogus": 1}, "unknown parameter"),
+])
+def test_bad_parameters_are_refused(kwargs: dict, message: str) -> None:
+    with pytest.raises(WorldParameterError, match=message):
+        SphereWorld.check_config(grid=TINY, **kwargs)
+
+
+def test_cylinder_refuses_center_z_and_short_channel() -> None:
+    with pytest.raises(WorldParameterError, match="spans the whole depth"):
+        Cylinder3DWorld.check_config(center_z=5.0)
+    with pytest.raises(WorldParameterError, match="too short"):
+        Cylinder3DWorld.check_config(grid=(30, 20, 20))
+
+
+def test_registered_with_gymnasium_id() -> None:
+    assert registry.GYM_IDS["lbm3d:sphere"] == "atom/Sphere3D-v0"
+    assert registry.world_class("lbm3d:cylinder") is Cylinder3DWorld
+    cases = {c.name: c.slow for c in SphereWorld.validation_cases()}
+    assert cases == {"duct_profile": False, "sphere_re100": True}
+
+
+def test_link_fractions_locate_the_sphere_surface() -> None:
+    body = lbm3d.Sphere(10.3, 8.1, 7.7, 3.2)
+    _, links, extra = lbm3d.build_links(body, (24, 16, 16), True, 0.4, 1.0, jnp.float64)
+    dist = np.linalg.norm(extra["wall"] - np.array(body[:3]), axis=1)
+    np.testing.assert_allclose(dist, body.r, atol=1e-9)
+    assert np.all((extra["q"] > 0) & (extra["q"] <= 1))
+    # every cut link is counted once: 18 directions, each link's opposite points back into the fluid
+    assert len(extra["q"]) == len(np.asarray(links.node))
+
+
+def test_closed_box_conserves_mass_to_round_off() -> None:
+    """Walls all round, half-way bounce-back on a sphere, jets blowing: the fluid mass stays put."""
+    jax.config.update("jax_enable_x64", True)
+    shape = (16, 12, 12)
+    body = lbm3d.Sphere(7.5, 5.5, 5.5, 2.5)
+    solid, links, _ = lbm3d.build_links(body, shape, False, 0.6, 0.01, jnp.float64)
+    channel = lbm3d.Channel(np.zeros(shape[1:]), 0.0, closed=True)
+    update = lbm3d.make_update(shape, 0.7, "trt", channel, links, solid, jnp.float64)
+    rng = np.random.default_rng(1)
+    u = [jnp.asarray(np.where(solid, 0.0, 0.02 * rng.standard_normal(shape))) for _ in range(3)]
+    f = d3.equilibrium(jnp.ones(shape), *u)
+    fluid = ~solid
+    m0 = float(jnp.sum(jnp.where(fluid, jnp.sum(f, axis=0), 0.0)))
+    run = jax.jit(lambda g: jax.lax.fori_loop(0, 200, lambda _, h: update(h, jnp.asarray(0.3))[0], g))
+    f = run(f)
+    m1 = float(jnp.sum(jnp.where(fluid, jnp.sum(f, axis=0), 0.0)))
+    assert abs(m1 - m0) / m0 < 1e-12
+    assert float(jnp.max(jnp.abs(lbm3d.macroscopic(f)[1]))) > 1e-4  # the jets did stir it
+
+
+def test_duct_flow_profile_matches_series_solution() -> None:
+    from atom_sdk.worlds.lbm3d_validation import duct_flow
+
+    out = duct_flow(n=10, length=30, steps=1500)
+    assert lbm3d.duct_centreline_ratio() == pytest.approx(2.0962, abs=1e-4)
+    assert out["ratio"] == pytest.approx(lbm3d.duct_centreline_ratio(), rel=0.03)
+    assert out["ratio_spread"] < 0.01  # developed: the same profile along the duct
+
+
+def test_drag_is_positive_and_jets_make_lift(sphere: SphereWorld) -> None:
+    sphere.reset(seed=0)
+    world = SphereWorld(grid=TINY, substeps=150, reynolds=10.0, perturbation=0.0)
+    world.reset(seed=0)
+    _, _, _, _, info = world.step([0.0])
+    diag = info["diagnostics"]
+    # Re = 10 in a 4D-wide duct with sliding walls: C_D of order 24/Re (1 + 0.15 Re^0.687) = 4.3, plus blockage
+    assert 2.0 < diag["drag_mean"] < 12.0
+    assert abs(diag["lift_mean"]) < 0.05 * diag["drag_mean"]  # symmetric body, no jets: no lift
+    assert diag["pressure_drop"] > 0
+    _, _, _, _, info = world.step([0.06])
+    assert abs(info["diagnostics"]["lift_mean"]) > abs(diag["lift_mean"]) + 0.02
+
+
+def test_step_jits_and_vmaps_over_seeds(sphere: SphereWorld) -> None:
+    init = jax.jit(jax.vmap(sphere.dynamics.init))
+    states = init(jax.random.split(jax.random.PRNGKey(0), 2))
+    assert states.f.shape == (2, 19, *TINY)
+    step = jax.jit(sphere.dynamics.step)
+    lowered = step.lower(sphere.dynamics.init(jax.random.PRNGKey(0)), jnp.zeros((), jnp.float32))
+    assert "fori" in lowered.as_text() or "while" in lowered.as_text()
