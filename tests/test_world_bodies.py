@@ -105,25 +105,22 @@ def test_polygon_circle_matches_the_builtin_circle_on_a_short_run() -> None:
 
 
 def test_square_and_mask_worlds_run_and_their_step_jits() -> None:
-    cx, cy, _ = default_cylinder(*SMALL[:2])
+    cx, _, _ = default_cylinder(*SMALL[:2])
     env = CylinderWorld(grid=SMALL, substeps=20, body="square", cylinder_x=round(cx) + 0.5, cylinder_y=16.5,
                         radius=4.0)
     assert env.geometry.solid.sum() == 64
     assert np.all(np.asarray(env.geometry.links.a)[np.asarray(env.geometry.links.mask)] == 1.0)  # q = 1/2
-    env.reset(seed=0)
-    action = jax.numpy.asarray([0.01], jax.numpy.float32)
-    state, out = jax.jit(env.dynamics.step)(env.state, action)
-    obs, reward, *_ = env.step([0.01])
-    assert np.array_equal(np.asarray(out.observation), obs) and float(out.reward) == pytest.approx(reward)
-    assert np.all(np.isfinite(obs))
+    step = jax.jit(env.dynamics.step)
+    state = env.dynamics.init(jax.random.PRNGKey(0))
+    state, out = step(state, jax.numpy.zeros((1,), jax.numpy.float32))
+    _, forced = step(state, jax.numpy.full((1,), 0.01, jax.numpy.float32))
+    assert np.all(np.isfinite(np.asarray(out.observation))) and float(forced.diagnostics["jet"]) == pytest.approx(0.01)
     rows = bodies.mask_to_rows(env.geometry.solid)
     env2 = CylinderWorld(grid=SMALL, substeps=20, body="mask", body_mask=rows)
     assert np.array_equal(env2.geometry.solid, env.geometry.solid)
-    unforced = []
-    for e in (env, env2):  # without jets (whose weights follow each body's normals) the two are the same body
-        e.reset(seed=0)
-        unforced.append(e.step([0.0])[0])
-    assert np.allclose(unforced[1], unforced[0], rtol=1e-5, atol=1e-6)
+    env2.reset(seed=0)
+    unforced, *_ = env2.step([0.0])  # without jets (whose weights follow each body's normals) the two are one body
+    assert np.allclose(unforced, np.asarray(out.observation), rtol=1e-4, atol=1e-4)  # XLA folds each differently
 
 
 @pytest.mark.parametrize(

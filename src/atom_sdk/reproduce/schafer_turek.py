@@ -27,7 +27,7 @@ U_MEAN = 0.06  # lattice Mach of the inlet peak ~0.16, as the world's validation
 
 def run_resolution(diameter: int, convective_time: float, measure_time: float) -> dict[str, Any]:
     """One grid: max C_D, max C_L and St over the last ``measure_time`` convective units."""
-    from atom_sdk.worlds.lbm_validation import schafer_turek_2d2
+    from atom_sdk.worlds.cylinder import schafer_turek_2d2
 
     per_unit = diameter / U_MEAN  # lattice updates per convective time D / U
     chunk = 500
@@ -36,7 +36,11 @@ def run_resolution(diameter: int, convective_time: float, measure_time: float) -
     kick_steps = int(min(2000 * diameter / 30, steps // 10))
     out = schafer_turek_2d2(diameter=diameter, u_mean=U_MEAN, steps=steps, measure=measure, chunk=chunk,
                             kick_steps=kick_steps)
-    return {k: out[k] for k in (*QUANTITIES, "seconds", "cells", "steps", "tau", "diameter")}
+    # the benchmark's maxima are those of the periodic shedding cycle; the raw maxima also carry the
+    # channel's slowly decaying acoustic standing waves (see lbm_validation.harmonic_extrema)
+    return {"cd_max": out["cd_max_cycle"], "cl_max": out["cl_max_cycle"], "strouhal": out["strouhal"],
+            "cd_max_raw": out["cd_max"], "cl_max_raw": out["cl_max"], "cd_mean": out["cd_mean"],
+            **{k: out[k] for k in ("seconds", "cells", "steps", "tau", "diameter")}}
 
 
 def convergence(levels: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -99,12 +103,19 @@ def run(out: Path, *, seeds: list[int], budget: str, executor: str) -> dict[str,
              f"u_mean = {U_MEAN} (lattice), TRT, {b['convective_time']:g} D/U per grid, maxima and St over the "
              f"last {b['measure_time']:g} D/U.",
              "Observed order p = ln((f3-f2)/(f2-f1))/ln(r) (f1 finest); when the sequence is not monotone no "
-             "order is claimed and the finest value is compared instead."]
+             "order is claimed and the finest value is compared instead.",
+             "C_D,max and C_L,max are the extrema of the shedding cycle: a least-squares fit of four harmonics of "
+             "the measured shedding frequency over the window. The raw maxima (cd_max_raw, cl_max_raw) also carry "
+             "the channel's acoustic standing waves (quarter-wave modes between the velocity inlet and the "
+             "pressure outlet, and the transverse 2H/c_s mode), which the weakly compressible scheme excites at "
+             "the start and damps only slowly at tau near 1/2: they added 0.14-0.20 to C_D,max (D = 12-20 cells) "
+             "while the mean C_D and St were already converged in time."]
     if budget == "quick":
         notes.append("Quick budget: D = 8-18 cells is far from converged; differences from the DFG ranges are "
                      "expected and are resolution errors, not the benchmark.")
     return {"rows": rows, "figures": ["grid_convergence.png"], "notes": notes,
             "tables": [{"title": "Per resolution", "columns": ["diameter", "cells", "steps", "tau", *QUANTITIES,
-                                                               "seconds"], "rows": levels},
+                                                               "cd_max_raw", "cl_max_raw", "cd_mean", "seconds"],
+                        "rows": levels},
                        {"title": "Convergence", "columns": ["quantity", "coarse", "medium", "fine", "order",
                                                             "richardson", "gci_fine"], "rows": list(conv.values())}]}
