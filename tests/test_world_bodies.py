@@ -145,3 +145,24 @@ def test_bad_bodies_are_refused_with_a_reason(params: dict, fragment: str) -> No
         CylinderWorld(grid=SMALL, **params)
     with pytest.raises(WorldParameterError, match=fragment):  # the cheap pre-flight check refuses them too
         CylinderWorld.check_config(SMALL, **params)
+
+
+@pytest.mark.slow
+def test_square_cylinder_re100_matches_breuer_2000() -> None:
+    """Mean C_D and St of the confined square cylinder (blockage 1/8) within 5% of Breuer et al. (2000)."""
+    (case,) = [c for c in CylinderWorld.validation_cases() if c.name == "square_cylinder_re100"]
+    assert case.slow
+    out = case.run()
+    assert {r.quantity for r in out} == {"cd_mean", "strouhal"}
+    assert all(r.passed for r in out), [r.as_dict() for r in out]
+
+
+@pytest.mark.slow
+def test_polygon_circle_matches_the_circle_in_schafer_turek_2d2() -> None:
+    """Re = 100, D = 20 cells (440 x 82): a 256-gon through the polygon path within 1% of the circle."""
+    from atom_sdk.worlds.cylinder import schafer_turek_2d2
+
+    kw = {"diameter": 20, "u_mean": 0.06, "steps": 21000, "measure": 4000, "kick_steps": 1333}
+    circle, polygon = schafer_turek_2d2(**kw), schafer_turek_2d2(**kw, polygon_sides=256)
+    for key in ("cd_max", "cd_mean", "cl_max", "strouhal"):
+        assert polygon[key] == pytest.approx(circle[key], rel=0.01), key

@@ -433,14 +433,15 @@ def schafer_turek_2d2_case() -> list[ValidationResult]:
     ]
 
 
-def square_cylinder(side: int = 10, u_max: float = 0.075, reynolds: float = 100.0, collision: str = "trt",
+def square_cylinder(side: int = 20, u_max: float = 0.075, reynolds: float = 100.0, collision: str = "trt",
                     convective_time: float = 150.0, measure_time: float = 30.0, chunk: int = 1000) -> dict[str, float]:
     """Breuer et al. (2000) channel: square of ``side`` cells centred in H = 8 D, inlet 12.5 D upstream, L = 50 D.
 
     Breuer normalise with the inflow's peak velocity U_max (Re, C_D and St); the world uses the mean
     U = 2/3 U_max, so Re_world = 2/3 Re, C_D = 4/9 C_D,world and St = 2/3 St_world. The square's
     faces lie half-way between nodes (side even, centre on a half-integer), so its cut links have
-    q = 1/2 exactly, from the polygon path.
+    q = 1/2 exactly, from the polygon path. Measured (float32, TRT, Ma = 0.13, 150 D/U_max, last 30):
+    side 10 gives mean C_D 1.311 and St 0.1446, side 20 (the default, 160k cells) 1.347 and 0.1419.
     """
     if side % 2:
         raise ValueError(f"side must be even so that the faces lie half-way between nodes (got {side})")
