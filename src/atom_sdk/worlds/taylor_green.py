@@ -153,9 +153,9 @@ class TaylorGreenWorld(World):
     def observation_components(self) -> list[tuple[str, str]]:
         """u and v at the probes (the positions in the name), the energy E and its target."""
         xs, ys = probe_positions()
-        u = [(f"u(x={x:.2f},y={y:.2f})", "") for x, y in zip(xs, ys)]
-        v = [(f"v(x={x:.2f},y={y:.2f})", "") for x, y in zip(xs, ys)]
-        return u + v + [("energy", ""), ("target_energy", "")]
+        u = [(f"u(x={x:.2f},y={y:.2f})", "L/T") for x, y in zip(xs, ys)]
+        v = [(f"v(x={x:.2f},y={y:.2f})", "L/T") for x, y in zip(xs, ys)]
+        return u + v + [("energy", "L^2/T^2"), ("target_energy", "L^2/T^2")]
 
     def render_limits(self, value: np.ndarray) -> tuple[float, float]:
         """The speed on [0, |A(0)|]: the peak speed of the initial vortex, fixed over an episode."""
