@@ -66,24 +66,28 @@ def statistics(rows: list[dict[str, Any]]) -> dict[str, Any]:
     metrics = {"score": "higher", "mae_deg": "lower"}
     per = {c: {m: [r[c][m] for r in rows] for m in metrics} for c in CONTROLLERS}
     means = {c: {m: bootstrap_mean_ci(per[c][m], key=f"{c}:{m}").to_dict() for m in metrics} for c in CONTROLLERS}
-    rl = rl_statistics({c: {m: {"supersonic:wedge": per[c][m]} for m in metrics} for c in CONTROLLERS},
-                       variants=list(CONTROLLERS), baseline="scripted", directions=metrics)
+    values = {c: {m: {"supersonic:wedge": per[c][m]} for m in metrics} for c in CONTROLLERS}
+    rl = rl_statistics(values, variants=list(CONTROLLERS), baseline="scripted", directions=metrics)
+    rl_hold = rl_statistics(values, variants=list(CONTROLLERS), baseline="hold", directions=metrics)
     paired = {f"agent-{b}": {m: paired_comparison({r["seed"]: r["agent"][m] for r in rows},
                                                   {r["seed"]: r[b][m] for r in rows}, key=f"agent-{b}:{m}")
                              for m in metrics} for b in ("scripted", "hold")}
-    return {"means": means, "rl_statistics": rl, "paired": paired}
+    return {"means": means, "rl_statistics": rl, "rl_statistics_vs_hold": rl_hold, "paired": paired}
 
 
 def table(rows: list[dict[str, Any]], stats: dict[str, Any]) -> str:
-    lines = [f"{'controller':<10} {'score mean [95% CI]':>28} {'IQM':>7} {'MAE deg':>8} {'P(>scripted)':>13}"]
+    lines = [f"{'controller':<10} {'score mean [95% CI]':>28} {'IQM':>7} {'MAE deg':>8} {'P(>scripted)':>13} "
+             f"{'P(>hold)':>9}"]
     rl = stats["rl_statistics"]["metrics"]["score"]["variants"]
+    vs_hold = stats["rl_statistics_vs_hold"]["metrics"]["score"]["variants"]
     for c in CONTROLLERS:
         m = stats["means"][c]["score"]
         ci = (f"[{m['ci_low']:.1f}, {m['ci_high']:.1f}]" if m["ci_low"] is not None else "[-]")
         p = rl[c]["p_improvement"]
         mae = stats["means"][c]["mae_deg"]["mean"]
+        ph = vs_hold[c]["p_improvement"]
         lines.append(f"{c:<10} {m['mean']:>10.1f} {ci:>17} {rl[c]['iqm']:>7.1f} {mae:>8.2f} "
-                     f"{'' if p is None else f'{p:.2f}':>13}")
+                     f"{'' if p is None else f'{p:.2f}':>13} {'' if ph is None else f'{ph:.2f}':>9}")
     return "\n".join(lines)
 
 
