@@ -329,9 +329,9 @@ def run_supersonic_challenge(
 ) -> dict[str, Any]:
     """Run the challenge, write ``challenge_audit.json`` (+ the figure), return the audit.
 
-    ``controller`` is "scripted" (the PI controller) or "agent" (the closed loop, first trained for
+    ``controller`` is "scripted" (the PI controller), "agent" (the closed loop, first trained for
     ``agent_budget``, an ``AgentBudget``, on the schedule; ``on_train(step, total, info)`` follows
-    its training). ``world`` replaces the default ``supersonic:wedge`` world for the scripted
+    its training) or "hold" (no control: the do-nothing floor). ``world`` replaces the default ``supersonic:wedge`` world for the scripted
     controller (tests pass a small stand-in); ``control(step)`` may return "pause", "cancel" or
     None; ``pause_event``/``cancel_event`` are ``threading.Event``-like (``is_set()``); ``on_event``
     receives each timeline event as it happens. The output folder is checked first (an existing
