@@ -58,7 +58,7 @@ def _print_worlds(report: dict) -> None:
         bound = part["copy_bound"]
         table = Table(title=f"{lattice.upper()} periodic {'x'.join(map(str, part['shape'][1:]))} float32: copy bound "
                             f"{bound['bytes_per_second'] / 1e9:.1f} GB/s ({bound['array_bytes'] / 2**20:.1f} MiB, "
-                            f"{bound['threads']} threads) / {part['bytes_per_update']} B = {part['bound_mlups']:.0f} MLUPS")
+                            f"{bound['threads'] or 'device'} threads) / {part['bytes_per_update']} B = {part['bound_mlups']:.0f} MLUPS")
         for col in ("case", "MLUPS", "of copy bound", "of copy per CPU-s", "x reference", "x NumPy"):
             table.add_column(col)
         for row in part["rows"]:

@@ -72,7 +72,8 @@ def _copy_case(shape: tuple[int, ...], repeats: int) -> tuple[Callable[[], None]
 
 def _copy_report(shape: tuple[int, ...], nbytes: int, seconds: float) -> dict[str, Any]:
     return {"bytes_per_second": nbytes / seconds, "array_bytes": int(np.prod(shape)) * 4, "shape": list(shape),
-            "method": "jitted x*s into a new buffer, XLA:CPU intra-op threads", "threads": _cpu_threads()}
+            "method": f"jitted x*s into a new buffer on {jax.default_backend()} (XLA's intra-op threads on a CPU)",
+            "threads": _cpu_threads() if jax.default_backend() == "cpu" else None}
 
 
 def copy_bound(shape: tuple[int, ...], repeats: int = 20, rounds: int = 5) -> dict[str, Any]:
