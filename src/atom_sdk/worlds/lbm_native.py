@@ -179,7 +179,7 @@ def _build() -> Path:
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    src = out.with_suffix(".cc")
+    src = out.with_suffix(f".{os.getpid()}.cc")  # per process: concurrent first builds never share a file
     src.write_text(_SOURCE, encoding="utf-8")
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
     cmd = [cxx, *_FLAGS, f"-I{jax.ffi.include_dir()}", str(src), "-o", str(tmp)]
@@ -187,6 +187,7 @@ def _build() -> Path:
     if proc.returncode != 0:
         raise RuntimeError(f"compiling the native LBM kernels failed ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
     os.replace(tmp, out)
+    src.unlink(missing_ok=True)
     return out
 
 
