@@ -401,7 +401,7 @@ def shedding(world: Any, steps: int, measure: int, chunk: int = 1000, kick: floa
 def schafer_turek_2d2(diameter: int = 30, u_mean: float = 0.06, collision: str = "trt", steps: int = 45000,
                       measure: int = 6000, chunk: int = 1000, kick: float = 0.05, kick_steps: int = 2000,
                       series_path: str | None = None, polygon_sides: int | None = None,
-                      ramp_steps: int = 0) -> dict[str, float]:
+                      ramp_steps: int = 0, dtype: str = "float32") -> dict[str, float]:
     """Run the Re = 100 DFG channel, return C_D,max, C_L,max and St over the last ``measure`` steps.
 
     Benchmark normalisation: C = 2 F / (rho U_mean^2 D), St = D f / U_mean, U_mean = 2/3 U_max.
@@ -417,7 +417,8 @@ def schafer_turek_2d2(diameter: int = 30, u_mean: float = 0.06, collision: str =
     if polygon_sides is not None:
         cx, cy, r = default_cylinder(nx, ny)
         shape = {"body": "polygon", "body_vertices": bodies.regular_polygon(cx, cy, r, polygon_sides).vertices.tolist()}
-    world = CylinderWorld(grid=(nx, ny, 1), u_inlet=u_mean, reynolds=100.0, collision=collision, substeps=1, **shape)
+    world = CylinderWorld(grid=(nx, ny, 1), dtype=dtype, u_inlet=u_mean, reynolds=100.0, collision=collision,
+                          substeps=1, **shape)
     return shedding(world, steps, measure, chunk, kick, kick_steps, series_path, ramp_steps)
 
 
