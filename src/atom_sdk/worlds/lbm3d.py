@@ -184,33 +184,32 @@ def make_update(shape: tuple[int, int, int], tau: float, kind: str, channel: Cha
     solid_j = jnp.asarray(solid)
     rest = jnp.asarray(W, dtype)[:, None, None, None]
     opp_of = None if links is None else jnp.asarray(OPP, jnp.int32)[links.i]
+    opp = jnp.asarray(OPP, jnp.int32)
+    cx, cy, cz = (jnp.asarray(C[:, a], dtype)[:, None, None] for a in range(3))
+    w = jnp.asarray(W, dtype)[:, None, None]
+    six_w_cx = (6 * jnp.asarray(W * C[:, 0], dtype))[:, None, None]
+    plus_x, minus_x = (jnp.asarray(C[:, 0] == s)[:, None, None] for s in (1, -1))
 
     def update(f: jax.Array, amplitude: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         post = d3.collide(f, tau, kind, magic)
         out = d3.stream_periodic(post)
-        rows = [out[0]]
-        if not channel.closed:
+        # inlet plane (or closed end): moving-wall bounce-back of the +x populations
+        u_in = 0.0 if channel.closed else inlet[None]
+        first = jnp.where(plus_x, post[opp, 0] + six_w_cx * u_in, out[:, 0])
+        if channel.closed:
+            last = jnp.where(minus_x, post[opp, -1], out[:, -1])
+        else:
             # outlet: the upstream column's populations, density pulled to rho_0 = 1 through the
             # equilibrium shape (Guo, Zheng & Shi 2002 extrapolation, as the 2D channel's outlet)
             up = out[:, -2]
             r_up, ux_up, uy_up, uz_up = macroscopic(up)
+            cu = 3.0 * (cx * ux_up[None] + cy * uy_up[None] + cz * uz_up[None])
             usq = 1.5 * (ux_up * ux_up + uy_up * uy_up + uz_up * uz_up)
-        for i in range(1, 19):
-            ib = int(OPP[i])
-            g = out[i]
-            if _C[i][0] == 1:  # entered through the inlet plane (or the closed end)
-                u = 0.0 if channel.closed else inlet
-                g = g.at[0].set(post[ib, 0] + 6 * _W[i] * u)
-            elif _C[i][0] == -1:
-                if channel.closed:
-                    g = g.at[-1].set(post[ib, -1])
-                else:
-                    cu = 3.0 * (_C[i][0] * ux_up + _C[i][1] * uy_up + _C[i][2] * uz_up)
-                    g = g.at[-1].set(up[i] + (1.0 - r_up) * _W[i] * (1.0 + cu + 0.5 * cu * cu - usq))
-            moving = 6 * _W[i] * _C[i][0] * channel.wall_ux
-            g = jnp.where(walls[i][None], post[ib] + moving, g)
-            rows.append(g)
-        out = jnp.stack(rows)
+            shape_eq = w * (1.0 + cu + 0.5 * cu * cu - usq[None])
+            last = jnp.where(minus_x, up + (1.0 - r_up)[None] * shape_eq, out[:, -1])
+        out = out.at[:, 0].set(first).at[:, -1].set(last)
+        # side walls: half-way bounce-back, sliding with wall_ux along x
+        out = jnp.where(walls[:, None], post[opp] + six_w_cx[:, None] * channel.wall_ux, out)
         if links is None:
             zero = jnp.zeros((), out.dtype)
             return out, jnp.zeros(3, out.dtype), zero
