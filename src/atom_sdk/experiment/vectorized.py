@@ -42,7 +42,7 @@ from atom_sdk.agent.running_stats import RunningNorm
 from atom_sdk.config import AgentSettings, RunConfig, canonical_json
 from atom_sdk.errors import ConfigError
 from atom_sdk.experiment.runner import EPISODE_SEED_STRIDE, make_world, resolve_config
-from atom_sdk.experiment.variants import VariantSpec, resolve_variant
+from atom_sdk.experiment.variants import VariantSpec, agent_settings_for, resolve_variant
 
 #: largest seed accepted: keeps s + EPISODE_SEED_STRIDE * e inside int32 for ~27k episodes
 MAX_SEED = 2**31 - 1 - EPISODE_SEED_STRIDE * 2**15
@@ -311,7 +311,7 @@ def make_seed_trainer(config: RunConfig) -> SeedTrainer:
     world = make_world(config)
     env = DynamicsEnv(world)
     params = env.default_params
-    settings = config.agent
+    settings = agent_settings_for(config, variant)  # a variant's GRU core or field decoder, as the runner
     n_updates, remainder = divmod(config.steps, settings.rollout_length)
     derived = P.DerivedSettings.for_run(settings, steps=config.steps, symplectic=variant.symplectic, dt=float(world.dt))
     obs_size = int(np.prod(env.obs_shape))
