@@ -53,9 +53,9 @@ def test_observed_order_with_a_non_constant_ratio_and_a_non_monotone_sequence():
     assert fitted_order([0.1, 0.05, 0.025], [4e-2, 1e-2, 2.5e-3]) == pytest.approx(2.0)
 
 
-def test_registry_declares_the_five_reproductions_with_citations():
+def test_registry_declares_the_six_reproductions_with_citations():
     assert set(REPRODUCTIONS) == {"rabault2019", "schafer_turek_2d2", "taylor_green_decay", "oblique_shock",
-                                  "brunton2016_wake"}
+                                  "brunton2016_wake", "taylor_green_3d"}
     r = get_reproduction("rabault2019")
     assert "J. Fluid Mech. 865" in r.citation and r.published[0].value == 8.0
     st = get_reproduction("schafer_turek_2d2").published

@@ -81,12 +81,11 @@ def steady_coefficients(world: Any, chunks: int, chunk: int) -> dict[str, Any]:
             "convective_times": chunks * chunk * world.params.u_inlet / world.diameter}
 
 
-def sphere_re100(radius: float = 3.0, duct: int = 36, length: int = 66, u: float = 0.08, chunks: int = 20,
+def sphere_re100(world_cls: Any, radius: float = 3.0, duct: int = 36, length: int = 66, u: float = 0.08, chunks: int = 20,
                  chunk: int = 100) -> dict[str, Any]:
-    """Sphere of diameter 2 ``radius`` in a duct ``duct`` cells wide, Re = 100, walls sliding with U."""
-    from atom_sdk.worlds.world3d import SphereWorld
-
-    world = SphereWorld(grid=(length, duct, duct), u_inlet=u, reynolds=100.0, radius=radius,
+    """Sphere (a ``world_cls``: ``lbm3d:sphere``) of diameter 2 ``radius`` in a duct ``duct`` cells wide,
+    Re = 100, walls sliding with U."""
+    world = world_cls(grid=(length, duct, duct), u_inlet=u, reynolds=100.0, radius=radius,
                         center_x=4 * radius, substeps=chunk, perturbation=0.0)
     out = steady_coefficients(world, chunks, chunk)
     out.update(grid=list(world.grid), diameter=2 * radius, tau=world.tau,
@@ -94,27 +93,26 @@ def sphere_re100(radius: float = 3.0, duct: int = 36, length: int = 66, u: float
     return out
 
 
-def sphere_case() -> list[ValidationResult]:
-    out = sphere_re100()
+def sphere_case(world_cls: Any) -> list[ValidationResult]:
+    out = sphere_re100(world_cls)
     detail = {k: out[k] for k in ("grid", "diameter", "tau", "blockage", "updates", "convective_times",
                                   "cd_change_last_chunk", "clift_grace_weber", "seconds")}
     return [relative_check("lbm3d:sphere", "sphere_re100", "cd", out["cd"], JOHNSON_PATEL_CD, 0.15, SPHERE_SOURCE,
                            blockage_correction="none", **detail)]
 
 
-def schafer_turek_3d1z(height: int = 24, u: float = 0.06, chunks: int = 20, chunk: int = 200) -> dict[str, Any]:
-    """The DFG 3D-1Z channel at Re = 20 with ``height`` cells across (D = height x 0.1 / 0.41)."""
-    from atom_sdk.worlds.world3d import ST3_HEIGHT, ST3_LENGTH, Cylinder3DWorld
-
-    nx = int(round(ST3_LENGTH / ST3_HEIGHT * height))
-    world = Cylinder3DWorld(grid=(nx, height, height), u_inlet=u, reynolds=20.0, substeps=chunk, perturbation=0.0)
+def schafer_turek_3d1z(world_cls: Any, height: int = 24, u: float = 0.06, chunks: int = 16, chunk: int = 200) -> dict[str, Any]:
+    """The DFG 3D-1Z channel (a ``world_cls``: ``lbm3d:cylinder``) at Re = 20 with ``height`` cells across
+    (D = height x 0.1 / 0.41, length 2.5 / 0.41 heights)."""
+    nx = int(round(2.5 / 0.41 * height))
+    world = world_cls(grid=(nx, height, height), u_inlet=u, reynolds=20.0, substeps=chunk, perturbation=0.0)
     out = steady_coefficients(world, chunks, chunk)
     out.update(grid=list(world.grid), diameter=world.diameter, tau=world.tau, dp_benchmark=0.04 * out["dp"])
     return out
 
 
-def schafer_turek_3d1z_case() -> list[ValidationResult]:
-    out = schafer_turek_3d1z()
+def schafer_turek_3d1z_case(world_cls: Any) -> list[ValidationResult]:
+    out = schafer_turek_3d1z(world_cls)
     detail = {k: out[k] for k in ("grid", "diameter", "tau", "updates", "convective_times", "cd_change_last_chunk",
                                   "seconds")}
     case = "schafer_turek_3d1z"
@@ -125,16 +123,17 @@ def schafer_turek_3d1z_case() -> list[ValidationResult]:
     ]
 
 
-def cases_for(world_id: str) -> list[ValidationCase]:
-    """The validation cases of one of the 3D worlds."""
+def cases_for(world_cls: Any) -> list[ValidationCase]:
+    """The validation cases of one of the 3D worlds (passed in, so this module does not import them)."""
+    world_id = world_cls.world_id
     cases = [ValidationCase(world_id, "duct_profile", lambda: duct_case(world_id),
                             description="developed square-duct flow: u_max/u_mean = 2.096 (3%)")]
     if world_id == "lbm3d:sphere":
-        cases.append(ValidationCase(world_id, "sphere_re100", sphere_case, slow=True,
+        cases.append(ValidationCase(world_id, "sphere_re100", lambda: sphere_case(world_cls), slow=True,
                                     description="Re=100 sphere, D=6 cells, duct 6D, no blockage correction: "
                                                 "C_D vs Johnson & Patel 1999 (15%)"))
     else:
-        cases.append(ValidationCase(world_id, "schafer_turek_3d1z", schafer_turek_3d1z_case, slow=True,
+        cases.append(ValidationCase(world_id, "schafer_turek_3d1z", lambda: schafer_turek_3d1z_case(world_cls), slow=True,
                                     description="DFG 3D-1Z Re=20, H=24 cells (D=5.9): C_D (8%), C_L (+-0.02), "
                                                 "dp (10%)"))
     return cases

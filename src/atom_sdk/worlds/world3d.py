@@ -270,7 +270,7 @@ class Body3DWorld(World):
     def validation_cases(cls) -> list[ValidationCase]:
         from atom_sdk.worlds import lbm3d_validation as v
 
-        return v.cases_for(cls.world_id)
+        return v.cases_for(cls)
 
 
 def _pressure_at(p: jax.Array, sampler: tuple) -> jax.Array:
