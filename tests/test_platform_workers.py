@@ -118,3 +118,8 @@ def test_run_job_takes_field_snapshots_through_the_runner_observer(tmp_path):
     out = execute_run(ctx)
     snap = json.loads((tmp_path / "job" / "field_snapshot.json").read_text())
     assert snap["step"] == 16 and steps == list(range(1, 17)) and out["summary"]["steps"] == 16
+    # killed after the runner wrote results.json but before the job was marked succeeded: the
+    # resumed job reports the finished run instead of refusing it as "already complete"
+    steps.clear()
+    again = execute_run(SimpleNamespace(**{**vars(ctx), "job": {**ctx.job, "resume": True}}))
+    assert again["resumed"] is True and again["summary"] == out["summary"] and steps == []

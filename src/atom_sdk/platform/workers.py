@@ -159,10 +159,26 @@ def execute_run(ctx: JobContext) -> dict[str, Any]:
         from atom_sdk.workspace import adopt_output
 
         adopt_output(ctx.dir, "run")  # the job folder is the server's own: a retry may replace it
-    results = run_experiment(config, ctx.dir, overwrite=not resume, resume=resume, progress=progress,
-                             observer=observe)
+    finished = _finished_results(ctx.dir, config.steps) if resume else None
+    results = finished if finished is not None else run_experiment(
+        config, ctx.dir, overwrite=not resume, resume=resume, progress=progress, observer=observe)
     return {"summary": results.get("summary", {}), "laws": len(results.get("laws", [])),
             "resumed": resume, "safety_events": (results.get("safety") or {}).get("events_total", 0)}
+
+
+def _finished_results(folder: Path, steps: int) -> dict[str, Any] | None:
+    """The results of a run that finished all ``steps`` before its job was marked done, else None.
+
+    A worker killed between writing ``results.json`` (the runner's last act) and marking the job
+    succeeded leaves a complete run behind; resuming it must report that run, not refuse it."""
+    from atom_sdk.experiment.runner import load_results
+
+    try:
+        results = load_results(folder)
+        done = int(results["summary"]["steps"])
+    except (AtomError, OSError, KeyError, TypeError, ValueError):
+        return None
+    return results if done >= steps else None
 
 
 def execute_validation(ctx: JobContext) -> dict[str, Any]:
