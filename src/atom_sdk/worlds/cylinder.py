@@ -408,8 +408,11 @@ def schafer_turek_2d2(diameter: int = 30, u_mean: float = 0.06, collision: str =
     ``polygon_sides`` runs the cylinder as an inscribed regular polygon through the generic
     polygon path instead of the analytic circle. The low ``u_mean`` keeps the lattice Mach
     number (peak 1.5 U / cs) near 0.15, since compressibility errors grow like Ma^2.
-    Measured (float32, TRT, circle): D = 20 gives C_D,max 3.30-3.32 and St 0.302 but C_L,max
-    only 0.91 (9% low); D = 30 (the default) gives 3.35 / 1.04 / 0.302.
+    Measured (float32, TRT, ~60 D/U, last 12 D/U): the raw maxima sit 0.14-0.20 above the
+    shedding-cycle ones (``*_max_cycle``) because of the channel's acoustic standing waves, and
+    Ma = 0.156 adds about 0.05-0.08 to C_D over Ma = 0.078. At u_mean = 0.03, D = 30: cycle
+    C_D,max 3.285, C_L,max 1.000, St 0.3016 (raw C_D,max 3.494); float64 agrees with float32 to
+    4 digits (D = 24).
     """
     ny = round(diameter * 4.1)
     nx = round(diameter * 22)
