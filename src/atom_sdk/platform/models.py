@@ -112,8 +112,8 @@ class RunRequest(Strict):
     """A closed-loop run: the same ``RunConfig`` as ``atom run`` (its ``output_root`` is ignored)."""
 
     config: RunConfig = Field(default_factory=RunConfig)
-    geometry_id: str | None = Field(None, max_length=64, description="uploaded body for lbm2d:cylinder (equivalent"
-                                    " circle: sets cylinder_x, cylinder_y, radius)")
+    geometry_id: str | None = Field(None, max_length=64, description="uploaded body for lbm2d:cylinder (runs the"
+                                    " shape itself: sets body and body_vertices or body_mask)")
 
 
 class RunDetail(Job):

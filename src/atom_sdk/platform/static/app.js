@@ -224,7 +224,7 @@ async function geometriesView() {
     if (file.files.length) form.append("file", file.files[0]); else { form.append("polygon", poly.value); form.append("grid", grid.value); }
     try { await Api.upload("/api/v1/geometries/upload", form); err.textContent = ""; load(); } catch (e) { showError(err, e); }
   }
-  view.replaceChildren(el("h1", {}, "Geometries"), el("div", { class: "card" }, el("p", { class: "muted" }, "A body for the cylinder channel: a polygon in cell coordinates, or a PNG mask (dark pixels solid). Runs on lbm2d:cylinder use its equivalent circle."),
+  view.replaceChildren(el("h1", {}, "Geometries"), el("div", { class: "card" }, el("p", { class: "muted" }, "A body for the cylinder channel: a polygon in cell coordinates, or a PNG mask (dark pixels solid). Runs on lbm2d:cylinder simulate this shape itself (a polygon with exact wall distances, or the mask)."),
     el("div", { class: "field" }, el("label", {}, "name"), name), el("div", { class: "field" }, el("label", {}, "polygon (JSON)"), poly),
     el("div", { class: "field" }, el("label", {}, "grid nx,ny"), grid), el("div", { class: "field" }, el("label", {}, "or PNG mask"), file),
     el("button", { onclick: upload }, "Upload"), err), list);
