@@ -44,6 +44,8 @@ def serve(
                                             help="Queue jobs a previous server left running again (runs resume "
                                                  "from their checkpoint)."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+    web_workers: int = typer.Option(1, "--web-workers", min=1, max=64,
+                                    help="Web processes sharing the port (1-64); one of them runs the job workers."),
 ) -> None:
     """Start the HTTP API and web UI (http://HOST:PORT/, docs at /docs)."""
     import uvicorn
@@ -62,7 +64,17 @@ def serve(
                           "will be refused until you run 'atom keys create --name NAME'")
         store.dispose()
     console.print(f"ATOM platform on http://{host}:{port}/  (API docs: /docs, workspace: {settings.workspace})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    if web_workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        return
+    import os
+
+    from atom_sdk.platform.api import SETTINGS_ENV
+
+    # uvicorn starts each web process from an import string; the settings travel in the environment.
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    uvicorn.run("atom_sdk.platform.api:app_from_env", factory=True, workers=web_workers, host=host, port=port,
+                log_level=log_level)
 
 
 @keys_app.command("create")

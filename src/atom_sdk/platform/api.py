@@ -10,6 +10,7 @@ side effects, so ``create_app().openapi()`` is cheap and deterministic (the rele
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -45,11 +46,20 @@ browse the hypothesis ledger; ask the grounded assistant. Mutating endpoints nee
 Errors are JSON `{code, message, details}`."""
 
 
-def _startup(p: Platform) -> None:
+def _startup(p: Platform, elect_leader: bool) -> None:
     s = p.settings
     s.jobs_dir.mkdir(parents=True, exist_ok=True)
     s.geometries_dir.mkdir(parents=True, exist_ok=True)
     p.store.create_all()
+    if elect_leader:
+        from atom_sdk.platform.leader import try_acquire
+
+        p.leader_lock = try_acquire(s.workspace)
+        p.leader = p.leader_lock is not None
+    if not p.leader:
+        log.info("web process %d serves requests only: another process of this workspace runs the job workers",
+                 os.getpid())
+        return
     interrupted = p.store.mark_interrupted()
     if interrupted:
         log.warning("%d job(s) were running when the last server stopped; marked interrupted", len(interrupted))
@@ -63,19 +73,28 @@ def _startup(p: Platform) -> None:
         p.pool.start()
 
 
-def create_app(settings: PlatformSettings | None = None) -> FastAPI:
-    """Build the app (no I/O until it starts)."""
+SETTINGS_ENV = "ATOM_SERVE_SETTINGS"
+
+
+def create_app(settings: PlatformSettings | None = None, *, elect_leader: bool = False) -> FastAPI:
+    """Build the app (no I/O until it starts).
+
+    ``elect_leader``: several processes serve this workspace; only the one that wins the leader
+    lock (``platform.leader``) marks interrupted jobs and starts the worker pool.
+    """
     settings = settings or PlatformSettings()
     plat = Platform(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        _startup(plat)
+        _startup(plat, elect_leader)
         try:
             yield
         finally:
             if plat.pool is not None:
                 plat.pool.close()
+            if plat.leader_lock is not None:
+                plat.leader_lock.release()
             plat.store.dispose()
 
     app = new_app(title="ATOM OSS SDK platform", version=__version__, description=DESCRIPTION, lifespan=lifespan,
@@ -107,3 +126,14 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
     # Outermost, so that it counts the 413s of the body limit too, which never reach the router.
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics, routes=[r for x in routers for r in x.routes])
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app factory behind ``atom serve --web-workers N`` (uvicorn imports it in each web process).
+
+    The settings travel as JSON in ``$ATOM_SERVE_SETTINGS`` because uvicorn starts the processes
+    from an import string; every process elects a leader (see ``create_app``).
+    """
+    raw = os.environ.get(SETTINGS_ENV)
+    settings = PlatformSettings.model_validate_json(raw) if raw else PlatformSettings()
+    return create_app(settings, elect_leader=True)

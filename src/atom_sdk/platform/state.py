@@ -28,6 +28,9 @@ class Platform:
         self.keys = KeyRing(self.store)
         self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
         self.pool: Any = None
+        #: False in a web process that serves requests only (another process of the workspace leads).
+        self.leader = True
+        self.leader_lock: Any = None
         self.started = time.monotonic()
         self._file_cache: dict[str, tuple[tuple[int, int], list[dict[str, Any]]]] = {}
         self._cache_lock = threading.Lock()
@@ -42,7 +45,7 @@ class Platform:
         return self.pool.alive() if self.pool is not None else 0
 
     def workers_expected(self) -> int:
-        return self.settings.workers if self.settings.start_workers else 0
+        return self.settings.workers if self.settings.start_workers and self.leader else 0
 
     # ------------------------------------------------------------------ cached file readers
     def cached_jsonl(self, path: Path, predicate: Any = None) -> list[dict[str, Any]]:
