@@ -53,7 +53,7 @@ template <> struct Lat<19> {
 };
 
 // One cell: read f_i at offset k of every population plane, collide (TRT; BGK when
-// om_m == om_p), push f*_i to the plane offset dst_off[i] + k.
+// om_m == om_p) in the reference's pairwise form, push f*_i to the plane offset dst_off[i] + k.
 template <int Q>
 static inline void cell(const float* __restrict src, float* __restrict dst, int64_t n, int64_t k,
                         const int64_t* dst_off, float om_p, float om_m) {
@@ -71,13 +71,19 @@ static inline void cell(const float* __restrict src, float* __restrict dst, int6
   float cu[Q];
 #pragma GCC unroll 32
   for (int i = 0; i < Q; ++i) cu[i] = 3.f * (L::c[i][0] * ux + L::c[i][1] * uy + L::c[i][2] * uz);
+  dst[dst_off[0] + k] = f[0] - om_p * (f[0] - L::w[0] * rho * (1.f - usq));
+  // each opposite pair (i, b) once: relax its even and odd parts, then recombine
 #pragma GCC unroll 32
-  for (int i = 0; i < Q; ++i) {
+  for (int i = 1; i < Q; ++i) {
     const int b = L::opp[i];
+    if (b < i) continue;
     const float even_eq = L::w[i] * rho * (1.f + 0.5f * cu[i] * cu[i] - usq);
     const float odd_eq = L::w[i] * rho * cu[i];
-    const float even = 0.5f * (f[i] + f[b]), odd = 0.5f * (f[i] - f[b]);
-    dst[dst_off[i] + k] = f[i] - om_p * (even - even_eq) - om_m * (odd - odd_eq);
+    float even = 0.5f * (f[i] + f[b]), odd = 0.5f * (f[i] - f[b]);
+    even -= om_p * (even - even_eq);
+    odd -= om_m * (odd - odd_eq);
+    dst[dst_off[i] + k] = even + odd;
+    dst[dst_off[b] + k] = even - odd;
   }
 }
 
