@@ -142,3 +142,20 @@ def test_step_jits_and_vmaps_over_seeds(sphere: SphereWorld) -> None:
     for a in (0.01, -0.02, 0.05):
         sphere.step([a])
     assert compiled >= 1 and sphere._step_jit._cache_size() == compiled  # one compiled step, whatever the action
+
+
+def test_cylinder_follows_schafer_turek_placement_and_jets_sit_at_90_degrees() -> None:
+    world = Cylinder3DWorld(grid=(61, 20, 20))  # built, not compiled
+    body = world.body
+    scale = 20 / 0.41
+    assert (body.cx + 0.5, body.cy + 0.5, 2 * body.r) == pytest.approx((0.5 * scale, 0.2 * scale, 0.1 * scale))
+    assert world.geometry.area == pytest.approx(2 * body.r * 20)  # D x depth
+    _, _, extra = lbm3d.build_links(body, world.grid, True, np.radians(10.0), 1.0, jnp.float32)
+    jet, normal = extra["jet"], extra["normal"]
+    assert np.all(np.abs(normal[:, 2]) < 1e-12)  # a spanning cylinder: no z component
+    assert np.all(normal[jet > 0, 1] > np.cos(np.radians(10.0))) and np.all(normal[jet < 0, 1] < -np.cos(np.radians(10.0)))
+    assert jet.sum() == pytest.approx(0.0, abs=1e-12)
+    # the parabolic inlet has mean U and the Schäfer–Turek peak 9/4 U only in the continuum limit
+    inlet = world.geometry.inlet
+    assert inlet.mean() == pytest.approx(world.params.u_inlet)
+    assert inlet.max() / inlet.mean() == pytest.approx(2.25, rel=0.02)
