@@ -174,9 +174,11 @@ class Channel(NamedTuple):
     closed: bool = False
 
 
+Update = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array, jax.Array]]
+
+
 def make_update(shape: tuple[int, int, int], tau: float, kind: str, channel: Channel, links: Links | None,
-                solid: np.ndarray, dtype: Any, magic: float = 0.25) -> Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array,
-                                                                                        jax.Array]]:
+                solid: np.ndarray, dtype: Any, magic: float = 0.25) -> Update:
     """One lattice update ``f, amplitude -> (f, force (3,), injected mass)``: collide, stream, boundaries."""
     nx, ny, nz = shape
     walls = jnp.asarray(side_wall_masks(ny, nz))
