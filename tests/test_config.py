@@ -75,3 +75,15 @@ def test_cli_overrides_replace_file_values(tmp_path):
     assert cfg.seed == 9
     assert cfg.world.params == {"tau": 0.6, "u_inlet": 0.05}
     assert cfg.world.grid == (64, 32, 1)
+
+
+def test_fields_added_later_keep_older_hashes_while_at_their_default():
+    """The default config hashed as it did before agent.core/decoder_weight existed (0.1.x, commit
+    8394cde), so older runs can still be resumed; a field set away from its default changes it."""
+    from atom_sdk.config import ADDED_FIELDS, config_hash
+
+    assert config_hash({}) == "8ce6b53ab3ac6ecebaddbc262af86f56f005a57dc3518437679a01424859c7f3"
+    assert config_hash({"agent": {"core": "mlp", "decoder_weight": 0.0}}) == config_hash({})
+    assert ("agent", "core") in ADDED_FIELDS
+    assert config_hash({"agent": {"core": "gru"}}) != config_hash({})
+    assert config_hash({"agent": {"decoder_weight": 0.5}}) != config_hash({})

@@ -28,6 +28,13 @@ Variant = Literal["v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist"
 #: Fields that name or place a run but do not change what it computes; left out of the hash.
 NON_SEMANTIC_FIELDS = frozenset({"name", "output_root"})
 
+#: Fields added after run configs were first hashed, as (section, field). While one holds its
+#: default it is left out of the canonical form, so a config written before the field existed
+#: keeps its hash and its run can still be resumed or extended. Append new fields here.
+ADDED_FIELDS: tuple[tuple[str, str], ...] = (
+    ("agent", "core"), ("agent", "core_size"), ("agent", "sequence_length"), ("agent", "decoder_weight"),
+)
+
 
 class StrictModel(BaseModel):
     """Base for every config section: unknown keys are errors, values are validated."""
@@ -367,6 +374,10 @@ def canonical_dict(config: RunConfig | dict[str, Any]) -> dict[str, Any]:
     data = config.model_dump(mode="json")
     for key in NON_SEMANTIC_FIELDS:
         data.pop(key, None)
+    for section, name in ADDED_FIELDS:
+        field = type(getattr(config, section)).model_fields[name]
+        if section in data and name in data[section] and data[section][name] == field.get_default():
+            del data[section][name]
     world = data["world"]
     world["params"] = canonical_value(world["params"], numbers_as_float=True)
     return canonical_value(data)
