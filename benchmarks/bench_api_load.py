@@ -15,7 +15,7 @@ the tail: quote the load beside the figure), and the server's CPU time per reque
 which other load on the machine barely moves: one event loop serves at most 1000/that req/s, and
 50 closed-loop clients then wait about 50 x that ms on average. Goal: p99 < 100 ms at 50 clients, zero errors.
 
-    PYTHONPATH=src python benchmarks/bench_api_load.py [--clients 1,10,50] [--seconds 20] [--workers 2]
+    PYTHONPATH=src python benchmarks/bench_api_load.py [--clients 1,10,50] [--seconds 20] [--workers 2] [--web-workers 2]
         [--database-url URL] [--json report.json]
 """
 
@@ -144,6 +144,32 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def web_pids(server_pid: int, web_workers: int) -> list[int]:
+    """The processes that serve HTTP: the server itself, or with ``--web-workers N > 1`` uvicorn's
+    N children (its other children are multiprocessing helpers; the job workers are grandchildren)."""
+    if web_workers <= 1:
+        return [server_pid]
+    try:
+        children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    except OSError:
+        return [server_pid]
+    out = []
+    for pid in map(int, children):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"resource_tracker" not in cmd:
+            out.append(pid)
+    return out
+
+
+def web_cpu_seconds(pids: list[int]) -> float | None:
+    """CPU seconds of the web processes together (their job worker children excluded)."""
+    values = [cpu_seconds(pid) for pid in pids]
+    return None if not values or any(v is None for v in values) else float(sum(v for v in values if v is not None))
+
+
 def _machine() -> dict[str, Any]:
     load1, load5, _ = os.getloadavg()
     return {"cpus": os.cpu_count(), "loadavg_1m": round(load1, 2), "loadavg_5m": round(load5, 2),
@@ -202,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", default="1,10,50", help="comma-separated concurrency levels (default 1,10,50)")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per level")
     parser.add_argument("--workers", type=int, default=2, help="job worker processes of the server, kept busy")
+    parser.add_argument("--web-workers", type=int, default=1, help="web processes of the server (atom serve "
+                                                                    "--web-workers)")
     parser.add_argument("--database-url", default=None, help="the server's job store (default: SQLite in the workspace)")
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw", help="load generator's HTTP client")
     parser.add_argument("--json", dest="json_path", default=None, help="write the report as JSON to this file ('-': stdout)")
@@ -227,21 +255,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.database_url:
         env["ATOM_DATABASE_URL"] = args.database_url
     server = subprocess.Popen([sys.executable, "-m", "atom_sdk", "serve", "--port", str(port), "--workspace",  # nosec B603
-                               str(workspace), "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL)
+                               str(workspace), "--log-level", "warning",
+                               *(["--web-workers", str(args.web_workers)] if args.web_workers > 1 else [])],
+                              env=env, stdout=subprocess.DEVNULL)
     try:
         _wait_ready(url, server)
+        deadline = time.monotonic() + 60
+        while len(web_pids(server.pid, args.web_workers)) < args.web_workers and time.monotonic() < deadline:
+            time.sleep(0.3)
+        pids = web_pids(server.pid, args.web_workers)
         if args.workers:
             _busy_workers(url, args.workers)
         run = done_runs[0]
-        reads = ["/api/v1/runs", f"/api/v1/runs/{run}", f"/api/v1/runs/{run}/telemetry?after=0&limit=100",
-                 "/api/v1/jobs?limit=20", "/api/v1/runtime/telemetry", "/api/v1/worlds", "/api/v1/studio/catalog",
+        reads = ["/api/v1/runs?fields=summary", f"/api/v1/runs/{run}", f"/api/v1/runs/{run}/telemetry?after=0&limit=100",
+                 "/api/v1/jobs?limit=20&fields=summary", "/api/v1/runtime/telemetry", "/api/v1/worlds", "/api/v1/studio/catalog",
                  f"/api/v1/ledger?run_id={run}", f"/api/v1/runs/{run}/artifacts", "/readyz"]
         asyncio.run(measure(url, reads, 4, 2.0, args.client))  # warm caches and the thread pool
         results = []
         for clients in levels:
-            cpu0 = cpu_seconds(server.pid)
+            cpu0 = web_cpu_seconds(pids)
             row = asyncio.run(measure(url, reads, clients, args.seconds, args.client))
-            cpu1 = cpu_seconds(server.pid)
+            cpu1 = web_cpu_seconds(pids)
             # CPU the server spent per request: unlike latency, barely moved by other load on the machine
             row["server_cpu_ms_per_request"] = (None if cpu0 is None or cpu1 is None or not row["requests"]
                                                 else round((cpu1 - cpu0) * 1000 / row["requests"], 3))
@@ -260,7 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     at_goal = next((r for r in results if r["clients"] == GOAL_CLIENTS), None)
     report = {
         "machine_at_start": machine_at_start,
-        "placement": {"server": "`atom serve` (uvicorn, 1 process, 1 event loop) in its own process", **_server_stack(),
+        "placement": {"server": f"`atom serve --web-workers {args.web_workers}` (uvicorn, {args.web_workers} web "
+                                f"process(es), one event loop each) in its own process", **_server_stack(),
+                      "web_workers": args.web_workers,
                       "job_workers": f"{args.workers} spawned processes of the server, kept busy",
                       "clients": f"one separate process (this one), asyncio, {args.client} HTTP/1.1 keep-alive",
                       "database": "postgresql" if args.database_url else "sqlite"},

@@ -9,11 +9,12 @@ import asyncio
 import json
 import math
 import time
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from atom_sdk.errors import ConfigError
 from atom_sdk.platform import jobfiles
@@ -34,6 +35,47 @@ FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
           "description": "the artifact's bytes"}}
 
 
+#: Fields of ``models.Job`` (the store's dict also carries ``owner``, which the API never shows).
+JOB_FIELDS = ("id", "kind", "state", "name", "params", "created_at", "started_at", "finished_at", "updated_at",
+              "progress", "cancel_requested", "control", "attempts", "resume", "error", "result")
+#: What the jobs table of the UI reads from ``params`` of a run: a summary keeps only these.
+SUMMARY_CONFIG_KEYS = ("name", "variant", "seed", "steps")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text  # as pydantic writes UTC
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def fast_json(data: dict[str, Any], status_code: int = 200) -> Response | dict[str, Any]:
+    """A JSON response of data that is already valid for the route's ``response_model``.
+
+    Why: the read endpoints' rows come from the store, which validated them on the way in;
+    validating them again into pydantic models and serialising those cost more CPU per request
+    than the query (the route keeps ``response_model`` for its OpenAPI schema). Data holding a
+    NaN or infinity goes back to FastAPI as a dict, whose serialiser writes those as null.
+    """
+    try:
+        body = json.dumps(data, default=_json_default, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        return data
+    return Response(body.encode("utf-8"), status_code=status_code, media_type="application/json")
+
+
+def summary_params(job: dict[str, Any]) -> dict[str, Any]:
+    """``params`` cut to what a listing shows (world name, variant, seed, name and steps of a run)."""
+    params = job["params"]
+    config = params.get("config")
+    if not isinstance(config, dict):
+        return {k: v for k, v in params.items() if not isinstance(v, (dict, list))}
+    world = config.get("world") if isinstance(config.get("world"), dict) else {}
+    short = {k: config[k] for k in SUMMARY_CONFIG_KEYS if k in config}
+    short["world"] = {"name": world.get("name")}
+    return {"config": short, **({"geometry_id": params["geometry_id"]} if params.get("geometry_id") else {})}
+
+
 def job_out(job: dict[str, Any]) -> dict[str, Any]:
     base = f"{KIND_PATHS[job['kind']]}/{job['id']}"
     generic = f"/api/v1/jobs/{job['id']}"
@@ -44,7 +86,7 @@ def job_out(job: dict[str, Any]) -> dict[str, Any]:
                       "artifacts": f"{base}/artifacts", "field": f"{base}/field"})
     if job["kind"] == "challenge":
         links.update({"telemetry": f"{base}/telemetry", "timeline": f"{base}/timeline", "control": f"{base}/control"})
-    return {**job, "links": links}
+    return {**{k: job[k] for k in JOB_FIELDS}, "links": links}
 
 
 def enqueue(p: Platform, kind: str, name: str, params: dict[str, Any], who: Principal) -> dict[str, Any]:
@@ -69,9 +111,14 @@ def without_output_root(model: Any, field: str) -> dict[str, Any]:
     return data
 
 
-def jobs_page(p: Platform, kind: str | None, page: JobPage) -> dict[str, Any]:
+def jobs_page(p: Platform, kind: str | None, page: JobPage, fields: str = "full") -> dict[str, Any]:
+    """A page of jobs; ``fields="summary"`` cuts each job's ``params`` to what a listing shows."""
     items, total = p.store.list_jobs(kind, page.state, page.limit, page.offset)
-    return {"items": [job_out(j) for j in items], "total": total, "limit": page.limit, "offset": page.offset}
+    out = [job_out(j) for j in items]
+    if fields == "summary":
+        for job in out:
+            job["params"] = summary_params(job)
+    return {"items": out, "total": total, "limit": page.limit, "offset": page.offset}
 
 
 def telemetry_page(p: Platform, job_id: str, kind: str | None, after: int, limit: int) -> dict[str, Any]:

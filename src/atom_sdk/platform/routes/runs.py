@@ -21,6 +21,7 @@ from atom_sdk.platform.deps import (After, ArtifactPath, JobId, JobPageDep, Limi
                                     ReaderDep, WriterDep)
 from atom_sdk.platform.errors import JobNotFoundError, LimitError
 from atom_sdk.platform.routes import jobviews
+from atom_sdk.platform.routes.jobs import Fields
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
 
@@ -61,21 +62,21 @@ def create_run(body: models.RunRequest, p: PlatformDep, who: WriterDep) -> dict[
 
 
 @router.get("/runs", response_model=models.JobList, summary="List runs")
-def list_runs(p: PlatformDep, page: JobPageDep, _r: ReaderDep) -> dict[str, Any]:
-    return jobviews.jobs_page(p, "run", page)
+def list_runs(p: PlatformDep, page: JobPageDep, _r: ReaderDep, fields: Fields = "full") -> Any:
+    return jobviews.fast_json(jobviews.jobs_page(p, "run", page, fields))
 
 
 @router.get("/runs/{run_id}", response_model=models.RunDetail, summary="One run with its summary, laws and safety report")
-def get_run(run_id: JobId, p: PlatformDep, _r: ReaderDep) -> dict[str, Any]:
+def get_run(run_id: JobId, p: PlatformDep, _r: ReaderDep) -> Any:
     job = jobviews.job_out(p.store.get_job(run_id, "run"))
     results_path = p.job_dir(run_id) / "results.json"
     if job["state"] == "succeeded" and results_path.is_file():
         results = json.loads(results_path.read_text(encoding="utf-8"))
-        return {**job, "summary": results.get("summary"), "laws": results.get("laws") or [],
-                "safety": results.get("safety")}
+        return jobviews.fast_json({**job, "summary": results.get("summary"), "laws": results.get("laws") or [],
+                                   "safety": results.get("safety")})
     accepted = [r for r in p.ledger_records(run_id) if r.get("kind") == "accepted"]
     laws = list(accepted[-1].get("equations", [])) if accepted else []
-    return {**job, "summary": None, "laws": laws, "safety": None}
+    return jobviews.fast_json({**job, "summary": None, "laws": laws, "safety": None})
 
 
 @router.post("/runs/{run_id}/cancel", response_model=models.Job, summary="Cancel a run")
@@ -90,8 +91,8 @@ def resume_run(run_id: JobId, p: PlatformDep, _w: WriterDep) -> dict[str, Any]:
 
 @router.get("/runs/{run_id}/telemetry", response_model=models.TelemetryPage,
             summary="Run telemetry (step, update and safety lines) after a cursor")
-def run_telemetry(run_id: JobId, p: PlatformDep, _r: ReaderDep, after: After = 0, limit: Limit = 500) -> dict[str, Any]:
-    return jobviews.telemetry_page(p, run_id, "run", after, limit)
+def run_telemetry(run_id: JobId, p: PlatformDep, _r: ReaderDep, after: After = 0, limit: Limit = 500) -> Any:
+    return jobviews.fast_json(jobviews.telemetry_page(p, run_id, "run", after, limit))
 
 
 @router.get("/runs/{run_id}/telemetry/stream", responses=jobviews.SSE_RESPONSES, response_model=None,
@@ -115,8 +116,8 @@ def run_field(run_id: JobId, p: PlatformDep, _r: ReaderDep) -> dict[str, Any]:
 
 
 @router.get("/runs/{run_id}/artifacts", response_model=models.ArtifactList, summary="Files of a run")
-def run_artifacts(run_id: JobId, p: PlatformDep, _r: ReaderDep) -> dict[str, Any]:
-    return jobviews.artifact_list(p, run_id, "run")
+def run_artifacts(run_id: JobId, p: PlatformDep, _r: ReaderDep) -> Any:
+    return jobviews.fast_json(jobviews.artifact_list(p, run_id, "run"))
 
 
 @router.get("/runs/{run_id}/artifacts/{path:path}", responses=jobviews.FILE_RESPONSES, response_model=None,

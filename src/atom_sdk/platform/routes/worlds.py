@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Header, Path
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 
 from atom_sdk.platform import models
 from atom_sdk.platform.deps import PlatformDep, ReaderDep, WriterDep
@@ -28,7 +30,16 @@ def validate_world(world: Annotated[str, Path(max_length=128)], p: PlatformDep, 
 
 
 @router.get("/worlds", response_model=models.WorldList, summary="Registered worlds with parameter schemas")
-async def worlds(_r: ReaderDep) -> dict[str, Any]:
-    if "rows" not in _cache:  # importing the world modules costs a second once
-        _cache["rows"] = await run_in_threadpool(describe_worlds)
-    return {"worlds": _cache["rows"]}
+async def worlds(_r: ReaderDep, if_none_match: Annotated[str | None, Header(max_length=200)] = None) -> Any:
+    """The catalog, serialised once per process; its ETag lets a client revalidate it with a 304."""
+    if "body" not in _cache:  # importing the world modules costs a second once
+        rows = await run_in_threadpool(describe_worlds)
+        body = jobviews.fast_json({"worlds": rows})
+        if not isinstance(body, Response):  # a NaN in a schema: let pydantic write it
+            return body
+        _cache["body"] = body.body
+        _cache["etag"] = '"' + hashlib.sha256(body.body).hexdigest()[:32] + '"'
+    headers = {"etag": _cache["etag"], "cache-control": "no-cache"}  # revalidate each time: cheap with the ETag
+    if if_none_match is not None and _cache["etag"] in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers=headers)
+    return Response(_cache["body"], media_type="application/json", headers=headers)
