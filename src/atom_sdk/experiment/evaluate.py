@@ -255,6 +255,7 @@ def _episode(plan: EvaluationPlan, world: Any, envelope: Any, policy: Any, e: in
     """One episode from its seeded start to termination or the time limit."""
     episode_seed = seed + EPISODE_SEED_STRIDE * e
     obs, _ = world.reset(seed=episode_seed)
+    policy.reset_memory()  # a recurrent core starts every episode with an empty memory, as in training
     x, u = _read(policy, world, reading), np.zeros(world.action_space.shape)
     total, length, limit = 0.0, 0, int(plan.evaluated.world.max_episode_steps)
     terminated = truncated = unsafe = False

@@ -178,6 +178,7 @@ def _collect(plan: InterpretPlan, seed: int, steps: int, ledger_dir: Path) -> tu
     obs, _ = world.reset(seed=seed)
     policy = Policy(plan.config, world, ledger_dir=ledger_dir)
     policy.load_state_dict(state)
+    policy.reset_memory()  # the world was just reset: a recurrent core starts the episode empty
     inputs: list[dict] = []
     decisions: list[Any] = []
     u, episode, length = np.zeros(world.action_space.shape), 0, 0
@@ -195,8 +196,7 @@ def _collect(plan: InterpretPlan, seed: int, steps: int, ledger_dir: Path) -> tu
         if terminated or truncated or length >= limit:
             episode, length = episode + 1, 0
             obs, _ = world.reset(seed=seed + EPISODE_SEED_STRIDE * episode)
-            if hasattr(policy, "reset_memory"):
-                policy.reset_memory()
+            policy.reset_memory()
             u = np.zeros(world.action_space.shape)
     return world, policy, inputs, decisions
 
