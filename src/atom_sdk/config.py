@@ -23,7 +23,7 @@ from atom_sdk.workspace import validate_name
 VARIANTS = ("v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", "ppo_baseline", "ppo_recurrent",
             "no_scientist_decoder")
 Variant = Literal["v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", "ppo_baseline", "ppo_recurrent",
-                  "no_scientist_decoder"]
+                  "no_scientist_decoder", "v2_latent_jacobian"]
 
 #: Fields that name or place a run but do not change what it computes; left out of the hash.
 NON_SEMANTIC_FIELDS = frozenset({"name", "output_root"})
@@ -33,6 +33,7 @@ NON_SEMANTIC_FIELDS = frozenset({"name", "output_root"})
 #: keeps its hash and its run can still be resumed or extended. Append new fields here.
 ADDED_FIELDS: tuple[tuple[str, str], ...] = (
     ("agent", "core"), ("agent", "core_size"), ("agent", "sequence_length"), ("agent", "decoder_weight"),
+    ("scientist", "variables"), ("scientist", "latent_dims"), ("scientist", "jacobian_features"),
 )
 
 
@@ -162,6 +163,14 @@ class ScientistSettings(StrictModel):
     trust_gate_threshold: float = Field(
         0.2, ge=0.0, le=1.0, description="trust (0 to 1) below which the theory is hidden from the agent and "
         "the theory controller does not act")
+    variables: Literal["measured", "latent"] = Field(
+        "measured", description="what the scientist fits: 'measured' (the world's measured observables) or "
+        "'latent' (the field encoder's latent, stop-gradient, top latent_dims by variance, and the reward)")
+    latent_dims: int = Field(
+        4, ge=1, le=64, description="with variables='latent': latent components kept, highest variance first; 1 to 64")
+    jacobian_features: bool = Field(
+        False, description="append the accepted law's symbolic Jacobian (df/dx, df/du) to the agent's theory "
+        "features, behind the same trust gate")
 
 
 class ScientistTuning(StrictModel):

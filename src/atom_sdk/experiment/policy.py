@@ -11,6 +11,11 @@ With the recurrent core (``agent.core = "gru"``) the policy also keeps the agent
 every act advances it, :meth:`Policy.reset_memory` zeroes it when the world resets (the loop
 calls it at each episode end), and it is part of :meth:`Policy.state_dict`, so a resumed run
 remembers what the uninterrupted one did.
+
+With latent science (``scientist.variables = "latent"`` or the ``v2_latent_jacobian`` variant)
+the scientist's variables are the encoder's latent, computed with the agent's parameters at the
+moment it acts and copied to numpy (stop-gradient: no law ever trains the encoder), cut to the
+highest-variance components, and the reward; see :class:`LatentVariables`.
 """
 
 from __future__ import annotations
@@ -20,19 +25,101 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from atom_sdk.agent import ppo
+from atom_sdk.agent.networks import ActorCritic
 from atom_sdk.agent.running_stats import RunningNorm
 from atom_sdk.config import RunConfig
 from atom_sdk.experiment.variants import VariantSpec, agent_settings_for, resolve_variant
+from atom_sdk.science.jacobian import TheoryJacobian
 from atom_sdk.worlds.base import measure_relative
 
-__all__ = ["Decision", "Policy", "ScienceBridge", "agent_inputs"]
+__all__ = ["Decision", "LatentVariables", "Policy", "ScienceBridge", "agent_inputs", "encode_latent"]
 
 
 #: Tag of the measurement-noise stream among the draws derived from a run's seed.
 MEASUREMENT_STREAM = 0x6D656173  # "meas"
+
+
+@jax.jit
+def _encode(agent: ppo.AgentState, fields: jnp.ndarray) -> jnp.ndarray:
+    net = agent.spec.network
+    latent = net.apply(agent.params["net"], {"fields": jnp.asarray(fields, jnp.float32)}, method=ActorCritic.encode)
+    return jax.lax.stop_gradient(latent)
+
+
+def encode_latent(agent: ppo.AgentState, fields: Any) -> np.ndarray:
+    """The encoder's latent of ``fields`` with the agent's current parameters, as a float64 numpy copy
+    (the same function of the same parameters the agent's act applies, so the same values)."""
+    return np.asarray(jax.device_get(_encode(agent, fields)), dtype=np.float64).reshape(-1)
+
+
+class LatentVariables:
+    """The scientist's variables over learned features: top-``k`` latent components and the reward.
+
+    Why a selection step: the encoder's latent is wide (``agent.latent_dim``) and most components
+    barely move, so the scientist fits the ``k`` with the highest variance over its first
+    ``min_samples`` observations. Until then the transitions wait here; once the components are
+    chosen they are replayed to the scientist in order, so nothing observed is lost. The state
+    at step ``t`` is ``(z_t[index], r_t)`` with ``r_t`` the reward received on arriving at ``t``
+    (0 at an episode's start), so a law may say how the reward evolves with the latent and the control.
+    """
+
+    def __init__(self, k: int, latent_dim: int, min_samples: int) -> None:
+        if k > latent_dim:
+            raise ValueError(f"scientist.latent_dims ({k}) exceeds the encoder's latent size agent.latent_dim "
+                             f"({latent_dim}); lower latent_dims or raise latent_dim")
+        self.k, self.min_samples = int(k), int(min_samples)
+        self.index: np.ndarray | None = None
+        self.last_reward = 0.0
+        self._pending: list[list[Any]] = []  # ["obs", z, r, u] / ["end", z, r]
+
+    @property
+    def names(self) -> list[str]:
+        return [f"z{i}" for i in range(self.k)] + ["reward"]
+
+    def state(self, z: np.ndarray, reward: float | None = None) -> np.ndarray | None:
+        """The scientist's state for full latent ``z`` (None before the components are chosen)."""
+        if self.index is None:
+            return None
+        r = self.last_reward if reward is None else reward
+        return np.concatenate([np.asarray(z, dtype=np.float64)[self.index], [float(r)]])
+
+    def observe(self, scientist: Any, z: np.ndarray, u: np.ndarray, reward: float, ended: bool,
+                z_end: np.ndarray | None) -> None:
+        """Buffer (or pass on) one transition from latent ``z`` under control ``u`` earning ``reward``."""
+        z = np.asarray(z, dtype=np.float64).reshape(-1)
+        events: list[list[Any]] = [["obs", z, self.last_reward, np.asarray(u, dtype=np.float64).reshape(-1)]]
+        if ended:
+            events.append(["end", np.asarray(z_end, dtype=np.float64).reshape(-1), float(reward)])
+        self.last_reward = 0.0 if ended else float(reward)
+        if self.index is None:
+            self._pending.extend(events)
+            observed = [e[1] for e in self._pending if e[0] == "obs"]
+            if len(observed) < self.min_samples:
+                return
+            variance = np.var(np.stack(observed), axis=0)
+            self.index = np.sort(np.argsort(-variance, kind="stable")[: self.k])
+            events, self._pending = self._pending, []
+        for event in events:
+            if event[0] == "obs":
+                scientist.observe(self.state(event[1], event[2]), event[3])
+            else:
+                scientist.observe(self.state(event[1], event[2]), np.zeros(scientist.n_ctrl))
+                scientist.mark_boundary()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"index": None if self.index is None else self.index.tolist(), "last_reward": self.last_reward,
+                "pending": [[e[0], np.asarray(e[1]).tolist(), e[2], *([np.asarray(e[3]).tolist()] if e[0] == "obs"
+                                                                      else [])] for e in self._pending]}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.index = None if d["index"] is None else np.asarray(d["index"], dtype=int)
+        self.last_reward = float(d["last_reward"])
+        self._pending = [[e[0], np.asarray(e[1], dtype=np.float64), float(e[2]),
+                          *([np.asarray(e[3], dtype=np.float64)] if e[0] == "obs" else [])] for e in d["pending"]]
 
 
 class ScienceBridge:
@@ -49,9 +136,15 @@ class ScienceBridge:
 
     def __init__(self, config: RunConfig, variant: VariantSpec, world: Any, ledger_dir: Path) -> None:
         from atom_sdk.science import HypothesisLedger, Scientist
+        from atom_sdk.science.jacobian import jacobian_dim
 
         settings = config.scientist.model_copy(update={"ensembled": variant.ensembled})
         names = list(getattr(world, "observable_names", ())) or ["x0"]
+        self.latent: LatentVariables | None = None
+        if variant.latent_science:
+            self.latent = LatentVariables(config.scientist.latent_dims, config.agent.latent_dim,
+                                          config.scientist.min_samples)
+            names = self.latent.names
         n_ctrl = int(np.prod(world.action_space.shape))
         self.n_vars = len(names)
         self.n_ctrl = n_ctrl
@@ -60,7 +153,9 @@ class ScienceBridge:
         self.ledger = HypothesisLedger(Path(ledger_dir) / "ledger.jsonl")
         self.scientist = Scientist(settings, names, [f"u{i}" for i in range(n_ctrl)], float(world.dt),
                                    ledger=self.ledger, run_id=config.name, seed=config.seed)
-        self.feature_dim = Scientist.feature_dim(self.n_vars, n_ctrl)
+        self.base_dim = Scientist.feature_dim(self.n_vars, n_ctrl)
+        self.feature_dim = self.base_dim + (jacobian_dim(self.n_vars, n_ctrl) if variant.jacobian else 0)
+        self._jacobian: tuple[Any, TheoryJacobian | None] = (None, None)  # (theory it was built from, Jacobian)
         self.measurement_noise = float(config.world.measurement_noise)
         self.seed = int(config.seed)
         self._world = world
@@ -77,8 +172,25 @@ class ScienceBridge:
         """Trust for the safety envelope: None while no law is accepted (no theory to distrust yet)."""
         return self.trust if self.scientist.theory else None
 
-    def features(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+    def jacobian(self) -> TheoryJacobian | None:
+        """The accepted theory's symbolic Jacobian (built once per accepted theory; None without one)."""
+        theory = self.scientist.theory
+        if theory is None:
+            return None
+        if self._jacobian[0] is not theory:
+            self._jacobian = (theory, TheoryJacobian(theory))
+        return self._jacobian[1]
+
+    def features(self, x: np.ndarray | None, u: np.ndarray) -> np.ndarray:
+        """Theory features (with the Jacobian block when the variant asks), trust-gated; ``x`` None
+        (latent components not chosen yet) gives zeros."""
+        if x is None:
+            return np.zeros(self.feature_dim, np.float32)
         feats = np.asarray(self.scientist.theory_features(x, u), dtype=np.float32)
+        if self.variant.jacobian:
+            jac = self.jacobian()
+            block = jac.features(x, u) if jac is not None else np.zeros(self.feature_dim - self.base_dim, np.float32)
+            feats = np.concatenate([feats, block])
         if self.variant.trust_gate:
             feats = feats * np.float32(self.trust) if self.trusted else np.zeros_like(feats)
         return feats
@@ -86,7 +198,7 @@ class ScienceBridge:
     def controller(self, world: Any, x: np.ndarray) -> np.ndarray:
         low, high = world.action_space.low.astype(np.float64), world.action_space.high.astype(np.float64)
         target = world.control_target() if hasattr(world, "control_target") else None
-        if target is None or not self.trusted:
+        if target is None or not self.trusted or self.latent is not None:  # a latent law has no measured target
             return np.zeros(world.action_space.shape)
         goal, weights = target
         return np.asarray(self.scientist.greedy_control(x, goal, weights, low, high)).reshape(world.action_space.shape)
@@ -112,6 +224,33 @@ class ScienceBridge:
             self.scientist.mark_boundary()
         return self.scientist.update(step)
 
+    def observe_latent(self, z: np.ndarray, u: np.ndarray, reward: float, ended: bool, z_end: np.ndarray | None,
+                       step: int) -> list[dict]:
+        """Latent science: feed one transition (latent ``z`` the agent acted on, control, reward; the
+        terminal latent at an episode end); returns the fit decisions."""
+        assert self.latent is not None
+        self.latent.observe(self.scientist, z, u, reward, ended, z_end)
+        return self.scientist.update(step)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The scientist's state (plus, with latent science, the component choice and what waits for it)."""
+        state = self.scientist.state_dict()
+        if self.latent is not None:
+            state["latent_variables"] = self.latent.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        latent = state.pop("latent_variables", None)
+        if self.latent is not None:
+            if latent is None:
+                from atom_sdk.errors import ArtifactError
+
+                raise ArtifactError("the checkpoint's scientist did not fit latent variables",
+                                    hint="resume with the scientist settings the run was saved with")
+            self.latent.load_state_dict(latent)
+        self.scientist.load_state_dict(state)
+
     def close(self) -> None:
         self.ledger.close()
 
@@ -135,6 +274,7 @@ class Decision:
     value: float
     env_action: np.ndarray  # the agent's action, or the theory controller's plus the agent's residual
     hidden: np.ndarray | None = None  # recurrent core: the hidden state the action was chosen from
+    latent: np.ndarray | None = None  # latent science: the encoder's latent the agent acted on (numpy copy)
 
 
 class Policy:
@@ -167,6 +307,16 @@ class Policy:
         settings = agent_settings_for(config, self.variant)
         self.agent = ppo.create_agent(init_key, example, world.action_space, settings, derived)
         self.hidden = np.asarray(ppo.initial_hidden(self.agent))
+        self.last_latent: np.ndarray | None = None  # latent science: the latent of the last act
+
+    @property
+    def latent_science(self) -> bool:
+        """Whether the scientist fits the encoder's latent and the reward (not the measured observables)."""
+        return self.science is not None and self.science.latent is not None
+
+    def latent(self) -> np.ndarray:
+        """The encoder's latent of the world's current fields, with the current parameters (numpy copy)."""
+        return encode_latent(self.agent, self.world.field_tensor())
 
     @property
     def recurrent(self) -> bool:
@@ -201,16 +351,22 @@ class Policy:
     def trust(self) -> float | None:
         return self.science.trust if self.science else None
 
-    def theory(self, x: np.ndarray, u: np.ndarray, allowed: bool = True) -> np.ndarray | None:
-        """Theory features for state ``x`` and last control ``u``; zeros when the theory is withheld."""
+    def theory(self, x: np.ndarray, u: np.ndarray, allowed: bool = True,
+               latent: np.ndarray | None = None) -> np.ndarray | None:
+        """Theory features for state ``x`` and last control ``u``; zeros when the theory is withheld.
+        With latent science the state is the latent (``latent``, or the current fields' one) and the last reward."""
         if self.science is None:
             return None
+        if self.science.latent is not None:
+            x = self.science.latent.state(self.latent() if latent is None else latent)
         feats = self.science.features(x, u)
         return feats if allowed else np.zeros_like(feats)
 
-    def inputs(self, obs: np.ndarray, x: np.ndarray, u: np.ndarray, theory_allowed: bool = True) -> dict[str, Any]:
+    def inputs(self, obs: np.ndarray, x: np.ndarray, u: np.ndarray, theory_allowed: bool = True,
+               latent: np.ndarray | None = None) -> dict[str, Any]:
         """The agent's inputs for observation ``obs`` (normalised, the normaliser left as it is)."""
-        return agent_inputs(self.variant, self.world, self.norm.normalize(obs), self.theory(x, u, theory_allowed))
+        return agent_inputs(self.variant, self.world, self.norm.normalize(obs),
+                            self.theory(x, u, theory_allowed, latent))
 
     def act(self, obs: np.ndarray, *, x: np.ndarray, u: np.ndarray, theory_allowed: bool = True,
             explore: bool = True) -> Decision:
@@ -224,7 +380,9 @@ class Policy:
         """
         if explore:
             self.norm = self.norm.update(obs)
-        inputs = self.inputs(obs, x, u, theory_allowed)
+        latent = self.latent() if self.latent_science else None
+        self.last_latent = latent
+        inputs = self.inputs(obs, x, u, theory_allowed, latent)
         if explore:
             self.key, act_key = jax.random.split(self.key)
         else:
@@ -241,7 +399,7 @@ class Policy:
         env_action = np.asarray(action, dtype=np.float64).reshape(shape)
         if self.variant.residual_policy and self.science is not None and theory_allowed:
             env_action = np.clip(self.science.controller(self.world, x) + env_action, self.low, self.high)
-        return Decision(inputs, action, float(logp), float(value), env_action, hidden)
+        return Decision(inputs, action, float(logp), float(value), env_action, hidden, latent)
 
     def _memory(self) -> np.ndarray | None:
         return self.hidden if self.recurrent else None
@@ -258,15 +416,27 @@ class Policy:
         self.agent, metrics = ppo.update(self.agent, rollout, last_value, update_key)
         return {k: float(v) for k, v in metrics.items()}
 
-    def observe(self, x: np.ndarray, u: np.ndarray, x_next: np.ndarray, ended: bool, step: int) -> list[dict]:
-        """Feed one transition of readings to the scientist (nothing without one); returns its decisions."""
-        return self.science.observe(x, u, x_next, ended, step) if self.science else []
+    def observe(self, x: np.ndarray, u: np.ndarray, x_next: np.ndarray, ended: bool, step: int,
+                reward: float | None = None) -> list[dict]:
+        """Feed one transition of readings to the scientist (nothing without one); returns its decisions.
+
+        With latent science the state is the latent of the last :meth:`act` (and, at an episode end,
+        the latent of the world's terminal fields, read now, before the reset) and ``reward`` is needed.
+        """
+        if self.science is None:
+            return []
+        if self.science.latent is None:
+            return self.science.observe(x, u, x_next, ended, step)
+        if reward is None or self.last_latent is None:
+            raise ValueError("latent science observes after act(), with the transition's reward: pass reward=")
+        z_end = self.latent() if ended else None
+        return self.science.observe_latent(self.last_latent, u, float(reward), ended, z_end, step)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps of the policy (the keys ``checkpoint.save`` takes)."""
         return {"agent": ppo.save(self.agent), "normalizer": self.norm.to_dict(), "key": np.asarray(self.key),
-                "scientist": self.science.scientist.state_dict() if self.science else None,
+                "scientist": self.science.state_dict() if self.science else None,
                 "hidden": np.asarray(self.hidden) if self.recurrent else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -283,7 +453,7 @@ class Policy:
                                     hint="resume with the agent settings (core, core_size) the run was saved with")
             self.hidden = np.asarray(hidden, dtype=np.float32).reshape(self.hidden.shape)
         if self.science is not None and state.get("scientist") is not None:
-            self.science.scientist.load_state_dict(state["scientist"])
+            self.science.load_state_dict(state["scientist"])
 
     def close(self) -> None:
         """Close the hypothesis ledger."""

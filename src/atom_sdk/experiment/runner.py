@@ -257,7 +257,8 @@ def _step(loop: _Loop, decision: Decision) -> _Transition:
 
 def _observe(loop: _Loop, t: _Transition) -> list[dict[str, Any]]:
     """The scientist sees the transition (and may refit); its decisions are counted."""
-    decisions = loop.policy.observe(loop.x_prev, t.decision.env_action, t.x_next, t.done, loop.state.step)
+    decisions = loop.policy.observe(loop.x_prev, t.decision.env_action, t.x_next, t.done, loop.state.step,
+                                    reward=float(t.reward))
     for d in decisions:
         kind = str(d.get("kind", d.get("decision", "decision")))
         loop.state.decisions[kind] = loop.state.decisions.get(kind, 0) + 1

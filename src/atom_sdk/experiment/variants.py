@@ -10,11 +10,18 @@
 | ppo_baseline  | no      | none                 | none (raw observation only)      |
 | ppo_recurrent | no      | none                 | none; a GRU core remembers the episode |
 | no_scientist_decoder | yes | none               | none; a field decoder shapes the latent |
+| v2_latent_jacobian | yes | ensembled, governed, over the latent and the reward | trust-gated + the law's Jacobian |
 
 Every variant but ``ppo_recurrent`` uses the core ``agent.core`` names (feed-forward by
 default); ``ppo_recurrent`` is ``ppo_baseline`` with the GRU core, the memory ablation's arm.
 ``no_scientist_decoder`` is ``no_scientist`` with the field-reconstruction loss on
 (``agent.decoder_weight``, or ``DEFAULT_DECODER_WEIGHT`` when the config leaves it at 0).
+
+``v2_latent_jacobian`` is ``v2_hybrid`` whose scientist fits laws over the encoder's latent
+(stop-gradient, the top ``scientist.latent_dims`` components by variance) and the reward, and
+whose theory features carry the accepted law's symbolic Jacobian; the config switches
+``scientist.variables = "latent"`` and ``scientist.jacobian_features`` do the same on any
+variant with a scientist.
 
 The switches ``ablate_scientist``, ``ablate_symplectic`` and ``ablate_trust_gate`` turn one
 part off on top of any variant.
@@ -50,12 +57,15 @@ _FLAGS: dict[str, tuple[int, int, int, int, int, int]] = {
     "ppo_baseline": (0, 0, 0, 0, 0, 0),
     "ppo_recurrent": (0, 0, 0, 0, 0, 0),
     "no_scientist_decoder": (1, 0, 0, 0, 0, 0),
+    "v2_latent_jacobian": (1, 1, 1, 1, 1, 0),
 }
 #: variants whose agent has the recurrent core whatever ``agent.core`` says
 _RECURRENT = frozenset({"ppo_recurrent"})
 #: variants that train the field decoder whatever ``agent.decoder_weight`` says
 _DECODER = frozenset({"no_scientist_decoder"})
 DEFAULT_DECODER_WEIGHT = 0.1
+#: variants whose scientist fits the encoder's latent and the reward, with Jacobian features
+_LATENT_JACOBIAN = frozenset({"v2_latent_jacobian"})
 
 CATALOG: dict[str, VariantInfo] = {v.id: v for v in (
     VariantInfo("v2_hybrid", "Trust-gated hybrid",
@@ -81,6 +91,9 @@ CATALOG: dict[str, VariantInfo] = {v.id: v for v in (
     VariantInfo("no_scientist_decoder", "Encoder with a field decoder, no scientist",
                 "As the encoder without a scientist, with a decoder that reconstructs the observed field from "
                 "the latent as an auxiliary loss."),
+    VariantInfo("v2_latent_jacobian", "Laws over the latent, Jacobian to the agent",
+                "As the trust-gated hybrid, but the scientist fits laws over the encoder's latent (stop-gradient) "
+                "and the reward, and the accepted law's symbolic Jacobian reaches the agent as features."),
 )}
 
 
@@ -98,6 +111,8 @@ class VariantSpec:
     symplectic: bool
     recurrent: bool = False  # the agent's GRU core (``agent.core == "gru"`` or a recurrent variant)
     decoder: bool = False  # the field decoder's auxiliary loss (a decoder variant or ``agent.decoder_weight > 0``)
+    latent_science: bool = False  # the scientist fits the encoder's latent and the reward
+    jacobian: bool = False  # the theory features carry the accepted law's Jacobian
 
     @property
     def title(self) -> str:
@@ -115,6 +130,9 @@ class VariantSpec:
         out = asdict(self)
         out.pop("recurrent")
         out.pop("decoder")
+        for part in ("latent_science", "jacobian"):  # only when on: a default run's results are unchanged
+            if not out[part]:
+                out.pop(part)
         return out
 
 
@@ -137,7 +155,15 @@ def resolve_variant(config: RunConfig) -> VariantSpec:
     symplectic = parts["use_encoder"] and config.agent.symplectic and not config.ablate_symplectic
     recurrent = config.variant in _RECURRENT or config.agent.core == "gru"
     decoder = parts["use_encoder"] and (config.variant in _DECODER or config.agent.decoder_weight > 0)
-    return VariantSpec(name=config.variant, symplectic=symplectic, recurrent=recurrent, decoder=decoder, **parts)
+    latent = use_scientist and (config.variant in _LATENT_JACOBIAN or config.scientist.variables == "latent")
+    jacobian = use_scientist and (config.variant in _LATENT_JACOBIAN or config.scientist.jacobian_features)
+    if latent and not parts["use_encoder"]:
+        from atom_sdk.errors import ConfigError
+
+        raise ConfigError(f"scientist.variables='latent' needs the field encoder, which variant '{config.variant}' "
+                          "does not use", hint="use a variant with the encoder (e.g. v2_hybrid) or variables='measured'")
+    return VariantSpec(name=config.variant, symplectic=symplectic, recurrent=recurrent, decoder=decoder,
+                       latent_science=latent, jacobian=jacobian, **parts)
 
 
 def agent_settings_for(config: RunConfig, variant: VariantSpec):
