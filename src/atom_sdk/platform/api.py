@@ -6,7 +6,8 @@ workers to checkpoint and stop. With several web processes on one workspace (``a
 --web-workers N``, built by ``app_from_env``) only the leader (``platform.leader``) does the
 interrupted-job marking and runs the worker pool; the others serve requests only. The interactive
 docs come from the package (``docs_ui``), and ``metrics.MetricsMiddleware`` counts every request
-for ``GET /metrics``. Building the app has no side effects, so ``create_app().openapi()`` is cheap and deterministic (the release gate compares it with docs/openapi.json).
+for ``GET /metrics``. Building the app has no side effects, so ``create_app().openapi()`` is cheap
+and deterministic (the release gate compares it with docs/openapi.json).
 """
 
 from __future__ import annotations
