@@ -68,3 +68,25 @@ def test_cpu_meter_reads_this_process(bench):
     sum(i * i for i in range(2_000_000))  # some CPU work
     after = bench.cpu_seconds(os.getpid())
     assert after > before
+
+
+def test_web_process_meter_finds_children_and_excludes_nothing_else(bench):
+    import subprocess
+    import sys
+    import time
+
+    if bench.cpu_seconds(os.getpid()) is None:
+        pytest.skip("no /proc on this system")
+    assert bench.web_pids(os.getpid(), 1) == [os.getpid()]
+    kids = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) for _ in range(2)]
+    try:
+        time.sleep(0.2)
+        found = bench.web_pids(os.getpid(), 2)
+        assert set(found) >= {k.pid for k in kids} and os.getpid() not in found
+        total = bench.web_cpu_seconds([os.getpid()])
+        assert total is not None and total == pytest.approx(bench.cpu_seconds(os.getpid()), abs=0.05)
+        assert bench.web_cpu_seconds([]) is None
+    finally:
+        for k in kids:
+            k.kill()
+            k.wait()
