@@ -119,6 +119,8 @@ def build_links(body: Body3D, shape: tuple[int, int, int], interpolated: bool, j
         neighbour = np.roll(solid, tuple(-int(v) for v in C[i]), axis=(0, 1, 2))  # solid[x + c_i]
         hit = (~solid) & neighbour
         idx = np.argwhere(hit)
+        # a link that leaves the box ends on a channel wall (or the inlet/outlet), not on the body
+        idx = idx[np.all((idx + C[i] >= 0) & (idx + C[i] < np.array(shape)), axis=1)]
         nodes.append(idx)
         dirs.append(np.full(len(idx), i))
         qs.append(wall_fraction(body, idx, np.broadcast_to(C[i], idx.shape)))
