@@ -21,7 +21,7 @@ from atom_sdk.errors import ConfigError
 from atom_sdk.workspace import validate_name
 
 VARIANTS = ("v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", "ppo_baseline", "ppo_recurrent",
-            "no_scientist_decoder")
+            "no_scientist_decoder", "v2_latent_jacobian")
 Variant = Literal["v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", "ppo_baseline", "ppo_recurrent",
                   "no_scientist_decoder", "v2_latent_jacobian"]
 

@@ -35,7 +35,7 @@ RUNS_SCHEMA = "atom.platform_ablation_runs/1"
 PRODUCTION = ("v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", BASELINE)
 SWITCHES = {"ablate_scientist": "no_scientist", "ablate_symplectic": "no_symplectic",
             "ablate_trust_gate": "no_trust_gate"}
-VARIANT_SETS = ("production", "full", "memory", "decoder")
+VARIANT_SETS = ("production", "full", "memory", "decoder", "latent")
 _TIMING_EXACT = {"steps_per_second", "wall_time_s", "wall_s", "elapsed_s", "runtime_s",
                  "duration_s", "seconds"}
 RunFn = Callable[..., Mapping[str, Any]]
@@ -53,7 +53,8 @@ class VariantSpec:
 def variant_specs(variant_set: str) -> list[VariantSpec]:
     """Variants of a set, baseline last. ``full`` adds single-switch v2_hybrid ablations; ``memory``
     is the recurrent core against the feed-forward baseline (both on the observation vector); ``decoder``
-    is the encoder with and without the field decoder's auxiliary loss."""
+    is the encoder with and without the field decoder's auxiliary loss; ``latent`` is the scientist over the
+    encoder's latent with the law's Jacobian to the agent, against the measured-variable hybrid."""
     if variant_set not in VARIANT_SETS:
         raise ConfigError(f"unknown variant set {variant_set!r}",
                           hint=f"use one of {', '.join(VARIANT_SETS)}")
@@ -61,6 +62,8 @@ def variant_specs(variant_set: str) -> list[VariantSpec]:
         return [VariantSpec("ppo_recurrent", "ppo_recurrent"), VariantSpec(BASELINE, BASELINE)]
     if variant_set == "decoder":
         return [VariantSpec(v, v) for v in ("no_scientist_decoder", "no_scientist", BASELINE)]
+    if variant_set == "latent":
+        return [VariantSpec(v, v) for v in ("v2_latent_jacobian", "v2_hybrid", BASELINE)]
     specs = [VariantSpec(v, v) for v in PRODUCTION[:-1]]
     if variant_set == "full":
         specs += [VariantSpec(f"v2_hybrid-{suffix}", "v2_hybrid", {key: True})

@@ -126,13 +126,11 @@ class VariantSpec:
 
     def as_dict(self) -> dict[str, object]:
         """The id and the parts (the ``variant`` entry of ``results.json``; title and description are not in it,
-        nor ``recurrent`` and ``decoder``: the core and the decoder is recorded with the agent settings of the run's config)."""
+        nor ``recurrent``, ``decoder``, ``latent_science`` and ``jacobian``: those are recorded with the agent and
+        scientist settings of the run's config)."""
         out = asdict(self)
-        out.pop("recurrent")
-        out.pop("decoder")
-        for part in ("latent_science", "jacobian"):  # only when on: a default run's results are unchanged
-            if not out[part]:
-                out.pop(part)
+        for part in ("recurrent", "decoder", "latent_science", "jacobian"):
+            out.pop(part)
         return out
 
 
