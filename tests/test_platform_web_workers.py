@@ -75,3 +75,53 @@ def test_a_late_web_process_does_not_interrupt_running_jobs(tmp_path):
             state = late.get(f"/api/v1/runs/{job_id}").json()["state"]
             assert state in ("running", "succeeded")
         assert wait_for(leader.get, f"/api/v1/runs/{job_id}", timeout=120)["state"] == "succeeded"
+
+
+@pytest.mark.slow
+def test_atom_serve_with_two_web_workers_has_one_worker_pool(tmp_path):
+    """The real CLI: uvicorn's two web processes, one of which owns the only job worker."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    from atom_sdk.platform.testing import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "ATOM_RATE_LIMIT": "100000"}
+    server = subprocess.Popen([sys.executable, "-m", "atom_sdk", "serve", "--port", str(port), "--workspace",
+                               str(tmp_path), "--workers", "1", "--web-workers", "2", "--log-level", "warning"], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
+            time.sleep(0.3)
+        parent = psutil.Process(server.pid)
+        deadline = time.monotonic() + 60
+        while True:
+            web = [c for c in parent.children() if "resource_tracker" not in " ".join(c.cmdline())]
+            pools = {w.pid: w.children() for w in web}
+            if len(web) == 2 and sum(len(k) for k in pools.values()) >= 1:
+                break
+            assert time.monotonic() < deadline, f"web processes {pools}"
+            time.sleep(0.3)
+        time.sleep(1.0)
+        pools = {w.pid: [k for k in w.children() if "resource_tracker" not in " ".join(k.cmdline())] for w in web}
+        assert sorted(len(k) for k in pools.values()) == [0, 1], pools
+        with httpx.Client(base_url=url, timeout=30) as c:
+            job_id = c.post("/api/v1/runs", json={"config": tiny_run_config("cli")}).json()["id"]
+            done = wait_for(c.get, f"/api/v1/runs/{job_id}", timeout=180)
+            assert done["state"] == "succeeded" and done["attempts"] == 1
+            for _ in range(10):  # new connections land on either process: each sees the same job
+                with httpx.Client(base_url=url, timeout=30) as fresh:
+                    assert fresh.get(f"/api/v1/jobs/{job_id}").json()["attempts"] == 1
+    finally:
+        server.terminate()
+        server.wait(60)
