@@ -12,7 +12,10 @@ resolution where the curve approaches the reference.
 Set-up (van Rees et al. 2011, eq. 3): box [0, 2 pi L)^3, u = V0 sin(x/L) cos(y/L) cos(z/L),
 v = -V0 cos(x/L) sin(y/L) cos(z/L), w = 0, p = p0 + rho0 V0^2/16 (cos 2x/L + cos 2y/L)(cos 2z/L + 2);
 Re = V0 L / nu = 1600. Lattice: n cells across the box so L = n / (2 pi), V0 = 0.05 (Mach 0.087).
-E(t) = <|u|^2> / (2 V0^2); -dE/dt by central differences of E sampled every ``sample`` steps.
+E(t) = <|u|^2> / (2 V0^2); -dE/dt by central differences of E sampled every ``sample`` steps; the peak
+is searched from t = 1 L/V0 on (before that, E carries the acoustic adjustment of the initial pressure).
+Measured here (2 shared cores): the quick budget (32^3, tau - 1/2 = 4.8e-4) diverges near t = 3.5 L/V0,
+before any peak; the TRT kernel has no subgrid model, so the quick row is "not reproduced" by design.
 """
 
 from __future__ import annotations
@@ -75,8 +78,9 @@ def dissipation_curve(n: int, t_end: float, samples: int, reynolds: float = REYN
             break
     t, e = np.asarray(times), np.asarray(energy)
     eps = -np.gradient(e, t)
-    finite = np.isfinite(eps)
-    peak = int(np.argmax(np.where(finite, eps, -np.inf)))
+    # the first samples carry the acoustic adjustment of the initial pressure field, not dissipation
+    usable = np.isfinite(eps) & (t >= min(1.0, 0.5 * t[-1]))
+    peak = int(np.argmax(np.where(usable, eps, -np.inf)))
     return {"n": n, "tau": tau, "nu": nu, "steps": steps, "t": t.tolist(), "energy": e.tolist(),
             "dissipation": eps.tolist(), "peak_dissipation": float(eps[peak]), "peak_time": float(t[peak]),
             "diverged": bool(not np.all(np.isfinite(e)))}
