@@ -64,8 +64,8 @@ def serve(
                           "will be refused until you run 'atom keys create --name NAME'")
         store.dispose()
     console.print(f"ATOM platform on http://{host}:{port}/  (API docs: /docs, workspace: {settings.workspace})")
-    if web_workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    if web_workers == 1:  # the leader lock also keeps a second server of this workspace off the first one's jobs
+        uvicorn.run(create_app(settings, elect_leader=True), host=host, port=port, log_level=log_level)
         return
     import os
 
