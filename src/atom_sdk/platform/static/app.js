@@ -139,7 +139,7 @@ async function launchView() {
 
 async function jobsView() {
   const here = location.hash;
-  const data = await Api.get("/api/v1/jobs?limit=200");
+  const data = await Api.get("/api/v1/jobs?limit=200&fields=summary");
   if (location.hash !== here) return;
   view.replaceChildren(el("h1", {}, "Jobs"), el("div", { class: "table-wrap" }, el("table", { id: "jobs" },
     el("tr", {}, ["job", "kind", "name", "world", "variant", "seed", "state", "progress", "created"].map((h) => el("th", {}, h))),
