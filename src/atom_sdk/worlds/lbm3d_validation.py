@@ -13,10 +13,12 @@ Three cases:
   Mierka & Turek 2012): C_D in 6.05-6.25, C_L in 0.008-0.010, Delta p in 0.165-0.175 (in the benchmark's
   units rho = 1, mean U = 0.2, so Delta p = 0.04 x our (p_front - p_back) / (rho U^2)).
 
-Measured on a shared 2-core CPU (2026-11-30): 3D-1Z at H = 20 cells (D = 4.9, 2400 updates, ~30 D/U)
-gave C_D = 5.87 (-5% from 6.185), Delta p = 0.1646 (-4%), but C_L = -0.64: at D = 4.9 the body's sub-cell
-position dominates the lift (centred on the duct axis it is 1e-8; shifted to a node, +0.04), so C_L
-needs a finer grid. The sphere at Re = 100 and D = 6 cells diverged (cell Reynolds number Re/D = 17 is
+Measured on a shared 2-core CPU (2026-11-30), chunk values averaged over the last 5 of 15 chunks:
+3D-1Z at H = 28 cells (D = 6.8, 3000 updates, 26 D/U): C_D = 6.14 and Delta p = 0.170, both inside the
+published ranges, but C_L = +0.25 against 0.008-0.010; at H = 20 (D = 4.9): C_D = 5.82, Delta p = 0.165,
+C_L = -0.64. The lift of a body this coarse is set by its sub-cell position (centred on the duct axis it
+is 1e-8; at H = 20, shifting it to a node turns -0.65 into +0.04), so C_L needs D >> 7 cells (a GPU).
+The sphere at Re = 100 and D = 6 cells diverged (cell Reynolds number Re/D = 17 is
 beyond this TRT kernel); its default (D = 10, 3.6e5 cells) is sized for a GPU and was not run here.
 """
 
@@ -79,7 +81,9 @@ def steady_coefficients(world: Any, chunks: int, chunk: int) -> dict[str, Any]:
         state, out = step(state, jnp.zeros((), world.dtype))
         history.append([float(out.diagnostics[k]) for k in ("drag_mean", "lift_mean", "pressure_drop")])
     h = np.array(history)
-    return {"cd": h[-1, 0], "cl": h[-1, 1], "dp": h[-1, 2], "cd_change_last_chunk": abs(h[-1, 0] - h[-2, 0]),
+    tail = h[-max(2, chunks // 3):]  # the coefficients still swing with the slowest acoustic mode: average it out
+    return {"cd": float(tail[:, 0].mean()), "cl": float(tail[:, 1].mean()), "dp": float(tail[:, 2].mean()),
+            "cd_spread_averaged_chunks": float(np.ptp(tail[:, 0])), "averaged_chunks": len(tail),
             "updates": chunks * chunk, "seconds": time.perf_counter() - start,
             "convective_times": chunks * chunk * world.params.u_inlet / world.diameter}
 
@@ -99,12 +103,12 @@ def sphere_re100(world_cls: Any, radius: float = 5.0, duct: int = 60, length: in
 def sphere_case(world_cls: Any) -> list[ValidationResult]:
     out = sphere_re100(world_cls)
     detail = {k: out[k] for k in ("grid", "diameter", "tau", "blockage", "updates", "convective_times",
-                                  "cd_change_last_chunk", "clift_grace_weber", "seconds")}
+                                  "cd_spread_averaged_chunks", "clift_grace_weber", "seconds")}
     return [relative_check("lbm3d:sphere", "sphere_re100", "cd", out["cd"], JOHNSON_PATEL_CD, 0.15, SPHERE_SOURCE,
                            blockage_correction="none", **detail)]
 
 
-def schafer_turek_3d1z(world_cls: Any, height: int = 20, u: float = 0.06, chunks: int = 12, chunk: int = 200) -> dict[str, Any]:
+def schafer_turek_3d1z(world_cls: Any, height: int = 28, u: float = 0.06, chunks: int = 15, chunk: int = 200) -> dict[str, Any]:
     """The DFG 3D-1Z channel (a ``world_cls``: ``lbm3d:cylinder``) at Re = 20 with ``height`` cells across
     (D = height x 0.1 / 0.41, length 2.5 / 0.41 heights)."""
     nx = int(round(2.5 / 0.41 * height))
@@ -116,13 +120,15 @@ def schafer_turek_3d1z(world_cls: Any, height: int = 20, u: float = 0.06, chunks
 
 def schafer_turek_3d1z_case(world_cls: Any) -> list[ValidationResult]:
     out = schafer_turek_3d1z(world_cls)
-    detail = {k: out[k] for k in ("grid", "diameter", "tau", "updates", "convective_times", "cd_change_last_chunk",
-                                  "seconds")}
+    detail = {k: out[k] for k in ("grid", "diameter", "tau", "updates", "convective_times",
+                                  "cd_spread_averaged_chunks", "seconds")}
     case = "schafer_turek_3d1z"
     return [
-        relative_check("lbm3d:cylinder", case, "cd", out["cd"], 6.185, 0.08, ST3_SOURCE, **detail),
-        relative_check("lbm3d:cylinder", case, "cl", out["cl"], 0.0094, 0.02, ST3_SOURCE, absolute=True, **detail),
-        relative_check("lbm3d:cylinder", case, "delta_p", out["dp_benchmark"], 0.1714, 0.10, ST3_SOURCE, **detail),
+        # each check is the published range itself: centre +- half width
+        relative_check("lbm3d:cylinder", case, "cd", out["cd"], 6.15, 0.10, ST3_SOURCE, absolute=True, **detail),
+        relative_check("lbm3d:cylinder", case, "cl", out["cl"], 0.009, 0.001, ST3_SOURCE, absolute=True, **detail),
+        relative_check("lbm3d:cylinder", case, "delta_p", out["dp_benchmark"], 0.170, 0.005, ST3_SOURCE, absolute=True,
+                       **detail),
     ]
 
 
@@ -137,6 +143,6 @@ def cases_for(world_cls: Any) -> list[ValidationCase]:
                                                 "C_D vs Johnson & Patel 1999 (15%); sized for a GPU"))
     else:
         cases.append(ValidationCase(world_id, "schafer_turek_3d1z", lambda: schafer_turek_3d1z_case(world_cls), slow=True,
-                                    description="DFG 3D-1Z Re=20, H=20 cells (D=4.9): C_D (8%), C_L (+-0.02), "
-                                                "dp (10%)"))
+                                    description="DFG 3D-1Z Re=20, H=28 cells (D=6.8): C_D, C_L, dp "
+                                                "within the published ranges"))
     return cases
