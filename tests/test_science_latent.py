@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from atom_sdk.agent.networks import ActorCritic
+from atom_sdk.artifacts import read_jsonl
 from atom_sdk.config import build_run_config, canonical_dict, config_hash
 from atom_sdk.evidence.ablation import variant_specs
 from atom_sdk.experiment.policy import Policy
@@ -183,3 +184,23 @@ def test_latent_dims_larger_than_the_latent_is_refused(tmp_path):
     world.reset(seed=0)
     with pytest.raises(ValueError, match="latent_dims"):
         Policy(config, world, ledger_dir=tmp_path)
+
+
+def test_latent_run_resumes_exactly(tmp_path):
+    """The component choice, the transitions waiting for it and the last reward survive a checkpoint."""
+    import json
+
+    from atom_sdk.experiment import run_experiment
+
+    def stable(results: dict) -> str:
+        return json.dumps({k: v for k, v in results.items() if k != "timings"}, sort_keys=True)
+
+    config = {**LATENT, "steps": 48, "world": {**LATENT["world"], "max_episode_steps": 24},
+              "scientist": {**LATENT["scientist"], "latent_dims": 1}}
+    full = run_experiment(config, tmp_path / "full")
+    assert run_experiment(config, tmp_path / "cut", stop_after=10) == {"interrupted_at": 10}  # before the choice
+    assert stable(run_experiment(config, tmp_path / "cut", resume=True)) == stable(full)
+    assert full["variant"]["name"] == "v2_latent_jacobian" and full["summary"]["steps"] == 48
+    fits = [[(r["kind"], r.get("equations")) for r in read_jsonl(tmp_path / name / "ledger.jsonl")]
+            for name in ("full", "cut")]
+    assert fits[0] and fits[0] == fits[1]  # the same candidates, fitted on the same latent rows
