@@ -204,3 +204,36 @@ def test_latent_run_resumes_exactly(tmp_path):
     fits = [[(r["kind"], r.get("equations")) for r in read_jsonl(tmp_path / name / "ledger.jsonl")]
             for name in ("full", "cut")]
     assert fits[0] and fits[0] == fits[1]  # the same candidates, fitted on the same latent rows
+
+
+def test_jacobian_features_of_the_taylor_green_law(tmp_path):
+    """Measured variables with the Jacobian switch: the accepted law dA/dt = -2 nu k^2 A + u0 (nu = 0.01,
+    k = 1, the world's defaults) gives df/dA = -0.02 and df/du0 = 1, trust-scaled, within 1 %."""
+    config = build_run_config({
+        "name": "jac", "steps": 160, "seed": 1, "variant": "v2_hybrid",
+        "world": {"name": "analytical:taylor_green", "grid": [8, 8, 1], "max_episode_steps": 80,
+                  "params": {"noise": 0.01}},
+        "agent": {"rollout_length": 16, "num_minibatches": 2, "update_epochs": 1, "hidden_sizes": [8],
+                  "latent_dim": 4, "fourier_modes": 2},
+        "scientist": {"fit_every": 8, "min_samples": 16, "ensemble_size": 8, "jacobian_features": True},
+        "safety": {"enabled": False}})
+    world = make_world(config)
+    obs, _ = world.reset(seed=1)
+    policy = Policy(config, world, ledger_dir=tmp_path)
+    u = np.zeros(world.action_space.shape)
+    for step in range(160):
+        x = policy.measure(world.observables(), step)
+        d = policy.act(obs, x=x, u=u)
+        obs, reward, terminated, truncated, _ = world.step(d.env_action)
+        ended = bool(terminated or truncated)
+        policy.observe(x, d.env_action, policy.measure(world.observables(), step + 1, terminal=ended), ended, step,
+                       reward=float(reward))
+        u = d.env_action
+        if ended:
+            obs, _ = world.reset(seed=step)
+            u = np.zeros(world.action_space.shape)
+    bridge = policy.science
+    policy.close()
+    assert bridge.trusted and bridge.scientist.variable_names == ["amplitude"]
+    block = bridge.features(x, u)[bridge.base_dim:]
+    np.testing.assert_allclose(block / bridge.trust, [-2 * 0.01 * 1**2, 1.0], rtol=1e-2)
