@@ -6,6 +6,8 @@ Gymnasium id                world
 ``atom/TaylorGreen-v0``     ``analytical:taylor_green``
 ``atom/Cylinder-v0``        ``lbm2d:cylinder``
 ``atom/Wedge-v0``           ``supersonic:wedge``
+``atom/Sphere3D-v0``        ``lbm3d:sphere``
+``atom/Cylinder3D-v0``      ``lbm3d:cylinder``
 ==========================  =============================
 
 How the ids get registered: importing ``atom_sdk.worlds`` (or this module) registers them. Gymnasium
