@@ -306,7 +306,8 @@ class Policy:
         self.key, init_key = jax.random.split(jax.random.PRNGKey(config.seed))
         settings = agent_settings_for(config, self.variant)
         self.agent = ppo.create_agent(init_key, example, world.action_space, settings, derived)
-        self.hidden = np.asarray(ppo.initial_hidden(self.agent))
+        # zeros made on the host: jnp.zeros here would compile one more (eager) program per run
+        self.hidden = np.zeros(jax.eval_shape(ppo.initial_hidden, self.agent).shape, np.float32)
         self.last_latent: np.ndarray | None = None  # latent science: the latent of the last act
 
     @property
