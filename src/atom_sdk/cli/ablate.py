@@ -79,7 +79,8 @@ def run_cmd(
     seeds: list[int] = typer.Option(None, "--seeds", help="Seeds, e.g. --seeds 0 1 2 (3+ for claims)."),
     variant_set: str = typer.Option(
         "production", "--variant-set",
-        help="production, full, memory (ppo_recurrent vs ppo_baseline), decoder (field decoder vs none) or latent (laws over the latent, Jacobian features)."),
+        help="production, full, memory (ppo_recurrent vs ppo_baseline), decoder (field decoder vs none) or "
+             "latent (laws over the latent, Jacobian features)."),
     device: str = typer.Option("cpu", "--device", help="cpu or gpu."),
     out: Path = typer.Option(Path("benchmark_results/platform_ablations"), "--out", help="Output folder."),
     executor: str = typer.Option("local", "--executor", help="local, ray or serial."),
