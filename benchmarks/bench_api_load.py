@@ -270,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         reads = ["/api/v1/runs?fields=summary", f"/api/v1/runs/{run}", f"/api/v1/runs/{run}/telemetry?after=0&limit=100",
                  "/api/v1/jobs?limit=20&fields=summary", "/api/v1/runtime/telemetry", "/api/v1/worlds", "/api/v1/studio/catalog",
                  f"/api/v1/ledger?run_id={run}", f"/api/v1/runs/{run}/artifacts", "/readyz"]
-        asyncio.run(measure(url, reads, 4, 2.0, args.client))  # warm caches and the thread pool
+        # warm caches and thread pools: enough connections that every web process serves each path
+        # once (a process builds its world catalog on its first /worlds), excluded from the figures
+        asyncio.run(measure(url, reads, 8 * max(1, args.web_workers), 3.0, args.client))
         results = []
         for clients in levels:
             cpu0 = web_cpu_seconds(pids)
