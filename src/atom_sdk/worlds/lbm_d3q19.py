@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from atom_sdk.worlds.lbm import Collision, trt_minus_tau
+from atom_sdk.worlds.lbm_trt import collide_trt
 
 #: lattice velocities (c_x, c_y, c_z)
 C = np.array([[0, 0, 0], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1],
@@ -48,24 +49,9 @@ def collide(f: jax.Array, tau: float, kind: Collision = "trt", magic: float = 0.
     """BGK or TRT collision (MRT is not provided in 3D)."""
     if kind not in ("bgk", "trt"):
         raise ValueError(f"D3Q19 collision must be 'bgk' or 'trt', got {kind!r}")
-    rho, jx, jy, jz = moments(f)
-    inv = 1.0 / rho
-    ux, uy, uz = jx * inv, jy * inv, jz * inv
     om_p = 1.0 / tau
     om_m = om_p if kind == "bgk" else 1.0 / trt_minus_tau(tau, magic)
-    usq = 1.5 * (ux * ux + uy * uy + uz * uz)
-    out: list[jax.Array] = [f[0] - om_p * (f[0] - _W[0] * rho * (1.0 - usq))] + [f[0]] * 18
-    for i in range(1, 19, 2):
-        ib = int(OPP[i])
-        cu = 3.0 * (_C[i][0] * ux + _C[i][1] * uy + _C[i][2] * uz)
-        even_eq = _W[i] * rho * (1.0 + 0.5 * cu * cu - usq)
-        odd_eq = _W[i] * rho * cu
-        even = 0.5 * (f[i] + f[ib])
-        odd = 0.5 * (f[i] - f[ib])
-        even = even - om_p * (even - even_eq)
-        odd = odd - om_m * (odd - odd_eq)
-        out[i], out[ib] = even + odd, even - odd
-    return jnp.stack(out)
+    return jnp.stack(collide_trt([f[i] for i in range(19)], _C, _W, om_p, om_m))
 
 
 def stream_periodic(f: jax.Array) -> jax.Array:

@@ -51,6 +51,7 @@ import jax.numpy as jnp
 
 from atom_sdk.worlds import lbm, lbm_d3q19, lbm_native
 from atom_sdk.worlds.lbm import trt_minus_tau
+from atom_sdk.worlds.lbm_trt import collide_trt
 
 Backend = Literal["auto", "native", "xla"]
 BACKENDS = ("auto", "native", "xla")
@@ -77,36 +78,6 @@ def _lattice(f: jax.Array) -> tuple[tuple, tuple, int]:
     return _LATTICES[q]
 
 
-def _collide_soa(fs: tuple[jax.Array, ...], c: tuple, w: tuple, om_p: float, om_m: float) -> tuple[jax.Array, ...]:
-    """TRT (BGK when om_m == om_p) on a tuple of per-direction arrays; opposite of i is i+-1."""
-    q = len(fs)
-    dim = len(c[0])
-    rho = sum(fs)
-    inv = 1.0 / rho
-    u = [sum(c[i][a] * fs[i] for i in range(q) if c[i][a]) * inv for a in range(dim)]
-    usq = 1.5 * sum(ua * ua for ua in u)
-    opp = _opposites(c)
-    out: list[jax.Array] = list(fs)
-    out[0] = fs[0] - om_p * (fs[0] - w[0] * rho * (1.0 - usq))
-    for i in range(1, q):
-        b = opp[i]
-        if b < i:
-            continue
-        cu = 3.0 * sum(c[i][a] * u[a] for a in range(dim) if c[i][a])
-        even_eq = w[i] * rho * (1.0 + 0.5 * cu * cu - usq)
-        odd_eq = w[i] * rho * cu
-        even = 0.5 * (fs[i] + fs[b])
-        odd = 0.5 * (fs[i] - fs[b])
-        even = even - om_p * (even - even_eq)
-        odd = odd - om_m * (odd - odd_eq)
-        out[i], out[b] = even + odd, even - odd
-    return tuple(out)
-
-
-def _opposites(c: tuple) -> list[int]:
-    return [c.index(tuple(-v for v in ci)) for ci in c]
-
-
 def _stream_soa(ps: tuple[jax.Array, ...], c: tuple) -> tuple[jax.Array, ...]:
     axes = tuple(range(len(c[0])))
     return tuple(p if not any(ci) else jnp.roll(p, ci, axis=axes) for p, ci in zip(ps, c))
@@ -116,8 +87,8 @@ def _run_xla(f: jax.Array, steps: int, om_p: float, om_m: float) -> jax.Array:
     c, w, _ = _lattice(f)
     if steps == 0:
         return f
-    p = _collide_soa(tuple(f[i] for i in range(f.shape[0])), c, w, om_p, om_m)
-    p = jax.lax.fori_loop(0, steps - 1, lambda _, s: _collide_soa(_stream_soa(s, c), c, w, om_p, om_m), p)
+    p = collide_trt(tuple(f[i] for i in range(f.shape[0])), c, w, om_p, om_m)
+    p = jax.lax.fori_loop(0, steps - 1, lambda _, s: collide_trt(_stream_soa(s, c), c, w, om_p, om_m), p)
     return jnp.stack(_stream_soa(p, c))
 
 
