@@ -49,6 +49,24 @@ def test_null_trial_small_budget_counts_acceptances_through_the_online_scientist
     assert not again["accepted"] and again["n_fits"] == r["trials"][1]["n_fits"] and again["first_accepted"] is None
 
 
+def test_null_trial_with_the_rational_backend_reviews_its_candidates_too(monkeypatch):
+    """``backends`` reaches the online scientist: the implicit backend's candidates face the governor."""
+    from atom_sdk.science import scientist as sci_mod
+
+    seen: list[tuple[str, ...]] = []
+    real = sci_mod.Scientist.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.append(tuple(kwargs.get("backends", ("sparse",))))
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(sci_mod.Scientist, "__init__", spy)
+    r = nt.run_null_trials(1, samples=96, systems=["dho"], noise_levels=[0.0], kinds=("noise",),
+                           backends=("sparse", "implicit"))
+    assert seen == [("sparse", "implicit")] and r["settings"]["backends"] == ["sparse", "implicit"]
+    assert r["n_trials"] == 1 and r["trials"][0]["n_fits"] > 0 and r["n_accepted"] == 0
+
+
 def test_seed_stability_small_budget():
     r = nt.run_seed_stability(4, samples=192, systems=["dho", "hopf"], noise_levels=[0.0, 0.06])
     rows = {(x["system"], x["noise"]): x for x in r["rows"]}

@@ -112,8 +112,11 @@ def null_data(kind: str, system: GroundTruthSystem, samples: int, noise: float,
 
 
 def run_null_trial(kind: str, system_name: str, samples: int, seed: int, noise: float = 0.0,
-                   settings: Any = None) -> dict[str, Any]:
-    """One null trial through the online scientist; ``accepted`` when any law was accepted."""
+                   settings: Any = None, backends: Sequence[str] = ("sparse",)) -> dict[str, Any]:
+    """One null trial through the online scientist; ``accepted`` when any law was accepted.
+
+    ``backends`` are the scientist's discovery backends (``Scientist(backends=...)``): every
+    backend's candidates face the same governor, so each one's false discoveries count."""
     from atom_sdk.config import ScientistSettings
     from atom_sdk.science.scientist import Scientist
 
@@ -123,7 +126,7 @@ def run_null_trial(kind: str, system_name: str, samples: int, seed: int, noise: 
     if settings is None:
         settings = ScientistSettings(library_degree=int(system.profile.get("degree", 2)))
     sci = Scientist(settings, system.variable_names, system.control_names, dt, run_id=f"null-{kind}-{seed}",
-                    seed=seed)
+                    seed=seed, backends=tuple(backends))
     t0 = time.perf_counter()
     decisions: list[dict[str, Any]] = []
     for t in range(x.shape[0]):
@@ -144,7 +147,7 @@ def run_null_trial(kind: str, system_name: str, samples: int, seed: int, noise: 
 def run_null_trials(n_trials: int = DEFAULT_NULL_TRIALS, *, samples: int, systems: Sequence[str],
                     noise_levels: Sequence[float], kinds: Sequence[str] = NULL_KINDS,
                     confidence: float = CONFIDENCE, limit: float = MAX_FALSE_DISCOVERY,
-                    progress: Any = None) -> dict[str, Any]:
+                    progress: Any = None, backends: Sequence[str] = ("sparse",)) -> dict[str, Any]:
     """``n_trials`` null trials of each kind (trial ``i``: system ``i mod len``, seed ``i``)."""
     systems, levels = list(systems), [float(v) for v in noise_levels] or [0.0]
     trials = []
@@ -152,7 +155,7 @@ def run_null_trials(n_trials: int = DEFAULT_NULL_TRIALS, *, samples: int, system
         for i in range(int(n_trials)):
             system = systems[i % len(systems)]
             noise = levels[(i // len(systems)) % len(levels)] if kind == "shuffled" else 0.0
-            trials.append(run_null_trial(kind, system, samples, i, noise))
+            trials.append(run_null_trial(kind, system, samples, i, noise, backends=backends))
             if progress is not None:
                 progress(trials[-1])
 
@@ -170,7 +173,7 @@ def run_null_trials(n_trials: int = DEFAULT_NULL_TRIALS, *, samples: int, system
                         ".proportion_ci(method='exact'))",
         "settings": {"trials_per_kind": int(n_trials), "kinds": list(kinds), "samples": int(samples),
                      "systems": systems, "noise_levels": levels, "scientist": "ScientistSettings defaults, "
-                     "library_degree from the system's profile"},
+                     "library_degree from the system's profile", "backends": list(backends)},
         "per_kind": per_kind,
         "accepted_trials": [{k: t[k] for k in ("kind", "system", "noise", "seed", "first_accepted")}
                             for t in trials if t["accepted"]],
