@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any, Iterable
 
 from atom_sdk.artifacts import confined_path
 from atom_sdk.errors import PathOutsideWorkspaceError
+from atom_sdk.platform.filecache import StampedFileCache
 from atom_sdk.workspace import MARKER_FILE
 
 #: how deep below the workspace run folders are looked for (root/sweep/variant/seed/run)
@@ -49,32 +48,7 @@ class Found:
     job_id: str | None
 
 
-class _Cache:
-    """Parsed files keyed on (path, size, mtime): an index refresh re-parses only what changed."""
-
-    def __init__(self, size: int = 8192) -> None:
-        self._data: OrderedDict[str, tuple[tuple[int, int], Any]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._size = size
-
-    def get(self, path: Path, parse: Any) -> Any:
-        stat = path.stat()  # OSError propagates: the caller reports the file as missing
-        stamp = (stat.st_size, stat.st_mtime_ns)
-        key = f"{parse.__name__}|{path}"
-        with self._lock:
-            hit = self._data.get(key)
-        if hit is not None and hit[0] == stamp:
-            return hit[1]
-        value = parse(path)
-        with self._lock:
-            self._data[key] = (stamp, value)
-            self._data.move_to_end(key)
-            while len(self._data) > self._size:
-                self._data.popitem(last=False)
-        return value
-
-
-CACHE = _Cache()
+CACHE = StampedFileCache()
 
 
 # ----------------------------------------------------------------------------- finding run folders

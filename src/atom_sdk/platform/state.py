@@ -8,13 +8,14 @@ through the dependencies in ``atom_sdk.platform.deps``; nothing here knows about
 from __future__ import annotations
 
 import json
-import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from atom_sdk.artifacts import read_jsonl
 from atom_sdk.platform.errors import JobNotFoundError
+from atom_sdk.platform.filecache import StampedFileCache
 from atom_sdk.platform.jobfiles import TELEMETRY
 from atom_sdk.platform.security import KeyRing, RateLimiter
 from atom_sdk.platform.settings import PlatformSettings
@@ -32,8 +33,7 @@ class Platform:
         self.leader = True
         self.leader_lock: Any = None
         self.started = time.monotonic()
-        self._file_cache: dict[str, tuple[tuple[int, int], list[dict[str, Any]]]] = {}
-        self._cache_lock = threading.Lock()
+        self._files = StampedFileCache(4096)
 
     def job_dir(self, job_id: str) -> Path:
         return self.settings.jobs_dir / job_id
@@ -49,30 +49,12 @@ class Platform:
 
     # ------------------------------------------------------------------ cached file readers
     def cached_jsonl(self, path: Path, predicate: Any = None) -> list[dict[str, Any]]:
-        """Parsed JSON lines of a file, re-read only when its size or mtime changes."""
+        """Parsed JSON lines of a file (those whose raw line passes ``predicate``), re-read only when
+        its size or mtime changes; [] when the file cannot be read."""
         try:
-            stat = path.stat()
+            return self._files.get(path, partial(_parse_jsonl, predicate=predicate), tag=f"jsonl|{id(predicate)}")
         except OSError:
             return []
-        stamp = (stat.st_size, stat.st_mtime_ns)
-        key = f"{path}|{id(predicate)}"
-        with self._cache_lock:
-            hit = self._file_cache.get(key)
-        if hit is not None and hit[0] == stamp:
-            return hit[1]
-        if predicate is None:
-            records = read_jsonl(path)
-        else:
-            records = []
-            with path.open("rb") as handle:
-                for raw in handle:
-                    if predicate(raw) and raw.endswith(b"\n"):
-                        records.extend(read_jsonl_line(raw))
-        with self._cache_lock:
-            self._file_cache[key] = (stamp, records)
-            if len(self._file_cache) > 4096:
-                self._file_cache.pop(next(iter(self._file_cache)))
-        return records
 
     def ledger_records(self, job_id: str) -> list[dict[str, Any]]:
         return self.cached_jsonl(self.job_dir(job_id) / "ledger.jsonl")
@@ -91,6 +73,18 @@ class Platform:
         """What the upload measured of a geometry (grid, area, equivalent circle); 404 when unknown."""
         with self.store.session() as s:
             return json.loads(self.geometry_row(s, geometry_id).properties)
+
+
+def _parse_jsonl(path: Path, predicate: Any = None) -> list[dict[str, Any]]:
+    """All JSON lines of a file, or only the complete ones whose raw bytes pass ``predicate``."""
+    if predicate is None:
+        return read_jsonl(path)
+    records: list[dict[str, Any]] = []
+    with path.open("rb") as handle:
+        for raw in handle:
+            if predicate(raw) and raw.endswith(b"\n"):
+                records.extend(read_jsonl_line(raw))
+    return records
 
 
 def _is_safety_line(raw: bytes) -> bool:
