@@ -116,7 +116,8 @@ def _saved_config(out: Path) -> tuple[RunConfig, str, dict[str, Any]]:
     return cfg, config_hash(cfg), saved
 
 
-def _completed_steps(out: Path) -> int | None:
+def completed_steps(out: Path) -> int | None:
+    """Steps a finished run in ``out`` recorded in its results.json (None: no readable results)."""
     results = out / "results.json"
     if not results.is_file():
         return None
@@ -154,7 +155,7 @@ def _plan_resume(out: Path, output: OutputPlan, config: RunConfig) -> tuple[RunM
                             "start it again")
     saved, saved_hash, raw = _saved_config(out)
     new_hash = config_hash(config)
-    done = _completed_steps(out)
+    done = completed_steps(out)
     has_checkpoint = ckpt.exists(out)
     if saved_hash == new_hash:
         if done is not None and done >= config.steps:

@@ -171,14 +171,11 @@ def _finished_results(folder: Path, steps: int) -> dict[str, Any] | None:
 
     A worker killed between writing ``results.json`` (the runner's last act) and marking the job
     succeeded leaves a complete run behind; resuming it must report that run, not refuse it."""
+    from atom_sdk.experiment.preflight import completed_steps
     from atom_sdk.experiment.runner import load_results
 
-    try:
-        results = load_results(folder)
-        done = int(results["summary"]["steps"])
-    except (AtomError, OSError, KeyError, TypeError, ValueError):
-        return None
-    return results if done >= steps else None
+    done = completed_steps(folder)  # the same test `--resume` uses to call a run complete
+    return load_results(folder) if done is not None and done >= steps else None
 
 
 def execute_validation(ctx: JobContext) -> dict[str, Any]:
