@@ -26,7 +26,7 @@ Variant = Literal["v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist"
                   "no_scientist_decoder", "v2_latent_jacobian"]
 
 #: Fields that name or place a run but do not change what it computes; left out of the hash.
-NON_SEMANTIC_FIELDS = frozenset({"name", "output_root"})
+NON_SEMANTIC_FIELDS = frozenset({"name", "output_root", "loop"})
 
 #: Fields added after run configs were first hashed, as (section, field). While one holds its
 #: default it is left out of the canonical form, so a config written before the field existed
@@ -240,6 +240,10 @@ class RunConfig(StrictModel):
     ablate_trust_gate: bool = Field(False, description="feed theory features to the agent ungated")
     checkpoint_every: int = Field(0, ge=0, description="steps between checkpoints; 0 = every update")
     output_root: str = Field("experiment_results", description="folder that holds the run folders")
+    loop: Literal["auto", "host", "device"] = Field(
+        "auto", description="how the closed loop is stepped: 'host' one step at a time from Python (the reference), "
+        "'device' each segment between host events (PPO update, scientist fit, checkpoint) as one compiled scan, "
+        "'auto' the device loop where it can express the run, else the host loop; both give the same run (to float32 rounding)")
 
 
 
