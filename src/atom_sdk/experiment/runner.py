@@ -96,20 +96,24 @@ def run_experiment(config: RunConfig | dict[str, Any], out_dir: str | Path | Non
     simulate an interruption in tests); the checkpoint lets a later ``resume=True`` finish.
     Ctrl-C or SIGTERM raise ``RunInterrupted`` naming the last checkpoint.
     """
+    from atom_sdk.experiment.device_loop import choose_loop
     from atom_sdk.experiment.preflight import plan_run, start_run
 
     config = resolve_config(config)
     if plan is None:  # a caller that already checked the run (the CLI, before its progress bar) passes its plan
         plan = plan_run(config, out_dir, overwrite=overwrite, resume=resume, memory_check=memory_check)
+    # which loop steps the run; ``loop: "device"`` that cannot run is refused here, before anything is written
+    loop_kind = choose_loop(config, stride=EPISODE_SEED_STRIDE, observer=observer, world_factory=world_factory)
     out = start_run(plan, config)
     enable_persistent_cache()  # a second run of the same shapes loads its programs instead of compiling
     with jax.default_device(plan.device):
         return _run(config, out, plan, progress=progress, stop_after=stop_after, world_factory=world_factory,
-                    observer=observer)
+                    observer=observer, loop_kind=loop_kind)
 
 
 def _run(config: RunConfig, out: Path, plan: Any, *, progress: ProgressFn | None, stop_after: int | None,
-         world_factory: Callable[[RunConfig], Any] | None, observer: ObserverFn | None) -> dict[str, Any]:
+         world_factory: Callable[[RunConfig], Any] | None, observer: ObserverFn | None,
+         loop_kind: tuple[str, str | None] = ("host", None)) -> dict[str, Any]:
     from atom_sdk.devices import describe_device
 
     started = time.perf_counter()
@@ -117,23 +121,30 @@ def _run(config: RunConfig, out: Path, plan: Any, *, progress: ProgressFn | None
     first_step: float | None = None
     with CompilationCounter() as compiled:
         loop = _start(config, out, plan, world_factory)
+        device = _Device.build(loop) if loop_kind[0] == "device" else None
         try:
             while loop.state.step < config.steps:
                 if stop_after is not None and loop.state.step >= stop_after:
                     return {"interrupted_at": loop.state.step}
-                decision = _act(loop)
-                transition = _step(loop, decision)
+                if device is not None and device.ready(loop):
+                    device.done(_device_segment(loop, device, _horizon(loop, stop_after), progress))
+                else:
+                    decision = _act(loop)
+                    transition = _step(loop, decision)
+                    _record(loop, transition, _observe(loop, transition))
+                    if device is not None:
+                        device.host_steps += 1
                 if first_step is None:
                     first_step = time.perf_counter() - started
-                decisions = _observe(loop, transition)
-                _record(loop, transition, decisions)
                 if len(loop.buffer) == config.agent.rollout_length or loop.state.step == config.steps:
                     _update(loop)
                     _checkpoint(loop)
-                if observer is not None:
-                    observer(loop.world, loop.state.step)
-                if progress is not None:
-                    progress(loop.state.step, config.steps, {"trust": loop.policy.trust, "episode": loop.state.episode})
+                if device is None or device.last_was_host:
+                    if observer is not None:
+                        observer(loop.world, loop.state.step)
+                    if progress is not None:
+                        progress(loop.state.step, config.steps, {"trust": loop.policy.trust,
+                                                                 "episode": loop.state.episode})
         except (KeyboardInterrupt, Interrupted) as exc:
             raise _interrupted(exc, out, loop.state.step, loop.checkpoint_step) from None
         finally:
@@ -145,6 +156,11 @@ def _run(config: RunConfig, out: Path, plan: Any, *, progress: ProgressFn | None
     cache = active_cache_dir()
     results["timings"].update(first_step_seconds=first_step, **compiled.as_dict(),
                               compilation_cache=str(cache) if cache is not None else None)
+    results["timings"]["loop"] = loop_kind[0]
+    if loop_kind[1] is not None:
+        results["timings"]["loop_reason"] = loop_kind[1]
+    if device is not None:
+        results["timings"]["device_loop"] = device.as_dict()
     results["safety"] = loop.envelope.report() if loop.envelope is not None else {"enabled": False}
     results["provenance"]["device"] = describe_device(plan.device, config.device)
     if plan.mode == "extend":
@@ -193,7 +209,9 @@ class _Transition:
     terminated: bool
     truncated: bool
     info: dict[str, Any]
-    x_next: np.ndarray  # the reading of the observables after the step (the terminal reading at an end)
+    x_next: np.ndarray | None  # the reading of the observables after the step (the terminal reading at an end);
+    # None in a device segment, whose loop reads the observables once, at its end
+    bootstrap: float | None = None  # V(final observation) of a truncated step, when the device computed it
 
     @property
     def done(self) -> bool:
@@ -268,7 +286,9 @@ def _observe(loop: _Loop, t: _Transition) -> list[dict[str, Any]]:
 def _learn_reward(loop: _Loop, t: _Transition) -> float:
     """The reward PPO learns from: a time limit is not a true end, so bootstrap with gamma * V(final obs)."""
     reward = float(t.reward)
-    if t.truncated and not t.terminated:
+    if t.truncated and not t.terminated and t.bootstrap is not None:
+        reward += loop.config.agent.gamma * t.bootstrap
+    elif t.truncated and not t.terminated:
         final = loop.policy.inputs(t.next_obs, t.x_next, t.decision.env_action.reshape(-1), loop.theory_allowed)
         reward += loop.config.agent.gamma * loop.policy.value(final)
     return reward
@@ -342,6 +362,113 @@ def _checkpoint(loop: _Loop) -> None:
     loop.checkpoint_step = state.step
 
 
+# ----------------------------------------------------------------------------- the device loop
+@dataclass
+class _Device:
+    """The device loop's program and counters (``atom_sdk.experiment.device_loop``)."""
+
+    program: Callable[..., Any]
+    real: Any  # the world itself, behind the envelope
+    seed: np.int32
+    segments: int = 0
+    device_steps: int = 0
+    host_steps: int = 0
+    early_stops: int = 0
+    backoff: int = 0  # host steps still to take after a segment that stopped early
+    last_was_host: bool = True
+
+    @classmethod
+    def build(cls, loop: _Loop) -> "_Device":
+        from atom_sdk.experiment.device_loop import SegmentProgram
+
+        real = loop.envelope.env if loop.envelope is not None else loop.world
+        program = SegmentProgram.build(real, loop.config.agent.rollout_length, loop.policy.variant.use_encoder,
+                                       clean_fields=loop.envelope is not None, stride=EPISODE_SEED_STRIDE)
+        return cls(program, real, np.int32(loop.config.seed))
+
+    def ready(self, loop: _Loop) -> bool:
+        """A segment now? Not while the envelope is above nominal (it clips or replaces most actions
+        there, so segments would stop after a step) nor right after a segment that stopped early."""
+        from atom_sdk.safety.envelope import NOMINAL
+
+        if self.backoff > 0:
+            self.backoff -= 1
+            self.last_was_host = True
+            return False
+        self.last_was_host = loop.envelope is not None and loop.envelope.mode != NOMINAL
+        return not self.last_was_host
+
+    def done(self, used: tuple[int, bool]) -> None:
+        steps, whole = used
+        self.segments += 1
+        self.device_steps += steps
+        if whole:
+            self.early_stops = 0
+        else:  # back off to the host loop for 1, 2, 4, ... 64 steps while segments keep stopping early
+            self.backoff = min(2 ** self.early_stops, 64)
+            self.early_stops += 1
+
+    def as_dict(self) -> dict[str, int]:
+        return {"segments": self.segments, "device_steps": self.device_steps, "host_steps": self.host_steps}
+
+
+def _horizon(loop: _Loop, stop_after: int | None) -> int:
+    """Steps to the next event that needs the host: the rollout's end (update, checkpoint), the run's end, a stop."""
+    state = loop.state
+    steps = min(loop.config.agent.rollout_length - len(loop.buffer), loop.config.steps - state.step)
+    return steps if stop_after is None else min(steps, stop_after - state.step)
+
+
+def _device_segment(loop: _Loop, device: _Device, horizon: int, progress: ProgressFn | None) -> tuple[int, bool]:
+    """Run ``horizon`` steps on the device, then record them through the loop's own parts.
+
+    The world behind the envelope is swapped for a ``ReplayWorld`` of the segment while it is
+    recorded, so the envelope reviews every step as in the host loop; the first step whose
+    transition differs from the scan's (the envelope clipped, replaced or rolled back) is recorded
+    as the real world answered it and ends the segment. Returns (steps recorded, whole segment used).
+    """
+    from atom_sdk.experiment.device_loop import ReplayWorld, Segment, start_carry
+    from atom_sdk.experiment.policy import Decision
+
+    policy, state = loop.policy, loop.state
+    carry = start_carry(policy, device.real, loop.obs, state.episode)
+    final, outs = device.program(policy.agent, carry, device.seed, np.int32(horizon))
+    segment = Segment(final, outs, horizon, device.real.action_space.shape)
+    replay = ReplayWorld(device.real, segment)
+    if loop.envelope is not None:
+        loop.envelope.env = replay
+    else:
+        loop.world = replay
+    steps, ended, whole = 0, False, True
+    try:
+        for i in range(horizon):
+            parts = segment.decision_parts(i)
+            decision = Decision(parts["inputs"], parts["action"], parts["log_prob"], parts["value"],
+                                parts["env_action"])
+            policy.norm = policy.norm.update(loop.obs)  # what Policy.act does, in the host's float64
+            policy.key = segment.key_after(i)
+            next_obs, reward, terminated, truncated, info = loop.world.step(decision.env_action)
+            same = not replay.live and segment.matches(i, next_obs, reward, terminated, truncated)
+            transition = _Transition(decision, next_obs, reward, terminated, truncated, info, None,
+                                     bootstrap=segment.bootstrap(i) if same else None)
+            _record(loop, transition, [])
+            steps, ended = steps + 1, transition.done
+            if progress is not None:
+                progress(state.step, loop.config.steps, {"trust": policy.trust, "episode": state.episode})
+            if not same or (ended and not segment.reset_matches(i, loop.obs)):
+                whole = i == horizon - 1
+                break
+    finally:
+        replay.finish()
+        if loop.envelope is not None:
+            loop.envelope.env = device.real
+        else:
+            loop.world = device.real
+    if not ended:  # the reading the next step acts on (an episode's end read it after its reset)
+        loop.x_prev = policy.measure(loop.world.observables(), state.step)
+    return steps, whole
+
+
 def _write(loop: _Loop, line: dict[str, Any]) -> None:
     assert loop.telemetry is not None
     loop.telemetry.write(line)
@@ -363,7 +490,7 @@ def _stack_rollout(buffer: list[dict[str, Any]]):
     from atom_sdk.agent.ppo import Rollout
 
     keys = buffer[0]["inputs"].keys()
-    inputs = {k: np.stack([b["inputs"][k] for b in buffer]) for k in keys}
+    inputs = {k: _stack_inputs([b["inputs"][k] for b in buffer]) for k in keys}
     return Rollout(
         inputs=inputs,
         actions=np.stack([np.asarray(b["action"]) for b in buffer]),
@@ -373,6 +500,15 @@ def _stack_rollout(buffer: list[dict[str, Any]]):
         dones=np.asarray([b["done"] for b in buffer], np.float32),
         hiddens=np.stack([b["hidden"] for b in buffer]) if buffer[0].get("hidden") is not None else None,
     )
+
+
+def _stack_inputs(rows: list[Any]) -> Any:
+    """One input of the rollout stacked over its steps (a device segment's fields may stay on the device)."""
+    if isinstance(rows[0], np.ndarray):
+        return np.stack(rows)
+    from atom_sdk.experiment.device_loop import stack_fields
+
+    return stack_fields(rows)
 
 
 def _results(config: RunConfig, policy: Policy, world: Any, state: LoopState, out: Path, wall: float,
