@@ -446,6 +446,7 @@ class SparseRegressor:
         )
         coefs = coefs.reshape(F, L, T, p)
         mse = _mse(Gte[:, None], Rte[:, None], yyte[:, None], coefs)  # (F, L, T)
+        mse = np.maximum(mse, MSE_FLOOR * yyte[:, None])  # an exact fit is exact: round-off picks no terms
         mean = mse.mean(axis=0)
         se = mse.std(axis=0, ddof=1) / np.sqrt(F) if F > 1 else np.zeros_like(mean)
         return mean, se
