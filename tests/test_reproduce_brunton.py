@@ -12,7 +12,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 from atom_sdk.reproduce import REPRODUCTIONS
-from atom_sdk.reproduce.brunton2016 import MEAN_FIELD, analyse, frequency, support_check
+from atom_sdk.reproduce.brunton2016 import MEAN_FIELD, analyse, crossing_time, frequency, support_check
 
 MU, OMEGA, A, LAM = 0.1, 1.0, -0.1, 1.0
 X = np.arange(64) * 2 * np.pi / 64
@@ -37,7 +37,8 @@ def synthetic_wake() -> dict:
     dt = 0.05
     a = _run([0.01, 0.0, 0.0], 200.0, dt)
     return {"t": np.arange(1, len(a) + 1) * dt, "snapshots": _fields(a), "base": BASE, "lift": a[:, 1],
-            "lift_dt": dt, "off_snapshots": _fields(_run([1.0, 0.0, 0.0], 40.0, dt))}
+            "lift_dt": dt, "off_snapshots": _fields(_run([1.0, 0.0, 0.0], 40.0, dt)),
+            "mean_snapshots": _fields(_run([1e-3, 0.0, 1.0], 40.0, dt))}
 
 
 def test_analysis_recovers_a_known_mean_field_wake(synthetic_wake: dict) -> None:
@@ -49,6 +50,16 @@ def test_analysis_recovers_a_known_mean_field_wake(synthetic_wake: dict) -> None
     assert res["paraboloid"]["r2"] > 0.95
     assert abs(res["transient_error_percent"]) < 10.0
     assert abs(res["off_error_percent"]) < 10.0
+    # from the mean flow (r ~ 0, a_shift = 1) the shift decays as exp(-LAM t): half in ln 2 / LAM
+    assert res["mean_decay"]["t_data"] == pytest.approx(np.log(2) / LAM, rel=0.02)
+    assert res["mean_decay"]["t_model"] == pytest.approx(res["mean_decay"]["t_data"], rel=0.05)
+
+
+def test_crossing_time_interpolates_between_samples() -> None:
+    t = np.arange(5) * 0.5
+    assert crossing_time(np.array([0.0, 1.0, 2.0, 3.0, 4.0]), t, 2.5) == pytest.approx(1.25)
+    assert crossing_time(np.array([3.0, 4.0]), t[:2], 1.0) == 0.0  # already above at the start
+    assert np.isnan(crossing_time(np.array([0.0, 1.0]), t[:2], 5.0))
 
 
 def test_support_check_names_missing_and_extra_terms() -> None:
