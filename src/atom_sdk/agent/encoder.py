@@ -8,12 +8,13 @@ Inputs may carry leading batch dimensions: (..., C, nx, ny, nz) -> (..., latent_
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Literal, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from atom_sdk.agent.spectral_dft import dft_is_faster, dft_spectral_conv, fft_spectral_conv
 from atom_sdk.config import AgentSettings
 from atom_sdk.errors import ConfigError
 
@@ -50,62 +51,40 @@ def _flat_lecun_normal(key, shape, dtype=jnp.float32):
     return (jax.random.normal(key, (math.prod(shape),), dtype) / math.sqrt(fan_in)).reshape(shape)
 
 
-def _full_axis_ranges(n: int, modes: int) -> list[tuple[int, int, int]]:
-    """Kept frequencies of a full FFT axis, |k| < modes, clamped to the grid.
-
-    Returns contiguous (fft_start, weight_start, length) blocks: k = 0..m_pos-1 sits at FFT
-    positions 0.. and weight rows modes-1..; k = -m_neg..-1 sits at positions n-m_neg.. and
-    weight rows modes-1-m_neg... Slices (not gathers) keep compilation cheap.
-    """
-    m_pos = min(modes, n // 2 + 1)
-    m_neg = min(modes - 1, (n - 1) // 2)  # never overlaps the positive block
-    blocks = [(0, modes - 1, m_pos)]
-    if m_neg > 0:
-        blocks.append((n - m_neg, modes - 1 - m_neg, m_neg))
-    return blocks
-
-
-def _take_blocks(x: jnp.ndarray, blocks, axis: int, use_weight_start: bool) -> jnp.ndarray:
-    parts = [
-        jax.lax.slice_in_dim(x, w if use_weight_start else f, (w if use_weight_start else f) + n, axis=axis)
-        for f, w, n in blocks
-    ]
-    return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=axis)
-
-
-def _place_blocks(x: jnp.ndarray, blocks, axis: int, size: int) -> jnp.ndarray:
-    """Inverse of _take_blocks on the FFT side: zero-fill the dropped frequencies."""
-    axis = axis % x.ndim
-    out, used = [], 0
-    for f, _, n in blocks:
-        gap = f - sum(p.shape[axis] for p in out)
-        if gap > 0:
-            shape = list(x.shape)
-            shape[axis] = gap
-            out.append(jnp.zeros(shape, x.dtype))
-        out.append(jax.lax.slice_in_dim(x, used, used + n, axis=axis))
-        used += n
-    tail = size - sum(p.shape[axis] for p in out)
-    if tail > 0:
-        shape = list(x.shape)
-        shape[axis] = tail
-        out.append(jnp.zeros(shape, x.dtype))
-    return jnp.concatenate(out, axis=axis) if len(out) > 1 else out[0]
-
-
 class SpectralConv3d(nn.Module):
-    """FNO spectral convolution: FFT, complex channel mixing on the lowest modes, inverse FFT.
+    """FNO spectral convolution: DFT, complex channel mixing on the lowest modes, inverse DFT.
 
     Weights are stored for the full mode box (2m-1, 2m-1, m) and sliced to the modes the grid
     actually has, so a 16x16x1 grid and a 64x64x32 grid share the same parameters.
+
+    ``transform`` picks how the (linear, identical) map is evaluated: "dft" multiplies by
+    cos/sin matrices of the kept frequencies only (``spectral_dft``), "fft" runs a full
+    rfftn/irfftn and slices (the reference), "auto" takes whichever ``dft_is_faster`` says
+    for the grid, decided at trace time from the static shapes. Why the DFT: the kept box is
+    k_x*k_y*k_z << nx*ny*nz, the matrix products run as GEMMs near the CPU's peak, while
+    XLA:CPU's FFT is a slow one-transform-at-a-time loop (numbers in ``dft_is_faster``). On
+    GPU the choice is unmeasured.
+
+    ``channel_axis`` is -1 for channels-last input (..., nx, ny, nz, C) or 0 for channel-major
+    (C, ..., nx, ny, nz), the encoder's internal layout; the output has the input's layout.
+    ``lift`` = (kernel, bias) applies the layer to ``x @ kernel + bias`` (kernel (Cx, C)), which
+    the DFT path folds into the mixing weights instead of lifting the whole grid.
     """
 
     features: int
     modes: int
+    transform: Literal["auto", "dft", "fft"] = "auto"
 
     @nn.compact
-    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:  # x: (..., nx, ny, nz, Cin)
-        nx, ny, nz, c_in = x.shape[-4:]
+    def __call__(
+        self, x: jnp.ndarray, channel_axis: int = -1, lift: tuple[jnp.ndarray, jnp.ndarray] | None = None
+    ) -> jnp.ndarray:
+        if channel_axis not in (0, -1):
+            raise ConfigError(f"channel_axis must be 0 or -1, got {channel_axis}")
+        if self.transform not in ("auto", "dft", "fft"):
+            raise ConfigError(f"unknown transform {self.transform!r}", hint="use 'auto', 'dft' or 'fft'")
+        grid = x.shape[-3:] if channel_axis == 0 else x.shape[-4:-1]
+        c_in = x.shape[channel_axis] if lift is None else lift[0].shape[-1]
         m = self.modes
         w_shape = (2 * m - 1, 2 * m - 1, m, c_in, self.features)
         scale = 1.0 / (c_in * self.features)
@@ -113,18 +92,37 @@ class SpectralConv3d(nn.Module):
         w_re = self.param("weight_real", init, w_shape)
         w_im = self.param("weight_imag", init, w_shape)
 
-        x_ft = jnp.fft.rfftn(x, axes=(-4, -3, -2))  # (..., nx, ny, nz//2+1, Cin)
-        nzf = x_ft.shape[-2]
-        blocks = [_full_axis_ranges(nx, m), _full_axis_ranges(ny, m), [(0, 0, min(m, nzf))]]
-        sub, w = x_ft, w_re + 1j * w_im
-        for ax, bl in enumerate(blocks):
-            sub = _take_blocks(sub, bl, ax - 4, use_weight_start=False)
-            w = _take_blocks(w, bl, ax, use_weight_start=True)
-        out = jnp.einsum("...xyzi,xyzio->...xyzo", sub, w)
-        for ax, (bl, size) in enumerate(zip(blocks, (nx, ny, nzf))):
-            out = _place_blocks(out, bl, ax - 4, size)
-        out_ft = out
-        return jnp.fft.irfftn(out_ft, s=(nx, ny, nz), axes=(-4, -3, -2)).astype(x.dtype)
+        use_dft = self.transform == "dft" or (self.transform == "auto" and dft_is_faster(*grid, m))
+        if use_dft:
+            xc = x if channel_axis == 0 else jnp.moveaxis(x, -1, 0)
+            out = dft_spectral_conv(xc, w_re, w_im, m, lift=lift)
+            return out if channel_axis == 0 else jnp.moveaxis(out, 0, -1)
+        xl = x if channel_axis == -1 else jnp.moveaxis(x, 0, -1)
+        if lift is not None:
+            kernel, bias = lift
+            xl = xl @ kernel + bias
+        out = fft_spectral_conv(xl, w_re, w_im, m)
+        return out if channel_axis == -1 else jnp.moveaxis(out, -1, 0)
+
+
+class _ChannelDense(nn.Module):
+    """``nn.Dense``'s parameters (names, shapes, init) applied along axis 0 of channel-major input.
+
+    Why not nn.Dense: it contracts the last axis; the encoder keeps channels first so that its
+    spectral layers touch the full grid only through plain GEMMs (see ``spectral_dft``).
+    """
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, apply: bool = True):
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (x.shape[0], self.features), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+        if not apply:
+            return kernel, bias
+        dtype = jnp.result_type(x.dtype, kernel.dtype)
+        y = kernel.T.astype(dtype) @ x.reshape(x.shape[0], -1).astype(dtype)
+        return (y + bias.astype(dtype)[:, None]).reshape((self.features,) + x.shape[1:])
 
 
 class SpectralEncoder(nn.Module):
@@ -138,19 +136,26 @@ class SpectralEncoder(nn.Module):
     fourier_modes: int = _FOURIER_MODES
     width: int = 16
     n_layers: int = 2
+    transform: Literal["auto", "dft", "fft"] = "auto"
 
     @nn.compact
     def __call__(self, fields: jnp.ndarray) -> jnp.ndarray:
         _check_fields(fields)
-        x = jnp.moveaxis(fields, -4, -1)  # channels last
-        x = nn.Dense(self.width, name="lift")(x)
+        # channel-major (C, batch..., nx, ny, nz): the layout where the spectral layers' full-grid
+        # stages and the pointwise layers are all plain GEMMs
+        f = jnp.moveaxis(fields, -4, 0)
+        lift = _ChannelDense(self.width, name="lift")
+        x = lift(f)
         for i in range(self.n_layers):
-            spec = SpectralConv3d(self.width, self.fourier_modes, name=f"spectral_{i}")(x)
-            point = nn.Dense(self.width, name=f"pointwise_{i}")(x)
+            conv = SpectralConv3d(self.width, self.fourier_modes, self.transform, name=f"spectral_{i}")
+            # the first layer sees lift(fields): hand it the raw fields and the lift, so the DFT
+            # runs over the few field channels instead of `width` lifted ones
+            spec = conv(f, 0, lift(f, apply=False)) if i == 0 else conv(x, 0)
+            point = _ChannelDense(self.width, name=f"pointwise_{i}")(x)
             x = nn.gelu(spec + point)
-        mean = x.mean(axis=(-4, -3, -2))
+        mean = jnp.moveaxis(x.mean(axis=(-3, -2, -1)), 0, -1)
         # sqrt(var + eps) instead of std: a uniform field (fluid at rest) must not give NaN grads.
-        spread = jnp.sqrt(x.var(axis=(-4, -3, -2)) + 1e-6)
+        spread = jnp.moveaxis(jnp.sqrt(x.var(axis=(-3, -2, -1)) + 1e-6), 0, -1)
         pooled = jnp.concatenate([mean, spread], axis=-1)
         return nn.Dense(self.latent_dim, name="project")(pooled)
 
