@@ -24,6 +24,7 @@ built on ``Dynamics`` whose ``World`` methods are not overridden; ``loop_blocker
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -207,10 +208,26 @@ class SegmentProgram:
         return jax.lax.scan(body, carry, jnp.arange(self.max_length))
 
     @classmethod
-    def build(cls, world: World, max_length: int, use_fields: bool, clean_fields: bool,
+    def build(cls, config: RunConfig, world: World, use_fields: bool, clean_fields: bool,
               stride: int) -> Callable[..., Any]:
-        program = cls(WorldFunctions.of(world), int(max_length), bool(use_fields), bool(clean_fields), int(stride))
-        return jax.jit(program.run)
+        """The jitted program for a run; runs of one world and rollout length in a process share it (a sweep
+        of seeds traces and compiles it once: the agent's settings are static parts of its argument)."""
+        key = json.dumps([config.world.model_dump(mode="json"), config.agent.rollout_length, bool(use_fields),
+                          bool(clean_fields), int(stride)], sort_keys=True)
+        program = _PROGRAMS.pop(key, None)
+        if program is None:
+            run = cls(WorldFunctions.of(world), config.agent.rollout_length, bool(use_fields), bool(clean_fields),
+                      int(stride)).run
+            program = jax.jit(run)
+        _PROGRAMS[key] = program  # most recent last
+        while len(_PROGRAMS) > _MAX_PROGRAMS:
+            _PROGRAMS.pop(next(iter(_PROGRAMS)))
+        return program
+
+
+#: segment programs kept for later runs in this process, by world settings and rollout length (oldest first)
+_PROGRAMS: dict[str, Callable[..., Any]] = {}
+_MAX_PROGRAMS = 8
 
 
 @jax.jit

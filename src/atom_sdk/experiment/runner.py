@@ -382,7 +382,7 @@ class _Device:
         from atom_sdk.experiment.device_loop import SegmentProgram
 
         real = loop.envelope.env if loop.envelope is not None else loop.world
-        program = SegmentProgram.build(real, loop.config.agent.rollout_length, loop.policy.variant.use_encoder,
+        program = SegmentProgram.build(loop.config, real, loop.policy.variant.use_encoder,
                                        clean_fields=loop.envelope is not None, stride=EPISODE_SEED_STRIDE)
         return cls(program, real, np.int32(loop.config.seed))
 

@@ -1,0 +1,207 @@
+"""The device loop (``experiment.device_loop``) against the host-stepped reference loop.
+
+Same seed, same config, ``loop: "host"`` vs ``loop: "device"``: the telemetry (rewards, actions,
+diagnostics, safety events), the episodes, the summary, the normaliser, the PRNG key and the
+agent's final parameters must agree. Tolerance: the device's normaliser runs in float32 where
+the host's runs in float64 and XLA fuses the act into the scan, so the agent's inputs differ by
+float32 rounding (~1e-7 relative); we allow 1e-5 relative (1e-6 absolute) on actions, rewards and
+diagnostics and 1e-4 relative (1e-5 absolute) on parameters and update metrics after three PPO updates (the
+explained variance, a difference of near-equal variances, moved by 3e-6 absolute).
+Everything the loop counts (steps, episodes, lengths, events, the key) must be equal exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import flax.serialization
+import numpy as np
+import pytest
+
+from atom_sdk.artifacts import read_jsonl
+from atom_sdk.config import build_run_config, config_hash
+from atom_sdk.errors import ConfigError
+from atom_sdk.experiment import checkpoint as ckpt
+from atom_sdk.experiment.device_loop import choose_loop
+from atom_sdk.experiment.runner import EPISODE_SEED_STRIDE, run_experiment
+
+RTOL, ATOL = 1e-5, 1e-6  # per-step values
+PARAM_RTOL, PARAM_ATOL = 1e-4, 1e-5  # parameters and update metrics after the run's updates
+
+#: 48 steps, rollouts of 16 (three updates), episodes of 12 steps (time-limit bootstraps and resets mid-segment)
+TINY = {"world": {"name": "analytical:taylor_green", "grid": [8, 8, 4], "max_episode_steps": 12},
+        "steps": 48, "seed": 5,
+        "agent": {"rollout_length": 16, "num_minibatches": 2, "update_epochs": 2, "hidden_sizes": [16, 16],
+                  "latent_dim": 8, "fourier_modes": 2}}
+
+
+def _config(variant: str, loop: str, **safety) -> dict:
+    cfg = json.loads(json.dumps(TINY))
+    cfg.update(variant=variant, loop=loop, name=f"{variant}-{loop}")
+    if safety:
+        cfg["safety"] = safety
+    return cfg
+
+
+def _pair(root: Path, variant: str, **safety) -> dict:
+    runs = {}
+    for loop in ("host", "device"):
+        out = root / f"{variant}-{loop}"
+        results = run_experiment(_config(variant, loop, **safety), out)
+        runs[loop] = {"out": out, "results": results, "telemetry": read_jsonl(out / "telemetry.jsonl"),
+                      "checkpoint": ckpt.load(out, config_hash(build_run_config(_config(variant, loop, **safety))))}
+    return runs
+
+
+def _close(a, b, rtol=RTOL, atol=ATOL) -> None:
+    np.testing.assert_allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), rtol=rtol, atol=atol)
+
+
+def _assert_same_run(host: dict, device: dict) -> None:
+    assert host["results"]["timings"]["loop"] == "host" and device["results"]["timings"]["loop"] == "device"
+    ht, dt = host["telemetry"], device["telemetry"]
+    assert [(l["kind"], l.get("step")) for l in ht] == [(l["kind"], l.get("step")) for l in dt]
+    for h, d in zip(ht, dt):
+        if h["kind"] == "step":
+            assert (h["episode"], h["safety_mode"], sorted(h["diagnostics"])) == \
+                   (d["episode"], d["safety_mode"], sorted(d["diagnostics"]))
+            _close(h["action"], d["action"])
+            _close(h["reward"], d["reward"])
+            _close([h["diagnostics"][k] for k in sorted(h["diagnostics"])],
+                   [d["diagnostics"][k] for k in sorted(d["diagnostics"])])
+        elif h["kind"] == "safety":
+            assert (h["reason"], h["intervention"], h["mode_before"], h["mode_after"]) == \
+                   (d["reason"], d["intervention"], d["mode_before"], d["mode_after"])
+        else:
+            _close([h[k] for k in sorted(h) if k != "kind"], [d[k] for k in sorted(d) if k != "kind"],
+                   PARAM_RTOL, PARAM_ATOL)
+    he, de = host["results"]["episodes"], device["results"]["episodes"]
+    assert [(e["length"], e["diverged"], e["unsafe"]) for e in he] == [(e["length"], e["diverged"], e["unsafe"])
+                                                                      for e in de]
+    _close([e["return"] for e in he], [e["return"] for e in de])
+    hs, ds = host["results"]["summary"], device["results"]["summary"]
+    assert sorted(hs) == sorted(ds)
+    for k in hs:
+        _close(0.0 if hs[k] is None else hs[k], 0.0 if ds[k] is None else ds[k])
+    assert host["results"]["safety"]["interventions"] == device["results"]["safety"]["interventions"]
+    assert host["results"]["safety"]["mode_steps"] == device["results"]["safety"]["mode_steps"]
+    hc, dc = host["checkpoint"], device["checkpoint"]
+    np.testing.assert_array_equal(hc["key"], dc["key"])  # the same key sequence, split for split
+    assert hc["normalizer"]["count"] == dc["normalizer"]["count"]
+    _close(hc["normalizer"]["mean"], dc["normalizer"]["mean"])
+    _close(hc["normalizer"]["m2"], dc["normalizer"]["m2"], PARAM_RTOL, PARAM_ATOL)
+    _close(hc["obs"], dc["obs"])
+    _close(hc["x_prev"], dc["x_prev"])
+    assert (hc["loop"]["step"], hc["loop"]["episode"], hc["loop"]["updates"], hc["loop"]["telemetry_lines"]) == \
+           (dc["loop"]["step"], dc["loop"]["episode"], dc["loop"]["updates"], dc["loop"]["telemetry_lines"])
+    hp = flax.serialization.msgpack_restore(hc["agent"])
+    dp = flax.serialization.msgpack_restore(dc["agent"])
+    h_leaves, d_leaves = _leaves(hp), _leaves(dp)
+    assert [k for k, _ in h_leaves] == [k for k, _ in d_leaves]
+    for (name, a), (_, b) in zip(h_leaves, d_leaves):
+        _close(a, b, PARAM_RTOL, PARAM_ATOL)
+
+
+def _leaves(tree, prefix="") -> list[tuple[str, np.ndarray]]:
+    if isinstance(tree, dict):
+        return [leaf for k in sorted(tree) for leaf in _leaves(tree[k], f"{prefix}/{k}")]
+    return [(prefix, np.asarray(tree))]
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    return _pair(tmp_path_factory.mktemp("device-loop"), "ppo_baseline")
+
+
+def test_ppo_baseline_device_loop_is_the_host_loop(baseline):
+    _assert_same_run(baseline["host"], baseline["device"])
+    used = baseline["device"]["results"]["timings"]["device_loop"]
+    assert used == {"segments": 3, "device_steps": 48, "host_steps": 0}  # one segment per rollout, nothing host-stepped
+    assert baseline["device"]["results"]["episodes"][0]["length"] == 12  # resets happened inside segments
+
+
+def test_no_scientist_with_the_encoder_device_loop_is_the_host_loop(tmp_path):
+    runs = _pair(tmp_path, "no_scientist")
+    _assert_same_run(runs["host"], runs["device"])
+    assert runs["device"]["results"]["timings"]["device_loop"]["device_steps"] == 48
+
+
+def test_envelope_intervening_mid_segment_still_gives_the_host_run(tmp_path):
+    # TG actions of this agent lie in +-0.05: a rate limit of 0.04 is clipped now and then, in nominal mode
+    runs = _pair(tmp_path, "ppo_baseline", max_action_rate=0.04)
+    _assert_same_run(runs["host"], runs["device"])
+    safety = runs["device"]["results"]["safety"]
+    assert safety["interventions"].get("clip", 0) > 0
+    used = runs["device"]["results"]["timings"]["device_loop"]
+    assert used["device_steps"] > 0 and used["host_steps"] > 0  # some steps from segments, the guarded ones host-stepped
+    assert used["device_steps"] + used["host_steps"] == 48
+
+
+def test_resume_of_a_device_run_finishes_it_to_the_same_result(baseline, tmp_path):
+    cfg = _config("ppo_baseline", "device")
+    out = tmp_path / "resumed"
+    assert run_experiment(cfg, out, stop_after=20) == {"interrupted_at": 20}  # checkpoint at 16, a segment of 4
+    resumed = run_experiment(cfg, out, resume=True)
+    full = baseline["device"]["results"]
+    strip = lambda r: json.dumps({k: v for k, v in r.items() if k not in ("timings", "provenance")}, sort_keys=True)
+    assert strip(resumed) == strip(full)
+    assert read_jsonl(out / "telemetry.jsonl") == baseline["device"]["telemetry"]
+
+
+def test_device_loop_refused_with_the_reason_and_nothing_written(tmp_path):
+    cfg = _config("v2_hybrid", "device")
+    with pytest.raises(ConfigError, match="uses the scientist.*loop: 'auto'"):
+        run_experiment(cfg, tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    for variant, why in (("v2_residual", "scientist"), ("ppo_recurrent", "recurrent core")):
+        kind, reason = choose_loop(build_run_config(_config(variant, "auto")), stride=EPISODE_SEED_STRIDE)
+        assert kind == "host" and why in reason
+    auto = build_run_config(_config("ppo_baseline", "auto"))
+    assert choose_loop(auto, stride=EPISODE_SEED_STRIDE) == ("device", None)
+    assert choose_loop(auto, stride=EPISODE_SEED_STRIDE, observer=print)[0] == "host"
+    big_seed = build_run_config({**_config("ppo_baseline", "device"), "seed": 2**31 - 10})
+    with pytest.raises(ConfigError, match="32-bit"):
+        choose_loop(big_seed, stride=EPISODE_SEED_STRIDE)
+    # the loop is not part of what a run computes: it leaves the config hash alone
+    assert config_hash(build_run_config(_config("ppo_baseline", "host"))) == config_hash(auto)
+
+
+#: Programs a fresh process compiles for a 48-step ppo_baseline device-loop run on Taylor-Green 8x8x4 (see
+#: the script). Eight are jitted programs: the world's stage and init, PRNG seeding, splitting and
+#: unstacking, the agent's parameters, the one segment program ``run`` (every segment, whatever its length,
+#: resets and bootstraps inside), ``ppo.value`` (the update's last value) and one ``ppo.update``; the other 33
+#: are single eager operations while the world and its diagnostics are built and read (the host loop's too).
+#: A second run in the process (another seed, stopped at step 21: segments of 16 and 5 steps) compiles one
+#: program, the new world instance's own jitted init; the segment program is shared. A change that compiles
+#: a program per segment length, per step or per run raises them.
+EXPECTED_DEVICE_COMPILATIONS = (41, 1)
+
+_SCRIPT = """
+import json, sys, tempfile
+from pathlib import Path
+from atom_sdk.compilation import CompilationCounter
+from atom_sdk.experiment.runner import run_experiment
+cfg = json.loads(sys.argv[1])
+with tempfile.TemporaryDirectory() as tmp:
+    r = run_experiment(cfg, Path(tmp) / "run")
+    with CompilationCounter() as again:
+        run_experiment({**cfg, "seed": cfg["seed"] + 1}, Path(tmp) / "again", stop_after=21)
+print("RESULT " + json.dumps({"compilations": [r["timings"]["compilations"], again.as_dict()["compilations"]],
+                              "loop": r["timings"]["loop"], "device_loop": r["timings"]["device_loop"]}))
+"""
+
+
+def test_device_loop_compilations_are_pinned(tmp_path):
+    env = {**os.environ, "ATOM_COMPILATION_CACHE": "off", "JAX_PLATFORMS": "cpu"}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    cfg = _config("ppo_baseline", "device")
+    done = subprocess.run([sys.executable, "-c", _SCRIPT, json.dumps(cfg)], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads([l for l in done.stdout.splitlines() if l.startswith("RESULT ")][-1][len("RESULT "):])
+    assert result["loop"] == "device" and result["device_loop"]["segments"] == 3
+    assert tuple(result["compilations"]) == EXPECTED_DEVICE_COMPILATIONS, result
