@@ -213,3 +213,24 @@ def test_start_ramp_starts_at_rest_and_reaches_the_inlet_speed() -> None:
     assert inflow[3] == pytest.approx(u, rel=0.1)  # the inlet column lags the moving-wall speed by a few %
     with pytest.raises(WorldParameterError):
         SphereWorld.check_config(grid=TINY, start_ramp=-1)
+
+
+def test_validation_refuses_a_3d1z_height_off_the_mirror_planes_and_unknown_budgets() -> None:
+    from atom_sdk.worlds import lbm3d_validation as v
+
+    with pytest.raises(ValueError, match="multiple of 41"):
+        v.schafer_turek_3d1z(Cylinder3DWorld, height=28)
+    with pytest.raises(ValueError, match="unknown sphere budget"):
+        v.sphere_re100(SphereWorld, budget="huge")
+    assert all(b["height"] % 41 == 0 for b in v.ST3_BUDGETS.values())
+
+
+def test_sphere_blockage_correction_and_drag_correlations() -> None:
+    from atom_sdk.worlds import lbm3d_validation as v
+
+    # D = 8 in a 48-cell duct, C_D = 1.1: solid 0.81 (pi 8^3 / 6) / 48^3 = 0.00196, wake 1.1 (16 pi) / (4 48^2) = 0.00600
+    assert v.duct_blockage(1.1, 8.0, 48.0) == pytest.approx(0.00196 + 0.00600, abs=2e-5)
+    assert v.duct_blockage(1.1, 8.0, 96.0) < v.duct_blockage(1.1, 8.0, 48.0) / 3.9  # falls at least as (D/W)^2
+    assert v.schiller_naumann_cd(100.0) == pytest.approx(1.092, abs=1e-3)
+    assert v.clift_grace_weber_cd(100.0) == pytest.approx(1.109, abs=1e-3)
+    assert abs(v.schiller_naumann_cd(100.0) / v.JOHNSON_PATEL_CD - 1) < v.SPHERE_TOL
