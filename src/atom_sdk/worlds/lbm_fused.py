@@ -103,20 +103,22 @@ def resolve_backend(backend: str, dtype: jnp.dtype) -> str:
     return "xla"
 
 
-@partial(jax.jit, static_argnames=("steps", "tau", "kind", "magic", "backend", "threads"))
+@partial(jax.jit, static_argnames=("steps", "tau", "kind", "magic", "backend", "threads", "time_block"))
 def run_periodic_fused(f: jax.Array, steps: int, tau: float, kind: str = "trt", magic: float = 0.25,
-                       backend: Backend = "auto", threads: int | None = None) -> jax.Array:
+                       backend: Backend = "auto", threads: int | None = None,
+                       time_block: int | None = None) -> jax.Array:
     """``steps`` fused periodic updates of a D2Q9 ``(9, nx, ny)`` or D3Q19 ``(19, nx, ny, nz)`` state.
 
     Same result as ``lbm.run_periodic`` / ``lbm_d3q19.run_periodic`` to float32 round-off.
-    ``threads`` sets the native kernel's OpenMP threads (default: the CPUs of this process).
+    ``threads`` sets the native kernel's OpenMP threads (default: the CPUs of this process);
+    ``time_block`` its D2Q9 updates per sweep over memory (default ``lbm_native.default_time_block``).
     """
     _lattice(f)
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     om_p, om_m = relaxation_rates(tau, kind, magic)
     if resolve_backend(backend, f.dtype) == "native":
-        return lbm_native.run_periodic_native(f, steps, om_p, om_m, threads)
+        return lbm_native.run_periodic_native(f, steps, om_p, om_m, threads, time_block)
     return _run_xla(f, steps, om_p, om_m)
 
 
