@@ -53,6 +53,9 @@ def test_analysis_recovers_a_known_mean_field_wake(synthetic_wake: dict) -> None
     # from the mean flow (r ~ 0, a_shift = 1) the shift decays as exp(-LAM t): half in ln 2 / LAM
     assert res["mean_decay"]["t_data"] == pytest.approx(np.log(2) / LAM, rel=0.02)
     assert res["mean_decay"]["t_model"] == pytest.approx(res["mean_decay"]["t_data"], rel=0.05)
+    # one mean-field model, one shift rate: both restarts measure LAM
+    assert res["mean_decay"]["lambda_mean_flow"] == pytest.approx(LAM, rel=0.03)
+    assert res["mean_decay"]["lambda_off_cycle"] == pytest.approx(LAM, rel=0.03)
 
 
 def test_crossing_time_interpolates_between_samples() -> None:
