@@ -1,10 +1,10 @@
 """The bulk-damped TRT collision used by the shedding benchmarks (cylinder.collide_bulk_damped).
 
 Why these checks: the Schäfer–Turek 2D-2 maxima were inflated by the channel's acoustic standing
-waves, which plain TRT hardly damps at tau near 1/2. Raising the bulk viscosity must (1) leave TRT
-itself unchanged when the bulk rate equals the shear rate, (2) damp sound at the rate of linear
-acoustics, Gamma = k^2 (nu + nu_b) / 2 with nu_b = c_s^2 (1/s_b - 1/2), and (3) leave a shear wave,
-which has no compression, decaying at exactly nu k^2.
+waves, which plain TRT hardly damps at tau near 1/2. Raising the bulk viscosity of the MRT collision
+must (1) leave the kernel's MRT unchanged at its own bulk rate 1.4, (2) damp sound at the rate of
+linear acoustics, Gamma = k^2 (nu + nu_b) / 2 with nu_b = c_s^2 (1/s_b - 1/2), and (3) leave a shear
+wave, which has no compression, decaying at exactly nu k^2.
 """
 
 from __future__ import annotations
@@ -63,17 +63,17 @@ def shear_decay_rate(tau: float, bulk: float | None, steps: int = 400, eps: floa
     return float(-np.polyfit(t[50:], np.log(np.abs(_mode(m[:, 2]))[50:]), 1)[0])
 
 
-def test_bulk_rate_equal_to_the_shear_rate_is_plain_trt() -> None:
+def test_the_kernels_own_bulk_rate_is_its_mrt_collision() -> None:
     key = jax.random.split(jax.random.PRNGKey(0), 4)
     rho = 1.0 + 0.01 * jax.random.normal(key[0], (16, 12))
     ux, uy = (0.05 * jax.random.normal(k, (16, 12)) for k in key[1:3])
     f = lbm.equilibrium(rho, ux, uy) + 1e-3 * jax.random.normal(key[3], (9, 16, 12))
     tau = 0.527
-    trt = lbm.collide(f, tau, "trt")
-    assert float(jnp.max(jnp.abs(collide_bulk_damped(f, tau, 1.0 / tau) - trt))) < 2e-7
+    mrt = lbm.collide(f, tau, "mrt")
+    assert float(jnp.max(jnp.abs(collide_bulk_damped(f, tau, 1.4) - mrt))) < 2e-7
     damped = collide_bulk_damped(f, tau, 0.5)
-    assert float(jnp.max(jnp.abs(damped - trt))) > 1e-3  # the bulk rate does act...
-    for a, b in zip(lbm.moments(damped), lbm.moments(trt)):  # ...and conserves mass and momentum
+    assert float(jnp.max(jnp.abs(damped - mrt))) > 1e-3  # the bulk rate does act...
+    for a, b in zip(lbm.moments(damped), lbm.moments(mrt)):  # ...and conserves mass and momentum
         assert float(jnp.max(jnp.abs(a - b))) < 1e-6
 
 
@@ -92,10 +92,10 @@ def test_bulk_damping_speeds_sound_decay_twentyfold_and_leaves_shear_untouched()
     assert shear_decay_rate(tau, 0.5) == pytest.approx(exact, rel=0.01)  # float32 fit: 0.3 % apart
 
 
-def test_bulk_rate_is_refused_outside_trt_or_its_stable_range() -> None:
+def test_bulk_rate_is_refused_outside_mrt_or_its_stable_range() -> None:
     from atom_sdk.worlds.cylinder import CylinderWorld
 
     geo = CylinderWorld(grid=(220, 41, 1)).geometry
-    for kind, bulk in (("bgk", 0.5), ("mrt", 0.5), ("trt", 2.0), ("trt", 0.0)):
+    for kind, bulk in (("bgk", 0.5), ("trt", 0.5), ("mrt", 2.0), ("mrt", 0.0)):
         with pytest.raises(ValueError, match="bulk_rate needs"):
             make_substep(geo, 0.53, kind, jnp.float32, bulk)
