@@ -84,6 +84,49 @@ def test_native_threads_agree_and_auto_picks_native_on_cpu() -> None:
         lbm_native.run_periodic_native(f0.astype(jnp.float16), 1, 1.0, 1.0)
 
 
+@pytest.mark.skipif(not lbm_native.available(), reason="no C++ compiler for the native kernels")
+@pytest.mark.parametrize("shape", [(20, 14), (3, 1), (1, 5), (5, 2), (7, 33)])
+def test_native_time_blocking_is_bit_identical(shape: tuple[int, int]) -> None:
+    """K updates per sweep (private rings of intermediate rows) give the single-pass bits, for any K and threads."""
+    f0 = _d2q9(*shape, seed=3)
+    ref = np.asarray(lbm.run_periodic(f0 + 0, 7, 0.66, "trt"))
+    single = np.asarray(lbm_fused.run_periodic_fused(f0, 7, 0.66, backend="native", threads=1, time_block=1))
+    np.testing.assert_allclose(single, ref, rtol=0, atol=ATOL)
+    for block, threads in [(2, 2), (3, 1), (4, 2), (5, 2), (7, 1), (9, 2)]:  # 7 steps: whole, partial, one sweep
+        out = np.asarray(lbm_fused.run_periodic_fused(f0, 7, 0.66, backend="native", threads=threads,
+                                                      time_block=block))
+        np.testing.assert_array_equal(out, single, err_msg=f"time_block={block} threads={threads}")
+
+
+@pytest.mark.skipif(not lbm_native.available(), reason="no C++ compiler for the native kernels")
+def test_native_copy_and_time_block_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = jnp.arange(9 * 6 * 5, dtype=jnp.float32).reshape(9, 6, 5)
+    for repeats in (1, 2, 3):
+        np.testing.assert_array_equal(np.asarray(lbm_native.copy_native(x, repeats, threads=2)), np.asarray(x))
+    with pytest.raises(ValueError, match="repeats"):
+        lbm_native.copy_native(x, 0)
+    with pytest.raises(ValueError, match="time_block"):
+        lbm_native.run_periodic_native(_d2q9(8, 8), 2, 1.5, 1.5, time_block=0)
+    monkeypatch.delenv("ATOM_LBM_TIME_BLOCK", raising=False)
+    # rings of 4 rows x 9 populations x ny floats per extra update, within 1 MiB, at most 4 updates
+    assert [lbm_native.default_time_block(ny) for ny in (16, 512, 2048, 4096, 8192)] == [4, 4, 4, 2, 1]
+    monkeypatch.setenv("ATOM_LBM_TIME_BLOCK", "3")
+    assert lbm_native.default_time_block(512) == 3
+
+
+def test_native_library_is_keyed_by_cpu_and_falls_back_without_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """-march=native code must not be reused on another CPU; without a compiler auto picks xla."""
+    here = lbm_native._library_path("g++")
+    monkeypatch.setattr(lbm_native, "_cpu_signature", lambda: "model name : another CPU")
+    assert lbm_native._library_path("g++") != here
+    monkeypatch.setattr(lbm_native, "_state", {})
+    monkeypatch.setattr(lbm_native, "_compiler", lambda: None)
+    assert not lbm_native.available()
+    assert lbm_fused.resolve_backend("auto", jnp.float32) == "xla"
+    with pytest.raises(RuntimeError, match="no C\\+\\+ compiler"):
+        lbm_native.load()
+
+
 def test_bench_report_is_consistent() -> None:
     """The bench's arithmetic (not its timings): 72 B per update, shares of the same-run copy bound."""
     from atom_sdk.worlds.bench import bytes_per_update, run_lbm_benchmarks
@@ -95,13 +138,24 @@ def test_bench_report_is_consistent() -> None:
     assert part["bound_mlups"] == pytest.approx(part["copy_bound"]["bytes_per_second"] / 72 / 1e6)
     kinds = {(row["kernel"], row.get("backend")) for row in part["rows"]}
     assert {("reference", None), ("fused", "xla"), ("numpy", None)} <= kinds
+    bound = part["copy_bound"]
+    assert bound["footprint_bytes"] == 2 * 9 * 16 * 16 * 4 and bound["resident_in"] in ("last-level cache", "DRAM", None)
+    assert bound["bytes_per_second"] == max(m["bytes_per_second"] for m in bound["measured"].values())
+    assert "copy xla" in bound["measured"]
     for row in part["rows"]:
         assert row["mlups"] > 0
         assert row["fraction_of_copy_bound"] == pytest.approx(row["mlups"] / part["bound_mlups"])
+        if row.get("backend") == "native":
+            assert row["threads"] == r["native_threads"]
+            assert row["memory_bytes_per_update"] == pytest.approx(72 / row["time_block"])
         assert row["fraction_of_copy_bound_cpu"] == pytest.approx(
             row["mlups_per_cpu_second"] * 72e6 / part["copy_bound"]["bytes_per_cpu_second"])
     assert next(row for row in part["rows"] if row["kernel"] == "reference")["vs_reference"] == 1.0
     assert r["goal"]["case"].startswith("fused") and r["goal"]["target"] == 0.7
+    assert r["goal"]["single_pass_case"].startswith("fused")
+    if lbm_native.available():
+        assert "copy native" in bound["measured"] and bound["threads"] == r["native_threads"]
+        assert {row["time_block"] for row in part["rows"] if row.get("backend") == "native"} == {1, r["native_time_block"]}
     assert len(r["load_average"]["before"]) == 3 and "d3q19" not in r
     with pytest.raises(ValueError, match="size must be"):
         run_lbm_benchmarks(size=2)

@@ -310,14 +310,19 @@ def _cpu_signature() -> str:
     return "\n".join(sorted(set(keep)))
 
 
+def _library_path(cxx: str) -> Path:
+    """Cache path of the library: keyed by source, flags, compiler, CPU (model and flags) and jax version."""
+    key = hashlib.sha256("|".join([_SOURCE, *_FLAGS, cxx, platform.machine(), _cpu_signature(),
+                                   jax.__version__]).encode()).hexdigest()[:16]
+    return _cache_dir() / f"lbm_{key}.so"
+
+
 def _build() -> Path:
-    """Compile the kernel library (cached by source, flags, compiler and CPU) and return its path."""
+    """Compile the kernel library once per machine (see :func:`_library_path`) and return its path."""
     cxx = _compiler()
     if cxx is None:
         raise RuntimeError("no C++ compiler on PATH (install g++ or set $CXX) for the native LBM kernels")
-    key = hashlib.sha256("|".join([_SOURCE, *_FLAGS, cxx, platform.machine(), _cpu_signature(),
-                                   jax.__version__]).encode()).hexdigest()[:16]
-    out = _cache_dir() / f"lbm_{key}.so"
+    out = _library_path(cxx)
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
