@@ -85,10 +85,11 @@ def test_two_seeds_train_in_one_program_deterministically():
 
 
 @pytest.mark.parametrize("variant", ["v2_hybrid", "v2_residual", "v2_raw", "v1_raw"])
-def test_scientist_variants_are_refused(variant):
+def test_scientist_variants_are_not_one_pure_program(variant):
     cfg = build_run_config({**TINY, "variant": variant})
-    with pytest.raises(ConfigError, match="host-stepped runner"):
-        train_seeds_vectorized(cfg, [0, 1])
+    with pytest.raises(ConfigError, match="train_seeds_vectorized"):  # make_seed_trainer's check
+        check_vectorizable(cfg)
+    assert check_vectorizable(cfg, scientist=True).use_scientist  # train_seeds_vectorized's
 
 
 def test_ablated_scientist_and_bad_minibatching_are_handled():

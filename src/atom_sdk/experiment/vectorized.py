@@ -3,7 +3,9 @@
 Why: the host-stepped runner pays Python and host<->device transfers on every step, and runs
 seeds one after another. Without a scientist (NumPy code) the whole closed loop, physics,
 observation normalisation and PPO, is a pure JAX function of the seed, so N seeds can be one
-``jit(vmap(train))`` program that never leaves the device.
+``jit(vmap(train))`` program that never leaves the device. With a scientist,
+``train_seeds_vectorized`` hands over to ``experiment.vectorized_science``: all seeds' segments
+between refits run as one vmapped program and each seed's host scientist refits in between.
 
 ``DynamicsEnv`` follows the gymnax 1.0 API (``reset(key, params) -> (obs, state)``;
 ``step(key, state, action, params) -> (obs, state, reward, terminated, truncated, info)``
@@ -289,14 +291,20 @@ class SeedTrainer:
     max_recorded: int
 
 
-def check_vectorizable(config: RunConfig) -> VariantSpec:
-    """The resolved variant, or a ConfigError when it needs the host-stepped runner."""
+def check_vectorizable(config: RunConfig, *, scientist: bool = False) -> VariantSpec:
+    """The resolved variant, or a ConfigError when it needs the host-stepped runner.
+
+    ``scientist=True``: a variant with a scientist is accepted (``train_seeds_vectorized`` runs it
+    with one host scientist per seed, ``experiment.vectorized_science``); the pure one-program
+    trainer (``make_seed_trainer``) refuses it.
+    """
     variant = resolve_variant(config)
-    if variant.use_scientist:
+    if variant.use_scientist and not scientist:
         raise ConfigError(
-            f"variant '{config.variant}' uses the scientist (NumPy/PySINDy, stepped on the host) and cannot be "
-            "vectorised; run it with the host-stepped runner (atom_sdk.experiment.runner.run_experiment), or "
-            "use 'ppo_baseline'/'no_scientist' (or set ablate_scientist: true) for vectorised training")
+            f"variant '{config.variant}' uses the scientist (NumPy fits on the host), so it is not one pure "
+            "program; train it with train_seeds_vectorized (a host scientist per seed, segments on the device) "
+            "or the host-stepped runner (atom_sdk.experiment.runner.run_experiment), or use "
+            "'ppo_baseline'/'no_scientist' (or set ablate_scientist: true) for make_seed_trainer")
     a = config.agent
     if a.rollout_length % a.num_minibatches:
         raise ConfigError(
@@ -359,17 +367,25 @@ def _check_seeds(seeds: list[int]) -> np.ndarray:
     return arr.astype(np.int32)
 
 
-def train_seeds_vectorized(config: RunConfig | dict[str, Any], seeds: list[int]) -> dict[str, Any]:
+def train_seeds_vectorized(config: RunConfig | dict[str, Any], seeds: list[int], *,
+                           workers: int = 1) -> dict[str, Any]:
     """Train one agent per seed, all seeds in one jitted, vmapped program on the device.
 
     Returns per-seed ``mean_return`` / ``final_return`` / ``mean_reward`` /
     ``episodes_completed`` / ``diverged_episodes`` (defined as in the runner's results
     summary), the recorded episode returns, each update's PPO metrics and timings.
-    Raises ``ConfigError`` for variants with a scientist (they need the host-stepped runner).
+    A variant with a scientist runs as device segments between host refits, one scientist per
+    seed (``experiment.vectorized_science``; ``workers`` threads refit them); its seeds also
+    report their accepted ``laws`` and trust. ``ConfigError`` names what needs the host runner.
     """
     config = resolve_config(config)
-    check_vectorizable(config)
+    variant = check_vectorizable(config, scientist=True)
     seed_arr = _check_seeds(seeds)
+    if variant.use_scientist:
+        from atom_sdk.experiment.vectorized_science import train_science_seeds
+
+        return train_science_seeds(config, seed_arr, env_type=DynamicsEnv, program_key=_program_key(config),
+                                   workers=workers)
     key = _program_key(config)
     cached = _compiled.cache_info().currsize
     trainer, fn, compile_s = _compiled(key, len(seed_arr))

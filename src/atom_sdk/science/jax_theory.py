@@ -156,27 +156,28 @@ def freeze(scientist: Scientist, dtype: Any = jnp.float32) -> FrozenTheory:
     scores = np.full((window, n), np.inf)
     held = np.asarray(aci.scores, dtype=float).reshape(-1, n)[-window:]
     scores[: len(held)] = held
-    f = jnp.dtype(dtype)
-    return FrozenTheory(
-        coef=jnp.asarray(coef, f), active=jnp.asarray(active), powers=jnp.asarray(powers),
-        trig_index=jnp.asarray(trig_index), trig_freq=jnp.asarray(trig_freq, f), trig_sin=jnp.asarray(trig_sin),
-        dt=jnp.asarray(scientist.dt, f), has_theory=jnp.asarray(scientist.theory is not None),
-        trust=jnp.asarray(scientist.trust, f), gate=jnp.asarray(scientist._trust_threshold, f),
-        last_residual=jnp.asarray(scientist._last_residual, f),
-        alpha=jnp.asarray(aci.alpha, f), gamma=jnp.asarray(aci.gamma, f),
-        n_seen=jnp.asarray(aci.n_seen, jnp.int32), n_miss=jnp.asarray(np.rint(aci.n_miss), jnp.int32),
-        scores=jnp.asarray(scores, f), n_scores=jnp.asarray(len(held), jnp.int32),
-        head=jnp.asarray(len(held) % window, jnp.int32),
+    f = jax.dtypes.canonicalize_dtype(dtype)  # float32 unless JAX's x64 mode is on
+    i32 = np.int32
+    host = FrozenTheory(
+        coef=coef.astype(f), active=active, powers=powers, trig_index=trig_index, trig_freq=trig_freq.astype(f),
+        trig_sin=trig_sin, dt=np.asarray(scientist.dt, f), has_theory=np.asarray(scientist.theory is not None),
+        trust=np.asarray(scientist.trust, f), gate=np.asarray(scientist._trust_threshold, f),
+        last_residual=np.asarray(scientist._last_residual, f),
+        alpha=np.asarray(aci.alpha, f), gamma=np.asarray(aci.gamma, f),
+        n_seen=np.asarray(aci.n_seen, i32), n_miss=np.rint(aci.n_miss).astype(i32),
+        scores=scores.astype(f), n_scores=np.asarray(len(held), i32), head=np.asarray(len(held) % window, i32),
         n_vars=n, n_ctrl=scientist.n_ctrl, method=str(scientist._cfg["step_method"]),
         max_power=int(powers.max()) if powers.size else 0,
     )
+    return jax.device_put(host)  # one transfer; jnp.asarray per leaf would compile per shape
 
 
 def stack(frozen: Sequence[FrozenTheory]) -> FrozenTheory:
     """Many seeds' frozen theories as one, with a leading seed axis (for ``jax.vmap``)."""
     if not frozen:
         raise ValueError("stack needs at least one frozen theory")
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *frozen)
+    # stacked on the host: jnp.stack would compile one small program per leaf shape
+    return jax.device_put(jax.tree.map(lambda *leaves: np.stack([np.asarray(v) for v in leaves]), *frozen))
 
 
 # ----------------------------------------------------------------------------- the law

@@ -1,0 +1,475 @@
+"""Many seeds of a scientist variant at once: the device rolls out every seed between refits.
+
+Why: a variant with a scientist (``v2_hybrid``, ``v2_residual``, ``v2_raw``, ``v1_raw``) cannot be one
+``jit(vmap(train))`` program, because its scientist fits laws with NumPy. But between two refits
+(``fit_every`` steps) the scientist's side of the loop is a fixed theory plus two small pieces
+of state, which :mod:`atom_sdk.science.jax_theory` runs on the device. So each seed keeps its own
+host :class:`~atom_sdk.science.Scientist`; the device runs all seeds' *segments* (from one refit
+to the next, never across a PPO update) as one vmapped program with each seed's frozen theory
+as input, and between segments the host feeds each scientist the segment's readings in order
+(exactly the runner's ``observe``/``mark_boundary``/``update(step)`` calls), refits, and
+freezes the theories again. A fit is due at a step the host can predict; where an episode end
+makes it due earlier than predicted (before the first fit only), the segment is run again,
+shorter. Each seed's run is then the host-stepped runner's run with ``safety.enabled: false``,
+to float32 rounding (the device's normaliser and frozen theory are float32).
+
+Limits (``ConfigError`` says which): no latent science or Jacobian features, no recurrent core,
+no measurement noise (its draws are the host's), the ``"sparse"`` backend, and
+``v2_residual`` only on worlds whose control target has a device form (``DEVICE_TARGETS``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from atom_sdk.agent import ppo as P
+from atom_sdk.agent.running_stats import RunningNorm
+from atom_sdk.config import RunConfig
+from atom_sdk.errors import ConfigError
+from atom_sdk.experiment.variants import VariantSpec, agent_settings_for
+from atom_sdk.science import jax_theory as jt
+from atom_sdk.worlds.base import World
+
+__all__ = ["DEVICE_TARGETS", "science_blocker", "train_science_seeds"]
+
+
+def _taylor_green_target(diag: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
+    """``TaylorGreenWorld.control_target`` on the device: the amplitude of the target energy, A's sign."""
+    amp = diag["amplitude"]
+    sign = jnp.where(amp == 0, 1.0, jnp.sign(amp))
+    return jnp.reshape(sign * jnp.sqrt(4.0 * diag["target_energy"]), (1,)), jnp.ones((1,), amp.dtype)
+
+
+#: world id -> ``control_target`` as a function of the device diagnostics (what ``v2_residual`` needs)
+DEVICE_TARGETS: dict[str, Callable[[dict[str, jax.Array]], tuple[jax.Array, jax.Array]]] = {
+    "analytical:taylor_green": _taylor_green_target,
+}
+
+
+def science_blocker(config: RunConfig, variant: VariantSpec, world: Any) -> str | None:
+    """Why the seed-vectorised trainer cannot run this scientist variant (None when it can)."""
+    if variant.latent_science or variant.jacobian:
+        return "latent science and Jacobian features need the host-stepped runner"
+    if variant.recurrent:
+        return "the recurrent core needs the host-stepped runner"
+    if float(config.world.measurement_noise) != 0.0:
+        return "world.measurement_noise > 0 draws the scientist's readings on the host; set it to 0"
+    if type(world).observables is not World.observables:
+        return f"world '{config.world.name}' overrides observables(), which the device does not see"
+    if not getattr(world, "observable_names", ()):
+        return f"world '{config.world.name}' has no observables for the scientist"
+    if variant.residual_policy and config.world.name not in DEVICE_TARGETS:
+        return (f"variant '{config.variant}' needs world '{config.world.name}''s control target on the device; "
+                f"known for {sorted(DEVICE_TARGETS)}")
+    return None
+
+
+# ----------------------------------------------------------------------------- device state
+class SciSeedCarry(struct.PyTreeNode):
+    """One seed's loop state on the device, between two host events."""
+
+    env_state: Any
+    obs: jax.Array
+    norm: RunningNorm
+    ft: jt.FrozenTheory
+    x_prev: jax.Array  # the reading the next act sees (the observables before the next step)
+    u_prev: jax.Array  # the control applied last (zeros after a reset)
+    sci_x: jax.Array  # the scientist's last observation in this episode, and its control
+    sci_u: jax.Array
+    sci_has: jax.Array  # whether that observation exists (False after a boundary)
+    buffer: P.Rollout  # this rollout so far (rollout_length rows)
+    ep_return: jax.Array
+    ep_length: jax.Array
+    reward_sum: jax.Array
+    returns_sum: jax.Array
+    n_episodes: jax.Array
+    n_diverged: jax.Array
+    last_return: jax.Array
+    episode_returns: jax.Array
+    last: dict[str, Any]  # the segment's last step, for its time-limit bootstrap after a refit
+
+
+@dataclass(frozen=True)
+class _Programs:
+    """The compiled pieces of one (config, seeds) training, and what they were built from."""
+
+    agents: Callable
+    start: Callable
+    segment: Callable[[int], Callable]
+    rebootstrap: Callable
+    update: Callable
+    n_vars: int
+    n_ctrl: int
+
+
+def _stack(trees: list[Any]) -> Any:
+    """Trees stacked along a new leading axis on the host (``jnp.stack`` would compile per leaf)."""
+    return jax.device_put(jax.tree.map(lambda *leaves: np.stack([np.asarray(v) for v in leaves]), *trees))
+
+
+@functools.lru_cache(maxsize=8)
+def _programs(program_key: str, env_type: type) -> tuple[_Programs, Any, Any]:
+    """The programs of a config (name and seed aside), built once per process (jit caches by shape)."""
+    from atom_sdk.experiment.runner import make_world
+    from atom_sdk.experiment.variants import resolve_variant
+
+    config = RunConfig.model_validate(json.loads(program_key))
+    variant = resolve_variant(config)
+    world = make_world(config)
+    why = science_blocker(config, variant, world)
+    if why is not None:
+        raise ConfigError(f"cannot vectorise variant '{config.variant}': {why}",
+                          hint="run it with the host-stepped runner (run_experiment)")
+    env = env_type(world)
+    return _build(config, variant, world, env), variant, world
+
+
+def _build(config: RunConfig, variant: VariantSpec, world: Any, env: Any) -> _Programs:
+    settings = agent_settings_for(config, variant)
+    derived = P.DerivedSettings.for_run(settings, steps=config.steps, symplectic=variant.symplectic,
+                                        dt=float(world.dt))
+    params = env.default_params
+    names = tuple(world.observable_names)
+    n_vars, n_ctrl = len(names), int(np.prod(env.action_shape))
+    obs_size = int(np.prod(env.obs_shape))
+    feat_dim = 3 * n_vars + 2
+    rollout_length = settings.rollout_length
+    gamma = float(settings.gamma)
+    max_recorded = config.steps // env.max_episode_steps + 8
+    low = jnp.asarray(env.action_low, jnp.float32)
+    high = jnp.asarray(env.action_high, jnp.float32)
+    target_fn = DEVICE_TARGETS.get(config.world.name)
+    dynamics = env.dynamics
+
+    def readings(physics: Any) -> jax.Array:
+        diag = dynamics.diagnostics(physics)
+        return jnp.stack([jnp.asarray(diag[n], jnp.float32) for n in names])
+
+    def features(ft: jt.FrozenTheory, x: jax.Array, u: jax.Array) -> jax.Array:
+        """``ScienceBridge.features``: the theory features, trust-gated when the variant says so."""
+        f = jt.theory_features(ft, x, u)
+        if variant.trust_gate:
+            f = jnp.where(ft.trust >= ft.gate, f * ft.trust.astype(jnp.float32), jnp.zeros_like(f))
+        return f
+
+    def inputs(norm_obs: jax.Array, ft: jt.FrozenTheory, x: jax.Array, u: jax.Array, state: Any) -> dict:
+        out = {"vector": jnp.concatenate([norm_obs, features(ft, x, u)]).astype(jnp.float32)}
+        if variant.use_encoder:
+            out["fields"] = env.field_tensor(state)
+        return out
+
+    def controller(ft: jt.FrozenTheory, physics: Any, x: jax.Array) -> jax.Array:
+        """``ScienceBridge.controller``: the greedy theory control (zeros while untrusted)."""
+        goal, weights = target_fn(dynamics.diagnostics(physics))
+        u = jt.greedy_control(ft, x, goal, weights, low, high)
+        return jnp.where(jt.trusted(ft), u, jnp.zeros_like(u))
+
+    def agents(seeds: list[int]) -> tuple[P.AgentState, jax.Array]:
+        """Each seed's agent and key as ``Policy`` makes them (its jitted initialiser, shared with the
+        runner's runs in this process), stacked along a seed axis."""
+        world.reset(seed=seeds[0])
+        example = {"vector": np.zeros(obs_size + feat_dim, np.float32)}
+        if variant.use_encoder:
+            example["fields"] = world.field_tensor()
+        made, keys = [], []
+        for seed in seeds:
+            key, init_key = jax.random.split(jax.random.PRNGKey(seed))
+            made.append(P.create_agent(init_key, example, world.action_space, settings, derived))
+            keys.append(key)
+        return _stack(made), _stack(keys)
+
+    def start(seed: jax.Array, ft: jt.FrozenTheory) -> SciSeedCarry:
+        obs, env_state = env.reset_seed(seed, params)
+        example = inputs(jnp.zeros(obs_size, jnp.float32), ft, jnp.zeros(n_vars), jnp.zeros(n_ctrl), env_state)
+        buffer = P.Rollout(
+            inputs=jax.tree.map(lambda a: jnp.zeros((rollout_length, *a.shape), a.dtype), example),
+            actions=jnp.zeros((rollout_length, *env.action_shape), jnp.float32),
+            log_probs=jnp.zeros(rollout_length, jnp.float32), values=jnp.zeros(rollout_length, jnp.float32),
+            rewards=jnp.zeros(rollout_length, jnp.float32), dones=jnp.zeros(rollout_length, jnp.float32),
+            hiddens=None)
+        zero, none = jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32)
+        last = {"final_obs": jnp.zeros(env.obs_shape, env.obs_dtype), "x_after": jnp.zeros(n_vars, jnp.float32),
+                "u": jnp.zeros(n_ctrl, jnp.float32), "reward": zero, "boot": jnp.zeros((), bool)}
+        if variant.use_encoder:
+            last["fields"] = env.field_tensor(env_state)
+        return SciSeedCarry(
+            env_state=env_state, obs=obs, norm=RunningNorm.device(obs_size), ft=ft,
+            x_prev=readings(env_state.physics), u_prev=jnp.zeros(n_ctrl, jnp.float32),
+            sci_x=jnp.zeros(n_vars, jnp.float32), sci_u=jnp.zeros(n_ctrl, jnp.float32), sci_has=jnp.zeros((), bool),
+            buffer=buffer, ep_return=zero, ep_length=none, reward_sum=zero, returns_sum=zero, n_episodes=none,
+            n_diverged=none, last_return=zero, episode_returns=jnp.full((max_recorded,), jnp.nan, jnp.float32),
+            last=last)
+
+    def step(agent: P.AgentState, key: jax.Array, c: SciSeedCarry):
+        """One step of the runner's loop: act, world step, the scientist's observation, bookkeeping."""
+        key, act_key = jax.random.split(key)
+        norm = c.norm.update(c.obs)
+        inp = inputs(norm.normalize(c.obs), c.ft, c.x_prev, c.u_prev, c.env_state)
+        action, logp, value = P._act(agent, inp, act_key)
+        env_action = jnp.reshape(action, (n_ctrl,)).astype(jnp.float32)
+        if variant.residual_policy:
+            env_action = jnp.clip(controller(c.ft, c.env_state.physics, c.x_prev) + env_action, low, high)
+        obs, env_state, reward, term, trunc, info = env.step(act_key, c.env_state, env_action, params)
+        done = term | trunc
+        x_after = readings(info["final_state"].physics)
+        # the scientist observes (x_t, u_t): closes the transition from its last observation
+        ft = jt.observe(c.ft, c.sci_x, c.sci_u, c.x_prev, c.sci_has)
+        # at an episode end: the terminal reading, then the boundary
+        ft_end = jt.mark_boundary(jt.observe(ft, c.x_prev, env_action, x_after, True))
+        ft = jax.tree.map(lambda e, k: jnp.where(done, e, k), ft_end, ft)
+        boot = trunc & ~term
+        final = inputs(norm.normalize(info["final_observation"]), ft, x_after, env_action, info["final_state"])
+        v_final = jax.lax.cond(boot, lambda: P.value(agent, final), lambda: jnp.zeros((), jnp.float32))
+        reward32 = reward.astype(jnp.float32)
+        ep_return = c.ep_return + reward32
+        slot = jnp.where(done, c.n_episodes, max_recorded)
+        last = {"final_obs": info["final_observation"], "x_after": x_after, "u": env_action, "reward": reward32,
+                "boot": boot}
+        if variant.use_encoder:
+            last["fields"] = env.field_tensor(info["final_state"])
+        new = c.replace(
+            env_state=env_state, obs=obs, norm=norm, ft=ft,
+            x_prev=jnp.where(done, readings(env_state.physics), x_after),
+            u_prev=jnp.where(done, jnp.zeros_like(env_action), env_action),
+            sci_x=c.x_prev, sci_u=env_action, sci_has=~done,
+            ep_return=jnp.where(done, 0.0, ep_return), ep_length=jnp.where(done, 0, c.ep_length + 1),
+            reward_sum=c.reward_sum + reward32, returns_sum=c.returns_sum + jnp.where(done, ep_return, 0.0),
+            n_episodes=c.n_episodes + done.astype(jnp.int32), n_diverged=c.n_diverged + term.astype(jnp.int32),
+            last_return=jnp.where(done, ep_return, c.last_return),
+            episode_returns=c.episode_returns.at[slot].set(ep_return, mode="drop"), last=last)
+        row = (inp, action, logp, value, reward32 + gamma * v_final, done.astype(jnp.float32))
+        host = {"x": c.x_prev, "u": env_action, "done": done, "boot": boot, "x_after": x_after}
+        return key, new, row, host
+
+    @functools.lru_cache(maxsize=None)
+    def segment(length: int) -> Callable:
+        def run(agent: P.AgentState, key: jax.Array, c: SciSeedCarry, pos: jax.Array):
+            def body(kc, _):
+                key, c = kc
+                key, c, row, host = step(agent, key, c)
+                return (key, c), (row, host)
+
+            (key, c), (rows, host) = jax.lax.scan(body, (key, c), None, length=length)
+            inp, actions, logps, values, rewards, dones = rows
+            b = c.buffer
+            put = functools.partial(jax.lax.dynamic_update_slice_in_dim, start_index=pos, axis=0)
+            buffer = b.replace(inputs=jax.tree.map(lambda a, r: put(a, r), b.inputs, inp),
+                               actions=put(b.actions, jnp.reshape(actions, (length, *b.actions.shape[1:]))),
+                               log_probs=put(b.log_probs, logps), values=put(b.values, values),
+                               rewards=put(b.rewards, rewards), dones=put(b.dones, dones))
+            return key, c.replace(buffer=buffer), host
+
+        return jax.jit(jax.vmap(run, in_axes=(0, 0, 0, None)))
+
+    def rebootstrap(agent: P.AgentState, c: SciSeedCarry, pos: jax.Array) -> SciSeedCarry:
+        """The last step's time-limit bootstrap again, with the theory refrozen after its refit."""
+        last = c.last
+        final = {"vector": jnp.concatenate([c.norm.normalize(last["final_obs"]),
+                                            features(c.ft, last["x_after"], last["u"])]).astype(jnp.float32)}
+        if variant.use_encoder:
+            final["fields"] = last["fields"]
+        v = P.value(agent, final)
+        reward = jnp.where(last["boot"], last["reward"] + gamma * v, c.buffer.rewards[pos])
+        return c.replace(buffer=c.buffer.replace(rewards=c.buffer.rewards.at[pos].set(reward)))
+
+    def update(agent: P.AgentState, key: jax.Array, c: SciSeedCarry):
+        last_inputs = inputs(c.norm.normalize(c.obs), c.ft, c.x_prev, c.u_prev, c.env_state)
+        last_value = P.value(agent, last_inputs)
+        key, update_key = jax.random.split(key)
+        agent, metrics = P._update(agent, c.buffer, last_value, update_key)
+        return agent, key, metrics
+
+    return _Programs(agents=agents, start=jax.jit(jax.vmap(start)), segment=segment,
+                     rebootstrap=jax.jit(jax.vmap(rebootstrap, in_axes=(0, 0, None))),
+                     update=jax.jit(jax.vmap(update)), n_vars=n_vars, n_ctrl=n_ctrl)
+
+
+# ----------------------------------------------------------------------------- the host side
+def _scientists(config: RunConfig, variant: VariantSpec, world: Any, seeds: list[int]) -> list[Any]:
+    """One scientist per seed, built as ``ScienceBridge`` builds the runner's (without a ledger file)."""
+    from atom_sdk.science import Scientist
+
+    settings = config.scientist.model_copy(update={"ensembled": variant.ensembled})
+    n_ctrl = int(np.prod(world.action_space.shape))
+    return [Scientist(settings, list(world.observable_names), [f"u{i}" for i in range(n_ctrl)], float(world.dt),
+                      run_id=config.name, seed=int(s)) for s in seeds]
+
+
+def _next_fit(sci: Any, step: int) -> int | None:
+    """The step of the scientist's next fit if each step buffers one observation (episode ends buffer
+    two, so a fit can only come sooner, and only before the first fit: later ones go by steps)."""
+    c = sci._cfg
+    if not c["enabled"]:
+        return None
+    last = sci._last_fit_step
+    due = step if last is None else max(step, last + int(c["fit_every"]))
+    return max(due, step + int(c["min_samples"]) - sci.n_buffered - 1)
+
+
+def _first_fit(sci: Any, step: int, dones: np.ndarray) -> int | None:
+    """The first step of a segment at which ``Scientist.update`` will fit, given its episode ends."""
+    c = sci._cfg
+    if not c["enabled"]:
+        return None
+    n, last = sci.n_buffered, sci._last_fit_step
+    for i, done in enumerate(dones):
+        n += 1 + int(done)
+        t = step + i
+        if n >= int(c["min_samples"]) and (last is None or t - last >= int(c["fit_every"])):
+            return t
+    return None
+
+
+def _feed(sci: Any, step: int, host: dict[str, np.ndarray]) -> tuple[dict[str, int], bool]:
+    """The runner's ``observe``/``mark_boundary``/``update`` calls for one seed's segment, in order;
+    returns the decision counts and whether a fit ran at the segment's last step."""
+    counts: dict[str, int] = {}
+    length = len(host["done"])
+    zeros = np.zeros(sci.n_ctrl)
+    fitted_last = False
+    for j in range(length):
+        sci.observe(np.asarray(host["x"][j], np.float64), np.asarray(host["u"][j], np.float64))
+        if host["done"][j]:
+            sci.observe(np.asarray(host["x_after"][j], np.float64), zeros)
+            sci.mark_boundary()
+        before = sci._last_fit_step
+        for d in sci.update(step + j):
+            kind = str(d.get("kind", "decision"))
+            counts[kind] = counts.get(kind, 0) + 1
+        fitted_last = fitted_last or (j == length - 1 and sci._last_fit_step != before)
+    return counts, fitted_last
+
+
+def _row(tree: Any, i: int) -> Any:
+    return jax.tree.map(lambda a: a[i], tree)
+
+
+def train_science_seeds(config: RunConfig, seeds: np.ndarray, *, env_type: type, program_key: str,
+                        workers: int = 1) -> dict[str, Any]:
+    """Train ``config`` (a scientist variant) for every seed at once; see the module docstring.
+
+    ``env_type`` is ``vectorized.DynamicsEnv`` and ``program_key`` the config less its seed
+    (``vectorized._program_key``): ``train_seeds_vectorized`` passes both, so neither module imports the other.
+
+    ``workers`` > 1 feeds and refits the seeds' scientists in that many threads (NumPy's fits
+    release the GIL). Returns ``train_seeds_vectorized``'s result, each seed with its accepted
+    ``laws``, ``final_trust``, ``science_decisions`` and ``trust_trajectory``.
+    """
+    from atom_sdk.compilation import CompilationCounter
+
+    programs, variant, world = _programs(program_key, env_type)
+    seed_list = [int(s) for s in np.asarray(seeds).tolist()]
+    scis = _scientists(config, variant, world, seed_list)
+    try:
+        frozen = [jt.freeze(s) for s in scis]
+    except ValueError as exc:
+        raise ConfigError(f"cannot vectorise variant '{config.variant}': {exc}") from None
+    rollout_length = agent_settings_for(config, variant).rollout_length
+    pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+    decisions = [dict() for _ in seed_list]
+    trust_trajectory: list[list[list[float]]] = [[] for _ in seed_list]
+    metrics: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    first_segment: float | None = None
+    segments = reruns = 0
+    with CompilationCounter() as compiled:
+        agent, key = programs.agents(seed_list)
+        carry = programs.start(jnp.asarray(seed_list, jnp.int32), jt.stack(frozen))
+        step, pos = 0, 0
+        while step < config.steps:
+            ends = [step + rollout_length - pos - 1, config.steps - 1]
+            ends += [t for t in (_next_fit(s, step) for s in scis) if t is not None]
+            last = min(ends)
+            out = programs.segment(last - step + 1)(agent, key, carry, jnp.int32(pos))
+            host = jax.device_get(out[2])
+            due = [t for t in (_first_fit(s, step, host["done"][i]) for i, s in enumerate(scis)) if t is not None]
+            if due and min(due) < last:  # an episode end made a fit due sooner: run the segment again, shorter
+                last = min(due)
+                out = programs.segment(last - step + 1)(agent, key, carry, jnp.int32(pos))
+                host = jax.device_get(out[2])
+                reruns += 1
+            key, carry = out[0], out[1]
+            segments += 1
+            if first_segment is None:
+                first_segment = time.perf_counter() - started
+            jobs = [(s, _row(host, i)) for i, s in enumerate(scis)]
+            fed = list(pool.map(lambda a: _feed(a[0], step, a[1]), jobs) if pool else (_feed(s, step, h) for s, h in jobs))
+            for i, (counts, _) in enumerate(fed):
+                for k, v in counts.items():
+                    decisions[i][k] = decisions[i].get(k, 0) + v
+            carry = carry.replace(ft=jt.stack([jt.freeze(s) for s in scis]))
+            length = last - step + 1
+            if any(f for _, f in fed) and bool(np.any(host["boot"][:, -1])):
+                carry = programs.rebootstrap(agent, carry, jnp.int32(pos + length - 1))
+            step, pos = step + length, pos + length
+            if pos == rollout_length:
+                agent, key, m = programs.update(agent, key, carry)
+                metrics.append(jax.device_get(m))
+                pos = 0
+                for i, s in enumerate(scis):
+                    trust_trajectory[i].append([step, float(s.trust)])
+        carry = jax.block_until_ready(carry)
+    wall = time.perf_counter() - started
+    if pool is not None:
+        pool.shutdown()
+    return _results(config, variant, seed_list, scis, jax.device_get(carry), metrics, decisions, trust_trajectory,
+                    {"wall_seconds": wall, "first_segment_seconds": first_segment, "segments": segments,
+                     "segment_reruns": reruns, **compiled.as_dict(),
+                     "env_steps_per_second": len(seed_list) * config.steps / wall if wall > 0 else None,
+                     "device": str(jax.devices()[0])})
+
+
+def _results(config: RunConfig, variant: VariantSpec, seeds: list[int], scis: list[Any], c: SciSeedCarry,
+             metrics: list[dict[str, Any]], decisions: list[dict[str, int]], trust: list[list[list[float]]],
+             timings: dict[str, Any]) -> dict[str, Any]:
+    per_seed = []
+    for i, seed in enumerate(seeds):
+        n_ep = int(c.n_episodes[i])
+        partial = float(c.ep_return[i]) if int(c.ep_length[i]) > 0 else None
+        mean_return = float(c.returns_sum[i]) / n_ep if n_ep else partial
+        recorded = c.episode_returns[i][: min(n_ep, c.episode_returns.shape[1])]
+        per_seed.append({
+            "seed": seed,
+            "mean_return": _finite(mean_return),
+            "final_return": _finite(float(c.last_return[i]) if n_ep else partial),
+            "mean_reward": _finite(float(c.reward_sum[i]) / config.steps),
+            "episodes_completed": n_ep,
+            "diverged_episodes": int(c.n_diverged[i]),
+            "episode_returns": [float(r) for r in recorded],
+            "last_update": {k: _finite(float(v[i])) for k, v in metrics[-1].items()} if metrics else {},
+            "laws": scis[i].laws(),
+            "final_trust": float(scis[i].trust),
+            "science_decisions": dict(sorted(decisions[i].items())),
+            "trust_trajectory": trust[i],
+        })
+    return {
+        "schema": "atom.vectorized/1",
+        "world": config.world.name,
+        "grid": list(config.world.grid),
+        "variant": variant.as_dict(),
+        "seeds": seeds,
+        "steps_per_seed": config.steps,
+        "updates_per_seed": len(metrics),
+        "mean_return": [p["mean_return"] for p in per_seed],
+        "per_seed": per_seed,
+        "update_metrics": {k: np.stack([m[k] for m in metrics], axis=1).tolist() for k in metrics[0]}
+        if metrics else {},
+        "safety_envelope": "not applied (host-side); compare with a runner config with safety.enabled=false",
+        "scientist": "one host Scientist per seed, refitted between device segments",
+        "timings": timings,
+    }
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
