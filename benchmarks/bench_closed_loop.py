@@ -8,11 +8,15 @@
 (c) Start-up with JAX's persistent compilation cache: the same config run in three fresh processes,
     cache off (the reference), cold cache and warm cache; time to the first step, programs compiled
     and seconds spent compiling, as each run records them under ``timings``.
+(d) The device loop (``loop: "device"``: each segment between PPO updates one ``lax.scan``, replayed
+    through the safety envelope on the host) beside the host-stepped loop (``loop: "host"``), same
+    config and seed, in one process, for ``ppo_baseline`` and ``no_scientist`` on Taylor-Green
+    32x32x16: steady steps/s, wall time, and how far the two runs' returns differ.
 (b) N = 8 seeds of ``ppo_baseline`` trained as one ``jit(vmap(train))`` program versus the same
     jitted single-seed program called 8 times, and versus 8 host-stepped runs (safety off in
     both so they do the same work). The ratios are the in-process reference.
 
-    PYTHONPATH=src venv/bin/python benchmarks/bench_closed_loop.py [--quick] [--out PATH]
+    PYTHONPATH=src venv/bin/python benchmarks/bench_closed_loop.py [--quick] [--out PATH] [--loops-only]
 """
 
 from __future__ import annotations
@@ -62,7 +66,29 @@ def timed_run(config: RunConfig) -> dict[str, Any]:
     n = config.steps
     steady = (n - k0) / (stamps[n] - stamps[k0]) if n > k0 else float("nan")
     return {"steps": n, "steady_steps_per_s": steady, "startup_s": (stamps[k0] - t0) - k0 / steady,
-            "wall_s": wall, "mean_return": results["summary"]["mean_return"]}
+            "wall_s": wall, "mean_return": results["summary"]["mean_return"], "loop": results["timings"].get("loop"),
+            "compilations": results["timings"].get("compilations")}
+
+
+def bench_loops(quick: bool, variants: tuple[str, ...] = ("ppo_baseline", "no_scientist")) -> list[dict[str, Any]]:
+    """(d) host-stepped vs device loop, same config and seed, in this process (safety envelope on)."""
+    steps = 256 if quick else 1024
+    rows = []
+    for variant in variants:
+        base = {"world": WORLDS["taylor_green_32x32x16"], "steps": steps, "variant": variant, "seed": 0}
+        runs = {loop: timed_run(build_run_config({**base, "loop": loop})) for loop in ("host", "device")}
+        host, device = runs["host"], runs["device"]
+        row = {"world": "taylor_green_32x32x16", "variant": variant, "steps": steps, "host": host, "device": device,
+               "steady_speedup": device["steady_steps_per_s"] / host["steady_steps_per_s"],
+               "wall_speedup": host["wall_s"] / device["wall_s"],
+               "mean_return_rel_diff": abs(device["mean_return"] - host["mean_return"]) / abs(host["mean_return"]),
+               "load": load()}
+        rows.append(row)
+        print(f"  {variant:<14} host {host['steady_steps_per_s']:8.1f} steps/s ({host['wall_s']:.1f} s), device "
+              f"{device['steady_steps_per_s']:8.1f} steps/s ({device['wall_s']:.1f} s): x{row['steady_speedup']:.1f} "
+              f"steady, x{row['wall_speedup']:.1f} wall; returns differ by {row['mean_return_rel_diff']:.1e} "
+              f"(load {load()})", flush=True)
+    return rows
 
 
 def bench_variants(quick: bool) -> list[dict[str, Any]]:
@@ -143,7 +169,7 @@ def bench_seeds(world: str, steps: int, n_seeds: int, runner_steps: int) -> dict
     vec_ret = np.asarray(vec_out["mean_return"], dtype=float)
     seq_ret = np.asarray([o["mean_return"] for o in seq_out], dtype=float)
 
-    runner_cfg = build_run_config({**base, "steps": runner_steps})
+    runner_cfg = build_run_config({**base, "steps": runner_steps, "loop": "host"})  # the host-stepped reference
     t = time.perf_counter()
     runs = [timed_run(runner_cfg.model_copy(update={"seed": int(s)})) for s in range(n_seeds)]
     runner_wall = time.perf_counter() - t
@@ -175,10 +201,16 @@ def main() -> None:
     parser.add_argument("--out", default="benchmark_results/closed_loop_bench.json")
     parser.add_argument("--skip-variants", action="store_true", help="only the vectorised speed-up part")
     parser.add_argument("--startup-only", action="store_true", help="only (c), the compilation-cache start-up")
+    parser.add_argument("--loops-only", action="store_true", help="only (d), the device loop beside the host loop")
     args = parser.parse_args()
     report: dict[str, Any] = {"quick": args.quick, "device": str(jax.devices()[0]), "jax": jax.__version__,
                               "python": platform.python_version(), "load_start": load()}
     print(f"device {report['device']}, load {report['load_start']}")
+    print("(d) host-stepped loop vs device loop, Taylor-Green 32x32x16, one process")
+    report["loops"] = bench_loops(args.quick)
+    if args.loops_only:
+        _write(report, args.out)
+        return
     print("(c) start-up: cache off / cold / warm, fresh processes")
     report["startup"] = [bench_startup("taylor_green_32x32x16", v, 64) for v in ("v2_hybrid", "v2_residual")]
     if args.startup_only:

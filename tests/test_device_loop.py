@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import flax.serialization
+import jax
 import numpy as np
 import pytest
 
@@ -205,3 +206,39 @@ def test_device_loop_compilations_are_pinned(tmp_path):
     result = json.loads([l for l in done.stdout.splitlines() if l.startswith("RESULT ")][-1][len("RESULT "):])
     assert result["loop"] == "device" and result["device_loop"]["segments"] == 3
     assert tuple(result["compilations"]) == EXPECTED_DEVICE_COMPILATIONS, result
+
+
+def test_replay_world_answers_from_the_segment_until_the_action_differs():
+    """The replay leaves the real world alone while actions match, hands out lazy snapshots that
+    restore the recorded state, and on a different action steps the real world from the state before."""
+    from atom_sdk.experiment.device_loop import ReplayWorld, Segment, SegmentProgram, StackedSnapshot, start_carry
+    from atom_sdk.experiment.policy import Policy
+    from atom_sdk.experiment.runner import make_world
+
+    config = build_run_config(_config("ppo_baseline", "device"))
+    world, twin = make_world(config), make_world(config)
+    obs, _ = world.reset(seed=config.seed)
+    twin.reset(seed=config.seed)
+    policy = Policy(config, world)
+    program = SegmentProgram.build(config, world, False, clean_fields=False, stride=EPISODE_SEED_STRIDE)
+    start_state, _ = world.snapshot()
+    final, outs = program(policy.agent, start_carry(policy, world, obs, 0), np.int32(config.seed), np.int32(5))
+    segment = Segment(final, outs, 5, world.action_space.shape)
+    replay = ReplayWorld(world, segment)
+    for i in range(2):  # the recorded actions: recorded answers, the real world untouched
+        action = segment.decision_parts(i)["env_action"]
+        got = replay.step(action)
+        expected = twin.step(action)
+        np.testing.assert_allclose(got[0], expected[0], rtol=1e-6)
+        assert got[1] == pytest.approx(expected[1], rel=1e-6) and got[2:4] == expected[2:4]
+        assert not replay.live and world.snapshot()[0] is start_state
+    snap, twin_at_2 = replay.snapshot(), twin.snapshot()
+    assert isinstance(snap, StackedSnapshot) and snap[1] == 2
+    other = segment.decision_parts(2)["env_action"] + 0.01  # not what the scan applied: the real world steps
+    got, expected = replay.step(other), twin.step(other)
+    assert replay.live and world.snapshot()[1] == 3
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-6)
+    replay.restore(snap)  # a rollback to the lazy snapshot taken after step 2
+    assert world.snapshot()[1] == 2
+    for a, b in zip(jax.tree.leaves(world.state), jax.tree.leaves(twin_at_2[0])):
+        np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=1e-6, atol=1e-7)
