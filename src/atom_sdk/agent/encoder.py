@@ -199,12 +199,17 @@ class ConvEncoder(nn.Module):
         return nn.Dense(self.latent_dim, name="project")(pooled)
 
 
-def make_encoder(kind: str, latent_dim: int, fourier_modes: int) -> nn.Module:
-    """Build the encoder named in the settings; the message says which names exist."""
+def make_encoder(kind: str, latent_dim: int, fourier_modes: int, transform: str = "auto") -> nn.Module:
+    """Build the encoder named in the settings; the message says which names exist.
+
+    ``transform`` (spectral only) is the SpectralConv3d evaluation: "auto", "dft" or "fft".
+    """
     if kind == "spectral":
         if fourier_modes < 1:
             raise ConfigError(f"fourier_modes must be >= 1, got {fourier_modes}")
-        return SpectralEncoder(latent_dim=latent_dim, fourier_modes=fourier_modes)
+        if transform not in ("auto", "dft", "fft"):
+            raise ConfigError(f"unknown transform {transform!r}", hint="use 'auto', 'dft' or 'fft'")
+        return SpectralEncoder(latent_dim=latent_dim, fourier_modes=fourier_modes, transform=transform)
     if kind == "conv":
         return ConvEncoder(latent_dim=latent_dim)
     raise ConfigError(f"unknown encoder {kind!r}", hint=f"use one of {ENCODER_KINDS}")
