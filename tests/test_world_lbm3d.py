@@ -234,3 +234,18 @@ def test_sphere_blockage_correction_and_drag_correlations() -> None:
     assert v.schiller_naumann_cd(100.0) == pytest.approx(1.092, abs=1e-3)
     assert v.clift_grace_weber_cd(100.0) == pytest.approx(1.109, abs=1e-3)
     assert abs(v.schiller_naumann_cd(100.0) / v.JOHNSON_PATEL_CD - 1) < v.SPHERE_TOL
+
+
+def test_equilibrium_inlet_carries_the_inlet_flux_and_bad_names_are_refused() -> None:
+    shape = (20, 8, 8)
+    inlet = lbm3d.duct_profile(8, 8, 0.02, "uniform")
+    channel = lbm3d.Channel(inlet, 0.02, inlet="equilibrium")  # walls sliding with U: plug flow
+    update = lbm3d.make_update(shape, 0.8, "trt", channel, None, np.zeros(shape, bool), jnp.float32)
+    f = d3.equilibrium(jnp.ones(shape), jnp.zeros(shape), jnp.zeros(shape), jnp.zeros(shape)).astype(jnp.float32)
+    f = jax.jit(lambda g: jax.lax.fori_loop(0, 400, lambda _, h: update(h, jnp.zeros((), jnp.float32))[0], g))(f)
+    rho, ux, _, _ = lbm3d.macroscopic(f)
+    flux = np.asarray(rho * ux, dtype=np.float64)[5:15].mean(axis=(1, 2))
+    np.testing.assert_allclose(flux, 0.02, rtol=0.03)
+    with pytest.raises(ValueError, match="inlet must be"):
+        lbm3d.make_update(shape, 0.8, "trt", lbm3d.Channel(inlet, 0.0, inlet="zou_he"), None,
+                          np.zeros(shape, bool), jnp.float32)

@@ -169,11 +169,15 @@ def side_wall_masks(ny: int, nz: int) -> np.ndarray:
 
 class Channel(NamedTuple):
     """Boundary data of a channel: inlet velocity profile (ny, nz) in x, side-wall x velocity,
-    and whether the outlet is closed (a wall at rest, for conservation checks)."""
+    and whether the outlet is closed (a wall at rest, for conservation checks). ``inlet`` is
+    ``bounce_back`` (a wall at x = -1/2 moving with the profile, Ladd 1994) or ``equilibrium`` (the first
+    column set to the equilibrium at the profile and the density of the next column, every update: more
+    dissipative, it damps the non-equilibrium that a reflecting inlet keeps at tau near 1/2)."""
 
     inlet_ux: np.ndarray
     wall_ux: float
     closed: bool = False
+    inlet: str = "bounce_back"
 
 
 Update = Callable[..., tuple[jax.Array, jax.Array, jax.Array]]
@@ -184,6 +188,8 @@ def make_update(shape: tuple[int, int, int], tau: float, kind: str, channel: Cha
     """One lattice update ``f, amplitude[, scale] -> (f, force (3,), injected mass)``: collide, stream,
     boundaries. ``scale`` (default 1) multiplies the inlet profile and the wall speed, for a smooth start."""
     nx, ny, nz = shape
+    if channel.inlet not in ("bounce_back", "equilibrium"):
+        raise ValueError(f"inlet must be 'bounce_back' or 'equilibrium', got {channel.inlet!r}")
     walls = jnp.asarray(side_wall_masks(ny, nz))
     inlet = jnp.asarray(channel.inlet_ux, dtype)
     solid_j = jnp.asarray(solid)
@@ -215,6 +221,10 @@ def make_update(shape: tuple[int, int, int], tau: float, kind: str, channel: Cha
             shape_eq = w * (1.0 + cu + 0.5 * cu * cu - usq[None])
             last = jnp.where(minus_x, up + (1.0 - r_up)[None] * shape_eq, out[:, -1])
         out = out.at[:, 0].set(first).at[:, -1].set(last)
+        if channel.inlet == "equilibrium" and not channel.closed:
+            rho_next = jnp.sum(out[:, 1], axis=0)
+            zero_u = jnp.zeros_like(rho_next)
+            out = out.at[:, 0].set(d3.equilibrium(rho_next, u_in[0] + zero_u, zero_u, zero_u).astype(out.dtype))
         # side walls: half-way bounce-back, sliding with wall_ux along x
         out = jnp.where(walls[:, None], post[opp] + six_w_cx[:, None] * wall_ux, out)
         if links is None:

@@ -6,20 +6,31 @@ Three cases:
   centreline-to-mean velocity ratio is 2.0962 (series solution, White, *Viscous Fluid Flow*): checks the
   side-wall bounce-back, the moving-wall inlet and the outlet of :mod:`atom_sdk.worlds.lbm3d`.
 * ``sphere_re100`` (slow): steady drag of a sphere at Re = 100 against Johnson & Patel (1999, J. Fluid
-  Mech. 378, 19-70), C_D = 1.087 (the Clift, Grace & Weber 1978 correlation gives 1.109). The duct's side
-  walls slide with the free stream; its blockage (sphere frontal area over duct section) is reported and
-  NOT corrected for, so the measured drag is expected somewhat above the unconfined value.
+  Mech. 378, 19-70), C_D = 1.087 (Schiller & Naumann 1933 give 1.092, Clift, Grace & Weber 1978 1.109),
+  within 5 %. The duct's side walls slide with the free stream, so the duct acts as a closed wind tunnel
+  without wall boundary layers; its blockage is corrected with Lock's solid and Maskell's wake blockage
+  (``duct_blockage``, +1.6 % on C_D at D/W = 1/6). The flow starts from rest with a smooth inlet ramp.
 * ``schafer_turek_3d1z`` (slow): the steady Re = 20 DFG benchmark (Schäfer & Turek 1996; Bayraktar,
   Mierka & Turek 2012): C_D in 6.05-6.25, C_L in 0.008-0.010, Delta p in 0.165-0.175 (in the benchmark's
   units rho = 1, mean U = 0.2, so Delta p = 0.04 x our (p_front - p_back) / (rho U^2)).
 
-Measured on a shared 2-core CPU (2026-11-30), chunk values averaged over the last 5 of 15 chunks:
-3D-1Z at H = 28 cells (D = 6.8, 3000 updates, 26 D/U): C_D = 6.14 and Delta p = 0.170, both inside the
-published ranges, but C_L = +0.25 against 0.008-0.010; at H = 20 (D = 4.9): C_D = 5.82, Delta p = 0.165,
-C_L = -0.64. The lift of a body this coarse is set by its sub-cell position (centred on the duct axis it
-is 1e-8; at H = 20, shifting it to a node turns -0.65 into +0.04), so C_L needs D >> 7 cells (a GPU).
-The sphere at Re = 100 and D = 6 cells diverged (cell Reynolds number Re/D = 17 is
-beyond this TRT kernel); its default (D = 10, 3.6e5 cells) is sized for a GPU and was not run here.
+Why the 3D-1Z height is a multiple of 41 (measured on the shared 2-core CPU, 2026-11-30): the lift is a
+0.15 % imbalance between the drag-sized pressure forces on the top and bottom of the cylinder. At H = 20
+and 28 the cylinder's centre (0.2 H / 0.41 - 1/2) falls between lattice planes, so the top and bottom
+links have different fractions q (0.31 against 0.82 at H = 20) and the interpolated bounce-back's
+q-dependent wall-position error (O(0.1) cell) differs between them: C_L = -0.64 (H = 20) and +0.25
+(H = 28) against 0.0094, and -0.24 with half-way bounce-back, +0.27 with BGK at H = 20: a discretisation
+artefact, not a sign or normalisation error (the lift per z-layer peaks at mid-depth, as the drag does, so the
+cylinder-wall corners are not its source, and the kernel has no y-bias: tests). With the centre on a
+lattice plane the body is mirror-symmetric and the lift is physical already at D = 4.9: at H = 20 with
+cy = 9.0 (offset from the axis 0.5 cell, 2.05 times the benchmark's) C_L = 0.0190, 2.05 x 0.0094 =
+0.0193. Only H = 41 k puts the benchmark's centre on such a plane.
+MEASURED_PLACEHOLDER
+
+The sphere at Re = 100 and D = 6 cells (tau - 1/2 = 0.011, u = 0.06) diverged after about 550 updates,
+and after about 900 when started from rest with a 600-update ramp: the growth starts at the inlet plane
+(moving-wall bounce-back), not at the body or the outlet, so neither the impulsive start nor the Bouzidi
+links is its cause; the ``cpu`` budget therefore runs D = 8 at u = 0.1 (tau - 1/2 = 0.024).
 """
 
 from __future__ import annotations

@@ -62,6 +62,9 @@ class Body3DParams(WorldParams):
     interpolated_bounce_back: bool = param(True, unit=NOT_A_QUANTITY,
                                            description="Bouzidi links on the body (else half-way)")
     perturbation: float = param(1e-3, unit=DIMENSIONLESS, description="seeded initial noise, fraction of U", ge=0)
+    inlet_condition: Literal["bounce_back", "equilibrium"] = param(
+        "bounce_back", unit=NOT_A_QUANTITY, description="inlet: moving-wall bounce-back at x = -1/2, or the "
+        "equilibrium at the profile on the first column (more dissipative, for tau near 1/2)")
     start_ramp: int = param(0, unit="dt", description="LBM updates over which the inlet and sliding walls rise "
                             "from rest to U (0: the fluid starts at U)", ge=0)
 
@@ -259,7 +262,7 @@ class Body3DWorld(World):
         bound = np.float32(p.max_jet_flux)
         self.action_space = spaces.Box(-bound, bound, shape=(1,), dtype=np.float32)
         wall_ux = p.u_inlet if p.side_walls == "free_stream" else 0.0
-        channel = lbm3d.Channel(build.inlet, wall_ux)
+        channel = lbm3d.Channel(build.inlet, wall_ux, inlet=p.inlet_condition)
         return make_dynamics(build, channel, self.tau, p.collision, p.u_inlet, p.substeps, p.drag_offset,
                              p.perturbation, self.dtype, p.start_ramp)
 
