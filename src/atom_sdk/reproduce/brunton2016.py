@@ -377,9 +377,13 @@ def run(out: Path, *, seeds: list[int], budget: str, executor: str) -> dict[str,
         "the paper; only the structure and the model-vs-simulation agreement are compared).",
         f"Base flow by selective frequency damping ({b['base_time']:g} D/U, final max |f - f_bar| = "
         f"{sim['base_residual']:.2e}); then {b['convective_time']:g} D/U free run, snapshots every "
-        f"{res['dt']:.3f} D/U; POD of the last 40 D/U (energy {res['energy_fraction']}), shift length "
+        f"{res['dt']:.3f} D/U; POD of the last 40 D/U (energy fractions "
+        f"{', '.join(f'{e:.4f}' for e in res['energy_fraction'])}), shift length "
         f"{res['shift_length']:.4g}.",
         f"Identified model (amplitudes / {res['r_lc']:.4g}): " + "; ".join(theory.equation_strings(3)),
+        f"Shedding on the cycle: St = f D / U_mean = {res['shedding_frequency']:.4f}, max C_L = "
+        f"{float(np.max(sim['lift'][-int(40.0 / sim['lift_dt']):])):.3f} (Schäfer & Turek 1996, 2D-2: St "
+        "0.295-0.305, max C_L 0.99-1.01).",
         f"Budget '{budget}' produced every verdict above: D = {sim['diameter']:.1f} cells, {sim['cells']} cells, "
         f"{b['base_time']:g} D/U SFD + {b['convective_time']:g} D/U free run + 2 x 40 D/U restarts, "
         f"simulation time {sim['seconds']:.1f} s.",
