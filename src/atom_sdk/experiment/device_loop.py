@@ -283,11 +283,9 @@ class Segment:
         return {"inputs": inputs, "action": action, "log_prob": float(h["log_prob"][i]), "value": float(h["value"][i]),
                 "env_action": np.asarray(action, dtype=np.float64).reshape(self.action_shape)}
 
-    def key_after(self, i: int) -> jax.Array:
-        """The policy's PRNG key after step ``i``'s act."""
-        if i == self.length - 1:
-            return self.carry.key
-        return jnp.asarray(self.host["key"][i])
+    def key_after(self, i: int) -> Any:
+        """The policy's PRNG key after step ``i``'s act (the raw uint32 pair, as numpy: no transfer per step)."""
+        return self.host["key"][i]
 
     def matches(self, i: int, obs: Any, reward: float, terminated: bool, truncated: bool) -> bool:
         """Whether the loop's transition at step ``i`` is the one the scan computed."""
