@@ -52,7 +52,10 @@ def _pair(root: Path, variant: str, **safety) -> dict:
     runs = {}
     for loop in ("host", "device"):
         out = root / f"{variant}-{loop}"
-        results = run_experiment(_config(variant, loop, **safety), out)
+        reported: list[int] = []
+        results = run_experiment(_config(variant, loop, **safety), out,
+                                 progress=lambda step, total, info: reported.append(step))
+        assert reported == list(range(1, TINY["steps"] + 1))  # every step reported once, in order
         runs[loop] = {"out": out, "results": results, "telemetry": read_jsonl(out / "telemetry.jsonl"),
                       "checkpoint": ckpt.load(out, config_hash(build_run_config(_config(variant, loop, **safety))))}
     return runs

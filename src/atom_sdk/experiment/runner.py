@@ -139,12 +139,10 @@ def _run(config: RunConfig, out: Path, plan: Any, *, progress: ProgressFn | None
                 if len(loop.buffer) == config.agent.rollout_length or loop.state.step == config.steps:
                     _update(loop)
                     _checkpoint(loop)
-                if device is None or device.last_was_host:
-                    if observer is not None:
-                        observer(loop.world, loop.state.step)
-                    if progress is not None:
-                        progress(loop.state.step, config.steps, {"trust": loop.policy.trust,
-                                                                 "episode": loop.state.episode})
+                if observer is not None:  # never with the device loop
+                    observer(loop.world, loop.state.step)
+                if progress is not None:  # a segment reported its other steps as it recorded them
+                    progress(loop.state.step, config.steps, {"trust": loop.policy.trust, "episode": loop.state.episode})
         except (KeyboardInterrupt, Interrupted) as exc:
             raise _interrupted(exc, out, loop.state.step, loop.checkpoint_step) from None
         finally:
@@ -375,7 +373,6 @@ class _Device:
     host_steps: int = 0
     early_stops: int = 0
     backoff: int = 0  # host steps still to take after a segment that stopped early
-    last_was_host: bool = True
 
     @classmethod
     def build(cls, loop: _Loop) -> "_Device":
@@ -393,10 +390,8 @@ class _Device:
 
         if self.backoff > 0:
             self.backoff -= 1
-            self.last_was_host = True
             return False
-        self.last_was_host = loop.envelope is not None and loop.envelope.mode != NOMINAL
-        return not self.last_was_host
+        return loop.envelope is None or loop.envelope.mode == NOMINAL
 
     def done(self, used: tuple[int, bool]) -> None:
         steps, whole = used
@@ -453,11 +448,12 @@ def _device_segment(loop: _Loop, device: _Device, horizon: int, progress: Progre
                                      bootstrap=segment.bootstrap(i) if same else None)
             _record(loop, transition, [])
             steps, ended = steps + 1, transition.done
+            stop = not same or (ended and not segment.reset_matches(i, loop.obs))
+            if stop or i == horizon - 1:  # the loop reports the last step, after the update it may bring
+                whole = not stop or i == horizon - 1
+                break
             if progress is not None:
                 progress(state.step, loop.config.steps, {"trust": policy.trust, "episode": state.episode})
-            if not same or (ended and not segment.reset_matches(i, loop.obs)):
-                whole = i == horizon - 1
-                break
     finally:
         replay.finish()
         if loop.envelope is not None:
