@@ -264,7 +264,7 @@ def analyse(sim: dict[str, Any], *, seed: int = 0, lc_time: float = 40.0, model_
     t_off_data = crossing_time(a_off[:, 2], steps, 0.5 * shift_lc)
     t_off_model = crossing_time(from_off[:, 2] * r_lc, steps, 0.5 * shift_lc)
     # the mean-flow restart: time for a_shift to decay to half its start, LBM and model (a note, no verdict)
-    mean_decay = None
+    mean_decay, a_mean, from_mean = None, None, None
     if sim.get("mean_snapshots") is not None:
         a_mean = pod.transform(sim["mean_snapshots"])
         from_mean = _simulate(theory, a_mean[0] / r_lc, dt, len(a_mean) - 1)
@@ -284,7 +284,8 @@ def analyse(sim: dict[str, Any], *, seed: int = 0, lc_time: float = 40.0, model_
         "transient_error_percent": 100.0 * (t_half_model - t_half_data) / t_half_data,
         "t_off_data": t_off_data, "t_off_model": t_off_model, "a_off": a_off,
         "off_error_percent": 100.0 * (t_off_model - t_off_data) / t_off_data, "mean_decay": mean_decay,
-        "curves": {"r_model": r_model, "on_cycle": on_cycle * r_lc, "from_off": from_off * r_lc},
+        "curves": {"r_model": r_model, "on_cycle": on_cycle * r_lc, "from_off": from_off * r_lc,
+                   "a_mean": a_mean, "from_mean": None if from_mean is None else from_mean * r_lc},
     }
 
 
@@ -341,6 +342,10 @@ def _figure(res: dict[str, Any], sim: dict[str, Any], path: Path) -> None:
     off, fo = res["a_off"], res["curves"]["from_off"]
     axes[3].plot(np.arange(len(off)) * res["dt"], off[:, 2], label="LBM off the manifold: a_shift")
     axes[3].plot(np.arange(len(fo)) * res["dt"], fo[:, 2], "m--", label="model: a_shift")
+    am, fm = res["curves"].get("a_mean"), res["curves"].get("from_mean")
+    if am is not None and fm is not None:
+        axes[3].plot(np.arange(len(am)) * res["dt"], am[:, 2], label="LBM from the mean flow: a_shift")
+        axes[3].plot(np.arange(len(fm)) * res["dt"], fm[:, 2], "k--", lw=0.8, label="model: a_shift")
     axes[3].legend(fontsize=6)
     save_figure(fig, path)
 
