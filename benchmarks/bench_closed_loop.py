@@ -14,9 +14,13 @@
     32x32x16: steady steps/s, wall time, and how far the two runs' returns differ.
 (b) N = 8 seeds of ``ppo_baseline`` trained as one ``jit(vmap(train))`` program versus the same
     jitted single-seed program called 8 times, and versus 8 host-stepped runs (safety off in
-    both so they do the same work). The ratios are the in-process reference.
+    both so they do the same work). The ratios are the in-process reference. Then N = 8 seeds of
+    ``v2_hybrid`` (a scientist variant) through ``train_seeds_vectorized``: the seeds' segments
+    between refits as one vmapped device program, one host scientist per seed, versus 8
+    host-stepped runs; wall time with and without compilation, and whether the laws and returns agree.
 
     PYTHONPATH=src venv/bin/python benchmarks/bench_closed_loop.py [--quick] [--out PATH] [--loops-only]
+        [--science-seeds-only]
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import numpy as np
 
 from atom_sdk.config import VARIANTS, RunConfig, build_run_config
 from atom_sdk.experiment.runner import run_experiment
-from atom_sdk.experiment.vectorized import make_seed_trainer
+from atom_sdk.experiment.vectorized import make_seed_trainer, train_seeds_vectorized
 
 WORLDS = {
     "taylor_green_32x32x16": {"name": "analytical:taylor_green", "grid": [32, 32, 16]},
@@ -195,6 +199,65 @@ def bench_seeds(world: str, steps: int, n_seeds: int, runner_steps: int) -> dict
     return out
 
 
+def _science_run(config: RunConfig) -> dict[str, Any]:
+    """One host-stepped run of a scientist variant: wall, steady steps/s, return, laws, trust."""
+    stamps: dict[int, float] = {}
+    k0 = config.agent.rollout_length
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        results = run_experiment(config, Path(tmp) / "run",
+                                 progress=lambda step, total, info: stamps.__setitem__(step, time.perf_counter()))
+        wall = time.perf_counter() - t0
+    n = config.steps
+    steady = (n - k0) / (stamps[n] - stamps[k0]) if n > k0 else float("nan")
+    return {"wall_s": wall, "steady_steps_per_s": steady, "mean_return": results["summary"]["mean_return"],
+            "laws": [law["equation"] for law in results["laws"]], "final_trust": results["summary"]["final_trust"]}
+
+
+def bench_science_seeds(world: str, variant: str, steps: int, n_seeds: int, workers: int = 1) -> dict[str, Any]:
+    """(b) ``n_seeds`` of a scientist variant: ``train_seeds_vectorized`` (device segments between host
+    refits; called twice, the second time compiled) vs as many host-stepped runs, safety off, one process."""
+    base = {"world": WORLDS[world], "variant": variant, "steps": steps, "safety": {"enabled": False}, "seed": 0}
+    seeds = list(range(n_seeds))
+    config = build_run_config(base)
+    t = time.perf_counter()
+    first = train_seeds_vectorized(config, seeds, workers=workers)
+    first_s = time.perf_counter() - t
+    t = time.perf_counter()
+    vec = train_seeds_vectorized(config, seeds, workers=workers)
+    vec_s = time.perf_counter() - t
+    t = time.perf_counter()
+    host = [_science_run(build_run_config({**base, "seed": s, "loop": "host"})) for s in seeds]
+    host_s = time.perf_counter() - t
+    total = n_seeds * steps
+    host_steady = float(np.mean([h["steady_steps_per_s"] for h in host]))
+    vec_ret = np.asarray(vec["mean_return"], dtype=float)
+    host_ret = np.asarray([h["mean_return"] for h in host], dtype=float)
+    vec_laws = [[law["equation"] for law in p["laws"]] for p in vec["per_seed"]]
+    out = {
+        "world": world, "variant": variant, "n_seeds": n_seeds, "steps_per_seed": steps, "workers": workers,
+        "vectorized": {"first_call_s": first_s, "run_s": vec_s, "steps_per_s": total / vec_s,
+                       "steps_per_s_first_call": total / first_s, "timings": vec["timings"],
+                       "first_call_timings": first["timings"]},
+        "host_runner": {"wall_s": host_s, "steps_per_s": total / host_s, "steady_steps_per_s": host_steady},
+        "speedup_vs_host_wall": host_s / vec_s,
+        "speedup_first_call_vs_host_wall": host_s / first_s,
+        "speedup_vs_host_steady": (total / vec_s) / host_steady,
+        "same_laws": vec_laws == [h["laws"] for h in host],
+        "laws_per_seed": vec_laws,
+        "max_rel_diff_mean_return": float(np.max(np.abs(vec_ret - host_ret) / np.abs(host_ret))),
+        "max_abs_diff_final_trust": float(max(abs(p["final_trust"] - (h["final_trust"] or 0.0))
+                                              for p, h in zip(vec["per_seed"], host))),
+        "load": load(),
+    }
+    print(f"  {variant} {world} {n_seeds} seeds x {steps} steps: vectorised {total / vec_s:.1f} steps/s "
+          f"({vec_s:.1f} s; first call {first_s:.1f} s), host runs {total / host_s:.1f} steps/s ({host_s:.1f} s): "
+          f"x{out['speedup_vs_host_wall']:.1f} wall, x{out['speedup_first_call_vs_host_wall']:.1f} with compilation; "
+          f"same laws {out['same_laws']}, returns differ by {out['max_rel_diff_mean_return']:.1e} (load {load()})",
+          flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps (about a third of the time)")
@@ -202,10 +265,18 @@ def main() -> None:
     parser.add_argument("--skip-variants", action="store_true", help="only the vectorised speed-up part")
     parser.add_argument("--startup-only", action="store_true", help="only (c), the compilation-cache start-up")
     parser.add_argument("--loops-only", action="store_true", help="only (d), the device loop beside the host loop")
+    parser.add_argument("--science-seeds-only", action="store_true",
+                        help="only (b)'s scientist part: 8 seeds of v2_hybrid vectorised vs 8 host-stepped runs")
     args = parser.parse_args()
     report: dict[str, Any] = {"quick": args.quick, "device": str(jax.devices()[0]), "jax": jax.__version__,
                               "python": platform.python_version(), "load_start": load()}
     print(f"device {report['device']}, load {report['load_start']}")
+    science_steps = 64 if args.quick else 256
+    if args.science_seeds_only:
+        print("(b) v2_hybrid, 8 seeds: device segments between host refits vs 8 host-stepped runs")
+        report["science_seeds"] = [bench_science_seeds("taylor_green_32x32x16", "v2_hybrid", science_steps, 8)]
+        _write(report, args.out)
+        return
     print("(d) host-stepped loop vs device loop, Taylor-Green 32x32x16, one process")
     report["loops"] = bench_loops(args.quick)
     if args.loops_only:
@@ -226,6 +297,8 @@ def main() -> None:
         bench_seeds("taylor_green_32x32x16", tg_steps, 8, 256 if args.quick else 512),
         bench_seeds("cylinder_176x36x1", cyl_steps, 8, cyl_steps),
     ]
+    print("(b) v2_hybrid, 8 seeds: device segments between host refits vs 8 host-stepped runs")
+    report["science_seeds"] = [bench_science_seeds("taylor_green_32x32x16", "v2_hybrid", science_steps, 8)]
 
     if "variants" in report:
         print(f"\n{'world':<24}{'variant':<14}{'steps/s':>10}{'startup s':>11}")

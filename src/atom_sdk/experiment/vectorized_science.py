@@ -20,6 +20,7 @@ no measurement noise (its draws are the host's), the ``"sparse"`` backend, and
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -230,7 +231,6 @@ def _build(config: RunConfig, variant: VariantSpec, world: Any, env: Any) -> _Pr
         ft = jax.tree.map(lambda e, k: jnp.where(done, e, k), ft_end, ft)
         boot = trunc & ~term
         final = inputs(norm.normalize(info["final_observation"]), ft, x_after, env_action, info["final_state"])
-        v_final = jax.lax.cond(boot, lambda: P.value(agent, final), lambda: jnp.zeros((), jnp.float32))
         reward32 = reward.astype(jnp.float32)
         ep_return = c.ep_return + reward32
         slot = jnp.where(done, c.n_episodes, max_recorded)
@@ -248,29 +248,44 @@ def _build(config: RunConfig, variant: VariantSpec, world: Any, env: Any) -> _Pr
             n_episodes=c.n_episodes + done.astype(jnp.int32), n_diverged=c.n_diverged + term.astype(jnp.int32),
             last_return=jnp.where(done, ep_return, c.last_return),
             episode_returns=c.episode_returns.at[slot].set(ep_return, mode="drop"), last=last)
-        row = (inp, action, logp, value, reward32 + gamma * v_final, done.astype(jnp.float32))
+        row = (inp, action, logp, value, reward32, done.astype(jnp.float32))
         host = {"x": c.x_prev, "u": env_action, "done": done, "boot": boot, "x_after": x_after}
-        return key, new, row, host
+        return key, new, row, host, final
+
+    def write(buffer: P.Rollout, rows: tuple, pos: jax.Array) -> P.Rollout:
+        """One seed's segment rows ``(L, ...)`` into its rollout buffer from row ``pos``."""
+        inp, actions, logps, values, rewards, dones = rows
+        put = functools.partial(jax.lax.dynamic_update_slice_in_dim, start_index=pos, axis=0)
+        return buffer.replace(inputs=jax.tree.map(put, buffer.inputs, inp),
+                              actions=put(buffer.actions, jnp.reshape(actions, (-1, *buffer.actions.shape[1:]))),
+                              log_probs=put(buffer.log_probs, logps), values=put(buffer.values, values),
+                              rewards=put(buffer.rewards, rewards), dones=put(buffer.dones, dones))
+
+    seeds_step = jax.vmap(step, in_axes=(0, 0, 0))
+    seeds_value = jax.vmap(P.value)
+    seeds_write = jax.vmap(write, in_axes=(0, 0, None))
 
     @functools.lru_cache(maxsize=None)
     def segment(length: int) -> Callable:
+        """All seeds' next ``length`` steps. The scan runs over steps with the seeds vmapped inside,
+        so the time-limit bootstrap's value pass is a real branch taken only at a truncation
+        (vmapped per seed, a ``cond`` would compute it at every step)."""
         def run(agent: P.AgentState, key: jax.Array, c: SciSeedCarry, pos: jax.Array):
             def body(kc, _):
                 key, c = kc
-                key, c, row, host = step(agent, key, c)
+                key, c, row, host, final = seeds_step(agent, key, c)
+                boot = host["boot"]
+                v = jax.lax.cond(jnp.any(boot), lambda: seeds_value(agent, final),
+                                 lambda: jnp.zeros(boot.shape, jnp.float32))
+                inp, action, logp, value, reward, done = row
+                row = (inp, action, logp, value, reward + gamma * jnp.where(boot, v, 0.0), done)
                 return (key, c), (row, host)
 
             (key, c), (rows, host) = jax.lax.scan(body, (key, c), None, length=length)
-            inp, actions, logps, values, rewards, dones = rows
-            b = c.buffer
-            put = functools.partial(jax.lax.dynamic_update_slice_in_dim, start_index=pos, axis=0)
-            buffer = b.replace(inputs=jax.tree.map(lambda a, r: put(a, r), b.inputs, inp),
-                               actions=put(b.actions, jnp.reshape(actions, (length, *b.actions.shape[1:]))),
-                               log_probs=put(b.log_probs, logps), values=put(b.values, values),
-                               rewards=put(b.rewards, rewards), dones=put(b.dones, dones))
-            return key, c.replace(buffer=buffer), host
+            rows = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), rows)  # (seeds, length, ...)
+            return key, c.replace(buffer=seeds_write(c.buffer, rows, pos)), host
 
-        return jax.jit(jax.vmap(run, in_axes=(0, 0, 0, None)))
+        return jax.jit(run)
 
     def rebootstrap(agent: P.AgentState, c: SciSeedCarry, pos: jax.Array) -> SciSeedCarry:
         """The last step's time-limit bootstrap again, with the theory refrozen after its refit."""
@@ -352,7 +367,8 @@ def _feed(sci: Any, step: int, host: dict[str, np.ndarray]) -> tuple[dict[str, i
 
 
 def _row(tree: Any, i: int) -> Any:
-    return jax.tree.map(lambda a: a[i], tree)
+    """Seed ``i``'s part of the segment's host outputs (stacked step-major, ``(length, seeds, ...)``)."""
+    return jax.tree.map(lambda a: a[:, i], tree)
 
 
 def train_science_seeds(config: RunConfig, seeds: np.ndarray, *, env_type: type, program_key: str,
@@ -383,7 +399,7 @@ def train_science_seeds(config: RunConfig, seeds: np.ndarray, *, env_type: type,
     started = time.perf_counter()
     first_segment: float | None = None
     segments = reruns = 0
-    with CompilationCounter() as compiled:
+    with CompilationCounter() as compiled, pool or contextlib.nullcontext():
         agent, key = programs.agents(seed_list)
         carry = programs.start(jnp.asarray(seed_list, jnp.int32), jt.stack(frozen))
         step, pos = 0, 0
@@ -393,7 +409,7 @@ def train_science_seeds(config: RunConfig, seeds: np.ndarray, *, env_type: type,
             last = min(ends)
             out = programs.segment(last - step + 1)(agent, key, carry, jnp.int32(pos))
             host = jax.device_get(out[2])
-            due = [t for t in (_first_fit(s, step, host["done"][i]) for i, s in enumerate(scis)) if t is not None]
+            due = [t for t in (_first_fit(s, step, host["done"][:, i]) for i, s in enumerate(scis)) if t is not None]
             if due and min(due) < last:  # an episode end made a fit due sooner: run the segment again, shorter
                 last = min(due)
                 out = programs.segment(last - step + 1)(agent, key, carry, jnp.int32(pos))
@@ -410,7 +426,7 @@ def train_science_seeds(config: RunConfig, seeds: np.ndarray, *, env_type: type,
                     decisions[i][k] = decisions[i].get(k, 0) + v
             carry = carry.replace(ft=jt.stack([jt.freeze(s) for s in scis]))
             length = last - step + 1
-            if any(f for _, f in fed) and bool(np.any(host["boot"][:, -1])):
+            if any(f for _, f in fed) and bool(np.any(host["boot"][-1])):
                 carry = programs.rebootstrap(agent, carry, jnp.int32(pos + length - 1))
             step, pos = step + length, pos + length
             if pos == rollout_length:
@@ -419,10 +435,11 @@ def train_science_seeds(config: RunConfig, seeds: np.ndarray, *, env_type: type,
                 pos = 0
                 for i, s in enumerate(scis):
                     trust_trajectory[i].append([step, float(s.trust)])
+        if pos:  # the runner checkpoints (and records the trust) at the run's end as well
+            for i, s in enumerate(scis):
+                trust_trajectory[i].append([step, float(s.trust)])
         carry = jax.block_until_ready(carry)
     wall = time.perf_counter() - started
-    if pool is not None:
-        pool.shutdown()
     return _results(config, variant, seed_list, scis, jax.device_get(carry), metrics, decisions, trust_trajectory,
                     {"wall_seconds": wall, "first_segment_seconds": first_segment, "segments": segments,
                      "segment_reruns": reruns, **compiled.as_dict(),
