@@ -1,4 +1,4 @@
-"""Fused periodic collide + stream for D2Q9 and D3Q19 (BGK and TRT), one pass over memory per update.
+"""Fused periodic collide + stream for D2Q9 and D3Q19 (BGK and TRT), at most one pass over memory per update.
 
 Two backends behind one jit/vmap-callable function, :func:`run_periodic_fused`:
 
@@ -6,24 +6,31 @@ Two backends behind one jit/vmap-callable function, :func:`run_periodic_fused`:
   reads each cell's populations once, collides in registers and pushes every post-collision
   value to its neighbour's slot, i.e. exactly the 72 B (D2Q9) / 152 B (D3Q19) of memory
   traffic per update that the copy bound assumes; OpenMP threads over x, SIMD over the
-  contiguous axis. ``vmap`` runs the batch members one after another.
+  contiguous axis. D2Q9 by default makes ``time_block`` (up to 4) updates per sweep over memory,
+  keeping the intermediate rows in each thread's L2 (72/K B of memory traffic per update; the
+  result is bit-identical for every K). ``vmap`` runs the batch members one after another.
 * ``"xla"`` (any device, any float dtype; the GPU path): a restructured XLA program. The state
   travels through the loop as a tuple of per-direction arrays (structure of arrays), and each
   update is *pull* streaming followed by collision, ``p <- C(S(p))`` on post-collision states,
   so that every output of the update is an elementwise function of shifted inputs: one XLA loop
   fusion with no intermediate (9, nx, ny) array between collide and stream.
 
-Why these means, measured on the 2-core CPU (AMD EPYC, 32 MiB L3) at 512^2 float32, every case
-in one process with interleaved rounds, load average 10-22 from other jobs. Work per process
-CPU-second (steady under load; wall-clock ratios swing several-fold between runs):
+Why these means, measured on the 2-core CPU (AMD EPYC, 2 x 1 MiB L2, 32 MiB L3) at 512^2
+float32, every case in one process with interleaved rounds, load average 18-22 from other jobs.
+Work per process CPU-second (steadier under load than wall clock, whose ratios swing several-fold
+between runs), as a share of the copy bound's bytes per CPU-second (the larger of a jitted XLA
+copy and a native copy with the kernel's threads and buffers; about 42 GB per CPU-second, the
+two 9.4 MB buffers resident in the L3); medians of four runs (range), 2 threads:
 
-=====================================  =====================  ===============================
-variant                                MLUPS per CPU-second   share of the copy's B/CPU-s
-=====================================  =====================  ===============================
-reference ``lbm.run_periodic`` (BGK)   67                     18 %
-XLA pull program, tuple of arrays      78                     21 %
-native C++ single pass (2 threads)     267                    72 %
-=====================================  =====================  ===============================
+======================================  =====================  ==================================
+variant                                 MLUPS per CPU-second   share of the copy bound per CPU-s
+======================================  =====================  ==================================
+reference ``lbm.run_periodic`` (TRT)    76                     9 % (one run)
+XLA pull program, tuple of arrays       78                     9 % (one run)
+native single pass, before this change  309                    53 % (45-62 %)
+native single pass, folded TRT          416                    72 % (61-76 %)
+native, 4 updates per sweep (default)   435                    74 % (67-79 %)
+======================================  =====================  ==================================
 
 Earlier wall-clock probes of other XLA restructurings: a stacked pull program ran at 0.3x the
 reference and ghost layers updated in place with ``dynamic_update_slice`` at 0.15x. XLA:CPU
@@ -35,7 +42,8 @@ halo blocks that its BlockSpecs do not express. On a GPU the ``xla`` path is the
 fuses the pull program into one loop kernel there, but that was NOT measured (no GPU in this
 session): ``atom bench worlds`` reports it on whatever device runs it.
 
-Exactness: the native kernel applies collide-then-push exactly as the reference; the xla path
+Exactness: the native kernel applies collide-then-push in the reference's order (with the TRT
+regrouped into fused multiply-adds; 5e-7 from the reference after 12 updates); the xla path
 computes ``C(S(...C(f)))`` and then one final stream, the same sequence. Both match the
 reference to float32 round-off (the arithmetic is regrouped), checked in
 ``tests/test_world_lbm_fused.py``.

@@ -34,7 +34,11 @@ interleaved in memory (no gain), software prefetch of the next rows (no gain), 2
 dynamic scheduling (no gain; the shared rows cost more). The in-place AA pattern would halve the
 footprint but not the traffic and needs input/output aliasing of the FFI buffers; the 512^2
 state already fits the L3, so it was not pursued. Non-temporal stores help only past the L3,
-which this size is not.
+which this size is not. Transparent huge pages are in ``madvise`` mode here, so XLA's buffers, the
+kernel's and the copy bound's, use 4 KiB pages; a copy between ``madvise(MADV_HUGEPAGE)`` buffers
+ran about 40 % faster per CPU-second while the kernel did not change, so on a machine that backs
+XLA's buffers with huge pages the share of the copy bound would be lower. The figures through
+JAX, against the bound that ``atom bench worlds`` measures, are in ``lbm_fused``.
 
 The source is compiled once per machine with the system C++ compiler (``g++``/``c++``, found
 on ``$CXX`` or ``PATH``) with ``-march=native`` into ``$XDG_CACHE_HOME/atom-sdk/lbm``, under a
