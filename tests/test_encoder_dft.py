@@ -158,3 +158,12 @@ def test_dft_matrices_are_the_fft():
     px, py = spectral_dft._positions(nx, m), spectral_dft._positions(ny, m)
     ref = ref[np.ix_(px, py, np.arange(m))]
     np.testing.assert_allclose(a[0] + 1j * a[1], ref, atol=1e-10)
+
+
+def test_auto_takes_the_dft_where_measured_faster_and_the_fft_where_not():
+    # measured crossover (see spectral_dft.DFT_MAX_COST_RATIO): the agent's grids at 4 modes -> DFT
+    assert spectral_dft.dft_is_faster(32, 32, 16, 4) and spectral_dft.dft_is_faster(176, 36, 1, 4)
+    assert spectral_dft.dft_is_faster(64, 64, 32, 8)
+    # many modes relative to the grid -> FFT
+    assert not spectral_dft.dft_is_faster(32, 32, 16, 12) and not spectral_dft.dft_is_faster(16, 16, 8, 9)
+    assert spectral_dft.dft_cost_ratio(32, 32, 16, 17) > spectral_dft.dft_cost_ratio(32, 32, 16, 8)

@@ -7,7 +7,7 @@ three 1-D DFTs restricted to the kept frequencies (cos/sin matrices), channel mi
 kept box, and three restricted inverse DFTs. Cost per big stage is 2*K rows per grid point
 (K kept frequencies on that axis) against log2(n) butterflies per point for the FFT, but the
 matrix products run as dense GEMMs near the CPU's peak while XLA:CPU's FFT runs one
-transform at a time; measured numbers and the crossover are in ``dft_is_faster``.
+transform at a time; measured numbers and the crossover are at ``DFT_MAX_COST_RATIO``.
 
 Layout: channel-major, (C, batch..., nx, ny, nz). The two stages that touch the full grid
 (forward z on the input, inverse z on the output) are then plain 2-D GEMMs on the last axis,
@@ -175,6 +175,33 @@ def _place_blocks(x: jnp.ndarray, blocks, axis: int, size: int) -> jnp.ndarray:
     return jnp.concatenate(out, axis=axis) if len(out) > 1 else out[0]
 
 
+def _kept_count(n: int, modes: int) -> int:
+    return sum(k for _, _, k in full_axis_ranges(n, modes))
+
+
+def dft_cost_ratio(nx: int, ny: int, nz: int, modes: int) -> float:
+    """Multiply-adds of the truncated DFT over the FFT's 2.5*N*log2(N), per channel (a static estimate).
+
+    DFT, forward (the inverse costs the same): z on the full grid, real -> 2*k_z outputs per
+    point; y and x on what is left, complex (4 real products per term).
+    """
+    n = nx * ny * nz
+    kz, ky, kx = min(modes, nz // 2 + 1), _kept_count(ny, modes), _kept_count(nx, modes)
+    dft = 2 * n * 2 * kz + 8 * nx * ny * kz * ky + 8 * nx * ky * kz * kx
+    return dft / (2.5 * n * max(math.log2(n), 1.0))
+
+
+#: Above this cost ratio the FFT is used. Measured (benchmarks/bench_encoder.py --crossover:
+#: SpectralConv3d forward+backward, width 16, batch 4, process CPU time fft/dft, XLA:CPU,
+#: jax 0.10.2, 2 cores shared with ~20 runnable processes, 2026-11-30):
+#:   16x16x8   m=4  ratio 2.0 -> DFT 1.32x faster;  m=6  4.1 -> 0.99;  m=9  6.5 -> 0.89
+#:   32x32x16  m=4  ratio 0.95 -> DFT 2.63x faster; m=8  3.4 -> 0.93;  m=12 6.1 -> 0.83; m=17 9.3 -> 0.86
+#:   64x64x32  m=4  ratio 0.56 -> DFT 2.87x faster; m=8  1.6 -> 1.92;  m=16 5.8 -> 0.75
+#: so the crossover sits at a cost ratio of 3.5 to 4; 3.0 keeps a margin for the FFT side.
+#: (176x36x1 m=4, the cylinder, is 2.2: DFT.) On GPU this is unmeasured.
+DFT_MAX_COST_RATIO = 3.0
+
+
 def dft_is_faster(nx: int, ny: int, nz: int, modes: int) -> bool:
     """Whether the truncated DFT beats the FFT for this grid and mode count (static shapes)."""
-    return True
+    return dft_cost_ratio(nx, ny, nz, modes) < DFT_MAX_COST_RATIO
