@@ -91,8 +91,8 @@ def _assert_same_run(host: dict, device: dict) -> None:
     assert sorted(hs) == sorted(ds)
     for k in hs:
         _close(0.0 if hs[k] is None else hs[k], 0.0 if ds[k] is None else ds[k])
-    assert host["results"]["safety"]["interventions"] == device["results"]["safety"]["interventions"]
-    assert host["results"]["safety"]["mode_steps"] == device["results"]["safety"]["mode_steps"]
+    hsafe, dsafe = host["results"]["safety"], device["results"]["safety"]
+    assert (hsafe.get("interventions"), hsafe.get("mode_steps")) == (dsafe.get("interventions"), dsafe.get("mode_steps"))
     hc, dc = host["checkpoint"], device["checkpoint"]
     np.testing.assert_array_equal(hc["key"], dc["key"])  # the same key sequence, split for split
     assert hc["normalizer"]["count"] == dc["normalizer"]["count"]
@@ -143,6 +143,12 @@ def test_envelope_intervening_mid_segment_still_gives_the_host_run(tmp_path):
     used = runs["device"]["results"]["timings"]["device_loop"]
     assert used["device_steps"] > 0 and used["host_steps"] > 0  # some steps from segments, the guarded ones host-stepped
     assert used["device_steps"] + used["host_steps"] == 48
+
+
+def test_without_the_envelope_device_loop_is_the_host_loop(tmp_path):
+    runs = _pair(tmp_path, "ppo_baseline", enabled=False)  # the replay world stands in for the world itself
+    _assert_same_run(runs["host"], runs["device"])
+    assert runs["device"]["results"]["timings"]["device_loop"]["device_steps"] == 48
 
 
 def test_resume_of_a_device_run_finishes_it_to_the_same_result(baseline, tmp_path):
