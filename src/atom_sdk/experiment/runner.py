@@ -3,8 +3,16 @@
 One function, ``run_experiment``, wires the loop for every variant and writes the artifacts:
 ``results.json``, ``telemetry.jsonl`` (flushed as it goes), ``checkpoints/`` (so ``resume=True``
 continues an interrupted run to the same final result), the hypothesis ledger and a summary
-figure. The loop is stepped on the host because the scientist is NumPy/PySINDy code; the world
-physics and the agent are jit-compiled JAX.
+figure. The host-stepped loop is the reference: the scientist is NumPy/PySINDy code and the
+safety envelope acts on host values; the world physics and the agent are jit-compiled JAX.
+
+``config.loop`` chooses how the steps run: ``"host"`` one at a time from Python; ``"device"`` each
+segment between two host events (an update, a checkpoint, the end, a stop) as one compiled scan
+(``atom_sdk.experiment.device_loop``), whose steps are then recorded through the same named parts
+below, the safety envelope reviewing each; ``"auto"`` (the default) the device loop where it can
+express the run (no scientist, no recurrent core, a ``Dynamics`` world, no observer or world
+factory), else the host loop. ``results.json`` says which under ``timings.loop`` (and why not the
+device under ``timings.loop_reason``).
 
 Each step of the loop is a named part: the policy (``atom_sdk.experiment.policy``) *acts*, the
 world *steps*, the scientist *observes*, the loop *records* (rollout, telemetry, episode ends),
