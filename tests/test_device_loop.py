@@ -251,3 +251,22 @@ def test_replay_world_answers_from_the_segment_until_the_action_differs():
     assert world.snapshot()[1] == 2
     for a, b in zip(jax.tree.leaves(world.state), jax.tree.leaves(twin_at_2[0])):
         np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=1e-6, atol=1e-7)
+
+
+def test_an_operator_request_during_a_segment_is_taken_at_the_next_step(tmp_path):
+    """The envelope polls ``<run>/control`` on every replayed step, as on every host step."""
+    from atom_sdk.safety.control import REBASELINE_FILE, request_rebaseline
+
+    out = tmp_path / "run"
+
+    def progress(step: int, total: int, info: dict) -> None:
+        if step == 20:  # inside the second segment (steps 16..31), while its steps are recorded
+            request_rebaseline(out / "control", "cli", "bob", "probe recalibrated")
+
+    results = run_experiment(_config("ppo_baseline", "device"), out, progress=progress)
+    (record,) = results["safety"]["shift"]["rebaselines"]
+    assert record["step"] == 20 and record["who"] == "bob"  # where the host loop takes it: the step after
+    events = [l for l in read_jsonl(out / "telemetry.jsonl") if l["kind"] == "safety"]
+    assert [(e["step"], e["intervention"]) for e in events] == [(20, "rebaseline")]
+    assert not (out / "control" / REBASELINE_FILE).exists()
+    assert results["timings"]["device_loop"] == {"segments": 3, "device_steps": 48, "host_steps": 0}
