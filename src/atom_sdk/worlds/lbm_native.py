@@ -233,16 +233,20 @@ struct AlignedBuffer {
 // [x0-(K-l), x1+(K-l)) it needs in a private ring of 4 rows, so the K-1 intermediate states never
 // leave the thread's L2; a thread recomputes the K-1 rows it shares with each neighbour. Level l
 // row r is complete once level l-1 row r+1 has been pushed, which is the order of the sweep.
-static void sweep9(const float* src, float* dst, int64_t nx, int64_t ny, int K, const Coef9& k, int threads) {
-  const int64_t n = nx * ny;
+static inline int64_t ring_stride(int64_t ny) { return (ny + 15) / 16 * 16; }  // rows on 64-byte boundaries
+static size_t ring_floats(int64_t ny, int K) { return K > 1 ? size_t(K - 1) * 4 * 9 * ring_stride(ny) : 0; }
+
+// `rings` holds ring_floats(ny, K) floats for each of `threads` threads.
+static void sweep9(const float* src, float* dst, int64_t nx, int64_t ny, int K, const Coef9& k, int threads,
+                   float* rings) {
+  const int64_t n = nx * ny, stride = ring_stride(ny);
   using L = Lat<9>;
 #pragma omp parallel num_threads(threads)
   {
     const int64_t T = omp_get_num_threads(), t = omp_get_thread_num();
     const int64_t x0 = nx * t / T, x1 = nx * (t + 1) / T;
-    const int64_t stride = (ny + 15) / 16 * 16;  // ring rows start on 64-byte boundaries
-    AlignedBuffer ring(K > 1 ? size_t(K - 1) * 4 * 9 * stride : 0);
-    auto slot = [&](int l, int64_t r) { return ring.data + (size_t(l - 1) * 4 + size_t(wrap(r, 4))) * 9 * stride; };
+    float* ring = rings + size_t(t) * ring_floats(ny, K);
+    auto slot = [&](int l, int64_t r) { return ring + (size_t(l - 1) * 4 + size_t(wrap(r, 4))) * 9 * stride; };
     const float* in[9];
     float* out[9];
     for (int64_t p = x0 - (K - 1); p <= x1 + K - 2; ++p) {
@@ -278,12 +282,15 @@ static ffi::Error run(ffi::Buffer<ffi::F32> f, ffi::ResultBuffer<ffi::F32> out, 
   if (threads < 1 || block < 1) return ffi::Error::InvalidArgument("threads and time_block must be >= 1");
   const int64_t K = (Q == 9) ? block : 1, passes = (steps + K - 1) / K;
   AlignedBuffer tmp(passes > 1 ? size_t(total) : 0);
+  AlignedBuffer rings(Q == 9 ? size_t(threads) * ring_floats(ny, int(K)) : 0);
+  if ((passes > 1 && !tmp.data) || (Q == 9 && K > 1 && !rings.data))
+    return ffi::Error(ffi::ErrorCode::kResourceExhausted, "out of memory for the LBM kernel's scratch buffers");
   const float* src = f.typed_data();
   const Coef9 k = coef9(om_p, om_m);
   for (int64_t j = 1, done = 0; j <= passes; ++j) {
     float* dst = ((passes - j) % 2 == 0) ? res : tmp.data;
     const int64_t kk = std::min(K, steps - done);
-    if (Q == 9) sweep9(src, dst, nx, ny, int(kk), k, int(threads));
+    if (Q == 9) sweep9(src, dst, nx, ny, int(kk), k, int(threads), rings.data);
     else update<Q>(src, dst, nx, ny, nz, om_p, om_m, int(threads));
     done += kk;
     src = dst;
@@ -296,6 +303,7 @@ static ffi::Error copy_bound(ffi::Buffer<ffi::F32> f, ffi::ResultBuffer<ffi::F32
   const int64_t total = f.element_count();
   float* res = out->typed_data();
   AlignedBuffer tmp(steps > 1 ? size_t(total) : 0);
+  if (steps > 1 && !tmp.data) return ffi::Error(ffi::ErrorCode::kResourceExhausted, "out of memory for the copy");
   const float* src = f.typed_data();
   for (int64_t j = 1; j <= steps; ++j) {
     float* dst = ((steps - j) % 2 == 0) ? res : tmp.data;
