@@ -20,16 +20,16 @@ float32, every case in one process with interleaved rounds, load average 18-22 f
 Work per process CPU-second (steadier under load than wall clock, whose ratios swing several-fold
 between runs), as a share of the copy bound's bytes per CPU-second (the larger of a jitted XLA
 copy and a native copy with the kernel's threads and buffers; about 42 GB per CPU-second, the
-two 9.4 MB buffers resident in the L3); medians of four runs (range), 2 threads:
+two 9.4 MB buffers resident in the L3); medians of five runs (range), 2 threads:
 
 ======================================  =====================  ==================================
 variant                                 MLUPS per CPU-second   share of the copy bound per CPU-s
 ======================================  =====================  ==================================
 reference ``lbm.run_periodic`` (TRT)    76                     9 % (one run)
 XLA pull program, tuple of arrays       78                     9 % (one run)
-native single pass, before this change  309                    53 % (45-62 %)
-native single pass, folded TRT          416                    72 % (61-76 %)
-native, 4 updates per sweep (default)   435                    74 % (67-79 %)
+native single pass, before this change  294                    53 % (45-65 %)
+native single pass, folded TRT          405                    73 % (61-80 %)
+native, 4 updates per sweep (default)   433                    75 % (67-103 %)
 ======================================  =====================  ==================================
 
 Earlier wall-clock probes of other XLA restructurings: a stacked pull program ran at 0.3x the
