@@ -56,13 +56,42 @@ def test_device_control_target_is_the_worlds():
 
 
 @pytest.mark.parametrize("change,match", [
-    ({"world": {**TINY["world"], "measurement_noise": 0.01}}, "measurement_noise"),
     ({"variant": "v2_latent_jacobian"}, "latent"),
     ({"scientist": {**TINY["scientist"], "jacobian_features": True}}, "Jacobian"),
 ])
 def test_what_needs_the_host_runner_is_refused_with_the_reason(change, match):
     with pytest.raises(ConfigError, match=match):
         train_seeds_vectorized(build_run_config({**TINY, **change}), [0])
+
+
+class _OwnScale(TaylorGreenWorld):
+    """A world with its own measurement scale (as the cylinder's lift has): the device does not know it."""
+
+    def measurement_scale(self, clean: np.ndarray) -> np.ndarray:
+        return np.ones_like(clean)
+
+
+def test_a_world_measurement_model_is_refused_only_with_noise():
+    from atom_sdk.experiment.variants import resolve_variant
+
+    world = _OwnScale(grid=(8, 8, 1))
+    noisy = build_run_config({**TINY, "world": {**TINY["world"], "measurement_noise": 0.01}})
+    assert "measurement model" in vs.science_blocker(noisy, resolve_variant(noisy), world)
+    exact = build_run_config(TINY)
+    assert vs.science_blocker(exact, resolve_variant(exact), world) is None
+    assert vs.science_blocker(noisy, resolve_variant(noisy), TaylorGreenWorld(grid=(8, 8, 1))) is None
+
+
+def test_measurement_draws_are_the_bridges():
+    from atom_sdk.experiment.policy import MEASUREMENT_STREAM
+
+    z = vs._draws([5, 6], 10, 3, 2, 0.01)
+    assert z.shape == (3, 2, 2, 2)
+    rng = np.random.default_rng([6, MEASUREMENT_STREAM, 12, 0])  # seed 6, the reading before step 12
+    np.testing.assert_allclose(z[1, 1, 0], rng.standard_normal(2), rtol=1e-6)
+    rng = np.random.default_rng([5, MEASUREMENT_STREAM, 12, 1])  # seed 5, step 12's terminal reading
+    np.testing.assert_allclose(z[2, 0, 1], rng.standard_normal(2), rtol=1e-6)
+    assert not np.any(vs._draws([5], 0, 4, 1, 0.0))
 
 
 def _host_runs(tmp_path, config: dict, seeds: list[int]) -> list[dict]:
@@ -96,7 +125,8 @@ def test_seeds_match_host_stepped_runs_with_fits_at_episode_ends(tmp_path, varia
 
 @pytest.mark.slow
 def test_an_episode_end_before_the_first_fit_reruns_the_segment_shorter(tmp_path):
-    config = {**TINY, "world": {**TINY["world"], "max_episode_steps": 12}, "steps": 48}
+    """Also with 1 % measurement noise (the host's draws, measured on the device) and two refit threads."""
+    config = {**TINY, "world": {**TINY["world"], "max_episode_steps": 12, "measurement_noise": 0.01}, "steps": 48}
     vec = train_seeds_vectorized(build_run_config(config), [3], workers=2)
     assert vec["timings"]["segment_reruns"] == 1  # the first fit comes at step 14, not 15
     _assert_same_runs(vec, _host_runs(tmp_path, config, [3]))

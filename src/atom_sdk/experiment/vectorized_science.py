@@ -13,8 +13,13 @@ makes it due earlier than predicted (before the first fit only), the segment is 
 shorter. Each seed's run is then the host-stepped runner's run with ``safety.enabled: false``,
 to float32 rounding (the device's normaliser and frozen theory are float32).
 
+Measurement noise: the host draws each reading's noise from the generator ``ScienceBridge.measure``
+seeds and hands the segment its draws; the device measures in float32 (theory features, the
+controller), the host measures the same draws again in float64 for its scientists.
+A segment compiles once per distinct length (with the defaults two: the rollout and ``fit_every``).
+
 Limits (``ConfigError`` says which): no latent science or Jacobian features, no recurrent core,
-no measurement noise (its draws are the host's), the ``"sparse"`` backend, and
+a world's own measurement model only without noise, the ``"sparse"`` backend, and
 ``v2_residual`` only on worlds whose control target has a device form (``DEVICE_TARGETS``).
 """
 
@@ -38,6 +43,7 @@ from atom_sdk.agent import ppo as P
 from atom_sdk.agent.running_stats import RunningNorm
 from atom_sdk.config import RunConfig
 from atom_sdk.errors import ConfigError
+from atom_sdk.experiment.policy import MEASUREMENT_STREAM
 from atom_sdk.experiment.variants import VariantSpec, agent_settings_for
 from atom_sdk.science import jax_theory as jt
 from atom_sdk.worlds.base import World
@@ -64,8 +70,10 @@ def science_blocker(config: RunConfig, variant: VariantSpec, world: Any) -> str 
         return "latent science and Jacobian features need the host-stepped runner"
     if variant.recurrent:
         return "the recurrent core needs the host-stepped runner"
-    if float(config.world.measurement_noise) != 0.0:
-        return "world.measurement_noise > 0 draws the scientist's readings on the host; set it to 0"
+    if float(config.world.measurement_noise) != 0.0 and (type(world).measure is not World.measure or
+                                                         type(world).measurement_scale is not World.measurement_scale):
+        return (f"world '{config.world.name}' has its own measurement model, which the device does not see; "
+                "set world.measurement_noise to 0")
     if type(world).observables is not World.observables:
         return f"world '{config.world.name}' overrides observables(), which the device does not see"
     if not getattr(world, "observable_names", ()):
@@ -153,9 +161,21 @@ def _build(config: RunConfig, variant: VariantSpec, world: Any, env: Any) -> _Pr
     target_fn = DEVICE_TARGETS.get(config.world.name)
     dynamics = env.dynamics
 
-    def readings(physics: Any) -> jax.Array:
+    level = float(config.world.measurement_noise)
+
+    def clean(physics: Any) -> jax.Array:
         diag = dynamics.diagnostics(physics)
         return jnp.stack([jnp.asarray(diag[n], jnp.float32) for n in names])
+
+    def readings(physics: Any, z: jax.Array) -> jax.Array:
+        """``World.measure`` of the observables with the host's standard normal draw ``z``
+        (``measure_relative``: relative to each magnitude, floored at 1e-12 of the largest)."""
+        x = clean(physics)
+        if level == 0.0:
+            return x
+        scale = jnp.abs(x)
+        scale = jnp.maximum(scale, jnp.maximum(1e-12 * jnp.max(scale), jnp.finfo(jnp.float32).tiny))
+        return x + level * scale * z
 
     def features(ft: jt.FrozenTheory, x: jax.Array, u: jax.Array) -> jax.Array:
         """``ScienceBridge.features``: the theory features, trust-gated when the variant says so."""
@@ -190,7 +210,7 @@ def _build(config: RunConfig, variant: VariantSpec, world: Any, env: Any) -> _Pr
             keys.append(key)
         return _stack(made), _stack(keys)
 
-    def start(seed: jax.Array, ft: jt.FrozenTheory) -> SciSeedCarry:
+    def start(seed: jax.Array, ft: jt.FrozenTheory, z0: jax.Array) -> SciSeedCarry:
         obs, env_state = env.reset_seed(seed, params)
         example = inputs(jnp.zeros(obs_size, jnp.float32), ft, jnp.zeros(n_vars), jnp.zeros(n_ctrl), env_state)
         buffer = P.Rollout(
@@ -206,14 +226,15 @@ def _build(config: RunConfig, variant: VariantSpec, world: Any, env: Any) -> _Pr
             last["fields"] = env.field_tensor(env_state)
         return SciSeedCarry(
             env_state=env_state, obs=obs, norm=RunningNorm.device(obs_size), ft=ft,
-            x_prev=readings(env_state.physics), u_prev=jnp.zeros(n_ctrl, jnp.float32),
+            x_prev=readings(env_state.physics, z0), u_prev=jnp.zeros(n_ctrl, jnp.float32),
             sci_x=jnp.zeros(n_vars, jnp.float32), sci_u=jnp.zeros(n_ctrl, jnp.float32), sci_has=jnp.zeros((), bool),
             buffer=buffer, ep_return=zero, ep_length=none, reward_sum=zero, returns_sum=zero, n_episodes=none,
             n_diverged=none, last_return=zero, episode_returns=jnp.full((max_recorded,), jnp.nan, jnp.float32),
             last=last)
 
-    def step(agent: P.AgentState, key: jax.Array, c: SciSeedCarry):
-        """One step of the runner's loop: act, world step, the scientist's observation, bookkeeping."""
+    def step(agent: P.AgentState, key: jax.Array, c: SciSeedCarry, z: jax.Array):
+        """One step of the runner's loop: act, world step, the scientist's observation, bookkeeping.
+        ``z``: the measurement draws of the reading before the next step and of a terminal reading."""
         key, act_key = jax.random.split(key)
         norm = c.norm.update(c.obs)
         inp = inputs(norm.normalize(c.obs), c.ft, c.x_prev, c.u_prev, c.env_state)
@@ -223,7 +244,7 @@ def _build(config: RunConfig, variant: VariantSpec, world: Any, env: Any) -> _Pr
             env_action = jnp.clip(controller(c.ft, c.env_state.physics, c.x_prev) + env_action, low, high)
         obs, env_state, reward, term, trunc, info = env.step(act_key, c.env_state, env_action, params)
         done = term | trunc
-        x_after = readings(info["final_state"].physics)
+        x_after = readings(info["final_state"].physics, jnp.where(done, z[1], z[0]))
         # the scientist observes (x_t, u_t): closes the transition from its last observation
         ft = jt.observe(c.ft, c.sci_x, c.sci_u, c.x_prev, c.sci_has)
         # at an episode end: the terminal reading, then the boundary
@@ -240,7 +261,7 @@ def _build(config: RunConfig, variant: VariantSpec, world: Any, env: Any) -> _Pr
             last["fields"] = env.field_tensor(info["final_state"])
         new = c.replace(
             env_state=env_state, obs=obs, norm=norm, ft=ft,
-            x_prev=jnp.where(done, readings(env_state.physics), x_after),
+            x_prev=jnp.where(done, readings(env_state.physics, z[0]), x_after),
             u_prev=jnp.where(done, jnp.zeros_like(env_action), env_action),
             sci_x=c.x_prev, sci_u=env_action, sci_has=~done,
             ep_return=jnp.where(done, 0.0, ep_return), ep_length=jnp.where(done, 0, c.ep_length + 1),
@@ -249,7 +270,8 @@ def _build(config: RunConfig, variant: VariantSpec, world: Any, env: Any) -> _Pr
             last_return=jnp.where(done, ep_return, c.last_return),
             episode_returns=c.episode_returns.at[slot].set(ep_return, mode="drop"), last=last)
         row = (inp, action, logp, value, reward32, done.astype(jnp.float32))
-        host = {"x": c.x_prev, "u": env_action, "done": done, "boot": boot, "x_after": x_after}
+        host = {"x": clean(c.env_state.physics), "u": env_action, "done": done, "boot": boot,
+                "x_after": clean(info["final_state"].physics)}  # the host measures these in float64
         return key, new, row, host, final
 
     def write(buffer: P.Rollout, rows: tuple, pos: jax.Array) -> P.Rollout:
@@ -261,7 +283,7 @@ def _build(config: RunConfig, variant: VariantSpec, world: Any, env: Any) -> _Pr
                               log_probs=put(buffer.log_probs, logps), values=put(buffer.values, values),
                               rewards=put(buffer.rewards, rewards), dones=put(buffer.dones, dones))
 
-    seeds_step = jax.vmap(step, in_axes=(0, 0, 0))
+    seeds_step = jax.vmap(step)
     seeds_value = jax.vmap(P.value)
     seeds_write = jax.vmap(write, in_axes=(0, 0, None))
 
@@ -270,10 +292,10 @@ def _build(config: RunConfig, variant: VariantSpec, world: Any, env: Any) -> _Pr
         """All seeds' next ``length`` steps. The scan runs over steps with the seeds vmapped inside,
         so the time-limit bootstrap's value pass is a real branch taken only at a truncation
         (vmapped per seed, a ``cond`` would compute it at every step)."""
-        def run(agent: P.AgentState, key: jax.Array, c: SciSeedCarry, pos: jax.Array):
-            def body(kc, _):
+        def run(agent: P.AgentState, key: jax.Array, c: SciSeedCarry, pos: jax.Array, draws: jax.Array):
+            def body(kc, z):
                 key, c = kc
-                key, c, row, host, final = seeds_step(agent, key, c)
+                key, c, row, host, final = seeds_step(agent, key, c, z)
                 boot = host["boot"]
                 v = jax.lax.cond(jnp.any(boot), lambda: seeds_value(agent, final),
                                  lambda: jnp.zeros(boot.shape, jnp.float32))
@@ -281,7 +303,7 @@ def _build(config: RunConfig, variant: VariantSpec, world: Any, env: Any) -> _Pr
                 row = (inp, action, logp, value, reward + gamma * jnp.where(boot, v, 0.0), done)
                 return (key, c), (row, host)
 
-            (key, c), (rows, host) = jax.lax.scan(body, (key, c), None, length=length)
+            (key, c), (rows, host) = jax.lax.scan(body, (key, c), draws, length=length)
             rows = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), rows)  # (seeds, length, ...)
             return key, c.replace(buffer=seeds_write(c.buffer, rows, pos)), host
 
@@ -366,6 +388,40 @@ def _feed(sci: Any, step: int, host: dict[str, np.ndarray]) -> tuple[dict[str, i
     return counts, fitted_last
 
 
+def _draws(seeds: list[int], start: int, length: int, n_vars: int, level: float) -> np.ndarray:
+    """The measurement draws of steps ``start .. start + length - 1``, ``(length, seeds, 2, n_vars)``:
+    ``[t, i, 0]`` for the reading before step ``t + 1``, ``[t, i, 1]`` for step ``t``'s terminal reading,
+    each from the generator ``ScienceBridge.measure`` seeds (zeros without measurement noise)."""
+    out = np.zeros((length, len(seeds), 2, n_vars), np.float32)
+    if level == 0.0:
+        return out
+    for j in range(length):
+        for i, seed in enumerate(seeds):
+            out[j, i, 0] = _draw(seed, start + j + 1, False, n_vars)
+            out[j, i, 1] = _draw(seed, start + j, True, n_vars)
+    return out
+
+
+def _draw(seed: int, step: int, terminal: bool, n_vars: int) -> np.ndarray:
+    """The standard normal draw of one reading (``measure_relative`` draws it from this generator)."""
+    return np.random.default_rng([seed, MEASUREMENT_STREAM, step, int(terminal)]).standard_normal(n_vars)
+
+
+def _measured(world: Any, level: float, seed: int, start: int, host: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One seed's segment outputs with the readings measured as the runner measures them (float64)."""
+    if level == 0.0:
+        return {**host, "x": host["x"].astype(np.float64), "x_after": host["x_after"].astype(np.float64)}
+
+    def measure(clean: np.ndarray, step: int, terminal: bool) -> np.ndarray:
+        rng = np.random.default_rng([seed, MEASUREMENT_STREAM, step, int(terminal)])
+        return np.asarray(world.measure(np.asarray(clean, np.float64), level, rng), np.float64)
+
+    x = np.stack([measure(c, start + j, False) for j, c in enumerate(host["x"])])
+    after = np.stack([measure(c, start + j, True) if d else np.zeros(len(c))
+                      for j, (c, d) in enumerate(zip(host["x_after"], host["done"]))])
+    return {**host, "x": x, "x_after": after}
+
+
 def _row(tree: Any, i: int) -> Any:
     """Seed ``i``'s part of the segment's host outputs (stacked step-major, ``(length, seeds, ...)``)."""
     return jax.tree.map(lambda a: a[:, i], tree)
@@ -401,26 +457,31 @@ def train_science_seeds(config: RunConfig, seeds: np.ndarray, *, env_type: type,
     segments = reruns = 0
     with CompilationCounter() as compiled, pool or contextlib.nullcontext():
         agent, key = programs.agents(seed_list)
-        carry = programs.start(jnp.asarray(seed_list, jnp.int32), jt.stack(frozen))
+        level = float(config.world.measurement_noise)
+        z0 = np.stack([_draw(seed, 0, False, programs.n_vars) if level else np.zeros(programs.n_vars)
+                       for seed in seed_list]).astype(np.float32)  # the reading before step 0
+        carry = programs.start(jnp.asarray(seed_list, jnp.int32), jt.stack(frozen), jnp.asarray(z0))
         step, pos = 0, 0
         while step < config.steps:
             ends = [step + rollout_length - pos - 1, config.steps - 1]
             ends += [t for t in (_next_fit(s, step) for s in scis) if t is not None]
             last = min(ends)
-            out = programs.segment(last - step + 1)(agent, key, carry, jnp.int32(pos))
+            draws = _draws(seed_list, step, last - step + 1, programs.n_vars, level)
+            out = programs.segment(last - step + 1)(agent, key, carry, jnp.int32(pos), jnp.asarray(draws))
             host = jax.device_get(out[2])
             due = [t for t in (_first_fit(s, step, host["done"][:, i]) for i, s in enumerate(scis)) if t is not None]
             if due and min(due) < last:  # an episode end made a fit due sooner: run the segment again, shorter
                 last = min(due)
-                out = programs.segment(last - step + 1)(agent, key, carry, jnp.int32(pos))
+                out = programs.segment(last - step + 1)(agent, key, carry, jnp.int32(pos),
+                                                        jnp.asarray(draws[: last - step + 1]))
                 host = jax.device_get(out[2])
                 reruns += 1
             key, carry = out[0], out[1]
             segments += 1
             if first_segment is None:
                 first_segment = time.perf_counter() - started
-            jobs = [(s, _row(host, i)) for i, s in enumerate(scis)]
-            fed = list(pool.map(lambda a: _feed(a[0], step, a[1]), jobs) if pool else (_feed(s, step, h) for s, h in jobs))
+            jobs = [(s, step, _measured(world, level, seed_list[i], step, _row(host, i))) for i, s in enumerate(scis)]
+            fed = list(pool.map(lambda a: _feed(*a), jobs)) if pool else [_feed(*a) for a in jobs]
             for i, (counts, _) in enumerate(fed):
                 for k, v in counts.items():
                     decisions[i][k] = decisions[i].get(k, 0) + v
