@@ -187,7 +187,7 @@ def test_run_help_shows_the_run_config_defaults(capsys):
     actual = {"name": cfg.name, "world": cfg.world.name, "grid": " ".join(map(str, cfg.world.grid)),
               "steps": str(cfg.steps), "seed": str(cfg.seed), "variant": cfg.variant, "device": cfg.device,
               "dtype": cfg.world.dtype, "episode_steps": str(cfg.world.max_episode_steps),
-              "output_root": cfg.output_root}
+              "output_root": cfg.output_root, "loop": cfg.loop}
     assert RUN_DEFAULTS == actual
     _, out, _ = _atom(["run", "--help"], capsys)
     assert out.count("default:") >= len(RUN_DEFAULTS) - 1

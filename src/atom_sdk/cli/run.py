@@ -15,7 +15,7 @@ GRID_HELP = "Grid cells nx ny nz (nz=1 for 2D worlds)."
 #: checks they agree), shown in --help.
 RUN_DEFAULTS = {"name": "run", "world": "analytical:taylor_green", "grid": "32 32 16", "steps": "300", "seed": "0",
                 "variant": "v2_hybrid", "device": "cpu", "dtype": "float32", "episode_steps": "200",
-                "output_root": "experiment_results"}
+                "output_root": "experiment_results", "loop": "auto"}
 
 
 def collect_overrides(**flags: Any) -> dict[str, Any]:
@@ -54,6 +54,9 @@ def run_command(
                                           help=f"One of: {variants_help()}."),
     device: Optional[str] = typer.Option(None, "--device", show_default=RUN_DEFAULTS["device"],
                                          help="cpu, gpu or auto."),
+    loop: Optional[str] = typer.Option(None, "--loop", show_default=RUN_DEFAULTS["loop"],
+                                       help="auto, host or device: step each segment on the device as one "
+                                            "compiled scan (same result), or on the host."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML, TOML or JSON config; flags override it."),
     dtype: Optional[str] = typer.Option(None, "--dtype", show_default=RUN_DEFAULTS["dtype"],
                                         help="float32 or float64."),
@@ -115,7 +118,7 @@ def run_command(
 
     world_params = parse_world_options(list(ctx.args)) or None
     overrides = collect_overrides(name=name, world=world, grid=grid, steps=steps, seed=seed, variant=variant,
-                                  device=device, dtype=dtype, episode_steps=episode_steps,
+                                  device=device, loop=loop, dtype=dtype, episode_steps=episode_steps,
                                   output_root=output_root, ablate_scientist=ablate_scientist,
                                   ablate_symplectic=ablate_symplectic, ablate_trust_gate=ablate_trust_gate,
                                   world_params=world_params, safety_enabled=False if disable_safety else None,
