@@ -276,7 +276,7 @@ def mirror_mismatch_y(body: Body3D, shape: tuple[int, int, int]) -> float:
 
     Why: a lift measurement is a small difference between the top and bottom of the body; unless the
     discrete body is itself mirror-symmetric (cy on a node or half-node), the interpolated bounce-back's
-    O(0.1 cell) q-dependent wall-position error differs between top and bottom and swamps a physical
+    q-dependent wall-position error differs between top and bottom and swamps a physical
     lift of 1e-2 (Schäfer–Turek 3D-1Z at D = 5 to 7 cells: C_L = -0.64 / +0.25 against 0.0094)."""
     _, links, extra = build_links(body, shape, True, 0.5, 1.0, jnp.float32)
     node = np.array(np.unravel_index(np.asarray(links.node), shape)).T

@@ -5,7 +5,7 @@ height H = ``ny`` cells (geometry in units of H = 0.41: length 2.5, cylinder of 
 along z, centred at x = 0.5, y = 0.2, spanning the whole depth), the product-parabola inlet
 16 U_m y z (H - y)(H - z) / H^4 (mean U = 4/9 U_m) and no-slip side walls. Its lift is only meaningful
 when ``ny`` is a multiple of 41: then the cylinder's centre sits on a lattice plane, the discrete body is
-mirror-symmetric, and the O(0.1 cell) interpolated-bounce-back error cancels between top and bottom
+mirror-symmetric, and the interpolated bounce-back's q-dependent error cancels between top and bottom
 (at ny = 20 and 28 it leaves a spurious C_L of -0.64 and +0.25, against 0.0094; see ``lbm3d_validation``). ``lbm3d:sphere`` is a
 sphere in a square duct with a uniform inlet whose side walls slide with the free stream (no wall
 boundary layer, so the duct only adds blockage).
