@@ -123,17 +123,18 @@ def _policy_and_rollout(steps: int = 32):
 
 
 def bench_update(repeats: int) -> dict:
-    policy, rollout, cfg = _policy_and_rollout()
-    agent = policy.agent
     original = networks.make_encoder
     calls = {}
     try:
         for t in TRANSFORMS:
-            # the transform is read when the network is traced: a fresh jit per transform
+            # the transform is read when the network is built and traced: patch it, then build a
+            # fresh policy (same seed, so the same parameters) and a fresh jit for each transform
             networks.make_encoder = partial(encoder.make_encoder, transform=t)
-            update = jax.jit(ppo._update)
-            jax.block_until_ready(update(agent, rollout, jnp.float32(0.0), jax.random.key(0)))
-            calls[t] = partial(update, agent, rollout, jnp.float32(0.0), jax.random.key(0))
+            jax.clear_caches()
+            policy, rollout, cfg = _policy_and_rollout()
+            update = jax.jit(lambda *a: ppo._update(*a))
+            calls[t] = partial(update, policy.agent, rollout, jnp.float32(0.0), jax.random.key(0))
+            jax.block_until_ready(calls[t]())
     finally:
         networks.make_encoder = original
     s = cfg.agent
@@ -162,6 +163,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="batch 16 only, no PPO update")
+    ap.add_argument("--only", choices=("layer", "encoder", "update"), help="run one kind of case")
     ap.add_argument("--crossover", action="store_true", help="only the FFT/DFT crossover sweep")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
@@ -173,13 +175,13 @@ def main() -> None:
     else:
         batches = (16,) if args.quick else (1, 8, 16)
         for name, grid in GRIDS.items():
-            for b in batches:
+            for b in batches if args.only in (None, "layer") else ():
                 rows.append(bench_layer(grid, b, encoder._FOURIER_MODES, args.repeats))
                 print(_fmt(rows[-1]), flush=True)
-            for b in batches:
+            for b in batches if args.only in (None, "encoder") else ():
                 rows.append(bench_encoder(grid, b, args.repeats))
                 print(_fmt(rows[-1]), flush=True)
-        if not args.quick:
+        if not args.quick and args.only in (None, "update"):
             rows.append(bench_update(args.repeats))
             print(_fmt(rows[-1]), flush=True)
     report["machine_end"] = machine()

@@ -115,11 +115,16 @@ class _ChannelDense(nn.Module):
     features: int
 
     @nn.compact
-    def __call__(self, x: jnp.ndarray, apply: bool = True):
-        kernel = self.param("kernel", nn.initializers.lecun_normal(), (x.shape[0], self.features), jnp.float32)
+    def __call__(self, x: jnp.ndarray, apply: bool = True, lift: tuple[jnp.ndarray, jnp.ndarray] | None = None):
+        """``apply=False`` returns (kernel, bias); ``lift`` = (kernel, bias) of a linear map before this one,
+        composed into a single product (x -> (x @ k1 + b1) @ k2 + b2 without the intermediate)."""
+        c_in = x.shape[0] if lift is None else lift[0].shape[-1]
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (c_in, self.features), jnp.float32)
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
         if not apply:
             return kernel, bias
+        if lift is not None:
+            kernel, bias = lift[0] @ kernel, lift[1] @ kernel + bias
         dtype = jnp.result_type(x.dtype, kernel.dtype)
         y = kernel.T.astype(dtype) @ x.reshape(x.shape[0], -1).astype(dtype)
         return (y + bias.astype(dtype)[:, None]).reshape((self.features,) + x.shape[1:])
@@ -145,13 +150,21 @@ class SpectralEncoder(nn.Module):
         # stages and the pointwise layers are all plain GEMMs
         f = jnp.moveaxis(fields, -4, 0)
         lift = _ChannelDense(self.width, name="lift")
-        x = lift(f)
+        # With the DFT, the first layer never forms lift(fields) (width channels over the whole
+        # grid, and its gradient): its spectral part folds the lift into the mixing weights and
+        # its pointwise part composes the two linear maps, so both run over the few field
+        # channels. The FFT reference keeps the plain form.
+        fold = self.n_layers > 0 and (self.transform == "dft" or (
+            self.transform == "auto" and dft_is_faster(*f.shape[-3:], self.fourier_modes)))
+        x = None if fold else lift(f)
         for i in range(self.n_layers):
             conv = SpectralConv3d(self.width, self.fourier_modes, self.transform, name=f"spectral_{i}")
-            # the first layer sees lift(fields): hand it the raw fields and the lift, so the DFT
-            # runs over the few field channels instead of `width` lifted ones
-            spec = conv(f, 0, lift(f, apply=False)) if i == 0 else conv(x, 0)
-            point = _ChannelDense(self.width, name=f"pointwise_{i}")(x)
+            point = _ChannelDense(self.width, name=f"pointwise_{i}")
+            if i == 0 and fold:
+                lift_params = lift(f, apply=False)
+                spec, point = conv(f, 0, lift_params), point(f, lift=lift_params)
+            else:
+                spec, point = conv(x, 0), point(x)
             x = nn.gelu(spec + point)
         mean = jnp.moveaxis(x.mean(axis=(-3, -2, -1)), 0, -1)
         # sqrt(var + eps) instead of std: a uniform field (fluid at rest) must not give NaN grads.
