@@ -132,9 +132,11 @@ def bench_update(repeats: int) -> dict:
             networks.make_encoder = partial(encoder.make_encoder, transform=t)
             jax.clear_caches()
             policy, rollout, cfg = _policy_and_rollout()
-            update = jax.jit(lambda *a: ppo._update(*a))
-            calls[t] = partial(update, policy.agent, rollout, jnp.float32(0.0), jax.random.key(0))
-            jax.block_until_ready(calls[t]())
+            args = (policy.agent, rollout, jnp.float32(0.0), jax.random.key(0))
+            # compiled ahead of time: clear_caches() for the next transform must not make this
+            # one re-trace later, under the other transform
+            compiled = jax.jit(lambda *a: ppo._update(*a)).lower(*args).compile()
+            calls[t] = partial(compiled, *args)
     finally:
         networks.make_encoder = original
     s = cfg.agent
