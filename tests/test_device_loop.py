@@ -40,24 +40,29 @@ TINY = {"world": {"name": "analytical:taylor_green", "grid": [8, 8, 4], "max_epi
                   "latent_dim": 8, "fourier_modes": 2}}
 
 
-def _config(variant: str, loop: str, **safety) -> dict:
+#: the scientist of the scientist variants' pairs: its first fit at step 15, then one every 8 steps, so the
+#: 48 steps accept a law by step 23 and a trusted theory reaches the agent (and the controller) for 24 steps
+SCIENTIST = {"min_samples": 16, "window": 64, "fit_every": 8, "ensemble_size": 5}
+
+
+def _config(variant: str, loop: str, extra: dict | None = None, **safety) -> dict:
     cfg = json.loads(json.dumps(TINY))
-    cfg.update(variant=variant, loop=loop, name=f"{variant}-{loop}")
+    cfg.update(variant=variant, loop=loop, name=f"{variant}-{loop}", **json.loads(json.dumps(extra or {})))
     if safety:
         cfg["safety"] = safety
     return cfg
 
 
-def _pair(root: Path, variant: str, **safety) -> dict:
+def _pair(root: Path, variant: str, extra: dict | None = None, **safety) -> dict:
     runs = {}
     for loop in ("host", "device"):
         out = root / f"{variant}-{loop}"
         reported: list[int] = []
-        results = run_experiment(_config(variant, loop, **safety), out,
-                                 progress=lambda step, total, info: reported.append(step))
+        cfg = _config(variant, loop, extra, **safety)
+        results = run_experiment(cfg, out, progress=lambda step, total, info: reported.append(step))
         assert reported == list(range(1, TINY["steps"] + 1))  # every step reported once, in order
         runs[loop] = {"out": out, "results": results, "telemetry": read_jsonl(out / "telemetry.jsonl"),
-                      "checkpoint": ckpt.load(out, config_hash(build_run_config(_config(variant, loop, **safety))))}
+                      "checkpoint": ckpt.load(out, config_hash(build_run_config(cfg)))}
     return runs
 
 
@@ -163,11 +168,24 @@ def test_resume_of_a_device_run_finishes_it_to_the_same_result(baseline, tmp_pat
 
 
 def test_device_loop_refused_with_the_reason_and_nothing_written(tmp_path):
-    cfg = _config("v2_hybrid", "device")
-    with pytest.raises(ConfigError, match="uses the scientist.*loop: 'auto'"):
+    cfg = _config("v2_latent_jacobian", "device")
+    with pytest.raises(ConfigError, match="latent science and the Jacobian.*loop: 'auto'"):
         run_experiment(cfg, tmp_path / "refused")
     assert not (tmp_path / "refused").exists()
-    for variant, why in (("v2_residual", "scientist"), ("ppo_recurrent", "recurrent core")):
+    for variant in ("v2_hybrid", "v2_residual", "v2_raw", "v1_raw"):  # the measured-variable scientist: device
+        assert choose_loop(build_run_config(_config(variant, "auto")), stride=EPISODE_SEED_STRIDE) == ("device", None)
+    from atom_sdk.experiment.device_science import science_loop_blocker
+    from atom_sdk.experiment.variants import resolve_variant
+    from atom_sdk.worlds.taylor_green import TaylorGreenWorld
+
+    class OwnScale(TaylorGreenWorld):  # a sensor's full-scale noise (the cylinder's lift): the scan cannot see it
+        def measurement_scale(self, clean):
+            return np.ones_like(clean)
+
+    noisy = build_run_config(_config("v2_hybrid", "auto", {"world": {**TINY["world"], "measurement_noise": 0.01}}))
+    assert "measurement model" in science_loop_blocker(noisy, resolve_variant(noisy), OwnScale)
+    assert science_loop_blocker(noisy, resolve_variant(noisy), TaylorGreenWorld) is None
+    for variant, why in (("v2_latent_jacobian", "latent science"), ("ppo_recurrent", "recurrent core")):
         kind, reason = choose_loop(build_run_config(_config(variant, "auto")), stride=EPISODE_SEED_STRIDE)
         assert kind == "host" and why in reason
     auto = build_run_config(_config("ppo_baseline", "auto"))
@@ -270,3 +288,73 @@ def test_an_operator_request_during_a_segment_is_taken_at_the_next_step(tmp_path
     assert [(e["step"], e["intervention"]) for e in events] == [(20, "rebaseline")]
     assert not (out / "control" / REBASELINE_FILE).exists()
     assert results["timings"]["device_loop"] == {"segments": 3, "device_steps": 48, "host_steps": 0}
+
+
+def _assert_same_science(host: dict, device: dict) -> None:
+    """The same laws and governance decisions, in the same order, and the trust to the per-step tolerance
+    (the readings follow the float32 actions and state, which the scan rounds differently by ~1e-7)."""
+    hr, dr = host["results"], device["results"]
+    assert [law["equation"] for law in hr["laws"]] == [law["equation"] for law in dr["laws"]]
+    assert hr["science_decisions"] == dr["science_decisions"]
+    assert [s for s, _ in hr["trust_trajectory"]] == [s for s, _ in dr["trust_trajectory"]]
+    _close([t for _, t in hr["trust_trajectory"]], [t for _, t in dr["trust_trajectory"]])
+    ledger = [[(r["kind"], r.get("step"), [e["equation"] for e in r.get("equations") or ()])
+               for r in read_jsonl(run["out"] / "ledger.jsonl")] for run in (host, device)]
+    assert ledger[0] == ledger[1] and any(kind == "accepted" for kind, _, _ in ledger[0])
+    fits = [[(l["step"], [x["kind"] for x in l["science"]]) for l in run["telemetry"] if "science" in l]
+            for run in (host, device)]
+    assert fits[0] == fits[1]
+
+
+@pytest.mark.parametrize("variant,noise", [("v2_hybrid", 0.001), ("v2_residual", 0.0)])
+def test_scientist_variants_device_loop_is_the_host_loop(tmp_path, variant, noise):
+    """Segments cut at the fits (steps 15, 23, 31, 39, 47) and at the rollouts' ends; the theory frozen in each,
+    the readings measured with the bridge's draws (0.1 % noise for v2_hybrid), the residual controller in the scan."""
+    extra = {"scientist": SCIENTIST, "world": {**TINY["world"], "measurement_noise": noise}}
+    runs = _pair(tmp_path, variant, extra)
+    _assert_same_run(runs["host"], runs["device"])
+    _assert_same_science(runs["host"], runs["device"])
+    assert runs["device"]["results"]["timings"]["device_loop"] == {"segments": 8, "device_steps": 48,
+                                                                   "host_steps": 0}
+    assert runs["device"]["results"]["summary"]["final_trust"] >= 0.2  # the trusted theory reached the agent
+
+
+def test_science_pieces_are_the_hosts():
+    """The device control target is the world's, the draws are the bridge's generators, and the segment
+    ends at the scientist's next fit (``Scientist._fit_due``) when each step buffers one reading."""
+    from types import SimpleNamespace
+
+    from atom_sdk.config import ScientistSettings
+    from atom_sdk.experiment import device_science as ds
+    from atom_sdk.experiment.policy import MEASUREMENT_STREAM
+    from atom_sdk.science import Scientist
+    from atom_sdk.worlds.taylor_green import TaylorGreenWorld
+
+    world = TaylorGreenWorld(grid=(8, 8, 1), max_episode_steps=50)
+    world.reset(seed=2)
+    for a in (0.05, -0.05):
+        world.step(np.array([a], np.float32))
+        goal, weights = world.control_target()
+        d_goal, d_weights = ds.DEVICE_TARGETS[world.world_id](world.dynamics.diagnostics(world._state))
+        np.testing.assert_allclose(np.asarray(d_goal), goal, rtol=1e-6)
+        np.testing.assert_array_equal(np.asarray(d_weights), weights)
+    bridge = SimpleNamespace(n_vars=2, seed=7, measurement_noise=0.01)
+    z = ds.segment_inputs(bridge, 10, 3, 16, True)["draws"]
+    assert z.shape == (16, 2, 2) and not np.any(z[3:])
+    np.testing.assert_allclose(z[1, 0], np.random.default_rng([7, MEASUREMENT_STREAM, 12, 0]).standard_normal(2),
+                               rtol=1e-6)  # the reading before step 12
+    np.testing.assert_allclose(z[2, 1], np.random.default_rng([7, MEASUREMENT_STREAM, 12, 1]).standard_normal(2),
+                               rtol=1e-6)  # step 12's terminal reading
+    assert not np.any(ds.segment_inputs(SimpleNamespace(n_vars=2, seed=7, measurement_noise=0.0), 0, 4, 16,
+                                        False)["draws"])
+    sci = Scientist(ScientistSettings(min_samples=16, window=64, fit_every=8), ["A"], ["u0"], 0.1)
+    bridge = SimpleNamespace(scientist=sci)
+    assert ds.fit_horizon(bridge, 0, 16) == 16  # 16 readings buffered after step 15: the fit is step 15's
+    assert ds.fit_horizon(bridge, 0, 10) == 10
+    for step in range(16):
+        sci.observe(np.ones(1) * step, np.zeros(1))
+        assert sci._fit_due(step) == (step == 15)
+    sci._last_fit_step = 15
+    assert ds.fit_horizon(bridge, 16, 16) == 8  # then every 8 steps: step 23
+    assert ds.fit_horizon(SimpleNamespace(scientist=Scientist(ScientistSettings(enabled=False), ["A"], ["u0"], 0.1)),
+                          0, 16) == 16

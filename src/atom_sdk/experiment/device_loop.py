@@ -18,8 +18,12 @@ a rollback). The first step whose transition differs from the device's is record
 loop would have recorded it, and the segment ends there; so a run is the host loop's run, to the
 float32 rounding of the device's normaliser (the host's is float64) and XLA's fusion.
 
-The device loop covers variants without a scientist and without the recurrent core, on worlds
-built on ``Dynamics`` whose ``World`` methods are not overridden; ``loop_blocker`` says why not otherwise.
+With a measured-variable scientist (``device_science``) the scan also measures the observables,
+builds the theory features from the frozen theory and advances it per observation, and segments
+end at the scientist's fits and when the envelope's ``theory_allowed`` changes.
+
+The device loop covers variants without the recurrent core, latent science or the Jacobian block, on
+worlds built on ``Dynamics`` whose ``World`` methods are not overridden; ``loop_blocker`` says why not otherwise.
 """
 
 from __future__ import annotations
@@ -55,9 +59,6 @@ def loop_blocker(config: RunConfig, *, stride: int, observer: Any = None, world_
     from atom_sdk.worlds import world_class
 
     variant = resolve_variant(config)
-    if variant.use_scientist:
-        return (f"variant '{config.variant}' uses the scientist, whose fits and theory features run on the host "
-                "(the device loop covers ppo_baseline, no_scientist and no_scientist_decoder, or ablate_scientist)")
     if variant.recurrent:
         return "the recurrent core (agent.core='gru', ppo_recurrent) carries a hidden state the device loop does not"
     if world_factory is not None:
@@ -70,6 +71,12 @@ def loop_blocker(config: RunConfig, *, stride: int, observer: Any = None, world_
     changed = [m for m in _WORLD_METHODS if getattr(cls, m) is not getattr(World, m)]
     if changed:
         return f"world '{config.world.name}' overrides World.{', World.'.join(changed)}, which the scan does not see"
+    if variant.use_scientist:
+        from atom_sdk.experiment.device_science import science_loop_blocker
+
+        why = science_loop_blocker(config, variant, cls)
+        if why is not None:
+            return why
     if config.seed + stride * (config.steps + 2) > np.iinfo(np.int32).max:
         return (f"seed {config.seed} + {stride} x episodes may pass 2^31 - 1, and the device's episode seeds "
                 "are 32-bit; use a smaller seed")
@@ -151,6 +158,7 @@ class SegmentCarry(struct.PyTreeNode):
     time: jax.Array  # agent steps into the episode (World._t)
     episode: jax.Array  # the loop's episode index
     obs: jax.Array
+    sci: Any = None  # device_science.ScienceCarry with a scientist
 
 
 @dataclass(frozen=True)
@@ -165,59 +173,87 @@ class SegmentProgram:
     use_fields: bool
     clean_fields: bool
     stride: int
+    science: Any = None  # device_science.DeviceScience with a scientist
 
-    def inputs(self, norm_obs: jax.Array, physics: Any) -> dict[str, jax.Array]:
-        inputs = {"vector": norm_obs}
+    def inputs(self, vector: jax.Array, physics: Any) -> dict[str, jax.Array]:
+        inputs = {"vector": vector}
         if self.use_fields:
             fields = self.world.field_tensor(physics)
             inputs["fields"] = jnp.where(jnp.isfinite(fields), fields, 0.0) if self.clean_fields else fields
         return inputs
 
-    def step(self, agent: P.AgentState, seed: jax.Array, c: SegmentCarry) -> tuple[SegmentCarry, dict[str, Any]]:
-        """One loop step, as Policy.act + World.step + the runner's record (bootstrap, auto-reset)."""
+    def vector(self, norm_obs: jax.Array, ft: Any, x: Any, u: Any, allowed: Any) -> jax.Array:
+        """The agent's vector input: the normalised observation (+ the theory features with a scientist)."""
+        if self.science is None:
+            return norm_obs
+        return jnp.concatenate([norm_obs, self.science.features(ft, x, u, allowed)]).astype(jnp.float32)
+
+    def step(self, agent: P.AgentState, seed: jax.Array, c: SegmentCarry,
+             sci_in: Any = None) -> tuple[SegmentCarry, dict[str, Any]]:
+        """One loop step, as Policy.act + World.step + the runner's record (bootstrap, auto-reset);
+        with a scientist ``sci_in`` is ``{"z": this step's draws, "allowed": theory_allowed}``."""
+        sc, s = self.science, c.sci
+        allowed = None if sc is None else sci_in["allowed"]
         norm = c.norm.update(c.obs)
-        inputs = self.inputs(norm.normalize(c.obs), c.physics)
+        vector = self.vector(norm.normalize(c.obs), *((s.ft, s.x_prev, s.u_prev) if sc else (None,) * 3), allowed)
+        inputs = self.inputs(vector, c.physics)
         key, act_key = jax.random.split(c.key)
         action, logp, value = P._act(agent, inputs, act_key)
-        physics, obs, reward, terminated, diag, applied = self.world.step(c.physics, action)
+        env_action = action if sc is None else sc.env_action(s, c.physics, action, allowed)
+        physics, obs, reward, terminated, diag, applied = self.world.step(c.physics, env_action)
         time = c.time + 1
         truncated = time >= self.world.max_steps
+        ended = terminated | truncated
+        clean = x_term = None
+        if sc is not None:
+            clean = sc.clean(physics)
+            s, x_term = sc.observe(s, env_action, clean, ended, sci_in["z"])
         zero = jnp.zeros((), jnp.float32)
-        v_final = jax.lax.cond(truncated & ~terminated, lambda: jnp.reshape(
-            P.value(agent, self.inputs(norm.normalize(obs), physics)), ()).astype(jnp.float32), lambda: zero)
+        v_final = jax.lax.cond(truncated & ~terminated, lambda: jnp.reshape(P.value(agent, self.inputs(
+            self.vector(norm.normalize(obs), *((s.ft, x_term, env_action) if sc else (None,) * 3), allowed),
+            physics)), ()).astype(jnp.float32), lambda: zero)
 
         def fresh():
             o, p = self.world.reset(seed + self.stride * (c.episode + 1))
             return o, p, jnp.zeros_like(time), c.episode + 1
 
-        n_obs, n_physics, n_time, n_episode = jax.lax.cond(terminated | truncated, fresh,
-                                                           lambda: (obs, physics, time, c.episode))
+        n_obs, n_physics, n_time, n_episode = jax.lax.cond(ended, fresh, lambda: (obs, physics, time, c.episode))
         out = {"inputs": inputs, "action": action, "log_prob": logp, "value": value, "key": key, "applied": applied,
                "obs": obs, "reward": reward, "terminated": terminated, "truncated": truncated, "diagnostics": diag,
                "v_final": v_final, "time": time, "next_obs": n_obs, "physics": physics}
-        return SegmentCarry(norm, key, n_physics, n_time, n_episode, n_obs), out
+        if sc is not None:
+            reset = sc.after_reset(s, n_physics, sci_in["z"])
+            s = jax.tree.map(lambda r, k: jnp.where(ended, r, k), reset, s)
+            out.update(env_action=env_action, clean=clean)
+        return SegmentCarry(norm, key, n_physics, n_time, n_episode, n_obs, s), out
 
-    def run(self, agent: P.AgentState, carry: SegmentCarry, seed: jax.Array, length: jax.Array):
-        """``length`` (<= ``max_length``) steps from ``carry``; outputs stacked over ``max_length`` (zeros past it)."""
-        shapes = jax.eval_shape(lambda c: self.step(agent, seed, c)[1], carry)
+    def run(self, agent: P.AgentState, carry: SegmentCarry, seed: jax.Array, length: jax.Array,
+            sci_in: Any = None):
+        """``length`` (<= ``max_length``) steps from ``carry``; outputs stacked over ``max_length`` (zeros past it).
+        With a scientist ``sci_in`` is ``{"draws": (max_length, 2, n_vars), "allowed": bool}``."""
+        def at(t: Any) -> Any:
+            return None if sci_in is None else {"z": sci_in["draws"][t], "allowed": sci_in["allowed"]}
+
+        shapes = jax.eval_shape(lambda c: self.step(agent, seed, c, at(0))[1], carry)
         idle_out = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
         def body(c: SegmentCarry, t: jax.Array):
-            return jax.lax.cond(t < length, lambda c: self.step(agent, seed, c), lambda c: (c, idle_out), c)
+            return jax.lax.cond(t < length, lambda c: self.step(agent, seed, c, at(t)), lambda c: (c, idle_out), c)
 
         return jax.lax.scan(body, carry, jnp.arange(self.max_length))
 
     @classmethod
     def build(cls, config: RunConfig, world: World, use_fields: bool, clean_fields: bool,
-              stride: int) -> Callable[..., Any]:
+              stride: int, science: Any = None) -> Callable[..., Any]:
         """The jitted program for a run; runs of one world and rollout length in a process share it (a sweep
         of seeds traces and compiles it once: the agent's settings are static parts of its argument)."""
         key = json.dumps([config.world.model_dump(mode="json"), config.agent.rollout_length, bool(use_fields),
-                          bool(clean_fields), int(stride)], sort_keys=True)
+                          bool(clean_fields), int(stride), science.key() if science is not None else None],
+                         sort_keys=True)
         program = _PROGRAMS.pop(key, None)
         if program is None:
             run = cls(WorldFunctions.of(world), config.agent.rollout_length, bool(use_fields), bool(clean_fields),
-                      int(stride)).run
+                      int(stride), science).run
             program = jax.jit(run)
         _PROGRAMS[key] = program  # most recent last
         while len(_PROGRAMS) > _MAX_PROGRAMS:
@@ -280,8 +316,9 @@ class Segment:
         if self.fields is not None:
             inputs["fields"] = FieldRow(self, i)
         action = h["action"][i]
+        env = h["env_action"][i] if "env_action" in h else action  # the residual controller's sum, with one
         return {"inputs": inputs, "action": action, "log_prob": float(h["log_prob"][i]), "value": float(h["value"][i]),
-                "env_action": np.asarray(action, dtype=np.float64).reshape(self.action_shape)}
+                "env_action": np.asarray(env, dtype=np.float64).reshape(self.action_shape)}
 
     def key_after(self, i: int) -> Any:
         """The policy's PRNG key after step ``i``'s act (the raw uint32 pair, as numpy: no transfer per step)."""
@@ -415,10 +452,11 @@ class ReplayWorld(WorldProxy):
         return self.env.state  # type: ignore[attr-defined]
 
 
-def start_carry(policy: Any, world: World, obs: np.ndarray, episode: int) -> SegmentCarry:
-    """The scan's carry at the loop's current step (the host's float64 normaliser cast to float32)."""
+def start_carry(policy: Any, world: World, obs: np.ndarray, episode: int, sci: Any = None) -> SegmentCarry:
+    """The scan's carry at the loop's current step (the host's float64 normaliser cast to float32);
+    ``sci`` the science carry (``device_science.start_science``) with a scientist."""
     norm = policy.norm
     physics, t = world.snapshot()
     device_norm = RunningNorm(np.float32(norm.count), np.asarray(norm.mean, np.float32),
                               np.asarray(norm.m2, np.float32), norm.clip)
-    return SegmentCarry(device_norm, policy.key, physics, np.int32(t), np.int32(episode), np.asarray(obs))
+    return SegmentCarry(device_norm, policy.key, physics, np.int32(t), np.int32(episode), np.asarray(obs), sci)

@@ -10,9 +10,9 @@ safety envelope acts on host values; the world physics and the agent are jit-com
 segment between two host events (an update, a checkpoint, the end, a stop) as one compiled scan
 (``atom_sdk.experiment.device_loop``), whose steps are then recorded through the same named parts
 below, the safety envelope reviewing each; ``"auto"`` (the default) the device loop where it can
-express the run (no scientist, no recurrent core, a ``Dynamics`` world, no observer or world
-factory), else the host loop. ``results.json`` says which under ``timings.loop`` (and why not the
-device under ``timings.loop_reason``).
+express the run (no recurrent core, latent science or Jacobian block, a ``Dynamics`` world, no
+observer or world factory), else the host loop; a scientist's segments end at its fits.
+``results.json`` says which under ``timings.loop`` (and why not the device under ``timings.loop_reason``).
 
 Each step of the loop is a named part: the policy (``atom_sdk.experiment.policy``) *acts*, the
 world *steps*, the scientist *observes*, the loop *records* (rollout, telemetry, episode ends),
@@ -387,8 +387,14 @@ class _Device:
         from atom_sdk.experiment.device_loop import SegmentProgram
 
         real = loop.envelope.env if loop.envelope is not None else loop.world
+        science = None
+        if loop.policy.science is not None:
+            from atom_sdk.experiment.device_science import DeviceScience
+
+            science = DeviceScience.of(loop.config, loop.policy.variant, real)
         program = SegmentProgram.build(loop.config, real, loop.policy.variant.use_encoder,
-                                       clean_fields=loop.envelope is not None, stride=EPISODE_SEED_STRIDE)
+                                       clean_fields=loop.envelope is not None, stride=EPISODE_SEED_STRIDE,
+                                       science=science)
         return cls(program, real, np.int32(loop.config.seed))
 
     def ready(self, loop: _Loop) -> bool:
@@ -428,14 +434,22 @@ def _device_segment(loop: _Loop, device: _Device, horizon: int, progress: Progre
     The world behind the envelope is swapped for a ``ReplayWorld`` of the segment while it is
     recorded, so the envelope reviews every step as in the host loop; the first step whose
     transition differs from the scan's (the envelope clipped, replaced or rolled back) is recorded
-    as the real world answered it and ends the segment. Returns (steps recorded, whole segment used).
+    as the real world answered it and ends the segment. With a scientist the segment also ends at
+    its next fit (the theory is fixed inside one) and where the envelope's ``theory_allowed`` changes,
+    and the scientist sees each step as in the host loop. Returns (steps recorded, whole segment used).
     """
+    from atom_sdk.experiment import device_science as ds
     from atom_sdk.experiment.device_loop import ReplayWorld, Segment, start_carry
     from atom_sdk.experiment.policy import Decision
 
-    policy, state = loop.policy, loop.state
-    carry = start_carry(policy, device.real, loop.obs, state.episode)
-    final, outs = device.program(policy.agent, carry, device.seed, np.int32(horizon))
+    policy, state, science = loop.policy, loop.state, loop.policy.science
+    sci, sci_in, allowed = None, None, loop.theory_allowed
+    if science is not None:
+        horizon = ds.fit_horizon(science, state.step, horizon)
+        sci = ds.start_science(science, loop.x_prev, loop.prev_action)
+        sci_in = ds.segment_inputs(science, state.step, horizon, loop.config.agent.rollout_length, allowed)
+    carry = start_carry(policy, device.real, loop.obs, state.episode, sci)
+    final, outs = device.program(policy.agent, carry, device.seed, np.int32(horizon), sci_in)
     segment = Segment(final, outs, horizon, device.real.action_space.shape)
     replay = ReplayWorld(device.real, segment)
     if loop.envelope is not None:
@@ -454,10 +468,19 @@ def _device_segment(loop: _Loop, device: _Device, horizon: int, progress: Progre
             same = not replay.live and segment.matches(i, next_obs, reward, terminated, truncated)
             transition = _Transition(decision, next_obs, reward, terminated, truncated, info, None,
                                      bootstrap=segment.bootstrap(i) if same else None)
-            _record(loop, transition, [])
+            decisions, cut = [], False
+            if science is not None:
+                transition.x_next = _segment_reading(loop, segment, i, same, transition.done)
+                fitted_before = science.scientist._last_fit_step
+                decisions = _observe(loop, transition)
+                # a fit changes the theory the next step reads; a changed gate, whether it reaches the agent
+                cut = science.scientist._last_fit_step != fitted_before or loop.theory_allowed != allowed
+                if cut:  # the truncation bootstrap reads the refitted (or newly withheld) theory
+                    transition.bootstrap = None
+            _record(loop, transition, decisions)
             steps, ended = steps + 1, transition.done
             stop = not same or (ended and not segment.reset_matches(i, loop.obs))
-            if stop or i == horizon - 1:  # the loop reports the last step, after the update it may bring
+            if stop or cut or i == horizon - 1:  # the loop reports the last step, after the update it may bring
                 whole = not stop or i == horizon - 1
                 break
             if progress is not None:
@@ -468,9 +491,17 @@ def _device_segment(loop: _Loop, device: _Device, horizon: int, progress: Progre
             loop.envelope.env = device.real
         else:
             loop.world = device.real
-    if not ended:  # the reading the next step acts on (an episode's end read it after its reset)
+    if not ended and science is None:  # the reading the next step acts on (an episode's end read it after its reset)
         loop.x_prev = policy.measure(loop.world.observables(), state.step)
     return steps, whole
+
+
+def _segment_reading(loop: _Loop, segment: Any, i: int, same: bool, ended: bool) -> np.ndarray:
+    """The scientist's reading after segment step ``i`` (``_step``'s), measured in float64 from the scan's
+    clean observables when the step is the scan's, from the world otherwise."""
+    step = loop.state.step
+    clean = segment.host["clean"][i] if same else loop.world.observables()
+    return loop.policy.measure(np.asarray(clean, np.float64), step if ended else step + 1, terminal=ended)
 
 
 def _write(loop: _Loop, line: dict[str, Any]) -> None:
