@@ -10,8 +10,8 @@
     and seconds spent compiling, as each run records them under ``timings``.
 (d) The device loop (``loop: "device"``: each segment between PPO updates one ``lax.scan``, replayed
     through the safety envelope on the host) beside the host-stepped loop (``loop: "host"``), same
-    config and seed, in one process, for ``ppo_baseline`` and ``no_scientist`` on Taylor-Green
-    32x32x16: steady steps/s and wall time (best of two alternated tries each; the first try of each
+    config and seed, in one process, for ``ppo_baseline``, ``no_scientist`` and ``v2_hybrid`` (its segments
+    also cut at the scientist's fits) on Taylor-Green 32x32x16: steady steps/s and wall time (best of two alternated tries each; the first try of each
     compiles), and how far the two runs' returns differ.
 (b) N = 8 seeds of ``ppo_baseline`` trained as one ``jit(vmap(train))`` program versus the same
     jitted single-seed program called 8 times, and versus 8 host-stepped runs (safety off in
@@ -75,7 +75,8 @@ def timed_run(config: RunConfig) -> dict[str, Any]:
             "compilations": results["timings"].get("compilations")}
 
 
-def bench_loops(quick: bool, variants: tuple[str, ...] = ("ppo_baseline", "no_scientist")) -> list[dict[str, Any]]:
+def bench_loops(quick: bool,
+                variants: tuple[str, ...] = ("ppo_baseline", "no_scientist", "v2_hybrid")) -> list[dict[str, Any]]:
     """(d) host-stepped vs device loop, same config and seed, in this process (safety envelope on)."""
     steps = 256 if quick else 1024
     rows = []

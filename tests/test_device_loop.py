@@ -40,8 +40,9 @@ TINY = {"world": {"name": "analytical:taylor_green", "grid": [8, 8, 4], "max_epi
                   "latent_dim": 8, "fourier_modes": 2}}
 
 
-#: the scientist of the scientist variants' pairs: its first fit at step 15, then one every 8 steps, so the
-#: 48 steps accept a law by step 23 and a trusted theory reaches the agent (and the controller) for 24 steps
+#: the scientist of the scientist variants' pairs: its first fit at step 14, then one every 8 steps; without noise
+#: the 48 steps accept a law at step 30 (trust 0.5, over the gate's 0.2), so a trusted theory reaches the agent and
+#: the residual controller for the last 17 steps; with 0.1 % noise the law comes later (trust 0.45 at step 48)
 SCIENTIST = {"min_samples": 16, "window": 64, "fit_every": 8, "ensemble_size": 5}
 
 
@@ -308,8 +309,10 @@ def _assert_same_science(host: dict, device: dict) -> None:
 
 @pytest.mark.parametrize("variant,noise", [("v2_hybrid", 0.001), ("v2_residual", 0.0)])
 def test_scientist_variants_device_loop_is_the_host_loop(tmp_path, variant, noise):
-    """Segments cut at the fits (steps 15, 23, 31, 39, 47) and at the rollouts' ends; the theory frozen in each,
-    the readings measured with the bridge's draws (0.1 % noise for v2_hybrid), the residual controller in the scan."""
+    """Segments cut at the fits and at the rollouts' ends, the theory frozen in each: fits at steps 14 (the episode
+    end at step 11 buffers a terminal reading too, so the fit comes a step before the predicted 15 and the host
+    cuts that segment when it sees it: 8 segments, not 7), 22, 30, 38 and 46; the readings measured with the bridge's draws (0.1 %
+    noise for v2_hybrid); the residual controller in the scan."""
     extra = {"scientist": SCIENTIST, "world": {**TINY["world"], "measurement_noise": noise}}
     runs = _pair(tmp_path, variant, extra)
     _assert_same_run(runs["host"], runs["device"])
@@ -317,6 +320,8 @@ def test_scientist_variants_device_loop_is_the_host_loop(tmp_path, variant, nois
     assert runs["device"]["results"]["timings"]["device_loop"] == {"segments": 8, "device_steps": 48,
                                                                    "host_steps": 0}
     assert runs["device"]["results"]["summary"]["final_trust"] >= 0.2  # the trusted theory reached the agent
+    decided = [l["step"] for l in runs["device"]["telemetry"] if "science" in l]
+    assert decided == [22, 30, 38, 46]  # the fit at step 14 has too few held-out intervals to decide
 
 
 def test_science_pieces_are_the_hosts():
