@@ -16,10 +16,10 @@ import pytest
 
 from atom_sdk.compilation import CACHE_ENV, default_cache_dir
 
-#: Programs a 32-step Taylor-Green 8x8x4 ``v2_hybrid`` run compiles (rollout 16: two PPO updates
-#: of the same shape, so ``_update`` compiles once). Ten are jitted programs (world stage,
-#: init and step; PRNG seeding, splitting and unstacking; agent parameters, act, value, update); the rest are
-#: single eager operations while the world, its probes and diagnostics are built. None compiles
+#: Programs a 32-step Taylor-Green 8x8x4 ``v2_hybrid`` run on the host loop compiles (the device loop's, for
+#: ppo_baseline, are pinned in test_device_loop). Rollout 16: two PPO updates of the same shape, so
+#: ``_update`` compiles once. Ten are jitted programs (world stage, init and step; PRNG seeding, splitting and
+#: unstacking; agent parameters, act, value, update); the rest are single eager operations while the world, its probes and diagnostics are built. None compiles
 #: twice. A change that makes a program compile again (a shape, dtype or static argument that
 #: varies from step to step) raises the count and fails here; lower it when a change removes
 #: programs. (A run whose last rollout is shorter compiles ``_update`` once more, for that length.)
@@ -32,7 +32,7 @@ from atom_sdk.compilation import CompilationCounter
 from atom_sdk.config import build_run_config
 from atom_sdk.experiment.runner import run_experiment
 cfg = build_run_config({"world": {"name": "analytical:taylor_green", "grid": [8, 8, 4]},
-                        "variant": "v2_hybrid", "steps": 32, "seed": 0,
+                        "variant": "v2_hybrid", "steps": 32, "seed": 0, "loop": "host",
                         "agent": {"rollout_length": 16, "num_minibatches": 2}})
 with tempfile.TemporaryDirectory() as tmp, CompilationCounter() as count:
     results = run_experiment(cfg, Path(tmp) / "run")
