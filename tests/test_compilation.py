@@ -17,12 +17,12 @@ import pytest
 from atom_sdk.compilation import CACHE_ENV, default_cache_dir
 
 #: Programs a 32-step Taylor-Green 8x8x4 ``v2_hybrid`` run on the host loop compiles (the device loop's, for
-#: ppo_baseline, are pinned in test_device_loop). Rollout 16: two PPO updates of the same shape, so
-#: ``_update`` compiles once. Ten are jitted programs (world stage, init and step; PRNG seeding, splitting and
-#: unstacking; agent parameters, act, value, update); the rest are single eager operations while the world, its probes and diagnostics are built. None compiles
-#: twice. A change that makes a program compile again (a shape, dtype or static argument that
-#: varies from step to step) raises the count and fails here; lower it when a change removes
-#: programs. (A run whose last rollout is shorter compiles ``_update`` once more, for that length.)
+#: ppo_baseline, are pinned in test_device_loop). Rollout 16: two PPO updates of the same shape, so ``_update``
+#: compiles once. Ten are jitted programs (world stage, init and step; PRNG seeding, splitting and unstacking; agent
+#: parameters, act, value, update); the rest are single eager operations while the world, its probes and diagnostics
+#: are built. None compiles twice. A change that makes a program compile again (a shape, dtype or static argument
+#: that varies from step to step) raises the count and fails here; lower it when a change removes programs. (A run
+#: whose last rollout is shorter compiles ``_update`` once more, for that length.)
 EXPECTED_COMPILATIONS = 48
 
 _SCRIPT = """
