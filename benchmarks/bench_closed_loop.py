@@ -13,6 +13,11 @@
     config and seed, in one process, for ``ppo_baseline``, ``no_scientist`` and ``v2_hybrid`` (its segments
     also cut at the scientist's fits) on Taylor-Green 32x32x16: steady steps/s and wall time (best of two alternated tries each; the first try of each
     compiles), and how far the two runs' returns differ.
+(e) Issue 19's goal: ``v2_hybrid`` on Taylor-Green 32x32x16 over a 2,000-step run, as the product ran
+    before the issue (the host-stepped loop with the FFT spectral convolution, the reference) and as it
+    runs now (``loop: "auto"``, the device loop, with the encoder's ``"auto"`` transform, the truncated DFT
+    here); each in a fresh process (so neither reuses the other's compiled programs), persistent
+    compilation cache as configured; steps/s over the whole run and steady, and the ratio.
 (b) N = 8 seeds of ``ppo_baseline`` trained as one ``jit(vmap(train))`` program versus the same
     jitted single-seed program called 8 times, and versus 8 host-stepped runs (safety off in
     both so they do the same work). The ratios are the in-process reference. Then N = 8 seeds of
@@ -98,6 +103,56 @@ def bench_loops(quick: bool,
               f"steady, x{row['wall_speedup']:.1f} wall; returns differ by {row['mean_return_rel_diff']:.1e} "
               f"(load {load()})", flush=True)
     return rows
+
+
+_GOAL_SCRIPT = """
+import json, os, sys, tempfile, time
+from pathlib import Path
+if os.environ.get("ATOM_BENCH_SPECTRAL") == "fft":  # the reference: the spectral layers as rfftn/irfftn
+    import atom_sdk.agent.encoder as encoder
+    encoder.dft_is_faster = lambda *args, **kwargs: False
+from atom_sdk.config import build_run_config
+from atom_sdk.experiment.runner import run_experiment
+cfg = build_run_config(json.loads(sys.argv[1]))
+stamps = {}
+with tempfile.TemporaryDirectory() as tmp:
+    t0 = time.perf_counter()
+    r = run_experiment(cfg, Path(tmp) / "run", progress=lambda s, n, i: stamps.__setitem__(s, time.perf_counter()))
+    wall = time.perf_counter() - t0
+k0, n = cfg.agent.rollout_length, cfg.steps
+print("RESULT " + json.dumps({"wall_s": wall, "steps_per_s": n / wall, "steady_steps_per_s": (n - k0) / (stamps[n] - stamps[k0]),
+      "first_step_s": r["timings"]["first_step_seconds"], "loop": r["timings"].get("loop"),
+      "compilations": r["timings"].get("compilations"), "mean_return": r["summary"]["mean_return"],
+      "laws": [l.get("equation") for l in r["laws"]]}))
+"""
+
+
+def bench_goal(steps: int) -> dict[str, Any]:
+    """(e) v2_hybrid, Taylor-Green 32x32x16: the pre-issue product (host loop + FFT) vs now, fresh processes."""
+    import subprocess
+    import sys
+
+    base = {"world": WORLDS["taylor_green_32x32x16"], "variant": "v2_hybrid", "steps": steps, "seed": 0}
+    runs: dict[str, Any] = {}
+    for label, loop, spectral in (("reference_host_fft", "host", "fft"), ("now_auto", "auto", "auto")):
+        # as a user's `atom run` runs: without this script's single-threaded-Eigen workaround (XLA_FLAGS above)
+        flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split() if "multi_thread_eigen" not in f)
+        env = {**os.environ, "ATOM_BENCH_SPECTRAL": spectral, "XLA_FLAGS": flags}
+        done = subprocess.run([sys.executable, "-c", _GOAL_SCRIPT, json.dumps({**base, "loop": loop})], env=env,
+                              capture_output=True, text=True, timeout=3600, check=True)
+        runs[label] = json.loads([x for x in done.stdout.splitlines() if x.startswith("RESULT ")][-1][7:])
+        r = runs[label]
+        print(f"  {label:<20} {r['steps_per_s']:7.2f} steps/s over the run, {r['steady_steps_per_s']:7.2f} steady, "
+              f"{r['wall_s']:.0f} s, loop {r['loop']}, {r['compilations']} programs (load {load()})", flush=True)
+    ref, now = runs["reference_host_fft"], runs["now_auto"]
+    out = {"world": "taylor_green_32x32x16", "variant": "v2_hybrid", "steps": steps, **runs,
+           "speedup_whole_run": now["steps_per_s"] / ref["steps_per_s"],
+           "speedup_steady": now["steady_steps_per_s"] / ref["steady_steps_per_s"],
+           "goal": ">= 5x steps/s on the 2-core CPU", "load": load()}
+    out["goal_met"] = out["speedup_whole_run"] >= 5.0
+    print(f"  speed-up x{out['speedup_whole_run']:.2f} over the run, x{out['speedup_steady']:.2f} steady "
+          f"(goal x5: {'met' if out['goal_met'] else 'not met'})", flush=True)
+    return out
 
 
 def bench_variants(quick: bool) -> list[dict[str, Any]]:
@@ -270,6 +325,8 @@ def main() -> None:
     parser.add_argument("--skip-variants", action="store_true", help="only the vectorised speed-up part")
     parser.add_argument("--startup-only", action="store_true", help="only (c), the compilation-cache start-up")
     parser.add_argument("--loops-only", action="store_true", help="only (d), the device loop beside the host loop")
+    parser.add_argument("--goal-only", action="store_true",
+                        help="only (e), issue 19's goal: v2_hybrid 2,000 steps, pre-issue loop vs now")
     parser.add_argument("--science-seeds-only", action="store_true",
                         help="only (b)'s scientist part: 8 seeds of v2_hybrid vectorised vs 8 host-stepped runs")
     args = parser.parse_args()
@@ -277,6 +334,11 @@ def main() -> None:
                               "python": platform.python_version(), "load_start": load()}
     print(f"device {report['device']}, load {report['load_start']}")
     science_steps = 64 if args.quick else 256
+    if args.goal_only:
+        print("(e) v2_hybrid, Taylor-Green 32x32x16: host loop + FFT (before issue 19) vs now, fresh processes")
+        report["goal"] = bench_goal(256 if args.quick else 2000)
+        _write(report, args.out)
+        return
     if args.science_seeds_only:
         print("(b) v2_hybrid, 8 seeds: device segments between host refits vs 8 host-stepped runs")
         report["science_seeds"] = [bench_science_seeds("taylor_green_32x32x16", "v2_hybrid", science_steps, 8)]

@@ -26,7 +26,7 @@ TINY = {"world": {"grid": [8, 8, 2], "max_episode_steps": 16}, "steps": 64, "var
 
 def test_fit_schedule_prediction_and_episode_ends():
     sci = Scientist(ScientistSettings(min_samples=16, window=64, fit_every=16), ["A"], ["u0"], 0.1)
-    assert vs._next_fit(sci, 0) == 15  # 16 observations buffered at step 15
+    assert vs.next_fit_step(sci, 0) == 15  # 16 observations buffered at step 15
     no_end = np.zeros(16, bool)
     assert vs._first_fit(sci, 0, no_end) == 15
     end = no_end.copy()
@@ -36,9 +36,9 @@ def test_fit_schedule_prediction_and_episode_ends():
     sci._last_fit_step = 15  # after a fit, fits go by steps only
     for _ in range(20):
         sci.observe(np.ones(1), np.zeros(1))
-    assert vs._next_fit(sci, 16) == 31 and vs._first_fit(sci, 16, end) == 31
+    assert vs.next_fit_step(sci, 16) == 31 and vs._first_fit(sci, 16, end) == 31
     off = Scientist(ScientistSettings(enabled=False), ["A"], ["u0"], 0.1)
-    assert vs._next_fit(off, 0) is None and vs._first_fit(off, 0, end) is None
+    assert vs.next_fit_step(off, 0) is None and vs._first_fit(off, 0, end) is None
 
 
 def test_device_control_target_is_the_worlds():

@@ -16,8 +16,8 @@ Covered: worlds whose measurement model is the base one (``World.measure``/``mea
 or without measurement noise, and, for the residual controller, worlds with a device control
 target (``DEVICE_TARGETS``). Latent science and the Jacobian block stay host-only.
 
-``vectorized_science`` has the same target, fit schedule and draws; they are restated here, not
-imported, because that module imports the runner, which imports this one (an import circle).
+The device control target, the fit schedule and the measurement draws are defined here once;
+``vectorized_science`` (the seed-vectorised trainer) imports them.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from atom_sdk.experiment.variants import VariantSpec
 from atom_sdk.science import jax_theory as jt
 from atom_sdk.worlds.base import World
 
-__all__ = ["DEVICE_TARGETS", "DeviceScience", "ScienceCarry", "fit_horizon", "science_loop_blocker",
-           "segment_inputs", "start_science"]
+__all__ = ["DEVICE_TARGETS", "DeviceScience", "ScienceCarry", "fit_horizon", "measurement_draw", "next_fit_step",
+           "science_loop_blocker", "segment_inputs", "start_science"]
 
 
 def _taylor_green_target(diag: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
@@ -167,17 +167,28 @@ def start_science(science: Any, x_prev: np.ndarray, prev_action: np.ndarray) -> 
                         np.asarray(prev_action, np.float32).reshape(m), last_x, last_u, np.asarray(has))
 
 
-def fit_horizon(science: Any, step: int, horizon: int) -> int:
-    """Steps up to and including the scientist's next fit (``Scientist._fit_due``) when each step buffers
-    one reading (an episode end buffers two, so the fit may come sooner: the runner cuts the segment there)."""
-    sci = science.scientist
+def next_fit_step(sci: Any, step: int) -> int | None:
+    """The step of the scientist's next fit (``Scientist._fit_due``) if each step from ``step`` buffers one
+    reading (an episode end buffers two, so the fit can only come sooner); None when fitting is off."""
     c = sci._cfg
     if not c["enabled"]:
-        return horizon
+        return None
     last = sci._last_fit_step
     due = step if last is None else max(step, last + int(c["fit_every"]))
-    due = max(due, step + int(c["min_samples"]) - sci.n_buffered - 1)
-    return max(1, min(horizon, due - step + 1))
+    return max(due, step + int(c["min_samples"]) - sci.n_buffered - 1)
+
+
+def fit_horizon(science: Any, step: int, horizon: int) -> int:
+    """Steps up to and including the scientist's next fit (``next_fit_step``), at most ``horizon`` (an episode
+    end may make the fit come sooner: the runner cuts the segment there)."""
+    due = next_fit_step(science.scientist, step)
+    return horizon if due is None else max(1, min(horizon, due - step + 1))
+
+
+def measurement_draw(seed: int, step: int, terminal: bool, n_vars: int) -> np.ndarray:
+    """The standard normals of one reading: the generator ``ScienceBridge.measure`` seeds for (run seed,
+    step, terminal), from which ``measure_relative`` draws."""
+    return np.random.default_rng([seed, MEASUREMENT_STREAM, step, int(terminal)]).standard_normal(n_vars)
 
 
 def segment_inputs(science: Any, step: int, length: int, max_length: int, allowed: bool) -> dict[str, Any]:
@@ -188,7 +199,6 @@ def segment_inputs(science: Any, step: int, length: int, max_length: int, allowe
     draws = np.zeros((max_length, 2, n), np.float32)
     if science.measurement_noise != 0.0:
         for i in range(length):
-            for k, (at, terminal) in enumerate(((step + i + 1, 0), (step + i, 1))):
-                rng = np.random.default_rng([science.seed, MEASUREMENT_STREAM, at, terminal])
-                draws[i, k] = rng.standard_normal(n)
+            for k, (at, terminal) in enumerate(((step + i + 1, False), (step + i, True))):
+                draws[i, k] = measurement_draw(science.seed, at, terminal, n)
     return {"draws": draws, "allowed": np.asarray(bool(allowed))}

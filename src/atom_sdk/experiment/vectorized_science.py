@@ -43,25 +43,13 @@ from atom_sdk.agent import ppo as P
 from atom_sdk.agent.running_stats import RunningNorm
 from atom_sdk.config import RunConfig
 from atom_sdk.errors import ConfigError
+from atom_sdk.experiment.device_science import DEVICE_TARGETS, measurement_draw, next_fit_step
 from atom_sdk.experiment.policy import MEASUREMENT_STREAM
 from atom_sdk.experiment.variants import VariantSpec, agent_settings_for
 from atom_sdk.science import jax_theory as jt
 from atom_sdk.worlds.base import World
 
 __all__ = ["DEVICE_TARGETS", "science_blocker", "train_science_seeds"]
-
-
-def _taylor_green_target(diag: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
-    """``TaylorGreenWorld.control_target`` on the device: the amplitude of the target energy, A's sign."""
-    amp = diag["amplitude"]
-    sign = jnp.where(amp == 0, 1.0, jnp.sign(amp))
-    return jnp.reshape(sign * jnp.sqrt(4.0 * diag["target_energy"]), (1,)), jnp.ones((1,), amp.dtype)
-
-
-#: world id -> ``control_target`` as a function of the device diagnostics (what ``v2_residual`` needs)
-DEVICE_TARGETS: dict[str, Callable[[dict[str, jax.Array]], tuple[jax.Array, jax.Array]]] = {
-    "analytical:taylor_green": _taylor_green_target,
-}
 
 
 def science_blocker(config: RunConfig, variant: VariantSpec, world: Any) -> str | None:
@@ -368,17 +356,6 @@ def _scientists(config: RunConfig, variant: VariantSpec, world: Any, seeds: list
                       run_id=config.name, seed=int(s)) for s in seeds]
 
 
-def _next_fit(sci: Any, step: int) -> int | None:
-    """The step of the scientist's next fit if each step buffers one observation (episode ends buffer
-    two, so a fit can only come sooner, and only before the first fit: later ones go by steps)."""
-    c = sci._cfg
-    if not c["enabled"]:
-        return None
-    last = sci._last_fit_step
-    due = step if last is None else max(step, last + int(c["fit_every"]))
-    return max(due, step + int(c["min_samples"]) - sci.n_buffered - 1)
-
-
 def _first_fit(sci: Any, step: int, dones: np.ndarray) -> int | None:
     """The first step of a segment at which ``Scientist.update`` will fit, given its episode ends."""
     c = sci._cfg
@@ -422,14 +399,9 @@ def _draws(seeds: list[int], start: int, length: int, n_vars: int, level: float)
         return out
     for j in range(length):
         for i, seed in enumerate(seeds):
-            out[j, i, 0] = _draw(seed, start + j + 1, False, n_vars)
-            out[j, i, 1] = _draw(seed, start + j, True, n_vars)
+            out[j, i, 0] = measurement_draw(seed, start + j + 1, False, n_vars)
+            out[j, i, 1] = measurement_draw(seed, start + j, True, n_vars)
     return out
-
-
-def _draw(seed: int, step: int, terminal: bool, n_vars: int) -> np.ndarray:
-    """The standard normal draw of one reading (``measure_relative`` draws it from this generator)."""
-    return np.random.default_rng([seed, MEASUREMENT_STREAM, step, int(terminal)]).standard_normal(n_vars)
 
 
 def _measured(world: Any, level: float, seed: int, start: int, host: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -484,13 +456,13 @@ def train_science_seeds(config: RunConfig, seeds: np.ndarray, *, env_type: type,
     with CompilationCounter() as compiled, pool or contextlib.nullcontext():
         agent, key = programs.agents(seed_list)
         level = float(config.world.measurement_noise)
-        z0 = np.stack([_draw(seed, 0, False, programs.n_vars) if level else np.zeros(programs.n_vars)
+        z0 = np.stack([measurement_draw(seed, 0, False, programs.n_vars) if level else np.zeros(programs.n_vars)
                        for seed in seed_list]).astype(np.float32)  # the reading before step 0
         carry = programs.start(jnp.asarray(seed_list, jnp.int32), jt.stack(frozen), jnp.asarray(z0))
         step, pos = 0, 0
         while step < config.steps:
             ends = [step + rollout_length - pos - 1, config.steps - 1]
-            ends += [t for t in (_next_fit(s, step) for s in scis) if t is not None]
+            ends += [t for t in (next_fit_step(s, step) for s in scis) if t is not None]
             last = min(ends)
             t0 = time.perf_counter()
             draws = _draws(seed_list, step, last - step + 1, programs.n_vars, level)
