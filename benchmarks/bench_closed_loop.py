@@ -344,11 +344,12 @@ def main() -> None:
         report["science_seeds"] = [bench_science_seeds("taylor_green_32x32x16", "v2_hybrid", science_steps, 8)]
         _write(report, args.out)
         return
-    print("(d) host-stepped loop vs device loop, Taylor-Green 32x32x16, one process")
-    report["loops"] = bench_loops(args.quick)
-    if args.loops_only:
-        _write(report, args.out)
-        return
+    if not args.startup_only:
+        print("(d) host-stepped loop vs device loop, Taylor-Green 32x32x16, one process")
+        report["loops"] = bench_loops(args.quick)
+        if args.loops_only:
+            _write(report, args.out)
+            return
     print("(c) start-up: cache off / cold / warm, fresh processes")
     report["startup"] = [bench_startup("taylor_green_32x32x16", v, 64) for v in ("v2_hybrid", "v2_residual")]
     if args.startup_only:
