@@ -43,33 +43,20 @@ from atom_sdk.agent import ppo as P
 from atom_sdk.agent.running_stats import RunningNorm
 from atom_sdk.config import RunConfig
 from atom_sdk.errors import ConfigError
-from atom_sdk.experiment.device_science import DEVICE_TARGETS, measurement_draw, next_fit_step
+from atom_sdk.experiment.device_science import DEVICE_TARGETS, measurement_draw, next_fit_step, science_loop_blocker
 from atom_sdk.experiment.policy import MEASUREMENT_STREAM
 from atom_sdk.experiment.variants import VariantSpec, agent_settings_for
 from atom_sdk.science import jax_theory as jt
-from atom_sdk.worlds.base import World
 
 __all__ = ["DEVICE_TARGETS", "science_blocker", "train_science_seeds"]
 
 
 def science_blocker(config: RunConfig, variant: VariantSpec, world: Any) -> str | None:
-    """Why the seed-vectorised trainer cannot run this scientist variant (None when it can)."""
-    if variant.latent_science or variant.jacobian:
-        return "latent science and Jacobian features need the host-stepped runner"
+    """Why the seed-vectorised trainer cannot run this scientist variant (None when it can): the device
+    loop's limits (``device_science.science_loop_blocker``) plus the recurrent core."""
     if variant.recurrent:
         return "the recurrent core needs the host-stepped runner"
-    if float(config.world.measurement_noise) != 0.0 and (type(world).measure is not World.measure or
-                                                         type(world).measurement_scale is not World.measurement_scale):
-        return (f"world '{config.world.name}' has its own measurement model, which the device does not see; "
-                "set world.measurement_noise to 0")
-    if type(world).observables is not World.observables:
-        return f"world '{config.world.name}' overrides observables(), which the device does not see"
-    if not getattr(world, "observable_names", ()):
-        return f"world '{config.world.name}' has no observables for the scientist"
-    if variant.residual_policy and config.world.name not in DEVICE_TARGETS:
-        return (f"variant '{config.variant}' needs world '{config.world.name}''s control target on the device; "
-                f"known for {sorted(DEVICE_TARGETS)}")
-    return None
+    return science_loop_blocker(config, variant, type(world))
 
 
 # ----------------------------------------------------------------------------- device state
