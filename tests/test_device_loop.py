@@ -363,3 +363,28 @@ def test_science_pieces_are_the_hosts():
     assert ds.fit_horizon(bridge, 16, 16) == 8  # then every 8 steps: step 23
     assert ds.fit_horizon(SimpleNamespace(scientist=Scientist(ScientistSettings(enabled=False), ["A"], ["u0"], 0.1)),
                           0, 16) == 16
+
+
+def test_theory_withheld_mid_segment_still_gives_the_host_run(tmp_path):
+    """The envelope withholds the theory inside a segment: the segment is cut there, the rest follows the host.
+
+    A shift monitor with a z threshold of 0.5 and a warm-up of 37 samples (34 steps plus the 3 reset observations)
+    flags a shift at step 34. The law accepted at step 30 (trust 0.5) reaches the agent until then; the segment that
+    started at step 32 (the second rollout's end at 31 cut the one before) runs to the fit at step 38 with
+    ``theory_allowed`` frozen True, so the flip at step 34 lies inside it and must end it: a scan that went on
+    would act on step 35 with the theory the host withholds. Segments 0-14, 15, 16-22, 23-30, 31 and 32-34 come
+    from the device; from step 35 the envelope is guarded and the host steps."""
+    extra = {"scientist": SCIENTIST, "world": {**TINY["world"], "measurement_noise": 0.0}}
+    runs = _pair(tmp_path, "v2_hybrid", extra, shift_z_threshold=0.5, shift_warmup=37)
+    _assert_same_run(runs["host"], runs["device"])
+    _assert_same_science(runs["host"], runs["device"])
+    device = runs["device"]
+    decided = [l["step"] for l in device["telemetry"] if "science" in l]
+    assert decided == [22, 30, 38, 46]
+    assert [s for s, t in device["results"]["trust_trajectory"] if t >= 0.2][0] == 32  # trusted before the shift
+    events = [(l["step"], l["reason"], l["intervention"], l["mode_before"], l["mode_after"])
+              for l in device["telemetry"] if l["kind"] == "safety"]
+    assert events[0] == (34, "SAFETY_SHIFT", "guard", "nominal", "guarded")  # the first event: the flip
+    assert 30 < events[0][0] < 38 and events[0][0] % TINY["agent"]["rollout_length"] not in (0, 15)
+    assert device["results"]["safety"]["shift"]["active"]
+    assert device["results"]["timings"]["device_loop"] == {"segments": 6, "device_steps": 35, "host_steps": 13}
