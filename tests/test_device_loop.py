@@ -388,3 +388,28 @@ def test_theory_withheld_mid_segment_still_gives_the_host_run(tmp_path):
     assert 30 < events[0][0] < 38 and events[0][0] % TINY["agent"]["rollout_length"] not in (0, 15)
     assert device["results"]["safety"]["shift"]["active"]
     assert device["results"]["timings"]["device_loop"] == {"segments": 6, "device_steps": 35, "host_steps": 13}
+
+
+#: Programs a fresh process compiles for the 48-step v2_hybrid device-loop run of the scientist test above (no
+#: noise; 8 segments, see the script). The ppo_baseline run's 40 (its nine jitted programs, here with the field
+#: encoder's parameters and, inside the one ``run``, the measured-variable science and the trust-gated theory
+#: features; its 31 eager operations) plus 7: ``_take``, the row of a segment's stacked world states read when the fit
+#: at step 14 cuts a segment before its horizon (one program whatever the row), and six single eager operations while
+#: the encoder's field observation is built (a stack of three 8x8x4 fields, two scalar products, a negation, a
+#: broadcast and an add; the host loop compiles them too). The second run (another seed, stopped at step 21) again
+#: compiles only its world's init: the segment program, the row read and the update are shared. A program per fit,
+#: per segment length or per theory raises them.
+EXPECTED_HYBRID_COMPILATIONS = (47, 1)
+
+
+def test_hybrid_device_loop_compilations_are_pinned():
+    env = {**os.environ, "ATOM_COMPILATION_CACHE": "off", "JAX_PLATFORMS": "cpu"}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    cfg = _config("v2_hybrid", "device", {"scientist": SCIENTIST})
+    done = subprocess.run([sys.executable, "-c", _SCRIPT, json.dumps(cfg)], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads([l for l in done.stdout.splitlines() if l.startswith("RESULT ")][-1][len("RESULT "):])
+    assert result["loop"] == "device"
+    assert result["device_loop"] == {"segments": 8, "device_steps": 48, "host_steps": 0}
+    assert tuple(result["compilations"]) == EXPECTED_HYBRID_COMPILATIONS, result
