@@ -225,3 +225,15 @@ def test_grid_with_too_few_values_says_what_it_takes(argv, capsys):
     assert code == 2
     assert "--grid takes three integers nx ny nz (use nz=1 for 2D worlds)" in err
     assert "valid integer" not in err
+
+
+def test_run_loop_device_that_cannot_run_is_refused_before_the_progress_bar(capsys, tmp_path):
+    """`--loop device` on a run the device loop cannot take: exit 2, the reason, no bar, nothing written."""
+    code, out, err = _atom(["run", "--loop", "device", "--variant", "v2_residual", "--world", "lbm2d:cylinder",
+                            "--grid", "80", "36", "1", "--steps", "4", "--output-root", str(tmp_path / "runs")],
+                           capsys)
+    text = out + err
+    assert code == 2
+    assert "loop: 'device' cannot run this config" in text and "control target" in text
+    assert "compiling" not in text and "0/4" not in text
+    assert not (tmp_path / "runs" / "run").exists()

@@ -177,9 +177,12 @@ def execute(cfg, *, overwrite: bool = False, resume: bool = False, quiet: bool =
 
     from atom_sdk.errors import RunInterrupted
     from atom_sdk.experiment import run_experiment
+    from atom_sdk.experiment.device_loop import choose_loop
     from atom_sdk.experiment.preflight import plan_run
+    from atom_sdk.experiment.runner import EPISODE_SEED_STRIDE
 
     plan = plan_run(cfg, overwrite=overwrite, resume=resume, memory_check=memory_check)
+    choose_loop(cfg, stride=EPISODE_SEED_STRIDE)  # `--loop device` it cannot take: refused before the progress bar
     out = plan.out
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console,
