@@ -273,10 +273,15 @@ def _act(loop: _Loop) -> Decision:
 def _step(loop: _Loop, decision: Decision) -> _Transition:
     """The world takes the action."""
     next_obs, reward, terminated, truncated, info = loop.world.step(decision.env_action)
-    step, ended = loop.state.step, bool(terminated or truncated)
-    # after an end the reading is the episode's terminal one; otherwise the state before the next step
-    x_next = loop.policy.measure(loop.world.observables(), step if ended else step + 1, terminal=ended)
+    x_next = _reading_after(loop, loop.world.observables(), bool(terminated or truncated))
     return _Transition(decision, next_obs, reward, terminated, truncated, info, x_next)
+
+
+def _reading_after(loop: _Loop, clean: np.ndarray, ended: bool) -> np.ndarray:
+    """The scientist's reading of observables ``clean`` after this step: after an end the episode's
+    terminal one; otherwise the state before the next step."""
+    step = loop.state.step
+    return loop.policy.measure(clean, step if ended else step + 1, terminal=ended)
 
 
 def _observe(loop: _Loop, t: _Transition) -> list[dict[str, Any]]:
@@ -292,11 +297,12 @@ def _observe(loop: _Loop, t: _Transition) -> list[dict[str, Any]]:
 def _learn_reward(loop: _Loop, t: _Transition) -> float:
     """The reward PPO learns from: a time limit is not a true end, so bootstrap with gamma * V(final obs)."""
     reward = float(t.reward)
-    if t.truncated and not t.terminated and t.bootstrap is not None:
-        reward += loop.config.agent.gamma * t.bootstrap
-    elif t.truncated and not t.terminated:
-        final = loop.policy.inputs(t.next_obs, t.x_next, t.decision.env_action.reshape(-1), loop.theory_allowed)
-        reward += loop.config.agent.gamma * loop.policy.value(final)
+    if t.truncated and not t.terminated:
+        value = t.bootstrap  # a device segment's V(final obs), when the scan's theory still holds
+        if value is None:
+            final = loop.policy.inputs(t.next_obs, t.x_next, t.decision.env_action.reshape(-1), loop.theory_allowed)
+            value = loop.policy.value(final)
+        reward += loop.config.agent.gamma * value
     return reward
 
 
@@ -499,9 +505,8 @@ def _device_segment(loop: _Loop, device: _Device, horizon: int, progress: Progre
 def _segment_reading(loop: _Loop, segment: Any, i: int, same: bool, ended: bool) -> np.ndarray:
     """The scientist's reading after segment step ``i`` (``_step``'s), measured in float64 from the scan's
     clean observables when the step is the scan's, from the world otherwise."""
-    step = loop.state.step
     clean = segment.host["clean"][i] if same else loop.world.observables()
-    return loop.policy.measure(np.asarray(clean, np.float64), step if ended else step + 1, terminal=ended)
+    return _reading_after(loop, np.asarray(clean, np.float64), ended)
 
 
 def _write(loop: _Loop, line: dict[str, Any]) -> None:
