@@ -77,7 +77,8 @@ def timed_run(config: RunConfig) -> dict[str, Any]:
     steady = (n - k0) / (stamps[n] - stamps[k0]) if n > k0 else float("nan")
     return {"steps": n, "steady_steps_per_s": steady, "startup_s": (stamps[k0] - t0) - k0 / steady,
             "wall_s": wall, "mean_return": results["summary"]["mean_return"], "loop": results["timings"].get("loop"),
-            "compilations": results["timings"].get("compilations")}
+            "compilations": results["timings"].get("compilations"),
+            "laws": [law["equation"] for law in results["laws"]], "final_trust": results["summary"]["final_trust"]}
 
 
 def bench_loops(quick: bool,
@@ -259,21 +260,6 @@ def bench_seeds(world: str, steps: int, n_seeds: int, runner_steps: int) -> dict
     return out
 
 
-def _science_run(config: RunConfig) -> dict[str, Any]:
-    """One host-stepped run of a scientist variant: wall, steady steps/s, return, laws, trust."""
-    stamps: dict[int, float] = {}
-    k0 = config.agent.rollout_length
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        results = run_experiment(config, Path(tmp) / "run",
-                                 progress=lambda step, total, info: stamps.__setitem__(step, time.perf_counter()))
-        wall = time.perf_counter() - t0
-    n = config.steps
-    steady = (n - k0) / (stamps[n] - stamps[k0]) if n > k0 else float("nan")
-    return {"wall_s": wall, "steady_steps_per_s": steady, "mean_return": results["summary"]["mean_return"],
-            "laws": [law["equation"] for law in results["laws"]], "final_trust": results["summary"]["final_trust"]}
-
-
 def bench_science_seeds(world: str, variant: str, steps: int, n_seeds: int, workers: int = 1) -> dict[str, Any]:
     """(b) ``n_seeds`` of a scientist variant: ``train_seeds_vectorized`` (device segments between host
     refits; called twice, the second time compiled) vs as many host-stepped runs, safety off, one process."""
@@ -287,7 +273,7 @@ def bench_science_seeds(world: str, variant: str, steps: int, n_seeds: int, work
     vec = train_seeds_vectorized(config, seeds, workers=workers)
     vec_s = time.perf_counter() - t
     t = time.perf_counter()
-    host = [_science_run(build_run_config({**base, "seed": s, "loop": "host"})) for s in seeds]
+    host = [timed_run(build_run_config({**base, "seed": s, "loop": "host"})) for s in seeds]
     host_s = time.perf_counter() - t
     total = n_seeds * steps
     host_steady = float(np.mean([h["steady_steps_per_s"] for h in host]))
