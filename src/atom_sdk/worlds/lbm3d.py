@@ -29,6 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from atom_sdk.worlds import lbm_d3q19 as d3
+from atom_sdk.worlds import mesh3d
+from atom_sdk.worlds.mesh3d import MeshBody
 
 C, W, OPP = d3.C, d3.W, d3.OPP
 CS2 = 1.0 / 3.0
@@ -53,11 +55,13 @@ class ZCylinder(NamedTuple):
     r: float
 
 
-Body3D = Sphere | ZCylinder
+Body3D = Sphere | ZCylinder | MeshBody
 
 
 def body_solid(body: Body3D, shape: tuple[int, int, int]) -> np.ndarray:
     """Nodes inside (or on) the body surface."""
+    if isinstance(body, MeshBody):
+        return mesh3d.solid_mask(body, shape)
     x, y, z = np.meshgrid(*(np.arange(n, dtype=np.float64) for n in shape), indexing="ij")
     if isinstance(body, Sphere):
         return (x - body.cx) ** 2 + (y - body.cy) ** 2 + (z - body.cz) ** 2 <= body.r**2
@@ -92,6 +96,15 @@ def outward_normal(body: Body3D, p: np.ndarray) -> np.ndarray:
     return d / np.linalg.norm(d, axis=-1, keepdims=True)
 
 
+def wall_crossings(body: Body3D, x: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(q, outward unit normal at the wall point) of the links x -> x + c: analytic for a sphere or a
+    cylinder, the first triangle crossed for a mesh (:mod:`atom_sdk.worlds.mesh3d`)."""
+    if isinstance(body, MeshBody):
+        return mesh3d.wall_fractions(body, x, c)
+    q = wall_fraction(body, x, c)
+    return q, outward_normal(body, x + q[:, None] * c)
+
+
 class Links(NamedTuple):
     """The body's cut links, as flat lists (one entry per fluid node x and direction i with x + c_i solid).
 
@@ -114,7 +127,7 @@ def build_links(body: Body3D, shape: tuple[int, int, int], interpolated: bool, j
     (the poles of a sphere, the +-90 degree lines of a cylinder); each carries +-``q_ref`` per unit
     amplitude through a cosine profile, so their net mass flux is zero to round-off."""
     solid = body_solid(body, shape)
-    nodes, dirs, qs = [], [], []
+    nodes, dirs = [], []
     for i in range(1, 19):
         neighbour = np.roll(solid, tuple(-int(v) for v in C[i]), axis=(0, 1, 2))  # solid[x + c_i]
         hit = (~solid) & neighbour
@@ -123,9 +136,9 @@ def build_links(body: Body3D, shape: tuple[int, int, int], interpolated: bool, j
         idx = idx[np.all((idx + C[i] >= 0) & (idx + C[i] < np.array(shape)), axis=1)]
         nodes.append(idx)
         dirs.append(np.full(len(idx), i))
-        qs.append(wall_fraction(body, idx, np.broadcast_to(C[i], idx.shape)))
-    idx, dirs, q = np.concatenate(nodes), np.concatenate(dirs), np.concatenate(qs)
+    idx, dirs = np.concatenate(nodes), np.concatenate(dirs)
     cvec = C[dirs]
+    q, normal = wall_crossings(body, idx, cvec)
     back_pos = idx - cvec
     inside = np.all((back_pos >= 0) & (back_pos < np.array(shape)), axis=1)
     back_ok = inside.copy()
@@ -139,7 +152,6 @@ def build_links(body: Body3D, shape: tuple[int, int, int], interpolated: bool, j
     flat = np.ravel_multi_index(idx.T, shape)
     back = np.where(back_ok, np.ravel_multi_index(np.where(back_ok[:, None], back_pos, idx).T, shape), flat)
     wall = idx + q[:, None] * cvec
-    normal = outward_normal(body, wall)
     # moving-wall source of a jet normal to the wall: 6 w_i (c_opp . n) per link, cosine over the jet
     weight = 6 * W[dirs] * np.maximum(-(cvec * normal).sum(axis=1), 0.0)
     angle_top = np.arccos(np.clip(normal[:, 1], -1, 1))

@@ -29,6 +29,7 @@ ENTRY_POINT_GROUP = "atom_sdk.worlds"
 _BUILTINS: dict[str, str] = {
     "analytical:taylor_green": "atom_sdk.worlds.taylor_green:TaylorGreenWorld",
     "lbm2d:cylinder": "atom_sdk.worlds.cylinder:CylinderWorld",
+    "lbm3d:body": "atom_sdk.worlds.world3d:MeshBodyWorld",
     "lbm3d:cylinder": "atom_sdk.worlds.world3d:Cylinder3DWorld",
     "lbm3d:sphere": "atom_sdk.worlds.world3d:SphereWorld",
     "supersonic:wedge": "atom_sdk.worlds.wedge:WedgeWorld",
@@ -63,6 +64,7 @@ _REGISTRY: dict[str, WorldSpec] = {wid: WorldSpec(wid, target) for wid, target i
 GYM_IDS: dict[str, str] = {
     "analytical:taylor_green": "atom/TaylorGreen-v0",
     "lbm2d:cylinder": "atom/Cylinder-v0",
+    "lbm3d:body": "atom/Body3D-v0",
     "lbm3d:cylinder": "atom/Cylinder3D-v0",
     "lbm3d:sphere": "atom/Sphere3D-v0",
     "supersonic:wedge": "atom/Wedge-v0",

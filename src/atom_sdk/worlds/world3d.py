@@ -214,6 +214,11 @@ class Body3DWorld(World):
         if mach > MAX_MACH:
             raise WorldParameterError(f"lattice Mach number {mach:.2f} of the inlet peak exceeds {MAX_MACH}; lower u_inlet "
                                       f"below {MAX_MACH * math.sqrt(lbm3d.CS2) * p.u_inlet / peak:.3f}")
+        self.check_placement()
+
+    def check_placement(self) -> None:
+        """Refuse a body too small to resolve or too close to the walls, the inlet or the outlet."""
+        nx, ny, nz = self.grid
         body, d = self.body, self.diameter
         if d < MIN_DIAMETER:
             raise WorldParameterError(f"the body diameter is {d:.1f} cells; it needs at least {MIN_DIAMETER:.0f}: set "
@@ -238,6 +243,11 @@ class Body3DWorld(World):
         b = self.body
         return math.pi * b.r**2 if isinstance(b, lbm3d.Sphere) else 2 * b.r * self.grid[2]
 
+    def surface_x(self) -> tuple[float, float]:
+        """x of the body's upstream and downstream surface points on its centre line (pressure_drop)."""
+        b = self.body
+        return b.cx - b.r, b.cx + b.r
+
     def build_geometry(self) -> Geometry3D:
         p = self.params
         shape = tuple(int(n) for n in self.grid)
@@ -246,15 +256,16 @@ class Body3DWorld(World):
         half = max(math.radians(p.jet_width_deg) / 2, 0.75 / body.r)
         solid, links, _ = lbm3d.build_links(body, shape, p.interpolated_bounce_back, half, p.u_inlet * area, self.dtype)
         inlet = lbm3d.duct_profile(shape[1], shape[2], p.u_inlet, p.inlet_profile)
-        zc = body.cz if isinstance(body, lbm3d.Sphere) else 0.5 * (shape[2] - 1)
+        zc = 0.5 * (shape[2] - 1) if isinstance(body, lbm3d.ZCylinder) else body.cz
         pts = [(body.cx + 1.5 * body.r * math.cos(t), body.cy + 1.5 * body.r * math.sin(t))
                for t in np.linspace(0, 2 * math.pi, 8, endpoint=False)]
         pts += [(body.cx + fx * 2 * body.r, body.cy + fy * 2 * body.r) for fx in (1.0, 1.5, 2.0, 3.0)
                 for fy in (-0.5, 0.0, 0.5)]
         nodes = np.clip(np.rint([(x, y, zc) for x, y in pts]).astype(int), 0, np.array(shape) - 1)
         probes = np.array([n for n in nodes if not solid[tuple(n)]])
-        front = _surface_sampler(solid, body.cx - body.r, body.cy, zc, upstream=True)
-        back = _surface_sampler(solid, body.cx + body.r, body.cy, zc, upstream=False)
+        x_front, x_back = self.surface_x()
+        front = _surface_sampler(solid, x_front, body.cy, zc, upstream=True)
+        back = _surface_sampler(solid, x_back, body.cy, zc, upstream=False)
         return Geometry3D(shape, body, solid, links, inlet, area, probes, front, back)
 
     def build_dynamics(self) -> Dynamics:
@@ -396,3 +407,113 @@ class Cylinder3DWorld(Body3DWorld):
         scale = self.grid[1] / ST3_HEIGHT
         return (ST3_CENTRE[0] * scale - 0.5, ST3_CENTRE[1] * scale - 0.5, 0.5 * (self.grid[2] - 1),
                 0.5 * ST3_DIAMETER * scale)
+
+
+class MeshBodyParams(SphereParams):
+    radius: float | None = param(None, unit="dx", description="half the mesh's frontal diameter D (its larger y or z "
+                                 "extent); the mesh is scaled uniformly to it (default: a quarter of the duct)")
+    mesh: str | None = param(None, unit=NOT_A_QUANTITY, description="path of an STL file (ASCII or binary), x "
+                             "stream-wise; default: a 1280-face icosphere")
+    mesh_sha256: str | None = param(None, unit=NOT_A_QUANTITY, description="expected SHA-256 of the STL file's bytes; "
+                                    "refuses a file that has changed since the run was configured")
+
+
+class MeshBodyWorld(Body3DWorld):
+    """Flow past any closed body given as an STL mesh, in a square duct with two jets (D3Q19 TRT).
+
+    The mesh is checked (closed, consistently oriented, one body, finite, no degenerate faces), scaled so
+    its frontal diameter is 2 ``radius`` cells and its bounding-box centre sits at the body centre; its
+    link fractions q come from the true triangles (:mod:`atom_sdk.worlds.mesh3d`). The coefficients use
+    the mesh's frontal projected area; the jets sit where the surface faces +y and -y."""
+
+    world_id = "lbm3d:body"
+    Params = MeshBodyParams
+    shape_kind = "mesh"
+
+    def __init__(self, grid: tuple[int, int, int] = (64, 24, 24), dtype: str = "float32",
+                 max_episode_steps: int = 200, **params: Any) -> None:
+        super().__init__(grid=grid, dtype=dtype, max_episode_steps=max_episode_steps, **params)
+
+    def default_body(self) -> tuple[float, float, float, float]:
+        """As the sphere world: D a quarter of the duct, centre 2.5 D from the inlet, on the duct axis."""
+        nx, ny, nz = self.grid
+        r = min(ny, nz) / 8
+        return 5 * r, 0.5 * (ny - 1), 0.5 * (nz - 1), r
+
+    def mesh_triangles(self) -> np.ndarray:
+        """The checked triangles of the ``mesh`` file (or the default icosphere), in the file's units."""
+        from atom_sdk.worlds import mesh3d
+
+        p = self.params
+        if p.mesh is None:
+            if p.mesh_sha256 is not None:
+                raise WorldParameterError("mesh_sha256 checks a mesh file; give 'mesh' too or drop it")
+            return mesh3d.check_mesh(mesh3d.icosphere(3))
+        from pathlib import Path
+
+        path = Path(p.mesh)
+        if not path.is_file():
+            raise WorldParameterError(f"mesh file '{p.mesh}' does not exist; give the path of an STL file")
+        data = path.read_bytes()
+        if p.mesh_sha256 is not None:
+            import hashlib
+
+            digest = hashlib.sha256(data).hexdigest()
+            if digest != p.mesh_sha256.lower():
+                raise WorldParameterError(f"mesh file '{p.mesh}' has SHA-256 {digest}, not the expected "
+                                          f"{p.mesh_sha256}; the file changed since the run was configured")
+        return mesh3d.check_mesh(mesh3d.read_stl(data))
+
+    @property
+    def body(self) -> lbm3d.Body3D:
+        from atom_sdk.worlds import mesh3d
+
+        cached = getattr(self, "_mesh_body", None)
+        if cached is None:
+            p = self.params
+            cx, cy, cz, r = self.default_body()
+            centre = (cx if p.center_x is None else p.center_x, cy if p.center_y is None else p.center_y,
+                      cz if p.center_z is None else p.center_z)
+            r = r if p.radius is None else p.radius
+            cached = self._mesh_body = mesh3d.place(self.mesh_triangles(), 2 * r, centre)
+        return cached
+
+    def check_placement(self) -> None:
+        body, d = self.body, self.diameter
+        grid = self.grid
+        lo, hi = np.asarray(body.lo), np.asarray(body.hi)
+        if d < MIN_DIAMETER:
+            raise WorldParameterError(f"the body's frontal diameter is {d:.1f} cells; it needs at least "
+                                      f"{MIN_DIAMETER:.0f}: set radius >= 2 or enlarge the grid")
+        thin = hi - lo
+        if thin.min() < 2.0:
+            axis = "xyz"[int(np.argmin(thin))]
+            raise WorldParameterError(f"the body is {thin.min():.2f} cells thick along {axis}; the lattice cannot "
+                                      f"resolve it: give it at least 2 cells (raise radius or the grid)")
+        where = f"(x {lo[0]:.1f}..{hi[0]:.1f}, y {lo[1]:.1f}..{hi[1]:.1f}, z {lo[2]:.1f}..{hi[2]:.1f})"
+        if lo[0] < d:
+            raise WorldParameterError(f"the body {where} must lie inside the channel {grid} at least one frontal "
+                                      f"diameter ({d:.1f} cells) behind the inlet: raise center_x")
+        if np.any(lo[1:] < 2) or np.any(hi[1:] > np.asarray(grid[1:]) - 3):
+            raise WorldParameterError(f"the body {where} must lie inside the channel {grid}, at least 2 cells from "
+                                      "the side walls: lower radius, move center_y/center_z or enlarge ny, nz")
+        if grid[0] - hi[0] < 3 * d:
+            raise WorldParameterError(f"the channel is too short: {grid[0] - hi[0]:.0f} cells behind the body, need "
+                                      f">= 3 diameters ({3 * d:.0f}); raise nx to >= {math.ceil(hi[0] + 3 * d)}")
+
+    def reference_area(self) -> float:
+        """The mesh's frontal projected area (on the y-z plane)."""
+        from atom_sdk.worlds import mesh3d
+
+        cached = getattr(self, "_frontal_area", None)
+        if cached is None:
+            cached = self._frontal_area = mesh3d.frontal_area(self.body.triangles)
+        return cached
+
+    def surface_x(self) -> tuple[float, float]:
+        """Where the centre line first and last crosses the mesh (its bounding box when it misses)."""
+        from atom_sdk.worlds import mesh3d
+
+        b = self.body
+        xs = mesh3d.centreline_crossings(b.triangles, b.cy, b.cz)
+        return (float(xs[0]), float(xs[-1])) if len(xs) else (b.lo[0], b.hi[0])
