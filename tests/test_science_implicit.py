@@ -126,10 +126,10 @@ def test_controls_enter_numerator_and_pieces_respect_control_jumps() -> None:
     np.testing.assert_allclose(th.predict_derivative(grid_x, grid_u), truth, atol=0.02)
 
 
-def test_weak_form_is_refused_with_a_clear_error() -> None:
+def test_pointwise_rows_refuse_the_weak_form_and_name_its_rows() -> None:
     xs, ts = _trajectories(_mm, [0.5])
-    with pytest.raises(ValueError, match="smoothed_fd"):
-        ImplicitDiscoverer(differentiation=Differentiation(method="weak")).fit(xs, ts)
+    with pytest.raises(ValueError, match="weak_implicit_rows"):
+        pointwise_rows(xs, ts, None, Differentiation(method="weak"))
 
 
 # --------------------------------------------------------------------------- governance and ledger

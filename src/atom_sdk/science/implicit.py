@@ -30,6 +30,7 @@ conformal intervals and planners use a rational law exactly as they use a sparse
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -105,8 +106,8 @@ def pointwise_rows(
     diff = differentiation if differentiation is not None else Differentiation()
     if diff.method != "smoothed_fd":
         raise ValueError(
-            "implicit (SINDy-PI) discovery needs pointwise derivatives: use Differentiation(method='smoothed_fd'); "
-            "the weak form cannot form the products xdot * theta(x)"
+            "pointwise rows need pointwise derivatives: use Differentiation(method='smoothed_fd'), or the weak "
+            "form's rows (atom_sdk.science.implicit_weak.weak_implicit_rows) for Differentiation(method='weak')"
         )
     min_len = diff.sg_polyorder + 3
     X, XD, U, B = [], [], [], []
@@ -193,13 +194,38 @@ def _candidates_for_target(
     powers: np.ndarray,
     max_subset: int = 0,
 ) -> list[ImplicitCandidate]:
-    """All implicit candidates of one state variable: the parallel (left-hand side, threshold)
-    STLSQ fits of SINDy-PI and, when ``max_subset > 0``, every implicit support of at most
-    ``max_subset`` terms fitted by :func:`_sanathanan_koerner` (exhaustive; small libraries only)."""
-    p = theta.shape[1]
-    imp = np.concatenate([theta, xdot[:, None] * theta], axis=1)  # [Theta, xdot * Theta]
-    lhs_names = names + [f"{n}*dx/dt" if n != "1" else "dx/dt" for n in names]
+    """All implicit candidates of one state variable on pointwise rows (see :func:`implicit_candidates`),
+    scored by the explicit prediction ``N / D`` against ``xdot`` on the held-out rows."""
     test = ~train
+    return implicit_candidates(
+        theta, xdot[:, None] * theta, train, names, target, thresholds, powers, max_subset,
+        lambda num, den: _nmse(_explicit(num, den, theta[test]), xdot[test]),
+    )
+
+
+def implicit_candidates(
+    A: np.ndarray,
+    B: np.ndarray,
+    train: np.ndarray,
+    names: list[str],
+    target: int,
+    thresholds: tuple[float, ...],
+    powers: np.ndarray,
+    max_subset: int,
+    score: Callable[[np.ndarray, np.ndarray], float],
+) -> list[ImplicitCandidate]:
+    """All implicit candidates of one state variable from the implicit library ``[A, B]``.
+
+    Row ``r`` of ``A`` holds the library terms ``theta_k`` and of ``B`` the products
+    ``theta_k * xdot_i`` (pointwise samples, or both integrated against one test function in
+    the weak form), so a law is ``A N - B D = 0``. The candidates are the parallel
+    (left-hand side, threshold) STLSQ fits of SINDy-PI and, when ``max_subset > 0``, every
+    implicit support of at most ``max_subset`` terms fitted by :func:`_sanathanan_koerner`
+    (exhaustive; small libraries only). ``score(num, den)`` is the held-out error of a law.
+    """
+    p = A.shape[1]
+    imp = np.concatenate([A, B], axis=1)  # [Theta, xdot * Theta]
+    lhs_names = names + [f"{n}*dx/dt" if n != "1" else "dx/dt" for n in names]
     out = []
 
     def add(xi: np.ndarray, lhs: str, lam: float) -> None:
@@ -207,8 +233,7 @@ def _candidates_for_target(
         normed = _normalise(-xi[:p], xi[p:], powers)
         if normed is not None:
             num, den = normed
-            err = _nmse(_explicit(num, den, theta[test]), xdot[test])
-            out.append(ImplicitCandidate(target, lhs, lam, num, den, err))
+            out.append(ImplicitCandidate(target, lhs, lam, num, den, score(num, den)))
 
     for j in range(2 * p):
         others = np.delete(np.arange(2 * p), j)
@@ -225,37 +250,39 @@ def _candidates_for_target(
 
         rows = np.flatnonzero(train)
         rows = rows[:: max(1, len(rows) // 600)]  # the search only ranks supports: a subsample suffices
-        th_tr, xd_tr = theta[rows], xdot[rows]
+        a_tr, b_tr = A[rows], B[rows]
         for k in range(2, min(max_subset, 2 * p) + 1):
             for sub in combinations(range(2 * p), k):
                 if max(sub) < p:  # no xdot term: a relation among the states, not a law
                     continue
-                xi = _sanathanan_koerner(th_tr, xd_tr, [i for i in sub if i < p], [i - p for i in sub if i >= p])
+                xi = _sanathanan_koerner(a_tr, b_tr, [i for i in sub if i < p], [i - p for i in sub if i >= p])
                 if xi is not None:
                     add(xi, "sk", float("nan"))
     return out
 
 
 def _sanathanan_koerner(
-    theta: np.ndarray, xdot: np.ndarray, num: list[int], den: list[int], n_iter: int = 3
+    A: np.ndarray, B: np.ndarray, num: list[int], den: list[int], n_iter: int = 3
 ) -> np.ndarray | None:
     """Implicit coefficients ``xi = [-N, D]`` of one support, by the Sanathanan-Koerner iteration
-    (IEEE Trans. Autom. Control 8, 1963): ``N - D xdot = 0`` solved by least squares weighted by
-    ``1 / D_prev``, so that it converges towards the explicit fit of ``xdot = N / D`` instead of
-    weighting rows by ``D`` (and, under noise, biasing the terms that carry ``xdot``). The
-    highest-order denominator term is fixed to 1. ``None`` if a system is singular."""
+    (IEEE Trans. Autom. Control 8, 1963): ``A N - B D = 0`` (``A`` the terms, ``B`` the terms
+    times ``xdot``) solved by least squares weighted by ``1 / D_prev`` (``A D_prev``: ``D`` at the
+    row, or its test-function average), so that it converges towards the explicit fit of
+    ``xdot = N / D`` instead of weighting rows by ``D`` (and, under noise, biasing the terms that
+    carry ``xdot``). The highest-order denominator term is fixed to 1. ``None`` if a system is
+    singular."""
     fixed, free = den[-1], den[:-1]
-    A = np.concatenate([theta[:, num], -xdot[:, None] * theta[:, free]], axis=1)
-    b = xdot * theta[:, fixed]
-    w = np.ones(len(xdot))
+    M = np.concatenate([A[:, num], -B[:, free]], axis=1)
+    b = B[:, fixed]
+    w = np.ones(len(b))
     for _ in range(n_iter):
         try:
-            sol = np.linalg.lstsq(A * w[:, None], b * w, rcond=None)[0]
+            sol = np.linalg.lstsq(M * w[:, None], b * w, rcond=None)[0]
         except np.linalg.LinAlgError:
             return None
-        d = theta[:, fixed] + theta[:, free] @ sol[len(num) :]
+        d = A[:, fixed] + A[:, free] @ sol[len(num) :]
         w = 1.0 / np.maximum(np.abs(d), 1e-8 * max(float(np.abs(d).max()), 1e-300))
-    p = theta.shape[1]
+    p = A.shape[1]
     xi = np.zeros(2 * p)
     xi[num] = -sol[: len(num)]
     xi[p + np.array(free, dtype=int)] = sol[len(num) :]
@@ -325,11 +352,14 @@ def rational_theory(
     z: np.ndarray,
     xdot: np.ndarray,
     metadata: dict[str, Any] | None = None,
+    weights: Any = None,
 ) -> Theory:
     """A :class:`Theory` for the selected implicit laws: polynomial terms where ``D`` is constant,
     else custom terms ``theta_k / D`` (``D`` shown to 4 significant digits in the name, exact in
     the expression), numerator coefficients as the equation's coefficients. ``z`` are the
-    stacked inputs ``(x, u)`` and ``xdot`` the derivatives of the rows the fit scores are taken on.
+    stacked inputs ``(x, u)`` and ``xdot`` the derivatives of the rows the fit scores are taken on;
+    with ``weights`` (a ``(K, len(z))`` matrix, the weak form's test-function averages) the scores
+    compare ``weights @ terms(z)`` with ``xdot (K, n)`` instead.
 
     ``metadata["structure"]`` lists ``[target, "num:<term>"|"den:<term>"]`` pairs, the law's
     support independent of coefficient values (the governor's window-stability check uses it).
@@ -371,6 +401,8 @@ def rational_theory(
     if not terms:  # every law is dx/dt = 0: keep one (unused) term so the theory is well formed
         terms.append(library.terms[0])
     F = np.column_stack([t.evaluate(z) for t in terms])
+    if weights is not None:
+        F = np.asarray(weights @ F)
     equations = []
     for i, (c, coefs) in enumerate(zip(chosen, per_eq)):
         target = library.variable_names[c.target]
@@ -475,11 +507,16 @@ class ImplicitDiscoverer:
     """fit/predict estimator for rational laws (SINDy-PI); see the module docstring.
 
     Parameters: ``library`` (a polynomial :class:`Library`; default degree 2 over
-    ``x0, ...``/``u0, ...``; it spans both ``N`` and ``D``), ``differentiation`` (must be
-    ``smoothed_fd``), ``thresholds`` (the STLSQ sweep, on standardised coefficients),
-    ``parsimony``/``tolerance`` (relative / absolute held-out nMSE allowed for a simpler
-    candidate), ``max_subset`` (exhaustive small-support search, see :func:`fit_implicit`), ``polish``
-    (explicit nonlinear least squares on the selected support).
+    ``x0, ...``/``u0, ...``; it spans both ``N`` and ``D``), ``differentiation`` (default, or
+    ``method="weak"``: the weak form of :mod:`~atom_sdk.science.implicit_weak`, robust to
+    measurement noise, its supports chosen on held-out windows unless ``weak_window`` is set;
+    ``method="smoothed_fd"``: pointwise Savitzky-Golay derivatives, :func:`fit_implicit`),
+    ``thresholds`` (the STLSQ sweep, on standardised coefficients), ``parsimony``/``tolerance``
+    (relative / absolute held-out nMSE allowed for a simpler candidate; default tolerance
+    ``1e-6`` in the weak form, whose integrals are exact to quadrature, ``1e-4`` pointwise, where
+    the filter's own bias is that large), ``max_subset`` (exhaustive small-support search, see
+    :func:`fit_implicit`), ``polish`` (explicit nonlinear least squares on the selected support,
+    on every candidate support in the weak form).
     """
 
     def __init__(
@@ -488,7 +525,7 @@ class ImplicitDiscoverer:
         differentiation: Differentiation | None = None,
         thresholds: tuple[float, ...] = _DEFAULT_THRESHOLDS,
         parsimony: float = 0.25,
-        tolerance: float = 1e-4,
+        tolerance: float | None = None,
         max_subset: int | None = None,
         polish: bool = True,
     ) -> None:
@@ -496,7 +533,7 @@ class ImplicitDiscoverer:
         self.differentiation = differentiation
         self.thresholds = tuple(float(v) for v in thresholds)
         self.parsimony = float(parsimony)
-        self.tolerance = float(tolerance)
+        self.tolerance = None if tolerance is None else float(tolerance)
         self.max_subset = max_subset
         self.polish = bool(polish)
 
@@ -504,12 +541,23 @@ class ImplicitDiscoverer:
         xs, ts, us = prepare_trajectories(x, t, u)
         n_ctrl = 0 if us is None else us[0].shape[1]
         self.library_ = resolve_library(self.library, None, None, xs[0].shape[1], n_ctrl)
-        X, XD, U, B = pointwise_rows(xs, ts, us, self.differentiation)
+        diff = self.differentiation if self.differentiation is not None else Differentiation(method="weak")
         dt = float(np.diff(ts[0]).mean()) if ts[0].size > 1 else None
+        meta = {"dt": dt, "n_trajectories": len(xs)}
+        opts = dict(thresholds=self.thresholds, parsimony=self.parsimony, max_subset=self.max_subset, polish=self.polish)
+        if diff.method == "weak":
+            from atom_sdk.science.implicit_weak import fit_implicit_weak, weak_implicit_rows
+
+            rows = weak_implicit_rows(self.library_, xs, ts, us, windows=diff.weak_window, order=diff.weak_order)
+            meta["n_rows"] = rows.n_rows
+            self.theory_ = fit_implicit_weak(
+                self.library_, rows, tolerance=1e-6 if self.tolerance is None else self.tolerance, metadata=meta, **opts
+            )
+            return self
+        X, XD, U, B = pointwise_rows(xs, ts, us, diff)
+        meta.update(derivative="smoothed_fd", n_rows=int(X.shape[0]))
         self.theory_ = fit_implicit(
-            self.library_, X, XD, U, B, thresholds=self.thresholds, parsimony=self.parsimony,
-            tolerance=self.tolerance, max_subset=self.max_subset, polish=self.polish,
-            metadata={"dt": dt, "derivative": "smoothed_fd", "n_rows": int(X.shape[0]), "n_trajectories": len(xs)},
+            self.library_, X, XD, U, B, tolerance=1e-4 if self.tolerance is None else self.tolerance, metadata=meta, **opts
         )
         return self
 

@@ -1,0 +1,387 @@
+"""Weak (integral) form of implicit sparse regression: rational laws from noisy measurements.
+
+Pointwise SINDy-PI (:mod:`~atom_sdk.science.implicit`) needs ``xdot`` at every sample, and the
+implicit law ``D(x, u) xdot_i = N(x, u)`` carries it on *both* sides: under measurement noise
+the derivative estimate's error enters the regressors (an errors-in-variables bias no
+reweighting removes) and the held-out score (so every candidate's error is dominated by the
+derivative noise and model selection cannot tell the true support from a simpler one).
+
+Following the weak formulation of SINDy (Messenger & Bortz 2021, "Weak SINDy", Multiscale
+Model. Simul. 19: 1474; J. Comput. Phys. 443: 110525), each row of the regression is the law
+integrated against a compactly supported test function ``phi(s) = (1 - s^2)^order`` over a window
+of ``L`` sampling intervals, so that no derivative of the data is ever taken:
+
+* ``int phi theta_k dt`` -- the library, by the midpoint rule over each interval (the control
+  held on each interval, as in :mod:`~atom_sdk.science.derivatives`);
+* ``int phi theta_k xdot_i dt`` -- when ``theta_k`` depends on the states only through ``x_i``
+  it is ``d/dt Theta_k`` with ``Theta_k`` its antiderivative in ``x_i``, so each interval
+  contributes exactly ``Theta_k(x[j+1], u[j]) - Theta_k(x[j], u[j])`` (an integration by parts:
+  the noise enters only through differences that the smooth weights average out). Other terms
+  (cross-state products) use ``theta_k`` at the interval midpoint times the interval increment;
+* the weak derivative ``int phi xdot_i dt`` (the ``theta = 1`` case of the above).
+
+The candidate search is SINDy-PI's (every column as left-hand side, STLSQ over a threshold sweep)
+plus the exhaustive Sanathanan-Koerner supports, on these rows; each candidate ``xdot = N / D``
+is scored by its weak *explicit* prediction error ``int phi N/D dt`` against the weak derivative
+on held-out windows (separated from the fitting windows by a gap, so that no sample is shared),
+and the selected law is polished by nonlinear least squares on that same weak explicit residual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy
+from scipy import sparse
+
+from atom_sdk.science.implicit import (
+    _DEFAULT_THRESHOLDS,
+    ImplicitCandidate,
+    _nmse,
+    _select,
+    implicit_candidates,
+    rational_theory,
+)
+from atom_sdk.science.library import Library, _lambdify_custom
+from atom_sdk.science.theory import Theory
+
+__all__ = ["WeakImplicitRows", "weak_implicit_rows", "fit_implicit_weak", "default_weak_windows"]
+
+
+@dataclass
+class WeakImplicitRows:
+    """The weak implicit regression of a set of trajectories.
+
+    ``A (K, p)``: ``int phi theta_k``; ``B (K, n, p)``: ``int phi theta_k xdot_i``; ``b (K, n)``:
+    ``int phi xdot_i``; ``H`` (sparse ``K x M``): each window's weights over the ``M`` sampling
+    intervals (they sum to 1, so a row is a test-function average); ``z (M, n_inputs)``: interval
+    midpoints with their held control. ``group (K,)`` is the index in ``windows`` of the row's
+    test-function support (``L`` intervals) for fitting rows, ``-1`` for the held-out rows, whose
+    support is ``eval_window`` and which lie in held-out blocks that no fitting window touches.
+    """
+
+    A: np.ndarray
+    B: np.ndarray
+    b: np.ndarray
+    H: sparse.csr_matrix
+    z: np.ndarray
+    group: np.ndarray
+    windows: tuple[int, ...]
+    eval_window: int
+
+    @property
+    def test(self) -> np.ndarray:
+        return self.group < 0
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.A.shape[0])
+
+
+def default_weak_windows(n_samples: int) -> tuple[tuple[int, ...], int]:
+    """Test-function supports (in intervals) compared when none are given, and the held-out
+    support: an eighth, a quarter and a third of the shortest trajectory (at least 8), scored on
+    a quarter. Why several: the best support depends on the noise (a wide one averages more of
+    it, a narrow one leaves more windows to fit); the held-out score, on a common support,
+    chooses among the laws each one gives."""
+    m = n_samples - 1
+    grid = tuple(sorted({int(max(8, min(m, v))) for v in (m // 8, m // 4, m // 3)}))
+    return grid, int(max(8, min(m, m // 4)))
+
+
+def _antiderivatives(library: Library, i: int) -> list[Any | None]:
+    """Per library term, ``Theta_k(z)`` with ``d Theta_k / d x_i = theta_k``, or ``None`` when
+    ``theta_k`` depends on another state (then ``theta_k xdot_i`` is not an exact derivative)."""
+    n = library.n_vars
+    out: list[Any | None] = []
+    for term in library.terms:
+        if term.kind == "poly":
+            pw = term.powers
+            if any(pw[j] for j in range(n) if j != i):
+                out.append(None)
+                continue
+            e = pw[i] + 1
+            rest = tuple(0 if j < n else p for j, p in enumerate(pw))
+
+            def prim(z: np.ndarray, e: int = e, rest: tuple[int, ...] = rest) -> np.ndarray:
+                val = z[..., i] ** e / e
+                for j, p in enumerate(rest):
+                    if p:
+                        val = val * z[..., j] ** p
+                return val
+
+            out.append(prim)
+            continue
+        syms = {s.name: s for s in term.expr.free_symbols}
+        states = set(library.variable_names)
+        if any(name in states and name != library.variable_names[i] for name in syms):
+            out.append(None)
+            continue
+        xi = syms.get(library.variable_names[i], sympy.Symbol(library.variable_names[i]))
+        try:
+            prim_expr = sympy.integrate(term.expr, xi)
+        except Exception:  # pragma: no cover - sympy raises many kinds on hard integrals
+            prim_expr = None
+        if prim_expr is None or prim_expr.has(sympy.Integral):
+            out.append(None)
+            continue
+        fn = _lambdify_custom(prim_expr, library.input_names, f"int {term.name} d{xi}")
+        out.append(lambda z, fn=fn: np.broadcast_to(np.asarray(fn(*[z[..., j] for j in range(z.shape[-1])]), float), z.shape[:-1]))
+    return out
+
+
+def _window_weights(t: np.ndarray, L: int, order: int, starts: np.ndarray) -> np.ndarray:
+    """``(K, L)`` weights of the test function over the intervals of each window (real interval
+    midpoints and lengths, so irregular grids are handled); each row sums to 1."""
+    mids = 0.5 * (t[1:] + t[:-1])
+    dts = np.diff(t)
+    idx = starts[:, None] + np.arange(L)[None, :]
+    ta, tb = t[starts], t[starts + L]
+    s = 2.0 * (mids[idx] - ta[:, None]) / (tb - ta)[:, None] - 1.0
+    g = (1.0 - s**2) ** order * dts[idx]
+    return g / g.sum(axis=1, keepdims=True)
+
+
+def _window_rows(
+    t: np.ndarray, L: int, order: int, starts: np.ndarray, m_int: int
+) -> sparse.csr_matrix:
+    W = _window_weights(t, L, order, starts)
+    cols = starts[:, None] + np.arange(L)[None, :]
+    rows = np.repeat(np.arange(len(starts)), L)
+    return sparse.csr_matrix((W.ravel(), (rows, cols.ravel())), shape=(len(starts), m_int))
+
+
+def weak_implicit_rows(
+    library: Library,
+    xs: list[np.ndarray],
+    ts: list[np.ndarray],
+    us: list[np.ndarray] | None = None,
+    *,
+    windows: int | tuple[int, ...] | None = None,
+    eval_window: int | None = None,
+    order: int = 4,
+    holdout_every: int = 4,
+) -> WeakImplicitRows:
+    """Weak implicit rows of trajectories ``xs[k] (n_k, n)`` at times ``ts[k]`` with controls
+    ``us[k] (n_k, m)`` (``u[j]`` held on ``[t[j], t[j+1])``; it may change at every sample).
+
+    ``windows`` are the test functions' supports in intervals for fitting (one or several;
+    default :func:`default_weak_windows`), ``eval_window`` that of the held-out rows, ``order``
+    the test function's exponent. Each trajectory's intervals are cut into blocks of
+    ``2 eval_window``; every ``holdout_every``-th block (counted over all trajectories) is held
+    out, and fitting windows (stride ``L // 4``) lie wholly outside the held-out blocks.
+    """
+    if order < 1:
+        raise ValueError("the test function order must be >= 1 (phi must vanish at the window ends)")
+    n_min = min(np.asarray(x).shape[0] for x in xs)
+    grid, L_eval = default_weak_windows(n_min)
+    if windows is not None:
+        grid = tuple(sorted({int(w) for w in np.atleast_1d(windows)}))
+    if eval_window is not None:
+        L_eval = int(eval_window)
+    elif windows is not None:
+        L_eval = int(np.median(grid))
+    if min(grid + (L_eval,)) < 4:
+        raise ValueError(f"weak windows {grid} (held-out {L_eval}) are too short; use at least 4 intervals")
+    n = library.n_vars
+    prims = [_antiderivatives(library, i) for i in range(n)]
+    A_rows, B_rows, b_rows, Z, G = [], [], [], [], []
+    H_blocks: list[sparse.csr_matrix] = []
+    block0 = 0
+    for k, (x, t) in enumerate(zip(xs, ts)):
+        x = np.asarray(x, dtype=float)
+        t = np.asarray(t, dtype=float)
+        m_int = x.shape[0] - 1
+        if m_int < min(grid + (L_eval,)):
+            continue
+        if np.any(np.diff(t) <= 0):
+            raise ValueError("time stamps must be strictly increasing")
+        u = None if us is None else np.asarray(us[k], dtype=float)
+        uu = None if u is None else u[:-1]
+        dts = np.diff(t)
+        slopes = np.diff(x, axis=0) / dts[:, None]
+        zm = library.stack_inputs(0.5 * (x[1:] + x[:-1]), uu)
+        z0, z1 = library.stack_inputs(x[:-1], uu), library.stack_inputs(x[1:], uu)
+        theta = library.evaluate_inputs(zm)  # (M, p)
+        prods = np.empty((m_int, n, theta.shape[1]))
+        for i in range(n):
+            for j, prim in enumerate(prims[i]):
+                prods[:, i, j] = (prim(z1) - prim(z0)) / dts if prim is not None else theta[:, j] * slopes[:, i]
+        blk = np.arange(m_int) // (2 * L_eval) + block0
+        block0 = int(blk[-1]) + 1
+        held = blk % int(holdout_every) == 0
+        parts, groups = [], []
+        for lo in np.flatnonzero(np.diff(np.concatenate([[0], held.astype(int)])) == 1):  # held-out runs
+            hi = lo + int(np.argmin(held[lo:])) if not held[lo:].all() else m_int
+            if hi - lo >= L_eval:
+                starts = np.arange(lo, hi - L_eval + 1, max(1, L_eval // 4))
+                parts.append(_window_rows(t, L_eval, order, starts, m_int))
+                groups.append(np.full(len(starts), -1))
+        for gi, L in enumerate(grid):
+            if L > m_int:
+                continue
+            starts = np.arange(0, m_int - L + 1, max(1, L // 4))
+            clean = np.array([not held[s0 : s0 + L].any() for s0 in starts], dtype=bool)
+            if clean.any():
+                parts.append(_window_rows(t, L, order, starts[clean], m_int))
+                groups.append(np.full(int(clean.sum()), gi))
+        if not parts:
+            continue
+        H = sparse.vstack(parts, format="csr")
+        A_rows.append(H @ theta)
+        B_rows.append(np.stack([H @ prods[:, i, :] for i in range(n)], axis=1))
+        b_rows.append(H @ slopes)
+        Z.append(zm)
+        G.append(np.concatenate(groups))
+        H_blocks.append(H)
+    if not A_rows:
+        raise ValueError(f"no trajectory is longer than the weak windows {grid}: collect longer trajectories or pass smaller windows")
+    group = np.concatenate(G)
+    n_fit, n_test = int((group >= 0).sum()), int((group < 0).sum())
+    if n_fit == 0 or n_test == 0:
+        raise ValueError(
+            f"{n_fit} fitting and {n_test} held-out weak windows: "
+            "collect longer trajectories, or pass smaller windows or holdout_every"
+        )
+    return WeakImplicitRows(
+        A=np.concatenate(A_rows),
+        B=np.concatenate(B_rows),
+        b=np.concatenate(b_rows),
+        H=sparse.block_diag(H_blocks, format="csr"),
+        z=np.concatenate(Z),
+        group=group,
+        windows=grid,
+        eval_window=L_eval,
+    )
+
+
+def _weak_polish(
+    num: np.ndarray, den: np.ndarray, theta: np.ndarray, H: sparse.csr_matrix, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nonlinear least squares of ``H (N/D)(z) = b`` over the kept terms (the denominator's
+    highest-order term stays 1): the explicit law fitted to the weak derivative."""
+    from scipy.optimize import least_squares
+
+    used = np.flatnonzero(np.asarray(H.sum(axis=0)).ravel() > 0)
+    H, theta = H[:, used], theta[used]
+    ni, di = np.flatnonzero(num), np.flatnonzero(den)
+    fixed, free_d = di[-1], di[:-1]
+    th_n, th_d, th_f = theta[:, ni], theta[:, free_d], theta[:, fixed]
+
+    def resid(v: np.ndarray) -> np.ndarray:
+        d = th_f + th_d @ v[ni.size :]
+        with np.errstate(all="ignore"):
+            r = H @ ((th_n @ v[: ni.size]) / d) - b
+        return np.where(np.isfinite(r), r, 1e6)
+
+    def jac(v: np.ndarray) -> np.ndarray:
+        d = th_f + th_d @ v[ni.size :]
+        with np.errstate(all="ignore"):
+            q = (th_n @ v[: ni.size]) / d**2
+            J = np.concatenate([th_n / d[:, None], -th_d * q[:, None]], axis=1)
+        return H @ np.where(np.isfinite(J), J, 0.0)
+
+    v0 = np.concatenate([num[ni], den[free_d]])
+    method = "lm" if v0.size <= H.shape[0] else "trf"
+    sol = least_squares(resid, v0, jac=jac, method=method, max_nfev=50 * (v0.size + 1))
+    n2, d2 = num.copy(), den.copy()
+    n2[ni] = sol.x[: ni.size]
+    d2[free_d] = sol.x[ni.size :]
+    return n2, d2
+
+
+def _polish_supports(
+    cands: list[ImplicitCandidate],
+    theta: np.ndarray,
+    H: sparse.csr_matrix,
+    b: np.ndarray,
+    score: Any,
+    tolerance: float,
+    keep: float = 10.0,
+) -> list[ImplicitCandidate]:
+    """The best candidate of each distinct support, each polished by :func:`_weak_polish` and
+    re-scored (the polished fit replaces it where it predicts the held-out windows better).
+
+    Why every support and not only the selected one: the implicit fits weight windows by ``D``,
+    which under noise penalises the true support more than an over-complete one whose
+    ``N`` and ``D`` share a spurious factor; comparing explicit fits removes that bias before
+    parsimony chooses. Supports with a held-out error over ``keep`` times the best (or than
+    ``tolerance``, at noise 0) are dropped."""
+    finite = [c for c in cands if np.isfinite(c.error)]
+    if not finite:
+        return cands
+    best_err = min(c.error for c in finite)
+    by_support: dict[tuple[bytes, bytes], ImplicitCandidate] = {}
+    for c in finite:
+        if c.error > keep * max(best_err, tolerance):
+            continue
+        key = ((c.num != 0).tobytes(), (c.den != 0).tobytes())
+        if key not in by_support or c.error < by_support[key].error:
+            by_support[key] = c
+    out = []
+    for c in by_support.values():
+        if not c.is_polynomial:
+            num, den = _weak_polish(c.num, c.den, theta, H, b)
+            err = score(num, den)
+            if err <= c.error:
+                c = ImplicitCandidate(c.target, c.lhs, c.threshold, num, den, err)
+        out.append(c)
+    return out
+
+
+def fit_implicit_weak(
+    library: Library,
+    rows: WeakImplicitRows,
+    *,
+    thresholds: tuple[float, ...] = _DEFAULT_THRESHOLDS,
+    parsimony: float = 0.25,
+    tolerance: float = 1e-6,
+    max_subset: int | None = None,
+    polish: bool = True,
+    metadata: dict[str, Any] | None = None,
+) -> Theory:
+    """SINDy-PI on weak implicit rows (see the module docstring); returns a :class:`Theory`
+    built by :func:`~atom_sdk.science.implicit.rational_theory` whose fit statistics are weak
+    (test-function averages). ``thresholds``, ``parsimony``, ``tolerance``, ``max_subset`` and
+    ``polish`` mean what they mean in :func:`~atom_sdk.science.implicit.fit_implicit`."""
+    theta = library.evaluate_inputs(rows.z)  # (M, p) at the interval midpoints
+    powers = np.array([t.powers if t.kind == "poly" else (0,) * library.n_inputs for t in library.terms])
+    if max_subset is None:
+        max_subset = 5 if 2 * library.n_terms <= 8 else (4 if 2 * library.n_terms <= 12 else 0)
+    H_te = rows.H[rows.test]
+    used_te = np.flatnonzero(np.asarray(H_te.sum(axis=0)).ravel() > 0)
+    H_te, th_te = H_te[:, used_te], theta[used_te]
+    chosen: list[ImplicitCandidate] = []
+    n_cands = 0
+    for i in range(library.n_vars):
+        b_te = rows.b[rows.test, i]
+
+        def score(num: np.ndarray, den: np.ndarray, b_te: np.ndarray = b_te) -> float:
+            with np.errstate(all="ignore"):
+                f = (th_te @ num) / (th_te @ den)
+            if not np.all(np.isfinite(f)):
+                return np.inf
+            return _nmse(H_te @ f, b_te)
+
+        pool: list[ImplicitCandidate] = []
+        for g in range(len(rows.windows)):
+            fit = rows.group == g
+            if fit.sum() < 2 * library.n_terms + 2:
+                continue
+            cands = implicit_candidates(
+                rows.A[fit], rows.B[fit, i, :], np.ones(int(fit.sum()), dtype=bool), library.names, i,
+                tuple(thresholds), powers, int(max_subset), score,
+            )
+            n_cands += len(cands)
+            if polish:
+                cands = _polish_supports(cands, theta, rows.H[fit], rows.b[fit, i], score, tolerance)
+            pool += cands
+        if not pool:
+            raise ValueError(f"too few weak windows of any support in {rows.windows} to fit {2 * library.n_terms} terms")
+        chosen.append(_select(pool, parsimony, tolerance, powers))
+    meta = dict(metadata or {})
+    meta.update(candidates=n_cands, heldout_nmse=[c.error for c in chosen], derivative="weak",
+                weak_windows=list(rows.windows), weak_eval_window=rows.eval_window)
+    return rational_theory(library, chosen, rows.z, rows.b, meta, weights=rows.H)
