@@ -491,12 +491,12 @@ class MeshBodyWorld(Body3DWorld):
             raise WorldParameterError(f"the body is {thin.min():.2f} cells thick along {axis}; the lattice cannot "
                                       f"resolve it: give it at least 2 cells (raise radius or the grid)")
         where = f"(x {lo[0]:.1f}..{hi[0]:.1f}, y {lo[1]:.1f}..{hi[1]:.1f}, z {lo[2]:.1f}..{hi[2]:.1f})"
-        if lo[0] < d:
-            raise WorldParameterError(f"the body {where} must lie inside the channel {grid} at least one frontal "
-                                      f"diameter ({d:.1f} cells) behind the inlet: raise center_x")
         if np.any(lo[1:] < 2) or np.any(hi[1:] > np.asarray(grid[1:]) - 3):
             raise WorldParameterError(f"the body {where} must lie inside the channel {grid}, at least 2 cells from "
                                       "the side walls: lower radius, move center_y/center_z or enlarge ny, nz")
+        if lo[0] < d:
+            raise WorldParameterError(f"the body {where} must lie inside the channel {grid} at least one frontal "
+                                      f"diameter ({d:.1f} cells) behind the inlet: raise center_x")
         if grid[0] - hi[0] < 3 * d:
             raise WorldParameterError(f"the channel is too short: {grid[0] - hi[0]:.0f} cells behind the body, need "
                                       f">= 3 diameters ({3 * d:.0f}); raise nx to >= {math.ceil(hi[0] + 3 * d)}")
