@@ -43,7 +43,7 @@ from atom_sdk.agent import scan_trainer
 from atom_sdk.agent.running_stats import RunningNorm
 from atom_sdk.config import AgentSettings, RunConfig, canonical_json
 from atom_sdk.errors import ConfigError
-from atom_sdk.experiment.runner import EPISODE_SEED_STRIDE, make_world, resolve_config
+from atom_sdk.experiment.runner import EPISODE_SEED_STRIDE, TELEMETRY_DIAGNOSTICS, make_world, resolve_config
 from atom_sdk.experiment.variants import VariantSpec, agent_settings_for, resolve_variant
 
 #: largest seed accepted: keeps s + EPISODE_SEED_STRIDE * e inside int32 for ~27k episodes
@@ -176,6 +176,15 @@ class DynamicsEnv:
             channels.append(value if value.ndim == 4 else value[None])
         return jnp.concatenate(channels, axis=0).astype(jnp.float32)
 
+    def diagnostic_names(self) -> tuple[str, ...]:
+        """The step diagnostics the runner averages into its summary (``mean_<name>``), in the runner's order."""
+        def probe():
+            _, state = self.reset_seed(0)
+            return self.step_env(jax.random.PRNGKey(0), state, jnp.zeros(self.action_shape, self.action_dtype))[4]
+
+        keys = jax.eval_shape(probe)["diagnostics"].keys()
+        return tuple(n for n in TELEMETRY_DIAGNOSTICS if n in keys)
+
     def _start(self, episode_seed: jax.Array, base_seed: jax.Array, episode: jax.Array):
         physics = self.dynamics.init(jax.random.PRNGKey(episode_seed))
         obs = jnp.reshape(self.dynamics.observe(physics), self.obs_shape).astype(self.obs_dtype)
@@ -197,13 +206,16 @@ class SeedCarry(struct.PyTreeNode):
     n_diverged: jax.Array
     last_return: jax.Array
     episode_returns: jax.Array  # the first ``max_recorded`` finished episode returns (NaN = none)
+    diag_sums: dict[str, jax.Array]  # the runner's per-step diagnostic sums (its summary's ``mean_<name>``)
 
     @classmethod
-    def start(cls, env_state: EnvState, obs: jax.Array, obs_size: int, max_recorded: int) -> "SeedCarry":
+    def start(cls, env_state: EnvState, obs: jax.Array, obs_size: int, max_recorded: int,
+              diag_names: tuple[str, ...] = ()) -> "SeedCarry":
         zero, none = jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32)
         return cls(env_state=env_state, obs=obs, norm=RunningNorm.device(obs_size), ep_return=zero, ep_length=none,
                    reward_sum=zero, returns_sum=zero, n_episodes=none, n_diverged=none, last_return=zero,
-                   episode_returns=jnp.full((max_recorded,), jnp.nan, jnp.float32))
+                   episode_returns=jnp.full((max_recorded,), jnp.nan, jnp.float32),
+                   diag_sums={n: zero for n in diag_names})
 
     def summary(self, steps: int) -> dict[str, jax.Array]:
         """The runner's results summary (``mean_return`` ... ``diverged_episodes``) for this seed."""
@@ -216,6 +228,7 @@ class SeedCarry(struct.PyTreeNode):
             "episodes_completed": self.n_episodes,
             "diverged_episodes": self.n_diverged,
             "episode_returns": self.episode_returns,
+            **{f"mean_{n}": total / steps for n, total in self.diag_sums.items()},
         }
 
 
@@ -270,6 +283,7 @@ class DynamicsTask:
             n_episodes=c.n_episodes + done.astype(jnp.int32), n_diverged=c.n_diverged + term.astype(jnp.int32),
             last_return=jnp.where(done, ep_return, c.last_return),
             episode_returns=c.episode_returns.at[slot].set(ep_return, mode="drop"),
+            diag_sums={n: s + info["diagnostics"][n].astype(jnp.float32) for n, s in c.diag_sums.items()},
         )
         return new, learn_reward, done.astype(jnp.float32)
 
@@ -324,6 +338,7 @@ def make_seed_trainer(config: RunConfig) -> SeedTrainer:
     derived = P.DerivedSettings.for_run(settings, steps=config.steps, symplectic=variant.symplectic, dt=float(world.dt))
     obs_size = int(np.prod(env.obs_shape))
     max_recorded = config.steps // env.max_episode_steps + 8
+    diag_names = env.diagnostic_names()
     task = DynamicsTask(env, params, settings.rollout_length, float(settings.gamma), variant.use_encoder, max_recorded)
 
     def train(seed: jax.Array) -> dict[str, jax.Array]:
@@ -332,7 +347,8 @@ def make_seed_trainer(config: RunConfig) -> SeedTrainer:
         key, init_key = jax.random.split(jax.random.PRNGKey(seed))
         example = task.inputs(jnp.zeros(obs_size, jnp.float32), env_state)
         agent = P.create_agent(init_key, example, env.action_space(params), settings, derived)
-        c = scan_trainer.ScanCarry(agent=agent, key=key, task=SeedCarry.start(env_state, obs, obs_size, max_recorded))
+        c = scan_trainer.ScanCarry(agent=agent, key=key, task=SeedCarry.start(env_state, obs, obs_size, max_recorded,
+                                                                                 diag_names))
         c, metrics = scan_trainer.train(task, c, n_updates)
         if remainder:  # the runner's last, partial rollout: its steps count, its update changes no return
             c, _ = scan_trainer.rollout(task, c, remainder)
@@ -407,6 +423,8 @@ def train_seeds_vectorized(config: RunConfig | dict[str, Any], seeds: list[int],
             "diverged_episodes": int(out["diverged_episodes"][i]),
             "episode_returns": [float(r) for r in recorded],
             "last_update": {k: _float(v[i, -1]) for k, v in out["update_metrics"].items()} if trainer.n_updates else {},
+            **{k: _float(v[i]) for k, v in out.items() if k.startswith("mean_") and k not in ("mean_return",
+                                                                                             "mean_reward")},
         })
     return {
         "schema": "atom.vectorized/1",

@@ -82,6 +82,7 @@ class SciSeedCarry(struct.PyTreeNode):
     last_return: jax.Array
     episode_returns: jax.Array
     last: dict[str, Any]  # the segment's last step, for its time-limit bootstrap after a refit
+    diag_sums: dict[str, jax.Array]  # the runner's per-step diagnostic sums (its summary's ``mean_<name>``)
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ def _build(config: RunConfig, variant: VariantSpec, world: Any, env: Any) -> _Pr
     high = jnp.asarray(env.action_high, jnp.float32)
     target_fn = DEVICE_TARGETS.get(config.world.name)
     dynamics = env.dynamics
+    diag_names = env.diagnostic_names()
 
     level = float(config.world.measurement_noise)
 
@@ -211,7 +213,7 @@ def _build(config: RunConfig, variant: VariantSpec, world: Any, env: Any) -> _Pr
             sci_x=jnp.zeros(n_vars, jnp.float32), sci_u=jnp.zeros(n_ctrl, jnp.float32), sci_has=jnp.zeros((), bool),
             buffer=buffer, ep_return=zero, ep_length=none, reward_sum=zero, returns_sum=zero, n_episodes=none,
             n_diverged=none, last_return=zero, episode_returns=jnp.full((max_recorded,), jnp.nan, jnp.float32),
-            last=last)
+            last=last, diag_sums={n: zero for n in diag_names})
 
     def step(agent: P.AgentState, key: jax.Array, c: SciSeedCarry, z: jax.Array):
         """One step of the runner's loop: act, world step, the scientist's observation, bookkeeping.
@@ -249,7 +251,8 @@ def _build(config: RunConfig, variant: VariantSpec, world: Any, env: Any) -> _Pr
             reward_sum=c.reward_sum + reward32, returns_sum=c.returns_sum + jnp.where(done, ep_return, 0.0),
             n_episodes=c.n_episodes + done.astype(jnp.int32), n_diverged=c.n_diverged + term.astype(jnp.int32),
             last_return=jnp.where(done, ep_return, c.last_return),
-            episode_returns=c.episode_returns.at[slot].set(ep_return, mode="drop"), last=last)
+            episode_returns=c.episode_returns.at[slot].set(ep_return, mode="drop"), last=last,
+            diag_sums={n: s + info["diagnostics"][n].astype(jnp.float32) for n, s in c.diag_sums.items()})
         row = (inp, action, logp, value, reward32, done.astype(jnp.float32))
         host = {"x": clean(c.env_state.physics), "u": env_action, "done": done, "boot": boot,
                 "x_after": clean(info["final_state"].physics)}  # the host measures these in float64
@@ -522,6 +525,7 @@ def _results(config: RunConfig, variant: VariantSpec, seeds: list[int], scis: li
             "final_trust": float(scis[i].trust),
             "science_decisions": dict(sorted(decisions[i].items())),
             "trust_trajectory": trust[i],
+            **{f"mean_{n}": _finite(float(total[i]) / config.steps) for n, total in c.diag_sums.items()},
         })
     return {
         "schema": "atom.vectorized/1",
