@@ -8,7 +8,9 @@ resumes) a sweep; ``run`` is the default command, so it may be omitted. Any
 significance and claims from the JSON artifacts alone.
 
 On an existing Ray cluster: ``--executor ray --ray-address <head-ip>:6379`` (or ``auto``
-on a cluster node); see :mod:`atom_sdk.evidence.executors` for the setup.
+on a cluster node); see :mod:`atom_sdk.evidence.executors` for the setup. Each variant's seeds as
+one program: ``--no-safety --executor auto`` (or ``vectorized``, which refuses what it cannot run);
+see :mod:`atom_sdk.evidence.vectorized_sweep`.
 """
 
 from __future__ import annotations
@@ -83,7 +85,16 @@ def run_cmd(
              "latent (laws over the latent, Jacobian features)."),
     device: str = typer.Option("cpu", "--device", help="cpu or gpu."),
     out: Path = typer.Option(Path("benchmark_results/platform_ablations"), "--out", help="Output folder."),
-    executor: str = typer.Option("local", "--executor", help="local, ray or serial."),
+    variant: list[str] = typer.Option(
+        None, "--variant", help="Keep only this variant of the set (repeatable); the baseline always runs."),
+    safety: bool = typer.Option(True, "--safety/--no-safety",
+                                help="Run with the safety envelope (off: the seed-vectorised executor can run)."),
+    executor: str = typer.Option(
+        "local", "--executor",
+        help="local, ray, serial, vectorized (each variant's seeds as one program; refuses what it cannot) or "
+             "auto (vectorized where it can, else --fallback-executor; the reasons go in the manifest)."),
+    fallback_executor: str = typer.Option("local", "--fallback-executor",
+                                          help="Per-run executor for what auto cannot vectorise."),
     ray_address: str = typer.Option(None, "--ray-address", help="Ray head address, 'auto', or omit for local."),
     workers: int = typer.Option(None, "--workers", help="Parallel runs (default: CPU count)."),
     bootstrap_samples: int = typer.Option(4000, "--bootstrap-samples", help="Bootstrap resamples."),
@@ -104,7 +115,8 @@ def run_cmd(
         res = run_ablation(world, list(grid), steps, all_seeds, variant_set, device, out,
                            world_params, executor, workers, ray_address, progress=progress,
                            n_bootstrap=bootstrap_samples, bootstrap_seed=bootstrap_seed,
-                           overwrite=overwrite, claim_metrics=claim_metric or None)
+                           overwrite=overwrite, claim_metrics=claim_metric or None, safety=safety,
+                           variants=variant or None, fallback_executor=fallback_executor)
     except AtomError as err:
         _fail(err)
         return

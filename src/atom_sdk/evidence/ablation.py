@@ -7,7 +7,9 @@ executes only what is missing. A failing run is recorded with its error; it neve
 the others. Reports (summary, significance, claims, figures) are pure functions of the
 collected records, so ``atom ablate plot`` can rebuild them from JSON alone.
 
-Run on an existing Ray cluster: see :mod:`atom_sdk.evidence.executors`.
+Run on an existing Ray cluster: see :mod:`atom_sdk.evidence.executors`. Many seeds of a variant as one
+program (``executor="vectorized"`` or ``"auto"``, with the safety envelope off): see
+:mod:`atom_sdk.evidence.vectorized_sweep`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from atom_sdk.config import canonical_hash, canonical_value
 from atom_sdk.errors import ArtifactError, ConfigError
 from atom_sdk.evidence.claims import BASELINE, json_safe, write_text_atomic
 from atom_sdk.evidence.executors import EXECUTORS, make_executor
+from atom_sdk.evidence.vectorized_sweep import VECTOR_EXECUTORS, execute_vectorized, plan_groups
 from atom_sdk.workspace import claim_output, output_folder, plan_output
 
 MANIFEST_SCHEMA = "atom.platform_ablation_manifest/1"
@@ -39,6 +42,7 @@ VARIANT_SETS = ("production", "full", "memory", "decoder", "latent")
 _TIMING_EXACT = {"steps_per_second", "wall_time_s", "wall_s", "elapsed_s", "runtime_s",
                  "duration_s", "seconds"}
 RunFn = Callable[..., Mapping[str, Any]]
+ALL_EXECUTORS = EXECUTORS + VECTOR_EXECUTORS
 
 
 @dataclass(frozen=True)
@@ -72,14 +76,30 @@ def variant_specs(variant_set: str) -> list[VariantSpec]:
 
 
 def build_run_config(spec: VariantSpec, *, world: str, grid: Sequence[int], steps: int,
-                     seed: int, device: str, world_params: Mapping[str, Any]) -> dict:
-    """The runner config of one ``(variant, seed)`` pair; every switch is explicit."""
+                     seed: int, device: str, world_params: Mapping[str, Any], safety: bool = True) -> dict:
+    """The runner config of one ``(variant, seed)`` pair; every switch is explicit. ``safety=False``
+    adds ``safety.enabled: false`` (a sweep with the envelope on keeps its configs, hence hashes)."""
     cfg = {
         "world": {"name": world, "grid": [int(g) for g in grid], "params": dict(world_params)},
         "steps": int(steps), "seed": int(seed), "variant": spec.variant, "device": device,
     }
     cfg.update({k: bool(spec.switches.get(k, False)) for k in SWITCHES})
+    if not safety:
+        cfg["safety"] = {"enabled": False}
     return cfg
+
+
+def select_variants(specs: Sequence[VariantSpec], labels: Sequence[str] | None) -> list[VariantSpec]:
+    """The set's variants named in ``labels`` (the baseline always stays, last); None keeps them all."""
+    if labels is None:
+        return list(specs)
+    known = [s.label for s in specs]
+    unknown = [v for v in labels if v not in known]
+    if unknown or not labels:
+        raise ConfigError(f"variants {unknown or '[]'} are not in this variant set",
+                          hint=f"choose from {', '.join(known)} (or another --variant-set)")
+    wanted = set(labels) | {BASELINE}
+    return [s for s in specs if s.label in wanted]
 
 
 def config_hash(obj: Any) -> str:
@@ -125,24 +145,29 @@ def run_pair(task: Mapping[str, Any]) -> dict:
                            "status": "ok", "error": None, "metrics": {}, "timing": {}}
     t0 = time.perf_counter()
     try:
-        result = fn(task["config"], Path(task["run_dir"]), overwrite=True)
-        summary = result.get("summary") if isinstance(result, Mapping) else None
-        if not isinstance(summary, Mapping):
-            raise TypeError("run function returned no 'summary' mapping")
-        for k in sorted(summary):
-            v = _scalar(summary[k])
-            if v is _SKIP:
-                continue
-            (rec["timing"] if is_timing_key(k) else rec["metrics"])[k] = v
-        timings = result.get("timings")
-        for k in sorted(timings) if isinstance(timings, Mapping) else ():
-            v = _scalar(timings[k])
-            if v is not _SKIP and not isinstance(v, str):
-                rec["timing"][f"runner_{k}"] = v
+        fill_record(rec, fn(task["config"], Path(task["run_dir"]), overwrite=True))
     except Exception as err:  # noqa: BLE001 - isolation is the point: record, don't abort
         rec.update(status="failed", error=f"{type(err).__name__}: {err}", metrics={})
     rec["timing"]["wall_time_s"] = round(time.perf_counter() - t0, 6)
     return rec
+
+
+def fill_record(rec: dict[str, Any], result: Any) -> None:
+    """A run's ``summary`` into the record's metrics (timing-like keys apart), its ``timings`` as
+    ``runner_*``: the one place both executors turn a result into a record."""
+    summary = result.get("summary") if isinstance(result, Mapping) else None
+    if not isinstance(summary, Mapping):
+        raise TypeError("run function returned no 'summary' mapping")
+    for k in sorted(summary):
+        v = _scalar(summary[k])
+        if v is _SKIP:
+            continue
+        (rec["timing"] if is_timing_key(k) else rec["metrics"])[k] = v
+    timings = result.get("timings")
+    for k in sorted(timings) if isinstance(timings, Mapping) else ():
+        v = _scalar(timings[k])
+        if v is not _SKIP and not isinstance(v, str):
+            rec["timing"][f"runner_{k}"] = v
 
 
 def _now() -> str:
@@ -190,8 +215,8 @@ def _validate(world: str, grid: Sequence[int], steps: int, seeds: Sequence[int],
     if any(int(s) < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be distinct non-negative ints, got {list(seeds)}",
                           hint="remove duplicates / negative values from --seeds")
-    if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r}", hint=f"use one of {', '.join(EXECUTORS)}")
+    if executor not in ALL_EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}", hint=f"use one of {', '.join(ALL_EXECUTORS)}")
     for k, v in world_params.items():
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(k)):
             raise ConfigError(f"world parameter name {k!r} is not an identifier",
@@ -256,13 +281,13 @@ def _claim_metrics(claim_metrics: Sequence[str] | None) -> list[str] | None:
 
 def _plan_runs(specs: Sequence[VariantSpec], seeds: Sequence[int], runs_dir: Path, run_fn: RunFn | None, *,
                world: str, grid: Sequence[int], steps: int, device: str,
-               world_params: Mapping[str, Any]) -> list[dict]:
+               world_params: Mapping[str, Any], safety: bool = True) -> list[dict]:
     """One task per (variant, seed) pair, variants outermost."""
     plan: list[dict] = []
     for spec in specs:
         for seed in seeds:
             cfg = build_run_config(spec, world=world, grid=grid, steps=steps, seed=seed,
-                                   device=device, world_params=world_params)
+                                   device=device, world_params=world_params, safety=safety)
             stem = f"{spec.label}__seed{seed}"
             plan.append({"label": spec.label, "seed": seed, "config": cfg,
                          "config_hash": config_hash(cfg), "stem": stem,
@@ -284,9 +309,27 @@ def _manifest(sweep: dict, plan: list[dict], todo: list[dict], *, executor: str,
     }
 
 
+def _route(todo: list[dict], executor: str, fallback: str) -> tuple[list[list[dict]], list[dict], dict]:
+    """Which pending pairs run as seed-vectorised groups and which per run, and the manifest's account
+    of it. ``vectorized`` refuses a sweep it cannot vectorise whole; ``auto`` falls back per variant."""
+    if executor not in VECTOR_EXECUTORS:
+        return [], todo, {}
+    groups, reasons = plan_groups(todo)
+    if reasons and executor == "vectorized":
+        raise ConfigError("the vectorized executor cannot run "
+                          + "; ".join(f"{label}: {why}" for label, why in reasons.items()),
+                          hint="use --executor auto to run those variants per run, or change what is named")
+    vectorised = {t["label"] for g in groups for t in g}
+    per_run = [t for t in todo if t["label"] not in vectorised]
+    return groups, per_run, {"vectorized_variants": sorted(vectorised, key=[t["label"] for t in todo].index),
+                             "fallback": {"executor": fallback if per_run else None, "reasons": reasons}}
+
+
 def _execute(todo: list[dict], out: Path, runs_dir: Path, manifest: dict, *, executor: str,
-             workers: int | None, ray_address: str | None, progress: bool) -> dict[str, int]:
-    """Run the pending pairs, writing each record as it lands and the manifest when done or stopped."""
+             workers: int | None, ray_address: str | None, progress: bool,
+             groups: Sequence[Sequence[dict]] = ()) -> dict[str, int]:
+    """Run the pending pairs (``groups`` first, as one program each; ``todo`` per run on ``executor``),
+    writing each record as it lands and the manifest when done or stopped."""
     counts = {"done": 0, "failed": 0}
 
     def on_result(rec: dict) -> None:
@@ -296,11 +339,15 @@ def _execute(todo: list[dict], out: Path, runs_dir: Path, manifest: dict, *, exe
 
     status = "interrupted"
     try:
-        ex = make_executor(executor, workers=workers, ray_address=ray_address)
-        with _Progress(len(todo), enabled=progress) as bar:
-            ex.execute(run_pair, todo,
-                       on_result=lambda r: (on_result(r), bar.update(counts, None)),
-                       on_tick=lambda running: bar.update(counts, running))
+        ex = make_executor(executor, workers=workers, ray_address=ray_address) if todo or not groups else None
+        with _Progress(len(todo) + sum(len(g) for g in groups), enabled=progress) as bar:
+            execute_vectorized(groups, workers=workers, fill=fill_record,
+                               on_result=lambda r: (on_result(r), bar.update(counts, None)),
+                               on_tick=lambda running: bar.update(counts, running))
+            if ex is not None:
+                ex.execute(run_pair, todo,
+                           on_result=lambda r: (on_result(r), bar.update(counts, None)),
+                           on_tick=lambda running: bar.update(counts, running))
         status = "complete"
     finally:
         manifest.update(finished_at=_now(), status=status, executed=counts["done"],
@@ -328,6 +375,9 @@ def run_ablation(
     bootstrap_seed: int = 123,
     overwrite: bool = False,
     claim_metrics: Sequence[str] | None = None,
+    safety: bool = True,
+    variants: Sequence[str] | None = None,
+    fallback_executor: str = "local",
 ) -> dict:
     """Run (or resume) a seed-paired ablation sweep and write every artifact into ``out``.
 
@@ -337,13 +387,20 @@ def run_ablation(
     finished with a different config raise :class:`ArtifactError` unless ``overwrite``.
     ``claim_metrics`` restricts the Holm family to pre-declared primary metrics (default:
     every metric with a declared direction); fewer comparisons make each test stronger.
+    ``safety=False`` runs every pair with the safety envelope off; ``variants`` keeps only those labels
+    of the set (and the baseline). ``executor="vectorized"`` trains each variant's seeds as one program
+    (:mod:`atom_sdk.evidence.vectorized_sweep`) and refuses a sweep it cannot; ``"auto"`` does so where
+    it can and runs the other variants on ``fallback_executor``, the reasons in the manifest.
     Returns counts and artifact paths.
     """
     world_params = dict(world_params or {})
     seeds = [int(s) for s in seeds]
     _validate(world, grid, steps, seeds, executor, world_params)
+    if fallback_executor not in EXECUTORS:
+        raise ConfigError(f"fallback executor must be a per-run executor, got {fallback_executor!r}",
+                          hint=f"use one of {', '.join(EXECUTORS)}")
     claim_metrics = _claim_metrics(claim_metrics)
-    specs = variant_specs(variant_set)
+    specs = select_variants(variant_specs(variant_set), variants)
     # a sweep folder is continued (finished pairs are kept); one atom did not make is refused
     out = output_folder(out, "--out")
     out_plan = plan_output(out, "ablation", overwrite=False, reuse=True)
@@ -353,19 +410,24 @@ def run_ablation(
              "world_params": world_params, "baseline": BASELINE,
              "variants": [s.label for s in specs], "claim_metrics": claim_metrics,
              "bootstrap": {"n_resamples": n_bootstrap, "seed": bootstrap_seed}}
+    if not safety:  # only then: a sweep with the envelope on keeps its sweep hash
+        sweep["safety_envelope"] = False
     plan = _plan_runs(specs, seeds, runs_dir, run_fn, world=world, grid=grid, steps=steps, device=device,
-                      world_params=world_params)
+                      world_params=world_params, safety=safety)
     if run_fn is None:
         _precheck([p["config"] for p in plan])
     done = {p["stem"]: _load_done(runs_dir / f"{p['stem']}.json", p["config_hash"], overwrite)
             for p in plan}
     todo = [p for p in plan if done[p["stem"]] is None]
+    groups, per_run, routing = _route(todo, executor, fallback_executor)
     claim_output(out_plan, replace=False)
     runs_dir.mkdir(parents=True, exist_ok=True)
     manifest = _manifest(sweep, plan, todo, executor=executor, workers=workers, ray_address=ray_address)
+    manifest["executor"].update(routing)
     _write_json(out / "manifest.json", manifest)
-    counts = _execute(todo, out, runs_dir, manifest, executor=executor, workers=workers,
-                      ray_address=ray_address, progress=progress)
+    counts = _execute(per_run, out, runs_dir, manifest,
+                      executor=fallback_executor if executor in VECTOR_EXECUTORS else executor,
+                      workers=workers, ray_address=ray_address, progress=progress, groups=groups)
 
     records = [json.loads((runs_dir / f"{p['stem']}.json").read_text(encoding="utf-8"))
                for p in plan]
