@@ -20,6 +20,7 @@ SMALL = {
     "atom/Wedge-v0": {"grid": (32, 24, 1), "substeps": 2},
     "atom/Sphere3D-v0": {"grid": (32, 16, 16), "substeps": 1},
     "atom/Cylinder3D-v0": {"grid": (48, 17, 17), "substeps": 1},
+    "atom/Body3D-v0": {"grid": (32, 16, 16), "substeps": 1},
 }
 IDS = sorted(SMALL)
 

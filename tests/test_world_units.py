@@ -18,7 +18,7 @@ from atom_sdk.worlds.registry import describe_worlds, world_class
 WORLD_IDS = [spec.world_id for spec in atom_sdk.list_worlds()]
 #: small grids that pass each built-in world's own checks (the default grid otherwise)
 SMALL = {"lbm2d:cylinder": (88, 36, 1), "supersonic:wedge": (48, 32, 1), "analytical:taylor_green": (8, 8, 1),
-         "lbm3d:sphere": (32, 16, 16), "lbm3d:cylinder": (48, 17, 17)}
+         "lbm3d:sphere": (32, 16, 16), "lbm3d:cylinder": (48, 17, 17), "lbm3d:body": (32, 16, 16)}
 
 
 def _is_choice(annotation: object) -> bool:

@@ -8,6 +8,7 @@ Gymnasium id                world
 ``atom/Wedge-v0``           ``supersonic:wedge``
 ``atom/Sphere3D-v0``        ``lbm3d:sphere``
 ``atom/Cylinder3D-v0``      ``lbm3d:cylinder``
+``atom/Body3D-v0``          ``lbm3d:body``
 ==========================  =============================
 
 How the ids get registered: importing ``atom_sdk.worlds`` (or this module) registers them. Gymnasium

@@ -12,8 +12,9 @@ simple to read against Krueger et al. (2017, ch. 5):
   the free stream;
 * the outlet (x = nx - 1) copies the unknown populations from the upstream column (zero gradient),
   with the density pulled to rho_0 through the equilibrium (Guo, Zheng & Shi 2002);
-* the body uses the Bouzidi, Firdaouss & Lallemand (2001) linear interpolated bounce-back on every
-  cut link (or plain half-way when ``q`` is not used), with a moving-wall mass source for jets, and
+* the body (a sphere, a spanning cylinder, or a closed STL mesh whose link fractions come from its
+  triangles, :mod:`atom_sdk.worlds.mesh3d`) uses the Bouzidi, Firdaouss & Lallemand (2001) linear
+  interpolated bounce-back on every cut link (or plain half-way when ``q`` is not used), with a moving-wall mass source for jets, and
   the force is the momentum exchanged on its links, sum c_i (f*_i + f_opp(i)).
 
 Lattice units (dx = dt = 1, rho_0 = 1, cs^2 = 1/3). State shape (19, nx, ny, nz).

@@ -1,4 +1,4 @@
-"""``lbm3d:sphere`` and ``lbm3d:cylinder``: 3D channel flow past a body with two synthetic jets (D3Q19 TRT).
+"""``lbm3d:sphere``, ``lbm3d:cylinder`` and ``lbm3d:body``: 3D channel flow past a body with two synthetic jets (D3Q19 TRT).
 
 ``lbm3d:cylinder`` is the Schäfer & Turek (1996) 3D-1Z/3D-2Z channel scaled to the grid: a square duct of
 height H = ``ny`` cells (geometry in units of H = 0.41: length 2.5, cylinder of diameter 0.1 with its axis
@@ -8,7 +8,9 @@ when ``ny`` is a multiple of 41: then the cylinder's centre sits on a lattice pl
 mirror-symmetric, and the interpolated bounce-back's q-dependent error cancels between top and bottom
 (at ny = 20 and 28 it leaves a spurious C_L of -0.64 and +0.25, against 0.0094; see ``lbm3d_validation``). ``lbm3d:sphere`` is a
 sphere in a square duct with a uniform inlet whose side walls slide with the free stream (no wall
-boundary layer, so the duct only adds blockage).
+boundary layer, so the duct only adds blockage). ``lbm3d:body`` is the sphere's duct around any closed body
+given as an STL mesh (:mod:`atom_sdk.worlds.mesh3d`; default: a 1280-face icosphere), with D its frontal
+diameter and A its frontal projected area.
 
 Units: lattice units inside (dx = dt = 1, rho_0 = 1); ``u_inlet`` is the mean inlet velocity U; D is the
 body's diameter. Coefficients C = 2 F / (rho_0 U^2 A) with A = pi D^2 / 4 (sphere) or D x depth
@@ -517,3 +519,23 @@ class MeshBodyWorld(Body3DWorld):
         b = self.body
         xs = mesh3d.centreline_crossings(b.triangles, b.cy, b.cz)
         return (float(xs[0]), float(xs[-1])) if len(xs) else (b.lo[0], b.hi[0])
+
+    @classmethod
+    def validation_cases(cls) -> list[ValidationCase]:
+        """The channel kernel's duct profile, and the Re = 100 sphere of ``lbm3d:sphere`` run through the
+        mesh path (the default 1280-face icosphere) against the same published C_D."""
+        from atom_sdk.worlds import lbm3d_validation as v
+        from atom_sdk.worlds.base import relative_check
+
+        def icosphere_re100() -> list:
+            out = v.sphere_re100(cls)
+            detail = {k: out[k] for k in ("grid", "diameter", "tau", "budget", "blockage_epsilon", "cd_duct",
+                                          "updates", "convective_times", "seconds")}
+            return [relative_check(cls.world_id, "icosphere_re100", "cd", out["cd_unconfined"], v.JOHNSON_PATEL_CD,
+                                   v.SPHERE_TOL, v.SPHERE_SOURCE, mesh="icosphere, 1280 faces", **detail)]
+
+        return [ValidationCase(cls.world_id, "duct_profile", lambda: v.duct_case(cls.world_id),
+                               description="developed square-duct flow: u_max/u_mean = 2.096 (3%)"),
+                ValidationCase(cls.world_id, "icosphere_re100", icosphere_re100, slow=True,
+                               description="Re=100 sphere given as a 1280-face STL icosphere, D=12 cells, blockage-"
+                                           "corrected C_D vs Johnson & Patel 1999 (5%); ~30 min on 2 CPU cores")]
