@@ -110,26 +110,45 @@ def test_recorded_latent_is_the_encoders_output_for_the_acted_observation(latent
 
 
 def test_latent_variables_and_reward_are_what_the_scientist_fits(latent_policy):
+    """The buffer holds each state's coordinates in the last frame: the leading principal directions of
+    the window (re-encoded; no update ran, so the act-time latents), whitened, plus the arrival reward."""
+    import json
+
+    from atom_sdk.experiment.latent_frame import FRAMES_FILE, pca_frame
+
     policy, acted = latent_policy
     bridge = policy.science
     assert bridge.scientist.variable_names == ["z0", "z1", "z2", "reward"]
-    k, first = LATENT["scientist"]["latent_dims"], LATENT["scientist"]["min_samples"]
-    z_first = np.stack([a[0] for a in acted[:first]])
-    expect_index = np.sort(np.argsort(-z_first.var(axis=0), kind="stable")[:k])
-    np.testing.assert_array_equal(bridge.latent.index, expect_index)
-    # rows the scientist buffered: (z_t[index], reward that arrived at t), with the terminal state at an end
-    rows, controls, prev_r = [], [], 0.0
+    k = LATENT["scientist"]["latent_dims"]
+    # rows the scientist buffered: (z_t, reward that arrived at t), with the terminal state at an end
+    latents, rewards, controls, prev_r = [], [], [], 0.0
     for latent, reward, u, _, terminal in acted:
-        rows.append(np.concatenate([latent[expect_index], [prev_r]]))
+        latents.append(latent)
+        rewards.append(prev_r)
         controls.append(u)
         prev_r = reward
         if terminal is not None:  # the episode's last state, with the reward that arrived there
-            rows.append(np.concatenate([terminal[expect_index], [reward]]))
+            latents.append(terminal.reshape(-1))
+            rewards.append(reward)
             controls.append(np.zeros_like(u))
             prev_r = 0.0
     assert any(a[4] is not None for a in acted)  # an episode boundary was crossed
+    frames = [json.loads(line) for line in (policy.science.ledger.path.parent / FRAMES_FILE).read_text().splitlines()]
+    assert [f["step"] for f in frames] == [14, 22]  # 16 rows (a terminal row among them), then 8 steps on and frames[-1]["variables"] == ["z0", "z1", "z2", "reward"]
+    z = np.stack(latents)
+    expect = pca_frame(z[: frames[-1]["n"]], k, pca_frame(z[: frames[0]["n"]], k))
+    frame = bridge.latent.frame
+    # the batched re-encoding agrees with the act-time latents to float32 round-off, which can turn
+    # nearly tied trailing directions; the leading direction and the variance shares are firm
+    np.testing.assert_allclose(frame.components[:, 0], expect.components[:, 0], atol=1e-5)
+    np.testing.assert_allclose(frame.explained, expect.explained, atol=1e-5)
+    np.testing.assert_allclose(frame.components, np.asarray(frames[-1]["components"]), rtol=1e-12)
+    np.testing.assert_allclose(frame.components.T @ frame.components, np.eye(k), atol=1e-10)
     xb, ub = bridge.scientist.buffer()
-    np.testing.assert_allclose(xb, np.stack(rows), rtol=1e-5, atol=1e-6)
+    coords = xb[:, :k]
+    np.testing.assert_allclose(coords, frame.project(z), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(coords[: frames[-1]["n"]].std(axis=0), 1.0, rtol=1e-6)  # whitened over the window
+    np.testing.assert_allclose(xb[:, -1], rewards, rtol=1e-12)
     np.testing.assert_allclose(ub, np.stack(controls), rtol=1e-12)
     assert len(set(bridge.scientist.segments().tolist())) >= 2
     assert np.ptp(xb[:, -1]) > 0  # the reward really varies in what is fitted

@@ -13,9 +13,9 @@ calls it at each episode end), and it is part of :meth:`Policy.state_dict`, so a
 remembers what the uninterrupted one did.
 
 With latent science (``scientist.variables = "latent"`` or the ``v2_latent_jacobian`` variant)
-the scientist's variables are the encoder's latent, computed with the agent's parameters at the
-moment it acts and copied to numpy (stop-gradient: no law ever trains the encoder), cut to the
-highest-variance components, and the reward; see :class:`LatentVariables`.
+the scientist's variables are the encoder's latent (stop-gradient: no law ever trains the
+encoder), in the leading principal coordinates of the scientist's window re-encoded with the
+current parameters at each fit, and the reward; see :mod:`atom_sdk.experiment.latent_frame`.
 """
 
 from __future__ import annotations
@@ -32,11 +32,12 @@ from atom_sdk.agent import ppo
 from atom_sdk.agent.networks import ActorCritic
 from atom_sdk.agent.running_stats import RunningNorm
 from atom_sdk.config import RunConfig
+from atom_sdk.experiment.latent_frame import LatentVariables
 from atom_sdk.experiment.variants import VariantSpec, agent_settings_for, resolve_variant
 from atom_sdk.science.jacobian import TheoryJacobian
 from atom_sdk.worlds.base import measure_relative
 
-__all__ = ["Decision", "LatentVariables", "Policy", "ScienceBridge", "agent_inputs", "encode_latent"]
+__all__ = ["Decision", "LatentVariables", "Policy", "ScienceBridge", "agent_inputs", "encode_latent", "encode_window"]
 
 
 #: Tag of the measurement-noise stream among the draws derived from a run's seed.
@@ -56,70 +57,18 @@ def encode_latent(agent: ppo.AgentState, fields: Any) -> np.ndarray:
     return np.asarray(jax.device_get(_encode(agent, fields)), dtype=np.float64).reshape(-1)
 
 
-class LatentVariables:
-    """The scientist's variables over learned features: top-``k`` latent components and the reward.
-
-    Why a selection step: the encoder's latent is wide (``agent.latent_dim``) and most components
-    barely move, so the scientist fits the ``k`` with the highest variance over its first
-    ``min_samples`` observations. Until then the transitions wait here; once the components are
-    chosen they are replayed to the scientist in order, so nothing observed is lost. The state
-    at step ``t`` is ``(z_t[index], r_t)`` with ``r_t`` the reward received on arriving at ``t``
-    (0 at an episode's start), so a law may say how the reward evolves with the latent and the control.
-    """
-
-    def __init__(self, k: int, latent_dim: int, min_samples: int) -> None:
-        if k > latent_dim:
-            raise ValueError(f"scientist.latent_dims ({k}) exceeds the encoder's latent size agent.latent_dim "
-                             f"({latent_dim}); lower latent_dims or raise latent_dim")
-        self.k, self.min_samples = int(k), int(min_samples)
-        self.index: np.ndarray | None = None
-        self.last_reward = 0.0
-        self._pending: list[list[Any]] = []  # ["obs", z, r, u] / ["end", z, r]
-
-    @property
-    def names(self) -> list[str]:
-        return [f"z{i}" for i in range(self.k)] + ["reward"]
-
-    def state(self, z: np.ndarray, reward: float | None = None) -> np.ndarray | None:
-        """The scientist's state for full latent ``z`` (None before the components are chosen)."""
-        if self.index is None:
-            return None
-        r = self.last_reward if reward is None else reward
-        return np.concatenate([np.asarray(z, dtype=np.float64)[self.index], [float(r)]])
-
-    def observe(self, scientist: Any, z: np.ndarray, u: np.ndarray, reward: float, ended: bool,
-                z_end: np.ndarray | None) -> None:
-        """Buffer (or pass on) one transition from latent ``z`` under control ``u`` earning ``reward``."""
-        z = np.asarray(z, dtype=np.float64).reshape(-1)
-        events: list[list[Any]] = [["obs", z, self.last_reward, np.asarray(u, dtype=np.float64).reshape(-1)]]
-        if ended:
-            events.append(["end", np.asarray(z_end, dtype=np.float64).reshape(-1), float(reward)])
-        self.last_reward = 0.0 if ended else float(reward)
-        if self.index is None:
-            self._pending.extend(events)
-            observed = [e[1] for e in self._pending if e[0] == "obs"]
-            if len(observed) < self.min_samples:
-                return
-            variance = np.var(np.stack(observed), axis=0)
-            self.index = np.sort(np.argsort(-variance, kind="stable")[: self.k])
-            events, self._pending = self._pending, []
-        for event in events:
-            if event[0] == "obs":
-                scientist.observe(self.state(event[1], event[2]), event[3])
-            else:
-                scientist.observe(self.state(event[1], event[2]), np.zeros(scientist.n_ctrl))
-                scientist.mark_boundary()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"index": None if self.index is None else self.index.tolist(), "last_reward": self.last_reward,
-                "pending": [[e[0], np.asarray(e[1]).tolist(), e[2], *([np.asarray(e[3]).tolist()] if e[0] == "obs"
-                                                                      else [])] for e in self._pending]}
-
-    def load_state_dict(self, d: dict[str, Any]) -> None:
-        self.index = None if d["index"] is None else np.asarray(d["index"], dtype=int)
-        self.last_reward = float(d["last_reward"])
-        self._pending = [[e[0], np.asarray(e[1], dtype=np.float64), float(e[2]),
-                          *([np.asarray(e[3], dtype=np.float64)] if e[0] == "obs" else [])] for e in d["pending"]]
+def encode_window(agent: ppo.AgentState, fields: np.ndarray, size: int) -> np.ndarray:
+    """Latents ``(n, latent_dim)`` of a stack of fields ``(n, C, nx, ny, nz)``, ``n <= size``, with
+    the agent's current parameters; the stack is padded to ``size`` so every window of a run
+    compiles one program."""
+    fields = np.asarray(fields, dtype=np.float32)
+    n = fields.shape[0]
+    if n > size:
+        raise ValueError(f"{n} fields exceed the window of {size}")
+    padded = np.zeros((size, *fields.shape[1:]), np.float32)
+    padded[:n] = fields
+    latents = np.asarray(jax.device_get(_encode(agent, padded)), dtype=np.float64)
+    return latents.reshape(size, -1)[:n]
 
 
 class ScienceBridge:
@@ -142,8 +91,8 @@ class ScienceBridge:
         names = list(getattr(world, "observable_names", ())) or ["x0"]
         self.latent: LatentVariables | None = None
         if variant.latent_science:
-            self.latent = LatentVariables(config.scientist.latent_dims, config.agent.latent_dim,
-                                          config.scientist.min_samples)
+            self.latent = LatentVariables(config.scientist.latent_dims, config.agent.latent_dim, config.scientist,
+                                          record_dir=Path(ledger_dir))
             names = self.latent.names
         n_ctrl = int(np.prod(world.action_space.shape))
         self.n_vars = len(names)
@@ -155,7 +104,9 @@ class ScienceBridge:
                                    ledger=self.ledger, run_id=config.name, seed=config.seed)
         self.base_dim = Scientist.feature_dim(self.n_vars, n_ctrl)
         self.feature_dim = self.base_dim + (jacobian_dim(self.n_vars, n_ctrl) if variant.jacobian else 0)
-        self._jacobian: tuple[Any, TheoryJacobian | None] = (None, None)  # (theory it was built from, Jacobian)
+        # (the theory it was built from, its laws, the Jacobian): latent science restates the scientist at
+        # every fit, which rebuilds the same accepted theory as a new object; its laws say whether it changed
+        self._jacobian: tuple[Any, Any, TheoryJacobian | None] = (None, None, None)
         self.measurement_noise = float(config.world.measurement_noise)
         self.seed = int(config.seed)
         self._world = world
@@ -178,8 +129,10 @@ class ScienceBridge:
         if theory is None:
             return None
         if self._jacobian[0] is not theory:
-            self._jacobian = (theory, TheoryJacobian(theory))
-        return self._jacobian[1]
+            laws = theory.laws()
+            jac = self._jacobian[2] if laws == self._jacobian[1] else TheoryJacobian(theory)
+            self._jacobian = (theory, laws, jac)
+        return self._jacobian[2]
 
     def features(self, x: np.ndarray | None, u: np.ndarray) -> np.ndarray:
         """Theory features (with the Jacobian block when the variant asks), trust-gated; ``x`` None
@@ -224,13 +177,14 @@ class ScienceBridge:
             self.scientist.mark_boundary()
         return self.scientist.update(step)
 
-    def observe_latent(self, z: np.ndarray, u: np.ndarray, reward: float, ended: bool, z_end: np.ndarray | None,
-                       step: int) -> list[dict]:
-        """Latent science: feed one transition (latent ``z`` the agent acted on, control, reward; the
-        terminal latent at an episode end); returns the fit decisions."""
+    def observe_latent(self, fields: np.ndarray, z: np.ndarray, u: np.ndarray, reward: float, ended: bool,
+                       fields_end: np.ndarray | None, z_end: np.ndarray | None, step: int,
+                       encode: Any) -> list[dict]:
+        """Latent science: feed one transition (the fields and latent the agent acted on, control,
+        reward; the terminal fields and latent at an episode end); ``encode`` re-encodes a stack of
+        fields with the current parameters before a fit. Returns the fit decisions."""
         assert self.latent is not None
-        self.latent.observe(self.scientist, z, u, reward, ended, z_end)
-        return self.scientist.update(step)
+        return self.latent.observe(self.scientist, fields, z, u, reward, ended, fields_end, z_end, step, encode)
 
     def state_dict(self) -> dict[str, Any]:
         """The scientist's state (plus, with latent science, the component choice and what waits for it)."""
@@ -309,6 +263,7 @@ class Policy:
         # zeros made on the host: jnp.zeros here would compile one more (eager) program per run
         self.hidden = np.zeros(jax.eval_shape(ppo.initial_hidden, self.agent).shape, np.float32)
         self.last_latent: np.ndarray | None = None  # latent science: the latent of the last act
+        self.last_fields: np.ndarray | None = None  # latent science: the fields it was encoded from
 
     @property
     def latent_science(self) -> bool:
@@ -384,6 +339,7 @@ class Policy:
         latent = self.latent() if self.latent_science else None
         self.last_latent = latent
         inputs = self.inputs(obs, x, u, theory_allowed, latent)
+        self.last_fields = inputs.get("fields") if latent is not None else None
         if explore:
             self.key, act_key = jax.random.split(self.key)
         else:
@@ -421,17 +377,21 @@ class Policy:
                 reward: float | None = None) -> list[dict]:
         """Feed one transition of readings to the scientist (nothing without one); returns its decisions.
 
-        With latent science the state is the latent of the last :meth:`act` (and, at an episode end,
-        the latent of the world's terminal fields, read now, before the reset) and ``reward`` is needed.
+        With latent science the state is the latent of the last :meth:`act` and the fields it was
+        encoded from (and, at an episode end, the world's terminal fields and their latent, read now,
+        before the reset) and ``reward`` is needed.
         """
         if self.science is None:
             return []
         if self.science.latent is None:
             return self.science.observe(x, u, x_next, ended, step)
-        if reward is None or self.last_latent is None:
+        if reward is None or self.last_latent is None or self.last_fields is None:
             raise ValueError("latent science observes after act(), with the transition's reward: pass reward=")
-        z_end = self.latent() if ended else None
-        return self.science.observe_latent(self.last_latent, u, float(reward), ended, z_end, step)
+        fields_end = self.world.field_tensor() if ended else None
+        z_end = encode_latent(self.agent, fields_end) if ended else None
+        window = self.science.latent.window
+        return self.science.observe_latent(self.last_fields, self.last_latent, u, float(reward), ended, fields_end,
+                                           z_end, step, lambda f: encode_window(self.agent, f, window))
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
