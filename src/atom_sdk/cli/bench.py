@@ -59,10 +59,13 @@ def _print_worlds(report: dict) -> None:
         table = Table(title=f"{lattice.upper()} periodic {'x'.join(map(str, part['shape'][1:]))} float32: copy bound "
                             f"{bound['bytes_per_second'] / 1e9:.1f} GB/s ({bound['array_bytes'] / 2**20:.1f} MiB, "
                             f"{bound['threads'] or 'device'} threads) / {part['bytes_per_update']} B = {part['bound_mlups']:.0f} MLUPS")
-        for col in ("case", "MLUPS", "of copy bound", "of copy per CPU-s", "x reference", "x NumPy"):
+        for col in ("case", "updates per pass", "memory B per update", "MLUPS", "of copy bound",
+                    "of copy per CPU-s", "x reference", "x NumPy"):
             table.add_column(col)
         for row in part["rows"]:
-            table.add_row(row["case"], f"{row['mlups']:.1f}", f"{row['fraction_of_copy_bound']:.0%}",
+            moved = row.get("memory_bytes_per_update")
+            table.add_row(row["case"], str(row.get("time_block", 1)), "-" if moved is None else f"{moved:g}",
+                          f"{row['mlups']:.1f}", f"{row['fraction_of_copy_bound']:.0%}",
                           f"{row['fraction_of_copy_bound_cpu']:.0%}",
                           _ratio(row["vs_reference"]), _ratio(row["vs_numpy"]))
         console.print(table)
