@@ -236,3 +236,51 @@ def test_icosphere_run_gives_the_sphere_drag_within_one_percent() -> None:
     for _ in range(4):
         obs, *_ = world.step([0.0])
     assert np.array_equal(obs, runs[MeshBodyWorld][1])
+
+
+def test_uploaded_stl_runs_as_that_mesh_through_the_api(tmp_path) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from atom_sdk.platform.api import create_app
+    from atom_sdk.platform.testing import settings_for
+
+    url = "/api/v1/geometries/upload"
+    brick = mesh3d.box((0, 0, 0), (3, 1, 1))  # 3 D long along the flow: no sphere looks like this
+    with TestClient(create_app(settings_for(tmp_path))) as client:
+        up = client.post(url, data={"name": "brick", "diameter_fraction": "0.25"},
+                         files={"mesh": ("brick.stl", _ascii_stl(brick), "model/stl")})
+        assert up.status_code == 201, up.json()
+        info = up.json()
+        assert info["source"] == "stl" and info["triangles"] == 12 and info["length_over_diameter"] == 3.0
+        assert info["frontal_area_over_diameter2"] == pytest.approx(1.0)
+        assert client.get(info["mesh_url"]).content == _ascii_stl(brick)
+        assert any(g["id"] == info["id"] for g in client.get("/api/v1/geometries").json()["items"])
+        run = client.post("/api/v1/runs", json={"config": {"world": {"name": "lbm3d:body", "grid": [48, 16, 16]},
+                                                           "steps": 2}, "geometry_id": info["id"]})
+        assert run.status_code == 202, run.json()
+        params = run.json()["params"]["config"]["world"]["params"]
+        assert params["radius"] == 2.0 and params["mesh_sha256"] == info["mesh_sha256"]
+        world = MeshBodyWorld.check_config((48, 16, 16), **params)
+        assert world.mesh == params["mesh"]
+        body = MeshBodyWorld(grid=(48, 16, 16), substeps=1, **params).body
+        assert np.allclose(np.asarray(body.hi) - np.asarray(body.lo), [12.0, 4.0, 4.0])  # the brick, scaled to D = 4
+        wrong = client.post("/api/v1/runs", json={"config": {"world": {"name": "lbm3d:sphere", "grid": [48, 16, 16]},
+                                                             "steps": 2}, "geometry_id": info["id"]})
+        assert wrong.status_code == 422 and "lbm3d:body" in wrong.json()["message"]
+        refusals = {
+            "not closed": _ascii_stl(brick[1:]),
+            "empty": b"",
+            "no triangles": b"\x00" * 200,
+        }
+        for message, data in refusals.items():
+            bad = client.post(url, data={"name": "bad"}, files={"mesh": ("bad.stl", data, "model/stl")})
+            assert bad.status_code == 422 and message in bad.json()["message"], (message, bad.json())
+        huge = client.post(url, data={"name": "huge"}, files={"mesh": ("huge.stl", b"solid x\n" * 400_000, "model/stl")})
+        assert huge.status_code in (413, 422) and "larger than" in huge.json()["message"]
+        size = client.post(url, data={"name": "b", "diameter_fraction": "0.9"},
+                           files={"mesh": ("b.stl", _ascii_stl(brick), "model/stl")})
+        assert size.status_code == 422 and "diameter_fraction" in size.json()["message"]
+        both = client.post(url, data={"name": "b", "polygon": "[[1,1],[2,2],[3,1]]"},
+                           files={"mesh": ("b.stl", _ascii_stl(brick), "model/stl")})
+        assert both.status_code == 422 and "exactly one" in both.json()["message"]

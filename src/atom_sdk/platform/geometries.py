@@ -1,4 +1,5 @@
-"""Body shapes for the cylinder channel: a polygon (JSON points) or a mask image (PNG), validated.
+"""Body shapes: a polygon (JSON points) or a mask image (PNG) for the 2D cylinder channel, or an STL
+mesh for the 3D ``lbm3d:body`` duct, validated.
 
 Why checks by content: a file called ``body.png`` may be anything. A mask is accepted only when its
 first bytes are the PNG signature *and* Pillow decodes it as a PNG of bounded size (the pixel count
@@ -11,6 +12,11 @@ A run of ``lbm2d:cylinder`` simulates the uploaded shape itself: a polygon as a 
 wall distances come from the true edges), a mask as a mask body (half-way walls on its cell faces),
 both moved onto the run's grid by :func:`scaled_cylinder_params`. The equivalent circle (same area,
 same centroid) is still reported, and used only for geometries stored before shapes were kept.
+
+An STL mesh is checked as the world checks it (:mod:`atom_sdk.worlds.mesh3d`: closed, oriented, one
+body, finite, no degenerate faces) and stored as uploaded; a run of ``lbm3d:body`` reads that file (its
+SHA-256 is pinned in the run's parameters) and scales it so its frontal diameter is the uploaded
+fraction of the duct's smaller side.
 """
 
 from __future__ import annotations
@@ -31,6 +37,11 @@ MAX_SIDE = 1024
 MIN_SIDE = 8
 MAX_POINTS = 512
 MAX_BLOCKAGE = 0.8
+#: frontal diameter of an uploaded mesh as a fraction of the duct's smaller side: default and bounds
+MESH_DIAMETER_FRACTION = (0.25, 0.05, 0.6)
+MESH_FILE = "body.stl"
+MESH_WORLD = "lbm3d:body"
+CHANNEL_WORLD = "lbm2d:cylinder"
 
 
 def parse_polygon(text: str) -> list[tuple[float, float]]:
@@ -192,3 +203,48 @@ def scaled_cylinder_params(props: dict[str, Any], grid: tuple[int, int, int]) ->
         return {"body": "mask", "body_mask": mask_to_rows(run_mask)}
     cp = props["cylinder_params"]
     return {"cylinder_x": cp["cylinder_x"] * sx, "cylinder_y": cp["cylinder_y"] * (ny / gy), "radius": cp["radius"] * s}
+
+
+def analyse_mesh(data: bytes, diameter_fraction: float | None) -> dict[str, Any]:
+    """Check an uploaded STL as ``lbm3d:body`` would and describe it (file units); refusals say what to fix."""
+    import hashlib
+
+    from atom_sdk.errors import WorldParameterError
+    from atom_sdk.worlds import mesh3d
+
+    default, lo, hi = MESH_DIAMETER_FRACTION
+    fraction = default if diameter_fraction is None else float(diameter_fraction)
+    if not (math.isfinite(fraction) and lo <= fraction <= hi):
+        raise GeometryError(f"diameter_fraction is {fraction:g}; give the body's frontal diameter as {lo:g} to "
+                            f"{hi:g} of the duct's smaller side")
+    try:
+        tri = mesh3d.check_mesh(mesh3d.read_stl(data))
+    except WorldParameterError as exc:
+        raise GeometryError(str(exc)) from None
+    lo3, hi3 = tri.reshape(-1, 3).min(axis=0), tri.reshape(-1, 3).max(axis=0)
+    extent = hi3 - lo3
+    frontal = float(max(extent[1], extent[2]))
+    if not frontal > 0:
+        raise GeometryError("the mesh is flat in both y and z; it has no frontal extent (x is the flow direction)")
+    volume = float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum()) / 6
+    return {"world": MESH_WORLD, "triangles": int(len(tri)), "extent": [float(v) for v in extent],
+            "length_over_diameter": float(extent[0] / frontal), "volume": volume,
+            "frontal_area_over_diameter2": mesh3d.frontal_area(tri) / frontal**2, "diameter_fraction": fraction,
+            "mesh_sha256": hashlib.sha256(data).hexdigest()}
+
+
+def run_params(props: dict[str, Any], world: str, grid: tuple[int, int, int], folder: Any) -> dict[str, Any]:
+    """The stored geometry as parameters of the run's world: an STL for ``lbm3d:body`` (the stored file,
+    pinned by its SHA-256, scaled to ``diameter_fraction`` of the duct), a 2D shape for ``lbm2d:cylinder``."""
+    from atom_sdk.errors import ConfigError
+
+    if "mesh_sha256" in props:
+        if world != MESH_WORLD:
+            raise ConfigError(f"this geometry is a 3D STL body; it runs in the '{MESH_WORLD}' world only: set "
+                              f"world.name to '{MESH_WORLD}' or drop geometry_id")
+        radius = 0.5 * props["diameter_fraction"] * min(int(grid[1]), int(grid[2]))
+        return {"mesh": str(folder / MESH_FILE), "mesh_sha256": props["mesh_sha256"], "radius": radius}
+    if world != CHANNEL_WORLD:
+        raise ConfigError(f"geometry_id applies to the '{CHANNEL_WORLD}' world only (this is a 2D shape); drop it or "
+                          "change world.name")
+    return scaled_cylinder_params(props, grid)

@@ -113,7 +113,8 @@ class RunRequest(Strict):
 
     config: RunConfig = Field(default_factory=RunConfig)
     geometry_id: str | None = Field(None, max_length=64, description="uploaded body for lbm2d:cylinder (runs the"
-                                    " shape itself: sets body and body_vertices or body_mask)")
+                                    " shape itself: sets body and body_vertices or body_mask) or, an STL, for "
+                                    "lbm3d:body (sets mesh, mesh_sha256 and radius)")
 
 
 class RunDetail(Job):
@@ -218,8 +219,26 @@ class GeometryInfo(BaseModel):
     mask_url: str
 
 
+class MeshGeometryInfo(BaseModel):
+    """An uploaded STL body for ``lbm3d:body`` (sizes in the file's units; x is the flow direction)."""
+
+    id: str
+    name: str
+    source: Literal["stl"]
+    created_at: datetime
+    world: str
+    triangles: int
+    extent: list[float]
+    length_over_diameter: float
+    volume: float
+    frontal_area_over_diameter2: float
+    diameter_fraction: float
+    mesh_sha256: str
+    mesh_url: str
+
+
 class GeometryList(BaseModel):
-    items: list[GeometryInfo]
+    items: list[GeometryInfo | MeshGeometryInfo]
 
 
 # ---------------------------------------------------------------------------- catalog, runtime, ledger

@@ -51,12 +51,11 @@ def create_run(body: models.RunRequest, p: PlatformDep, who: WriterDep) -> dict[
     if config.steps > p.settings.max_steps:
         raise LimitError(f"steps={config.steps}; this server allows at most {p.settings.max_steps} steps per run")
     if body.geometry_id is not None:
-        from atom_sdk.platform.geometries import scaled_cylinder_params
+        from atom_sdk.platform.geometries import run_params
 
-        if config.world.name != "lbm2d:cylinder":
-            raise ConfigError("geometry_id applies to the 'lbm2d:cylinder' world only; drop it or change world.name")
-        data["world"]["params"].update(scaled_cylinder_params(p.geometry_properties(body.geometry_id),
-                                                              tuple(config.world.grid)))
+        data["world"]["params"].update(run_params(p.geometry_properties(body.geometry_id), config.world.name,
+                                                  tuple(config.world.grid),
+                                                  p.settings.geometries_dir / body.geometry_id))
     _check_world_params(config, data)
     return jobviews.enqueue(p, "run", config.name, {"config": data, "geometry_id": body.geometry_id}, who)
 
