@@ -36,6 +36,8 @@ MAX_TRIANGLES = 200_000
 #: a link crossing the surface closer than this (in link lengths) to its fluid node puts the node on the surface
 ON_SURFACE = 1e-9
 _BARY_EPS = 1e-9
+#: links per batch of the ray-triangle test (bounds its memory to a few hundred MB)
+LINK_CHUNK = 20_000
 
 
 class MeshBody(NamedTuple):
@@ -320,7 +322,19 @@ def link_fractions(tri: np.ndarray, nodes: np.ndarray, c: np.ndarray) -> tuple[n
         return np.zeros(0), np.zeros((0, 3)), np.zeros(0, np.int64)
     dims = np.maximum(nodes.max(axis=0), (nodes + c).max(axis=0)).clip(min=0) + 3
     dims = np.maximum(dims, np.floor(tri.reshape(-1, 3).max(axis=0)).astype(np.int64) + 3)
-    keys, tri_of = _voxel_table(tri, dims)
+    table = _voxel_table(tri, dims)
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    parts = [_first_crossings(tri, n, table, dims, nodes[s:s + LINK_CHUNK], c[s:s + LINK_CHUNK])
+             for s in range(0, L, LINK_CHUNK)]
+    return tuple(np.concatenate(part) for part in zip(*parts))  # type: ignore[return-value]
+
+
+def _first_crossings(tri: np.ndarray, n: np.ndarray, table: tuple[np.ndarray, np.ndarray], dims: np.ndarray,
+                     nodes: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`link_fractions` for one chunk of links (bounded memory: about 40 pairs per link)."""
+    keys, tri_of = table
+    L = len(nodes)
     # the voxels a link can touch: along an axis it moves, the one it crosses; along one it does not, both sides
     opts = [np.where(c[:, a] != 0, np.minimum(nodes[:, a], nodes[:, a] + c[:, a]), nodes[:, a] - 1) for a in range(3)]
     opts2 = [np.where(c[:, a] != 0, opts[a], nodes[:, a]) for a in range(3)]
@@ -359,8 +373,6 @@ def link_fractions(tri: np.ndarray, nodes: np.ndarray, c: np.ndarray) -> tuple[n
         order = np.lexsort((t, link))
         first = order[np.r_[True, link[order][1:] != link[order][:-1]]]
         best_t[link[first]], best_tri[link[first]] = t[first], t_idx[first]
-    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    n /= np.linalg.norm(n, axis=1, keepdims=True)
     normal = np.where(best_tri[:, None] >= 0, n[np.maximum(best_tri, 0)], -c / np.linalg.norm(c, axis=1, keepdims=True))
     return best_t, normal, best_tri
 
