@@ -513,7 +513,7 @@ class ImplicitDiscoverer:
     ``method="smoothed_fd"``: pointwise Savitzky-Golay derivatives, :func:`fit_implicit`),
     ``thresholds`` (the STLSQ sweep, on standardised coefficients), ``parsimony``/``tolerance``
     (relative / absolute held-out nMSE allowed for a simpler candidate; default tolerance
-    ``1e-6`` in the weak form, whose integrals are exact to quadrature, ``1e-4`` pointwise, where
+    ``1e-5`` in the weak form, whose integrals are exact to quadrature, ``1e-4`` pointwise, where
     the filter's own bias is that large), ``max_subset`` (exhaustive small-support search, see
     :func:`fit_implicit`), ``polish`` (explicit nonlinear least squares on the selected support,
     on every candidate support in the weak form).
@@ -551,7 +551,7 @@ class ImplicitDiscoverer:
             rows = weak_implicit_rows(self.library_, xs, ts, us, windows=diff.weak_window, order=diff.weak_order)
             meta["n_rows"] = rows.n_rows
             self.theory_ = fit_implicit_weak(
-                self.library_, rows, tolerance=1e-6 if self.tolerance is None else self.tolerance, metadata=meta, **opts
+                self.library_, rows, tolerance=1e-5 if self.tolerance is None else self.tolerance, metadata=meta, **opts
             )
             return self
         X, XD, U, B = pointwise_rows(xs, ts, us, diff)

@@ -40,6 +40,7 @@ from atom_sdk.science.implicit import (
     _DEFAULT_THRESHOLDS,
     ImplicitCandidate,
     _nmse,
+    _normalise,
     _select,
     implicit_candidates,
     rational_theory,
@@ -47,7 +48,7 @@ from atom_sdk.science.implicit import (
 from atom_sdk.science.library import Library, _lambdify_custom
 from atom_sdk.science.theory import Theory
 
-__all__ = ["WeakImplicitRows", "weak_implicit_rows", "fit_implicit_weak", "default_weak_windows"]
+__all__ = ["WeakImplicitRows", "weak_implicit_rows", "fit_implicit_weak", "fit_implicit_trajectories", "default_weak_windows"]
 
 
 @dataclass
@@ -82,8 +83,8 @@ class WeakImplicitRows:
 
 def default_weak_windows(n_samples: int) -> tuple[tuple[int, ...], int]:
     """Test-function supports (in intervals) compared when none are given, and the held-out
-    support: an eighth, a quarter and a third of the shortest trajectory (at least 8), scored on
-    a quarter. Why several: the best support depends on the noise (a wide one averages more of
+    support: an eighth, a quarter and a third of the median trajectory (at least 8), scored on
+    a quarter (shorter trajectories contribute the windows they can hold). Why several: the best support depends on the noise (a wide one averages more of
     it, a narrow one leaves more windows to fit); the held-out score, on a common support,
     chooses among the laws each one gives."""
     m = n_samples - 1
@@ -168,16 +169,22 @@ def weak_implicit_rows(
     ``us[k] (n_k, m)`` (``u[j]`` held on ``[t[j], t[j+1])``; it may change at every sample).
 
     ``windows`` are the test functions' supports in intervals for fitting (one or several;
-    default :func:`default_weak_windows`), ``eval_window`` that of the held-out rows, ``order``
+    default :func:`default_weak_windows` of the median length, capped at ``1 / (2 p + 2)`` of all
+    intervals for ``p`` library terms, the held-out one at ``1 / (4 holdout_every)``), ``eval_window`` that of the held-out rows, ``order``
     the test function's exponent. Each trajectory's intervals are cut into blocks of
     ``2 eval_window``; every ``holdout_every``-th block (counted over all trajectories) is held
     out, and fitting windows (stride ``L // 4``) lie wholly outside the held-out blocks.
     """
     if order < 1:
         raise ValueError("the test function order must be >= 1 (phi must vanish at the window ends)")
-    n_min = min(np.asarray(x).shape[0] for x in xs)
-    grid, L_eval = default_weak_windows(n_min)
-    if windows is not None:
+    lengths = [np.asarray(x).shape[0] for x in xs]
+    grid, L_eval = default_weak_windows(int(np.median(lengths)))
+    if windows is None:  # few long trajectories: keep enough windows to fit and to hold out
+        total = sum(max(n_k - 1, 0) for n_k in lengths)
+        cap = max(8, total // (2 * library.n_terms + 2))
+        grid = tuple(sorted({min(L, cap) for L in grid}))
+        L_eval = min(L_eval, max(8, total // (4 * int(holdout_every))))
+    else:
         grid = tuple(sorted({int(w) for w in np.atleast_1d(windows)}))
     if eval_window is not None:
         L_eval = int(eval_window)
@@ -292,6 +299,13 @@ def _weak_polish(
     return n2, d2
 
 
+def _negligible(coef: np.ndarray, theta: np.ndarray, prune: float) -> np.ndarray:
+    """Kept terms whose share of the polynomial ``theta @ coef`` (RMS over the data) is under ``prune``."""
+    part = np.sqrt(np.mean((theta * coef) ** 2, axis=0))
+    total = np.sqrt(np.mean((theta @ coef) ** 2))
+    return (coef != 0) & (part < prune * max(total, 1e-300))
+
+
 def _polish_supports(
     cands: list[ImplicitCandidate],
     theta: np.ndarray,
@@ -299,7 +313,9 @@ def _polish_supports(
     b: np.ndarray,
     score: Any,
     tolerance: float,
+    powers: np.ndarray,
     keep: float = 10.0,
+    prune: float = 1e-3,
 ) -> list[ImplicitCandidate]:
     """The best candidate of each distinct support, each polished by :func:`_weak_polish` and
     re-scored (the polished fit replaces it where it predicts the held-out windows better).
@@ -308,7 +324,10 @@ def _polish_supports(
     which under noise penalises the true support more than an over-complete one whose
     ``N`` and ``D`` share a spurious factor; comparing explicit fits removes that bias before
     parsimony chooses. Supports with a held-out error over ``keep`` times the best (or than
-    ``tolerance``, at noise 0) are dropped."""
+    ``tolerance``, at noise 0) are dropped. A polished law with terms under ``prune`` of its
+    ``N`` or ``D`` (RMS over the data) also enters without them (their common factor cancelled),
+    refitted: data integrated to a finite accuracy otherwise make ``x N / x D`` with a tiny
+    extra term look better than ``N / D``."""
     finite = [c for c in cands if np.isfinite(c.error)]
     if not finite:
         return cands
@@ -320,14 +339,26 @@ def _polish_supports(
         key = ((c.num != 0).tobytes(), (c.den != 0).tobytes())
         if key not in by_support or c.error < by_support[key].error:
             by_support[key] = c
+    used = np.asarray(H.sum(axis=0)).ravel() > 0
+    th_used = theta[used]
     out = []
+
+    def polished(c: ImplicitCandidate) -> ImplicitCandidate:
+        if c.is_polynomial:
+            return c
+        num, den = _weak_polish(c.num, c.den, theta, H, b)
+        err = score(num, den)
+        return ImplicitCandidate(c.target, c.lhs, c.threshold, num, den, err) if err <= c.error else c
+
     for c in by_support.values():
-        if not c.is_polynomial:
-            num, den = _weak_polish(c.num, c.den, theta, H, b)
-            err = score(num, den)
-            if err <= c.error:
-                c = ImplicitCandidate(c.target, c.lhs, c.threshold, num, den, err)
+        c = polished(c)
         out.append(c)
+        drop_n, drop_d = _negligible(c.num, th_used, prune), _negligible(c.den, th_used, prune)
+        if (drop_n.any() or drop_d.any()) and np.count_nonzero(c.den * ~drop_d):
+            normed = _normalise(np.where(drop_n, 0.0, c.num), np.where(drop_d, 0.0, c.den), powers)
+            if normed is not None:
+                num, den = normed
+                out.append(polished(ImplicitCandidate(c.target, c.lhs + " (pruned)", c.threshold, num, den, score(num, den))))
     return out
 
 
@@ -337,7 +368,7 @@ def fit_implicit_weak(
     *,
     thresholds: tuple[float, ...] = _DEFAULT_THRESHOLDS,
     parsimony: float = 0.25,
-    tolerance: float = 1e-6,
+    tolerance: float = 1e-5,
     max_subset: int | None = None,
     polish: bool = True,
     metadata: dict[str, Any] | None = None,
@@ -376,7 +407,7 @@ def fit_implicit_weak(
             )
             n_cands += len(cands)
             if polish:
-                cands = _polish_supports(cands, theta, rows.H[fit], rows.b[fit, i], score, tolerance)
+                cands = _polish_supports(cands, theta, rows.H[fit], rows.b[fit, i], score, tolerance, powers)
             pool += cands
         if not pool:
             raise ValueError(f"too few weak windows of any support in {rows.windows} to fit {2 * library.n_terms} terms")
@@ -385,3 +416,22 @@ def fit_implicit_weak(
     meta.update(candidates=n_cands, heldout_nmse=[c.error for c in chosen], derivative="weak",
                 weak_windows=list(rows.windows), weak_eval_window=rows.eval_window)
     return rational_theory(library, chosen, rows.z, rows.b, meta, weights=rows.H)
+
+
+def fit_implicit_trajectories(
+    library: Library,
+    xs: list[np.ndarray],
+    ts: list[np.ndarray],
+    us: list[np.ndarray] | None = None,
+    *,
+    windows: int | tuple[int, ...] | None = None,
+    order: int = 4,
+    metadata: dict[str, Any] | None = None,
+    **options: Any,
+) -> Theory:
+    """:func:`weak_implicit_rows` then :func:`fit_implicit_weak`: a rational law from raw
+    trajectories (what an online scientist's episode pieces are); ``options`` go to the fit."""
+    rows = weak_implicit_rows(library, xs, ts, us, windows=windows, order=order)
+    meta = dict(metadata or {})
+    meta.setdefault("n_rows", rows.n_rows)
+    return fit_implicit_weak(library, rows, metadata=meta, **options)
