@@ -171,6 +171,10 @@ def test_inward_mesh_is_turned_outward_and_bad_files_are_refused(tmp_path) -> No
         mesh3d.read_stl(b"this is not an stl file at all\n" * 4)
     with pytest.raises(WorldParameterError, match="does not exist"):
         mesh3d.read_stl(tmp_path / "missing.stl")
+    two_solids = mesh3d.read_stl(_ascii_stl(mesh3d.box((0, 0, 0), (1, 1, 1))) + _ascii_stl(mesh3d.box((3, 0, 0), (4, 1, 1))))
+    assert two_solids.shape == (24, 3, 3)  # every 'solid' block of the file is read ...
+    with pytest.raises(WorldParameterError, match="2 separate bodies"):
+        mesh3d.check_mesh(two_solids)  # ... and two bodies are refused
     nan_file = tmp_path / "nan.stl"
     nan_file.write_bytes(_ascii_stl(mesh3d.box((0, 0, 0), (1, 1, 1))).replace(b"vertex 0 0 0", b"vertex nan 0 0", 1))
     with pytest.raises(WorldParameterError, match="NaN"):

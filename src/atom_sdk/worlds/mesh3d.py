@@ -70,10 +70,11 @@ def read_stl(source: str | Path | bytes) -> np.ndarray:
     except Exception as exc:  # trimesh raises many kinds on malformed files
         raise WorldParameterError(f"the STL could not be read ({type(exc).__name__}: {exc}); export it again as "
                                   "an ASCII or binary STL") from None
-    faces = getattr(mesh, "faces", None)
-    if faces is None or len(faces) == 0:
+    parts = list(mesh.geometry.values()) if isinstance(mesh, trimesh.Scene) else [mesh]  # one per 'solid' block
+    tris = [np.asarray(m.vertices, np.float64)[np.asarray(m.faces)] for m in parts if len(getattr(m, "faces", []))]
+    if not tris:
         raise WorldParameterError("the STL holds no triangles; check that the file is an STL of one closed body")
-    return np.asarray(mesh.vertices, np.float64)[np.asarray(faces)]
+    return np.concatenate(tris)
 
 
 def _read_file(path: Path) -> bytes:
