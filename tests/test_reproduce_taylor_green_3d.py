@@ -44,7 +44,7 @@ def test_laminar_decay_rate_and_the_regularised_excess_converges() -> None:
 def test_quick_curve_is_finite_decays_monotonically_and_peaks_early(quick: dict) -> None:
     """32^3 (tau - 1/2 = 4.8e-4) with the recursive-regularised collision: finite to t = 12 (TRT diverged at
     t = 5.4), E falls at every sample after the acoustic adjustment (t >= 0.5), the dissipation rises from the
-    laminar 6 E / Re and peaks at 0.0128 near t = 7.0 (measured): the value lands within 10 % of the DNS but
+    laminar 6 E / Re and peaks at 0.01287 at t = 6.87 (measured): the value lands within 10 % of the DNS but
     two convective times early, so the verdict is 'not reproduced'."""
     t, e, eps = (np.asarray(quick[k]) for k in ("t", "energy", "dissipation"))
     assert not quick["diverged"] and np.all(np.isfinite(eps)) and t[-1] >= 12.0
@@ -96,10 +96,16 @@ def test_declared_with_dns_peak_and_budgets() -> None:
 
 
 @pytest.mark.slow
-def test_full_budget_peak_at_64_cubed() -> None:
-    """64^3 to t = 20 (about 4100 steps, 1.1e9 cell updates)."""
+def test_full_budget_reproduces_the_dns_peak_at_64_cubed() -> None:
+    """64^3 to t = 20 (4080 steps, 1.1e9 cell updates, about 10 min on 2 cores): measured peak 0.01197 V0^3/L
+    at t = 8.84 L/V0, i.e. -5.7 % and -0.16 L/V0 from the DNS, inside the 10 % / 0.5 L/V0 tolerance; and finer
+    than the quick box: the 32^3 peak came at t = 7.0."""
     b = tgv.BUDGETS["full"]
     curve = dissipation_curve(b["n"], b["t_end"], b["samples"])
+    print({k: curve[k] for k in ("peak_dissipation", "peak_time", "wall_s", "mlups", "steps")})
     assert not curve["diverged"]
     check = tgv.verdict(curve)
-    assert check["value_ok"], check
+    assert check["reproduced"], check
+    assert -0.08 < check["peak_rel_error"] < -0.03  # still a little low: the numerical dissipation flattens it
+    e = np.asarray(curve["energy"])
+    assert np.all(np.diff(e[np.asarray(curve["t"]) >= 0.5]) < 0)

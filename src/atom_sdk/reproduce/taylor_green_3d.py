@@ -20,8 +20,9 @@ peak is searched from t = 1 L/V0 on (before that, E carries the acoustic adjustm
 pressure).
 
 Measured (CPU, 2 cores shared with other jobs, float32, recursive-regularised):
-* quick, 32^3 to t = 12 (1230 steps): 15 s (2.6 MLUPS). Peak 0.0128 at t = 7.0: the value within 1 %
-  but two convective times early (a cell is 17 Kolmogorov lengths): not reproduced.
+* quick, 32^3 to t = 12 (1230 steps): 15 s (2.6 MLUPS) on a quiet machine, 56 s under load. Peak
+  0.01287 at t = 6.87: the value within 1.3 % but 2.1 convective times early (a cell is 17 Kolmogorov
+  lengths): not reproduced.
 * full, 64^3 to t = 20 (4080 steps, 1.1e9 cell updates): 615 s (1.7 MLUPS). Peak 0.01197 at t = 8.84:
   -5.7 % and -0.16 L/V0, reproduced to the tolerance (8 Kolmogorov lengths a cell; the numerical
   dissipation still flattens and lowers the peak).
