@@ -153,5 +153,7 @@ def test_full_noise_table_weak_against_pointwise(bench) -> None:
         assert point("mm", lv)["exact"] == 0
     assert weak("mm", 0.05)["coef_err_median"] < 0.10 and weak("mm", 0.05)["coef_err_max"] < 0.25
     assert weak("mm", 0.1)["exact"] >= 8
-    assert weak("hill", 0.0)["exact"] == 10 and weak("hill", 0.01)["exact"] >= 6
-    assert weak("hill", 0.05)["exact"] == 0  # where it still fails: see the report
+    # the Hill law's fifth term is barely identifiable from these data: measured 7/10 at 1 %,
+    # 3/10 at 2 %, 0/10 from 5 % on (a four-term rational law fits within the noise)
+    assert weak("hill", 0.0)["exact"] == 10 and weak("hill", 0.0)["coef_err_max"] < 1e-3
+    assert weak("hill", 0.01)["exact"] >= 6 and point("hill", 0.01)["exact"] == 0

@@ -36,7 +36,7 @@ import numpy as np
 import sympy
 from scipy import sparse
 
-from atom_sdk.science.implicit import (
+from atom_sdk.science.implicit_core import (
     _DEFAULT_THRESHOLDS,
     ImplicitCandidate,
     _nmse,
