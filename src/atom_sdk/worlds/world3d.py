@@ -1,4 +1,4 @@
-"""``lbm3d:sphere``, ``lbm3d:cylinder`` and ``lbm3d:body``: 3D channel flow past a body with two synthetic jets (D3Q19 TRT).
+"""``lbm3d:sphere``, ``lbm3d:cylinder``, ``lbm3d:body``: 3D channel flow past a body with two jets (D3Q19 TRT).
 
 ``lbm3d:cylinder`` is the Schäfer & Turek (1996) 3D-1Z/3D-2Z channel scaled to the grid: a square duct of
 height H = ``ny`` cells (geometry in units of H = 0.41: length 2.5, cylinder of diameter 0.1 with its axis
