@@ -86,7 +86,8 @@ def test_shear_wave_decays_at_the_analytic_viscous_rate(x64, order: int) -> None
 
 def test_stays_finite_where_trt_blows_up() -> None:
     """The Re = 1600 Taylor–Green vortex at 32^3 (tau - 1/2 = 4.8e-4) for 600 steps (t = 5.9 L/V0):
-    TRT diverges (energy NaN after 5.4 L/V0, measured), the recursive regularised collision keeps E below E(0)."""
+    TRT diverges (E = 5.0 at t = 5.4, NaN at 5.9, measured); the recursive regularised collision keeps E
+    below E(0)."""
     from atom_sdk.reproduce.taylor_green_3d import initial_field
 
     n, v0 = 32, 0.05

@@ -8,9 +8,10 @@ tolerance below). This SDK's tolerance: the peak value within 10 % and its time 
 
 Collision: recursive-regularised BGK (``worlds.lbm_d3q19_regularized``, order 3). At Re = 1600 the
 lattice runs at tau - 1/2 = 4.8e-4 (32^3) to 9.5e-4 (64^3), where TRT lets the ghost moments grow and
-diverges (32^3: energy NaN after t = 5.4 L/V0). Regularisation resets them every step; its price is a
-numerical (hyperviscous) dissipation, second order in the cell (7.6 % on top of the laminar decay at
-16^3, Re = 10; 1.7 % at 32^3), which at Re = 1600 stands in for the small scales a coarse box lacks.
+diverges (32^3: E jumps to 40 E(0) at t = 5.4 L/V0, NaN by 5.9). Regularisation resets them every
+step; its price is a numerical (hyperviscous) dissipation, second order in the cell (7.6 % on top of
+the laminar decay at 16^3, Re = 10; 1.7 % at 32^3), which at Re = 1600 stands in for the small scales
+a coarse box lacks.
 
 Set-up (van Rees et al. 2011, eq. 3): box [0, 2 pi L)^3, u = V0 sin(x/L) cos(y/L) cos(z/L),
 v = -V0 cos(x/L) sin(y/L) cos(z/L), w = 0, p = p0 + rho0 V0^2/16 (cos 2x/L + cos 2y/L)(cos 2z/L + 2);
