@@ -17,11 +17,12 @@ Both give the shear viscosity nu = cs^2 (tau - 1/2) of BGK (a shear wave decays 
 0.2 %); what discarding the ghost moments costs is a numerical dissipation of the under-resolved
 scales, second order in the cell (see ``reproduce.taylor_green_3d`` for the measured size).
 
-``bulk_tau`` relaxes the trace of a1 (the compressive part) with its own time, i.e. a bulk viscosity nu_b = 2/3 cs^2 (bulk_tau - 1/2)
-(the D3Q19 counterpart of the 2D MRT ``bulk_rate``): it damps the acoustic waves a coarse
-under-resolved box fills with, without touching the shear. Mass and momentum are conserved to
-round-off because every Hermite term above order 0 (resp. 1) has a zero zeroth (resp. first)
-moment on the lattice. Lattice units, cs^2 = 1/3; same layout and velocity order as ``lbm_d3q19``.
+``bulk_tau`` relaxes the trace of a1 (the compressive part) with its own time, i.e. a bulk viscosity
+nu_b = 2/3 cs^2 (bulk_tau - 1/2) (the D3Q19 counterpart of the 2D MRT ``bulk_rate``): it damps the
+acoustic waves a coarse under-resolved box fills with, without touching the shear. Mass and momentum
+are conserved to round-off because every Hermite term above order 0 (resp. 1) has a zero zeroth
+(resp. first) moment on the lattice. Lattice units, cs^2 = 1/3; same layout and velocity order as
+``lbm_d3q19``.
 """
 
 from __future__ import annotations
