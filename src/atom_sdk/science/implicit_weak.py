@@ -265,15 +265,17 @@ def weak_implicit_rows(
 
 
 def _weak_polish(
-    num: np.ndarray, den: np.ndarray, theta: np.ndarray, H: sparse.csr_matrix, b: np.ndarray
+    num: np.ndarray, den: np.ndarray, theta: np.ndarray, H: sparse.csr_matrix, b: np.ndarray,
+    support: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nonlinear least squares of ``H (N/D)(z) = b`` over the kept terms (the denominator's
-    highest-order term stays 1): the explicit law fitted to the weak derivative."""
+    highest-order term stays 1): the explicit law fitted to the weak derivative. ``support``
+    (term indices of ``N`` and ``D``; default the nonzero ones) lets a start with zeros in it."""
     from scipy.optimize import least_squares
 
     used = np.flatnonzero(np.asarray(H.sum(axis=0)).ravel() > 0)
     H, theta = H[:, used], theta[used]
-    ni, di = np.flatnonzero(num), np.flatnonzero(den)
+    ni, di = (np.flatnonzero(num), np.flatnonzero(den)) if support is None else support
     fixed, free_d = di[-1], di[:-1]
     th_n, th_d, th_f = theta[:, ni], theta[:, free_d], theta[:, fixed]
 
@@ -327,7 +329,8 @@ def _polish_supports(
     ``tolerance``, at noise 0) are dropped. A polished law with terms under ``prune`` of its
     ``N`` or ``D`` (RMS over the data) also enters without them (their common factor cancelled),
     refitted: data integrated to a finite accuracy otherwise make ``x N / x D`` with a tiny
-    extra term look better than ``N / D``."""
+    extra term look better than ``N / D``. Supports are polished fewest terms first, each also
+    from the best polished law on a subset of its terms (a superset can then fit no worse)."""
     finite = [c for c in cands if np.isfinite(c.error)]
     if not finite:
         return cands
@@ -346,11 +349,22 @@ def _polish_supports(
     def polished(c: ImplicitCandidate) -> ImplicitCandidate:
         if c.is_polynomial:
             return c
-        num, den = _weak_polish(c.num, c.den, theta, H, b)
-        err = score(num, den)
-        return ImplicitCandidate(c.target, c.lhs, c.threshold, num, den, err) if err <= c.error else c
+        support = (np.flatnonzero(c.num), np.flatnonzero(c.den))
+        top = support[1][-1]
+        starts = [(c.num, c.den)]
+        subs = [d for d in out if d.den[top] != 0 and not ((d.num != 0) & (c.num == 0)).any()
+                and not ((d.den != 0) & (c.den == 0)).any() and d.n_terms < c.n_terms]
+        if subs:  # the rational fit is not convex: also start from the best polished sub-law
+            best_sub = min(subs, key=lambda d: d.error)
+            starts.append((best_sub.num, best_sub.den))
+        for n0, d0 in starts:
+            num, den = _weak_polish(n0, d0, theta, H, b, support)
+            err = score(num, den)
+            if err <= c.error:
+                c = ImplicitCandidate(c.target, c.lhs, c.threshold, num, den, err)
+        return c
 
-    for c in by_support.values():
+    for c in sorted(by_support.values(), key=lambda c: c.n_terms):  # sub-laws first
         c = polished(c)
         out.append(c)
         drop_n, drop_d = _negligible(c.num, th_used, prune), _negligible(c.den, th_used, prune)
