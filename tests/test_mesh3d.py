@@ -223,8 +223,9 @@ def test_registered_and_check_env_passes(tmp_path) -> None:
 def test_icosphere_run_gives_the_sphere_drag_within_one_percent() -> None:
     """Same grid, same run: C_D of the icosphere mesh against the analytic sphere (D = 4 cells).
 
-    Measured: +0.24 % after 300 updates (the inscribed polyhedron's frontal area is 0.51 % smaller and
-    its drag force 0.27 % smaller); here after 80 updates."""
+    Measured (Re ~ 13 to 20, tau 0.56): +0.24 % at D = 4 after 300 updates, +0.10 % at D = 6 after 1200,
+    +0.14 % at D = 8 after 1500: the inscribed polyhedron's frontal area is 0.51 % smaller and its drag
+    force 0.3 to 0.4 % smaller. Here D = 4 after 80 updates."""
     kw = dict(grid=(32, 16, 16), substeps=20, perturbation=0.0)
     runs = {}
     for cls in (SphereWorld, MeshBodyWorld):
