@@ -308,6 +308,43 @@ def _negligible(coef: np.ndarray, theta: np.ndarray, prune: float) -> np.ndarray
     return (coef != 0) & (part < prune * max(total, 1e-300))
 
 
+def _cancel_common_root(
+    c: ImplicitCandidate, degrees: np.ndarray, tol: float = 0.01
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``N / D`` with the closest pair of real roots of ``N`` and ``D`` divided out when they lie
+    within ``tol (1 + |r|)``, for a library of the powers ``degrees`` of one input (``None`` if
+    there is no such pair or the quotients leave the library). Such a pair is a Froissart
+    doublet: a pole that noise puts next to a zero, which cancels it almost everywhere (Gonnet,
+    Guettel & Trefethen 2013, "Robust Pade approximation via SVD", SIAM Rev. 55: 101) and which
+    otherwise lets an over-complete law fit the noise of the held-out windows."""
+    top = int(degrees.max())
+    N, D = np.zeros(top + 1), np.zeros(top + 1)
+    np.add.at(N, degrees, c.num)
+    np.add.at(D, degrees, c.den)
+    N, D = np.trim_zeros(N[::-1], "f"), np.trim_zeros(D[::-1], "f")  # highest power first
+    if len(N) < 2 or len(D) < 2:
+        return None
+    rn, rd = np.roots(N), np.roots(D)
+    rn, rd = rn[np.abs(rn.imag) < 1e-9].real, rd[np.abs(rd.imag) < 1e-9].real
+    if not rn.size or not rd.size:
+        return None
+    gap = np.abs(rn[:, None] - rd[None, :]) / (1.0 + np.abs(rd[None, :]))
+    i, j = np.unravel_index(np.argmin(gap), gap.shape)
+    if gap[i, j] > tol:
+        return None
+    r = 0.5 * (rn[i] + rd[j])
+    qn, qd = np.polydiv(N, [1.0, -r])[0][::-1], np.polydiv(D, [1.0, -r])[0][::-1]  # lowest power first
+    index = {int(d): k for k, d in enumerate(degrees)}
+    num, den = np.zeros_like(c.num), np.zeros_like(c.den)
+    for q, out in ((qn, num), (qd, den)):
+        for d, v in enumerate(q):
+            if v != 0:
+                if d not in index:
+                    return None
+                out[index[d]] = v
+    return num, den
+
+
 def _polish_supports(
     cands: list[ImplicitCandidate],
     theta: np.ndarray,
@@ -318,6 +355,7 @@ def _polish_supports(
     powers: np.ndarray,
     keep: float = 10.0,
     prune: float = 1e-3,
+    degrees: np.ndarray | None = None,
 ) -> list[ImplicitCandidate]:
     """The best candidate of each distinct support, each polished by :func:`_weak_polish` and
     re-scored (the polished fit replaces it where it predicts the held-out windows better).
@@ -329,7 +367,8 @@ def _polish_supports(
     ``tolerance``, at noise 0) are dropped. A polished law with terms under ``prune`` of its
     ``N`` or ``D`` (RMS over the data) also enters without them (their common factor cancelled),
     refitted: data integrated to a finite accuracy otherwise make ``x N / x D`` with a tiny
-    extra term look better than ``N / D``. Supports are polished fewest terms first, each also
+    extra term look better than ``N / D``. For a library over one input, a law with a near-common
+    real root of ``N`` and ``D`` enters *only* reduced (:func:`_cancel_common_root`). Supports are polished fewest terms first, each also
     from the best polished law on a subset of its terms (a superset can then fit no worse)."""
     finite = [c for c in cands if np.isfinite(c.error)]
     if not finite:
@@ -366,6 +405,12 @@ def _polish_supports(
 
     for c in sorted(by_support.values(), key=lambda c: c.n_terms):  # sub-laws first
         c = polished(c)
+        reduced = None if degrees is None or c.is_polynomial else _cancel_common_root(c, degrees)
+        normed = None if reduced is None else _normalise(*reduced, powers)
+        if normed is not None:  # a Froissart doublet: the law is the reduced one, not a new law
+            num, den = normed
+            out.append(polished(ImplicitCandidate(c.target, c.lhs + " (root cancelled)", c.threshold, num, den, score(num, den))))
+            continue
         out.append(c)
         drop_n, drop_d = _negligible(c.num, th_used, prune), _negligible(c.den, th_used, prune)
         if (drop_n.any() or drop_d.any()) and np.count_nonzero(c.den * ~drop_d):
@@ -395,6 +440,8 @@ def fit_implicit_weak(
     powers = np.array([t.powers if t.kind == "poly" else (0,) * library.n_inputs for t in library.terms])
     if max_subset is None:
         max_subset = 5 if 2 * library.n_terms <= 8 else (4 if 2 * library.n_terms <= 12 else 0)
+    univariate = library.n_inputs == 1 and all(t.kind == "poly" for t in library.terms)
+    degrees = powers[:, 0].astype(int) if univariate else None
     H_te = rows.H[rows.test]
     used_te = np.flatnonzero(np.asarray(H_te.sum(axis=0)).ravel() > 0)
     H_te, th_te = H_te[:, used_te], theta[used_te]
@@ -421,7 +468,8 @@ def fit_implicit_weak(
             )
             n_cands += len(cands)
             if polish:
-                cands = _polish_supports(cands, theta, rows.H[fit], rows.b[fit, i], score, tolerance, powers)
+                cands = _polish_supports(cands, theta, rows.H[fit], rows.b[fit, i], score, tolerance, powers,
+                                         degrees=degrees)
             pool += cands
         if not pool:
             raise ValueError(f"too few weak windows of any support in {rows.windows} to fit {2 * library.n_terms} terms")
