@@ -99,3 +99,35 @@ def test_reproduction_budgets_keep_re_100_tau_fixed_and_mach_inside_the_world_li
             assert 1.5 * u / CS <= MAX_MACH
         speeds = [lattice_velocity(d, budget["tau"]) for d in budget["diameters"]]
         assert speeds == sorted(speeds, reverse=True)  # diffusive scaling: Ma falls with the spacing
+
+
+def test_reproduction_extrapolates_a_second_order_sequence_and_halves_u_for_the_mach_check(monkeypatch, tmp_path):
+    """run() on synthetic grids C(D) = C_inf + 40 / D^2, the Mach re-run offset by 0.01: the plumbing, not the physics."""
+    from atom_sdk.reproduce import schafer_turek as st
+
+    b = st.BUDGETS["quick"]
+    exact = {"cd_max": 3.23, "cl_max": 1.0, "strouhal": 0.3}
+    calls = []
+
+    def fake(diameter, convective_time, measure_time, u_mean):
+        calls.append((diameter, u_mean))
+        offset = 0.0 if u_mean == pytest.approx(st.lattice_velocity(diameter, b["tau"])) else -0.01
+        return {**{q: v + 40.0 / diameter**2 + offset for q, v in exact.items()},
+                "diameter": float(diameter), "u_mean": u_mean, "mach": 1.5 * u_mean / CS, "cells": 1, "steps": 1,
+                "tau": b["tau"], "cd_max_raw": 0.0, "cl_max_raw": 0.0, "cd_mean": 0.0, "seconds": 0.0}
+
+    monkeypatch.setattr(st, "run_resolution", fake)
+    monkeypatch.setattr(st, "_figure", lambda *a: None)
+    body = st.run(tmp_path, seeds=[0], budget="quick", executor="serial")
+    assert [d for d, _ in calls[:3]] == list(b["diameters"])
+    assert calls[3] == (b["mach_diameter"], pytest.approx(st.lattice_velocity(b["mach_diameter"], b["tau"]) / 2))
+    conv = {r["quantity"]: r for r in body["tables"][1]["rows"]}
+    for row, q in zip(body["rows"], st.QUANTITIES):
+        assert conv[q]["order"] == pytest.approx(2.0, abs=1e-6)
+        assert row["ours"] == pytest.approx(exact[q], abs=1e-9)  # the Richardson value is compared
+        assert row["verdict"]["reproduced"]
+        assert conv[q]["richardson_p2"] == pytest.approx(exact[q], abs=1e-9)
+    mach = {r["quantity"]: r for r in body["tables"][2]["rows"]}["cl_max"]
+    assert mach["value_half"] - mach["value"] == pytest.approx(-0.01)
+    assert mach["mach_zero"] == pytest.approx(mach["value_half"] - 0.01 / 3)
+    assert any(f"tau = {b['tau']}" in n for n in body["notes"])
