@@ -111,7 +111,8 @@ def test_recorded_latent_is_the_encoders_output_for_the_acted_observation(latent
 
 def test_latent_variables_and_reward_are_what_the_scientist_fits(latent_policy):
     """The buffer holds each state's coordinates in the last frame: the leading principal directions of
-    the window (re-encoded; no update ran, so the act-time latents), whitened, plus the arrival reward."""
+    the window (re-encoded; no update ran, so the act-time latents), whitened, plus the arrival reward
+    (an episode's first state, which no reward has reached, is left out)."""
     import json
 
     from atom_sdk.experiment.latent_frame import FRAMES_FILE, pca_frame
@@ -121,22 +122,25 @@ def test_latent_variables_and_reward_are_what_the_scientist_fits(latent_policy):
     assert bridge.scientist.variable_names == ["z0", "z1", "z2", "reward"]
     k = LATENT["scientist"]["latent_dims"]
     # rows the scientist buffered: (z_t, reward that arrived at t), with the terminal state at an end
-    latents, rewards, controls, prev_r = [], [], [], 0.0
+    # (an episode's first state, which no reward has reached, is not buffered)
+    latents, rewards, controls, prev_r = [], [], [], None
     for latent, reward, u, _, terminal in acted:
-        latents.append(latent)
-        rewards.append(prev_r)
-        controls.append(u)
+        if prev_r is not None:
+            latents.append(latent)
+            rewards.append(prev_r)
+            controls.append(u)
         prev_r = reward
         if terminal is not None:  # the episode's last state, with the reward that arrived there
             latents.append(terminal.reshape(-1))
             rewards.append(reward)
             controls.append(np.zeros_like(u))
-            prev_r = 0.0
+            prev_r = None
     assert any(a[4] is not None for a in acted)  # an episode boundary was crossed
     frames = [json.loads(line) for line in (policy.science.ledger.path.parent / FRAMES_FILE).read_text().splitlines()]
-    assert [f["step"] for f in frames] == [14, 22]  # 16 rows (a terminal row among them), then 8 steps on and frames[-1]["variables"] == ["z0", "z1", "z2", "reward"]
+    # 16 rows at step 16 (two episodes' first states left out, a terminal row in)
+    assert [f["step"] for f in frames] == [16] and frames[-1]["variables"] == ["z0", "z1", "z2", "reward"]
     z = np.stack(latents)
-    expect = pca_frame(z[: frames[-1]["n"]], k, pca_frame(z[: frames[0]["n"]], k))
+    expect = pca_frame(z[: frames[-1]["n"]], k)
     frame = bridge.latent.frame
     # the batched re-encoding agrees with the act-time latents to float32 round-off, which can turn
     # nearly tied trailing directions; the leading direction and the variance shares are firm

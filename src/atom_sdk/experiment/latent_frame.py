@@ -16,7 +16,10 @@ frames name the same directions; between fits the agent's theory features projec
 encoder's latent with the last frame. Each frame (its step, explained variance and loadings) is
 appended to ``latent_frames.jsonl`` beside the ledger, so every law's ``z0 ... z{k-1}`` can be
 read back as directions of the latent. The state at step ``t`` is ``(z_t, r_t)`` with ``r_t``
-the reward received on arriving at ``t`` (0 at an episode's start).
+the reward received on arriving at ``t``. An episode's first state has no such reward, so it is
+not buffered (the scientist's piece of an episode starts at its second state): writing 0 there,
+as the first version did, put a jump from 0 to the world's reward level at every episode start
+(on the cylinder from 0 to about -1.7) into a variable whose law was then asked to explain it.
 
 Everything is causal (a fit uses only fields observed before it, encoded with the parameters of
 that moment) and deterministic (SVD of the same window gives the same frame), and the buffer
@@ -123,7 +126,7 @@ class LatentVariables:
         self.fit_every = int(settings.fit_every)
         self.enabled = bool(settings.enabled)
         self.frame: LatentFrame | None = None
-        self.last_reward = 0.0
+        self.last_reward: float | None = None  # None at an episode's start: no reward has arrived yet
         self.frames_recorded = 0
         self._last_fit: int | None = None
         self._fed = False  # whether the scientist holds the buffered states (after the first frame)
@@ -136,10 +139,11 @@ class LatentVariables:
         return [f"z{i}" for i in range(self.k)] + ["reward"]
 
     def state(self, z: np.ndarray, reward: float | None = None) -> np.ndarray | None:
-        """The scientist's state for full latent ``z`` (None before the first frame)."""
-        if self.frame is None:
-            return None
+        """The scientist's state for full latent ``z`` (None before the first frame and at an
+        episode's first state, which no reward has reached yet)."""
         r = self.last_reward if reward is None else reward
+        if self.frame is None or r is None:
+            return None
         return np.concatenate([self.frame.project(z), [float(r)]])
 
     # ------------------------------------------------------------------ streaming
@@ -148,12 +152,14 @@ class LatentVariables:
         """Buffer one transition (the fields and latent the agent acted on, control ``u``, the
         ``reward`` it earned; at an episode's end the terminal fields and latent); refit when due.
         Returns the scientist's decisions."""
-        events = [(np.asarray(fields, dtype=np.float32), self.last_reward, np.asarray(u, dtype=np.float64).reshape(-1),
-                   np.asarray(z, dtype=np.float64).reshape(-1))]
+        events = []
+        if self.last_reward is not None:  # not an episode's first state
+            events.append((np.asarray(fields, dtype=np.float32), self.last_reward,
+                           np.asarray(u, dtype=np.float64).reshape(-1), np.asarray(z, dtype=np.float64).reshape(-1)))
         if ended:
             events.append((np.asarray(fields_end, dtype=np.float32), float(reward), None,
                            np.asarray(z_end, dtype=np.float64).reshape(-1)))
-        self.last_reward = 0.0 if ended else float(reward)
+        self.last_reward = None if ended else float(reward)
         for f, r, ctrl, latent in events:
             self._ring.append((f, r, ctrl))
             if self._fed:
@@ -220,7 +226,7 @@ class LatentVariables:
         if int(d.get("version", 1)) != 2:
             raise ValueError("the checkpoint's latent variables predate the re-encoded frame; rerun with --overwrite")
         self.frame = None if d["frame"] is None else LatentFrame.from_dict(d["frame"])
-        self.last_reward = float(d["last_reward"])
+        self.last_reward = None if d["last_reward"] is None else float(d["last_reward"])
         self._last_fit = None if d["last_fit"] is None else int(d["last_fit"])
         self._fed = bool(d["fed"])
         self.frames_recorded = int(d["frames_recorded"])
