@@ -213,20 +213,25 @@ async function geometriesView() {
   const list = el("div", { class: "grid" }), err = el("p", { class: "err" });
   const name = el("input", { placeholder: "name", value: "body" }), poly = el("textarea", { rows: "3", placeholder: "[[20,12],[30,12],[30,22],[20,22]]" });
   const grid = el("input", { value: "96,34" }), file = el("input", { type: "file", accept: "image/png" });
+  const mesh = el("input", { type: "file", accept: ".stl,model/stl" });
   async function load() {
     const data = await Api.get("/api/v1/geometries");
     list.replaceChildren(...data.items.map((g) => el("div", { class: "card" }, el("h3", {}, `${g.name} `, el("span", { class: "muted" }, g.id)),
-      el("img", { class: "mask", src: g.mask_url, alt: `mask of ${g.name}` }),
-      el("p", {}, `${g.grid.join("×")} cells, ${g.solid_cells} solid, blockage ${fmt(g.blockage, 3)}, equivalent radius ${fmt(g.equivalent_radius, 3)}`))));
+      ...(g.source === "stl"
+        ? [el("p", {}, `STL for lbm3d:body: ${g.triangles} triangles, length/diameter ${fmt(g.length_over_diameter, 3)}, diameter ${fmt(g.diameter_fraction, 2)} of the duct `, el("a", { href: g.mesh_url }, "body.stl"))]
+        : [el("img", { class: "mask", src: g.mask_url, alt: `mask of ${g.name}` }),
+          el("p", {}, `${g.grid.join("×")} cells, ${g.solid_cells} solid, blockage ${fmt(g.blockage, 3)}, equivalent radius ${fmt(g.equivalent_radius, 3)}`)]))));
   }
   async function upload() {
     const form = new FormData(); form.append("name", name.value);
-    if (file.files.length) form.append("file", file.files[0]); else { form.append("polygon", poly.value); form.append("grid", grid.value); }
+    if (mesh.files.length) form.append("mesh", mesh.files[0]);
+    else if (file.files.length) form.append("file", file.files[0]); else { form.append("polygon", poly.value); form.append("grid", grid.value); }
     try { await Api.upload("/api/v1/geometries/upload", form); err.textContent = ""; load(); } catch (e) { showError(err, e); }
   }
   view.replaceChildren(el("h1", {}, "Geometries"), el("div", { class: "card" }, el("p", { class: "muted" }, "A body for the cylinder channel: a polygon in cell coordinates, or a PNG mask (dark pixels solid). Runs on lbm2d:cylinder simulate this shape itself (a polygon with exact wall distances, or the mask)."),
     el("div", { class: "field" }, el("label", {}, "name"), name), el("div", { class: "field" }, el("label", {}, "polygon (JSON)"), poly),
     el("div", { class: "field" }, el("label", {}, "grid nx,ny"), grid), el("div", { class: "field" }, el("label", {}, "or PNG mask"), file),
+    el("div", { class: "field" }, el("label", {}, "or STL mesh (3D, lbm3d:body)"), mesh),
     el("button", { onclick: upload }, "Upload"), err), list);
   load();
 }
