@@ -44,10 +44,11 @@ REYNOLDS = 100.0
 
 
 def lattice_velocity(diameter: int, tau: float) -> float:
-    """Mean inlet velocity giving Re = 100 on ``diameter`` cells at relaxation time ``tau``."""
+    """Mean inlet velocity giving Re = 100 on the ``diameter`` grid at relaxation time ``tau``."""
     from atom_sdk.worlds import lbm
+    from atom_sdk.worlds.st_channel import grid_diameter
 
-    return REYNOLDS * lbm.viscosity(tau) / diameter
+    return REYNOLDS * lbm.viscosity(tau) / grid_diameter(diameter)
 
 
 def run_resolution(diameter: int, convective_time: float, measure_time: float, u_mean: float) -> dict[str, Any]:

@@ -92,6 +92,12 @@ def make_channel_substep(geo: Geometry, tau: float, u_mean: float, dtype: Any, c
     return substep
 
 
+def grid_diameter(diameter: int) -> float:
+    """The cylinder's diameter in cells on the grid :func:`run_2d2` builds for ``diameter``: the channel
+    height is round(4.1 D) cells and the cylinder 0.1 / 0.41 of it."""
+    return round(diameter * 4.1) / 4.1
+
+
 def run_2d2(diameter: int, u_mean: float = 0.03, convective_time: float = 50.0, measure_time: float = 12.0,
             collision: str = "trt", magic: float = 0.25, bulk_rate: float | None = None,
             outlet: Outlet = "characteristic", kick: float = 0.05, kick_time: float = 2.0, ramp_time: float = 0.0,
@@ -105,7 +111,7 @@ def run_2d2(diameter: int, u_mean: float = 0.03, convective_time: float = 50.0, 
     """
     from atom_sdk.worlds.cylinder import CylinderWorld
 
-    ny, nx = round(diameter * 4.1), round(diameter * 22)
+    ny, nx = round(grid_diameter(diameter) * 4.1), round(diameter * 22)
     world = CylinderWorld(grid=(nx, ny, 1), dtype=dtype, u_inlet=u_mean, reynolds=100.0,
                           collision="mrt" if collision == "mrt" else "trt", substeps=1)
     world.reset(seed=0)
