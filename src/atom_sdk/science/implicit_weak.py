@@ -356,6 +356,7 @@ def _polish_supports(
     keep: float = 10.0,
     prune: float = 1e-3,
     degrees: np.ndarray | None = None,
+    max_supports: int = 40,
 ) -> list[ImplicitCandidate]:
     """The best candidate of each distinct support, each polished by :func:`_weak_polish` and
     re-scored (the polished fit replaces it where it predicts the held-out windows better).
@@ -364,7 +365,8 @@ def _polish_supports(
     which under noise penalises the true support more than an over-complete one whose
     ``N`` and ``D`` share a spurious factor; comparing explicit fits removes that bias before
     parsimony chooses. Supports with a held-out error over ``keep`` times the best (or than
-    ``tolerance``, at noise 0) are dropped. A polished law with terms under ``prune`` of its
+    ``tolerance``, at noise 0) are dropped, and only the ``max_supports`` best are kept (on
+    lawless data every support scores alike, and each polish costs a nonlinear fit). A polished law with terms under ``prune`` of its
     ``N`` or ``D`` (RMS over the data) also enters without them (their common factor cancelled),
     refitted: data integrated to a finite accuracy otherwise make ``x N / x D`` with a tiny
     extra term look better than ``N / D``. For a library over one input, a law with a near-common
@@ -381,6 +383,7 @@ def _polish_supports(
         key = ((c.num != 0).tobytes(), (c.den != 0).tobytes())
         if key not in by_support or c.error < by_support[key].error:
             by_support[key] = c
+    ranked = sorted(by_support.values(), key=lambda c: c.error)[: int(max_supports)]
     used = np.asarray(H.sum(axis=0)).ravel() > 0
     th_used = theta[used]
     out = []
@@ -403,7 +406,7 @@ def _polish_supports(
                 c = ImplicitCandidate(c.target, c.lhs, c.threshold, num, den, err)
         return c
 
-    for c in sorted(by_support.values(), key=lambda c: c.n_terms):  # sub-laws first
+    for c in sorted(ranked, key=lambda c: c.n_terms):  # sub-laws first
         c = polished(c)
         reduced = None if degrees is None or c.is_polynomial else _cancel_common_root(c, degrees)
         normed = None if reduced is None else _normalise(*reduced, powers)
