@@ -25,8 +25,14 @@
     between refits as one vmapped device program, one host scientist per seed, versus 8
     host-stepped runs; wall time with and without compilation, and whether the laws and returns agree.
 
+(f) Issue 19's sweep: ``atom ablate``'s harness on ``v2_residual`` vs ``ppo_baseline``, 12 seeds x 200 steps on
+    Taylor-Green 32x32x16, safety envelope off, once with the seed-vectorised executor (one program per
+    variant) and once with a per-run executor (``serial`` in this process, or ``local``: a process pool), in
+    one process; wall time, steps/s, this process's CPU time (and its children's), the load average, and
+    whether the two sweeps' claims and per-seed metrics agree.
+
     PYTHONPATH=src venv/bin/python benchmarks/bench_closed_loop.py [--quick] [--out PATH] [--loops-only]
-        [--science-seeds-only]
+        [--science-seeds-only] [--sweep-only [--sweep-per-run local|serial] [--sweep-seeds N] [--sweep-steps N]]
 """
 
 from __future__ import annotations
@@ -304,6 +310,68 @@ def bench_science_seeds(world: str, variant: str, steps: int, n_seeds: int, work
     return out
 
 
+def _cpu_s() -> dict[str, float]:
+    """CPU seconds of this process (all its threads) and of its finished children."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"self": me.ru_utime + me.ru_stime, "children": kids.ru_utime + kids.ru_stime}
+
+
+def _sweep_claims(out: Path) -> list[tuple[Any, ...]]:
+    records = json.loads((out / "platform_ablation_significance.json").read_text())["records"]
+    return [(r["id"], r["decision"], r["claim_id"], r["n"]) for r in records]
+
+
+def bench_sweep(n_seeds: int, steps: int, per_run: str, workers: int | None) -> dict[str, Any]:
+    """(f) The ablation harness, seed-vectorised executor vs a per-run executor, same sweep, same process."""
+    from atom_sdk.evidence.ablation import run_ablation
+
+    world = WORLDS["taylor_green_32x32x16"]
+    seeds = list(range(n_seeds))
+    legs: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, executor in (("vectorized", "vectorized"), ("per_run", per_run)):
+            out = Path(tmp) / label
+            cpu0, load0, t0 = _cpu_s(), load(), time.perf_counter()
+            res = run_ablation(world["name"], world["grid"], steps, seeds, "production", "cpu", out, {}, executor,
+                               workers, progress=False, safety=False, variants=["v2_residual"])
+            wall = time.perf_counter() - t0
+            cpu1 = _cpu_s()
+            runs = json.loads((out / "runs.json").read_text())["runs"]
+            legs[label] = {
+                "executor": executor, "workers": workers, "wall_s": wall,
+                "steps_per_s": 2 * n_seeds * steps / wall,
+                "cpu_s": {k: cpu1[k] - cpu0[k] for k in cpu1}, "load_before": load0, "load_after": load(),
+                "ok": res["ok"], "failed": res["failed"], "claims": res["claims"],
+                "manifest_executor": json.loads((out / "manifest.json").read_text())["executor"],
+                "group_timings": {r["variant"]: {k: v for k, v in r["timing"].items() if k.startswith("runner_")}
+                                  for r in runs if r["seed"] == seeds[0]} if executor == "vectorized" else None,
+                "_claims": _sweep_claims(out), "_runs": runs,
+            }
+            print(f"  {label:<11} ({executor}): {wall:7.1f} s wall, {legs[label]['steps_per_s']:6.1f} steps/s, "
+                  f"CPU {legs[label]['cpu_s']['self']:.0f} s (+{legs[label]['cpu_s']['children']:.0f} s children), "
+                  f"{res['ok']}/{2 * n_seeds} ok, claims {res['claims'] or 'none'} (load {load()})", flush=True)
+    vec, host = legs["vectorized"], legs["per_run"]
+    worst: dict[str, float] = {}
+    for a, b in zip(vec.pop("_runs"), host.pop("_runs")):
+        for k, x in b["metrics"].items():
+            y = a["metrics"].get(k)
+            if isinstance(x, (int, float)) and isinstance(y, (int, float)) and not isinstance(x, bool):
+                worst[k] = max(worst.get(k, 0.0), abs(y - x) / max(abs(x), 1e-12))
+    claims_v, claims_h = vec.pop("_claims"), host.pop("_claims")
+    out = {"world": "taylor_green_32x32x16", "variants": ["v2_residual", "ppo_baseline"], "n_seeds": n_seeds,
+           "steps_per_run": steps, "safety_envelope": False, "vectorized": vec, "per_run": host,
+           "speedup_wall": host["wall_s"] / vec["wall_s"],
+           "same_claims": claims_v == claims_h, "decisions": [c[1] for c in claims_h],
+           "max_rel_diff_per_metric": worst,
+           "goal": "< 30 s wall on a GPU for 12 seeds x 200 steps, identical claims to the host-stepped harness",
+           "load": load()}
+    print(f"  speed-up x{out['speedup_wall']:.2f} wall; same claims {out['same_claims']}; largest relative metric "
+          f"difference {max(worst.values(), default=0.0):.1e}", flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps (about a third of the time)")
@@ -315,11 +383,25 @@ def main() -> None:
                         help="only (e), issue 19's goal: v2_hybrid 2,000 steps, pre-issue loop vs now")
     parser.add_argument("--science-seeds-only", action="store_true",
                         help="only (b)'s scientist part: 8 seeds of v2_hybrid vectorised vs 8 host-stepped runs")
+    parser.add_argument("--sweep-only", action="store_true",
+                        help="only (f), issue 19's sweep: v2_residual vs ppo_baseline, vectorised vs per-run executor")
+    parser.add_argument("--sweep-per-run", default="serial", choices=("serial", "local"),
+                        help="(f)'s per-run executor: serial (this process) or local (a process pool)")
+    parser.add_argument("--sweep-seeds", type=int, default=None, help="(f)'s seeds (default 12; --quick 3)")
+    parser.add_argument("--sweep-steps", type=int, default=None, help="(f)'s steps per run (default 200; --quick 48)")
+    parser.add_argument("--sweep-workers", type=int, default=None, help="(f)'s workers (default: CPU count)")
     args = parser.parse_args()
     report: dict[str, Any] = {"quick": args.quick, "device": str(jax.devices()[0]), "jax": jax.__version__,
                               "python": platform.python_version(), "load_start": load()}
     print(f"device {report['device']}, load {report['load_start']}")
     science_steps = 64 if args.quick else 256
+    if args.sweep_only:
+        n, steps = args.sweep_seeds or (3 if args.quick else 12), args.sweep_steps or (48 if args.quick else 200)
+        print(f"(f) issue 19's sweep: v2_residual vs ppo_baseline, {n} seeds x {steps} steps, Taylor-Green 32x32x16, "
+              f"vectorised executor vs {args.sweep_per_run}")
+        report["sweep"] = bench_sweep(n, steps, args.sweep_per_run, args.sweep_workers)
+        _write(report, args.out)
+        return
     if args.goal_only:
         print("(e) v2_hybrid, Taylor-Green 32x32x16: host loop + FFT (before issue 19) vs now, fresh processes")
         report["goal"] = bench_goal(256 if args.quick else 2000)

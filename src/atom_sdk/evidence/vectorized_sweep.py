@@ -59,7 +59,7 @@ def why_not_vectorized(tasks: Sequence[Mapping[str, Any]]) -> str | None:
         return f"a seed above {MAX_SEED} (episode seeds must stay 32-bit on the device)"
     variant = resolve_variant(config)
     if variant.recurrent:
-        return "the recurrent core needs the host-stepped runner (the vectorised trainers carry no memory)"
+        return "the recurrent core needs the host-stepped runner (the seed-vectorised trainers carry no hidden state)"
     try:
         check_vectorizable(config, scientist=True)
     except ConfigError as err:
