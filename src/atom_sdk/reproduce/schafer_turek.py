@@ -148,13 +148,21 @@ def run(out: Path, *, seeds: list[int], budget: str, executor: str) -> dict[str,
              "viscosity 0.5 (56 times the shear viscosity at D = 30) biased the lift instead: at D = 30, Ma 0.078 "
              "and the same outlet, C_L,max 0.974 with it against 1.000 with TRT. The outlet is now non-reflecting "
              "for the channel's plane waves (rho' = rho_0 u' / c_s), so no standing wave builds up. (2) At a fixed "
-             "lattice velocity the Ma^2 error does not fall with the grid: at D = 20, Ma 0.039 / 0.078 / 0.117 gave "
-             "C_D,max 3.217 / 3.231 / 3.253 and C_L,max 0.887 / 0.896 / 0.905 (about 3 and 2 per unit Ma^2), "
-             "hence the fixed relaxation time.",
+             "lattice velocity the Ma^2 error does not fall with the grid: at D = 30, inlet-peak Ma 0.052 / 0.078 / "
+             "0.104 gave C_D,max 3.259 / 3.273 / 3.292 (4.1 per unit Ma^2 on both steps) and C_L,max 0.992 / "
+             "1.000 / 1.010, hence the fixed relaxation time.",
              "What the outlet cannot absorb: the impulsive start also excites a transverse acoustic mode "
              "(f D / U about 5.0, near the channel's second transverse cut-off c_s / H) that does not propagate "
              "to the outlet; TRT damps it slowly (drag rms 0.03 after 50 D/U). It is no harmonic of the shedding, "
              "so the cycle fit does not see it, but the raw maxima do.",
+             "Grids: D = 10 k cells make the channel height 4.1 D a whole number of cells, so the cylinder sits at "
+             "the same place relative to the lattice on every grid (centre on a node in x, half-way between nodes "
+             "in y) and the discretisation error varies smoothly with D. Off that family the mean lift moved "
+             "(D = 24 and 32 at tau 0.536: mean C_L -0.062 and -0.038 against -0.016 to -0.018 on D = 20, 30, 40), "
+             "and C_L,max with it (0.931, 0.974).",
+             "Wall treatment: the TRT magic parameter 3/16 (exact half-way walls) instead of 1/4 moved C_D,max / "
+             "C_L,max by +0.033 / +0.041 at D = 20 but only +0.005 / +0.005 at D = 30 (Ma 0.078): D = 20 is not yet "
+             "in the asymptotic range, which is why its level breaks the monotone sequence.",
              "Mach check: at fixed D and Re, halving u_mean also halves tau - 1/2; with TRT at a fixed magic "
              "parameter the steady lattice solution does not depend on tau (Ginzburg 2008), so the change is "
              "mainly the compressibility error."]
