@@ -211,7 +211,8 @@ def test_latent_dims_larger_than_the_latent_is_refused(tmp_path):
 
 
 def test_latent_run_resumes_exactly(tmp_path):
-    """The component choice, the transitions waiting for it and the last reward survive a checkpoint."""
+    """The frame, the buffered fields, the transitions waiting for the first fit and the last reward
+    survive a checkpoint; frames written after the checkpoint are dropped on resume."""
     import json
 
     from atom_sdk.experiment import run_experiment
@@ -228,6 +229,14 @@ def test_latent_run_resumes_exactly(tmp_path):
     fits = [[(r["kind"], r.get("equations")) for r in read_jsonl(tmp_path / name / "ledger.jsonl")]
             for name in ("full", "cut")]
     assert fits[0] and fits[0] == fits[1]  # the same candidates, fitted on the same latent rows
+    # the same frames, each once (the resumed run dropped none and wrote none twice)
+    # cut again after a checkpoint (step 32) and a later frame: the resume drops that frame, then refits it
+    assert run_experiment(config, tmp_path / "late", stop_after=44) == {"interrupted_at": 44}
+    written = (tmp_path / "late" / "latent_frames.jsonl").read_text().splitlines()
+    assert max(json.loads(line)["step"] for line in written) > 32
+    assert stable(run_experiment(config, tmp_path / "late", resume=True)) == stable(full)
+    frames = [(tmp_path / name / "latent_frames.jsonl").read_text() for name in ("full", "cut", "late")]
+    assert frames[0] and frames[0] == frames[1] == frames[2]
 
 
 def test_jacobian_features_of_the_taylor_green_law(tmp_path):
