@@ -83,7 +83,7 @@ def test_michaelis_menten_at_five_percent_noise_exact_support(bench, seed: int) 
     th = ImplicitDiscoverer(library=Library(["x"], degree=2)).fit(xs, ts).theory_
     ok, err = bench.score_law(th.metadata["expressions"]["x"], law)
     assert ok, th.metadata["expressions"]
-    assert err < 0.25  # measured over seeds 0-9: median 6 %, max 19 %
+    assert err < 0.25  # measured over seeds 0-9: median 7 %, max 20 %
     assert th.metadata["derivative"] == "weak" and th.equations[0].r2 > 0.9  # weak r2; measured 0.94-0.95
 
 
@@ -152,7 +152,7 @@ def test_full_noise_table_weak_against_pointwise(bench) -> None:
         assert weak("mm", lv)["exact"] == 10  # the pointwise form: 0/10 from 1 % on
         assert point("mm", lv)["exact"] == 0
     assert weak("mm", 0.05)["coef_err_median"] < 0.10 and weak("mm", 0.05)["coef_err_max"] < 0.25
-    assert weak("mm", 0.1)["exact"] >= 8
+    assert weak("mm", 0.1)["exact"] >= 9  # measured 10/10, coefficient error median 17 %, max 46 %
     # the Hill law's fifth term is barely identifiable from these data: measured 7/10 at 1 %,
     # 3/10 at 2 %, 0/10 from 5 % on (a four-term rational law fits within the noise)
     assert weak("hill", 0.0)["exact"] == 10 and weak("hill", 0.0)["coef_err_max"] < 1e-3
