@@ -12,9 +12,13 @@ shared, overloaded machine it moves far less than wall time. Cases:
 * update: one ``ppo.update`` of a ``v2_hybrid`` agent on Taylor-Green 32x32x16 (the agent of
   a real ``Policy``; a synthetic 32-step rollout of the right shapes: 4 epochs x 4 minibatches
   of 8 samples, each with its next sample for the symplectic loss);
-* ``--crossover``: layer forward+backward on cubic grids with growing modes, where "auto" switches.
+* ``--crossover``: layer forward+backward on cubic grids with growing modes, where "auto" switches;
+* ``--against REV``: the encoder of this tree against ``agent/encoder.py`` as it was at git
+  revision REV (loaded from ``git show`` into this process), both with the "auto" transform:
+  encoder forward and forward+backward at batch 8, and one ``ppo.update`` as above, with the
+  largest parameter difference of the two updates (same agent, same rollout, same key).
 
-    venv/bin/python benchmarks/bench_encoder.py [--repeats 7] [--quick] [--crossover] [--json out.json]
+    venv/bin/python benchmarks/bench_encoder.py [--repeats 7] [--quick] [--crossover] [--against REV] [--json out.json]
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import types
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
@@ -63,7 +69,8 @@ def interleaved(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, 
             times[k].append(time.perf_counter() - t)
             cpu[k].append(time.process_time() - c)
     return {k: {"median_ms": 1e3 * statistics.median(v), "min_ms": 1e3 * min(v),
-                "cpu_median_ms": 1e3 * statistics.median(cpu[k])} for k, v in times.items()}
+                "cpu_median_ms": 1e3 * statistics.median(cpu[k]), "cpu_min_ms": 1e3 * min(cpu[k])}
+            for k, v in times.items()}
 
 
 def _row(case: str, timing: dict[str, dict[str, float]], **extra: Any) -> dict[str, Any]:
@@ -144,6 +151,78 @@ def bench_update(repeats: int) -> dict:
                 rollout=int(rollout.rewards.shape[0]), epochs=s.update_epochs, minibatches=s.num_minibatches)
 
 
+def encoder_at(rev: str) -> types.ModuleType:
+    """``atom_sdk.agent.encoder`` as it was at git revision ``rev``, as a module of its own."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(["git", "show", f"{rev}:src/atom_sdk/agent/encoder.py"], cwd=root, capture_output=True,
+                          text=True)
+    if done.returncode:
+        raise SystemExit(f"cannot read the encoder at {rev!r}: {done.stderr.strip()} (give a commit, e.g. HEAD~1)")
+    name = f"encoder_at_{rev}".replace("~", "_").replace("^", "_").replace("/", "_")
+    module = types.ModuleType(name)
+    sys.modules[name] = module  # flax's dataclass transform looks the module up
+    exec(compile(done.stdout, f"{rev}:encoder.py", "exec"), module.__dict__)
+    return module
+
+
+def _ab_row(case: str, timing: dict[str, dict[str, float]], **extra: Any) -> dict[str, Any]:
+    row = {"case": case, **extra, **{f"{k}_{s}": round(v[s], 3) for k, v in timing.items() for s in v}}
+    for s in ("median_ms", "min_ms", "cpu_median_ms", "cpu_min_ms"):
+        row[f"speedup_{s[:-3]}"] = round(timing["before"][s] / timing["now"][s], 3)
+    return row
+
+
+def bench_against(rev: str, repeats: int) -> list[dict]:
+    """This tree's encoder vs the one at ``rev``: encoder fwd, fwd+bwd (batch 8) and one ppo.update."""
+    old = encoder_at(rev)
+    makers = {"before": old.make_encoder, "now": encoder.make_encoder}
+    fields = jax.random.normal(jax.random.key(2), (8, 5, *GRIDS["taylor_green"]))
+    params = jax.jit(SpectralEncoder().init)(jax.random.key(0), fields)
+    rows = []
+    for what in ("fwd", "fwd+bwd"):
+        calls, outs = {}, {}
+        for k, make in makers.items():
+            enc = make("spectral", encoder._LATENT_DIM, encoder._FOURIER_MODES)
+            fn = enc.apply if what == "fwd" else jax.grad(lambda p, f, enc=enc: jnp.sum(jnp.sin(enc.apply(p, f))))
+            calls[k] = partial(jax.jit(fn), params, fields)
+            outs[k] = calls[k]()
+        diff = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(outs["before"]),
+                                                                   jax.tree.leaves(outs["now"])))
+        rows.append(_ab_row(f"encoder {what}", interleaved(calls, repeats), grid=list(GRIDS["taylor_green"]), batch=8,
+                            max_abs_diff=diff))
+        print(_fmt_ab(rows[-1]), flush=True)
+    original = networks.make_encoder
+    calls, states = {}, {}
+    try:
+        for k, make in makers.items():
+            networks.make_encoder = make
+            jax.clear_caches()
+            policy, rollout, cfg = _policy_and_rollout()
+            args = (policy.agent, rollout, jnp.float32(0.0), jax.random.key(0))
+            t = time.perf_counter()
+            compiled = jax.jit(lambda *a: ppo._update(*a)).lower(*args).compile()
+            print(f"ppo.update ({k}) compiled in {time.perf_counter() - t:.1f} s", flush=True)
+            calls[k] = partial(compiled, *args)
+            states[k] = calls[k]()[0].params
+    finally:
+        networks.make_encoder = original
+    diff = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(states["before"]),
+                                                               jax.tree.leaves(states["now"])))
+    s = cfg.agent
+    rows.append(_ab_row("ppo.update", interleaved(calls, repeats), grid=list(GRIDS["taylor_green"]),
+                        rollout=int(rollout.rewards.shape[0]), epochs=s.update_epochs, minibatches=s.num_minibatches,
+                        max_abs_param_diff=diff))
+    print(_fmt_ab(rows[-1]), flush=True)
+    return rows
+
+
+def _fmt_ab(r: dict) -> str:
+    diff = r.get("max_abs_diff", r.get("max_abs_param_diff"))
+    return (f"{r['case']:16s} before {r['before_median_ms']:8.1f} ms (cpu {r['before_cpu_median_ms']:.1f})  now "
+            f"{r['now_median_ms']:8.1f} ms (cpu {r['now_cpu_median_ms']:.1f})  before/now: wall {r['speedup_median']:.2f}"
+            f" min {r['speedup_min']:.2f} cpu {r['speedup_cpu_median']:.2f} cpu min {r['speedup_cpu_min']:.2f}  max |diff| {diff:.1e}")
+
+
 def bench_crossover(repeats: int) -> list[dict]:
     rows = []
     for n, modes_list in ((16, (4, 6, 9)), (32, (4, 8, 12, 17)), (64, (4, 8, 16))):
@@ -167,12 +246,16 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="batch 16 only, no PPO update")
     ap.add_argument("--only", choices=("layer", "encoder", "update"), help="run one kind of case")
     ap.add_argument("--crossover", action="store_true", help="only the FFT/DFT crossover sweep")
+    ap.add_argument("--against", metavar="REV", help="only: this tree's encoder vs the one at git revision REV")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     report: dict[str, Any] = {"machine_start": machine(), "repeats": args.repeats, "rows": []}
     print(f"machine: {report['machine_start']}", flush=True)
     rows = report["rows"]
-    if args.crossover:
+    if args.against:
+        report["against"] = args.against
+        rows.extend(bench_against(args.against, args.repeats))
+    elif args.crossover:
         rows.extend(bench_crossover(args.repeats))
     else:
         batches = (16,) if args.quick else (1, 8, 16)
