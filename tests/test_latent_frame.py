@@ -113,3 +113,16 @@ def test_no_latent_law_passes_on_time_shuffled_transitions(tg_run):
     scientist, _, decisions = _replay(config, agents, shuffled)
     assert decisions and not [d for d in decisions if d["kind"] == "accepted"]
     assert scientist.trust == 0.0
+
+
+def test_a_window_of_fields_too_large_to_keep_is_refused_with_what_to_change(monkeypatch):
+    from atom_sdk.errors import ConfigError
+    from atom_sdk.experiment import latent_frame
+
+    settings = build_run_config(TG).scientist
+    latent = LatentVariables(1, 8, settings)
+    fields = np.zeros((5, 8, 8, 1), np.float32)  # 1280 bytes a state, 128 states: 160 KiB
+    monkeypatch.setattr(latent_frame, "MAX_RING_BYTES", 100_000)
+    with pytest.raises(ConfigError, match="scientist.window") as err:
+        latent.observe(None, fields, np.zeros(8), np.zeros(1), 0.0, False, None, None, 0, lambda f: f)
+    assert "lower scientist.window below 78" in err.value.hint

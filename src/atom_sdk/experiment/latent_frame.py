@@ -43,6 +43,10 @@ __all__ = ["FRAMES_FILE", "LatentFrame", "LatentVariables", "pca_frame"]
 #: The record of every frame, one JSON line per fit, written beside the hypothesis ledger.
 FRAMES_FILE = "latent_frames.jsonl"
 
+#: The most memory the buffered fields may take (the window times one state's fields); they also
+#: travel in every checkpoint (80x36 cylinder, 6 channels, window 256: 18 MB).
+MAX_RING_BYTES = 1 << 30
+
 #: Encodes a stack of fields ``(n, C, nx, ny, nz)`` with the current encoder to ``(n, latent_dim)``.
 EncodeFn = Callable[[np.ndarray], np.ndarray]
 
@@ -152,6 +156,8 @@ class LatentVariables:
         """Buffer one transition (the fields and latent the agent acted on, control ``u``, the
         ``reward`` it earned; at an episode's end the terminal fields and latent); refit when due.
         Returns the scientist's decisions."""
+        if not self._ring:
+            self._check_size(np.asarray(fields).size * 4)
         events = []
         if self.last_reward is not None:  # not an episode's first state
             events.append((np.asarray(fields, dtype=np.float32), self.last_reward,
@@ -168,6 +174,17 @@ class LatentVariables:
             return []
         self._refit_frame(scientist, step, encode)
         return scientist.update(step)
+
+    def _check_size(self, field_bytes: int) -> None:
+        need = field_bytes * self.window
+        if need > MAX_RING_BYTES:
+            from atom_sdk.errors import ConfigError
+
+            raise ConfigError(f"latent science keeps the fields of the scientist's window: {self.window} states of "
+                              f"{field_bytes / 2**20:.1f} MiB need {need / 2**30:.1f} GiB (limit "
+                              f"{MAX_RING_BYTES / 2**30:.0f} GiB)",
+                              hint=f"lower scientist.window below {max(MAX_RING_BYTES // field_bytes, 1)} or use "
+                                   "a coarser grid")
 
     def _due(self, step: int) -> bool:
         """The scientist's own rule (``Scientist.update``): enabled, ``min_samples`` buffered,
