@@ -94,10 +94,10 @@ REPRODUCTIONS: dict[str, Reproduction] = {
         title="DFG benchmark 2D-2 (Re = 100 confined cylinder): grid convergence and Richardson extrapolation",
         citation=ST_CITATION,
         module="schafer_turek",
-        budgets={"quick": "D = 8, 12, 18 cells at Ma 0.156 and D = 12 at Ma 0.078, 50 convective times each; "
-                          "~5 min on 2 cores",
-                 "full": "D = 20, 30, 40 cells at Ma 0.078 and D = 20 at Ma 0.039, 50 convective times each, acoustic "
-                         "waves damped (bulk-viscous MRT); ~40 min on 2 cores"},
+        budgets={"quick": "D = 8, 12, 18 cells at tau 0.5144 and D = 12 at half speed, 50 convective times each, "
+                          "TRT with a non-reflecting outlet; ~3 min",
+                 "full": "D = 20, 30, 40 cells at fixed tau 0.536 (inlet-peak Mach 0.156/0.104/0.078) and D = 30 at "
+                         "Ma 0.052, 50 convective times each, TRT with a non-reflecting outlet; ~25 min of one CPU core"},
         published=(
             Published("C_D,max", 3.23, 3.22, 3.24, "", ST_CITATION),
             Published("C_L,max", 1.00, 0.99, 1.01, "", ST_CITATION),
