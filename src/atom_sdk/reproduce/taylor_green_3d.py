@@ -20,15 +20,28 @@ E(t) = <|u|^2> / (2 V0^2); -dE/dt by central differences of E sampled every ``t_
 peak is searched from t = 1 L/V0 on (before that, E carries the acoustic adjustment of the initial
 pressure).
 
-Measured (CPU, 2 cores shared with other jobs, float32, recursive-regularised):
-* quick, 32^3 to t = 12 (1230 steps): 15 s (2.6 MLUPS) on a quiet machine, 56 s under load. Peak
-  0.01287 at t = 6.87: the value within 1.3 % but 2.1 convective times early (a cell is 17 Kolmogorov
-  lengths): not reproduced.
-* full, 64^3 to t = 20 (4080 steps, 1.1e9 cell updates): 615 s (1.7 MLUPS). Peak 0.01197 at t = 8.84:
-  -5.7 % and -0.16 L/V0, reproduced to the tolerance (8 Kolmogorov lengths a cell; the numerical
-  dissipation still flattens and lowers the peak).
-* 128^3 (2.1e6 cells, about 8200 steps to t = 20): not run here; 16x the 64^3 cost, about 3 h on this
-  CPU at the measured rate (minutes on one GPU).
+Measured (CPU, 2 cores shared with other jobs, float32, recursive-regularised; peak by argmax of the
+sampled -dE/dt from t = 1 on):
+
+=======  ====  ========  =====  =======  ==========================  ===========================
+budget    n     V0       steps  wall     peak -dE/dt [V0^3/L]        time of peak [L/V0]
+=======  ====  ========  =====  =======  ==========================  ===========================
+quick     32   0.05       1230  15-56 s  0.01287 (+1.3 %)            6.87 (-2.13): not reproduced
+--        32   0.10        615  27 s     0.01260 (-0.8 %)            6.87
+full      64   0.05       4080  516 s    0.01197 (-5.7 %)            8.84 (-0.16): reproduced
+--        64   0.10       1230  223 s    0.01198 (-5.7 %)            8.64 (to t = 12 only)
+--       128   0.10       2255  2052 s   0.01200 (-5.5 %)            8.45 (-0.55; 8.62 by a parabola)
+=======  ====  ========  =====  =======  ==========================  ===========================
+
+What each resolution shows: at 32^3 (a cell is 17 Kolmogorov lengths) the vortex breaks down two
+convective times early; the peak's height lands near the DNS by coincidence, not by resolving it. At
+64^3 (8 Kolmogorov lengths) the peak time is right and the height 6 % low. 128^3 (run at V0 = 0.1,
+Mach 0.17, to halve the steps: 2.30 MLUPS, 34 min to t = 11) does not move the height (still 5.5 %
+low; a gap that does not shrink from 64^3 to 128^3 is not resolution alone: the Mach number and the
+regularisation are the suspects, not yet separated) and puts the broad maximum at
+8.45-8.62 L/V0, on the edge of the time tolerance: not claimed. Doubling V0 changes the 32^3 and 64^3
+peaks by at most 2 %. The 128^3 row is a one-off (``dissipation_curve(128, 11.0, 55, v0=0.1)``);
+a full 128^3 run to t = 20 at V0 = 0.05 (8200 steps) is about 2 h on this CPU, minutes on one GPU.
 """
 
 from __future__ import annotations
