@@ -165,9 +165,11 @@ class ScientistSettings(StrictModel):
         "the theory controller does not act")
     variables: Literal["measured", "latent"] = Field(
         "measured", description="what the scientist fits: 'measured' (the world's measured observables) or "
-        "'latent' (the field encoder's latent, stop-gradient, top latent_dims by variance, and the reward)")
+        "'latent' (the field encoder's latent, stop-gradient: the window re-encoded with the current encoder at each "
+        "fit, its leading latent_dims principal coordinates, and the reward)")
     latent_dims: int = Field(
-        4, ge=1, le=64, description="with variables='latent': latent components kept, highest variance first; 1 to 64")
+        4, ge=1, le=64, description="with variables='latent': principal coordinates of the re-encoded window kept, "
+        "highest variance first; 1 to 64")
     jacobian_features: bool = Field(
         False, description="append the accepted law's symbolic Jacobian (df/dx, df/du) to the agent's theory "
         "features, behind the same trust gate")

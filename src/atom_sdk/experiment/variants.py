@@ -18,7 +18,8 @@ default); ``ppo_recurrent`` is ``ppo_baseline`` with the GRU core, the memory ab
 (``agent.decoder_weight``, or ``DEFAULT_DECODER_WEIGHT`` when the config leaves it at 0).
 
 ``v2_latent_jacobian`` is ``v2_hybrid`` whose scientist fits laws over the encoder's latent
-(stop-gradient, the top ``scientist.latent_dims`` components by variance) and the reward, and
+(stop-gradient; at each fit the window is re-encoded with the current encoder and the leading
+``scientist.latent_dims`` principal coordinates are the variables) and the reward, and
 whose theory features carry the accepted law's symbolic Jacobian; the config switches
 ``scientist.variables = "latent"`` and ``scientist.jacobian_features`` do the same on any
 variant with a scientist.
