@@ -236,3 +236,24 @@ def test_a_fit_with_several_candidates_moves_the_trust_once(tmp_path) -> None:
     fresh.load_state_dict(state)
     assert fresh.previous_support_by_backend == gov.previous_support_by_backend
     np.testing.assert_allclose(fresh.current.predict_derivative(x_ho), gov.current.predict_derivative(x_ho))
+
+
+def test_scientist_implicit_backend_fits_the_weak_form_and_recovers_michaelis_menten(tmp_path) -> None:
+    """The Scientist's implicit candidates come from the weak (integral) SINDy-PI fit: on clean
+    controlled Michaelis-Menten data the accepted law is (0.18 - 0.9 x + 0.3 u + x u) / (x + 0.3)."""
+    ledger = HypothesisLedger(tmp_path / "ledger.jsonl")
+    sci = Scientist({"min_samples": 120, "window": 200, "fit_every": 40}, ["x"], ["u"], 0.05,
+                    ledger=ledger, backends=("sparse", "implicit"))
+    rng = np.random.default_rng(0)
+    x, u = np.array([0.5]), np.array([0.3])
+    for k in range(260):
+        if k % 25 == 0:
+            u = np.array([rng.uniform(0.0, 0.6)])
+        sci.observe(x, u)
+        sci.update(k)
+        x = solve_ivp(lambda t, y: 0.6 + u[0] - 1.5 * y / (0.3 + y), (0, 0.05), x, rtol=1e-9).y[:, -1]
+    accepted = [r for r in ledger.records(backend="implicit") if r["kind"] == "accepted"]
+    assert accepted, [r["kind"] for r in ledger.records(backend="implicit")]
+    eq = accepted[-1]["equations"][0]
+    assert len(eq["terms"]) == 4 and all("(1.0*x + 0.300" in term for term in eq["terms"])
+    np.testing.assert_allclose(eq["coefficients"], [0.18, -0.9, 0.3, 1.0], rtol=1e-2)

@@ -346,9 +346,11 @@ class Scientist:
     def _fit_pointwise(
         self, backend: str, step: int, n_train: int, x: np.ndarray, u: np.ndarray, seg: np.ndarray
     ) -> Theory:
-        """The ``"implicit"`` or ``"sr"`` candidate, fitted on pointwise Savitzky-Golay
-        derivatives of the training window's episode pieces."""
-        from atom_sdk.science.implicit import fit_implicit, pointwise_rows
+        """The ``"implicit"`` or ``"sr"`` candidate of the training window's episode pieces: the
+        implicit law in the weak (integral) form, which needs no pointwise derivatives and keeps
+        its support under measurement noise (``science.implicit_weak``); symbolic regression on
+        pointwise Savitzky-Golay derivatives."""
+        from atom_sdk.science.implicit import pointwise_rows
 
         c = self._cfg
         t = np.arange(len(x)) * self.dt
@@ -356,14 +358,18 @@ class Scientist:
         pieces = [idx for idx in pieces if len(idx) >= 7]
         if not pieces:
             raise ValueError("no episode piece is long enough for derivatives")
+        us = [u[i] for i in pieces] if self.n_ctrl else None
+        if backend == "implicit":
+            from atom_sdk.science.implicit_weak import fit_implicit_trajectories
+
+            lib = Library(self.variable_names, self.control_names, degree=int(c["library_degree"]))
+            return fit_implicit_trajectories(lib, [x[i] for i in pieces], [t[i] for i in pieces], us,
+                                             metadata={"dt": self.dt, "step": step, "derivative": "weak",
+                                                       "n_train": n_train})
         window = min(int(c["sg_window"]), max(5, min(len(i) for i in pieces) // 2 * 2 - 1))
         diff = Differentiation(sg_window=window, sg_polyorder=min(int(c["sg_polyorder"]), window - 2))
-        us = [u[i] for i in pieces] if self.n_ctrl else None
         X, XD, U, B = pointwise_rows([x[i] for i in pieces], [t[i] for i in pieces], us, diff)
         meta = {"dt": self.dt, "step": step, "derivative": "smoothed_fd", "n_train": n_train}
-        if backend == "implicit":
-            lib = Library(self.variable_names, self.control_names, degree=int(c["library_degree"]))
-            return fit_implicit(lib, X, XD, U, B, metadata=meta)
         from atom_sdk.science.symbolic_regression import SymbolicRegressor, sr_theory
 
         opts = {"random_state": [self.seed, step & 0x7FFFFFFF], **self.sr_options}
