@@ -349,6 +349,11 @@ def bench_sweep(n_seeds: int, steps: int, per_run: str, workers: int | None) -> 
                                   for r in runs if r["seed"] == seeds[0]} if executor == "vectorized" else None,
                 "_claims": _sweep_claims(out), "_runs": runs,
             }
+            if executor == "vectorized":  # where each group's time went: device segments, host fits, PPO updates
+                files = {r["variant"]: out / "runs" / f"{r['variant']}__seed{r['seed']}" / "vectorized_result.json"
+                         for r in runs if r["seed"] == seeds[0]}
+                legs[label]["seconds_in"] = {v: json.loads(f.read_text())["trainer"]["timings"].get("seconds_in")
+                                             for v, f in files.items()}
             print(f"  {label:<11} ({executor}): {wall:7.1f} s wall, {legs[label]['steps_per_s']:6.1f} steps/s, "
                   f"CPU {legs[label]['cpu_s']['self']:.0f} s (+{legs[label]['cpu_s']['children']:.0f} s children), "
                   f"{res['ok']}/{2 * n_seeds} ok, claims {res['claims'] or 'none'} (load {load()})", flush=True)
