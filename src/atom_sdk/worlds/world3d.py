@@ -420,7 +420,7 @@ class MeshBodyParams(SphereParams):
                                     "refuses a file that has changed since the run was configured")
 
 
-class MeshBodyWorld(Body3DWorld):
+class MeshBodyWorld(SphereWorld):
     """Flow past any closed body given as an STL mesh, in a square duct with two jets (D3Q19 TRT).
 
     The mesh is checked (closed, consistently oriented, one body, finite, no degenerate faces), scaled so
@@ -431,16 +431,7 @@ class MeshBodyWorld(Body3DWorld):
     world_id = "lbm3d:body"
     Params = MeshBodyParams
     shape_kind = "mesh"
-
-    def __init__(self, grid: tuple[int, int, int] = (64, 24, 24), dtype: str = "float32",
-                 max_episode_steps: int = 200, **params: Any) -> None:
-        super().__init__(grid=grid, dtype=dtype, max_episode_steps=max_episode_steps, **params)
-
-    def default_body(self) -> tuple[float, float, float, float]:
-        """As the sphere world: D a quarter of the duct, centre 2.5 D from the inlet, on the duct axis."""
-        nx, ny, nz = self.grid
-        r = min(ny, nz) / 8
-        return 5 * r, 0.5 * (ny - 1), 0.5 * (nz - 1), r
+    # the sphere world's grid default and placement (D a quarter of the duct, 2.5 D from the inlet)
 
     def mesh_triangles(self) -> np.ndarray:
         """The checked triangles of the ``mesh`` file (or the default icosphere), in the file's units."""
