@@ -176,19 +176,24 @@ def test_governor_refuses_a_law_fitted_on_pure_noise(tmp_path) -> None:
     assert any("does not beat it" in r for r in decisions[1]["reasons"])
 
 
+def _drive_michaelis_menten(ledger: HypothesisLedger, backends: tuple[str, ...]) -> None:
+    """260 observations of controlled Michaelis-Menten kinetics, dx/dt = 0.6 + u - 1.5 x / (0.3 + x)."""
+    sci = Scientist({"min_samples": 120, "window": 200, "fit_every": 40}, ["x"], ["u"], 0.05,
+                    ledger=ledger, backends=backends)
+    rng = np.random.default_rng(0)
+    x, u = np.array([0.5]), np.array([0.3])
+    for k in range(260):
+        if k % 25 == 0:
+            u = np.array([rng.uniform(0.0, 0.6)])
+        sci.observe(x, u)
+        sci.update(k)
+        x = solve_ivp(lambda t, y: 0.6 + u[0] - 1.5 * y / (0.3 + y), (0, 0.05), x, rtol=1e-9).y[:, -1]
+
+
 def test_scientist_backends_switch_names_the_backend_in_every_record(tmp_path) -> None:
     def drive(backends):
         ledger = HypothesisLedger(tmp_path / f"{'_'.join(backends)}.jsonl")
-        sci = Scientist({"min_samples": 120, "window": 200, "fit_every": 40}, ["x"], ["u"], 0.05,
-                        ledger=ledger, backends=backends)
-        rng = np.random.default_rng(0)
-        x, u = np.array([0.5]), np.array([0.3])
-        for k in range(260):
-            if k % 25 == 0:
-                u = np.array([rng.uniform(0.0, 0.6)])
-            sci.observe(x, u)
-            sci.update(k)
-            x = solve_ivp(lambda t, y: 0.6 + u[0] - 1.5 * y / (0.3 + y), (0, 0.05), x, rtol=1e-9).y[:, -1]
+        _drive_michaelis_menten(ledger, backends)
         return ledger.records()
 
     plain = drive(("sparse",))
@@ -242,16 +247,7 @@ def test_scientist_implicit_backend_fits_the_weak_form_and_recovers_michaelis_me
     """The Scientist's implicit candidates come from the weak (integral) SINDy-PI fit: on clean
     controlled Michaelis-Menten data the accepted law is (0.18 - 0.9 x + 0.3 u + x u) / (x + 0.3)."""
     ledger = HypothesisLedger(tmp_path / "ledger.jsonl")
-    sci = Scientist({"min_samples": 120, "window": 200, "fit_every": 40}, ["x"], ["u"], 0.05,
-                    ledger=ledger, backends=("sparse", "implicit"))
-    rng = np.random.default_rng(0)
-    x, u = np.array([0.5]), np.array([0.3])
-    for k in range(260):
-        if k % 25 == 0:
-            u = np.array([rng.uniform(0.0, 0.6)])
-        sci.observe(x, u)
-        sci.update(k)
-        x = solve_ivp(lambda t, y: 0.6 + u[0] - 1.5 * y / (0.3 + y), (0, 0.05), x, rtol=1e-9).y[:, -1]
+    _drive_michaelis_menten(ledger, ("sparse", "implicit"))
     accepted = [r for r in ledger.records(backend="implicit") if r["kind"] == "accepted"]
     assert accepted, [r["kind"] for r in ledger.records(backend="implicit")]
     eq = accepted[-1]["equations"][0]
