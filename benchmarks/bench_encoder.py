@@ -219,8 +219,9 @@ def bench_against(rev: str, repeats: int) -> list[dict]:
 def _fmt_ab(r: dict) -> str:
     diff = r.get("max_abs_diff", r.get("max_abs_param_diff"))
     return (f"{r['case']:16s} before {r['before_median_ms']:8.1f} ms (cpu {r['before_cpu_median_ms']:.1f})  now "
-            f"{r['now_median_ms']:8.1f} ms (cpu {r['now_cpu_median_ms']:.1f})  before/now: wall {r['speedup_median']:.2f}"
-            f" min {r['speedup_min']:.2f} cpu {r['speedup_cpu_median']:.2f} cpu min {r['speedup_cpu_min']:.2f}  max |diff| {diff:.1e}")
+            f"{r['now_median_ms']:8.1f} ms (cpu {r['now_cpu_median_ms']:.1f})  before/now: "
+            f"wall {r['speedup_median']:.2f} min {r['speedup_min']:.2f} cpu {r['speedup_cpu_median']:.2f} "
+            f"cpu min {r['speedup_cpu_min']:.2f}  max |diff| {diff:.1e}")
 
 
 def bench_crossover(repeats: int) -> list[dict]:

@@ -160,7 +160,7 @@ class SpectralEncoder(nn.Module):
         # Between layers the activations are kept as (C, batch, nx*ny*nz): the same memory as
         # (C, batch..., nx, ny, nz), but XLA:CPU then emits the GELU (tanh) loops and their
         # gradients over a long minor axis instead of nz. Measured (benchmarks/bench_encoder.py
-        # --only update): the same numbers bit for bit, ~10 % less CPU time per PPO update.
+        # --against REV): the same numbers bit for bit, 8-11 % less CPU time per PPO update.
         flat = lambda a: a.reshape(a.shape[0], -1, math.prod(grid))  # noqa: E731
         x = None if fold else flat(lift(f))
         for i in range(self.n_layers):
