@@ -19,7 +19,8 @@ def test_make_setup_installs_the_build_backend_the_runbook_needs():
     dev = [r.split(">")[0].split("=")[0].strip() for r in project["project"]["optional-dependencies"]["dev"]]
     assert any(r.startswith("hatchling") for r in backend)
     assert {"hatchling", "build", "twine", "cyclonedx-bom"} <= set(dev)  # build --no-isolation uses the venv's
-    assert "atom-oss-sdk[web,distributed,dev,sr]" in project["project"]["optional-dependencies"]["all"]
+    all_extras = project["project"]["optional-dependencies"]["all"]
+    assert all_extras == ["atom-oss-sdk[web,distributed,dev,sr,mesh]"]  # make setup installs every extra
     assert '-e ".[all]"' in (ROOT / "Makefile").read_text(encoding="utf-8")
 
 
