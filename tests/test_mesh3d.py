@@ -289,3 +289,22 @@ def test_uploaded_stl_runs_as_that_mesh_through_the_api(tmp_path) -> None:
         both = client.post(url, data={"name": "b", "polygon": "[[1,1],[2,2],[3,1]]"},
                            files={"mesh": ("b.stl", _ascii_stl(brick), "model/stl")})
         assert both.status_code == 422 and "exactly one" in both.json()["message"]
+
+
+def test_the_api_refuses_a_mesh_path_of_the_clients_choosing(tmp_path) -> None:
+    """A request cannot make the server read a file it names: `mesh` comes only from a stored geometry."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from atom_sdk.platform.api import create_app
+    from atom_sdk.platform.testing import settings_for
+
+    secret = tmp_path / "outside.stl"
+    secret.write_bytes(_ascii_stl(mesh3d.box((0, 0, 0), (1, 1, 1))))
+    with TestClient(create_app(settings_for(tmp_path / "ws"))) as client:
+        run = client.post("/api/v1/runs", json={"config": {"world": {"name": "lbm3d:body", "grid": [48, 16, 16],
+                                                                     "params": {"mesh": str(secret)}}, "steps": 2}})
+        assert run.status_code == 422 and "geometry_id" in run.json()["message"], run.json()
+        design = client.post("/api/v1/inverse-design/jobs", json={"spec": {"world": "lbm3d:body", "world_params": {"mesh": "/etc/hostname"}}})
+        assert design.status_code == 422 and "geometries/upload" in design.json()["message"], design.json()
+        assert client.get("/api/v1/runs").json()["items"] == [] and client.get("/api/v1/jobs").json()["items"] == []

@@ -233,6 +233,21 @@ def analyse_mesh(data: bytes, diameter_fraction: float | None) -> dict[str, Any]
             "mesh_sha256": hashlib.sha256(data).hexdigest()}
 
 
+#: world parameters that name a file on the server: a client sets them only through a stored geometry
+SERVER_FILE_PARAMS = ("mesh",)
+
+
+def refuse_server_paths(params: dict[str, Any], where: str) -> None:
+    """Refuse a request whose world parameters name a file on the server: an API client uploads the
+    STL first and passes its ``geometry_id``, so no request can make the server read a path of its choosing."""
+    from atom_sdk.errors import ConfigError
+
+    named = sorted(k for k in SERVER_FILE_PARAMS if params.get(k) is not None)
+    if named:
+        raise ConfigError(f"{where}.{named[0]} names a file on the server, which the API does not accept; upload the "
+                          "STL with POST /api/v1/geometries/upload and pass its geometry_id instead")
+
+
 def run_params(props: dict[str, Any], world: str, grid: tuple[int, int, int], folder: Any) -> dict[str, Any]:
     """The stored geometry as parameters of the run's world: an STL for ``lbm3d:body`` (the stored file,
     pinned by its SHA-256, scaled to ``diameter_fraction`` of the duct), a 2D shape for ``lbm2d:cylinder``."""

@@ -36,6 +36,9 @@ def create_design(body: models.DesignJobRequest, p: PlatformDep, who: WriterDep)
     from atom_sdk.design import resolve_spec
 
     data = jobviews.without_output_root(body.spec, "spec")
+    from atom_sdk.platform.geometries import refuse_server_paths
+
+    refuse_server_paths(body.spec.world_params, "spec.world_params")
     spec = resolve_spec(body.spec)  # fills the problem's defaults; ConfigError (422) for unknown problems
     evaluations = spec.iterations * spec.population
     if evaluations > p.settings.max_design_evaluations:

@@ -50,6 +50,9 @@ def create_run(body: models.RunRequest, p: PlatformDep, who: WriterDep) -> dict[
     jobviews.check_grid(p, config.world.grid, "the run's grid")
     if config.steps > p.settings.max_steps:
         raise LimitError(f"steps={config.steps}; this server allows at most {p.settings.max_steps} steps per run")
+    from atom_sdk.platform.geometries import refuse_server_paths
+
+    refuse_server_paths(data["world"]["params"], "config.world.params")
     if body.geometry_id is not None:
         from atom_sdk.platform.geometries import run_params
 
