@@ -127,8 +127,9 @@ with tempfile.TemporaryDirectory() as tmp:
     r = run_experiment(cfg, Path(tmp) / "run", progress=lambda s, n, i: stamps.__setitem__(s, time.perf_counter()))
     wall = time.perf_counter() - t0
 k0, n = cfg.agent.rollout_length, cfg.steps
-print("RESULT " + json.dumps({"wall_s": wall, "steps_per_s": n / wall, "steady_steps_per_s": (n - k0) / (stamps[n] - stamps[k0]),
-      "first_step_s": r["timings"]["first_step_seconds"], "loop": r["timings"].get("loop"),
+steady = stamps[n] - stamps[k0]
+print("RESULT " + json.dumps({"wall_s": wall, "steps_per_s": n / wall, "steady_s": steady, "steady_steps_per_s": (n - k0) / steady,
+      "first_step_s": r["timings"].get("first_step_seconds"), "loop": r["timings"].get("loop"),
       "compilations": r["timings"].get("compilations"), "mean_return": r["summary"]["mean_return"],
       "laws": [l.get("equation") for l in r["laws"]]}))
 """

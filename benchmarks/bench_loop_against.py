@@ -26,24 +26,10 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_closed_loop import _GOAL_SCRIPT  # noqa: E402  the one timed-run script of the closed-loop benches
 
-_RUN = r"""
-import json, sys, tempfile, time
-from pathlib import Path
-from atom_sdk.config import build_run_config
-from atom_sdk.experiment.runner import run_experiment
-cfg = build_run_config(json.loads(sys.argv[1]))
-stamps = {}
-with tempfile.TemporaryDirectory() as tmp:
-    t0 = time.perf_counter()
-    r = run_experiment(cfg, Path(tmp) / "run", progress=lambda s, n, i: stamps.__setitem__(s, time.perf_counter()))
-    wall = time.perf_counter() - t0
-k0, n = cfg.agent.rollout_length, cfg.steps
-print("RESULT " + json.dumps({"wall_s": wall, "steady_s": stamps[n] - stamps[k0], "loop": r["timings"].get("loop"),
-      "compilations": r["timings"].get("compilations"), "mean_return": r["summary"]["mean_return"],
-      "laws": [l.get("equation") for l in r["laws"]]}))
-"""
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def export_src(rev: str, into: Path) -> Path:
@@ -60,7 +46,7 @@ def one_run(src: Path, cfg: dict[str, Any]) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(src), "ATOM_COMPILATION_CACHE": "off"}
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run([sys.executable, "-c", _RUN, json.dumps(cfg)], env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", _GOAL_SCRIPT, json.dumps(cfg)], env=env, capture_output=True, text=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
         raise SystemExit(f"run failed ({src}):\n{done.stderr[-3000:]}")
