@@ -45,6 +45,7 @@ from atom_sdk.science.discover import prepare_trajectories, resolve_library
 from atom_sdk.science.implicit_core import (
     _DEFAULT_THRESHOLDS,
     ImplicitCandidate,
+    polish_rational,
     _explicit,
     _nmse,
     _select,
@@ -153,38 +154,6 @@ def _candidates_for_target(
     )
 
 
-def _polish(num: np.ndarray, den: np.ndarray, theta: np.ndarray, xdot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nonlinear least squares on the explicit residual ``xdot - N/D`` over the kept terms
-    (the implicit fit weights rows by ``D``; this removes that bias under noise)."""
-    from scipy.optimize import least_squares
-
-    ni, di = np.flatnonzero(num), np.flatnonzero(den)
-    fixed = di[-1]  # normalisation term stays 1
-    free_d = di[:-1]
-    th_n, th_d, th_f = theta[:, ni], theta[:, free_d], theta[:, fixed]
-
-    def resid(v: np.ndarray) -> np.ndarray:
-        d = th_f + th_d @ v[ni.size :]
-        with np.errstate(all="ignore"):
-            r = (th_n @ v[: ni.size]) / d - xdot
-        return np.where(np.isfinite(r), r, 1e6)
-
-    def jac(v: np.ndarray) -> np.ndarray:
-        d = th_f + th_d @ v[ni.size :]
-        with np.errstate(all="ignore"):
-            q = (th_n @ v[: ni.size]) / d**2
-            J = np.concatenate([th_n / d[:, None], -th_d * q[:, None]], axis=1)
-        return np.where(np.isfinite(J), J, 0.0)
-
-    v0 = np.concatenate([num[ni], den[free_d]])
-    method = "lm" if v0.size <= theta.shape[0] else "trf"
-    sol = least_squares(resid, v0, jac=jac, method=method, max_nfev=50 * (v0.size + 1))
-    n2, d2 = num.copy(), den.copy()
-    n2[ni] = sol.x[: ni.size]
-    d2[free_d] = sol.x[ni.size :]
-    return n2, d2
-
-
 def fit_implicit(
     library: Library,
     x: np.ndarray,
@@ -230,7 +199,7 @@ def fit_implicit(
         n_cands += len(cands)
         best = _select(cands, parsimony, tolerance, powers)
         if polish and not best.is_polynomial:
-            num, den = _polish(best.num, best.den, theta[train], xdot[train, i])
+            num, den = polish_rational(best.num, best.den, theta[train], xdot[train, i])
             err = _nmse(_explicit(num, den, theta[~train]), xdot[~train, i])
             if err <= best.error:
                 best = ImplicitCandidate(best.target, best.lhs, best.threshold, num, den, err)

@@ -23,7 +23,7 @@ from atom_sdk.science.library import Library, Term, _lambdify_custom
 from atom_sdk.science.sparse import stlsq
 from atom_sdk.science.theory import Equation, Theory
 
-__all__ = ["ImplicitCandidate", "implicit_candidates", "rational_theory"]
+__all__ = ["ImplicitCandidate", "implicit_candidates", "polish_rational", "rational_theory"]
 
 _DEFAULT_THRESHOLDS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 
@@ -193,6 +193,49 @@ def _select(
         return (c.n_terms, den_deg, np.count_nonzero(c.den), c.error)
 
     return min((c for c in finite if c.error <= bar), key=key)
+
+
+def polish_rational(
+    num: np.ndarray, den: np.ndarray, theta: np.ndarray, target: np.ndarray, H: Any = None,
+    support: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nonlinear least squares of the explicit law ``N/D`` over its kept terms (the denominator's
+    last kept term stays 1): ``N/D - target`` pointwise, or ``H (N/D)(z) - target`` in the weak
+    form, where ``H`` integrates the law against test functions. The implicit fit weights rows by
+    ``D``; this removes that bias under noise. ``support`` (term indices of ``N`` and ``D``;
+    default the nonzero ones) lets a start with zeros in it."""
+    from scipy.optimize import least_squares
+
+    if H is not None:  # only the sample points some test function touches
+        used = np.flatnonzero(np.asarray(H.sum(axis=0)).ravel() > 0)
+        H, theta = H[:, used], theta[used]
+    ni, di = (np.flatnonzero(num), np.flatnonzero(den)) if support is None else support
+    fixed, free_d = di[-1], di[:-1]
+    th_n, th_d, th_f = theta[:, ni], theta[:, free_d], theta[:, fixed]
+
+    def resid(v: np.ndarray) -> np.ndarray:
+        d = th_f + th_d @ v[ni.size :]
+        with np.errstate(all="ignore"):
+            law = (th_n @ v[: ni.size]) / d
+            r = (law if H is None else H @ law) - target
+        return np.where(np.isfinite(r), r, 1e6)
+
+    def jac(v: np.ndarray) -> np.ndarray:
+        d = th_f + th_d @ v[ni.size :]
+        with np.errstate(all="ignore"):
+            q = (th_n @ v[: ni.size]) / d**2
+            J = np.concatenate([th_n / d[:, None], -th_d * q[:, None]], axis=1)
+        J = np.where(np.isfinite(J), J, 0.0)
+        return J if H is None else H @ J
+
+    v0 = np.concatenate([num[ni], den[free_d]])
+    rows = theta.shape[0] if H is None else H.shape[0]
+    method = "lm" if v0.size <= rows else "trf"
+    sol = least_squares(resid, v0, jac=jac, method=method, max_nfev=50 * (v0.size + 1))
+    n2, d2 = num.copy(), den.copy()
+    n2[ni] = sol.x[: ni.size]
+    d2[free_d] = sol.x[ni.size :]
+    return n2, d2
 
 
 def _round_sig(v: float, sig: int = 4) -> sympy.Float:

@@ -43,6 +43,7 @@ from scipy import sparse
 from atom_sdk.science.implicit_core import (
     _DEFAULT_THRESHOLDS,
     ImplicitCandidate,
+    polish_rational,
     _nmse,
     _normalise,
     _select,
@@ -268,43 +269,6 @@ def weak_implicit_rows(
     )
 
 
-def _weak_polish(
-    num: np.ndarray, den: np.ndarray, theta: np.ndarray, H: sparse.csr_matrix, b: np.ndarray,
-    support: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Nonlinear least squares of ``H (N/D)(z) = b`` over the kept terms (the denominator's
-    highest-order term stays 1): the explicit law fitted to the weak derivative. ``support``
-    (term indices of ``N`` and ``D``; default the nonzero ones) lets a start with zeros in it."""
-    from scipy.optimize import least_squares
-
-    used = np.flatnonzero(np.asarray(H.sum(axis=0)).ravel() > 0)
-    H, theta = H[:, used], theta[used]
-    ni, di = (np.flatnonzero(num), np.flatnonzero(den)) if support is None else support
-    fixed, free_d = di[-1], di[:-1]
-    th_n, th_d, th_f = theta[:, ni], theta[:, free_d], theta[:, fixed]
-
-    def resid(v: np.ndarray) -> np.ndarray:
-        d = th_f + th_d @ v[ni.size :]
-        with np.errstate(all="ignore"):
-            r = H @ ((th_n @ v[: ni.size]) / d) - b
-        return np.where(np.isfinite(r), r, 1e6)
-
-    def jac(v: np.ndarray) -> np.ndarray:
-        d = th_f + th_d @ v[ni.size :]
-        with np.errstate(all="ignore"):
-            q = (th_n @ v[: ni.size]) / d**2
-            J = np.concatenate([th_n / d[:, None], -th_d * q[:, None]], axis=1)
-        return H @ np.where(np.isfinite(J), J, 0.0)
-
-    v0 = np.concatenate([num[ni], den[free_d]])
-    method = "lm" if v0.size <= H.shape[0] else "trf"
-    sol = least_squares(resid, v0, jac=jac, method=method, max_nfev=50 * (v0.size + 1))
-    n2, d2 = num.copy(), den.copy()
-    n2[ni] = sol.x[: ni.size]
-    d2[free_d] = sol.x[ni.size :]
-    return n2, d2
-
-
 def _negligible(coef: np.ndarray, theta: np.ndarray, prune: float) -> np.ndarray:
     """Kept terms whose share of the polynomial ``theta @ coef`` (RMS over the data) is under ``prune``."""
     part = np.sqrt(np.mean((theta * coef) ** 2, axis=0))
@@ -404,7 +368,7 @@ def _polish_supports(
             best_sub = min(subs, key=lambda d: d.error)
             starts.append((best_sub.num, best_sub.den))
         for n0, d0 in starts:
-            num, den = _weak_polish(n0, d0, theta, H, b, support)
+            num, den = polish_rational(n0, d0, theta, b, H, support)
             err = score(num, den)
             if err <= c.error:
                 c = ImplicitCandidate(c.target, c.lhs, c.threshold, num, den, err)
@@ -498,7 +462,7 @@ def fit_implicit_weak(
         best = _select(pool, parsimony, tolerance, powers)
         if polish and refit and not best.is_polynomial:  # the support chosen, its coefficients from every window
             w = _noise_weights(rows.H)
-            num, den = _weak_polish(best.num, best.den, theta, sparse.diags(w) @ rows.H, w * rows.b[:, i])
+            num, den = polish_rational(best.num, best.den, theta, w * rows.b[:, i], sparse.diags(w) @ rows.H)
             if np.all(np.isfinite(num)) and np.all(np.isfinite(den)):
                 best = ImplicitCandidate(best.target, best.lhs, best.threshold, num, den, best.error)
         chosen.append(best)
