@@ -136,7 +136,8 @@ def bench_integrity(ctx: typer.Context) -> None:
         output_file(a.markdown)
     report = run_integrity_benchmark(seeds=a.seeds, noise_levels=a.noise_levels, samples=a.samples,
                                      systems=a.systems, force_sparse=a.force_sparse,
-                                     null_trials=a.null_trials, stability_seeds=a.stability_seeds)
+                                     null_trials=a.null_trials, stability_seeds=a.stability_seeds,
+                                     null_backends=tuple(a.null_backends))
     write_json(a.output, report)
     if a.markdown:
         from pathlib import Path
@@ -172,9 +173,13 @@ def _print_integrity(report: dict, output: str) -> None:
         for name, r in [*null["per_kind"].items(), ("all", null)]:
             t.add_row(name, str(r["n_trials"]), str(r["n_accepted"]), f"{r['rate']:.3f}", f"{r['upper_bound']:.4f}")
         console.print(t)
+        for name, c in (null.get("fits") or {}).items():  # the bound speaks only for fits that ran
+            console.print(f"null-trial fits, {name}: {c['run']} of {c['attempted']} due ran, {c['declined']} declined"
+                          + (f" ({c['decline_reasons'][0]})" if c.get("decline_reasons") else ""))
         if not null["passed"]:
             console.print(f"[red]FAIL[/] null trial: false-discovery upper bound {null['upper_bound']:.4f} "
-                          f"> {null['limit']:.2f}")
+                          f"(limit {null['limit']:.2f}), or a backend ran under {null.get('min_fits_run', 0.9):.0%} "
+                          "of its fits")
     stab = report.get("seed_stability")
     if stab:
         for f in stab["failing"]:

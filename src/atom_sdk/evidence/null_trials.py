@@ -17,6 +17,11 @@ seed of trial ``i`` is ``i``):
   time order permuted (states and controls by the same permutation; a PDE contributes one grid
   point), so the marginal distribution is the system's but no law links a sample to the next.
 
+A trial's silence only speaks for the fits that ran: the scientist counts, per backend, the
+fits that fell due, those that reached the governor and those it declined (a window too short
+for the backend, with the reason); :func:`fit_totals` sums them, and the trial passes only when
+every backend ran at least :data:`MIN_FITS_RUN` of its fits.
+
 The false-discovery rate is ``k / n`` over all trials of both kinds, with its one-sided
 Clopper-Pearson upper bound at :data:`CONFIDENCE` (``scipy.stats.binomtest``). Pass rule: the
 upper bound is at most :data:`MAX_FALSE_DISCOVERY` (5 %). With zero acceptances the one-sided
@@ -49,14 +54,15 @@ from atom_sdk.evidence.integrity_systems import (
 )
 from atom_sdk.evidence.stats import stable_rng
 
-__all__ = ["CONFIDENCE", "MAX_FALSE_DISCOVERY", "MIN_SEED_AGREEMENT", "DEFAULT_NULL_TRIALS",
+__all__ = ["CONFIDENCE", "MAX_FALSE_DISCOVERY", "MIN_FITS_RUN", "MIN_SEED_AGREEMENT", "DEFAULT_NULL_TRIALS",
            "DEFAULT_STABILITY_SEEDS", "NULL_KINDS", "false_discovery_bound", "null_data", "run_null_trial",
-           "run_null_trials", "run_seed_stability", "trial_verdicts", "trials_for_bound"]
+           "run_null_trials", "run_seed_stability", "trial_verdicts", "trials_for_bound", "fit_totals"]
 
 CONFIDENCE = 0.95
 MAX_FALSE_DISCOVERY = 0.05
 MIN_SEED_AGREEMENT = {"low_noise": 0.95, "high_noise": 0.80, "low_noise_max": 0.03}
 DEFAULT_NULL_TRIALS = 60
+MIN_FITS_RUN = 0.9  # of each backend's fits due in the null trial, the share that must run
 DEFAULT_STABILITY_SEEDS = 10
 NULL_KINDS = ("noise", "shuffled")
 
@@ -137,6 +143,8 @@ def run_null_trial(kind: str, system_name: str, samples: int, seed: int, noise: 
     return {
         "kind": kind, "system": system_name, "noise": float(noise), "seed": int(seed), "samples": int(x.shape[0]),
         "n_fits": len(decisions), "n_accepted": len(accepted), "accepted": bool(accepted),
+        "fits": {b: dict(c) for b, c in sci.fit_counts.items()},
+        "declines": [dict(d) for d in sci.declines[:3]],
         "first_accepted": None if first is None else {
             "step": first.get("step"), "equations": [e.get("equation") for e in first.get("equations", [])],
             "reasons": first.get("reasons")},
@@ -147,8 +155,12 @@ def run_null_trial(kind: str, system_name: str, samples: int, seed: int, noise: 
 def run_null_trials(n_trials: int = DEFAULT_NULL_TRIALS, *, samples: int, systems: Sequence[str],
                     noise_levels: Sequence[float], kinds: Sequence[str] = NULL_KINDS,
                     confidence: float = CONFIDENCE, limit: float = MAX_FALSE_DISCOVERY,
-                    progress: Any = None, backends: Sequence[str] = ("sparse",)) -> dict[str, Any]:
-    """``n_trials`` null trials of each kind (trial ``i``: system ``i mod len``, seed ``i``)."""
+                    progress: Any = None, backends: Sequence[str] = ("sparse",),
+                    min_fits_run: float = MIN_FITS_RUN) -> dict[str, Any]:
+    """``n_trials`` null trials of each kind (trial ``i``: system ``i mod len``, seed ``i``).
+
+    ``passed`` needs the bound at most ``limit`` *and* every backend to have run at least
+    ``min_fits_run`` of the fits that fell due (``fits``, :func:`fit_totals`)."""
     systems, levels = list(systems), [float(v) for v in noise_levels] or [0.0]
     trials = []
     for kind in kinds:
@@ -166,8 +178,11 @@ def run_null_trials(n_trials: int = DEFAULT_NULL_TRIALS, *, samples: int, system
 
     pooled = rate(trials)
     per_kind = {kind: rate([t for t in trials if t["kind"] == kind]) for kind in kinds}
+    fits = fit_totals(trials)
+    fits_ok = _fits_verdict(fits, float(min_fits_run))[0]
     return {
         **pooled,
+        "fits": fits, "min_fits_run": float(min_fits_run),
         "confidence": confidence, "limit": limit,
         "bound_method": "one-sided Clopper-Pearson (scipy.stats.binomtest(k, n, alternative='less')"
                         ".proportion_ci(method='exact'))",
@@ -178,8 +193,51 @@ def run_null_trials(n_trials: int = DEFAULT_NULL_TRIALS, *, samples: int, system
         "accepted_trials": [{k: t[k] for k in ("kind", "system", "noise", "seed", "first_accepted")}
                             for t in trials if t["accepted"]],
         "trials": trials,
-        "passed": pooled["upper_bound"] <= limit + 1e-12,
+        "passed": pooled["upper_bound"] <= limit + 1e-12 and fits_ok,
     }
+
+
+def fit_totals(trials: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per backend, over all trials: fits ``attempted`` (due, with data), ``run`` (a candidate
+    reached the governor), ``declined``, the fraction that ran, and the commonest decline reasons.
+
+    Why: a trial's "no law accepted" only speaks for the fits that ran; a backend that declines
+    most windows would otherwise look clean by never proposing anything."""
+    out: dict[str, dict[str, Any]] = {}
+    reasons: dict[str, Counter[str]] = {}
+    for t in trials:
+        for backend, c in (t.get("fits") or {}).items():
+            agg = out.setdefault(backend, {"attempted": 0, "run": 0, "declined": 0})
+            for key in agg:
+                agg[key] += int(c.get(key, 0))
+        for d in t.get("declines") or []:
+            reasons.setdefault(d["backend"], Counter())[str(d["reason"]).split(";")[0][:120]] += 1
+    for backend, agg in out.items():
+        agg["run_fraction"] = agg["run"] / agg["attempted"] if agg["attempted"] else None
+        agg["decline_reasons"] = [r for r, _ in reasons.get(backend, Counter()).most_common(3)]
+    return out
+
+
+def _fits_verdict(fits: Any, min_run: float) -> tuple[bool, str, float | None]:
+    """Whether the fits behind the null trial ran: ``(ok, detail, lowest run fraction)``. A
+    backend that ran under ``min_run`` of its attempted fits fails the check (its silence is
+    not evidence); a report without the counts (older than them) is said so, not judged."""
+    if not isinstance(fits, Mapping) or not fits:
+        return True, "fits run per backend not recorded (report older than the count)", None
+    parts, bad, low = [], [], 1.0
+    for backend, c in fits.items():
+        att, run = int(c.get("attempted", 0)), int(c.get("run", 0))
+        frac = run / att if att else 0.0
+        low = min(low, frac)
+        parts.append(f"{backend} {run}/{att}")
+        if frac < min_run - 1e-12:
+            reasons = c.get("decline_reasons") or []
+            bad.append(f"{backend} ran {frac:.0%} of its fits (needs >= {min_run:.0%}"
+                       + (f"; declined: {reasons[0]}" if reasons else "") + ")")
+    text = "fits that ran (of those due): " + ", ".join(parts)
+    if bad:
+        return False, f"{text}; the bound speaks only for fits that ran: {'; '.join(bad)}", low
+    return True, text, low
 
 
 # --------------------------------------------------------------------------- seed stability
@@ -259,8 +317,12 @@ def trial_verdicts(report: Mapping[str, Any], thresholds: Mapping[str, Any], *,
         detail = (f"{what} <= {limit:.2f}" if ok else
                   f"{what} > {limit:.2f}: the scientist accepts laws on data that hold none" if n >= need else
                   f"{what} > {limit:.2f}: {n} trials cannot bound it by {limit:.0%} (needs >= {need})")
-        out.append(("null trial", ok, detail, {"null_false_discoveries": k, "null_trials": n,
-                                               "null_false_discovery_upper": bound}))
+        measures: dict[str, Any] = {"null_false_discoveries": k, "null_trials": n, "null_false_discovery_upper": bound}
+        fits_ok, fits_detail, low = _fits_verdict(null.get("fits"), float(thresholds.get("null_fits_run_min",
+                                                                                         MIN_FITS_RUN)))
+        if low is not None:
+            measures["null_fits_run_fraction_min"] = low
+        out.append(("null trial", ok and fits_ok, f"{detail}; {fits_detail}", measures))
     stab = report.get("seed_stability")
     if not isinstance(stab, Mapping) or not isinstance(stab.get("rows"), list) or not stab["rows"]:
         if required:

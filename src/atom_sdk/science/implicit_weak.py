@@ -22,8 +22,9 @@ of ``L`` sampling intervals, so that no derivative of the data is ever taken:
 
 The candidate search is SINDy-PI's (every column as left-hand side, STLSQ over a threshold sweep)
 plus the exhaustive Sanathanan-Koerner supports (:mod:`~atom_sdk.science.implicit_core`), run
-once per test-function support ``L`` (by default an eighth, a quarter and a third of a
-trajectory: the best ``L`` depends on the noise). Every candidate's support is polished by
+once per test-function support ``L`` (by default a quarter, a half and all of the width that the
+data's spectral corner calls for, :mod:`~atom_sdk.science.weak_windows`, with strides and supports
+reduced until the library's rows exist: the best ``L`` depends on the noise). Every candidate's support is polished by
 nonlinear least squares on the weak *explicit* residual ``int phi N/D dt - int phi xdot dt``,
 and scored by that residual on held-out windows of one common support, in blocks that no fitting
 window touches; the simplest law within ``parsimony`` of the best is chosen, over all ``L``.
@@ -52,6 +53,15 @@ from atom_sdk.science.implicit_core import (
 )
 from atom_sdk.science.library import Library, _lambdify_custom
 from atom_sdk.science.theory import Theory
+from atom_sdk.science.weak_windows import (
+    MIN_SUPPORT,
+    WeakWindowPlan,
+    corner_frequencies,
+    eval_starts,
+    fit_starts,
+    layout,
+    plan_weak_windows,
+)
 
 __all__ = ["WeakImplicitRows", "weak_implicit_rows", "fit_implicit_weak", "fit_implicit_trajectories", "default_weak_windows"]
 
@@ -76,6 +86,7 @@ class WeakImplicitRows:
     group: np.ndarray
     windows: tuple[int, ...]
     eval_window: int
+    plan: WeakWindowPlan | None = None
 
     @property
     def test(self) -> np.ndarray:
@@ -87,11 +98,9 @@ class WeakImplicitRows:
 
 
 def default_weak_windows(n_samples: int) -> tuple[tuple[int, ...], int]:
-    """Test-function supports (in intervals) compared when none are given, and the held-out
-    support: an eighth, a quarter and a third of the median trajectory (at least 8), scored on
-    a quarter (shorter trajectories contribute the windows they can hold). Why several: the best support depends on the noise (a wide one averages more of
-    it, a narrow one leaves more windows to fit); the held-out score, on a common support,
-    chooses among the laws each one gives."""
+    """The older fixed supports (kept for callers that pass them explicitly): an eighth, a
+    quarter and a third of a trajectory of ``n_samples`` (at least 8), held out on a quarter.
+    The default is now :func:`~atom_sdk.science.weak_windows.plan_weak_windows` (spectral corner)."""
     m = n_samples - 1
     grid = tuple(sorted({int(max(8, min(m, v))) for v in (m // 8, m // 4, m // 3)}))
     return grid, int(max(8, min(m, m // 4)))
@@ -169,34 +178,41 @@ def weak_implicit_rows(
     eval_window: int | None = None,
     order: int = 4,
     holdout_every: int = 4,
+    plan: WeakWindowPlan | None = None,
 ) -> WeakImplicitRows:
     """Weak implicit rows of trajectories ``xs[k] (n_k, n)`` at times ``ts[k]`` with controls
     ``us[k] (n_k, m)`` (``u[j]`` held on ``[t[j], t[j+1])``; it may change at every sample).
 
-    ``windows`` are the test functions' supports in intervals for fitting (one or several;
-    default :func:`default_weak_windows` of the median length, capped at ``1 / (2 p + 2)`` of all
-    intervals for ``p`` library terms, the held-out one at ``1 / (4 holdout_every)``), ``eval_window`` that of the held-out rows, ``order``
-    the test function's exponent. Each trajectory's intervals are cut into blocks of
+    ``windows`` are the test functions' supports in intervals for fitting (one or several),
+    ``eval_window`` that of the held-out rows (default the median of ``windows``), ``order`` the
+    test function's exponent. Each trajectory's intervals are cut into blocks of
     ``2 eval_window``; every ``holdout_every``-th block (counted over all trajectories) is held
-    out, and fitting windows (stride ``L // 4``) lie wholly outside the held-out blocks.
+    out, and fitting windows (stride ``L // 4``) lie wholly outside the held-out blocks. Without
+    ``windows``, the supports, strides and blocks are ``plan`` (default
+    :func:`~atom_sdk.science.weak_windows.plan_weak_windows`: widths from the data's spectral
+    corner, strides and supports reduced until the library's ``2 p + 2`` rows exist), which the
+    rows keep.
     """
     if order < 1:
         raise ValueError("the test function order must be >= 1 (phi must vanish at the window ends)")
     lengths = [np.asarray(x).shape[0] for x in xs]
-    grid, L_eval = default_weak_windows(int(np.median(lengths)))
-    if windows is None:  # few long trajectories: keep enough windows to fit and to hold out
-        total = sum(max(n_k - 1, 0) for n_k in lengths)
-        cap = max(8, total // (2 * library.n_terms + 2))
-        grid = tuple(sorted({min(L, cap) for L in grid}))
-        L_eval = min(L_eval, max(8, total // (4 * int(holdout_every))))
+    if windows is None and plan is None:
+        plan = plan_weak_windows(lengths, library.n_terms, corner_frequencies(xs), order, holdout_every)
+        if plan is None:
+            raise ValueError(
+                f"too few weak windows: trajectories of {sorted(lengths)} samples hold fewer than "
+                f"{2 * library.n_terms + 2} fitting rows for {library.n_terms} library terms at any support >= "
+                f"{MIN_SUPPORT}; collect longer trajectories or use a smaller library")
+    if plan is not None and windows is None:
+        grid, strides, L_eval = plan.windows, plan.stride, plan.eval_window
+        e_stride, block, holdout_every = plan.eval_stride, plan.block, plan.holdout_every
     else:
         grid = tuple(sorted({int(w) for w in np.atleast_1d(windows)}))
-    if eval_window is not None:
-        L_eval = int(eval_window)
-    elif windows is not None:
-        L_eval = int(np.median(grid))
-    if min(grid + (L_eval,)) < 4:
-        raise ValueError(f"weak windows {grid} (held-out {L_eval}) are too short; use at least 4 intervals")
+        L_eval = int(np.median(grid)) if eval_window is None else int(eval_window)
+        strides = tuple(max(1, L // 4) for L in grid)
+        e_stride, block, plan = max(1, L_eval // 4), 2 * L_eval, None
+    if min(grid + (L_eval,)) < MIN_SUPPORT:
+        raise ValueError(f"weak windows {grid} (held-out {L_eval}) are too short; use at least {MIN_SUPPORT} intervals")
     n = library.n_vars
     prims = [_antiderivatives(library, i) for i in range(n)]
     A_rows, B_rows, b_rows, Z, G = [], [], [], [], []
@@ -221,24 +237,18 @@ def weak_implicit_rows(
         for i in range(n):
             for j, prim in enumerate(prims[i]):
                 prods[:, i, j] = (prim(z1) - prim(z0)) / dts if prim is not None else theta[:, j] * slopes[:, i]
-        blk = np.arange(m_int) // (2 * L_eval) + block0
-        block0 = int(blk[-1]) + 1
-        held = blk % int(holdout_every) == 0
+        held = layout(m_int, block, block0, holdout_every)
+        block0 += (m_int - 1) // block + 1
         parts, groups = [], []
-        for lo in np.flatnonzero(np.diff(np.concatenate([[0], held.astype(int)])) == 1):  # held-out runs
-            hi = lo + int(np.argmin(held[lo:])) if not held[lo:].all() else m_int
-            if hi - lo >= L_eval:
-                starts = np.arange(lo, hi - L_eval + 1, max(1, L_eval // 4))
-                parts.append(_window_rows(t, L_eval, order, starts, m_int))
-                groups.append(np.full(len(starts), -1))
-        for gi, L in enumerate(grid):
-            if L > m_int:
-                continue
-            starts = np.arange(0, m_int - L + 1, max(1, L // 4))
-            clean = np.array([not held[s0 : s0 + L].any() for s0 in starts], dtype=bool)
-            if clean.any():
-                parts.append(_window_rows(t, L, order, starts[clean], m_int))
-                groups.append(np.full(int(clean.sum()), gi))
+        starts = eval_starts(held, L_eval, e_stride)
+        if starts.size:
+            parts.append(_window_rows(t, L_eval, order, starts, m_int))
+            groups.append(np.full(starts.size, -1))
+        for gi, (L, stride) in enumerate(zip(grid, strides)):
+            starts = fit_starts(held, L, stride)
+            if starts.size:
+                parts.append(_window_rows(t, L, order, starts, m_int))
+                groups.append(np.full(starts.size, gi))
         if not parts:
             continue
         H = sparse.vstack(parts, format="csr")
@@ -266,6 +276,7 @@ def weak_implicit_rows(
         group=group,
         windows=grid,
         eval_window=L_eval,
+        plan=plan,
     )
 
 
@@ -469,7 +480,20 @@ def fit_implicit_weak(
     meta = dict(metadata or {})
     meta.update(candidates=n_cands, heldout_nmse=[c.error for c in chosen], derivative="weak",
                 weak_windows=list(rows.windows), weak_eval_window=rows.eval_window)
+    if rows.plan is not None:
+        meta.update(rows.plan.as_metadata())
     return rational_theory(library, chosen, rows.z, rows.b, meta, weights=rows.H)
+
+
+def _smaller_library(library: Library) -> Library | None:
+    """The same library one polynomial degree lower (``None`` when it has no degree to lose:
+    degree 1, no polynomial part, or custom terms whose count would not change)."""
+    if library.degree is None or library.degree <= 1 or library.custom_terms:
+        return None
+    return Library(library.variable_names, library.control_names, degree=int(library.degree) - 1,
+                   include_bias=library.include_bias, include_interaction=library.include_interaction,
+                   include_trig=library.include_trig, n_frequencies=library.n_frequencies,
+                   trig_inputs=library.trig_inputs)
 
 
 def fit_implicit_trajectories(
@@ -480,12 +504,36 @@ def fit_implicit_trajectories(
     *,
     windows: int | tuple[int, ...] | None = None,
     order: int = 4,
+    shrink_library: bool = True,
     metadata: dict[str, Any] | None = None,
     **options: Any,
 ) -> Theory:
     """:func:`weak_implicit_rows` then :func:`fit_implicit_weak`: a rational law from raw
-    trajectories (what an online scientist's episode pieces are); ``options`` go to the fit."""
-    rows = weak_implicit_rows(library, xs, ts, us, windows=windows, order=order)
+    trajectories (what an online scientist's episode pieces are); ``options`` go to the fit.
+
+    Without ``windows`` the supports follow :func:`~atom_sdk.science.weak_windows.plan_weak_windows`;
+    when even its shortest supports leave too few rows for the library's ``2 p`` implicit
+    unknowns and ``shrink_library``, the polynomial degree is lowered until they suffice (a short
+    record identifies only a smaller law); ``metadata`` then records ``weak_library_degree`` and
+    ``weak_library_reduced_from``. Raises ``ValueError`` (the fit is declined) when no degree >= 1 fits."""
+    lengths = [np.asarray(x).shape[0] for x in xs]
+    lib, plan = library, None
+    if windows is None:
+        f_star = corner_frequencies(xs)
+        while True:
+            plan = plan_weak_windows(lengths, lib.n_terms, f_star, order)
+            smaller = None if plan is not None or not shrink_library else _smaller_library(lib)
+            if smaller is None:
+                break
+            lib = smaller
+        if plan is None:
+            raise ValueError(
+                f"too few weak windows: trajectories of {sorted(lengths)} samples hold fewer than "
+                f"{2 * lib.n_terms + 2} fitting rows for the {lib.n_terms}-term library (degree {lib.degree}) at any "
+                f"support >= {MIN_SUPPORT}; collect longer trajectories or use a smaller library")
+    rows = weak_implicit_rows(lib, xs, ts, us, windows=windows, order=order, plan=plan)
     meta = dict(metadata or {})
     meta.setdefault("n_rows", rows.n_rows)
-    return fit_implicit_weak(library, rows, metadata=meta, **options)
+    if lib is not library:
+        meta.update(weak_library_degree=lib.degree, weak_library_reduced_from=library.degree)
+    return fit_implicit_weak(lib, rows, metadata=meta, **options)

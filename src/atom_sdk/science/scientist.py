@@ -175,6 +175,11 @@ class Scientist:
             alpha=float(c["conformal_alpha"]), gamma=float(c["aci_gamma"]), window=self._window, dim=self.n_vars
         )
         self.last_fit_seconds: float | None = None
+        #: per backend, fits ``attempted`` (due, with data), ``run`` (a candidate reached the
+        #: governor) and ``declined`` (the window could not be fitted); diagnostics, not state
+        self.fit_counts: dict[str, dict[str, int]] = {b: {"attempted": 0, "run": 0, "declined": 0}
+                                                      for b in self.backends}
+        self.declines: list[dict[str, Any]] = []  # the first 20 declines: step, backend, reason
         self._trust_threshold = float(c["trust_gate_threshold"])
 
     # ------------------------------------------------------------------ properties
@@ -264,13 +269,13 @@ class Scientist:
         x_ho, u_ho = x[n_train - 1 :], u[n_train - 1 :]
         valid_ho = seg[n_train:] == seg[n_train - 1 : -1]  # held-out intervals inside one episode
         if valid_ho.sum() < 4:
-            return []
+            return self._decline_all(step, "fewer than 4 held-out intervals")
         systems = self._segment_systems(x[:n_train], u[:n_train], seg[:n_train])
         if not systems:
-            return []
+            return self._decline_all(step, "no episode piece long enough for the derivative filter")
         system = RegressionSystem.concatenate(systems)
         if system.n_rows < self.library.n_terms + 2:
-            return []
+            return self._decline_all(step, f"{system.n_rows} regression rows for {self.library.n_terms} terms")
         candidates = self._candidates(system, int(step), n_train, x[:n_train], u[:n_train], seg[:n_train])
         fit_info = {
             "n_train": n_train,
@@ -298,6 +303,18 @@ class Scientist:
             self._last_residual = np.zeros(self.n_vars)
         self.last_fit_seconds = time.perf_counter() - t0
         return decisions
+
+    def _count(self, backend: str, outcome: str, step: int, reason: str = "") -> None:
+        counts = self.fit_counts.setdefault(backend, {"attempted": 0, "run": 0, "declined": 0})
+        counts["attempted"] += 1
+        counts[outcome] += 1
+        if outcome == "declined" and len(self.declines) < 20:
+            self.declines.append({"step": int(step), "backend": backend, "reason": reason})
+
+    def _decline_all(self, step: int, reason: str) -> list[dict[str, Any]]:
+        for backend in self.backends:
+            self._count(backend, "declined", step, reason)
+        return []
 
     def _fit_due(self, step: int) -> bool:
         c = self._cfg
@@ -335,12 +352,15 @@ class Scientist:
         for backend in self.backends:
             if backend == "sparse":
                 out.append((backend, self._fit(system, step, n_train)))
+                self._count(backend, "run", step)
                 continue
             try:
                 theory = self._fit_pointwise(backend, step, n_train, x, u, seg)
-            except ValueError:
+            except ValueError as exc:
+                self._count(backend, "declined", step, str(exc))
                 continue
             out.append((backend, theory))
+            self._count(backend, "run", step)
         return out
 
     def _fit_pointwise(
