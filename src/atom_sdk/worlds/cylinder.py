@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from gymnasium import spaces
 from atom_sdk.errors import WorldParameterError
-from atom_sdk.worlds import bodies, lbm
+from atom_sdk.worlds import bodies, lbm, lbm_channel_fused
 from atom_sdk.worlds.channel_geometry import (ST_DIAMETER, ST_HEIGHT, Geometry, build_geometry, default_cylinder,
                                               make_body)
 from atom_sdk.worlds.lbm_validation import harmonic_extrema, strouhal_from_signal
@@ -82,6 +82,10 @@ class CylinderParams(WorldParams):
     body_mask: list[str] | None = param(
         None, unit=NOT_A_QUANTITY, description="mask body: ny strings of nx characters, top row first, "
         "'#' solid, '.' fluid (half-way walls)")
+    kernel: Literal["auto", "reference", "native"] = param(
+        "auto", unit=NOT_A_QUANTITY, description="lattice update: 'native' (one fused C++ call per update on the "
+        "CPU, TRT or BGK, float32), 'reference' (pure JAX), 'auto' (native where it applies); same result to "
+        "float32 round-off")
 
 
 #: unit and meaning of each diagnostic (coefficients C = 2 F / (rho_0 U² D); lattice units otherwise)
@@ -233,7 +237,7 @@ class CylinderWorld(World):
         bound = np.float32(p.max_jet_flux)
         self.action_space = spaces.Box(-bound, bound, shape=(1,), dtype=np.float32)
         return make_dynamics(self.geometry, self.tau, p.collision, p.u_inlet, p.substeps, p.drag_offset,
-                             p.perturbation, self.dtype)
+                             p.perturbation, self.dtype, p.kernel)
 
     @classmethod
     def validation_cases(cls) -> list[ValidationCase]:
@@ -267,15 +271,20 @@ def collide_bulk_damped(f: jax.Array, tau: float, bulk_rate: float) -> jax.Array
     return f - jnp.einsum("ij,j...->i...", k, f - feq)
 
 
-def make_substep(geo: Geometry, tau: float, kind: str, dtype: Any, bulk_rate: float | None = None):
+def make_substep(geo: Geometry, tau: float, kind: str, dtype: Any, bulk_rate: float | None = None,
+                 kernel: str = "auto"):
     """One lattice update of the channel: collide, stream, body/wall/outlet/inlet patches.
 
     ``bulk_rate`` (with ``kind="mrt"`` only) sets MRT's bulk relaxation rate (see
-    :func:`collide_bulk_damped`); None keeps the kernel's own collision.
+    :func:`collide_bulk_damped`); None keeps the kernel's own collision. ``kernel`` (see
+    :mod:`atom_sdk.worlds.lbm_channel_fused`): "native" runs the whole update in one fused C++ call
+    (TRT/BGK, float32, CPU), "reference" the pure-JAX update below, "auto" native where it applies.
     """
     inlet = jnp.asarray(geo.inlet_ux, dtype)
     if bulk_rate is not None and (kind != "mrt" or not 0.0 < bulk_rate < 2.0):
         raise ValueError(f"bulk_rate needs collision='mrt' and 0 < bulk_rate < 2 (got {kind!r}, {bulk_rate})")
+    if lbm_channel_fused.resolve_kernel(kernel, kind, dtype, bulk_rate, geo.links, geo.nx) == "native":
+        return lbm_channel_fused.make_fused_substep(geo.links, geo.inlet_ux, geo.nx, tau, kind, dtype)
 
     def substep(f: jax.Array, amplitude: jax.Array, inlet_scale: jax.Array | None = None):
         """``inlet_scale`` (default 1) multiplies the inlet profile, for a smooth start."""
@@ -291,9 +300,12 @@ def make_substep(geo: Geometry, tau: float, kind: str, dtype: Any, bulk_rate: fl
 
 
 def make_dynamics(geo: Geometry, tau: float, kind: str, u_mean: float, substeps: int, drag_offset: float,
-                  perturbation: float, dtype: Any) -> Dynamics:
+                  perturbation: float, dtype: Any, kernel: str = "auto") -> Dynamics:
     """The world's pure (init, step, observe, fields, diagnostics) functions."""
-    substep = make_substep(geo, tau, kind, dtype)
+    substep = make_substep(geo, tau, kind, dtype, kernel=kernel)
+    # the native update cannot write its input: two updates per loop body let XLA ping-pong two
+    # buffers instead of copying the state into the loop carry after every update
+    unroll = 2 if lbm_channel_fused.resolve_kernel(kernel, kind, dtype, None, geo.links, geo.nx) == "native" else 1
     norm = 2.0 / (u_mean**2 * 2 * geo.radius)
     fluid = jnp.asarray(~geo.solid)
     probes = jnp.asarray(geo.probes)
@@ -317,7 +329,8 @@ def make_dynamics(geo: Geometry, tau: float, kind: str, u_mean: float, substeps:
             f, fx, fy, inj = substep(f, amp)
             return f, sfx + fx, sfy + fy, fx, fy, inj
 
-        f, sfx, sfy, fx, fy, inj = jax.lax.fori_loop(0, substeps, body, (state.f, zero, zero, zero, zero, zero))
+        f, sfx, sfy, fx, fy, inj = jax.lax.fori_loop(0, substeps, body, (state.f, zero, zero, zero, zero, zero),
+                                                     unroll=unroll)
         cd_mean, cl_mean = norm * sfx / substeps, norm * sfy / substeps
         new = CylinderState(f, state.step + substeps, norm * fx, norm * fy, cd_mean, cl_mean, target, inj)
         reward = -(cd_mean - drag_offset) - 0.2 * jnp.abs(cl_mean)

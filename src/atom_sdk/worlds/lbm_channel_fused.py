@@ -1,0 +1,124 @@
+"""The ``lbm2d:cylinder`` channel update on the native CPU kernel: which update runs, and why this design.
+
+One update of the reference (``cylinder.make_substep``) is ``post = collide(f)``,
+``out = stream_periodic(post)`` and four patches: interpolated bounce-back of the body (with the
+momentum-exchange force and the jets' mass source), wall bounce-back on rows 0 and ny-1, the
+density-anchored extrapolated outlet and the Zou-He inlet. The patches read ``post`` only on the
+body's links and the two wall rows, so the bulk is exactly the periodic D2Q9 single pass of
+:mod:`atom_sdk.worlds.lbm_native` (one update per sweep: the boundaries act after every update).
+
+Design, chosen by measurement (440 x 82, TRT, float32, 200 updates in one jitted loop, work per
+process CPU-second, 2-core EPYC shared with other jobs at load 6-8; reference 35-44 MLUPS/CPU-s):
+
+* native bulk call + the patches in XLA, the few post values recomputed in JAX from ``f`` on the
+  window and the two rows (collision is local): 76 MLUPS/CPU-s. XLA interleaved slice reads with
+  slice writes on the state and copied it four times per update; composing every patch on small
+  arrays first and writing them back afterwards left one copy and about 47 small XLA operations
+  per update (each a dispatched thunk on XLA:CPU): 145 MLUPS/CPU-s.
+* the same single pass and all four patches in **one** C++ call (:mod:`lbm_channel_native`; post
+  values recomputed on the links and rows with the bulk's own folded TRT): 317-333 MLUPS/CPU-s,
+  8-9x the reference; the bulk pass alone runs about 440 in this loop. Kept.
+* The call cannot write its input, so a loop of single updates copies the state into the loop
+  carry every update (the bulk alone: 238 against 413 MLUPS/CPU-s); ``make_dynamics`` unrolls
+  its loop by 2, which lets XLA ping-pong two buffers.
+
+Exactness: the patches follow the reference's formulas in its order, so the fused update differs
+from the reference only by the bulk's regrouped TRT (fused multiply-adds) and the force sums
+(accumulated in double): float32 round-off, checked in ``tests/test_channel_fused.py``.
+
+Where it applies: TRT or BGK, float32, the CPU, a C++ compiler, and a body whose link window
+misses columns 0, nx-2 and nx-1 (the world's geometry checks keep five diameters behind it). MRT
+(also the bulk-damped MRT of the Schäfer-Turek case), float64, an accelerator or no compiler run
+the reference: ``kernel="auto"`` picks it silently, ``kernel="native"`` refuses with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Literal
+
+import jax
+import jax.numpy as jnp
+
+from atom_sdk.errors import WorldParameterError
+from atom_sdk.worlds import lbm, lbm_channel_native
+from atom_sdk.worlds.lbm_fused import relaxation_rates
+
+Kernel = Literal["auto", "reference", "native"]
+KERNELS = ("auto", "reference", "native")
+Substep = Callable[..., tuple[jax.Array, jax.Array, jax.Array, jax.Array]]
+
+
+def window_blocker(links: lbm.BodyLinks, nx: int) -> str | None:
+    """The kernel patches the body before the outlet and inlet read columns nx-2 and 0: the window must miss them."""
+    x0 = links.origin[0]
+    wx = links.solid.shape[0]
+    if x0 < 1 or x0 + wx > nx - 2:
+        return (f"the body's link window (x {x0}..{x0 + wx - 1}) must leave columns 0, nx-2 and nx-1 (nx = {nx}) "
+                "free; move the body away from the inlet and outlet")
+    return None
+
+
+def native_blocker(kind: str, dtype: Any, bulk_rate: float | None = None, links: lbm.BodyLinks | None = None,
+                   nx: int | None = None) -> str | None:
+    """Why the native channel update cannot run here (None when it can).
+
+    ``bulk_rate`` comes only with MRT (``cylinder.make_substep`` checks), which has no native kernel.
+    """
+    if kind not in ("bgk", "trt"):
+        return f"the native channel kernel implements collision 'trt' or 'bgk', not {kind!r}"
+    if jnp.dtype(dtype) != jnp.float32:
+        return f"the native channel kernel is float32 only, not {jnp.dtype(dtype).name}"
+    if jax.default_backend() != "cpu":
+        return f"the native kernel runs on the CPU only (default backend {jax.default_backend()!r})"
+    if links is not None and nx is not None:
+        reason = window_blocker(links, nx)
+        if reason is not None:
+            return reason
+    if not lbm_channel_native.available():
+        return "the native channel kernel did not build here (no C++ compiler on PATH or $CXX)"
+    return None
+
+
+def resolve_kernel(kernel: str, kind: str, dtype: Any, bulk_rate: float | None = None,
+                   links: lbm.BodyLinks | None = None, nx: int | None = None) -> str:
+    """``"native"`` or ``"reference"``: what ``kernel`` runs for this collision, dtype, body and machine.
+
+    ``"auto"`` is native wherever it applies; ``"native"`` where it cannot raises
+    :class:`WorldParameterError` saying why and what to change.
+    """
+    if kernel not in KERNELS:
+        raise WorldParameterError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    if kernel == "reference":
+        return "reference"
+    reason = native_blocker(kind, dtype, bulk_rate, links, nx)
+    if reason is None:
+        return "native"
+    if kernel == "native":
+        raise WorldParameterError(f"kernel='native' cannot run: {reason}; use kernel='auto' (falls back to the "
+                                  "pure-JAX reference) or 'reference', or collision='trt' with dtype float32")
+    return "reference"
+
+
+def make_fused_substep(links: lbm.BodyLinks, inlet_ux: Any, nx: int, tau: float, kind: str, dtype: Any,
+                       threads: int | None = None) -> Substep:
+    """One channel update (same signature and outputs as ``cylinder.make_substep``'s) in one native call.
+
+    Callers looping over it should unroll by 2 (``fori_loop(..., unroll=2)``): the kernel cannot
+    write its input, so in a one-update loop body XLA copies the new state into the loop carry.
+    Raises :class:`WorldParameterError` where the native kernel cannot run (see :func:`native_blocker`).
+    """
+    reason = native_blocker(kind, dtype, links=links, nx=nx)
+    if reason is not None:
+        raise WorldParameterError(f"the fused channel update cannot run: {reason}")
+    om_p, om_m = relaxation_rates(tau, kind)
+    inlet = jnp.asarray(inlet_ux, jnp.float32)
+    table, solid = lbm_channel_native.link_table(links)
+
+    def substep(f: jax.Array, amplitude: jax.Array, inlet_scale: jax.Array | None = None):
+        """``inlet_scale`` (default 1) multiplies the inlet profile, for a smooth start."""
+        ux = inlet if inlet_scale is None else inlet * inlet_scale
+        out, forces = lbm_channel_native.channel_update(f, ux, amplitude, table, solid, links.origin, om_p, om_m,
+                                                        threads=threads)
+        return out, forces[0], forces[1], forces[2]
+
+    return substep
