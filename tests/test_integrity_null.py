@@ -65,6 +65,39 @@ def test_null_trial_with_the_rational_backend_reviews_its_candidates_too(monkeyp
                            backends=("sparse", "implicit"))
     assert seen == [("sparse", "implicit")] and r["settings"]["backends"] == ["sparse", "implicit"]
     assert r["n_trials"] == 1 and r["trials"][0]["n_fits"] > 0 and r["n_accepted"] == 0
+    # 96 samples: fits at steps 31..95, training windows of 24-72 samples; every implicit fit
+    # runs (the weak supports and, below 48 samples, the library degree shrink to the rows);
+    # before the spectral/length rule 3 of these 5 were declined as "too few weak windows"
+    fits = r["fits"]
+    assert fits["sparse"] == {"attempted": 5, "run": 5, "declined": 0, "run_fraction": 1.0, "decline_reasons": []}
+    assert fits["implicit"]["attempted"] == 5 and fits["implicit"]["run"] == 5 and fits["implicit"]["declined"] == 0
+    assert r["trials"][0]["fits"]["implicit"]["run"] == 5 and r["min_fits_run"] == nt.MIN_FITS_RUN
+
+
+def test_null_verdict_speaks_only_for_fits_that_ran():
+    from atom_sdk.evidence.integrity import THRESHOLDS, markdown_tables
+
+    fits = {"sparse": {"attempted": 660, "run": 660, "declined": 0, "run_fraction": 1.0, "decline_reasons": []},
+            "implicit": {"attempted": 660, "run": 360, "declined": 300, "run_fraction": 360 / 660,
+                         "decline_reasons": ["too few weak windows"]}}
+    null = {"n_trials": 120, "n_accepted": 0, "fits": fits}
+    (name, ok, detail, measures), = nt.trial_verdicts({"null_trial": null}, THRESHOLDS, required=False)
+    assert name == "null trial" and not ok                     # the bound alone (0/120: 2.5 %) would pass
+    assert "implicit 360/660" in detail and "the bound speaks only for fits that ran" in detail
+    assert "too few weak windows" in detail and measures["null_fits_run_fraction_min"] == pytest.approx(360 / 660)
+    fits["implicit"].update(run=650, declined=10, run_fraction=650 / 660)
+    (_, ok, detail, _), = nt.trial_verdicts({"null_trial": null}, THRESHOLDS, required=False)
+    assert ok and "fits that ran (of those due): sparse 660/660, implicit 650/660" in detail
+    (_, ok, detail, measures), = nt.trial_verdicts({"null_trial": {"n_trials": 120, "n_accepted": 0}}, THRESHOLDS,
+                                                   required=False)
+    assert ok and "not recorded" in detail and "null_fits_run_fraction_min" not in measures
+    report = {"comparison": [], "null_trial": {**null, "confidence": 0.95, "limit": 0.05, "rate": 0.0,
+                                               "upper_bound": nt.false_discovery_bound(0, 120), "passed": False,
+                                               "min_fits_run": 0.9, "per_kind": {}}}
+    fits["implicit"].update(run=360, declined=300, run_fraction=360 / 660)
+    md = markdown_tables(report)
+    assert "| implicit | 660 | 360 | 300 | 0.55 | too few weak windows |" in md
+    assert "FAIL: upper bound 0.0247 <= 0.05, but a backend ran under 90% of its fits" in md
 
 
 def test_seed_stability_small_budget():
