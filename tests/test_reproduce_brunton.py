@@ -12,7 +12,8 @@ import pytest
 from scipy.integrate import solve_ivp
 
 from atom_sdk.reproduce import REPRODUCTIONS
-from atom_sdk.reproduce.brunton2016 import MEAN_FIELD, analyse, crossing_time, frequency, support_check
+from atom_sdk.reproduce.brunton2016 import (BUDGETS, MEAN_FIELD, UNCONFINED, _slip_walls, analyse, crossing_time,
+                                            frequency, support_check, wake_world, williamson_strouhal)
 
 MU, OMEGA, A, LAM = 0.1, 1.0, -0.1, 1.0
 X = np.arange(64) * 2 * np.pi / 64
@@ -91,6 +92,60 @@ def test_registered_with_both_budgets_and_verdict_ranges() -> None:
     ranges = {p.quantity: (p.low, p.high) for p in repro.published}
     assert ranges["limit-cycle frequency error"] == (-2.0, 2.0)
     assert ranges["limit-cycle amplitude error"] == (-5.0, 5.0)
+
+
+def test_slip_walls_reflect_specularly() -> None:
+    """A population leaving through the bottom wall down-left comes back up-left, one cell on (and the
+    top wall likewise); the half-way no-slip wall would send it back the way it came."""
+    import jax.numpy as jnp
+
+    post = np.zeros((9, 6, 4))
+    post[7, 3, 0] = 1.0  # (-1, -1) at the bottom row
+    post[5, 2, 3] = 2.0  # (+1, +1) at the top row
+    out = np.asarray(_slip_walls(jnp.zeros((9, 6, 4)), jnp.asarray(post)))
+    assert out[6, 2, 0] == 1.0 and out[8, 3, 3] == 2.0  # (-1, +1) at x - 1; (+1, -1) at x + 1
+    assert out.sum() == 3.0  # nothing else is written
+
+
+def test_slip_walls_keep_a_uniform_stream_uniform() -> None:
+    """Free-slip walls grow no boundary layer: a uniform stream in a periodic channel stays uniform and
+    keeps its mass, while no-slip walls slow the rows next to them (the test can tell them apart)."""
+    import jax
+    import jax.numpy as jnp
+
+    from atom_sdk.worlds import lbm
+
+    ux0 = 0.05
+    with jax.enable_x64(True):
+        f0 = lbm.equilibrium(jnp.ones((16, 8)), jnp.full((16, 8), ux0), jnp.zeros((16, 8)))
+        for walls, expect_uniform in ((_slip_walls, True), (lbm.bounce_back_walls, False)):
+            f = f0
+            for _ in range(200):
+                post = lbm.collide(f, 0.6, "trt")
+                f = walls(lbm.stream_periodic(post), post)
+            rho, ux, uy = (np.asarray(q) for q in lbm.macroscopic(f))
+            assert rho.dtype == np.float64 and rho.sum() == pytest.approx(16 * 8, rel=1e-12)
+            if expect_uniform:
+                assert np.abs(ux - ux0).max() < 1e-12 and np.abs(uy).max() < 1e-12
+            else:
+                assert ux[:, 0].mean() < 0.8 * ux[:, 4].mean()
+
+
+def test_low_blockage_domain_is_what_the_budgets_say() -> None:
+    world, walls, wake_height = wake_world(8, 0.08, UNCONFINED)
+    geo = world.geometry
+    assert geo.solid.shape == (240, 128) and 2 * geo.radius == 8.0
+    assert geo.cy == pytest.approx((128 - 1) / 2)  # on the centre line: shedding grows from round-off
+    assert geo.cx == 80.0 and walls == "free_slip" and wake_height == 6.0
+    assert np.all(geo.inlet_ux == 0.08)  # uniform inflow
+    assert world.tau == pytest.approx(0.5 + 3 * 0.08 * 8 / 100)  # Re = U D / nu = 100
+    assert all(b["domain"]["walls"] == "free_slip" for b in BUDGETS.values())
+    with pytest.raises(ValueError, match="height, length and x_body"):
+        wake_world(8, 0.08, {"height": 16})
+
+
+def test_williamson_strouhal_at_re_100() -> None:
+    assert williamson_strouhal(100.0) == pytest.approx(0.1643, abs=1e-4)  # Williamson (1996), Re = 100
 
 
 @pytest.mark.slow

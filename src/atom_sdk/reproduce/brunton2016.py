@@ -155,6 +155,33 @@ def _wake_kernels(world: Any, u_mean: float, every: int, window: float, stride: 
     return velocity, advance, damp
 
 
+def wake_world(diameter: int, u_mean: float, domain: dict[str, Any] | None = None) -> tuple[Any, str, float | None]:
+    """The ``lbm2d:cylinder`` world at Re = 100 for a body of ``diameter`` cells, with its wall kind and the
+    snapshot window's height (in D, None for all of it).
+
+    ``domain=None`` is the confined Schäfer–Turek channel (H = 4.1 D, parabolic inflow, no-slip walls,
+    the body 0.05 D below the centre line); otherwise a dict like :data:`UNCONFINED` (lengths in D):
+    ``height``, ``length``, ``x_body`` (from the inlet), optional ``inlet`` ("uniform"), ``walls``
+    ("free_slip" or "no_slip"), ``wake_height`` and ``y_offset`` (cells off the centre line).
+    """
+    from atom_sdk.worlds.cylinder import CylinderWorld
+
+    d = dict(domain or {})
+    walls, wake_height = d.pop("walls", "no_slip"), d.pop("wake_height", None)
+    if d:
+        missing = {"height", "length", "x_body"} - set(d)
+        if missing:
+            raise ValueError(f"the domain lacks {sorted(missing)}; give height, length and x_body in diameters")
+        ny, nx = 2 * round(d["height"] * diameter / 2), round(d["length"] * diameter)
+        geom = {"cylinder_x": d["x_body"] * diameter, "cylinder_y": ny / 2 - 0.5 + d.get("y_offset", 0.0),
+                "radius": diameter / 2, "inlet_profile": d.get("inlet", "uniform")}
+    else:
+        ny, nx, geom = round(diameter * 4.1), round(diameter * 22), {}
+    world = CylinderWorld(grid=(nx, ny, 1), u_inlet=u_mean, reynolds=100.0, collision="trt", substeps=1,
+                          perturbation=0.0, **geom)
+    return world, walls, wake_height
+
+
 def simulate_wake(diameter: int, u_mean: float, convective_time: float, samples_per_unit: int,
                   window: float, base_time: float, stride: int = 1, cycle_time: float = 40.0,
                   off_time: float = 40.0, sfd: tuple[float, float] = (2.0, 1.0),
@@ -177,18 +204,9 @@ def simulate_wake(diameter: int, u_mean: float, convective_time: float, samples_
     import jax.numpy as jnp
 
     from atom_sdk.worlds import lbm
-    from atom_sdk.worlds.cylinder import CylinderWorld
 
-    d = dict(domain or {})
-    walls, wake_height = d.pop("walls", "no_slip"), d.pop("wake_height", None)
-    if d:  # a low-blockage domain: height H, body x_body behind the inlet, length L (all in D), centred
-        ny, nx = 2 * round(d["height"] * diameter / 2), round(d["length"] * diameter)
-        geom = {"cylinder_x": d["x_body"] * diameter, "cylinder_y": ny / 2 - 0.5 + d.get("y_offset", 0.0),
-                "radius": diameter / 2, "inlet_profile": d.get("inlet", "uniform")}
-    else:  # the Schäfer–Turek channel: H = 4.1 D, parabolic inflow, body 0.05 D below the centre line
-        ny, nx, geom = round(diameter * 4.1), round(diameter * 22), {}
-    world = CylinderWorld(grid=(nx, ny, 1), u_inlet=u_mean, reynolds=100.0, collision="trt", substeps=1,
-                          perturbation=0.0, **geom)
+    world, walls, wake_height = wake_world(diameter, u_mean, domain)
+    nx, ny = world.geometry.solid.shape
     geo = world.geometry
     per_unit = 2 * geo.radius / u_mean  # lattice updates per D / U
     every = max(1, round(per_unit / samples_per_unit))
@@ -235,7 +253,7 @@ def simulate_wake(diameter: int, u_mean: float, convective_time: float, samples_
         "seconds": time.perf_counter() - start,
         "cells": nx * ny, "tau": world.tau, "diameter": 2 * geo.radius, "every": every,
         "grid": (nx, ny), "blockage": 2 * geo.radius / ny, "walls": walls,
-        "inlet": geom.get("inlet_profile", "parabolic"),
+        "inlet": world.params.inlet_profile,
     }
 
 
