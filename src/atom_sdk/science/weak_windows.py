@@ -22,14 +22,19 @@ caller's ``order`` and only the frequency condition sets the width. The slowest 
 **Rows from the length.** ``L`` is the narrowest support that keeps the noise out, so the widths
 compared are ``L, 1.5 L, 2 L`` (the held-out score chooses among their laws), each capped at a
 third of the median trajectory and at ``1 / (2 p + 2)`` of all intervals (room for ``2 p + 2``
-disjoint windows: overlapping ones add rows, not independent samples); held-out windows span a
-quarter of the median trajectory (at most ``1 / (4 holdout_every)`` of all intervals) (their score must compare
-laws, not filter noise, and a common support keeps it comparable across widths). Fitting windows overlap by three quarters (stride ``L/4``). When a width yields fewer
-than ``2 p + 2`` fitting rows (``p`` library terms), the stride falls to one interval, then all
+disjoint windows: overlapping ones add rows, not independent samples). Held-out windows span a
+quarter of the median trajectory, at most ``1 / (4 holdout_every)`` of all intervals (their
+score must compare laws, not filter noise, and one support keeps it comparable across widths).
+Fitting windows overlap by three quarters (stride ``L/4``). When a width yields fewer than
+``2 p + 2`` fitting rows (``p`` library terms), the stride falls to one interval, then all
 supports halve (to at least :data:`MIN_SUPPORT`); if no width can then be fitted,
 :func:`plan_weak_windows` says so and the caller may refit a smaller library
 (:func:`~atom_sdk.science.implicit_weak.fit_implicit_trajectories` lowers the polynomial degree)
 or decline. The plan (:class:`WeakWindowPlan`) is recorded in the fitted theory's metadata.
+
+Measured (``benchmarks/bench_implicit_noise.py``, 10 seeds): see the module docstring of
+:mod:`~atom_sdk.science.implicit_weak`; in the online scientist's null trial every weak fit now
+runs (before: most windows under ~90 samples were declined as "too few weak windows").
 """
 
 from __future__ import annotations
@@ -72,7 +77,8 @@ class WeakWindowPlan:
     def as_metadata(self) -> dict[str, object]:
         out = asdict(self)
         out["rule"] = ("Messenger & Bortz 2021 spectral corner (tau_hat=2): widths L, 1.5L, 2L capped at a third of "
-                       "the median trajectory and 1/(2p+2) of all intervals, held out on a quarter; stride L/4, else 1; supports halved until 2p+2 rows")
+                       "the median trajectory and 1/(2p+2) of all intervals, held out on a quarter; stride L/4, "
+                       "else 1; supports halved until 2p+2 rows")
         return {f"weak_{k}" if not k.startswith("weak") else k: v for k, v in out.items()}
 
 
