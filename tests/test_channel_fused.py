@@ -115,3 +115,14 @@ def test_vmap_over_two_states_equals_two_calls() -> None:
         single = jax.jit(substep)(states[b], amps[b])
         for got, want in zip(batched, single):
             np.testing.assert_array_equal(np.asarray(got)[b], np.asarray(want))
+
+
+def test_channel_rows_report_both_kernels_against_the_copy_bound() -> None:
+    from atom_sdk.worlds.bench import channel_rows
+
+    rows = channel_rows(SMALL, steps=4, rounds=1)
+    assert [r["kernel"] for r in rows] == ["reference", "native"]
+    for row in rows:
+        assert row["mlups"] > 0 and 0 < row["fraction_of_copy_bound_cpu"]
+        assert row["vs_reference"] == pytest.approx(row["mlups"] / rows[0]["mlups"])
+    assert rows[1]["memory_bytes_per_update"] == 72 and rows[1]["case"] == "cylinder 180x34 trt (native)"

@@ -79,15 +79,18 @@ def test_mask_rows_round_trip_and_mask_links_are_half_way() -> None:
     assert np.all(table.q == 0.5) and len(table.q) == 4 * (6 + 2 * 5) + 4  # per face: 6 axis, 2 x 5 diagonal; corners
 
 
-def test_default_world_is_unchanged_by_the_generic_path() -> None:
+# the native kernel ("auto" on a CPU with a compiler) regroups the TRT arithmetic: after 60 updates the
+# instantaneous C_D moved by 1.7e-5 (relative) from the reference's, float32 round-off carried by the flow
+@pytest.mark.parametrize(("kernel", "rel"), [("reference", 1e-5), ("auto", 1e-4)])
+def test_default_world_is_unchanged_by_the_generic_path(kernel: str, rel: float) -> None:
     """Observation after three agent steps, recorded before the body refactor (float32 on CPU)."""
-    env = CylinderWorld(grid=SMALL, substeps=20)
+    env = CylinderWorld(grid=SMALL, substeps=20, kernel=kernel)
     assert env.params.body == "circle"
     env.reset(seed=1)
     for a in (0.02, -0.03, 0.0):
         obs, reward, *_ = env.step([a])
-    assert obs[-2:] == pytest.approx([3.4556117, -1.8162884], rel=1e-5)
-    assert reward == pytest.approx(-11.61762523651123, rel=1e-5)
+    assert obs[-2:] == pytest.approx([3.4556117, -1.8162884], rel=rel)
+    assert reward == pytest.approx(-11.61762523651123, rel=rel)
 
 
 def test_polygon_circle_matches_the_builtin_circle_on_a_short_run() -> None:
