@@ -151,10 +151,11 @@ REPRODUCTIONS: dict[str, Reproduction] = {
         title="Sparse model of the Re = 100 cylinder wake in two POD modes and the shift mode (mean-field model)",
         citation=BRUNTON_CITATION,
         module="brunton2016",
-        budgets={"quick": "D = 8 cells (176 x 33), base flow by SFD, 200 D/U free run, two 40 D/U restarts off the "
-                           "manifold (off the cycle, from its mean flow); ~1 min on one core",
-                 "full": "D = 24 cells (528 x 98), 150 D/U SFD, 400 D/U free run, two 40 D/U restarts; 1.3e10 cell "
-                          "updates, ~8 min on one CPU core (less on a GPU)"},
+        budgets={"quick": "D = 8 cells in a 12 D x 24 D free-slip domain (192 x 96), base flow by SFD (60 D/U), 220 "
+                           "D/U free run, two 30 D/U restarts off the manifold (off the cycle, from its mean flow); "
+                           "~35 CPU s",
+                 "full": "D = 16 cells in a 16 D x 30 D free-slip domain (480 x 256), 100 D/U SFD, 280 D/U free run, "
+                          "two 40 D/U restarts; 1.1e10 cell updates, ~10 CPU min"},
         # (quantity, value, low, high, unit, note); tolerances of the issue or of this SDK, not the paper's
         published=tuple(Published(q, v, lo, hi, unit, BRUNTON_CITATION, note) for q, v, lo, hi, unit, note in (
             ("mean-field terms missing", 0.0, 0.0, 0.0, "",
