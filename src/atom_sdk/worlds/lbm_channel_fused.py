@@ -22,6 +22,21 @@ process CPU-second, 2-core EPYC shared with other jobs at load 6-8; reference 35
   carry every update (the bulk alone: 238 against 413 MLUPS/CPU-s); ``make_dynamics`` unrolls
   its loop by 2, which lets XLA ping-pong two buffers.
 
+Measured through the world (``atom_sdk.worlds.bench.channel_rows``: agent steps of 200 updates,
+jets off, 4 interleaved rounds, best of each; load average 7-9 from other jobs on the 2 cores):
+
+=============  ===========================  ===========================  ===============================
+grid           reference MLUPS (per CPU-s)  native MLUPS (per CPU-s)     native: x reference, copy bound
+=============  ===========================  ===========================  ===============================
+440 x 82       37 (37)                      272 (281)                    x7.3 wall, x7.5 CPU-s; 31 %
+880 x 164      13 (33)                      219 (297)                    x16.5 wall, x9.0 CPU-s; 42 %/CPU-s
+=============  ===========================  ===========================  ===============================
+
+(copy bound: a copy of the channel's own (9, nx, ny) state in the same rounds, as for the periodic
+rows.) One ``lbm2d:cylinder`` episode of 20 agent steps x 100 updates at 440 x 82 with random jet
+actions: 5.24 s wall (2.19 CPU-s) with the reference, 0.68 s (0.36 CPU-s) native; building and
+compiling the world 12.1 s against 6.4 s.
+
 Exactness: the patches follow the reference's formulas in its order, so the fused update differs
 from the reference only by the bulk's regrouped TRT (fused multiply-adds) and the force sums
 (accumulated in double): float32 round-off, checked in ``tests/test_channel_fused.py``.
