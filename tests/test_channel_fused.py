@@ -126,3 +126,22 @@ def test_channel_rows_report_both_kernels_against_the_copy_bound() -> None:
         assert row["mlups"] > 0 and 0 < row["fraction_of_copy_bound_cpu"]
         assert row["vs_reference"] == pytest.approx(row["mlups"] / rows[0]["mlups"])
     assert rows[1]["memory_bytes_per_update"] == 72 and rows[1]["case"] == "cylinder 180x34 trt (native)"
+
+
+def test_characteristic_outlet_and_magic_match_st_channel() -> None:
+    """The non-reflecting outlet of st_channel (and a TRT magic other than 1/4) on the native kernel."""
+    from atom_sdk.worlds import st_channel
+
+    world = CylinderWorld(grid=SMALL, substeps=1)
+    geo, u_mean = world.geometry, world.params.u_inlet
+    ref_step = st_channel.make_channel_substep(geo, world.tau, u_mean, world.dtype, "trt", 3 / 16)
+    fused = lbm_channel_fused.make_fused_substep(geo.links, geo.inlet_ux, geo.nx, world.tau, "trt", world.dtype,
+                                                 magic=3 / 16, u_ref=u_mean)
+    world.reset(seed=1)
+    ref = _run(lambda f, a: (*ref_step(f, a), jnp.zeros((), f.dtype)), world.state.f)
+    fus = _run(fused, world.state.f)
+    pressure = _run(lbm_channel_fused.make_fused_substep(geo.links, geo.inlet_ux, geo.nx, world.tau, "trt",
+                                                         world.dtype, magic=3 / 16), world.state.f)
+    np.testing.assert_allclose(fus[0], ref[0], rtol=0, atol=ATOL_F)
+    assert fus[1] == pytest.approx(ref[1], abs=ATOL_FORCE) and fus[2] == pytest.approx(ref[2], abs=ATOL_FORCE)
+    assert np.abs(pressure[0][:, -1] - ref[0][:, -1]).max() > 1e-4  # the outlet rule made a difference

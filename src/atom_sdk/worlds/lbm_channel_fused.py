@@ -115,8 +115,11 @@ def resolve_kernel(kernel: str, kind: str, dtype: Any, bulk_rate: float | None =
 
 
 def make_fused_substep(links: lbm.BodyLinks, inlet_ux: Any, nx: int, tau: float, kind: str, dtype: Any,
-                       threads: int | None = None) -> Substep:
+                       threads: int | None = None, magic: float = 0.25, u_ref: float | None = None) -> Substep:
     """One channel update (same signature and outputs as ``cylinder.make_substep``'s) in one native call.
+
+    ``magic``: the TRT magic parameter (``lbm.collide``'s). ``u_ref`` (the inlet's mean velocity)
+    switches the outlet to :mod:`atom_sdk.worlds.st_channel`'s non-reflecting characteristic one.
 
     Callers looping over it should unroll by 2 (``fori_loop(..., unroll=2)``): the kernel cannot
     write its input, so in a one-update loop body XLA copies the new state into the loop carry.
@@ -125,7 +128,7 @@ def make_fused_substep(links: lbm.BodyLinks, inlet_ux: Any, nx: int, tau: float,
     reason = native_blocker(kind, dtype, links=links, nx=nx)
     if reason is not None:
         raise WorldParameterError(f"the fused channel update cannot run: {reason}")
-    om_p, om_m = relaxation_rates(tau, kind)
+    om_p, om_m = relaxation_rates(tau, kind, magic)
     inlet = jnp.asarray(inlet_ux, jnp.float32)
     table, solid = lbm_channel_native.link_table(links)
 
@@ -133,7 +136,7 @@ def make_fused_substep(links: lbm.BodyLinks, inlet_ux: Any, nx: int, tau: float,
         """``inlet_scale`` (default 1) multiplies the inlet profile, for a smooth start."""
         ux = inlet if inlet_scale is None else inlet * inlet_scale
         out, forces = lbm_channel_native.channel_update(f, ux, amplitude, table, solid, links.origin, om_p, om_m,
-                                                        threads=threads)
+                                                        u_ref=u_ref, threads=threads)
         return out, forces[0], forces[1], forces[2]
 
     return substep

@@ -10,7 +10,8 @@ update per sweep, compiled from ``lbm_native``'s source) is followed, in the sam
 reference's patches in the reference's order: interpolated bounce-back of the body with the
 momentum-exchange force and the jets' mass source, wall bounce-back on rows 0 and ny-1, the
 density-anchored extrapolated outlet (column nx-1, from column nx-2) and the Zou-He velocity inlet
-(column 0). The patches need post-collision values only on the body's links and the two wall
+(column 0), or the non-reflecting characteristic outlet of :mod:`atom_sdk.worlds.st_channel`
+instead of the fixed-density one. The patches need post-collision values only on the body's links and the two wall
 rows; they are recomputed there with the same folded TRT as the bulk (collision is local).
 
 The library is the periodic kernel's source plus this file's, compiled once per machine into the
@@ -36,6 +37,7 @@ import numpy as np
 from atom_sdk.worlds import lbm_native
 
 _CHANNEL_SOURCE = r"""
+#include <cmath>
 // ---- the lbm2d:cylinder channel update: the periodic single pass, then the boundary patches ----
 static inline void post9(const float* f, int64_t n, int64_t k, const Coef9& c, float* o) {
   trt9(f[k], f[n + k], f[2 * n + k], f[3 * n + k], f[4 * n + k], f[5 * n + k], f[6 * n + k], f[7 * n + k],
@@ -46,7 +48,8 @@ static inline void post9(const float* f, int64_t n, int64_t k, const Coef9& c, f
 static ffi::Error channel(ffi::Buffer<ffi::F32> f, ffi::Buffer<ffi::F32> inlet, ffi::Buffer<ffi::F32> amplitude,
                           ffi::Buffer<ffi::F32> links, ffi::Buffer<ffi::F32> solid,
                           ffi::ResultBuffer<ffi::F32> out, ffi::ResultBuffer<ffi::F32> forces,
-                          float om_p, float om_m, int64_t x0, int64_t y0, float rho_out, int64_t threads) {
+                          float om_p, float om_m, int64_t x0, int64_t y0, float rho_out, int64_t characteristic,
+                          float u_ref, int64_t threads) {
   using L = Lat<9>;
   auto dims = f.dimensions();
   const int64_t nx = dims[1], ny = dims[2], n = nx * ny;
@@ -99,17 +102,27 @@ static ffi::Error channel(ffi::Buffer<ffi::F32> f, ffi::Buffer<ffi::F32> inlet, 
     post9(src, n, x * ny + ny - 1, k, post);
     dst[4 * n + x * ny + ny - 1] = post[2]; dst[7 * n + x * ny + ny - 1] = post[5]; dst[8 * n + x * ny + ny - 1] = post[6];
   }
-  // 3. outlet (column nx-1): equilibrium at (rho_out, u of column nx-2) plus that column's non-equilibrium
+  // 3. outlet (column nx-1): equilibrium at (rho_out, u of column nx-2) plus that column's non-equilibrium;
+  // characteristic: rho_out = 1 + (mean u_x of column nx-2 - u_ref) / c_s (the outgoing plane wave)
+  std::vector<float> rho_c(ny), ux_c(ny), uy_c(ny);
+  double ux_sum = 0.0;
   for (int64_t y = 0; y < ny; ++y) {
-    const int64_t g = (nx - 2) * ny + y, o = (nx - 1) * ny + y;
+    const int64_t g = (nx - 2) * ny + y;
     float q[9];
     for (int i = 0; i < 9; ++i) q[i] = dst[i * n + g];
     const float rho = q[0] + q[1] + q[2] + q[3] + q[4] + q[5] + q[6] + q[7] + q[8];
-    const float ux = (q[1] - q[3] + q[5] - q[6] - q[7] + q[8]) / rho, uy = (q[2] - q[4] + q[5] + q[6] - q[7] - q[8]) / rho;
-    const float usq = 1.5f * (ux * ux + uy * uy);
+    rho_c[y] = rho;
+    ux_c[y] = (q[1] - q[3] + q[5] - q[6] - q[7] + q[8]) / rho;
+    uy_c[y] = (q[2] - q[4] + q[5] + q[6] - q[7] - q[8]) / rho;
+    ux_sum += ux_c[y];
+  }
+  if (characteristic) rho_out = 1.f + (float(ux_sum / double(ny)) - u_ref) / std::sqrt(1.f / 3.f);
+  for (int64_t y = 0; y < ny; ++y) {
+    const int64_t g = (nx - 2) * ny + y, o = (nx - 1) * ny + y;
+    const float ux = ux_c[y], uy = uy_c[y], usq = 1.5f * (ux * ux + uy * uy);
     for (int i : {3, 6, 7}) {
       const float cu = 3.f * (L::c[i][0] * ux + L::c[i][1] * uy);
-      dst[i * n + o] = q[i] + (rho_out - rho) * (L::w[i] * (1.f + cu + 0.5f * cu * cu - usq));
+      dst[i * n + o] = dst[i * n + g] + (rho_out - rho_c[y]) * (L::w[i] * (1.f + cu + 0.5f * cu * cu - usq));
     }
   }
   // 4. Zou-He velocity inlet on column 0 with u = (inlet(y), 0)
@@ -134,7 +147,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(AtomLbmChannelD2Q9, channel, ffi::Ffi::Bind()
     .Arg<ffi::Buffer<ffi::F32>>().Arg<ffi::Buffer<ffi::F32>>()
     .Ret<ffi::Buffer<ffi::F32>>().Ret<ffi::Buffer<ffi::F32>>()
     .Attr<float>("omega_p").Attr<float>("omega_m").Attr<int64_t>("x0").Attr<int64_t>("y0")
-    .Attr<float>("rho_out").Attr<int64_t>("threads"));
+    .Attr<float>("rho_out").Attr<int64_t>("characteristic").Attr<float>("u_ref").Attr<int64_t>("threads"));
 """
 
 _TARGET = ("atom_lbm_channel_d2q9", "AtomLbmChannelD2Q9")
@@ -208,8 +221,12 @@ def link_table(links: Any) -> tuple[jax.Array, jax.Array]:
 
 def channel_update(f: jax.Array, inlet_ux: jax.Array, amplitude: jax.Array, table: jax.Array, solid: jax.Array,
                    origin: tuple[int, int], omega_p: float, omega_m: float, rho_out: float = 1.0,
-                   threads: int | None = None) -> tuple[jax.Array, jax.Array]:
-    """One channel update of a float32 (9, nx, ny) state; returns (f, [F_x, F_y, injected mass])."""
+                   u_ref: float | None = None, threads: int | None = None) -> tuple[jax.Array, jax.Array]:
+    """One channel update of a float32 (9, nx, ny) state; returns (f, [F_x, F_y, injected mass]).
+
+    The outlet anchors the density at ``rho_out`` (``lbm.outflow_extrapolated``), or, given ``u_ref``,
+    at the outgoing characteristic 1 + (mean u_x - u_ref) / c_s (``st_channel.outflow_characteristic``).
+    """
     if f.dtype != np.float32 or f.ndim != 3 or f.shape[0] != 9:
         raise ValueError(f"the native channel kernel takes a float32 (9, nx, ny) state, got {f.dtype} {f.shape}")
     n = lbm_native.default_threads() if threads is None else int(threads)
@@ -220,4 +237,5 @@ def channel_update(f: jax.Array, inlet_ux: jax.Array, amplitude: jax.Array, tabl
                             vmap_method="sequential")
     return call(f, jnp.asarray(inlet_ux, jnp.float32), jnp.reshape(jnp.asarray(amplitude, jnp.float32), ()), table,
                 solid, omega_p=np.float32(omega_p), omega_m=np.float32(omega_m), x0=np.int64(origin[0]),
-                y0=np.int64(origin[1]), rho_out=np.float32(rho_out), threads=np.int64(n))
+                y0=np.int64(origin[1]), rho_out=np.float32(rho_out), characteristic=np.int64(u_ref is not None),
+                u_ref=np.float32(0.0 if u_ref is None else u_ref), threads=np.int64(n))
