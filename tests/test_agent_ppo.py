@@ -205,3 +205,61 @@ def test_field_agent_with_symplectic_auxiliary_loss_updates():
     assert moved["T"]["params"]["Dense_2"]["bias"] == 0.0
     assert np.isfinite(float(m["symplectic_loss"])) and float(m["symplectic_loss"]) > 0.0
     assert np.isfinite(float(m["loss"]))
+
+
+def _field_agent(frozen_targets=False, **kw):
+    settings = AgentSettings(**{**SMALL, "encoder": "conv", "latent_dim": 4, "symplectic": True,
+                                "symplectic_weight": 1.0, "learning_rate": 3e-3, **kw})
+    example = {"fields": np.zeros((2, 6, 5, 1), np.float32), "vector": np.zeros(3, np.float32)}
+    derived = P.DerivedSettings(total_updates=10, symplectic=True, symplectic_dt=0.1, frozen_targets=frozen_targets)
+    return P.create_agent(jax.random.key(0), example, {"low": [-1.0], "high": [1.0]}, settings, derived)
+
+
+def _field_rollout(agent):
+    k = jax.random.split(jax.random.key(1), 3)
+    inputs = {"fields": jax.random.normal(k[0], (8, 4, 2, 6, 5, 1)), "vector": jax.random.normal(k[1], (8, 4, 3))}
+    actions, logp, values = P.act(agent, inputs, k[2])
+    return P.Rollout(inputs, actions, logp, values, jnp.ones((8, 4)), jnp.zeros((8, 4)))
+
+
+@pytest.mark.slow  # eager second-order Hamiltonian gradients of a conv field agent, twice (~20 s unloaded)
+def test_symplectic_targets_encoded_outside_the_gradient_give_the_same_loss_and_gradient():
+    """The minibatch step encodes the stop-gradient latent-dynamics targets before ``value_and_grad``; the loss
+    and its gradient are those of encoding them inside the loss."""
+    agent = _field_agent()
+    ro = _field_rollout(agent)
+    flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), ro.inputs)
+    nxt = jax.tree.map(lambda x: jnp.roll(x, -1, axis=0), flat)
+    batch = {"inputs": flat, "next_inputs": nxt, "actions": ro.actions.reshape(32, 1),
+             "log_probs": ro.log_probs.reshape(-1), "values": ro.values.reshape(-1),
+             "advantages": jnp.linspace(-1.0, 1.0, 32), "returns": jnp.linspace(0.0, 2.0, 32),
+             "next_mask": jnp.ones(32)}
+    grad = jax.value_and_grad(P.ppo_loss, has_aux=True)
+    (inside, aux_in), g_in = grad(agent.params, agent.spec, batch)
+    outside_batch = P._with_targets(agent.spec, agent.params, batch)
+    assert "next_inputs" not in outside_batch and outside_batch["next_latent"].shape == (32, 4)
+    (outside, aux_out), g_out = grad(agent.params, agent.spec, outside_batch)
+    assert float(aux_in["symplectic_loss"]) > 0.0
+    np.testing.assert_allclose(float(outside), float(inside), rtol=1e-6)
+    np.testing.assert_allclose(float(aux_out["symplectic_loss"]), float(aux_in["symplectic_loss"]), rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(g_out), jax.tree.leaves(g_in)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.slow  # three update compiles of the conv encoder with second-order Hamiltonian grads (~40 s)
+def test_frozen_targets_opt_in_lags_the_encoder_by_one_update():
+    """``frozen_targets`` encodes the targets once, with the pre-update encoder: with one minibatch step per
+    update that is the encoder each step uses anyway (same result); with more steps the result differs."""
+    one = dict(update_epochs=1, num_minibatches=1)
+    args = (jnp.zeros(4), jax.random.key(10))
+    online = P.update(_field_agent(**one), _field_rollout(_field_agent(**one)), *args)[0]
+    frozen = P.update(_field_agent(frozen_targets=True, **one), _field_rollout(_field_agent(**one)), *args)[0]
+    for a, b in zip(jax.tree.leaves(online.params), jax.tree.leaves(frozen.params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    ro = _field_rollout(_field_agent())
+    online, m_on = P.update(_field_agent(), ro, *args)
+    frozen, m_fr = P.update(_field_agent(frozen_targets=True), ro, *args)
+    moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(online.params["dyn"]),
+                                                              jax.tree.leaves(frozen.params["dyn"])))
+    assert moved > 1e-6
+    assert np.isfinite(float(m_fr["symplectic_loss"])) and float(m_fr["symplectic_loss"]) > 0.0

@@ -56,6 +56,11 @@ class DerivedSettings:
     total_updates: int
     symplectic: bool
     symplectic_dt: float
+    #: Opt-in, changes the learning (off by default): encode the latent-dynamics targets once per update with
+    #: the encoder as it was before the update, instead of with each minibatch's current encoder. Why offered:
+    #: those target encodings are about a third of a PPO update's CPU time on a field world (measured,
+    #: benchmarks/bench_update_options.py); the targets then lag the encoder by up to one update.
+    frozen_targets: bool = False
 
     def __post_init__(self) -> None:
         if int(self.total_updates) < 1:
@@ -64,10 +69,11 @@ class DerivedSettings:
             raise ConfigError(f"symplectic_dt must be > 0, got {self.symplectic_dt}")
 
     @classmethod
-    def for_run(cls, settings: AgentSettings, *, steps: int, symplectic: bool, dt: float) -> "DerivedSettings":
+    def for_run(cls, settings: AgentSettings, *, steps: int, symplectic: bool, dt: float,
+                frozen_targets: bool = False) -> "DerivedSettings":
         """A run of ``steps`` environment steps updates once per rollout (the last may be partial)."""
         return cls(total_updates=max(1, math.ceil(steps / settings.rollout_length)), symplectic=bool(symplectic),
-                   symplectic_dt=float(dt))
+                   symplectic_dt=float(dt), frozen_targets=bool(frozen_targets))
 
 
 def agent_settings(settings: AgentSettings | Mapping[str, Any]) -> AgentSettings:
@@ -280,7 +286,9 @@ def ppo_loss(params, spec: AgentSpec, batch: dict):
     total = pg_loss + s.vf_coef * v_loss - s.ent_coef * ent
     sym = jnp.zeros(())
     if spec.uses_dynamics:
-        next_latent = spec.network.apply(params["net"], batch["next_inputs"], method=N.ActorCritic.encode)
+        next_latent = batch.get("next_latent")  # encoded outside the gradient (``_with_targets``)
+        if next_latent is None:
+            next_latent = spec.network.apply(params["net"], batch["next_inputs"], method=N.ActorCritic.encode)
         a = batch["actions"]
         if spec.action.discrete:
             a = jax.nn.one_hot(a, spec.action.n_actions)
@@ -326,6 +334,8 @@ def _update(agent_state: AgentState, rollout: Rollout, last_value, key):
         data["next_inputs"] = jax.tree.map(lambda x: jnp.concatenate([x[1:], x[-1:]]), rollout.inputs)
         in_rollout = (jnp.arange(t_len) < t_len - 1).astype(jnp.float32)[:, None]
         data["next_mask"] = (1.0 - dones) * in_rollout
+        if spec.derived.frozen_targets:
+            data = _with_targets(spec, agent_state.params, data)
 
     if spec.recurrent:
         return _update_sequences(agent_state, rollout, data, dones, returns, key)
@@ -355,12 +365,23 @@ def _minibatch_step(spec: AgentSpec):
 
     def minibatch_step(carry, mb):
         params, opt_state = carry
+        mb = _with_targets(spec, params, mb)
         (loss, aux), grads = grad_fn(params, spec, mb)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         return (params, opt_state), {"loss": loss, **aux}
 
     return minibatch_step
+
+
+def _with_targets(spec: AgentSpec, params, data: dict) -> dict:
+    """``data`` with its ``next_inputs`` replaced by their latents under ``params`` (the latent-dynamics
+    targets). The loss stops their gradient, so they are encoded here, as a plain forward pass outside
+    ``value_and_grad``: the same numbers as encoding them inside the loss."""
+    if "next_inputs" not in data:
+        return data
+    target = spec.network.apply(params["net"], data["next_inputs"], method=N.ActorCritic.encode)
+    return {**{k: v for k, v in data.items() if k != "next_inputs"}, "next_latent": target}
 
 
 def _update_sequences(agent_state: AgentState, rollout: Rollout, data: dict, dones, returns, key):
