@@ -85,6 +85,8 @@ def test_runner_refuses_bad_settings() -> None:
         run_2d2(8, u_mean=0.06, convective_time=1.0, measure_time=0.5, outlet="open")
     with pytest.raises(ValueError, match="bulk_rate needs collision='mrt'"):
         run_2d2(8, u_mean=0.06, convective_time=1.0, measure_time=0.5, collision="trt", bulk_rate=0.5)
+    with pytest.raises(ValueError, match="at most one cell"):
+        run_2d2(8, u_mean=0.06, convective_time=1.0, measure_time=0.5, offset=(1.5, 0.0))
 
 
 def test_reproduction_budgets_keep_re_100_tau_fixed_and_mach_inside_the_world_limit() -> None:
@@ -103,16 +105,18 @@ def test_reproduction_budgets_keep_re_100_tau_fixed_and_mach_inside_the_world_li
 
 
 def test_reproduction_extrapolates_a_second_order_sequence_and_halves_u_for_the_mach_check(monkeypatch, tmp_path):
-    """run() on synthetic grids C(D) = C_inf + 40 / D^2, the Mach re-run offset by -0.01: plumbing, not physics."""
+    """run() on synthetic grids C(D) = C_inf + 40 / D^2, the Mach re-run offset by -0.01 and the moved cylinder by
+    +0.004: plumbing, not physics."""
     from atom_sdk.reproduce import schafer_turek as st
 
     b = st.BUDGETS["quick"]
     exact = {"cd_max": 3.23, "cl_max": 1.0, "strouhal": 0.3}
     calls = []
 
-    def fake(diameter, convective_time, measure_time, u_mean):
-        calls.append((diameter, u_mean))
-        offset = 0.0 if u_mean == pytest.approx(st.lattice_velocity(diameter, b["tau"])) else -0.01
+    def fake(diameter, convective_time, measure_time, u_mean, offset=(0.0, 0.0)):
+        calls.append((diameter, u_mean, tuple(offset)))
+        moved = 0.004 if tuple(offset) != (0.0, 0.0) else 0.0
+        offset = moved + (0.0 if u_mean == pytest.approx(st.lattice_velocity(diameter, b["tau"])) else -0.01)
         return {**{q: v + 40.0 / diameter**2 + offset for q, v in exact.items()},
                 "diameter": float(diameter), "u_mean": u_mean, "mach": 1.5 * u_mean / CS, "cells": 1, "steps": 1,
                 "tau": b["tau"], "cd_max_raw": 0.0, "cl_max_raw": 0.0, "cd_mean": 0.0, "seconds": 0.0}
@@ -120,14 +124,22 @@ def test_reproduction_extrapolates_a_second_order_sequence_and_halves_u_for_the_
     monkeypatch.setattr(st, "run_resolution", fake)
     monkeypatch.setattr(st, "_figure", lambda *a: None)
     body = st.run(tmp_path, seeds=[0], budget="quick", executor="serial")
-    assert [d for d, _ in calls[:3]] == list(b["diameters"])
-    assert calls[3] == (b["mach_diameter"], pytest.approx(st.lattice_velocity(b["mach_diameter"], b["tau"]) / 2))
+    assert [c[0] for c in calls[:3]] == list(b["diameters"]) and all(c[2] == (0.0, 0.0) for c in calls[:4])
+    u_check = st.lattice_velocity(b["mach_diameter"], b["tau"])
+    assert calls[3][:2] == (b["mach_diameter"], pytest.approx(u_check / 2))
+    assert calls[4] == (b["mach_diameter"], pytest.approx(u_check), st.PLACEMENT_SHIFT)
     conv = {r["quantity"]: r for r in body["tables"][1]["rows"]}
     for row, q in zip(body["rows"], st.QUANTITIES):
         assert conv[q]["order"] == pytest.approx(2.0, abs=1e-6)
         assert row["ours"] == pytest.approx(exact[q], abs=1e-9)  # the Richardson value is compared
         assert row["verdict"]["reproduced"]
         assert conv[q]["richardson_p2"] == pytest.approx(exact[q], abs=1e-9)
+        # bracket: the fine grid's GCI band and the placement spread (0.004 here) in quadrature
+        band = math.hypot(exact[q] * conv[q]["gci_fine"], 0.004)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((exact[q] - band, exact[q] + band), abs=1e-9)
+        assert band > 0.004
+    placement = {r["quantity"]: r for r in body["tables"][3]["rows"]}
+    assert placement["cd_max"]["spread"] == pytest.approx(0.004)
     mach = {r["quantity"]: r for r in body["tables"][2]["rows"]}["cl_max"]
     assert mach["value_half"] - mach["value"] == pytest.approx(-0.01)
     assert mach["mach_zero"] == pytest.approx(mach["value_half"] - 0.01 / 3)
