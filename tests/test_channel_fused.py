@@ -115,6 +115,15 @@ def test_vmap_over_two_states_equals_two_calls() -> None:
         single = jax.jit(substep)(states[b], amps[b])
         for got, want in zip(batched, single):
             np.testing.assert_array_equal(np.asarray(got)[b], np.asarray(want))
+    # the world's step (a loop of 7 updates unrolled by 2), as the vectorised trainer vmaps it
+    dyn = CylinderWorld(grid=SMALL, substeps=7).dynamics
+    inits = [dyn.init(jax.random.PRNGKey(seed)) for seed in (0, 1)]
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *inits)
+    new, out = jax.jit(jax.vmap(dyn.step))(stacked, amps[:, None])
+    for b in range(2):
+        one, one_out = jax.jit(dyn.step)(inits[b], amps[b:b + 1])
+        np.testing.assert_array_equal(np.asarray(new.f)[b], np.asarray(one.f))
+        np.testing.assert_array_equal(np.asarray(out.observation)[b], np.asarray(one_out.observation))
 
 
 def test_channel_rows_report_both_kernels_against_the_copy_bound() -> None:
