@@ -283,7 +283,7 @@ def make_substep(geo: Geometry, tau: float, kind: str, dtype: Any, bulk_rate: fl
     inlet = jnp.asarray(geo.inlet_ux, dtype)
     if bulk_rate is not None and (kind != "mrt" or not 0.0 < bulk_rate < 2.0):
         raise ValueError(f"bulk_rate needs collision='mrt' and 0 < bulk_rate < 2 (got {kind!r}, {bulk_rate})")
-    if lbm_channel_fused.resolve_kernel(kernel, kind, dtype, bulk_rate, geo.links, geo.nx) == "native":
+    if lbm_channel_fused.resolve_kernel(kernel, kind, dtype, bulk_rate, geo.links, geo.nx, geo.ny) == "native":
         return lbm_channel_fused.make_fused_substep(geo.links, geo.inlet_ux, geo.nx, tau, kind, dtype)
 
     def substep(f: jax.Array, amplitude: jax.Array, inlet_scale: jax.Array | None = None):
@@ -305,7 +305,8 @@ def make_dynamics(geo: Geometry, tau: float, kind: str, u_mean: float, substeps:
     substep = make_substep(geo, tau, kind, dtype, kernel=kernel)
     # the native update cannot write its input: two updates per loop body let XLA ping-pong two
     # buffers instead of copying the state into the loop carry after every update
-    unroll = 2 if lbm_channel_fused.resolve_kernel(kernel, kind, dtype, None, geo.links, geo.nx) == "native" else 1
+    native = lbm_channel_fused.resolve_kernel(kernel, kind, dtype, None, geo.links, geo.nx, geo.ny) == "native"
+    unroll = 2 if native else 1
     norm = 2.0 / (u_mean**2 * 2 * geo.radius)
     fluid = jnp.asarray(~geo.solid)
     probes = jnp.asarray(geo.probes)

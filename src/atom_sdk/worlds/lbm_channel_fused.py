@@ -53,6 +53,7 @@ from typing import Any, Callable, Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from atom_sdk.errors import WorldParameterError
 from atom_sdk.worlds import lbm, lbm_channel_native
@@ -63,18 +64,27 @@ KERNELS = ("auto", "reference", "native")
 Substep = Callable[..., tuple[jax.Array, jax.Array, jax.Array, jax.Array]]
 
 
-def window_blocker(links: lbm.BodyLinks, nx: int) -> str | None:
-    """The kernel patches the body before the outlet and inlet read columns nx-2 and 0: the window must miss them."""
-    x0 = links.origin[0]
-    wx = links.solid.shape[0]
+def window_blocker(links: lbm.BodyLinks, nx: int, ny: int | None = None) -> str | None:
+    """Where the kernel's order of patches differs from the reference's, the body must not be.
+
+    The kernel patches the body before the outlet and inlet read columns nx-2 and 0, and after the
+    walls (applied in the sweep): the body's window must miss those columns, and its links and
+    solid cells rows 0 and ny-1 (the world keeps the body 2 cells from the walls).
+    """
+    x0, y0 = links.origin
+    wx, wy = links.solid.shape
     if x0 < 1 or x0 + wx > nx - 2:
         return (f"the body's link window (x {x0}..{x0 + wx - 1}) must leave columns 0, nx-2 and nx-1 (nx = {nx}) "
                 "free; move the body away from the inlet and outlet")
+    used = np.asarray(links.mask).any(axis=0) | np.asarray(links.solid)
+    rows = [r for r in (0, (ny - 1) if ny is not None else None) if r is not None and y0 <= r < y0 + wy]
+    if any(used[:, r - y0].any() for r in rows):
+        return "the body or its links touch the channel's first or last row; keep it 2 cells from the walls"
     return None
 
 
 def native_blocker(kind: str, dtype: Any, bulk_rate: float | None = None, links: lbm.BodyLinks | None = None,
-                   nx: int | None = None) -> str | None:
+                   nx: int | None = None, ny: int | None = None) -> str | None:
     """Why the native channel update cannot run here (None when it can).
 
     ``bulk_rate`` comes only with MRT (``cylinder.make_substep`` checks), which has no native kernel.
@@ -86,7 +96,7 @@ def native_blocker(kind: str, dtype: Any, bulk_rate: float | None = None, links:
     if jax.default_backend() != "cpu":
         return f"the native kernel runs on the CPU only (default backend {jax.default_backend()!r})"
     if links is not None and nx is not None:
-        reason = window_blocker(links, nx)
+        reason = window_blocker(links, nx, ny)
         if reason is not None:
             return reason
     if not lbm_channel_native.available():
@@ -95,7 +105,7 @@ def native_blocker(kind: str, dtype: Any, bulk_rate: float | None = None, links:
 
 
 def resolve_kernel(kernel: str, kind: str, dtype: Any, bulk_rate: float | None = None,
-                   links: lbm.BodyLinks | None = None, nx: int | None = None) -> str:
+                   links: lbm.BodyLinks | None = None, nx: int | None = None, ny: int | None = None) -> str:
     """``"native"`` or ``"reference"``: what ``kernel`` runs for this collision, dtype, body and machine.
 
     ``"auto"`` is native wherever it applies; ``"native"`` where it cannot raises
@@ -105,7 +115,7 @@ def resolve_kernel(kernel: str, kind: str, dtype: Any, bulk_rate: float | None =
         raise WorldParameterError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     if kernel == "reference":
         return "reference"
-    reason = native_blocker(kind, dtype, bulk_rate, links, nx)
+    reason = native_blocker(kind, dtype, bulk_rate, links, nx, ny)
     if reason is None:
         return "native"
     if kernel == "native":
@@ -125,7 +135,7 @@ def make_fused_substep(links: lbm.BodyLinks, inlet_ux: Any, nx: int, tau: float,
     write its input, so in a one-update loop body XLA copies the new state into the loop carry.
     Raises :class:`WorldParameterError` where the native kernel cannot run (see :func:`native_blocker`).
     """
-    reason = native_blocker(kind, dtype, links=links, nx=nx)
+    reason = native_blocker(kind, dtype, links=links, nx=nx, ny=int(np.shape(inlet_ux)[0]))
     if reason is not None:
         raise WorldParameterError(f"the fused channel update cannot run: {reason}")
     om_p, om_m = relaxation_rates(tau, kind, magic)
