@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from atom_sdk.errors import WorldParameterError
-from atom_sdk.worlds import lbm_channel_fused, lbm_channel_native
+from atom_sdk.worlds import lbm, lbm_channel_fused, lbm_channel_native
 from atom_sdk.worlds.cylinder import CylinderWorld, make_substep
 
 pytestmark = pytest.mark.skipif(not lbm_channel_native.available(), reason="no C++ compiler for the native kernel")
@@ -100,6 +100,13 @@ def test_native_refuses_what_it_cannot_run() -> None:
     links = CylinderWorld(grid=SMALL, substeps=1).geometry.links
     assert lbm_channel_fused.window_blocker(links, SMALL[0]) is None
     assert "nx-2" in lbm_channel_fused.window_blocker(links, links.origin[0] + links.solid.shape[0] + 1)
+    # the walls act in the sweep, before the body: a link on a wall row would see the other order
+    mask = np.zeros((9, 3, 3), bool)
+    mask[1, 1, 0] = True
+    zeros = jnp.zeros((9, 3, 3), jnp.float32)
+    on_wall = lbm.BodyLinks((5, 0), jnp.asarray(mask), zeros, zeros, zeros, zeros, jnp.zeros((3, 3), bool))
+    assert "first or last row" in lbm_channel_fused.window_blocker(on_wall, 40, 20)
+    assert lbm_channel_fused.window_blocker(on_wall._replace(origin=(5, 1)), 40, 20) is None
 
 
 def test_vmap_over_two_states_equals_two_calls() -> None:
