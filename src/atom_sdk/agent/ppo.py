@@ -57,9 +57,10 @@ class DerivedSettings:
     symplectic: bool
     symplectic_dt: float
     #: Opt-in, changes the learning (off by default): encode the latent-dynamics targets once per update with
-    #: the encoder as it was before the update, instead of with each minibatch's current encoder. Why offered:
-    #: those target encodings are about a third of a PPO update's CPU time on a field world (measured,
-    #: benchmarks/bench_update_options.py); the targets then lag the encoder by up to one update.
+    #: the encoder as it was before the update, instead of with each minibatch's current encoder (the targets
+    #: then lag the encoder by up to one update). Why offered: encoding them per minibatch is about 30 % of a
+    #: PPO update's CPU time on Taylor-Green 32x32x16 (profiled); once per update saves ~22 % of it
+    #: (benchmarks/bench_encoder.py --update-options).
     frozen_targets: bool = False
 
     def __post_init__(self) -> None:
