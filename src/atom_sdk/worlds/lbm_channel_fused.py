@@ -8,34 +8,36 @@ body's links and the two wall rows, so the bulk is exactly the periodic D2Q9 sin
 :mod:`atom_sdk.worlds.lbm_native` (one update per sweep: the boundaries act after every update).
 
 Design, chosen by measurement (440 x 82, TRT, float32, 200 updates in one jitted loop, work per
-process CPU-second, 2-core EPYC shared with other jobs at load 6-8; reference 35-44 MLUPS/CPU-s):
+process CPU-second, 2-core EPYC shared with other jobs at load 6-11; reference 35-44 MLUPS/CPU-s):
 
 * native bulk call + the patches in XLA, the few post values recomputed in JAX from ``f`` on the
   window and the two rows (collision is local): 76 MLUPS/CPU-s. XLA interleaved slice reads with
   slice writes on the state and copied it four times per update; composing every patch on small
   arrays first and writing them back afterwards left one copy and about 47 small XLA operations
   per update (each a dispatched thunk on XLA:CPU): 145 MLUPS/CPU-s.
-* the same single pass and all four patches in **one** C++ call (:mod:`lbm_channel_native`; post
-  values recomputed on the links and rows with the bulk's own folded TRT): 317-333 MLUPS/CPU-s,
-  8-9x the reference; the bulk pass alone runs about 440 in this loop. Kept.
+* the single pass and all the patches in **one** C++ call (:mod:`lbm_channel_native`; post values
+  recomputed on the links with the bulk's own folded TRT): 317-345 MLUPS/CPU-s with the walls as a
+  second pass over rows 0 and ny-1, 493-506 with the walls folded into the sweep (kept); the
+  periodic single pass alone runs 424-443 in the same loop. At 880 x 164: 497 against 536.
 * The call cannot write its input, so a loop of single updates copies the state into the loop
-  carry every update (the bulk alone: 238 against 413 MLUPS/CPU-s); ``make_dynamics`` unrolls
+  carry every update (the periodic pass: 238 against 413 MLUPS/CPU-s); ``make_dynamics`` unrolls
   its loop by 2, which lets XLA ping-pong two buffers.
 
 Measured through the world (``atom_sdk.worlds.bench.channel_rows``: agent steps of 200 updates,
-jets off, 4 interleaved rounds, best of each; load average 7-9 from other jobs on the 2 cores):
+jets off, 4 interleaved rounds, best of each; load average 9-12 from other jobs on the 2 cores; a
+world step also computes the observation and the diagnostics, about 2.6 ms at 440 x 82):
 
-=============  ===========================  ===========================  ===============================
-grid           reference MLUPS (per CPU-s)  native MLUPS (per CPU-s)     native: x reference, copy bound
-=============  ===========================  ===========================  ===============================
-440 x 82       37 (37)                      272 (281)                    x7.3 wall, x7.5 CPU-s; 31 %
-880 x 164      13 (33)                      219 (297)                    x16.5 wall, x9.0 CPU-s; 42 %/CPU-s
-=============  ===========================  ===========================  ===============================
+=============  ===========================  ===========================  ================================
+grid           reference MLUPS (per CPU-s)  native MLUPS (per CPU-s)     native: x reference; copy bound
+=============  ===========================  ===========================  ================================
+440 x 82       35 (36)                      378 (376)                    x10.9 wall, x10.5 CPU-s; 31/43 %
+880 x 164      16 (38)                      306 (393)                    x18.6 wall, x10.3 CPU-s; 33/50 %
+=============  ===========================  ===========================  ================================
 
 (copy bound: a copy of the channel's own (9, nx, ny) state in the same rounds, as for the periodic
-rows.) One ``lbm2d:cylinder`` episode of 20 agent steps x 100 updates at 440 x 82 with random jet
-actions: 5.24 s wall (2.19 CPU-s) with the reference, 0.68 s (0.36 CPU-s) native; building and
-compiling the world 12.1 s against 6.4 s.
+rows; share by wall clock / per CPU-second.) One ``lbm2d:cylinder`` episode of 20 agent steps x
+100 updates at 440 x 82 with random jet actions: 3.69 s wall (2.04 CPU-s) with the reference,
+0.51 s (0.24 CPU-s) native; building and compiling the world 12.2 s against 5.5 s.
 
 Exactness: the patches follow the reference's formulas in its order, so the fused update differs
 from the reference only by the bulk's regrouped TRT (fused multiply-adds) and the force sums
