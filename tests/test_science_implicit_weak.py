@@ -203,3 +203,43 @@ def test_governor_accepts_a_weak_rational_law_at_two_percent_noise_and_refuses_n
 
     assert review(mm) == ["rejected", "accepted"], reasons  # the first review has no previous window
     assert review(noise) == ["rejected", "rejected"]
+
+
+def test_opt_in_weak_horizon_lets_the_governor_see_the_correct_law_through_five_percent_noise(tmp_path, bench):
+    """At 5 % noise and dt = 0.01 the one-step check refuses the correct weak law (nMSE 0.987 vs
+    persistence 1.001: under the 2 % margin); judged on h-step increments (h = half the narrowest
+    support, here 66 steps, ``GovernanceConfig(weak_horizon=True)``) it is accepted, lawless
+    data are still refused, and the default stays one-step."""
+    from atom_sdk.science.governance import GovernanceConfig, Governor, weak_horizon
+
+    law, lib = bench.LAWS["mm"], Library(["x"], degree=2)
+
+    def review(make, on: bool) -> list[dict]:
+        gov = Governor(config=GovernanceConfig(weak_horizon=on), dt=0.01)
+        out = []
+        for seed in (0, 1):
+            xs, ts = make(seed)
+            cand = fit_implicit_trajectories(lib, xs, ts, metadata={"dt": 0.01})
+            x_ho, _ = make(seed + 10)
+            out.append(gov.review(cand, np.concatenate(x_ho), None, valid=_joins(x_ho), x_train=np.concatenate(xs),
+                                  valid_train=_joins(xs), backend="implicit"))
+        return out
+
+    def mm(seed):
+        return bench.trajectories(law, 0.05, seed)
+
+    def noise(seed):
+        rng = np.random.default_rng(seed)
+        return [1.0 + 0.1 * rng.standard_normal((400, 1)) for _ in range(3)], [np.arange(400) * 0.01] * 3
+
+    off = review(mm, False)
+    assert [d["kind"] for d in off] == ["rejected", "rejected"] and "horizon" not in off[1]["scores"]
+    on = review(mm, True)
+    assert [d["kind"] for d in on] == ["rejected", "accepted"], on[1]["reasons"]  # first: no previous window
+    assert on[1]["scores"]["horizon"] == 66 and on[1]["reasons"][0].startswith("66-step increments")
+    assert on[1]["scores"]["candidate_horizon"]["nmse_mean"] < 0.5 * on[1]["scores"]["bar_nmse"]
+    assert [d["kind"] for d in review(noise, True)] == ["rejected", "rejected"]
+    xs, ts = mm(0)
+    sparse_like = fit_implicit_trajectories(lib, xs, ts)
+    sparse_like.metadata["derivative"] = "smoothed_fd"
+    assert weak_horizon(sparse_like, 2000) == 1
