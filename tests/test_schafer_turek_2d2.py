@@ -87,6 +87,10 @@ def test_runner_refuses_bad_settings() -> None:
         run_2d2(8, u_mean=0.06, convective_time=1.0, measure_time=0.5, collision="trt", bulk_rate=0.5)
     with pytest.raises(ValueError, match="at most one cell"):
         run_2d2(8, u_mean=0.06, convective_time=1.0, measure_time=0.5, offset=(1.5, 0.0))
+    from atom_sdk.worlds.st_channel import run_2d1
+
+    with pytest.raises(ValueError, match="at most one cell"):
+        run_2d1(8, offset=(0.0, float("nan")))
 
 
 def test_reproduction_budgets_keep_re_100_tau_fixed_and_mach_inside_the_world_limit() -> None:
