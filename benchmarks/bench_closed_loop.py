@@ -118,48 +118,88 @@ from pathlib import Path
 if os.environ.get("ATOM_BENCH_SPECTRAL") == "fft":  # the reference: the spectral layers as rfftn/irfftn
     import atom_sdk.agent.encoder as encoder
     encoder.dft_is_faster = lambda *args, **kwargs: False
+if os.environ.get("ATOM_BENCH_FROZEN_TARGETS") == "1":  # opt-in (changes the learning): DerivedSettings.frozen_targets
+    import atom_sdk.agent.ppo as ppo
+    for_run = ppo.DerivedSettings.for_run.__func__
+    ppo.DerivedSettings.for_run = classmethod(lambda cls, *a, **k: for_run(cls, *a, **{**k, "frozen_targets": True}))
 from atom_sdk.config import build_run_config
 from atom_sdk.experiment.runner import run_experiment
 cfg = build_run_config(json.loads(sys.argv[1]))
-stamps = {}
+stamps, cpu_at = {}, {}
+def progress(step, total, info):
+    stamps[step], cpu_at[step] = time.perf_counter(), time.process_time()
 with tempfile.TemporaryDirectory() as tmp:
-    t0 = time.perf_counter()
-    r = run_experiment(cfg, Path(tmp) / "run", progress=lambda s, n, i: stamps.__setitem__(s, time.perf_counter()))
-    wall = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    r = run_experiment(cfg, Path(tmp) / "run", progress=progress)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
 k0, n = cfg.agent.rollout_length, cfg.steps
 steady = stamps[n] - stamps[k0]
+# CPU seconds of this process (all threads): the whole run, and the steady part (after the first rollout,
+# so without the compilations, which a warm or cold persistent cache makes differ between legs)
+steady_cpu = cpu_at[n] - cpu_at[k0]
 print("RESULT " + json.dumps({"wall_s": wall, "steps_per_s": n / wall, "steady_s": steady, "steady_steps_per_s": (n - k0) / steady,
+      "run_cpu_s": cpu, "cpu_ms_per_step": 1e3 * cpu / n, "steady_cpu_s": steady_cpu,
+      "steady_cpu_ms_per_step": 1e3 * steady_cpu / (n - k0),
       "first_step_s": r["timings"].get("first_step_seconds"), "loop": r["timings"].get("loop"),
       "compilations": r["timings"].get("compilations"), "mean_return": r["summary"]["mean_return"],
       "laws": [l.get("equation") for l in r["laws"]]}))
 """
 
+#: (e)'s opt-in legs (``--goal-options``): they change the learning, so they are never the default; each is
+#: (label, run-config overrides, extra environment)
+GOAL_OPTIONS = (
+    ("optin_frozen_targets", {}, {"ATOM_BENCH_FROZEN_TARGETS": "1"}),
+    ("optin_update_epochs_2", {"agent": {"update_epochs": 2}}, {}),
+    ("optin_both", {"agent": {"update_epochs": 2}}, {"ATOM_BENCH_FROZEN_TARGETS": "1"}),
+)
 
-def bench_goal(steps: int) -> dict[str, Any]:
-    """(e) v2_hybrid, Taylor-Green 32x32x16: the pre-issue product (host loop + FFT) vs now, fresh processes."""
+
+def bench_goal(steps: int, options: bool = False, reference: bool = True) -> dict[str, Any]:
+    """(e) v2_hybrid, Taylor-Green 32x32x16: the pre-issue product (host loop + FFT) vs now, fresh processes;
+    with ``options`` also the opt-in legs of ``GOAL_OPTIONS`` (each against ``now_auto``: CPU and results)."""
     import subprocess
     import sys
 
     base = {"world": WORLDS["taylor_green_32x32x16"], "variant": "v2_hybrid", "steps": steps, "seed": 0}
+    legs: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+    if reference:
+        legs.append(("reference_host_fft", {"loop": "host"}, {"ATOM_BENCH_SPECTRAL": "fft"}))
+    legs.append(("now_auto", {"loop": "auto"}, {"ATOM_BENCH_SPECTRAL": "auto"}))
+    legs += [(label, {"loop": "auto", **cfg}, env) for label, cfg, env in GOAL_OPTIONS] if options else []
     runs: dict[str, Any] = {}
-    for label, loop, spectral in (("reference_host_fft", "host", "fft"), ("now_auto", "auto", "auto")):
+    for label, overrides, extra in legs:
         # as a user's `atom run` runs: without this script's single-threaded-Eigen workaround (XLA_FLAGS above)
         flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split() if "multi_thread_eigen" not in f)
-        env = {**os.environ, "ATOM_BENCH_SPECTRAL": spectral, "XLA_FLAGS": flags}
-        done = subprocess.run([sys.executable, "-c", _GOAL_SCRIPT, json.dumps({**base, "loop": loop})], env=env,
+        env = {**os.environ, **extra, "XLA_FLAGS": flags}
+        done = subprocess.run([sys.executable, "-c", _GOAL_SCRIPT, json.dumps({**base, **overrides})], env=env,
                               capture_output=True, text=True, timeout=3600, check=True)
         runs[label] = json.loads([x for x in done.stdout.splitlines() if x.startswith("RESULT ")][-1][7:])
         r = runs[label]
-        print(f"  {label:<20} {r['steps_per_s']:7.2f} steps/s over the run, {r['steady_steps_per_s']:7.2f} steady, "
-              f"{r['wall_s']:.0f} s, loop {r['loop']}, {r['compilations']} programs (load {load()})", flush=True)
-    ref, now = runs["reference_host_fft"], runs["now_auto"]
+        print(f"  {label:<22} {r['steps_per_s']:7.2f} steps/s over the run, {r['steady_steps_per_s']:7.2f} steady, "
+              f"{r['wall_s']:.0f} s, {r['cpu_ms_per_step']:.1f} CPU-ms/step ({r['steady_cpu_ms_per_step']:.1f} steady), "
+              f"loop {r['loop']}, "
+              f"{r['compilations']} programs, mean return {r['mean_return']:.4f} (load {load()})", flush=True)
+    now = runs["now_auto"]
     out = {"world": "taylor_green_32x32x16", "variant": "v2_hybrid", "steps": steps, **runs,
-           "speedup_whole_run": now["steps_per_s"] / ref["steps_per_s"],
-           "speedup_steady": now["steady_steps_per_s"] / ref["steady_steps_per_s"],
            "goal": ">= 5x steps/s on the 2-core CPU", "load": load()}
-    out["goal_met"] = out["speedup_whole_run"] >= 5.0
-    print(f"  speed-up x{out['speedup_whole_run']:.2f} over the run, x{out['speedup_steady']:.2f} steady "
-          f"(goal x5: {'met' if out['goal_met'] else 'not met'})", flush=True)
+    if reference:
+        ref = runs["reference_host_fft"]
+        out.update(speedup_whole_run=now["steps_per_s"] / ref["steps_per_s"],
+                   speedup_steady=now["steady_steps_per_s"] / ref["steady_steps_per_s"],
+                   cpu_ratio=ref["run_cpu_s"] / now["run_cpu_s"],
+                   steady_cpu_ratio=ref["steady_cpu_s"] / now["steady_cpu_s"])
+        out["goal_met"] = out["speedup_whole_run"] >= 5.0
+        print(f"  speed-up x{out['speedup_whole_run']:.2f} over the run, x{out['speedup_steady']:.2f} steady, "
+              f"x{out['cpu_ratio']:.2f} in CPU seconds (goal x5: {'met' if out['goal_met'] else 'not met'})", flush=True)
+    for label, *_ in GOAL_OPTIONS if options else ():
+        r = runs[label]
+        r["cpu_ratio_to_now"] = now["run_cpu_s"] / r["run_cpu_s"]
+        r["steady_cpu_ratio_to_now"] = now["steady_cpu_s"] / r["steady_cpu_s"]
+        r["mean_return_rel_diff_to_now"] = abs(r["mean_return"] - now["mean_return"]) / abs(now["mean_return"])
+        r["same_laws_as_now"] = r["laws"] == now["laws"]
+        print(f"  {label:<22} x{r['cpu_ratio_to_now']:.2f} less CPU than now_auto (x{r['steady_cpu_ratio_to_now']:.2f} "
+              f"steady); mean return differs by "
+              f"{r['mean_return_rel_diff_to_now']:.1%}; same laws {r['same_laws_as_now']}", flush=True)
     return out
 
 
@@ -387,6 +427,10 @@ def main() -> None:
     parser.add_argument("--loops-only", action="store_true", help="only (d), the device loop beside the host loop")
     parser.add_argument("--goal-only", action="store_true",
                         help="only (e), issue 19's goal: v2_hybrid 2,000 steps, pre-issue loop vs now")
+    parser.add_argument("--goal-options", action="store_true",
+                        help="with --goal-only: also the opt-in legs that change the learning (GOAL_OPTIONS)")
+    parser.add_argument("--goal-no-reference", action="store_true",
+                        help="with --goal-only: skip the host-loop + FFT reference leg (its figure is 12.24 steps/s)")
     parser.add_argument("--science-seeds-only", action="store_true",
                         help="only (b)'s scientist part: 8 seeds of v2_hybrid vectorised vs 8 host-stepped runs")
     parser.add_argument("--sweep-only", action="store_true",
@@ -410,7 +454,8 @@ def main() -> None:
         return
     if args.goal_only:
         print("(e) v2_hybrid, Taylor-Green 32x32x16: host loop + FFT (before issue 19) vs now, fresh processes")
-        report["goal"] = bench_goal(256 if args.quick else 2000)
+        report["goal"] = bench_goal(256 if args.quick else 2000, options=args.goal_options,
+                                    reference=not args.goal_no_reference)
         _write(report, args.out)
         return
     if args.science_seeds_only:

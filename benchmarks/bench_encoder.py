@@ -13,12 +13,16 @@ shared, overloaded machine it moves far less than wall time. Cases:
   a real ``Policy``; a synthetic 32-step rollout of the right shapes: 4 epochs x 4 minibatches
   of 8 samples, each with its next sample for the symplectic loss);
 * ``--crossover``: layer forward+backward on cubic grids with growing modes, where "auto" switches;
+* ``--update-options``: one ``ppo.update`` as above with the default settings and with the opt-ins that
+  change the learning (``DerivedSettings.frozen_targets``, ``update_epochs`` 2, both): CPU time per call
+  and the largest parameter difference from the default's update;
 * ``--against REV``: the encoder of this tree against ``agent/encoder.py`` as it was at git
   revision REV (loaded from ``git show`` into this process), both with the "auto" transform:
   encoder forward and forward+backward at batch 8, and one ``ppo.update`` as above, with the
   largest parameter difference of the two updates (same agent, same rollout, same key).
 
-    venv/bin/python benchmarks/bench_encoder.py [--repeats 7] [--quick] [--crossover] [--against REV] [--json out.json]
+    venv/bin/python benchmarks/bench_encoder.py [--repeats 7] [--quick] [--crossover] [--against REV]
+        [--update-options] [--json out.json]
 """
 
 from __future__ import annotations
@@ -151,6 +155,39 @@ def bench_update(repeats: int) -> dict:
                 rollout=int(rollout.rewards.shape[0]), epochs=s.update_epochs, minibatches=s.num_minibatches)
 
 
+def bench_update_options(repeats: int) -> list[dict]:
+    """One ppo.update (v2_hybrid agent, synthetic 32-step rollout): default vs the opt-ins that change the learning."""
+    import dataclasses
+
+    policy, rollout, cfg = _policy_and_rollout()
+    agent = policy.agent
+    spec = agent.spec
+    frozen = dataclasses.replace(spec.derived, frozen_targets=True)
+    two = spec.settings.model_copy(update={"update_epochs": 2})
+    agents = {"default": agent,
+              "frozen_targets": agent.replace(spec=dataclasses.replace(spec, derived=frozen)),
+              "update_epochs_2": agent.replace(spec=dataclasses.replace(spec, settings=two)),
+              "both": agent.replace(spec=dataclasses.replace(spec, settings=two, derived=frozen))}
+    calls, params = {}, {}
+    for name, a in agents.items():
+        args = (a, rollout, jnp.float32(0.3), jax.random.key(0))
+        compiled = jax.jit(lambda *x: ppo._update(*x)).lower(*args).compile()
+        calls[name] = partial(compiled, *args)
+        params[name] = calls[name]()[0].params
+    timing = interleaved(calls, repeats)
+    rows = []
+    for name, t in timing.items():
+        diff = max(float(jnp.max(jnp.abs(x - y))) for x, y in zip(jax.tree.leaves(params["default"]),
+                                                                   jax.tree.leaves(params[name])))
+        rows.append({"case": f"ppo.update {name}", **{k: round(v, 3) for k, v in t.items()},
+                     "cpu_ratio_to_default": round(timing["default"]["cpu_median_ms"] / t["cpu_median_ms"], 3),
+                     "max_abs_param_diff_to_default": diff, "epochs": agents[name].spec.settings.update_epochs,
+                     "minibatches": cfg.agent.num_minibatches})
+        print(f"{rows[-1]['case']:28s} {t['median_ms']:8.1f} ms (cpu {t['cpu_median_ms']:.1f}, min {t['cpu_min_ms']:.1f}); "
+              f"default/this cpu x{rows[-1]['cpu_ratio_to_default']:.2f}; max |param - default's| {diff:.1e}", flush=True)
+    return rows
+
+
 def encoder_at(rev: str) -> types.ModuleType:
     """``atom_sdk.agent.encoder`` as it was at git revision ``rev``, as a module of its own."""
     root = Path(__file__).resolve().parents[1]
@@ -247,13 +284,17 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="batch 16 only, no PPO update")
     ap.add_argument("--only", choices=("layer", "encoder", "update"), help="run one kind of case")
     ap.add_argument("--crossover", action="store_true", help="only the FFT/DFT crossover sweep")
+    ap.add_argument("--update-options", action="store_true",
+                    help="only: one ppo.update, default vs the learning-changing opt-ins (frozen targets, 2 epochs)")
     ap.add_argument("--against", metavar="REV", help="only: this tree's encoder vs the one at git revision REV")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     report: dict[str, Any] = {"machine_start": machine(), "repeats": args.repeats, "rows": []}
     print(f"machine: {report['machine_start']}", flush=True)
     rows = report["rows"]
-    if args.against:
+    if args.update_options:
+        rows.extend(bench_update_options(args.repeats))
+    elif args.against:
         report["against"] = args.against
         rows.extend(bench_against(args.against, args.repeats))
     elif args.crossover:
