@@ -195,3 +195,34 @@ def test_dfg_2d2_lift_and_strouhal_inside_the_ranges_at_d30() -> None:
     assert 0.295 <= out["strouhal"] <= 0.305
     assert 3.24 < out["cd_max"] < 3.29
     assert abs(out["cd_max_raw"] - out["cd_max"]) < 0.15  # the transverse acoustic mode rides on the raw maximum
+
+
+def test_full_budget_averages_two_placements_on_every_grid(monkeypatch, tmp_path) -> None:
+    """Synthetic grids again, the moved cylinder +0.004: each level is the mean, half the spread enters the bracket."""
+    from atom_sdk.reproduce import schafer_turek as st
+
+    b = st.BUDGETS["full"]
+    exact = {"cd_max": 3.23, "cl_max": 1.0, "strouhal": 0.3}
+    calls = []
+
+    def fake(diameter, convective_time, measure_time, u_mean, offset=(0.0, 0.0)):
+        calls.append((diameter, tuple(offset)))
+        moved = 0.004 if tuple(offset) != (0.0, 0.0) else 0.0
+        return {**{q: v + 40.0 / diameter**2 + moved for q, v in exact.items()},
+                "diameter": float(diameter), "u_mean": u_mean, "mach": 1.5 * u_mean / CS, "cells": 1, "steps": 1,
+                "tau": b["tau"], "cd_max_raw": 0.0, "cl_max_raw": 0.0, "cd_mean": 0.0, "seconds": 1.0}
+
+    monkeypatch.setattr(st, "run_resolution", fake)
+    monkeypatch.setattr(st, "_figure", lambda *a: None)
+    body = st.run(tmp_path, seeds=[0], budget="full", executor="serial")
+    assert calls[:6] == [(d, o) for d in b["diameters"] for o in b["placements"]]
+    assert calls[6] == (b["mach_diameter"], b["placements"][0]) and len(calls) == 7  # no separate placement run
+    levels = body["tables"][0]["rows"]
+    assert [lv["seconds"] for lv in levels] == [2.0, 2.0, 2.0]
+    conv = {r["quantity"]: r for r in body["tables"][1]["rows"]}
+    for row, q in zip(body["rows"], st.QUANTITIES):
+        assert row["ours"] == pytest.approx(exact[q] + 0.002, abs=1e-9)  # Richardson of the placement means
+        band = math.hypot((exact[q] + 0.002) * conv[q]["gci_fine"], 0.002)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((row["ours"] - band, row["ours"] + band), abs=1e-9)
+    placement = body["tables"][3]["rows"]
+    assert len(placement) == 9 and all(r["spread"] == pytest.approx(0.004) for r in placement)
