@@ -94,10 +94,11 @@ REPRODUCTIONS: dict[str, Reproduction] = {
         title="DFG benchmark 2D-2 (Re = 100 confined cylinder): grid convergence and Richardson extrapolation",
         citation=ST_CITATION,
         module="schafer_turek",
-        budgets={"quick": "D = 8, 12, 18 cells at tau 0.5144 and D = 12 at half speed, 50 convective times each, "
-                          "TRT with a non-reflecting outlet; ~3 min",
-                 "full": "D = 20, 30, 40 cells at fixed tau 0.536 (inlet-peak Mach 0.156/0.104/0.078) and D = 30 at "
-                         "Ma 0.052, 50 convective times each, TRT with a non-reflecting outlet; ~25 min of one CPU core"},
+        budgets={"quick": "D = 8, 12, 18 cells at tau 0.5144, and D = 12 at half speed and moved half a cell, "
+                          "50 convective times each, TRT with a non-reflecting outlet; < 1 min on 2 cores",
+                 "full": "D = 20, 30, 40 cells at fixed tau 0.536 (inlet-peak Mach 0.156/0.104/0.078), each at two "
+                         "cylinder placements (averaged), and D = 30 at Ma 0.052, 50 convective times each, TRT with "
+                         "a non-reflecting outlet; ~12 min on 2 cores"},
         published=(
             Published("C_D,max", 3.23, 3.22, 3.24, "", ST_CITATION),
             Published("C_L,max", 1.00, 0.99, 1.01, "", ST_CITATION),
