@@ -124,7 +124,9 @@ def bench_integrity(ctx: typer.Context) -> None:
     Options: --seeds 0 1 2, --noise-levels 0.0 0.03 0.06 (sigma = level * std of each state),
     --samples 192, --systems NAME..., --force-sparse (library bagging + 60% inclusion on every
     system: the sparsest path of the scientist), --check (exit 1 when a threshold fails; failing
-    (system, noise) cells are named), --output validation_outputs/scientific_integrity.json.
+    (system, noise) cells are named), --output validation_outputs/scientific_integrity.json,
+    --null-trials 60, --null-backends sparse [implicit sr] (the backends the null trial's scientist
+    runs; its bound speaks only for fits that ran, counted per backend), --stability-seeds.
     """
     from atom_sdk.artifacts import write_json
     from atom_sdk.evidence.integrity import integrity_arg_parser, run_integrity_benchmark
