@@ -28,13 +28,7 @@ cache under a key of its own and registered as the FFI target ``atom_lbm_channel
 
 from __future__ import annotations
 
-import ctypes
-import hashlib
-import os
-import platform
-import subprocess
 import threading
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -203,48 +197,9 @@ def _source() -> str:
     return lbm_native._SOURCE + _CHANNEL_SOURCE
 
 
-def _library_path(cxx: str) -> Path:
-    """Cache path keyed, like ``lbm_native``'s, by source, flags, compiler, CPU and jax version."""
-    key = hashlib.sha256("|".join([_source(), *lbm_native._FLAGS, cxx, platform.machine(),
-                                   lbm_native._cpu_signature(), jax.__version__]).encode()).hexdigest()[:16]
-    return lbm_native._cache_dir() / f"lbm_channel_{key}.so"
-
-
-def _build() -> Path:
-    cxx = lbm_native._compiler()
-    if cxx is None:
-        raise RuntimeError("no C++ compiler on PATH (install g++ or set $CXX) for the native channel kernel")
-    out = _library_path(cxx)
-    if out.exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    src = out.with_suffix(f".{os.getpid()}.cc")  # per process: concurrent first builds never share a file
-    src.write_text(_source(), encoding="utf-8")
-    tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    cmd = [cxx, *lbm_native._FLAGS, f"-I{jax.ffi.include_dir()}", str(src), "-o", str(tmp)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"compiling the native channel kernel failed ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
-    os.replace(tmp, out)
-    src.unlink(missing_ok=True)
-    return out
-
-
 def load() -> None:
-    """Build (once) and register the FFI target; raises RuntimeError with the reason on failure."""
-    with _lock:
-        if "error" in _state:
-            raise RuntimeError(str(_state["error"]))
-        if "lib" in _state:
-            return
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as lbm_native: sleeping OpenMP workers
-        try:
-            lib = ctypes.cdll.LoadLibrary(str(_build()))
-            jax.ffi.register_ffi_target(_TARGET[0], jax.ffi.pycapsule(getattr(lib, _TARGET[1])), platform="cpu")
-        except (OSError, RuntimeError, AttributeError) as exc:
-            _state["error"] = exc
-            raise RuntimeError(str(exc)) from exc
-        _state["lib"] = lib
+    """Build (once, with ``lbm_native``'s flags and cache) and register the FFI target; raises RuntimeError."""
+    lbm_native.load_library(_state, _lock, _source(), "lbm_channel", "the native channel kernel", (_TARGET,))
 
 
 def available() -> bool:

@@ -351,52 +351,62 @@ def _cpu_signature() -> str:
     return "\n".join(sorted(set(keep)))
 
 
-def _library_path(cxx: str) -> Path:
-    """Cache path of the library: keyed by source, flags, compiler, CPU (model and flags) and jax version."""
-    key = hashlib.sha256("|".join([_SOURCE, *_FLAGS, cxx, platform.machine(), _cpu_signature(),
+def library_path(cxx: str, source: str, prefix: str) -> Path:
+    """Cache path of a library: keyed by source, flags, compiler, CPU (model and flags) and jax version."""
+    key = hashlib.sha256("|".join([source, *_FLAGS, cxx, platform.machine(), _cpu_signature(),
                                    jax.__version__]).encode()).hexdigest()[:16]
-    return _cache_dir() / f"lbm_{key}.so"
+    return _cache_dir() / f"{prefix}_{key}.so"
 
 
-def _build() -> Path:
-    """Compile the kernel library once per machine (see :func:`_library_path`) and return its path."""
+def _library_path(cxx: str) -> Path:
+    return library_path(cxx, _SOURCE, "lbm")
+
+
+def compile_library(source: str, prefix: str, what: str) -> Path:
+    """Compile ``source`` once per machine (see :func:`library_path`) and return the library's path."""
     cxx = _compiler()
     if cxx is None:
-        raise RuntimeError("no C++ compiler on PATH (install g++ or set $CXX) for the native LBM kernels")
-    out = _library_path(cxx)
+        raise RuntimeError(f"no C++ compiler on PATH (install g++ or set $CXX) for {what}")
+    out = library_path(cxx, source, prefix)
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     src = out.with_suffix(f".{os.getpid()}.cc")  # per process: concurrent first builds never share a file
-    src.write_text(_SOURCE, encoding="utf-8")
+    src.write_text(source, encoding="utf-8")
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
     cmd = [cxx, *_FLAGS, f"-I{jax.ffi.include_dir()}", str(src), "-o", str(tmp)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"compiling the native LBM kernels failed ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
+        raise RuntimeError(f"compiling {what} failed ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
     os.replace(tmp, out)
     src.unlink(missing_ok=True)
     return out
 
 
-def load() -> None:
-    """Build (once) and register the FFI targets; raises RuntimeError with the reason on failure."""
-    with _lock:
-        if "error" in _state:
-            raise RuntimeError(str(_state["error"]))
-        if "lib" in _state:
+def load_library(state: dict[str, object], lock: threading.Lock, source: str, prefix: str, what: str,
+                 targets: tuple[tuple[str, str], ...]) -> None:
+    """Build (once) and register ``targets`` (FFI name, symbol); the first failure is remembered in ``state``."""
+    with lock:
+        if "error" in state:
+            raise RuntimeError(str(state["error"]))
+        if "lib" in state:
             return
         # sleeping (not spinning) OpenMP workers: on a shared machine a spinning barrier waits
         # on a descheduled thread; read by libgomp when the library loads
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
-            lib = ctypes.cdll.LoadLibrary(str(_build()))
-            for name, symbol in (*_TARGETS.values(), _COPY_TARGET):
+            lib = ctypes.cdll.LoadLibrary(str(compile_library(source, prefix, what)))
+            for name, symbol in targets:
                 jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, symbol)), platform="cpu")
         except (OSError, RuntimeError, AttributeError) as exc:
-            _state["error"] = exc
+            state["error"] = exc
             raise RuntimeError(str(exc)) from exc
-        _state["lib"] = lib
+        state["lib"] = lib
+
+
+def load() -> None:
+    """Build (once) and register the FFI targets; raises RuntimeError with the reason on failure."""
+    load_library(_state, _lock, _SOURCE, "lbm", "the native LBM kernels", (*_TARGETS.values(), _COPY_TARGET))
 
 
 def available() -> bool:
