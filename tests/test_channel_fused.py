@@ -150,7 +150,8 @@ def test_characteristic_outlet_and_magic_match_st_channel() -> None:
 
     world = CylinderWorld(grid=SMALL, substeps=1)
     geo, u_mean = world.geometry, world.params.u_inlet
-    ref_step = st_channel.make_channel_substep(geo, world.tau, u_mean, world.dtype, "trt", 3 / 16)
+    ref_step = st_channel.make_channel_substep(geo, world.tau, u_mean, world.dtype, "trt", 3 / 16, kernel="reference")
+    auto_step = st_channel.make_channel_substep(geo, world.tau, u_mean, world.dtype, "trt", 3 / 16)
     fused = lbm_channel_fused.make_fused_substep(geo.links, geo.inlet_ux, geo.nx, world.tau, "trt", world.dtype,
                                                  magic=3 / 16, u_ref=u_mean)
     world.reset(seed=1)
@@ -161,6 +162,10 @@ def test_characteristic_outlet_and_magic_match_st_channel() -> None:
     np.testing.assert_allclose(fus[0], ref[0], rtol=0, atol=ATOL_F)
     assert fus[1] == pytest.approx(ref[1], abs=ATOL_FORCE) and fus[2] == pytest.approx(ref[2], abs=ATOL_FORCE)
     assert np.abs(pressure[0][:, -1] - ref[0][:, -1]).max() > 1e-4  # the outlet rule made a difference
+    auto = _run(lambda f, a: (*auto_step(f, a), jnp.zeros((), f.dtype)), world.state.f)  # st_channel's default
+    np.testing.assert_array_equal(auto[0], fus[0])
+    with pytest.raises(WorldParameterError, match="mrt"):
+        st_channel.make_channel_substep(geo, world.tau, u_mean, world.dtype, "mrt", kernel="native")
 
 
 @pytest.mark.slow

@@ -69,13 +69,17 @@ def outflow_characteristic(f: jax.Array, u_ref: float) -> jax.Array:
 
 
 def make_channel_substep(geo: Geometry, tau: float, u_mean: float, dtype: Any, collision: str = "trt",
-                         magic: float = 0.25, bulk_rate: float | None = None, outlet: Outlet = "characteristic"):
+                         magic: float = 0.25, bulk_rate: float | None = None, outlet: Outlet = "characteristic",
+                         kernel: str = "auto"):
     """One update of the benchmark channel: collide, stream, body, walls, outlet, inlet.
 
     ``collision``: "trt" (with ``magic``), "bgk", or "mrt" (Lallemand & Luo rates; ``bulk_rate`` sets
     its bulk rate). ``outlet``: "characteristic" (non-reflecting, above) or "pressure" (the world's
-    fixed-density outlet).
+    fixed-density outlet). ``kernel`` as ``lbm2d:cylinder``'s (:mod:`atom_sdk.worlds.lbm_channel_fused`):
+    "auto" runs the whole update in one native C++ call where it applies (TRT/BGK, float32, CPU),
+    "reference" the pure-JAX update below. Loops over the native update should unroll by 2.
     """
+    from atom_sdk.worlds import lbm_channel_fused
     from atom_sdk.worlds.cylinder import collide_bulk_damped
 
     if outlet not in ("pressure", "characteristic"):
@@ -83,6 +87,16 @@ def make_channel_substep(geo: Geometry, tau: float, u_mean: float, dtype: Any, c
     if bulk_rate is not None and (collision != "mrt" or not 0.0 < bulk_rate < 2.0):
         raise ValueError(f"bulk_rate needs collision='mrt' and 0 < bulk_rate < 2 (got {collision!r}, {bulk_rate})")
     inlet = jnp.asarray(geo.inlet_ux, dtype)
+    if lbm_channel_fused.resolve_kernel(kernel, collision, dtype, bulk_rate, geo.links, geo.nx, geo.ny) == "native":
+        fused = lbm_channel_fused.make_fused_substep(geo.links, geo.inlet_ux, geo.nx, tau, collision, dtype,
+                                                     magic=magic,
+                                                     u_ref=u_mean if outlet == "characteristic" else None)
+
+        def native(f: jax.Array, amplitude: jax.Array, inlet_scale: jax.Array | float = 1.0):
+            out, fx, fy, _ = fused(f, amplitude, inlet_scale)
+            return out, fx, fy
+
+        return native
 
     def substep(f: jax.Array, amplitude: jax.Array, inlet_scale: jax.Array | float = 1.0):
         if bulk_rate is None:
@@ -109,7 +123,7 @@ def run_2d2(diameter: int, u_mean: float = 0.03, convective_time: float = 50.0, 
             collision: str = "trt", magic: float = 0.25, bulk_rate: float | None = None,
             outlet: Outlet = "characteristic", kick: float = 0.05, kick_time: float = 2.0, ramp_time: float = 0.0,
             chunk: int = 500, dtype: str = "float32", series_path: str | None = None,
-            offset: tuple[float, float] = (0.0, 0.0)) -> dict[str, Any]:
+            offset: tuple[float, float] = (0.0, 0.0), kernel: str = "auto") -> dict[str, Any]:
     """Re = 100 DFG 2D-2 on a grid of ``diameter`` cells: C_D,max, C_L,max and St over the last ``measure_time``.
 
     Times are in convective units D / U. The jets blow ``kick`` x Q_ref for ``kick_time`` to break the
@@ -138,7 +152,7 @@ def run_2d2(diameter: int, u_mean: float = 0.03, convective_time: float = 50.0, 
     measure = int(measure_time * per_unit)
     kick_steps = int(kick_time * per_unit)
     ramp_steps = int(ramp_time * per_unit)
-    substep = make_channel_substep(geo, world.tau, u_mean, world.dtype, collision, magic, bulk_rate, outlet)
+    substep = make_channel_substep(geo, world.tau, u_mean, world.dtype, collision, magic, bulk_rate, outlet, kernel)
     norm = 2.0 / (u_mean**2 * 2 * geo.radius)
     zero = jnp.zeros((), world.dtype)
 
@@ -152,7 +166,7 @@ def run_2d2(diameter: int, u_mean: float = 0.03, convective_time: float = 50.0, 
             else:
                 g, fx, fy = substep(g, amp)
             return g, (norm * fx, norm * fy)
-        return jax.lax.scan(body, f, first + jnp.arange(chunk))
+        return jax.lax.scan(body, f, first + jnp.arange(chunk), unroll=2)  # 2: the native call cannot write its input
 
     f = world.state.f
     if ramp_steps > 0:
