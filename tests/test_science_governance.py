@@ -223,3 +223,15 @@ def test_trivial_predictors_take_their_constants_from_the_training_window_only()
     # noise (nMSE ~ 1), persistence misses the whole drift
     assert good["mean_drift"].nmse[0] < 1.2 and good["persistence"].nmse[0] > 1e3
     assert bad > 50 * good["mean_drift"].nmse[0]
+
+
+def test_weak_horizon_tuning_reaches_the_scientists_governor():
+    """``ScientistTuning.weak_horizon`` is the one switch: off by default, on when the tuning says so."""
+    from atom_sdk.config import ScientistSettings, ScientistTuning
+    from atom_sdk.science.scientist import Scientist
+
+    default = Scientist(ScientistSettings(), ["x"], [], 0.01)
+    opted = Scientist(ScientistSettings(), ["x"], [], 0.01, tuning=ScientistTuning(weak_horizon=True))
+    assert default.governor.config.weak_horizon is False
+    assert opted.governor.config.weak_horizon is True
+    assert GovernanceConfig().weak_horizon is ScientistTuning().weak_horizon is False

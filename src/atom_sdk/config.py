@@ -199,6 +199,9 @@ class ScientistTuning(StrictModel):
     weak_window: int | None = Field(
         None, ge=2, description="weak-form test-function support (intervals); None: chosen from the data")
     step_method: Literal["rk4", "euler"] = Field("rk4", description="one-step prediction integrator")
+    weak_horizon: bool = Field(
+        False, description="governance: judge weak-form laws on h-step held-out increments (h = half the narrowest "
+        "test-function support) instead of one step; sees through measurement noise (opt-in)")
     n_thresholds: int = Field(16, ge=1, description="length of the threshold path for model selection")
     library_bagging: bool = Field(False, description="also bag library terms (not only samples) in the ensemble")
 

@@ -94,7 +94,7 @@ class GovernanceConfig:
     step_method: str = _default("step_method")
     #: opt-in: judge a weak-form law (``metadata["derivative"] == "weak"``) on ``h``-step increments
     #: (``h`` half its narrowest test-function support), see :func:`weak_horizon`; off: one step
-    weak_horizon: bool = False
+    weak_horizon: bool = _default("weak_horizon")
 
 
 @dataclass

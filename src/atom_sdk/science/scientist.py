@@ -158,6 +158,7 @@ class Scientist:
                 min_skill=float(c["min_skill"]),
                 trust_rise=float(c["trust_rise"]),
                 step_method=str(c["step_method"]),
+                weak_horizon=bool(c["weak_horizon"]),
             ),
             ledger=ledger,
             run_id=self.run_id,
