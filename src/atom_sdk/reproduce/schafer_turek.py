@@ -41,8 +41,8 @@ QUANTITIES = ("cd_max", "cl_max", "strouhal")
 BUDGETS: dict[str, dict[str, Any]] = {
     "quick": {"diameters": (8, 12, 18), "tau": 0.5144, "convective_time": 50.0, "measure_time": 12.0,
               "mach_diameter": 12, "placements": ((0.0, 0.0),)},
-    "full": {"diameters": (20, 30, 40), "tau": 0.536, "convective_time": 50.0, "measure_time": 12.0,
-             "mach_diameter": 30, "placements": ((0.0, 0.0), (0.5, 0.0))},
+    "full": {"diameters": (40, 60, 80), "tau": 0.52, "convective_time": 50.0, "measure_time": 12.0,
+             "mach_diameter": 40, "placements": ((0.0, 0.0), (0.5, 0.0))},
 }
 #: the solver setting of every run (see :mod:`atom_sdk.worlds.st_channel` for why): TRT, whose bulk
 #: viscosity is its shear viscosity (a bulk viscosity 56 times larger, the former MRT setting, lowered
