@@ -96,9 +96,9 @@ REPRODUCTIONS: dict[str, Reproduction] = {
         module="schafer_turek",
         budgets={"quick": "D = 8, 12, 18 cells at tau 0.5144, and D = 12 at half speed and moved half a cell, "
                           "50 convective times each, TRT with a non-reflecting outlet; < 1 min on 2 cores",
-                 "full": "D = 20, 30, 40 cells at fixed tau 0.536 (inlet-peak Mach 0.156/0.104/0.078), each at two "
-                         "cylinder placements (averaged), and D = 30 at Ma 0.052, 50 convective times each, TRT with "
-                         "a non-reflecting outlet; ~1 min on 2 cores (native channel kernel)"},
+                 "full": "D = 40, 60, 80 cells at fixed tau 0.52 (inlet-peak Mach 0.043/0.029/0.022), each at two "
+                         "cylinder placements (averaged), and D = 40 at half speed, 50 convective times each, TRT "
+                         "with a non-reflecting outlet; ~25 min on 2 CPU cores (native channel kernel)"},
         published=(
             Published("C_D,max", 3.23, 3.22, 3.24, "", ST_CITATION),
             Published("C_L,max", 1.00, 0.99, 1.01, "", ST_CITATION),
