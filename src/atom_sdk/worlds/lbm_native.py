@@ -162,27 +162,70 @@ static Coef9 coef9(float op, float om) {
   return Coef9{1.f - op, op * 4.f / 9, 0.5f * (1.f - op), 0.5f * (1.f - om), op / 9, op / 36,
                op * 4.5f / 9, op * 4.5f / 36, om * 3.f / 9, om * 3.f / 36};
 }
-static inline __attribute__((always_inline)) void pair9(float fa, float fb, float u, float A, float B, float Cm,
-                                                        const Coef9& k, float& oa, float& ob) {
-  const float en = k.hp * (fa + fb) + (B * (u * u) + A), on = k.hm * (fa - fb) + Cm * u;
+// T is float (scalar and `omp simd` loops) or a 16-float vector (the AVX-512 row below): one
+// definition of the arithmetic for both.
+template <class T>
+static inline __attribute__((always_inline)) void pair9(T fa, T fb, T u, T A, T B, T Cm, const Coef9& k, T& oa, T& ob) {
+  const T en = k.hp * (fa + fb) + (B * (u * u) + A), on = k.hm * (fa - fb) + Cm * u;
   oa = en + on; ob = en - on;
+}
+template <class T>
+static inline __attribute__((always_inline)) void trt9_t(T f0, T f1, T f2, T f3, T f4, T f5, T f6, T f7, T f8,
+                                                         const Coef9& k, T& o0, T& o1, T& o2, T& o3, T& o4, T& o5,
+                                                         T& o6, T& o7, T& o8) {
+  const T d13 = f1 - f3, d24 = f2 - f4, d57 = f5 - f7, d68 = f6 - f8;
+  const T rho = f0 + ((f1 + f3) + (f2 + f4) + ((f5 + f7) + (f6 + f8)));
+  const T inv = 1.f / rho, ux = (d13 + (d57 - d68)) * inv, uy = (d24 + (d57 + d68)) * inv;
+  const T r1 = rho - 1.5f * rho * (ux * ux + uy * uy);
+  const T A1 = k.ap1 * r1, A2 = k.ap2 * r1, B1 = k.bp1 * rho, B2 = k.bp2 * rho, C1 = k.cm1 * rho, C2 = k.cm2 * rho;
+  o0 = k.hp0 * f0 + k.ap0 * r1;
+  pair9<T>(f1, f3, ux, A1, B1, C1, k, o1, o3);
+  pair9<T>(f2, f4, uy, A1, B1, C1, k, o2, o4);
+  pair9<T>(f5, f7, ux + uy, A2, B2, C2, k, o5, o7);
+  pair9<T>(f6, f8, uy - ux, A2, B2, C2, k, o6, o8);
 }
 // D2Q9 order: 0 rest, 1 +x, 2 +y, 3 -x, 4 -y, 5 (+,+), 6 (-,+), 7 (-,-), 8 (+,-); pairs (1,3) (2,4) (5,7) (6,8).
 // Scalars in and out (no arrays): GCC vectorises an `omp simd` loop over this only then.
 #define ATOM_F9 float f0, float f1, float f2, float f3, float f4, float f5, float f6, float f7, float f8
 #define ATOM_O9 float& o0, float& o1, float& o2, float& o3, float& o4, float& o5, float& o6, float& o7, float& o8
 static inline __attribute__((always_inline)) void trt9(ATOM_F9, const Coef9& k, ATOM_O9) {
-  const float d13 = f1 - f3, d24 = f2 - f4, d57 = f5 - f7, d68 = f6 - f8;
-  const float rho = f0 + ((f1 + f3) + (f2 + f4) + ((f5 + f7) + (f6 + f8)));
-  const float inv = 1.f / rho, ux = (d13 + (d57 - d68)) * inv, uy = (d24 + (d57 + d68)) * inv;
-  const float r1 = rho - 1.5f * rho * (ux * ux + uy * uy);
-  const float A1 = k.ap1 * r1, A2 = k.ap2 * r1, B1 = k.bp1 * rho, B2 = k.bp2 * rho, C1 = k.cm1 * rho, C2 = k.cm2 * rho;
-  o0 = k.hp0 * f0 + k.ap0 * r1;
-  pair9(f1, f3, ux, A1, B1, C1, k, o1, o3);
-  pair9(f2, f4, uy, A1, B1, C1, k, o2, o4);
-  pair9(f5, f7, ux + uy, A2, B2, C2, k, o5, o7);
-  pair9(f6, f8, uy - ux, A2, B2, C2, k, o6, o8);
+  trt9_t<float>(f0, f1, f2, f3, f4, f5, f6, f7, f8, k, o0, o1, o2, o3, o4, o5, o6, o7, o8);
 }
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define ATOM_ROW16 1
+typedef float atom_v16 __attribute__((vector_size(64)));
+// Collide the 16 cells [y, y + 16) of a row into o[0..8].
+static inline __attribute__((always_inline)) void trt16(const float* const* in, int64_t y, const Coef9& k, atom_v16* o) {
+  atom_v16 f[9];
+  for (int i = 0; i < 9; ++i) f[i] = (atom_v16)_mm512_loadu_ps(in[i] + y);
+  trt9_t<atom_v16>(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], k, o[0], o[1], o[2], o[3], o[4], o[5], o[6],
+                   o[7], o[8]);
+}
+// 16 lanes of a:b shifted by n: n = 15 gives (b[15], a[0..14]), n = 1 gives (b[1..15], a[0])
+#define ATOM_ALIGNR(a, b, n) ((atom_v16)_mm512_alignr_epi32(_mm512_castps_si512((__m512)(a)), \
+                                                            _mm512_castps_si512((__m512)(b)), n))
+// push_row9 for ny % 16 == 0, 16 cells at a time: every load and store covers whole 64-byte
+// blocks of the rows, the +-1 y shifts of populations 2, 4-8 are made in registers from the
+// neighbouring chunk instead of by stores that straddle two cache lines, and the periodic wrap
+// in y is the carry from the row's last chunk (collided first) into its first.
+static void push_row9_16(const float* const* in, float* const* out, int64_t ny, const Coef9& kk) {
+  const Coef9 k = kk;  // a local copy: the stores cannot alias it, so the coefficients stay in registers
+  const int64_t nc = ny / 16;
+  atom_v16 last[9], prev[9], cur[9];
+  trt16(in, ny - 16, k, last);
+  for (int i = 0; i < 9; ++i) prev[i] = last[i];
+  for (int64_t j = 0; j < nc; ++j) {
+    const int64_t y = 16 * j, ym = 16 * (j == 0 ? nc - 1 : j - 1);
+    if (j == nc - 1) { for (int i = 0; i < 9; ++i) cur[i] = last[i]; } else trt16(in, y, k, cur);
+    for (int i : {0, 1, 3}) _mm512_storeu_ps(out[i] + y, (__m512)cur[i]);        // c_iy = 0
+    for (int i : {2, 5, 6}) _mm512_storeu_ps(out[i] + y, (__m512)ATOM_ALIGNR(cur[i], prev[i], 15));   // +1
+    for (int i : {4, 7, 8}) _mm512_storeu_ps(out[i] + ym, (__m512)ATOM_ALIGNR(cur[i], prev[i], 1));   // -1
+    for (int i = 0; i < 9; ++i) prev[i] = cur[i];
+  }
+}
+#endif
 
 // Collide one row (in[i]: population i of the row) and push population i to out[i] (the row
 // x + c_ix) at y + c_iy, periodic in y; the interior is one SIMD loop over the contiguous y.
@@ -207,6 +250,9 @@ static void push_row9(const float* const* in, float* const* out, int64_t ny, con
       q5[y + 1] = o5; q6[y + 1] = o6; q7[y - 1] = o7; q8[y - 1] = o8;
     }
   };
+#ifdef ATOM_ROW16
+  if (ny % 16 == 0) { push_row9_16(in, out, ny, k); return; }
+#endif
   if (ny == 1) { edge(0, 0, 0); return; }
   edge(0, ny - 1, 1);
   // the main loop starts on a 64-byte boundary of the rows (the loads are then aligned)
