@@ -96,7 +96,8 @@ static ffi::Error channel3d(ffi::Buffer<ffi::F32> f, ffi::Buffer<ffi::F32> inlet
   const int64_t nx = dims[1], ny = dims[2], nz = dims[3], n = nx * ny * nz, plane = ny * nz;
   if (nx < 4 || ny < 2 || nz < 2) return ffi::Error::InvalidArgument("the channel needs nx >= 4 and ny, nz >= 2");
   if (threads < 1) return ffi::Error::InvalidArgument("threads must be >= 1");
-  if (mode < 0 || mode > 2) return ffi::Error::InvalidArgument("mode must be 0 (bounce-back), 1 (equilibrium), 2 (closed)");
+  if (mode < 0 || mode > 2)
+    return ffi::Error::InvalidArgument("mode must be 0 (bounce-back), 1 (equilibrium) or 2 (closed)");
   auto in_dims = inlet.dimensions();
   if (in_dims.size() != 2 || in_dims[0] != ny || in_dims[1] != nz)
     return ffi::Error::InvalidArgument("inlet must be (ny, nz)");

@@ -56,7 +56,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from atom_sdk.worlds import lbm3d
+from atom_sdk.worlds import lbm3d, lbm3d_fused
 from atom_sdk.worlds import lbm_d3q19 as d3
 from atom_sdk.worlds.base import ValidationCase, ValidationResult, relative_check
 
@@ -77,12 +77,13 @@ def clift_grace_weber_cd(re: float) -> float:
 
 
 def duct_flow(n: int = 12, length: int = 40, u: float = 0.02, tau: float = 1.0, steps: int = 3000,
-              dtype: Any = jnp.float32) -> dict[str, float]:
-    """Developed square-duct flow behind a uniform inlet: u_max / u_mean averaged over x in [L/3, 3L/4]."""
+              dtype: Any = jnp.float32, kernel: str = "auto") -> dict[str, float]:
+    """Developed square-duct flow behind a uniform inlet: u_max / u_mean averaged over x in [L/3, 3L/4].
+    ``kernel``: the channel update (:mod:`atom_sdk.worlds.lbm3d_fused`)."""
     shape = (length, n, n)
     inlet = lbm3d.duct_profile(n, n, u, "uniform")
-    update = lbm3d.make_update(shape, tau, "trt", lbm3d.Channel(inlet, 0.0), None, np.zeros(shape, bool), dtype,
-                               magic=3.0 / 16.0)
+    update = lbm3d_fused.make_update(shape, tau, "trt", lbm3d.Channel(inlet, 0.0), None, np.zeros(shape, bool), dtype,
+                                     magic=3.0 / 16.0, kernel=kernel)
     f0 = d3.equilibrium(jnp.ones(shape), jnp.full(shape, u), jnp.zeros(shape), jnp.zeros(shape)).astype(dtype)
     run = jax.jit(lambda f: jax.lax.fori_loop(0, steps, lambda _, g: update(g, jnp.zeros((), dtype))[0], f))
     _, ux, _, _ = lbm3d.macroscopic(run(f0))
@@ -95,6 +96,12 @@ def duct_case(world: str) -> list[ValidationResult]:
     out = duct_flow()
     return [relative_check(world, "duct_profile", "u_max / u_mean", out["ratio"], lbm3d.duct_centreline_ratio(), 0.03,
                            DUCT_SOURCE, kind="kernel", subject=CHANNEL_KERNEL, **out)]
+
+
+def _ran(world: Any, kernel: str) -> str:
+    """The lattice update that ``kernel`` resolved to in ``world`` (recorded with the result)."""
+    geo = world.geometry
+    return lbm3d_fused.resolve_kernel(kernel, world.params.collision, world.dtype, geo.shape, None, geo.links)
 
 
 def steady_coefficients(world: Any, chunks: int, chunk: int) -> dict[str, Any]:
@@ -139,20 +146,23 @@ def duct_blockage(cd: float, diameter: float, duct: float) -> float:
     return solid + wake
 
 
-def sphere_re100(world_cls: Any, budget: str = "cpu") -> dict[str, Any]:
+def sphere_re100(world_cls: Any, budget: str = "cpu", kernel: str = "auto") -> dict[str, Any]:
     """Sphere (a ``world_cls``: ``lbm3d:sphere``) at Re = 100 in a square duct whose walls slide with U,
-    started from rest with a smooth inlet ramp; ``budget`` is a key of ``SPHERE_BUDGETS``."""
+    started from rest with a smooth inlet ramp; ``budget`` is a key of ``SPHERE_BUDGETS``; ``kernel`` the
+    world's lattice update."""
     if budget not in SPHERE_BUDGETS:
         raise ValueError(f"unknown sphere budget {budget!r}; choose one of {sorted(SPHERE_BUDGETS)}")
     b = SPHERE_BUDGETS[budget]
     world = world_cls(grid=(b["length"], b["duct"], b["duct"]), u_inlet=b["u"], reynolds=100.0, radius=b["radius"],
-                      center_x=b["center_x"], substeps=b["chunk"], perturbation=0.0, start_ramp=b["start_ramp"])
+                      center_x=b["center_x"], substeps=b["chunk"], perturbation=0.0, start_ramp=b["start_ramp"],
+                      kernel=kernel)
     out = steady_coefficients(world, b["chunks"], b["chunk"])
     eps = duct_blockage(out["cd"], world.diameter, b["duct"])
     out.update(grid=list(world.grid), diameter=world.diameter, tau=world.tau, budget=budget,
                blockage=math.pi * b["radius"]**2 / b["duct"]**2, blockage_epsilon=eps,
                cd_duct=out["cd"], cd_unconfined=out["cd"] / (1 + eps) ** 2,
-               clift_grace_weber=clift_grace_weber_cd(100.0), schiller_naumann=schiller_naumann_cd(100.0))
+               clift_grace_weber=clift_grace_weber_cd(100.0), schiller_naumann=schiller_naumann_cd(100.0),
+               kernel=_ran(world, kernel))
     return out
 
 
@@ -179,7 +189,7 @@ ST3_BUDGETS: dict[str, dict[str, int]] = {
 
 
 def schafer_turek_3d1z(world_cls: Any, height: int = 41, u: float = 0.06, chunks: int = 18,
-                       chunk: int = 200) -> dict[str, Any]:
+                       chunk: int = 200, kernel: str = "auto") -> dict[str, Any]:
     """The DFG 3D-1Z channel (a ``world_cls``: ``lbm3d:cylinder``) at Re = 20 with ``height`` cells across
     (D = height x 0.1 / 0.41, length 2.5 / 0.41 heights). ``height`` must be a multiple of 41: only then is
     the discrete cylinder mirror-symmetric about its own centre line, which the lift (a 0.15 % imbalance
@@ -188,10 +198,11 @@ def schafer_turek_3d1z(world_cls: Any, height: int = 41, u: float = 0.06, chunks
         raise ValueError(f"3D-1Z height {height} puts the cylinder off the lattice's mirror planes, and its lift then "
                          "measures the discretisation (C_L = -0.64 at H = 20, +0.25 at H = 28); use a multiple of 41")
     nx = int(round(2.5 / 0.41 * height))
-    world = world_cls(grid=(nx, height, height), u_inlet=u, reynolds=20.0, substeps=chunk, perturbation=0.0)
+    world = world_cls(grid=(nx, height, height), u_inlet=u, reynolds=20.0, substeps=chunk, perturbation=0.0,
+                      kernel=kernel)
     out = steady_coefficients(world, chunks, chunk)
     out.update(grid=list(world.grid), diameter=world.diameter, tau=world.tau, dp_benchmark=0.04 * out["dp"],
-               mirror_mismatch=lbm3d.mirror_mismatch_y(world.body, world.grid))
+               kernel=_ran(world, kernel), mirror_mismatch=lbm3d.mirror_mismatch_y(world.body, world.grid))
     return out
 
 

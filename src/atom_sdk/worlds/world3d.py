@@ -37,7 +37,7 @@ import numpy as np
 from gymnasium import spaces
 
 from atom_sdk.errors import WorldParameterError
-from atom_sdk.worlds import lbm3d
+from atom_sdk.worlds import lbm3d, lbm3d_fused
 from atom_sdk.worlds import lbm_d3q19 as d3
 from atom_sdk.worlds.base import (DIMENSIONLESS, NOT_A_QUANTITY, Dynamics, Quantity, StepOutput, ValidationCase, World,
                                   WorldParams, param)
@@ -72,6 +72,10 @@ class Body3DParams(WorldParams):
         "equilibrium at the profile on the first column (more dissipative, for tau near 1/2)")
     start_ramp: int = param(0, unit="dt", description="LBM updates over which the inlet and sliding walls rise "
                             "from rest to U (0: the fluid starts at U)", ge=0)
+    kernel: Literal["auto", "reference", "native"] = param(
+        "auto", unit=NOT_A_QUANTITY, description="lattice update: 'native' (one fused C++ call per update on the "
+        "CPU, TRT or BGK, float32), 'reference' (pure JAX), 'auto' (native where it applies); same result to "
+        "float32 round-off")
 
 
 class SphereParams(Body3DParams):
@@ -280,7 +284,7 @@ class Body3DWorld(World):
         wall_ux = p.u_inlet if p.side_walls == "free_stream" else 0.0
         channel = lbm3d.Channel(build.inlet, wall_ux, inlet=p.inlet_condition)
         return make_dynamics(build, channel, self.tau, p.collision, p.u_inlet, p.substeps, p.drag_offset,
-                             p.perturbation, self.dtype, p.start_ramp)
+                             p.perturbation, self.dtype, p.start_ramp, p.kernel)
 
     def observation_components(self) -> list[tuple[str, str]]:
         at = [f"@({int(i)},{int(j)},{int(k)})" for i, j, k in self.geometry.probes]
@@ -308,11 +312,17 @@ def _pressure_at(p: jax.Array, sampler: tuple) -> jax.Array:
 
 
 def make_dynamics(geo: Geometry3D, channel: lbm3d.Channel, tau: float, kind: str, u_mean: float, substeps: int,
-                  drag_offset: float, perturbation: float, dtype: Any, start_ramp: int = 0) -> Dynamics:
+                  drag_offset: float, perturbation: float, dtype: Any, start_ramp: int = 0,
+                  kernel: str = "auto") -> Dynamics:
     """The world's pure (init, step, observe, fields, diagnostics) functions. With ``start_ramp`` > 0 the
     fluid starts at rest and the inlet rises smoothly (a sine quarter wave) over that many updates: an
-    impulsive start at U next to a no-slip body sends a pressure shock that tau near 1/2 cannot damp."""
-    update = lbm3d.make_update(geo.shape, tau, kind, channel, geo.links, geo.solid, dtype)
+    impulsive start at U next to a no-slip body sends a pressure shock that tau near 1/2 cannot damp.
+    ``kernel`` picks the lattice update (:mod:`atom_sdk.worlds.lbm3d_fused`)."""
+    native = lbm3d_fused.resolve_kernel(kernel, kind, dtype, geo.shape, channel, geo.links) == "native"
+    update = lbm3d_fused.make_update(geo.shape, tau, kind, channel, geo.links, geo.solid, dtype,
+                                     kernel="native" if native else "reference")
+    # the native update cannot write its input: two updates per loop body let XLA ping-pong two buffers
+    unroll = 2 if native else 1
     norm = 2.0 / (u_mean**2 * geo.area)
     fluid = jnp.asarray(~geo.solid)
     probes = jnp.asarray(geo.probes)
@@ -339,7 +349,7 @@ def make_dynamics(geo: Geometry3D, channel: lbm3d.Channel, tau: float, kind: str
             return f, total + force, force, inj
 
         f, total, force, inj = jax.lax.fori_loop(0, substeps, body, (state.f, jnp.zeros(3, dtype),
-                                                                     jnp.zeros(3, dtype), zero))
+                                                                     jnp.zeros(3, dtype), zero), unroll=unroll)
         mean = norm * total / substeps
         new = Body3DState(f, state.step + substeps, norm * force, mean[0], mean[1], target, inj)
         reward = -(mean[0] - drag_offset) - 0.2 * jnp.abs(mean[1])
