@@ -42,72 +42,35 @@ import numpy as np
 
 from atom_sdk.worlds import lbm
 from atom_sdk.worlds.channel_geometry import Geometry
+# outflow_characteristic: re-exported, this runner's outlet (its home is channel_update, beside the builder)
+from atom_sdk.worlds.channel_update import CS, make_channel_update, outflow_characteristic  # noqa: F401
 from atom_sdk.worlds.lbm_validation import harmonic_extrema, strouhal_from_signal
 
 Outlet = Literal["pressure", "characteristic"]
-CS = math.sqrt(lbm.CS2)
 #: low-pass cut-off (units of U / D) of the lift before its zero crossings are counted: above the shedding
 #: (St about 0.3) and its third harmonic, below the channel's transverse acoustic modes (f D / U about 5)
 LOWPASS = 1.5
 
 
-def outflow_characteristic(f: jax.Array, u_ref: float) -> jax.Array:
-    """Extrapolated outlet whose density follows the outgoing plane wave, rho = 1 + (u_bar - u_ref) / c_s.
-
-    Same population rule as :func:`atom_sdk.worlds.lbm.outflow_extrapolated` (equilibrium shape at
-    the upstream column's velocity plus its non-equilibrium part); only the anchored density moves.
-    """
-    g = f[:, -2, :]
-    rho, ux, uy = lbm.macroscopic(g)
-    rho_out = 1.0 + (jnp.mean(ux) - u_ref) / CS
-    usq = 1.5 * (ux * ux + uy * uy)
-    for i in (3, 6, 7):
-        cu = 3.0 * (int(lbm.C[i][0]) * ux + int(lbm.C[i][1]) * uy)
-        shape = float(lbm.W[i]) * (1.0 + cu + 0.5 * cu * cu - usq)
-        f = f.at[i, -1, :].set(g[i] + (rho_out - rho) * shape)
-    return f
-
-
 def make_channel_substep(geo: Geometry, tau: float, u_mean: float, dtype: Any, collision: str = "trt",
                          magic: float = 0.25, bulk_rate: float | None = None, outlet: Outlet = "characteristic",
                          kernel: str = "auto"):
-    """One update of the benchmark channel: collide, stream, body, walls, outlet, inlet.
+    """One update of the benchmark channel: collide, stream, body, walls, outlet, inlet; returns (f, F_x, F_y).
 
     ``collision``: "trt" (with ``magic``), "bgk", or "mrt" (Lallemand & Luo rates; ``bulk_rate`` sets
     its bulk rate). ``outlet``: "characteristic" (non-reflecting, above) or "pressure" (the world's
     fixed-density outlet). ``kernel`` as ``lbm2d:cylinder``'s (:mod:`atom_sdk.worlds.lbm_channel_fused`):
     "auto" runs the whole update in one native C++ call where it applies (TRT/BGK, float32, CPU),
-    "reference" the pure-JAX update below. Loops over the native update should unroll by 2.
+    "reference" the pure-JAX update. Loops over the native update should unroll by 2. The builder is the
+    world's (:func:`atom_sdk.worlds.channel_update.make_channel_update`) with the outlet set by ``u_ref``.
     """
-    from atom_sdk.worlds import lbm_channel_fused
-    from atom_sdk.worlds.cylinder import collide_bulk_damped
-
     if outlet not in ("pressure", "characteristic"):
         raise ValueError(f"outlet must be 'pressure' or 'characteristic' (got {outlet!r})")
-    if bulk_rate is not None and (collision != "mrt" or not 0.0 < bulk_rate < 2.0):
-        raise ValueError(f"bulk_rate needs collision='mrt' and 0 < bulk_rate < 2 (got {collision!r}, {bulk_rate})")
-    inlet = jnp.asarray(geo.inlet_ux, dtype)
-    if lbm_channel_fused.resolve_kernel(kernel, collision, dtype, bulk_rate, geo.links, geo.nx, geo.ny) == "native":
-        fused = lbm_channel_fused.make_fused_substep(geo.links, geo.inlet_ux, geo.nx, tau, collision, dtype,
-                                                     magic=magic,
-                                                     u_ref=u_mean if outlet == "characteristic" else None)
+    update = make_channel_update(geo, tau, collision, dtype, magic=magic, bulk_rate=bulk_rate,
+                                 u_ref=u_mean if outlet == "characteristic" else None, kernel=kernel).substep
 
-        def native(f: jax.Array, amplitude: jax.Array, inlet_scale: jax.Array | float = 1.0):
-            out, fx, fy, _ = fused(f, amplitude, inlet_scale)
-            return out, fx, fy
-
-        return native
-
-    def substep(f: jax.Array, amplitude: jax.Array, inlet_scale: jax.Array | float = 1.0):
-        if bulk_rate is None:
-            post = lbm.collide(f, tau, collision, magic)
-        else:
-            post = collide_bulk_damped(f, tau, bulk_rate)
-        out = lbm.stream_periodic(post)
-        out, fx, fy, _ = lbm.apply_body(out, post, geo.links, amplitude)
-        out = lbm.bounce_back_walls(out, post)
-        out = outflow_characteristic(out, u_mean) if outlet == "characteristic" else lbm.outflow_extrapolated(out)
-        out = lbm.zou_he_velocity_inlet(out, inlet * inlet_scale)
+    def substep(f: jax.Array, amplitude: jax.Array, inlet_scale: jax.Array | float | None = None):
+        out, fx, fy, _ = update(f, amplitude, inlet_scale)
         return out, fx, fy
 
     return substep
