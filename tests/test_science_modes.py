@@ -168,6 +168,24 @@ def test_amplitudes_to_discover_recover_the_mean_field_model(cycle_pod: PODModes
     assert coef["a_shift"]["a1^2"] == pytest.approx(LAM, rel=0.05)
 
 
+def test_equivariant_pair_ties_the_oscillator_equations(cycle_pod: PODModes) -> None:
+    """With ``equivariant_pair`` the two POD amplitudes share one growth rate and one frequency (the
+    mean-field model's SO(2) symmetry); on a circular cycle the expanded law is the exact model."""
+    dt = 0.02
+    runs = [fields(run(a0, 60.0, dt)[1]) for a0 in ([0.05, 0.0, 0.0], [2.0, 0.0, 0.0], [0.5, 0.5, 2.0])]
+    theory = discover_modes(cycle_pod, runs, dt, equivariant_pair=(0, 1))
+    coef = {eq.target: dict(zip(eq.active_terms, eq.active_coefficients)) for eq in theory.equations}
+    assert {k: set(v) for k, v in coef.items()} == {
+        "a1": {"a1", "a2", "a1*a_shift"}, "a2": {"a1", "a2", "a2*a_shift"}, "a_shift": {"a_shift", "a1^2", "a2^2"}}
+    assert coef["a1"]["a1"] == coef["a2"]["a2"] == pytest.approx(MU, rel=0.01)
+    assert coef["a1"]["a1*a_shift"] == coef["a2"]["a2*a_shift"] == pytest.approx(A, rel=0.01)
+    assert coef["a1"]["a2"] == pytest.approx(-coef["a2"]["a1"], rel=1e-6)  # equal singular values: a circle
+    assert coef["a_shift"]["a_shift"] == pytest.approx(-LAM, rel=0.01)
+    assert theory.metadata["equivariance"]["consistent"]
+    with pytest.raises(ConfigError, match="two different POD modes"):
+        discover_modes(cycle_pod, runs, dt, equivariant_pair=(0, 2))
+
+
 # ---------------------------------------------------------------- bad input says what to change
 def test_bad_input_raises_config_errors_with_a_hint() -> None:
     snaps = waves()

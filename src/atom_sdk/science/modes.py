@@ -259,6 +259,7 @@ def discover_modes(
     u: Any = None,
     *,
     amplitude_scale: float | None = None,
+    equivariant_pair: tuple[int, int] | None = None,
     **discover_kwargs: Any,
 ) -> Theory:
     """A sparse law ``da/dt = f(a, u)`` on the modal amplitudes of ``snapshots``.
@@ -269,6 +270,12 @@ def discover_modes(
     the names ``pod.variable_names``. ``amplitude_scale`` divides the amplitudes first (the law
     is then on ``a / scale``; by default none). Other keywords (``library``,
     ``differentiation``, ``optimizer``, ``seed``) go to ``discover``.
+
+    ``equivariant_pair=(i, k)`` fits instead with :func:`~atom_sdk.science.equivariant.discover_so2`:
+    the law commutes with rotations of modes ``i`` and ``k`` (a travelling-wave pair such as the two
+    leading modes of a wake's limit cycle; the mean-field model of Noack et al. 2003 has this
+    symmetry), in the coordinates ``a_i / sigma_i, a_k / sigma_k`` scaled by the pair's singular
+    values, where the oscillation the POD was fitted on is a circle on average.
     """
     runs = snapshots if isinstance(snapshots, (list, tuple)) else [snapshots]
     scale = 1.0 if amplitude_scale is None else float(amplitude_scale)
@@ -277,5 +284,17 @@ def discover_modes(
     amps = [np.atleast_2d(pod.transform(run)) / scale for run in runs]
     x: np.ndarray | list[np.ndarray] = amps if isinstance(snapshots, (list, tuple)) else amps[0]
     discover_kwargs.setdefault("variable_names", pod.variable_names)
-    return discover(x, t_or_dt, u, **discover_kwargs)
+    if equivariant_pair is None:
+        return discover(x, t_or_dt, u, **discover_kwargs)
+    from atom_sdk.science.equivariant import discover_so2
+
+    if u is not None:
+        raise ConfigError("the equivariant fit takes no controls", hint="drop u or equivariant_pair")
+    i, k = (int(p) for p in equivariant_pair)
+    if not (0 <= i < pod.n_modes_ and 0 <= k < pod.n_modes_ and i != k):
+        raise ConfigError(f"equivariant_pair must name two different POD modes below {pod.n_modes_}, "
+                          f"got {equivariant_pair!r}", hint="e.g. (0, 1) for the two leading modes")
+    sv = pod.singular_values_[[i, k]]
+    return discover_so2(x, t_or_dt, pair=(i, k), scales=(float(sv[0] / sv.mean()), float(sv[1] / sv.mean())),
+                        **discover_kwargs)
 
