@@ -109,8 +109,10 @@ def test_native_copy_and_time_block_choice(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(ValueError, match="time_block"):
         lbm_native.run_periodic_native(_d2q9(8, 8), 2, 1.5, 1.5, time_block=0)
     monkeypatch.delenv("ATOM_LBM_TIME_BLOCK", raising=False)
-    # rings of 4 rows x 9 populations x ny floats per extra update, within 1 MiB, at most 4 updates
-    assert [lbm_native.default_time_block(ny) for ny in (16, 512, 2048, 4096, 8192)] == [4, 4, 4, 2, 1]
+    # rings of 4 rows x 9 populations x ny floats per extra update, within 1 MiB, at most 8 updates
+    assert [lbm_native.default_time_block(ny) for ny in (16, 512, 2048, 4096, 8192)] == [8, 8, 4, 2, 1]
+    # and K - 1 at most an eighth of a thread's rows (the recomputed edge rows)
+    assert [lbm_native.default_time_block(512, nx, threads=2) for nx in (512, 64, 32, 15)] == [8, 5, 3, 1]
     monkeypatch.setenv("ATOM_LBM_TIME_BLOCK", "3")
     assert lbm_native.default_time_block(512) == 3
 
