@@ -347,7 +347,8 @@ ST_SOURCE = ("Schäfer & Turek (1996), 'Benchmark computations of laminar flow a
 #: damping per convective time falls like 1/D, leaving 0.038 at D = 30 and 0.050 at D = 40; doubling nu_b at
 #: D = 40 (rate 0.286: peak 0.019) moved the cycle C_D,max by 0.0004, so 0.5 is kept for every grid
 ST_BULK_RATE = 0.5
-SQUARE_SOURCE = ("UNVERIFIED (numbers read off curves, not compared with the paper): Breuer, Bernsdorf, Zeiser & Durst (2000), Int. J. Heat Fluid Flow 21:186-196 (doi:10.1016/"
+SQUARE_SOURCE = ("UNVERIFIED (numbers read off curves, not compared with the paper): "
+                 "Breuer, Bernsdorf, Zeiser & Durst (2000), Int. J. Heat Fluid Flow 21:186-196 (doi:10.1016/"
                  "S0142-727X(99)00081-8): square cylinder centred in a channel, blockage D/H = 1/8, parabolic "
                  "inflow, L = 50 D, centre 12.5 D behind the inlet (their Sec. 3.1, Fig. 1), Re = U_max D / nu = 100 "
                  "(Re and C_D on the inflow's peak velocity, Sec. 4): mean C_D about 1.40, St = f D / U_max about "
