@@ -4,8 +4,10 @@ Why two cases: the Taylor–Green vortex checks the viscosity of the collision (
 no boundaries), and Poiseuille flow checks the wall bounce-back and the body force. The whole
 cylinder channel (inlet, outlet, curved interpolated walls, momentum-exchange forces) is checked
 against the Schäfer–Turek 2D-2 benchmark (:func:`atom_sdk.worlds.cylinder.schafer_turek_2d2`, the
-cylinder world's case, and :mod:`atom_sdk.worlds.st_channel`, the reproduction's runner), and the
-square cylinder of Breuer et al. (2000) checks a polygon body with straight faces and sharp corners.
+cylinder world's case, and :mod:`atom_sdk.worlds.st_channel`, the reproduction's runner). A polygon
+body with straight faces and sharp corners is checked by the square cylinder at 5 % blockage with
+free-slip sides against the tables of Sohankar et al. (1998) (:mod:`atom_sdk.worlds.square_validation`);
+the confined square of Breuer et al. (2000) stays as a case whose reference numbers are unverified.
 """
 
 from __future__ import annotations
