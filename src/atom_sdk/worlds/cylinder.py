@@ -256,7 +256,7 @@ class CylinderWorld(World):
                            "UNVERIFIED reference: read off the paper's curves, not checked against it"),
             ValidationCase(cls.world_id, "square_cylinder_unconfined_re100", unconfined_square_case, slow=True,
                            description="Re=100 square cylinder, blockage 5%, free-slip sides (Sohankar et al. 1998, "
-                           "Table IV): mean C_D, St (5%), rms C_L (25%)"),
+                           "Table IV): mean C_D, St (5%)"),
         ]
 
 
