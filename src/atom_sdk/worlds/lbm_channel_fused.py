@@ -1,6 +1,6 @@
 """The ``lbm2d:cylinder`` channel update on the native CPU kernel: which update runs, and why this design.
 
-One update of the reference (``cylinder.make_substep``) is ``post = collide(f)``,
+One update of the reference (``channel_update.make_channel_update``, pure JAX) is ``post = collide(f)``,
 ``out = stream_periodic(post)`` and four patches: interpolated bounce-back of the body (with the
 momentum-exchange force and the jets' mass source), wall bounce-back on rows 0 and ny-1, the
 density-anchored extrapolated outlet and the Zou-He inlet. The patches read ``post`` only on the
@@ -25,7 +25,7 @@ process CPU-second, 2-core EPYC shared with other jobs at load 6-11; reference 3
 
 Measured through the world (``atom_sdk.worlds.bench.channel_rows``: agent steps of 200 updates,
 jets off, 4 interleaved rounds, best of each; load average 9-12 from other jobs on the 2 cores; a
-world step also computes the observation and the diagnostics, about 2.6 ms at 440 x 82):
+world step also computes the observation and the diagnostics, 0.4 ms at 440 x 82 now, see below):
 
 =============  ===========================  ===========================  ================================
 grid           reference MLUPS (per CPU-s)  native MLUPS (per CPU-s)     native: x reference; copy bound
@@ -38,6 +38,12 @@ grid           reference MLUPS (per CPU-s)  native MLUPS (per CPU-s)     native:
 rows; share by wall clock / per CPU-second.) One ``lbm2d:cylinder`` episode of 20 agent steps x
 100 updates at 440 x 82 with random jet actions: 3.69 s wall (2.04 CPU-s) with the reference,
 0.51 s (0.24 CPU-s) native; building and compiling the world 12.2 s against 5.5 s.
+The diagnostics' strain-rate maximum (``max_stress``, every agent step) took 3.2-3.6 ms of an
+11.4-12.5 ms step (100 updates; a third of its CPU time) while it built f^eq as a (9, nx, ny) array;
+from the second moments in one fused pass (``lbm.strain_rate_magnitude``) the diagnostics take 0.4 ms:
+the step 8.2-8.5 CPU-ms, the episode 0.19-0.21 CPU-s against 0.26-0.27, and the 440 x 82 row
+above 428-438 MLUPS per CPU-second against 376-381 (before and after in alternating processes, load
+average 10-11).
 
 Exactness: the patches follow the reference's formulas in its order (the walls, folded into the
 sweep, act before the body instead of after it, which commutes while the body stays off the wall
@@ -93,7 +99,7 @@ def native_blocker(kind: str, dtype: Any, bulk_rate: float | None = None, links:
                    nx: int | None = None, ny: int | None = None) -> str | None:
     """Why the native channel update cannot run here (None when it can).
 
-    ``bulk_rate`` comes only with MRT (``cylinder.make_substep`` checks), which has no native kernel.
+    ``bulk_rate`` comes only with MRT (``channel_update.make_channel_update`` checks), which has no native kernel.
     """
     if kind not in ("bgk", "trt"):
         return f"the native channel kernel implements collision 'trt' or 'bgk', not {kind!r}"
