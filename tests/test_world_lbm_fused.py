@@ -132,7 +132,7 @@ def test_native_library_is_keyed_by_cpu_and_falls_back_without_compiler(monkeypa
 
 def test_bench_report_is_consistent() -> None:
     """The bench's arithmetic (not its timings): 72 B per update, shares of the same-run copy bound."""
-    from atom_sdk.worlds.bench import bytes_per_update, run_lbm_benchmarks
+    from atom_sdk.worlds.bench import CONTENDED_LOAD, bytes_per_update, run_lbm_benchmarks
 
     assert bytes_per_update(9) == 72 and bytes_per_update(19) == 152
     r = run_lbm_benchmarks(size=16, steps=2, numpy_steps=1, rounds=1, collisions=("trt",), size3d=0, cylinder_grid=None)
@@ -156,6 +156,10 @@ def test_bench_report_is_consistent() -> None:
     assert next(row for row in part["rows"] if row["kernel"] == "reference")["vs_reference"] == 1.0
     assert r["goal"]["case"].startswith("fused") and r["goal"]["target"] == 0.7
     assert r["goal"]["single_pass_case"].startswith("fused")
+    assert bound["passes_per_round"] == 2 and bound["rounds"] == 1
+    contended = r["load_average"]["before"][0] >= CONTENDED_LOAD  # then wall clock measures the scheduler
+    assert r["goal"]["primary"] == ("per_cpu_second" if contended else "wall")
+    assert r["goal"]["met"] == r["goal"]["met_per_cpu_second" if contended else "met_vs_copy_bound"]
     if lbm_native.available():
         assert "copy native" in bound["measured"] and bound["threads"] == r["native_threads"]
         assert {row["time_block"] for row in part["rows"] if row.get("backend") == "native"} == {1, r["native_time_block"]}

@@ -15,19 +15,30 @@ memory (9 read and 9 write streams plus about 110 vector operations per 16 cells
 * the TRT collision is folded into per-call coefficients and pair sums/differences (about 60
   operations, most of them fused multiply-adds: ``-ffp-contract=fast``; the result still
   matches the reference to float32 round-off, 5e-7 after 12 updates against a 2e-6 tolerance);
-* the SIMD loop starts on a 64-byte boundary of the rows and the edges of a row (the periodic
-  wrap in y) are peeled without integer division;
+* with AVX-512 and rows of a multiple of 16 cells, a row is collided 16 cells at a time (the
+  same templated TRT as the scalar path) and every load and store covers whole 64-byte blocks:
+  the +-1 y shifts of populations 2 and 4-8 are made in registers (``valignd`` with the
+  neighbouring 16 cells) instead of by stores that straddle two cache lines, and the periodic
+  wrap is the carry from the row's last chunk into its first. Other rows, and CPUs without
+  AVX-512, take an ``omp simd`` loop that starts on a 64-byte boundary and peels the edges;
 * **temporal blocking**: ``time_block`` = K updates per sweep over memory. Each thread owns a
   block of rows and sweeps it once; the K-1 intermediate states live in private rings of four
   rows in its L2, and the K-1 rows a block shares with its neighbour are recomputed. Memory
   traffic is 72/K B per update; every cell runs the same arithmetic, so the result is
   bit-identical for every K and thread count (tested). :func:`default_time_block` picks the
-  largest K <= 4 whose rings fit 1 MiB.
+  largest K <= 8 whose rings fit 1 MiB, with K-1 at most an eighth of a thread's rows.
 
-Measured on the 2-core AMD EPYC (Zen 4, 2 x 1 MiB L2, 32 MiB L3; the 512^2 state's two buffers,
-18.9 MB, fit the L3) at load 15-18 from other jobs, in a standalone harness with one thread,
-work per CPU-second as a share of a same-thread copy (wall time swings several-fold): the
-original single pass 50-58 %, folded TRT 60-66 %, K = 4 blocking 80-93 %. Tried and not kept:
+Measured on the 2-core AMD EPYC (Zen 4, 2.6 GHz; L1d 32 KiB and L2 1 MiB per core, L3 32 MiB
+shared; the 512^2 state is 9.4 MB and its two buffers, 18.9 MB, fit the L3, so the copy bound at
+that size is an L3 bandwidth: 45 GB/s per core on a quiet machine, 16-30 GB per CPU-second when
+other jobs share the L3), in a standalone harness, work per CPU-second as a share of a copy with
+the same threads (wall time swings several-fold). At load 15-18, one thread: the original single
+pass 50-58 %, folded TRT 60-66 %, K = 4 blocking 80-93 %. At load 8-12 (session 27): the
+compute-bound rate (16 x 512, in the L2, one thread, one pass) went from 610-630 to 850 MLUPS per
+CPU-second with the aligned 16-cell row; 512^2 with 2 threads, K = 4: 305-408 before, 446-551
+after; K = 8: 552-636 (K = 12, rings 0.8 MB: 650-665, a small further gain; at 64 x 512 K = 8
+lost 10 % to K = 4, the recomputed edge rows). Tried and not kept: a reciprocal estimate
+(``rcp14`` and one Newton step) instead of the division (849 against 847 MLUPS per CPU-second),
 pull instead of push streaming (44-52 %, unaligned loads), rows of the nine populations
 interleaved in memory (no gain), software prefetch of the next rows (no gain), 256-bit vectors
 (K = 4: 64 % against 81 % with 512-bit), ``-ffast-math`` (no gain), more blocks than threads with
