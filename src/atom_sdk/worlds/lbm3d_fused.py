@@ -14,8 +14,25 @@ Exactness: the same formulas in an order that commutes with the reference's (the
 into the sweep, act before the body's links, whose destinations never cross a side wall), so the two
 differ by float32 round-off (``tests/test_lbm3d_native.py``: populations within 5e-6 after 40 updates).
 
-Measured (see the lead's report for the table; the world's loop unrolls by 2 so XLA ping-pongs two
-buffers instead of copying the state into the loop carry: the kernel cannot write its input).
+Measured on the shared 2-core EPYC (load average 7-11 from other jobs, so wall time swings; work per
+process CPU-second is steadier), ``lbm3d:cylinder`` TRT float32, jets off, interleaved rounds, best of 3:
+
+===============================  ===========================  ========================  ======================
+case                             reference MLUPS (per CPU-s)  native MLUPS (per CPU-s)  native / reference
+===============================  ===========================  ========================  ======================
+world step, 120 x 41 x 41        1.3 (3.9)                    17.0 (31.8)               x12.9 wall, x8.2 CPU-s
+world step, 250 x 41 x 41        0.68 (3.5)                   5.3 (27.9)                x7.9 wall, x7.9 CPU-s
+bare update loop, 250 x 41 x 41  0.72 (3.8)                   5.7 (32.7)                x7.9 wall, x8.6 CPU-s
+===============================  ===========================  ========================  ======================
+
+(world step: ``bench.channel3d_rows``, 20 updates per agent step plus the observation and diagnostics.)
+The periodic D3Q19 single pass of ``lbm_native`` alone runs 33 MLUPS per CPU-second at 250 x 41 x 41 in
+the same conditions, so the boundaries cost next to nothing: the update is bound by the bulk's cell
+(``cell<19>``, about a quarter of the copy bound per CPU-second), which is where further speed would come
+from. Tried and not kept: colliding each (x, y) row whole into a private buffer and copying it out with the
+z shift, so the two z-edge cells of a row need no scalar path (34.8-36.3 against 32.9-36.4 MLUPS per
+CPU-second at 120 x 41 x 41: no gain). The world's loop unrolls by 2, so XLA ping-pongs two buffers
+instead of copying the state into the loop carry (the kernel cannot write its input).
 """
 
 from __future__ import annotations
