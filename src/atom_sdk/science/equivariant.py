@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -110,8 +110,8 @@ def so2_coefficients(library: Library, pair: tuple[int, int], scales: tuple[floa
     for q, beta in _invariant_monomials(len(others), deg - 1):
         m = r2**q * sympy.Mul(*[syms[n] ** b for n, b in zip(others, beta)])
         # d a_i/dt = s_i dx/dt, d a_k/dt = s_k dy/dt
-        out.append(SharedCoefficient(f"f[{label(q, beta)}]", "pair", matrix({i: s_i * m * x, k: s_k * m * y})))
-        out.append(SharedCoefficient(f"g[{label(q, beta)}]", "pair", matrix({i: -s_i * m * y, k: s_k * m * x})))
+        out.append(SharedCoefficient(f"f[{label(q, beta)}]", "radial", matrix({i: s_i * m * x, k: s_k * m * y})))
+        out.append(SharedCoefficient(f"g[{label(q, beta)}]", "angular", matrix({i: -s_i * m * y, k: s_k * m * x})))
     for n in others:
         for q, beta in _invariant_monomials(len(others), deg):
             m = r2**q * sympy.Mul(*[syms[o] ** b for o, b in zip(others, beta)])
@@ -119,16 +119,22 @@ def so2_coefficients(library: Library, pair: tuple[int, int], scales: tuple[floa
     return out
 
 
-def _group_system(system: RegressionSystem, params: Sequence[SharedCoefficient], weights: np.ndarray
+def _group_system(system: RegressionSystem, params: Sequence[SharedCoefficient], weights: np.ndarray,
+                  mix: dict[int, np.ndarray] | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
-    """Stacked rows of the targets a group touches, interleaved per time (row 0 of each target, row 1 ...),
-    each target divided by its weight: ``(features (K T_g, n_g), lhs, row_pos, row_group, targets)``."""
+    """The rows of one group: each target it touches divided by its weight, then either stacked and
+    interleaved per time (row 0 of each target, row 1 ...) or, with ``mix`` (target -> per-row factor),
+    combined per time into one row (a projection). ``(features (rows, n_g), lhs, row_pos, row_group, targets)``."""
     targets = sorted({int(t) for p in params for t in np.flatnonzero(np.abs(p.matrix).sum(axis=1))})
-    feats = np.stack([np.stack([system.rhs @ p.matrix[t] / weights[t] for p in params], axis=1) for t in targets], 1)
-    lhs = np.stack([system.lhs[:, t] / weights[t] for t in targets], axis=1)
+    feats = [np.stack([system.rhs @ p.matrix[t] / weights[t] for p in params], axis=1) for t in targets]
+    lhs = [system.lhs[:, t] / weights[t] for t in targets]
+    if mix is not None:
+        f = sum(mix[t][:, None] * ft for t, ft in zip(targets, feats))
+        y = sum(mix[t] * lt for t, lt in zip(targets, lhs))
+        return np.asarray(f), np.asarray(y)[:, None], system.row_pos, system.row_group, targets
     n_t = len(targets)
-    return (feats.reshape(-1, len(params)), lhs.reshape(-1, 1), np.repeat(system.row_pos, n_t),
-            np.repeat(system.row_group, n_t), targets)
+    return (np.stack(feats, 1).reshape(-1, len(params)), np.stack(lhs, 1).reshape(-1, 1),
+            np.repeat(system.row_pos, n_t), np.repeat(system.row_group, n_t), targets)
 
 
 def _symmetry_cost(system: RegressionSystem, params: Sequence[SharedCoefficient]) -> dict[str, np.ndarray]:
@@ -144,10 +150,12 @@ def _symmetry_cost(system: RegressionSystem, params: Sequence[SharedCoefficient]
 
 
 def fit_constrained(system: RegressionSystem, params: Sequence[SharedCoefficient], optimizer: SparseRegressor,
-                    rng: np.random.Generator, weights: Sequence[float] | None = None
-                    ) -> tuple[SparseResult, dict[str, Any]]:
-    """Sparse regression of ``system`` over the shared parameters, one group at a time, expanded back to
-    library coefficients; returns the result and the per-parameter fit (names, values, inclusion)."""
+                    rng: np.random.Generator, weights: Sequence[float] | None = None,
+                    mixes: dict[str, dict[int, np.ndarray]] | None = None) -> tuple[SparseResult, dict[str, Any]]:
+    """Sparse regression of ``system`` over the shared parameters, one group at a time (each with its own
+    threshold), expanded back to library coefficients; returns the result and the per-parameter fit
+    (names, values, inclusion). ``weights`` divide each target; ``mixes[group]`` projects that group's
+    targets per row (see :func:`_group_system`)."""
     n_t, n_p = system.lhs.shape[1], system.rhs.shape[1]
     w = np.ones(n_t) if weights is None else np.asarray(weights, float)
     groups: dict[str, list[SharedCoefficient]] = {}
@@ -159,8 +167,9 @@ def fit_constrained(system: RegressionSystem, params: Sequence[SharedCoefficient
     ens = None
     shared: dict[str, Any] = {"names": [], "values": [], "inclusion": [], "group_threshold": {}}
     for g, ps in groups.items():
-        feats, lhs, pos, grp, targets = _group_system(system, ps, w)
-        nt = len(targets)
+        mix = (mixes or {}).get(g)
+        feats, lhs, pos, grp, targets = _group_system(system, ps, w, mix)
+        nt = 1 if mix is not None else len(targets)
         res = optimizer.fit(feats, lhs, n_eff=system.n_eff * nt, row_pos=pos, row_group=grp, span=system.span,
                             block_length=nt * system.span / max(system.stride, 1), rng=rng)
         c, s, inc = res.coef[0], res.coef_std[0], res.inclusion[0]
@@ -198,6 +207,8 @@ def discover_so2(
     optimizer: SparseRegressor | None = None,
     variable_names: Sequence[str] | None = None,
     tolerance: float = 0.02,
+    polar: bool = False,
+    split: bool = True,
     seed: int | None = 0,
 ) -> Theory:
     """Like :func:`~atom_sdk.science.discover.discover`, with the law held SO(2)-equivariant in ``pair``.
@@ -205,7 +216,12 @@ def discover_so2(
     ``scales`` map the pair to the rotating coordinates (default: each variable's RMS over the
     data). ``tolerance``: the largest loss of explained variance (R^2, dense least squares)
     the constraint may cost any equation before a warning says the data lack the symmetry; the
-    figures are in ``metadata["equivariance"]`` either way.
+    figures are in ``metadata["equivariance"]`` either way. ``polar=True`` divides the pair's rows by
+    ``r`` (floored at 1e-3 of its largest value): the residual is then that of the amplitude-phase form
+    ``d ln r/dt = f``, ``d theta/dt = g`` (how Noack et al. 2003 read the growth rate off a transient),
+    so rows near the fixed point, where the growth rate shows, weigh as much as those on the cycle.
+    ``split=False`` fits the radial and angular parameters as one group of stacked (a_i, a_k) rows with
+    one threshold (same least-squares criterion, one threshold for growth and frequency terms alike).
     """
     xs, ts, _ = prepare_trajectories(x, t_or_dt, None)
     library = resolve_library(library, variable_names, None, xs[0].shape[1], 0)
@@ -219,7 +235,21 @@ def discover_so2(
     system = differentiation.systems(library, xs, ts, None)
     weights = np.ones(system.lhs.shape[1])
     weights[list(pair)] = scales  # the pair's residuals in the rotating coordinates
-    result, shared = fit_constrained(system, params, optimizer, np.random.default_rng(seed), weights)
+    # the radial and the angular parts of the pair's law are orthogonal row by row: projected on (x, y) / r and
+    # (-y, x) / r they separate into the amplitude equation dr/dt = f r and the phase equation r dtheta/dt = g r,
+    # each with its own threshold, as plain SINDy gives each equation its own (the growth rate is several
+    # times smaller than the frequency and would fall under one threshold shared with it)
+    terms = {t.powers: n for n, t in enumerate(library.terms)}
+    unit = np.eye(len(library.variable_names), dtype=int)
+    xy = [system.rhs[:, terms[tuple(unit[p])]] / sc for p, sc in zip(pair, scales)]
+    r = np.maximum(np.hypot(*xy), 1e-3 * float(np.hypot(*xy).max()))
+    norm = r**2 if polar else r
+    mixes = {"radial": {pair[0]: xy[0] / norm, pair[1]: xy[1] / norm},
+             "angular": {pair[0]: -xy[1] / norm, pair[1]: xy[0] / norm}}
+    if not split:
+        params = [replace(p, group="pair") if p.group in mixes else p for p in params]
+        mixes = {}
+    result, shared = fit_constrained(system, params, optimizer, np.random.default_rng(seed), weights, mixes)
     cost = _symmetry_cost(system, params)
     loss = cost["r2_free"] - cost["r2_constrained"]
     meta = _metadata(ts, system, differentiation, optimizer)
@@ -227,6 +257,7 @@ def discover_so2(
         "symmetry": "SO(2)", "pair": [library.variable_names[p] for p in pair], "scales": [float(s) for s in scales],
         "parameters": shared, "r2_free": cost["r2_free"].tolist(), "r2_constrained": cost["r2_constrained"].tolist(),
         "r2_loss": loss.tolist(), "tolerance": tolerance, "consistent": bool(np.all(loss <= tolerance)),
+        "polar": polar,
     }
     if not meta["equivariance"]["consistent"]:
         worst = int(np.argmax(loss))

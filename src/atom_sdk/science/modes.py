@@ -204,6 +204,19 @@ class PODModes:
         self.shift_length_ = length
         self._base = b.reshape(-1)
 
+    def refit_shift(self, base: Any) -> PODModes:
+        """Point the shift mode away from another base flow (a field, or snapshots of it, averaged), keeping the
+        POD modes: when a better estimate of the steady solution turns up after :meth:`fit` (the SVD is the
+        costly part and does not depend on the base)."""
+        self._check_fitted()
+        if self.shift_length_ is None:
+            raise ConfigError("this PODModes has no shift mode", hint="construct it with shift_mode=True")
+        modes = self._flat_modes[: self.n_modes_]
+        self._fit_shift(base, modes, self.mean_.reshape(-1), self.weights_)
+        self._flat_modes = np.vstack([modes, self._shift])
+        self.modes_ = self._flat_modes.reshape((-1,) + self.field_shape_)
+        return self
+
     def fit_transform(self, snapshots: Any, **kw: Any) -> np.ndarray:
         return self.fit(snapshots, **kw).amplitudes_
 
