@@ -41,7 +41,8 @@ after; K = 8: 552-636 (K = 12, rings 0.8 MB: 650-665, a small further gain; at 6
 lost 10 % to K = 4, the recomputed edge rows). Tried and not kept: a reciprocal estimate
 (``rcp14`` and one Newton step) instead of the division (849 against 847 MLUPS per CPU-second),
 the TRT in momentum form with 5 of its 20 multiplies removed (850-869 against 847-872: the
-multiply pipes are not the limit),
+multiply pipes are not the limit), spinning OpenMP barriers (``OMP_WAIT_POLICY=ACTIVE`` at load
+9: the copy fell from 545-650 to 19-42 MLUPS-equivalent, K = 8 from 615-680 to 106-162),
 pull instead of push streaming (44-52 %, unaligned loads), rows of the nine populations
 interleaved in memory (no gain), software prefetch of the next rows (no gain), 256-bit vectors
 (K = 4: 64 % against 81 % with 512-bit), ``-ffast-math`` (no gain), more blocks than threads with
