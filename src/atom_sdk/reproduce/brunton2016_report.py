@@ -69,7 +69,9 @@ def method_note(res: dict[str, Any]) -> str:
             "Fluid Mech. 838, constrained sparse Galerkin regression); one growth rate and one frequency from both "
             "oscillator equations, projected per row onto the radial (growth) and angular (frequency) directions, "
             "each with its own threshold by blocked cross-validation, as plain SINDy gives each equation its own. "
-            f"The symmetry costs R^2 of dense least squares: {loss}.")
+            f"The symmetry costs R^2 of dense least squares: {loss}"
+            + ("." if eq["consistent"] else f" (above the {eq['tolerance']:g} at which the fit warns that the data lack "
+                                             "the symmetry)."))
 
 
 def shift_note(res: dict[str, Any]) -> str:
