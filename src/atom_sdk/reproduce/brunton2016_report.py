@@ -62,7 +62,7 @@ def method_note(res: dict[str, Any]) -> str:
     eq = res["theory"].metadata.get("equivariance")
     if eq is None:
         return "Fit: plain SINDy (Brunton et al. 2016): each equation's terms chosen on its own by blocked CV."
-    loss = ", ".join(f"d{n}/dt {v:.2g}" for n, v in zip(res["theory"].variable_names, eq["r2_loss"]))
+    loss = ", ".join(f"d{n}/dt {v:.3g}" for n, v in zip(res["theory"].variable_names, eq["r2_loss"]))
     return ("Fit: a documented variant of Brunton et al.'s plain SINDy: the law is held equivariant under rotations "
             "of (a1 / s1, a2 / s2), s the POD singular values (Noack et al. 2003's mean-field model has this SO(2) "
             "symmetry), as a linear equality constraint solved by reparametrisation (Loiseau & Brunton 2018, J. "
