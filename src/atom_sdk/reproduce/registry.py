@@ -154,7 +154,7 @@ REPRODUCTIONS: dict[str, Reproduction] = {
         module="brunton2016",
         budgets={"quick": "D = 8 cells in a 12 D x 24 D free-slip domain (192 x 96), base flow by SFD (60 D/U), 220 "
                            "D/U free run, two 30 D/U restarts off the manifold (off the cycle, from its mean flow); "
-                           "~35 CPU s",
+                           "~25 CPU s",
                  "full": "D = 16 cells in a 16 D x 30 D free-slip domain (480 x 256), 100 D/U SFD, 280 D/U free run, "
                           "two 40 D/U restarts; 1.1e10 cell updates, ~10 CPU min"},
         # (quantity, value, low, high, unit, note); tolerances of the issue or of this SDK, not the paper's
@@ -172,7 +172,8 @@ REPRODUCTIONS: dict[str, Reproduction] = {
             ("transient timing error", 0.0, -10.0, 10.0, "%",
              "time from 2 % to half the cycle amplitude, model from the same start; accepted within 10%"),
             ("off-manifold transient timing error", 0.0, -10.0, 10.0, "%",
-             "LBM restarted at the cycle amplitude without the shift; a_shift half-time, model vs LBM"),
+             "LBM restarted at the cycle amplitude with SFD's shift; time for a_shift to cover half its way "
+             "to the cycle's value, model vs LBM"),
         )),
     ),
 }
