@@ -181,9 +181,10 @@ def test_every_directed_metric_has_a_unit():
 def captured(monkeypatch):
     """Each reproduction module's ``save_figure`` keeps the figure instead of writing it."""
     figures: list = []
-    from atom_sdk.reproduce import brunton2016, oblique_shock, rabault2019, report, schafer_turek, taylor_green_decay
+    from atom_sdk.reproduce import (brunton2016_report, oblique_shock, rabault2019, report, schafer_turek,
+                                    taylor_green_decay)
 
-    for module in (report, oblique_shock, schafer_turek, taylor_green_decay, rabault2019, brunton2016):
+    for module in (report, oblique_shock, schafer_turek, taylor_green_decay, rabault2019, brunton2016_report):
         monkeypatch.setattr(module, "save_figure", lambda fig, path: figures.append(fig))
     return figures
 
@@ -242,14 +243,14 @@ def test_reproduction_figures_have_units_and_references(captured, tmp_path):
 
 
 def test_brunton_figure_has_units_on_every_axis(captured, tmp_path):
-    from atom_sdk.reproduce import brunton2016
+    from atom_sdk.reproduce import brunton2016_report
 
     t = np.linspace(0.0, 10.0, 50)
     a = np.stack([np.cos(t), np.sin(t), 0.1 * np.ones_like(t)], axis=1)
     res = {"t": t, "a": a, "r": np.hypot(a[:, 0], a[:, 1]), "window": (5, 50), "dt": 0.2, "a_off": a[:10],
            "paraboloid": {"c0": 0.0, "c": 0.1, "r2": 0.99},
            "curves": {"on_cycle": a[:20], "r_model": np.ones(20), "from_off": a[:10]}}
-    brunton2016._figure(res, {"lift": np.sin(t), "lift_dt": 0.2}, tmp_path / "b.png")
+    brunton2016_report.figure(res, {"lift": np.sin(t), "lift_dt": 0.2}, tmp_path / "b.png")
     (fig,) = captured
     assert figure_problems(fig) == []
     assert fig.axes[0].get_ylabel() == "C_L [1]"

@@ -237,11 +237,7 @@ def load() -> None:
 
 def available() -> bool:
     """True when the D3Q19 channel kernel compiled and registered on this machine."""
-    try:
-        load()
-    except RuntimeError:
-        return False
-    return True
+    return lbm_native.loads(load)
 
 
 def link_table(links: Any, solid: np.ndarray | None) -> tuple[jax.Array, jax.Array, jax.Array]:

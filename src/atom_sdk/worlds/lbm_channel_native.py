@@ -204,11 +204,7 @@ def load() -> None:
 
 def available() -> bool:
     """True when the channel kernel compiled and registered on this machine."""
-    try:
-        load()
-    except RuntimeError:
-        return False
-    return True
+    return lbm_native.loads(load)
 
 
 def link_table(links: Any) -> tuple[jax.Array, jax.Array]:

@@ -73,6 +73,7 @@ import shutil
 import subprocess
 import threading
 from pathlib import Path
+from typing import Callable
 
 import jax
 import numpy as np
@@ -472,13 +473,18 @@ def load() -> None:
     load_library(_state, _lock, _SOURCE, "lbm", "the native LBM kernels", (*_TARGETS.values(), _COPY_TARGET))
 
 
-def available() -> bool:
-    """True when the native kernels compiled and registered on this machine."""
+def loads(load_fn: Callable[[], None]) -> bool:
+    """True when a native library's ``load_fn`` builds and registers it (it raises RuntimeError if not)."""
     try:
-        load()
+        load_fn()
     except RuntimeError:
         return False
     return True
+
+
+def available() -> bool:
+    """True when the native kernels compiled and registered on this machine."""
+    return loads(load)
 
 
 def default_threads() -> int:

@@ -117,11 +117,7 @@ def load() -> None:
 
 def available() -> bool:
     """True when the patch compiled and registered on this machine."""
-    try:
-        load()
-    except RuntimeError:
-        return False
-    return True
+    return lbm_native.loads(load)
 
 
 def slip_patch(f: jax.Array, inlet_ux: jax.Array, u_ref: jax.Array | float | None = None,
