@@ -29,6 +29,7 @@ asserted in tests.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
@@ -274,36 +275,9 @@ def channel_rows(grid: tuple[int, int, int] = (440, 82, 1), steps: int = 200, ro
     """
     from atom_sdk.worlds.cylinder import CylinderWorld
 
-    cells = grid[0] * grid[1]
     native = lbm_channel_fused.native_blocker(collision, jnp.float32) is None
-    kernels = ["reference"] + (["native"] if native else [])
-    worlds = {k: CylinderWorld(grid=grid, collision=collision, substeps=steps, kernel=k) for k in kernels}
-    cases: dict[str, Callable[[], Any]] = {}
-    for name, world in worlds.items():
-        world.reset(seed=0)
-        world.step([0.0])  # compile
-        cases[name] = (lambda w: lambda: w.step([0.0]))(world)
-    shape = (9, grid[0], grid[1])
-    bounds = {"copy xla": _copy_case(shape, steps)}
-    if native:
-        bounds["copy native"] = _native_copy_case(shape, steps)
-    cpu: dict[str, float] = {}
-    best = _best_interleaved({**{n: fn for n, (fn, _) in bounds.items()}, **cases}, rounds, cpu)
-    per_update = bytes_per_update(9)
-    bound_wall = max(nbytes / best[n] for n, (_, nbytes) in bounds.items())
-    bound_cpu = max(nbytes / cpu[n] for n, (_, nbytes) in bounds.items())
-    rows = []
-    for name in kernels:
-        mlups, per_cpu = cells * steps / best[name] / 1e6, cells * steps / cpu[name] / 1e6
-        rows.append({"case": f"cylinder {grid[0]}x{grid[1]} {collision} ({name})", "kernel": name, "mlups": mlups,
-                     "mlups_per_cpu_second": per_cpu, "fraction_of_copy_bound": mlups * per_update * 1e6 / bound_wall,
-                     "fraction_of_copy_bound_cpu": per_cpu * per_update * 1e6 / bound_cpu,
-                     "memory_bytes_per_update": per_update if name == "native" else None,
-                     "threads": lbm_native.default_threads() if name == "native" else None})
-    for row in rows:
-        row["vs_reference"] = row["mlups"] / rows[0]["mlups"]
-        row["vs_reference_cpu"] = row["mlups_per_cpu_second"] / rows[0]["mlups_per_cpu_second"]
-    return rows
+    return _world_rows(lambda k: CylinderWorld(grid=grid, collision=collision, substeps=steps, kernel=k), native,
+                       (9, grid[0], grid[1]), steps, rounds, f"cylinder {grid[0]}x{grid[1]} {collision}")
 
 
 def channel3d_rows(grid: tuple[int, int, int] = (120, 41, 41), steps: int = 20, rounds: int = 3,
@@ -316,29 +290,34 @@ def channel3d_rows(grid: tuple[int, int, int] = (120, 41, 41), steps: int = 20, 
     from atom_sdk.worlds import lbm3d_fused
     from atom_sdk.worlds.world3d import Cylinder3DWorld
 
-    cells = grid[0] * grid[1] * grid[2]
     native = lbm3d_fused.native_blocker(collision, jnp.float32) is None
+    return _world_rows(lambda k: Cylinder3DWorld(grid=grid, collision=collision, substeps=steps, kernel=k), native,
+                       (19, *grid), steps, rounds, f"cylinder3d {grid[0]}x{grid[1]}x{grid[2]} {collision}")
+
+
+def _world_rows(make_world: Callable[[str], Any], native: bool, shape: tuple[int, ...], steps: int, rounds: int,
+                label: str) -> list[dict[str, Any]]:
+    """Reference (and native) world steps of ``steps`` updates against the copy bound of the (q, ...) state."""
+    cells = math.prod(shape[1:])
     kernels = ["reference"] + (["native"] if native else [])
-    worlds = {k: Cylinder3DWorld(grid=grid, collision=collision, substeps=steps, kernel=k) for k in kernels}
     cases: dict[str, Callable[[], Any]] = {}
-    for name, world in worlds.items():
+    for name in kernels:
+        world = make_world(name)
         world.reset(seed=0)
         world.step([0.0])  # compile
         cases[name] = (lambda w: lambda: w.step([0.0]))(world)
-    shape = (19, *grid)
     bounds = {"copy xla": _copy_case(shape, steps)}
     if native:
         bounds["copy native"] = _native_copy_case(shape, steps)
     cpu: dict[str, float] = {}
     best = _best_interleaved({**{n: fn for n, (fn, _) in bounds.items()}, **cases}, rounds, cpu)
-    per_update = bytes_per_update(19)
+    per_update = bytes_per_update(shape[0])
     bound_wall = max(nbytes / best[n] for n, (_, nbytes) in bounds.items())
     bound_cpu = max(nbytes / cpu[n] for n, (_, nbytes) in bounds.items())
     rows = []
     for name in kernels:
         mlups, per_cpu = cells * steps / best[name] / 1e6, cells * steps / cpu[name] / 1e6
-        rows.append({"case": f"cylinder3d {grid[0]}x{grid[1]}x{grid[2]} {collision} ({name})", "kernel": name,
-                     "mlups": mlups, "mlups_per_cpu_second": per_cpu,
+        rows.append({"case": f"{label} ({name})", "kernel": name, "mlups": mlups, "mlups_per_cpu_second": per_cpu,
                      "fraction_of_copy_bound": mlups * per_update * 1e6 / bound_wall,
                      "fraction_of_copy_bound_cpu": per_cpu * per_update * 1e6 / bound_cpu,
                      "memory_bytes_per_update": per_update if name == "native" else None,
