@@ -359,23 +359,54 @@ def _cpu_s() -> dict[str, float]:
     return {"self": me.ru_utime + me.ru_stime, "children": kids.ru_utime + kids.ru_stime}
 
 
+def _sweep_against(vec: dict[str, Any], recorded: dict[str, Any], n_seeds: int, steps: int,
+                   device: str) -> dict[str, Any]:
+    """The vectorised leg beside a recorded host-stepped leg of the same sweep (claims and decisions)."""
+    rec = recorded.get("sweep", recorded)
+    if (rec.get("n_seeds"), rec.get("steps_per_run")) != (n_seeds, steps):
+        raise SystemExit(f"--sweep-against records {rec.get('n_seeds')} seeds x {rec.get('steps_per_run')} steps, "
+                         f"not {n_seeds} x {steps}")
+    vec.pop("_runs")
+    claims = [list(c) for c in vec.pop("_claims")]
+    decisions = [c[1] for c in claims]
+    out = {"world": "taylor_green_32x32x16", "variants": ["v2_residual", "ppo_baseline"], "n_seeds": n_seeds,
+           "steps_per_run": steps, "safety_envelope": False, "device": device, "vectorized": vec,
+           "per_run_recorded": {"executor": rec["per_run"]["executor"], "wall_s": rec["per_run"]["wall_s"],
+                                "claims": rec["per_run"]["claims"], "decisions": rec["decisions"],
+                                "device": recorded.get("device")},
+           "decisions": decisions, "same_claims": decisions == rec["decisions"],
+           "goal": "< 30 s wall on a GPU for 12 seeds x 200 steps, identical claims to the host-stepped harness",
+           "goal_met": vec["wall_s"] < 30.0 and decisions == rec["decisions"], "load": load()}
+    print(f"  vectorised on {device}: {vec['wall_s']:.1f} s wall; decisions {decisions}; recorded host-stepped "
+          f"{rec['decisions']}; same {out['same_claims']}; goal met {out['goal_met']}", flush=True)
+    return out
+
+
 def _sweep_claims(out: Path) -> list[tuple[Any, ...]]:
     records = json.loads((out / "platform_ablation_significance.json").read_text())["records"]
     return [(r["id"], r["decision"], r["claim_id"], r["n"]) for r in records]
 
 
-def bench_sweep(n_seeds: int, steps: int, per_run: str, workers: int | None) -> dict[str, Any]:
-    """(f) The ablation harness, seed-vectorised executor vs a per-run executor, same sweep, same process."""
+def bench_sweep(n_seeds: int, steps: int, per_run: str, workers: int | None, device: str = "cpu",
+                against: Path | None = None) -> dict[str, Any]:
+    """(f) The ablation harness, seed-vectorised executor vs a per-run executor, same sweep, same process.
+
+    ``device`` runs the sweep there (``gpu`` for the issue's goal). ``against``: instead of running the
+    per-run (host-stepped) leg again, compare the claims with the ``per_run`` leg recorded in that JSON
+    (a report of this script for the same sweep): on a GPU the host-stepped leg alone would take most
+    of a lease, and its claims do not depend on where it ran.
+    """
     from atom_sdk.evidence.ablation import run_ablation
 
     world = WORLDS["taylor_green_32x32x16"]
     seeds = list(range(n_seeds))
     legs: dict[str, Any] = {}
+    plan = (("vectorized", "vectorized"),) if against is not None else (("vectorized", "vectorized"), ("per_run", per_run))
     with tempfile.TemporaryDirectory() as tmp:
-        for label, executor in (("vectorized", "vectorized"), ("per_run", per_run)):
+        for label, executor in plan:
             out = Path(tmp) / label
             cpu0, load0, t0 = _cpu_s(), load(), time.perf_counter()
-            res = run_ablation(world["name"], world["grid"], steps, seeds, "production", "cpu", out, {}, executor,
+            res = run_ablation(world["name"], world["grid"], steps, seeds, "production", device, out, {}, executor,
                                workers, progress=False, safety=False, variants=["v2_residual"])
             wall = time.perf_counter() - t0
             cpu1 = _cpu_s()
@@ -398,6 +429,8 @@ def bench_sweep(n_seeds: int, steps: int, per_run: str, workers: int | None) -> 
             print(f"  {label:<11} ({executor}): {wall:7.1f} s wall, {legs[label]['steps_per_s']:6.1f} steps/s, "
                   f"CPU {legs[label]['cpu_s']['self']:.0f} s (+{legs[label]['cpu_s']['children']:.0f} s children), "
                   f"{res['ok']}/{2 * n_seeds} ok, claims {res['claims'] or 'none'} (load {load()})", flush=True)
+    if against is not None:
+        return _sweep_against(legs["vectorized"], json.loads(Path(against).read_text()), n_seeds, steps, device)
     vec, host = legs["vectorized"], legs["per_run"]
     worst: dict[str, float] = {}
     for a, b in zip(vec.pop("_runs"), host.pop("_runs")):
@@ -440,6 +473,9 @@ def main() -> None:
     parser.add_argument("--sweep-seeds", type=int, default=None, help="(f)'s seeds (default 12; --quick 3)")
     parser.add_argument("--sweep-steps", type=int, default=None, help="(f)'s steps per run (default 200; --quick 48)")
     parser.add_argument("--sweep-workers", type=int, default=None, help="(f)'s workers (default: CPU count)")
+    parser.add_argument("--sweep-device", default="cpu", choices=("cpu", "gpu", "auto"), help="(f)'s device")
+    parser.add_argument("--sweep-against", default=None,
+                        help="(f): compare with the per-run leg recorded in this JSON instead of running it again")
     args = parser.parse_args()
     report: dict[str, Any] = {"quick": args.quick, "device": str(jax.devices()[0]), "jax": jax.__version__,
                               "python": platform.python_version(), "load_start": load()}
@@ -449,7 +485,8 @@ def main() -> None:
         n, steps = args.sweep_seeds or (3 if args.quick else 12), args.sweep_steps or (48 if args.quick else 200)
         print(f"(f) issue 19's sweep: v2_residual vs ppo_baseline, {n} seeds x {steps} steps, Taylor-Green 32x32x16, "
               f"vectorised executor vs {args.sweep_per_run}")
-        report["sweep"] = bench_sweep(n, steps, args.sweep_per_run, args.sweep_workers)
+        report["sweep"] = bench_sweep(n, steps, args.sweep_per_run, args.sweep_workers, args.sweep_device,
+                                      Path(args.sweep_against) if args.sweep_against else None)
         _write(report, args.out)
         return
     if args.goal_only:

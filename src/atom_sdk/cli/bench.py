@@ -18,6 +18,7 @@ def bench_worlds(
     steps: int = typer.Option(100, "--steps", help="LBM steps timed per D2Q9 case."),
     size3d: int = typer.Option(64, "--size3d", help="Side of the periodic D3Q19 box (0 skips D3Q19)."),
     rounds: int = typer.Option(3, "--rounds", help="Interleaved timing rounds (best of)."),
+    numpy_steps: int = typer.Option(5, "--numpy-steps", help="NumPy D2Q9 steps timed (0 skips NumPy)."),
     sharded: bool = typer.Option(False, "--sharded", help="Add strong scaling over 1, 2, 4 forced CPU devices."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     output: Optional[Path] = typer.Option(None, "--output", help="Also write the report to this JSON file."),
@@ -30,13 +31,13 @@ def bench_worlds(
     from atom_sdk.worlds.euler import run_wedge_benchmark
     from atom_sdk.workspace import output_file
 
-    if size < 4 or steps < 1 or rounds < 1 or size3d < 0:
-        raise ConfigError(f"--size must be >= 4, --steps and --rounds >= 1, --size3d >= 0 "
-                          f"(got {size}, {steps}, {rounds}, {size3d})")
+    if size < 4 or steps < 1 or rounds < 1 or size3d < 0 or numpy_steps < 0:
+        raise ConfigError(f"--size must be >= 4, --steps and --rounds >= 1, --size3d and --numpy-steps >= 0 "
+                          f"(got {size}, {steps}, {rounds}, {size3d}, {numpy_steps})")
     if output is not None:
         output_file(output)
     with console.status("timing the lattice-Boltzmann and wedge solvers (a few minutes)"):
-        lbm_report = run_lbm_benchmarks(size=size, steps=steps, rounds=rounds, size3d=size3d,
+        lbm_report = run_lbm_benchmarks(size=size, steps=steps, rounds=rounds, size3d=size3d, numpy_steps=numpy_steps,
                                         sharded_devices=(1, 2, 4) if sharded else ())
         report = {"lbm": lbm_report, "wedge": run_wedge_benchmark(), "provenance": provenance()}
     if output is not None:
@@ -80,6 +81,10 @@ def _print_worlds(report: dict) -> None:
                   f"(target {goal['target']:.0%}), {goal['fused_over_reference']:.2f}x the reference; per CPU-second "
                   f"{goal['case_per_cpu_second']} at {goal['fraction_of_copy_bound_per_cpu_second']:.0%}; "
                   f"load average {lbm['load_average']['before'][0]:.1f} -> {lbm['load_average']['after'][0]:.1f}")
+    for lattice, part in lbm.get("gpu_goal", {}).get("lattices", {}).items():
+        console.print(f"GPU goal {lattice} {'x'.join(map(str, part['shape'][1:]))}: {part['case']} at "
+                      f"{part['fraction_of_copy_bound']:.0%} of the copy bound (target {lbm['gpu_goal']['target']:.0%}), "
+                      f"{part['mlups']:.0f} MLUPS, {_ratio(part['fused_over_reference'])}x the reference")
     table = Table(title="wedge")
     for col in ("case", "value"):
         table.add_column(col)

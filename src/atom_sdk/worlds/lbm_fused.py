@@ -67,12 +67,12 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
-from atom_sdk.worlds import lbm, lbm_d3q19, lbm_native
+from atom_sdk.worlds import lbm, lbm_cuda, lbm_d3q19, lbm_native
 from atom_sdk.worlds.lbm import trt_minus_tau
 from atom_sdk.worlds.lbm_trt import collide_trt
 
-Backend = Literal["auto", "native", "xla"]
-BACKENDS = ("auto", "native", "xla")
+Backend = Literal["auto", "native", "cuda", "xla"]
+BACKENDS = ("auto", "native", "cuda", "xla")
 
 #: lattice tables by number of directions: velocities, weights, spatial dimension
 _LATTICES = {9: (lbm._C, lbm._W, 2), 19: (lbm_d3q19._C, lbm_d3q19._W, 3)}
@@ -111,32 +111,41 @@ def _run_xla(f: jax.Array, steps: int, om_p: float, om_m: float) -> jax.Array:
 
 
 def resolve_backend(backend: str, dtype: jnp.dtype) -> str:
-    """The backend that ``auto`` picks here: native on a CPU for float32 when it compiled, else xla."""
+    """The backend ``auto`` picks here, for float32: native on a CPU, cuda on an NVIDIA GPU (when they
+    compiled), else xla."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend != "auto":
         return backend
-    if jax.default_backend() == "cpu" and jnp.dtype(dtype) == jnp.float32 and lbm_native.available():
+    if jnp.dtype(dtype) != jnp.float32:
+        return "xla"
+    if jax.default_backend() == "cpu" and lbm_native.available():
         return "native"
+    if jax.default_backend() == "gpu" and lbm_cuda.available():
+        return "cuda"
     return "xla"
 
 
-@partial(jax.jit, static_argnames=("steps", "tau", "kind", "magic", "backend", "threads", "time_block"))
+@partial(jax.jit, static_argnames=("steps", "tau", "kind", "magic", "backend", "threads", "time_block", "pattern"))
 def run_periodic_fused(f: jax.Array, steps: int, tau: float, kind: str = "trt", magic: float = 0.25,
                        backend: Backend = "auto", threads: int | None = None,
-                       time_block: int | None = None) -> jax.Array:
+                       time_block: int | None = None, pattern: str = "auto") -> jax.Array:
     """``steps`` fused periodic updates of a D2Q9 ``(9, nx, ny)`` or D3Q19 ``(19, nx, ny, nz)`` state.
 
     Same result as ``lbm.run_periodic`` / ``lbm_d3q19.run_periodic`` to float32 round-off.
     ``threads`` sets the native kernel's OpenMP threads (default: the CPUs of this process);
-    ``time_block`` its D2Q9 updates per sweep over memory (default ``lbm_native.default_time_block``).
+    ``time_block`` its D2Q9 updates per sweep over memory (default ``lbm_native.default_time_block``);
+    ``pattern`` the CUDA kernel's streaming (``push``, ``pull``; ``auto`` = ``lbm_cuda.DEFAULT_PATTERN``).
     """
     _lattice(f)
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     om_p, om_m = relaxation_rates(tau, kind, magic)
-    if resolve_backend(backend, f.dtype) == "native":
+    chosen = resolve_backend(backend, f.dtype)
+    if chosen == "native":
         return lbm_native.run_periodic_native(f, steps, om_p, om_m, threads, time_block)
+    if chosen == "cuda":
+        return lbm_cuda.run_periodic_cuda(f, steps, om_p, om_m, pattern)
     return _run_xla(f, steps, om_p, om_m)
 
 
