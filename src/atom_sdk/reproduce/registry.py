@@ -126,7 +126,9 @@ REPRODUCTIONS: dict[str, Reproduction] = {
         module="taylor_green_3d",
         budgets={"quick": "32^3 box to t = 12 L/V0 (1230 lattice steps); about 15 s on 2 cores; under-resolved: "
                           "the peak comes two convective times early",
-                 "full": "64^3 box to t = 20 L/V0 (4080 lattice steps, 1.1e9 cell updates); about 10 min on 2 cores"},
+                 "full": "128^3 box to t = 20 L/V0 at V0 = 0.05 (8159 lattice steps, 1.7e10 cell updates); meant "
+                         "for one GPU (pure-JAX kernels; benchmarks/gpu_validation.py); about 2.1-2.3 h on 2 CPU "
+                         "cores"},
         published=(
             Published("peak dissipation rate -dE/dt", 0.0127, 0.01143, 0.01397, "V0^3/L", TGV3D_CITATION,
                       "DNS peak; range +-10% (this SDK's tolerance for a 64^3 lattice; resolved DNS agree to "
