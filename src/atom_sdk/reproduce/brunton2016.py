@@ -63,10 +63,12 @@ import copy
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from atom_sdk.reproduce.brunton2016_measures import (crossing_time, frequency, linear_growth, mean_flow_law,
+                                                     shift_rates)
 from atom_sdk.reproduce.brunton2016_report import (comparison_table, figure, growth_note, method_note, setting_note,
                                                    shedding_note, shift_note, williamson_strouhal)
 from atom_sdk.reproduce.registry import REPRODUCTIONS, comparison_row
@@ -298,16 +300,6 @@ def simulate_wake(diameter: int, u_mean: float, convective_time: float, samples_
 FREQUENCY_SHIFT = {"a1": {"a2*a_shift"}, "a2": {"a1*a_shift"}, "a_shift": set()}
 
 
-def frequency(signal: np.ndarray, dt: float) -> float:
-    """Mean frequency (per time unit) from upward zero crossings of the signal about its mean."""
-    s = np.asarray(signal, float) - np.mean(signal)
-    idx = np.nonzero((s[:-1] < 0) & (s[1:] >= 0))[0]
-    if len(idx) < 2:
-        return float("nan")
-    times = (idx + s[idx] / (s[idx] - s[idx + 1])) * dt
-    return float((len(times) - 1) / (times[-1] - times[0]))
-
-
 def support_check(theory: Any) -> dict[str, Any]:
     """Mean-field terms the identified law lacks, and terms outside the mean-field structure."""
     missing, extra = {}, {}
@@ -319,21 +311,152 @@ def support_check(theory: Any) -> dict[str, Any]:
             "n_extra": sum(map(len, extra.values()))}
 
 
-def crossing_time(r: np.ndarray, t: np.ndarray, level: float) -> float:
-    """First time ``r`` reaches ``level``, linearly interpolated between samples (the off-manifold
-    half-time is ~10 samples, so the first sample above it alone would be a 10 % quantisation)."""
-    r = np.asarray(r, float)
-    above = np.nonzero(r >= level)[0]
-    if not above.size:
-        return float("nan")
-    k = int(above[0])
-    if k == 0 or not np.isfinite(r[k - 1]) or r[k] == r[k - 1]:
-        return float(t[k])
-    return float(t[k - 1] + (level - r[k - 1]) / (r[k] - r[k - 1]) * (t[k] - t[k - 1]))
-
-
 #: D/U of the free run, just before the shedding reaches 2 % of the cycle's amplitude, averaged as the steady base flow
 STEADY_WINDOW = 10.0
+
+
+class _Cycle(NamedTuple):
+    """The limit cycle as the lift sees it: the snapshot step, the shedding frequency, the cycle's samples."""
+
+    dt: float
+    f_shed: float
+    n_lc: int  # snapshots on the cycle (whole periods)
+    lc: np.ndarray  # mask of those snapshots
+    lift_ptp_halves: list[float]  # peak-to-peak lift in each half of the cycle's window: is it settled?
+
+
+class _Amplitudes(NamedTuple):
+    """The snapshots in POD coordinates (a1, a2, a_shift), and the samples where the transient runs."""
+
+    pod: Any
+    a: np.ndarray
+    r: np.ndarray  # hypot(a1, a2)
+    r_lc: float  # the cycle's mean radius
+    i0: int  # first sample above 2 % of r_lc
+    i1: int  # three periods after the first above 98 %
+    shift_lc: float  # the cycle's mean a_shift
+    sfd_shift: float  # SFD's base flow on the shift axis, in cycle shifts
+    steady_drift: float  # the steady window's drift of a_shift, in cycle shifts
+
+
+def _limit_cycle(sim: dict[str, Any], lc_time: float) -> _Cycle:
+    """The shedding frequency from the last ``lc_time`` D/U of the lift, and the cycle's snapshots over whole
+    periods only (else a leftover of the oscillation biases the POD's mean)."""
+    t, lift = sim["t"], sim["lift"]
+    dt = float(t[1] - t[0])
+    n_lift_lc = int(lc_time / sim["lift_dt"])
+    f_shed = frequency(lift[-n_lift_lc:], sim["lift_dt"])
+    periods = math.floor(lc_time * f_shed) if np.isfinite(f_shed) and lc_time * f_shed >= 1 else None
+    n_lc = int(round(periods / f_shed / dt)) if periods else int(lc_time / dt)
+    lc = np.arange(len(t)) >= len(t) - n_lc
+    halves = np.array_split(lift[-n_lift_lc:], 2)
+    return _Cycle(dt, f_shed, n_lc, lc, [float(np.ptp(h)) for h in halves])
+
+
+def _amplitudes(sim: dict[str, Any], cyc: _Cycle, base: str, cache: dict[str, Any]) -> _Amplitudes:
+    """POD of the cycle with the shift mode (fitted once per simulation through ``cache``), the transient's
+    window, and the shift's origin: SFD's base flow, or (``base="transient"``) the steady solution."""
+    from atom_sdk.science.modes import PODModes
+
+    snaps, dt, f_shed, lc = sim["snapshots"], cyc.dt, cyc.f_shed, cyc.lc
+    n = len(sim["t"])
+    key = ("pod", cyc.n_lc)
+    if key not in cache:
+        cache[key] = PODModes(n_modes=2, shift_mode=True).fit(snaps[lc], base=sim["base"])
+    pod = copy.deepcopy(cache[key])
+    a = pod.transform(snaps)  # (a1, a2) do not depend on the shift's origin
+    r = np.hypot(a[:, 0], a[:, 1])
+    r_lc = float(r[lc].mean())
+    i0 = int(np.argmax(r > 0.02 * r_lc))
+    i1 = min(n, int(np.argmax(r > 0.98 * r_lc)) + int(3.0 / (f_shed * dt)) if np.isfinite(f_shed) else n)
+    # the steady solution: SFD's base flow still drifts in the free run (the recirculation lengthens) before the
+    # shedding grows; Noack et al. (2003) measure the shift from the steady solution, so the last STEADY_WINDOW
+    # D/U before i0 (r < 2 % of the cycle's, its paraboloid shift < 0.05 % of the cycle's) stand for it
+    if base == "transient" and i0 > 0:
+        a = pod.refit_shift(snaps[max(0, i0 - int(round(STEADY_WINDOW / dt))):i0]).transform(snaps)
+    shift_lc = float(a[lc, 2].mean())
+    sfd_shift = float(pod.transform(sim["base"])[2]) / shift_lc  # where SFD's base flow lies on the shift axis
+    n_w = int(round(STEADY_WINDOW / dt))  # the steady window's drift: its a_shift against the window before it
+    steady_drift = (float(a[max(0, i0 - n_w):i0, 2].mean() - a[max(0, i0 - 2 * n_w):max(1, i0 - n_w), 2].mean())
+                    / shift_lc if i0 > 1 else float("nan"))
+    return _Amplitudes(pod, a, r, r_lc, i0, i1, shift_lc, sfd_shift, steady_drift)
+
+
+def _fit_law(sim: dict[str, Any], amp: _Amplitudes, dt: float, seed: int, fit: str, fit_cycle: bool) -> Any:
+    """The sparse law of (a1, a2, a_shift) from the transient, the cycle and the two restarts.
+
+    The fit sees the transient from the base flow and all of the cycle it settles on (as in Brunton et al.),
+    and the two restarts off the manifold. Terms chosen by blocked cross-validation, not BIC: these rows are a
+    deterministic trajectory whose residual is model error, not independent noise, so BIC over-credits small
+    terms (constant and quadratic leaks of the second harmonic into da2/dt) that do not predict held-out blocks.
+    Measured at D = 16 with the plain fit and SFD's base: the cross-validation drops da1/dt's growth terms a1,
+    a1*a_shift (0.08-0.09 against 0.13 in da2/dt), the growth is halved and the transient verdict fails by 82 %;
+    the SO(2)-equivariant fit estimates one growth rate from both equations.
+    """
+    from atom_sdk.science.modes import discover_modes
+    from atom_sdk.science.sparse import SparseRegressor
+
+    snaps = sim["snapshots"]
+    restarts = [sim["off_snapshots"]] + ([sim["mean_snapshots"]] if sim.get("mean_snapshots") is not None else [])
+    sl = slice(amp.i0, len(sim["t"])) if fit_cycle else slice(amp.i0, amp.i1)
+    return discover_modes(amp.pod, [snaps[sl], *restarts], dt, amplitude_scale=amp.r_lc, seed=seed,
+                          optimizer=SparseRegressor(selection="cv"),
+                          equivariant_pair=(0, 1) if fit == "so2" else None)
+
+
+def _paraboloid(amp: _Amplitudes) -> dict[str, float]:
+    """The slow manifold a_shift = c0 + c r^2 fitted over the transient and the cycle, with its R^2."""
+    window = slice(amp.i0, amp.i1)
+    x = np.column_stack([np.ones(amp.i1 - amp.i0), amp.r[window] ** 2])
+    coef, *_ = np.linalg.lstsq(x, amp.a[window, 2], rcond=None)
+    resid = amp.a[window, 2] - x @ coef
+    r2 = float(1.0 - resid.var() / amp.a[window, 2].var())
+    return {"c0": float(coef[0]), "c": float(coef[1]), "r2": r2}
+
+
+def _on_manifold(theory: Any, amp: _Amplitudes, cyc: _Cycle, n: int, model_time: float) -> dict[str, Any]:
+    """The model's limit cycle (from the data's state on the cycle) and its growth transient from 2 %,
+    against the data's: frequency, amplitude, linear growth rate and the time to half the amplitude."""
+    dt, r_lc, i0, i1 = cyc.dt, amp.r_lc, amp.i0, amp.i1
+    z = amp.a / r_lc
+    n_model = int(model_time / dt)
+    on_cycle = _simulate(theory, z[i1 - 1], dt, n_model)
+    tail = on_cycle[-int(0.5 * n_model):]
+    f_model = frequency(tail[:, 0], dt)
+    amp_model = float(np.mean(np.hypot(tail[:, 0], tail[:, 1]))) * r_lc
+    from_base = _simulate(theory, z[i0], dt, i1 - i0 + n_model)
+    r_model = np.hypot(from_base[:, 0], from_base[:, 1]) * r_lc
+    return {"on_cycle": on_cycle, "f_model": f_model, "amp_model": amp_model, "r_model": r_model,
+            "growth": linear_growth(z, amp.r / r_lc, i0, dt, cyc.f_shed, theory),
+            "t_half_data": crossing_time(amp.r[i0:], np.arange(n - i0) * dt, 0.5 * r_lc),
+            "t_half_model": crossing_time(r_model, np.arange(len(r_model)) * dt, 0.5 * r_lc)}
+
+
+def _off_manifold(theory: Any, amp: _Amplitudes, sim: dict[str, Any], cyc: _Cycle) -> dict[str, Any]:
+    """The two LBM restarts off the slow manifold against the model from the same starts.
+
+    Off the cycle (cycle amplitude, SFD's shift): the time a_shift takes to cover half its way to the cycle's
+    value (from SFD's base flow: to half that value). From the mean flow (a note, no verdict): the time for
+    a_shift to decay to half its start, the shift rates measured model-free and the shift's own law.
+    """
+    dt, r_lc, pod, off = cyc.dt, amp.r_lc, amp.pod, sim["off_snapshots"]
+    a_off = pod.transform(off)
+    from_off = _simulate(theory, a_off[0] / r_lc, dt, len(off) - 1)
+    steps = np.arange(len(off)) * dt
+    off_level = 0.5 * (a_off[0, 2] + amp.shift_lc)
+    out: dict[str, Any] = {"a_off": a_off, "from_off": from_off,
+                           "t_off_data": crossing_time(a_off[:, 2], steps, off_level),
+                           "t_off_model": crossing_time(from_off[:, 2] * r_lc, steps, off_level),
+                           "mean_decay": None, "a_mean": None, "from_mean": None, "mean_law": None}
+    if sim.get("mean_snapshots") is not None:
+        a_mean = pod.transform(sim["mean_snapshots"])
+        from_mean = _simulate(theory, a_mean[0] / r_lc, dt, len(a_mean) - 1)
+        half = 0.5 * a_mean[0, 2]
+        out["mean_decay"] = {"t_data": crossing_time(-a_mean[:, 2], steps[: len(a_mean)], -half),
+                             "t_model": crossing_time(-from_mean[:, 2] * r_lc, steps[: len(a_mean)], -half),
+                             **shift_rates(amp.a, cyc.lc, a_off, a_mean, dt)}
+        out.update(a_mean=a_mean, from_mean=from_mean, mean_law=mean_flow_law(a_mean, dt, amp.shift_lc, r_lc))
+    return out
 
 
 def analyse(sim: dict[str, Any], *, seed: int = 0, lc_time: float = 40.0, model_time: float = 80.0,
@@ -350,160 +473,32 @@ def analyse(sim: dict[str, Any], *, seed: int = 0, lc_time: float = 40.0, model_
     """
     if fit not in ("so2", "plain") or base not in ("transient", "sfd"):
         raise ValueError(f"fit must be 'so2' or 'plain' and base 'transient' or 'sfd', got {fit!r}, {base!r}")
-    from atom_sdk.science.modes import PODModes, discover_modes
-    from atom_sdk.science.sparse import SparseRegressor
-
-    t, snaps = sim["t"], sim["snapshots"]
-    dt = float(t[1] - t[0])
-    lift = sim["lift"]
-    n_lift_lc = int(lc_time / sim["lift_dt"])
-    f_shed = frequency(lift[-n_lift_lc:], sim["lift_dt"])
-    # the cycle's mean over whole periods only, else a leftover of the oscillation biases mean_
-    periods = math.floor(lc_time * f_shed) if np.isfinite(f_shed) and lc_time * f_shed >= 1 else None
-    n_lc = int(round(periods / f_shed / dt)) if periods else int(lc_time / dt)
-    lc = np.arange(len(t)) >= len(t) - n_lc
-    cache = {} if cache is None else cache
-    key = ("pod", n_lc)
-    if key not in cache:
-        cache[key] = PODModes(n_modes=2, shift_mode=True).fit(snaps[lc], base=sim["base"])
-    pod = copy.deepcopy(cache[key])
-    a = pod.transform(snaps)  # (a1, a2) do not depend on the shift's origin
-    r = np.hypot(a[:, 0], a[:, 1])
-    r_lc = float(r[lc].mean())
-    i0 = int(np.argmax(r > 0.02 * r_lc))
-    i1 = min(len(t), int(np.argmax(r > 0.98 * r_lc)) + int(3.0 / (f_shed * dt)) if np.isfinite(f_shed) else len(t))
-    # the steady solution: SFD's base flow still drifts in the free run (the recirculation lengthens) before the
-    # shedding grows; Noack et al. (2003) measure the shift from the steady solution, so the last STEADY_WINDOW
-    # D/U before i0 (r < 2 % of the cycle's, its paraboloid shift < 0.05 % of the cycle's) stand for it
-    if base == "transient" and i0 > 0:
-        a = pod.refit_shift(snaps[max(0, i0 - int(round(STEADY_WINDOW / dt))):i0]).transform(snaps)
-    shift_lc = float(a[lc, 2].mean())
-    sfd_shift = float(pod.transform(sim["base"])[2]) / shift_lc  # where SFD's base flow lies on the shift axis
-    n_w = int(round(STEADY_WINDOW / dt))  # the steady window's drift: its a_shift against the window before it
-    steady_drift = (float(a[max(0, i0 - n_w):i0, 2].mean() - a[max(0, i0 - 2 * n_w):max(1, i0 - n_w), 2].mean())
-                    / shift_lc if i0 > 1 else float("nan"))
-    window = slice(i0, i1)
-    off = sim["off_snapshots"]
-    restarts = [off] + ([sim["mean_snapshots"]] if sim.get("mean_snapshots") is not None else [])
-    # the fit sees the transient from the base flow and all of the cycle it settles on (as in Brunton et al.),
-    # and the two restarts off the manifold. Terms chosen by blocked cross-validation, not BIC: these rows are a
-    # deterministic trajectory whose residual is model error, not independent noise, so BIC over-credits small
-    # terms (constant and quadratic leaks of the second harmonic into da2/dt) that do not predict held-out blocks.
-    # Measured at D = 16 with the plain fit and SFD's base: the cross-validation drops da1/dt's growth terms a1,
-    # a1*a_shift (0.08-0.09 against 0.13 in da2/dt), the growth is halved and the transient verdict fails by 82 %;
-    # the SO(2)-equivariant fit estimates one growth rate from both equations.
-    sl = slice(i0, len(t)) if fit_cycle else window
-    theory = discover_modes(pod, [snaps[sl], *restarts], dt, amplitude_scale=r_lc, seed=seed,
-                            optimizer=SparseRegressor(selection="cv"), equivariant_pair=(0, 1) if fit == "so2" else None)
-    support = support_check(theory)
-
-    # paraboloid a_shift = c0 + c r^2 over the transient and the cycle
-    x = np.column_stack([np.ones(i1 - i0), r[window] ** 2])
-    coef, *_ = np.linalg.lstsq(x, a[window, 2], rcond=None)
-    resid = a[window, 2] - x @ coef
-    r2 = float(1.0 - resid.var() / a[window, 2].var())
-
-    # the model's limit cycle (from the data's state on the cycle) and its transients
-    z = a / r_lc
-    n_model = int(model_time / dt)
-    on_cycle = _simulate(theory, z[i1 - 1], dt, n_model)
-    tail = on_cycle[-int(0.5 * n_model):]
-    f_model = frequency(tail[:, 0], dt)
-    amp_model = float(np.mean(np.hypot(tail[:, 0], tail[:, 1]))) * r_lc
-    from_base = _simulate(theory, z[i0], dt, i1 - i0 + n_model)
-    r_model = np.hypot(from_base[:, 0], from_base[:, 1]) * r_lc
-    growth = linear_growth(z, r / r_lc, i0, dt, f_shed, theory)
-    t_half_data = crossing_time(r[i0:], np.arange(len(t) - i0) * dt, 0.5 * r_lc)
-    t_half_model = crossing_time(r_model, np.arange(len(r_model)) * dt, 0.5 * r_lc)
-    # the LBM run started off the manifold (cycle amplitude, SFD's shift) against the model from its start: the
-    # time a_shift takes to cover half its way to the cycle's value (from SFD's base flow: to half that value)
-    a_off = pod.transform(off)
-    from_off = _simulate(theory, a_off[0] / r_lc, dt, len(off) - 1)
-    steps = np.arange(len(off)) * dt
-    off_level = 0.5 * (a_off[0, 2] + shift_lc)
-    t_off_data = crossing_time(a_off[:, 2], steps, off_level)
-    t_off_model = crossing_time(from_off[:, 2] * r_lc, steps, off_level)
-    # the mean-flow restart: time for a_shift to decay to half its start, LBM and model (a note, no verdict)
-    mean_decay, a_mean, from_mean = None, None, None
-    if sim.get("mean_snapshots") is not None:
-        a_mean = pod.transform(sim["mean_snapshots"])
-        from_mean = _simulate(theory, a_mean[0] / r_lc, dt, len(a_mean) - 1)
-        half = 0.5 * a_mean[0, 2]
-        mean_decay = {"t_data": crossing_time(-a_mean[:, 2], steps[: len(a_mean)], -half),
-                      "t_model": crossing_time(-from_mean[:, 2] * r_lc, steps[: len(a_mean)], -half),
-                      **shift_rates(a, lc, a_off, a_mean, dt)}
-    mean_law = mean_flow_law(a_mean, dt, shift_lc, r_lc) if a_mean is not None else None
-    halves = np.array_split(lift[-n_lift_lc:], 2)
+    cyc = _limit_cycle(sim, lc_time)
+    amp = _amplitudes(sim, cyc, base, {} if cache is None else cache)
+    theory = _fit_law(sim, amp, cyc.dt, seed, fit, fit_cycle)
+    on = _on_manifold(theory, amp, cyc, len(sim["t"]), model_time)
+    off = _off_manifold(theory, amp, sim, cyc)
+    f_shed, r_lc, pod = cyc.f_shed, amp.r_lc, amp.pod
     return {
-        "pod": pod, "theory": theory, "t": t, "a": a, "r": r, "r_lc": r_lc, "window": (i0, i1), "dt": dt,
-        "fit": fit, "base": base, "sfd_shift": sfd_shift, "steady_drift": steady_drift, "steady_window": STEADY_WINDOW,
-        "mean_flow_law": mean_law,
+        "pod": pod, "theory": theory, "t": sim["t"], "a": amp.a, "r": amp.r, "r_lc": r_lc, "window": (amp.i0, amp.i1),
+        "dt": cyc.dt, "fit": fit, "base": base, "sfd_shift": amp.sfd_shift, "steady_drift": amp.steady_drift,
+        "steady_window": STEADY_WINDOW, "mean_flow_law": off["mean_law"],
         "energy_fraction": pod.energy_fraction_.tolist(), "shift_length": pod.shift_length_,
-        "shedding_frequency": f_shed, "lift_ptp_halves": [float(np.ptp(h)) for h in halves],
-        "support": support, "paraboloid": {"c0": float(coef[0]), "c": float(coef[1]), "r2": r2},
-        "model_frequency": f_model, "model_amplitude": amp_model,
-        "frequency_error_percent": 100.0 * (f_model - f_shed) / f_shed,
-        "amplitude_error_percent": 100.0 * (amp_model - r_lc) / r_lc,
-        "t_half_data": t_half_data, "t_half_model": t_half_model, "growth": growth,
-        "transient_error_percent": 100.0 * (t_half_model - t_half_data) / t_half_data,
-        "t_off_data": t_off_data, "t_off_model": t_off_model, "a_off": a_off, "off_start": float(a_off[0, 2] / shift_lc),
-        "off_error_percent": 100.0 * (t_off_model - t_off_data) / t_off_data, "mean_decay": mean_decay,
-        "curves": {"r_model": r_model, "on_cycle": on_cycle * r_lc, "from_off": from_off * r_lc,
-                   "a_mean": a_mean, "from_mean": None if from_mean is None else from_mean * r_lc},
+        "shedding_frequency": f_shed, "lift_ptp_halves": cyc.lift_ptp_halves,
+        "support": support_check(theory), "paraboloid": _paraboloid(amp),
+        "model_frequency": on["f_model"], "model_amplitude": on["amp_model"],
+        "frequency_error_percent": 100.0 * (on["f_model"] - f_shed) / f_shed,
+        "amplitude_error_percent": 100.0 * (on["amp_model"] - r_lc) / r_lc,
+        "t_half_data": on["t_half_data"], "t_half_model": on["t_half_model"], "growth": on["growth"],
+        "transient_error_percent": 100.0 * (on["t_half_model"] - on["t_half_data"]) / on["t_half_data"],
+        "t_off_data": off["t_off_data"], "t_off_model": off["t_off_model"], "a_off": off["a_off"],
+        "off_start": float(off["a_off"][0, 2] / amp.shift_lc),
+        "off_error_percent": 100.0 * (off["t_off_model"] - off["t_off_data"]) / off["t_off_data"],
+        "mean_decay": off["mean_decay"],
+        "curves": {"r_model": on["r_model"], "on_cycle": on["on_cycle"] * r_lc, "from_off": off["from_off"] * r_lc,
+                   "a_mean": off["a_mean"],
+                   "from_mean": None if off["from_mean"] is None else off["from_mean"] * r_lc},
     }
-
-
-def linear_growth(z: np.ndarray, rho: np.ndarray, i0: int, dt: float, f_shed: float, theory: Any) -> dict[str, float]:
-    """The growth rate d ln r/dt (U/D) while the shedding grows from 2 % to 10 % of the cycle's amplitude
-    (``rho = r / r_lc``), from the data (ln r averaged over one period, then differentiated) and from
-    the model at the same states; and the data's a_shift there (in units of the cycle's radius)."""
-    from scipy.ndimage import uniform_filter1d
-
-    n_per = max(1, int(round(1.0 / (f_shed * dt)))) if np.isfinite(f_shed) and f_shed > 0 else 1
-    rate = np.gradient(uniform_filter1d(np.log(np.maximum(rho, 1e-12)), n_per), dt)
-    end = i0 + int(np.argmax(rho[i0:] > 0.1)) if np.any(rho[i0:] > 0.1) else len(rho)
-    n_lin = max(1, (end - i0 - 2 * n_per) // n_per) * n_per  # whole periods: the ellipse's wobble averages out
-    lin = slice(i0 + n_per, i0 + n_per + n_lin)
-    dz = theory.predict_derivative(z[lin])
-    model = (z[lin, 0] * dz[:, 0] + z[lin, 1] * dz[:, 1]) / (z[lin, 0] ** 2 + z[lin, 1] ** 2)
-    return {"data": float(np.mean(rate[lin])), "model": float(np.mean(model)), "a_shift": float(np.mean(z[lin, 2]))}
-
-
-def mean_flow_law(a_mean: np.ndarray, dt: float, shift_lc: float, r_lc: float) -> dict[str, float] | None:
-    """The shift's own law from the mean-flow restart, while the oscillation is still below 1 % of the
-    cycle's energy: da_s/dt (in cycle shifts per D/U) against a_s, and the relative RMS residual of the
-    one-term laws -lambda a_s, -kappa a_s^2 and a constant (the mean-field model says the first)."""
-    s = a_mean[:, 2] / shift_lc
-    quiet = (a_mean[:, 0] ** 2 + a_mean[:, 1] ** 2) < 0.01 * r_lc**2
-    n = int(np.argmin(quiet)) if not quiet.all() else len(s)
-    if n < 8:
-        return None
-    rate = np.gradient(s, dt)[:n]
-    ss = s[:n]
-
-    def resid(col: np.ndarray) -> float:
-        c = float(col @ rate / (col @ col))
-        return float(np.sqrt(np.mean((rate - c * col) ** 2) / np.mean(rate**2)))
-
-    edge = max(1, n // 8)  # the rate at the two ends, averaged over an eighth of the segment each
-    return {"a_start": float(ss[0]), "a_end": float(ss[-1]), "rate_start": float(rate[:edge].mean()),
-            "rate_end": float(rate[-edge:].mean()), "resid_linear": resid(ss), "resid_quadratic": resid(ss**2),
-            "resid_constant": resid(np.ones(n)), "duration": n * dt}
-
-
-def shift_rates(a: np.ndarray, lc: np.ndarray, a_off: np.ndarray, a_mean: np.ndarray, dt: float) -> dict[str, float]:
-    """The mean-field shift rate lambda of ``da_s/dt = lambda (c r^2 - a_s)`` measured twice, model-free:
-    from the mean-flow restart's decay (r ~ 0) down to half its start, and from the off-cycle
-    restart's rise over its first D/U (``c`` from the cycle). One mean-field model has one lambda;
-    when these differ, no such model can time both restarts."""
-    r2 = a[:, 0] ** 2 + a[:, 1] ** 2
-    c = float(a[lc, 2].mean() / r2[lc].mean())
-    k = max(2, int(np.argmax(a_mean[:, 2] < 0.5 * a_mean[0, 2])))
-    lam_mean = -float(np.mean(np.gradient(a_mean[:, 2], dt)[:k] / a_mean[:k, 2]))
-    n1 = max(2, int(round(1.0 / dt)))
-    gap = c * (a_off[:n1, 0] ** 2 + a_off[:n1, 1] ** 2) - a_off[:n1, 2]
-    lam_off = float(np.mean(np.gradient(a_off[:, 2], dt)[:n1] / gap))
-    return {"lambda_mean_flow": lam_mean, "lambda_off_cycle": lam_off}
 
 
 def _simulate(theory: Any, z0: np.ndarray, dt: float, n: int) -> np.ndarray:
