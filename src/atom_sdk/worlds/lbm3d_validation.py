@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -118,22 +119,42 @@ def _ran(world: Any, kernel: str) -> str:
     return lbm3d_fused.resolve_kernel(kernel, world.params.collision, world.dtype, geo.shape, None, geo.links)
 
 
-def steady_coefficients(world: Any, chunks: int, chunk: int) -> dict[str, Any]:
-    """March ``world`` with jets off; C_D, C_L, pressure drop after each chunk of ``chunk`` updates."""
+#: ``progress(chunks_done, chunks_total, seconds_since_start)`` after each synchronised chunk; it may raise to
+#: stop the run (the GPU validation script stops a case whose timed warm-up chunks say it will not fit)
+Progress = Callable[[int, int, float], None]
+
+
+def steady_coefficients(world: Any, chunks: int, chunk: int, average: int | None = None,
+                        progress: Progress | None = None) -> dict[str, Any]:
+    """March ``world`` with jets off; C_D, C_L, pressure drop after each chunk of ``chunk`` updates, averaged
+    over the last ``average`` chunks (default a third of them): the coefficients still swing with the slowest
+    acoustic (organ-pipe) mode, and a window of whole periods averages it out."""
+    average = max(2, chunks // 3) if average is None else average
+    if not 1 <= average <= chunks:
+        raise ValueError(f"average must be between 1 and chunks = {chunks} chunks, got {average}")
     world.reset(seed=0)
     state = world.state
     step = jax.jit(world.dynamics.step)
     history = []
     start = time.perf_counter()
-    for _ in range(chunks):
+    for i in range(chunks):
         state, out = step(state, jnp.zeros((), world.dtype))
         history.append([float(out.diagnostics[k]) for k in ("drag_mean", "lift_mean", "pressure_drop")])
+        if progress is not None:
+            progress(i + 1, chunks, time.perf_counter() - start)
     h = np.array(history)
-    tail = h[-max(2, chunks // 3):]  # the coefficients still swing with the slowest acoustic mode: average it out
+    tail = h[-average:]
     return {"cd": float(tail[:, 0].mean()), "cl": float(tail[:, 1].mean()), "dp": float(tail[:, 2].mean()),
             "cd_spread_averaged_chunks": float(np.ptp(tail[:, 0])), "averaged_chunks": len(tail),
             "updates": chunks * chunk, "seconds": time.perf_counter() - start,
-            "convective_times": chunks * chunk * world.params.u_inlet / world.diameter}
+            "convective_times": chunks * chunk * world.params.u_inlet / world.diameter,
+            "history": {"cd": h[:, 0].tolist(), "cl": h[:, 1].tolist(), "dp": h[:, 2].tolist()}}
+
+
+def organ_pipe_period(length: int) -> float:
+    """Updates per period of the duct's slowest acoustic mode, 4 L / c_s (c_s = 1/sqrt(3)): measured about
+    1000 updates at L = 144 and 4 chunks of 300 at L = 192, as this gives (998, 1330)."""
+    return 4.0 * length * math.sqrt(3.0)
 
 
 #: the sphere case's budgets. The open channel (inlet and outlet) is unstable when u / (tau - 1/2) is large
@@ -146,7 +167,14 @@ SPHERE_BUDGETS: dict[str, dict[str, Any]] = {
             "chunk": 200},
     "full": {"radius": 8.0, "duct": 96, "length": 192, "u": 0.05, "center_x": 48.0, "start_ramp": 1600,
              "chunks": 32, "chunk": 300},
+    # one GPU (pure-JAX kernels; benchmarks/gpu_validation.py): D = 24, duct and length scaled from ``full``
+    # (6 D and 12 D, 6.0e6 cells), ramp scaled with D; a chunk is a fifth of the organ-pipe period
+    # (organ_pipe_period(288) = 1995 updates), so the averaged last 15 chunks span three whole periods;
+    # 36 chunks = 14364 updates = 29.9 D/U (``full`` ran 30), 8.6e10 cell updates
+    "gpu": {"radius": 12.0, "duct": 144, "length": 288, "u": 0.05, "center_x": 72.0, "start_ramp": 2400,
+            "chunks": 36, "chunk": 399, "average": 15},
 }
+SPHERE_KEYS = ("radius", "duct", "length", "u", "center_x", "start_ramp", "chunks", "chunk")
 
 
 def duct_blockage(cd: float, diameter: float, duct: float) -> float:
@@ -160,23 +188,31 @@ def duct_blockage(cd: float, diameter: float, duct: float) -> float:
     return solid + wake
 
 
-def sphere_re100(world_cls: Any, budget: str = "cpu", kernel: str = "auto") -> dict[str, Any]:
+def sphere_re100(world_cls: Any, budget: str | dict[str, Any] = "cpu", kernel: str = "auto",
+                 progress: Progress | None = None) -> dict[str, Any]:
     """Sphere (a ``world_cls``: ``lbm3d:sphere``) at Re = 100 in a square duct whose walls slide with U,
-    started from rest with a smooth inlet ramp; ``budget`` is a key of ``SPHERE_BUDGETS``; ``kernel`` the
-    world's lattice update."""
-    if budget not in SPHERE_BUDGETS:
+    started from rest with a smooth inlet ramp; ``budget`` is a key of ``SPHERE_BUDGETS`` or a dict with
+    their keys (``SPHERE_KEYS``, optional ``average``: a smoke test's own size); ``kernel`` the world's
+    lattice update (``"auto"``: native on a CPU, the pure-JAX reference on a GPU)."""
+    if isinstance(budget, dict):
+        missing = [k for k in SPHERE_KEYS if k not in budget]
+        if missing:
+            raise ValueError(f"a sphere budget dict needs the keys {', '.join(missing)} (see SPHERE_BUDGETS)")
+        b, name = budget, "custom"
+    elif budget in SPHERE_BUDGETS:
+        b, name = SPHERE_BUDGETS[budget], budget
+    else:
         raise ValueError(f"unknown sphere budget {budget!r}; choose one of {sorted(SPHERE_BUDGETS)}")
-    b = SPHERE_BUDGETS[budget]
     world = world_cls(grid=(b["length"], b["duct"], b["duct"]), u_inlet=b["u"], reynolds=100.0, radius=b["radius"],
                       center_x=b["center_x"], substeps=b["chunk"], perturbation=0.0, start_ramp=b["start_ramp"],
                       kernel=kernel)
-    out = steady_coefficients(world, b["chunks"], b["chunk"])
+    out = steady_coefficients(world, b["chunks"], b["chunk"], b.get("average"), progress)
     eps = duct_blockage(out["cd"], world.diameter, b["duct"])
-    out.update(grid=list(world.grid), diameter=world.diameter, tau=world.tau, budget=budget,
+    out.update(grid=list(world.grid), diameter=world.diameter, tau=world.tau, budget=name,
                blockage=math.pi * b["radius"]**2 / b["duct"]**2, blockage_epsilon=eps,
                cd_duct=out["cd"], cd_unconfined=out["cd"] / (1 + eps) ** 2,
                clift_grace_weber=clift_grace_weber_cd(100.0), schiller_naumann=schiller_naumann_cd(100.0),
-               kernel=_ran(world, kernel))
+               kernel=_ran(world, kernel), organ_pipe_period=organ_pipe_period(b["length"]))
     return out
 
 
@@ -196,28 +232,34 @@ def sphere_case(world_cls: Any) -> list[ValidationResult]:
 
 #: 3D-1Z budgets: the height H must be a multiple of 41 (``lbm3d.mirror_mismatch_y``); ``cpu`` ran on the shared
 #: 2-core CPU (H = 41, D = 10, 4.2e5 cells: 62 min on the reference, 4.4 min on the native kernel), ``full``
-#: (H = 82, D = 20, 3.4e6 cells) ran in 28 min on the native kernel
+#: (H = 82, D = 20, 3.4e6 cells) ran in 28 min on the native kernel. ``gpu`` (one GPU, pure-JAX kernels;
+#: benchmarks/gpu_validation.py): H = 123, D = 30, 750 x 123 x 123 = 1.1e7 cells, tau = 0.77; a chunk is a
+#: twelfth of the organ-pipe period (organ_pipe_period(750) = 5196 updates), so the averaged last 12 chunks
+#: span one whole period; 30 chunks = 12990 updates = 26 D/U (``full`` ran 28.8, ``cpu`` 22), 1.5e11 cell updates
 ST3_BUDGETS: dict[str, dict[str, int]] = {
     "cpu": {"height": 41, "chunks": 18, "chunk": 200},
     "full": {"height": 82, "chunks": 24, "chunk": 400},
+    "gpu": {"height": 123, "chunks": 30, "chunk": 433, "average": 12},
 }
 
 
 def schafer_turek_3d1z(world_cls: Any, height: int = 41, u: float = 0.06, chunks: int = 18,
-                       chunk: int = 200, kernel: str = "auto") -> dict[str, Any]:
+                       chunk: int = 200, kernel: str = "auto", average: int | None = None,
+                       progress: Progress | None = None) -> dict[str, Any]:
     """The DFG 3D-1Z channel (a ``world_cls``: ``lbm3d:cylinder``) at Re = 20 with ``height`` cells across
     (D = height x 0.1 / 0.41, length 2.5 / 0.41 heights). ``height`` must be a multiple of 41: only then is
     the discrete cylinder mirror-symmetric about its own centre line, which the lift (a 0.15 % imbalance
-    of the drag-sized pressure forces on top and bottom) needs."""
+    of the drag-sized pressure forces on top and bottom) needs. ``average``: chunks averaged at the end."""
     if height % 41:
         raise ValueError(f"3D-1Z height {height} puts the cylinder off the lattice's mirror planes, and its lift then "
                          "measures the discretisation (C_L = -0.64 at H = 20, +0.25 at H = 28); use a multiple of 41")
     nx = int(round(2.5 / 0.41 * height))
     world = world_cls(grid=(nx, height, height), u_inlet=u, reynolds=20.0, substeps=chunk, perturbation=0.0,
                       kernel=kernel)
-    out = steady_coefficients(world, chunks, chunk)
+    out = steady_coefficients(world, chunks, chunk, average, progress)
     out.update(grid=list(world.grid), diameter=world.diameter, tau=world.tau, dp_benchmark=0.04 * out["dp"],
-               kernel=_ran(world, kernel), mirror_mismatch=lbm3d.mirror_mismatch_y(world.body, world.grid))
+               kernel=_ran(world, kernel), mirror_mismatch=lbm3d.mirror_mismatch_y(world.body, world.grid),
+               organ_pipe_period=organ_pipe_period(nx))
     return out
 
 
