@@ -37,7 +37,7 @@ instead of copying the state into the loop carry (the kernel cannot write its in
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -45,10 +45,9 @@ import numpy as np
 
 from atom_sdk.errors import WorldParameterError
 from atom_sdk.worlds import lbm3d, lbm3d_native
+# Kernel, KERNELS: the kernel choices, the 2D channel's (kept importable from here)
+from atom_sdk.worlds.lbm_channel_fused import KERNELS, Kernel, choose_kernel, collision_blocker  # noqa: F401
 from atom_sdk.worlds.lbm_fused import relaxation_rates
-
-Kernel = Literal["auto", "reference", "native"]
-KERNELS = ("auto", "reference", "native")
 
 
 def _mode(channel: lbm3d.Channel) -> str:
@@ -58,12 +57,9 @@ def _mode(channel: lbm3d.Channel) -> str:
 def native_blocker(kind: str, dtype: Any, shape: tuple[int, int, int] | None = None,
                    channel: lbm3d.Channel | None = None, links: lbm3d.Links | None = None) -> str | None:
     """Why the native 3D channel update cannot run here (None when it can)."""
-    if kind not in ("bgk", "trt"):
-        return f"the native D3Q19 channel kernel implements collision 'trt' or 'bgk', not {kind!r}"
-    if jnp.dtype(dtype) != jnp.float32:
-        return f"the native D3Q19 channel kernel is float32 only, not {jnp.dtype(dtype).name}"
-    if jax.default_backend() != "cpu":
-        return f"the native kernel runs on the CPU only (default backend {jax.default_backend()!r})"
+    reason = collision_blocker(kind, dtype, "native D3Q19 channel kernel")
+    if reason is not None:
+        return reason
     if channel is not None and not channel.closed and channel.inlet not in lbm3d_native.MODES:
         return f"the native D3Q19 channel kernel has no inlet {channel.inlet!r} (bounce_back or equilibrium)"
     if shape is not None:
@@ -84,17 +80,7 @@ def resolve_kernel(kernel: str, kind: str, dtype: Any, shape: tuple[int, int, in
                    channel: lbm3d.Channel | None = None, links: lbm3d.Links | None = None) -> str:
     """``"native"`` or ``"reference"``: what ``kernel`` runs here; ``"native"`` where it cannot raises
     :class:`WorldParameterError` with the reason and what to change."""
-    if kernel not in KERNELS:
-        raise WorldParameterError(f"kernel must be one of {KERNELS}, got {kernel!r}")
-    if kernel == "reference":
-        return "reference"
-    reason = native_blocker(kind, dtype, shape, channel, links)
-    if reason is None:
-        return "native"
-    if kernel == "native":
-        raise WorldParameterError(f"kernel='native' cannot run: {reason}; use kernel='auto' (falls back to the "
-                                  "pure-JAX reference) or 'reference', or collision='trt' with dtype float32")
-    return "reference"
+    return choose_kernel(kernel, lambda: native_blocker(kind, dtype, shape, channel, links))
 
 
 def make_native_update(shape: tuple[int, int, int], tau: float, kind: str, channel: lbm3d.Channel,

@@ -95,18 +95,27 @@ def window_blocker(links: lbm.BodyLinks, nx: int, ny: int | None = None) -> str 
     return None
 
 
+def collision_blocker(kind: str, dtype: Any, name: str = "native channel kernel") -> str | None:
+    """What every native channel kernel (this one, the D3Q19 one of ``lbm3d_fused``) needs: TRT or BGK,
+    float32 and the CPU; the reason it cannot run (``name`` says which kernel), or None."""
+    if kind not in ("bgk", "trt"):
+        return f"the {name} implements collision 'trt' or 'bgk', not {kind!r}"
+    if jnp.dtype(dtype) != jnp.float32:
+        return f"the {name} is float32 only, not {jnp.dtype(dtype).name}"
+    if jax.default_backend() != "cpu":
+        return f"the native kernel runs on the CPU only (default backend {jax.default_backend()!r})"
+    return None
+
+
 def native_blocker(kind: str, dtype: Any, bulk_rate: float | None = None, links: lbm.BodyLinks | None = None,
                    nx: int | None = None, ny: int | None = None) -> str | None:
     """Why the native channel update cannot run here (None when it can).
 
     ``bulk_rate`` comes only with MRT (``channel_update.make_channel_update`` checks), which has no native kernel.
     """
-    if kind not in ("bgk", "trt"):
-        return f"the native channel kernel implements collision 'trt' or 'bgk', not {kind!r}"
-    if jnp.dtype(dtype) != jnp.float32:
-        return f"the native channel kernel is float32 only, not {jnp.dtype(dtype).name}"
-    if jax.default_backend() != "cpu":
-        return f"the native kernel runs on the CPU only (default backend {jax.default_backend()!r})"
+    reason = collision_blocker(kind, dtype)
+    if reason is not None:
+        return reason
     if links is not None and nx is not None:
         reason = window_blocker(links, nx, ny)
         if reason is not None:
@@ -123,11 +132,17 @@ def resolve_kernel(kernel: str, kind: str, dtype: Any, bulk_rate: float | None =
     ``"auto"`` is native wherever it applies; ``"native"`` where it cannot raises
     :class:`WorldParameterError` saying why and what to change.
     """
+    return choose_kernel(kernel, lambda: native_blocker(kind, dtype, bulk_rate, links, nx, ny))
+
+
+def choose_kernel(kernel: str, blocker: Callable[[], str | None]) -> str:
+    """``"native"`` or ``"reference"`` for ``kernel`` given ``blocker`` (why native cannot run, or None;
+    not called for ``"reference"``): the one rule of every channel kernel's ``resolve_kernel``."""
     if kernel not in KERNELS:
         raise WorldParameterError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     if kernel == "reference":
         return "reference"
-    reason = native_blocker(kind, dtype, bulk_rate, links, nx, ny)
+    reason = blocker()
     if reason is None:
         return "native"
     if kernel == "native":
