@@ -47,8 +47,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from atom_sdk.worlds import lbm, lbm_channel_fused, slip_walls_native
+from atom_sdk.worlds import lbm, slip_walls_native
 from atom_sdk.worlds.base import ValidationResult, relative_check
+from atom_sdk.worlds.channel_update import make_channel_update
 from atom_sdk.worlds.channel_geometry import Geometry, build_geometry, make_body
 from atom_sdk.worlds.lbm_validation import strouhal_from_signal
 
@@ -149,12 +150,14 @@ def make_slip_substep(geo: Geometry, tau: float, kind: str = "trt", dtype: Any =
                       u_ref: float | None = None):
     """The channel update with free-slip walls: native where it applies (see ``lbm_channel_fused``).
 
-    Returns (substep, native). ``u_ref``: as :func:`reference_slip_substep`'s.
+    Returns (substep, native). ``u_ref``: as :func:`reference_slip_substep`'s. The native path is the
+    no-slip channel's own update (:func:`channel_update.make_channel_update`, fixed-density outlet) whose
+    wall rows, outlet and inlet a native patch then rewrites.
     """
-    native = lbm_channel_fused.resolve_kernel(kernel, kind, dtype, None, geo.links, geo.nx, geo.ny) == "native"
-    if not native or not slip_walls_native.available():
+    channel = make_channel_update(geo, tau, kind, dtype, kernel=kernel)
+    if channel.kernel != "native" or not slip_walls_native.available():
         return reference_slip_substep(geo, tau, kind, dtype, u_ref), False
-    fused = lbm_channel_fused.make_fused_substep(geo.links, geo.inlet_ux, geo.nx, tau, kind, dtype)
+    fused = channel.substep
     inlet = jnp.asarray(geo.inlet_ux, dtype)
 
     def substep(f: jax.Array, amplitude: jax.Array, inlet_scale: jax.Array | None = None):
