@@ -484,7 +484,8 @@ def main() -> None:
     if args.sweep_only:
         n, steps = args.sweep_seeds or (3 if args.quick else 12), args.sweep_steps or (48 if args.quick else 200)
         print(f"(f) issue 19's sweep: v2_residual vs ppo_baseline, {n} seeds x {steps} steps, Taylor-Green 32x32x16, "
-              f"vectorised executor vs {args.sweep_per_run}")
+              f"vectorised executor on {args.sweep_device} vs "
+              f"{'the per-run leg recorded in ' + args.sweep_against if args.sweep_against else args.sweep_per_run}")
         report["sweep"] = bench_sweep(n, steps, args.sweep_per_run, args.sweep_workers, args.sweep_device,
                                       Path(args.sweep_against) if args.sweep_against else None)
         _write(report, args.out)
