@@ -27,9 +27,10 @@ one population cover 128 consecutive bytes; the +-1 shifts along that axis cost 
 sector per warp, which the L2 absorbs. Which pattern is faster is measured by ``atom bench worlds``
 on the device it runs on (both rows are reported); ``auto`` takes :data:`DEFAULT_PATTERN`.
 
-The same per-cell function is compiled for the host too (``atom_lbm_cuda_host_update``), so a
-test on a machine with ``nvcc`` but no GPU checks the indexing and the collision against the
-pure-JAX reference without a device.
+The same per-cell function is compiled for the host too (``atom_lbm_cuda_host_update``; without
+``__CUDACC__`` the source builds with the system C++ compiler), so a fast-tier test on any machine
+checks the kernels' indexing, pass sequence and collision against the pure-JAX reference without a
+GPU; on the GPU ``benchmarks/gpu_check_cuda.py`` checks the device build the same way.
 
 The source is compiled once per machine into ``$XDG_CACHE_HOME/atom-sdk/lbm`` under a name keyed
 by the source, flags, ``nvcc --version``, the jax version and the GPU's name (``-arch=native``
@@ -49,6 +50,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from atom_sdk.worlds import lbm_native
+
 #: the streaming pattern ``auto`` picks (see the module docstring); measured per device by the bench
 DEFAULT_PATTERN = "pull"
 PATTERNS = ("auto", "push", "pull")
@@ -59,9 +62,16 @@ _SOURCE = r"""
 #include <cstdint>
 #include <cstring>
 #include <string>
+#ifdef __CUDACC__
 #include <cuda_runtime.h>
 #include "xla/ffi/api/ffi.h"
 namespace ffi = xla::ffi;
+#else  // a plain C++ build of the per-cell code and the host entry point (tests without nvcc)
+#define __host__
+#define __device__
+#define __forceinline__ inline
+#define __restrict__ __restrict
+#endif
 
 // Lattice velocity of direction i along axis a of a (n0, n1, n2) state; D2Q9 states are (1, nx, ny).
 template <int Q> __host__ __device__ constexpr int vel(int i, int a) {
@@ -141,6 +151,9 @@ __host__ __device__ __forceinline__ void update_cell(const float* __restrict__ s
   }
 }
 
+enum Pass { PUSH_CS = 0, PULL_CS = 1, COLLIDE_ONLY = 2, STREAM_ONLY = 3 };
+
+#ifdef __CUDACC__
 template <int Q, bool PULL, bool COLLIDE, bool PUSH>
 __global__ void __launch_bounds__(128) update_kernel(const float* __restrict__ src, float* __restrict__ dst,
                                                      int n0, int n1, int n2, float om_p, float om_m) {
@@ -152,8 +165,6 @@ __global__ void copy_kernel(const float4* __restrict__ src, float4* __restrict__
   for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < n4; k += (int64_t)gridDim.x * blockDim.x)
     dst[k] = src[k];
 }
-
-enum Pass { PUSH_CS = 0, PULL_CS = 1, COLLIDE_ONLY = 2, STREAM_ONLY = 3 };
 
 template <int Q>
 static void launch(Pass pass, cudaStream_t s, const float* src, float* dst, int n0, int n1, int n2,
@@ -226,6 +237,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(AtomLbmCudaD2Q9, D2Q9Impl,
 XLA_FFI_DEFINE_HANDLER_SYMBOL(AtomLbmCudaD3Q19, D3Q19Impl,
     LBM_BIND.Attr<int64_t>("steps").Attr<float>("omega_p").Attr<float>("omega_m").Attr<int64_t>("pull"));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(AtomLbmCudaCopy, CopyImpl, LBM_BIND.Attr<int64_t>("steps"));
+#endif  // __CUDACC__
 
 // The same passes on the host, one cell at a time (tests without a GPU): q = 9 or 19, dims (n0, n1, n2).
 extern "C" int atom_lbm_cuda_host_update(int q, const float* in, float* out, float* scratch, int n0, int n1, int n2,
@@ -386,10 +398,14 @@ def copy_cuda(x: jax.Array, repeats: int) -> jax.Array:
 
 
 def host_update(f: np.ndarray, steps: int, omega_p: float, omega_m: float, pattern: str) -> np.ndarray:
-    """The kernels' passes run on the host (no GPU needed): for tests of the CUDA source's arithmetic."""
+    """The kernels' passes run on the host, for tests of the CUDA source's arithmetic without a GPU or nvcc.
+
+    The same source built by the system C++ compiler: without ``__CUDACC__`` only the per-cell
+    function (the one the kernels call) and the host loop over cells are compiled."""
     f = np.ascontiguousarray(f, dtype=np.float32)
     q = _check(f)
-    lib = ctypes.cdll.LoadLibrary(str(compile_library()))
+    lib = ctypes.cdll.LoadLibrary(str(lbm_native.compile_library(_SOURCE, "lbm_cuda_host",
+                                                                  "the CUDA kernels' host build")))
     dims = (1, *f.shape[1:]) if q == 9 else f.shape[1:]
     out, scratch = np.empty_like(f), np.empty_like(f)
     ptr = ctypes.POINTER(ctypes.c_float)
