@@ -31,8 +31,11 @@ quick     32   0.05       1230  15-56 s  0.01287 (+1.3 %)            6.87 (-2.13
 --        64   0.05       4080  516 s    0.01197 (-5.7 %)            8.84 (-0.16): reproduced
 --        64   0.10       1230  223 s    0.01198 (-5.7 %)            8.64 (to t = 12 only)
 --       128   0.10       2255  2052 s   0.01200 (-5.5 %)            8.45 (-0.55; 8.62 by a parabola)
-full     128   0.05       8159  GPU      not yet run (one GPU; see below)
+full     128   0.05       8159  9 s *    0.01180 (-7.1 %)            8.75 (-0.25): reproduced
 =======  ====  ========  =====  =======  ==========================  ===========================
+
+\* the full row ran on one NVIDIA H200 (2026-11-30, jax 0.11.2, XLA kernels, 1927 MLUPS over the
+whole curve; 11.5 s with compilation); its report is ``docs/reproductions/taylor_green_3d``.
 
 What each resolution shows: at 32^3 (a cell is 17 Kolmogorov lengths) the vortex breaks down two
 convective times early; the peak's height lands near the DNS by coincidence, not by resolving it. At
@@ -44,7 +47,9 @@ regularisation are the suspects, not yet separated) and puts the broad maximum a
 peaks by at most 2 %. The 128^3 row is a one-off (``dissipation_curve(128, 11.0, 55, v0=0.1)``).
 
 The ``full`` budget (issue 15) is 128^3 to t = 20 at V0 = 0.05 (Mach 0.087): 8159 steps, 1.7e10 cell
-updates, which separates the Mach number from the resolution in the 128^3 row above. It is meant for one
+updates, which separates the Mach number from the resolution in the 128^3 row above: at Mach 0.087 the
+128^3 peak is 7.1 % low at 8.75 L/V0, so the height gap (5.5-7.1 % from 64^3 to 128^3, at either Mach
+number) is not explained by resolution or Mach number alone (not yet separated further). It is meant for one
 GPU, where the lattice runs the pure-JAX (XLA) kernels (``benchmarks/gpu_validation.py`` runs it and
 writes the report). On the shared 2-core CPU it would take 2.1-2.3 h (at the 2.07 MLUPS measured at 64^3
 and the 2.30 measured at 128^3); the 64^3 curve that reproduced the peak there is
