@@ -22,6 +22,27 @@ writes each post-collision value once. Two streaming patterns, chosen by ``patte
   and the per-update traffic is the same 72 B (D2Q9) / 152 B (D3Q19) once ``n`` is large.
 
 Both patterns touch each population exactly once per update: the bytes the copy bound assumes.
+
+Measured on one NVIDIA H200 (2026-11-30, jax 0.11.2, nvcc 13.0, ``-arch=native``; ``atom bench worlds
+--size 4096 --size3d 256 --steps 200 --numpy-steps 1``, best of 3 interleaved rounds; the copy bound is
+the faster of a jitted XLA ``x*s`` (4.19 TB/s counting reads and writes) and this module's float4 copy
+kernel (3.84 TB/s), on the state's own size; ``docs/measurements/h200_2026-11-30``):
+
+==========================  ==================  ===============  ===================
+case (float32, TRT)         MLUPS               of copy bound    x pure-JAX reference
+==========================  ==================  ===============  ===================
+D2Q9 4096^2, pull           54,273              93 %             4.95
+D2Q9 4096^2, push           50,110              86 %             4.57
+D2Q9 4096^2, reference      10,974              19 %             1
+D3Q19 256^3, pull           22,468              83 %             3.94
+D3Q19 256^3, push           20,565              76 %             3.60
+D3Q19 256^3, reference      5,706               21 %             1
+==========================  ==================  ===============  ===================
+
+(BGK: the same to 0.1 %.) Pull is faster on both lattices, so it is the default. Before timing, the
+device build matched the reference on 64 cases (both patterns, BGK and TRT, 0-7 updates, sizes that
+are not multiples of the block) within 2.7e-7, ``vmap`` equalled single calls bit for bit, and every
+output cell was written (``benchmarks/gpu_check_cuda.py``).
 Threads run along the contiguous (last) axis, 128 per block, so each warp's 32 loads or stores of
 one population cover 128 consecutive bytes; the +-1 shifts along that axis cost one extra 32 B
 sector per warp, which the L2 absorbs. Which pattern is faster is measured by ``atom bench worlds``
