@@ -362,8 +362,8 @@ def load() -> None:
             for name, symbol in (*_TARGETS.values(), _COPY_TARGET):
                 jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, symbol)), platform="CUDA")
         except (OSError, RuntimeError, AttributeError, subprocess.SubprocessError) as exc:
-            _state["error"] = exc
-            raise RuntimeError(str(exc)) from exc
+            _state["error"] = RuntimeError(f"{exc} (backend='auto' or 'xla' runs without the CUDA kernels)")
+            raise _state["error"] from exc
         _state["lib"] = lib
 
 
