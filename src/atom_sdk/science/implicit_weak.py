@@ -35,7 +35,7 @@ Measured (``benchmarks/bench_implicit_noise.py``): Michaelis-Menten keeps its ex
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import sympy
@@ -168,6 +168,90 @@ def _window_rows(
     return sparse.csr_matrix((W.ravel(), (rows, cols.ravel())), shape=(len(starts), m_int))
 
 
+class _WindowSetup(NamedTuple):
+    """The resolved supports, strides and held-out blocks that every trajectory's rows use."""
+
+    grid: tuple[int, ...]
+    strides: tuple[int, ...]
+    eval_window: int
+    eval_stride: int
+    block: int
+    holdout_every: int
+    plan: WeakWindowPlan | None
+
+
+def _window_setup(
+    library: Library,
+    xs: list[np.ndarray],
+    windows: int | tuple[int, ...] | None,
+    eval_window: int | None,
+    order: int,
+    holdout_every: int,
+    plan: WeakWindowPlan | None,
+) -> _WindowSetup:
+    """Supports from ``windows`` or the plan (planned from the data when neither is given), checked once."""
+    if order < 1:
+        raise ValueError("the test function order must be >= 1 (phi must vanish at the window ends)")
+    lengths = [np.asarray(x).shape[0] for x in xs]
+    if windows is None and plan is None:
+        plan = plan_weak_windows(lengths, library.n_terms, corner_frequencies(xs), order, holdout_every)
+        if plan is None:
+            raise ValueError(
+                f"too few weak windows: trajectories of {sorted(lengths)} samples hold fewer than "
+                f"{2 * library.n_terms + 2} fitting rows for {library.n_terms} library terms at any support >= "
+                f"{MIN_SUPPORT}; collect longer trajectories or use a smaller library")
+    if plan is not None and windows is None:
+        setup = _WindowSetup(plan.windows, plan.stride, plan.eval_window, plan.eval_stride, plan.block,
+                             plan.holdout_every, plan)
+    else:
+        grid = tuple(sorted({int(w) for w in np.atleast_1d(windows)}))
+        L_eval = int(np.median(grid)) if eval_window is None else int(eval_window)
+        strides = tuple(max(1, L // 4) for L in grid)
+        setup = _WindowSetup(grid, strides, L_eval, max(1, L_eval // 4), 2 * L_eval, holdout_every, None)
+    if min(setup.grid + (setup.eval_window,)) < MIN_SUPPORT:
+        raise ValueError(f"weak windows {setup.grid} (held-out {setup.eval_window}) are too short; "
+                         f"use at least {MIN_SUPPORT} intervals")
+    return setup
+
+
+def _interval_terms(
+    library: Library, prims: list[list[Any | None]], x: np.ndarray, t: np.ndarray, u: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per sampling interval: the library at the midpoint, ``theta_k xdot_i`` (exact by antiderivative where
+    one exists), the slopes and the midpoint inputs; the integrands that the window weights average."""
+    m_int, n = x.shape[0] - 1, library.n_vars
+    uu = None if u is None else u[:-1]
+    dts = np.diff(t)
+    slopes = np.diff(x, axis=0) / dts[:, None]
+    zm = library.stack_inputs(0.5 * (x[1:] + x[:-1]), uu)
+    z0, z1 = library.stack_inputs(x[:-1], uu), library.stack_inputs(x[1:], uu)
+    theta = library.evaluate_inputs(zm)  # (M, p)
+    prods = np.empty((m_int, n, theta.shape[1]))
+    for i in range(n):
+        for j, prim in enumerate(prims[i]):
+            prods[:, i, j] = (prim(z1) - prim(z0)) / dts if prim is not None else theta[:, j] * slopes[:, i]
+    return theta, prods, slopes, zm
+
+
+def _trajectory_windows(
+    t: np.ndarray, held: np.ndarray, setup: _WindowSetup, order: int, m_int: int
+) -> tuple[sparse.csr_matrix, np.ndarray] | None:
+    """One trajectory's window weights ``H`` (held-out rows first) and each row's group; ``None`` if none fit."""
+    parts, groups = [], []
+    starts = eval_starts(held, setup.eval_window, setup.eval_stride)
+    if starts.size:
+        parts.append(_window_rows(t, setup.eval_window, order, starts, m_int))
+        groups.append(np.full(starts.size, -1))
+    for gi, (L, stride) in enumerate(zip(setup.grid, setup.strides)):
+        starts = fit_starts(held, L, stride)
+        if starts.size:
+            parts.append(_window_rows(t, L, order, starts, m_int))
+            groups.append(np.full(starts.size, gi))
+    if not parts:
+        return None
+    return sparse.vstack(parts, format="csr"), np.concatenate(groups)
+
+
 def weak_implicit_rows(
     library: Library,
     xs: list[np.ndarray],
@@ -193,73 +277,42 @@ def weak_implicit_rows(
     corner, strides and supports reduced until the library's ``2 p + 2`` rows exist), which the
     rows keep.
     """
-    if order < 1:
-        raise ValueError("the test function order must be >= 1 (phi must vanish at the window ends)")
-    lengths = [np.asarray(x).shape[0] for x in xs]
-    if windows is None and plan is None:
-        plan = plan_weak_windows(lengths, library.n_terms, corner_frequencies(xs), order, holdout_every)
-        if plan is None:
-            raise ValueError(
-                f"too few weak windows: trajectories of {sorted(lengths)} samples hold fewer than "
-                f"{2 * library.n_terms + 2} fitting rows for {library.n_terms} library terms at any support >= "
-                f"{MIN_SUPPORT}; collect longer trajectories or use a smaller library")
-    if plan is not None and windows is None:
-        grid, strides, L_eval = plan.windows, plan.stride, plan.eval_window
-        e_stride, block, holdout_every = plan.eval_stride, plan.block, plan.holdout_every
-    else:
-        grid = tuple(sorted({int(w) for w in np.atleast_1d(windows)}))
-        L_eval = int(np.median(grid)) if eval_window is None else int(eval_window)
-        strides = tuple(max(1, L // 4) for L in grid)
-        e_stride, block, plan = max(1, L_eval // 4), 2 * L_eval, None
-    if min(grid + (L_eval,)) < MIN_SUPPORT:
-        raise ValueError(f"weak windows {grid} (held-out {L_eval}) are too short; use at least {MIN_SUPPORT} intervals")
+    setup = _window_setup(library, xs, windows, eval_window, order, holdout_every, plan)
+    shortest = min(setup.grid + (setup.eval_window,))
     n = library.n_vars
     prims = [_antiderivatives(library, i) for i in range(n)]
-    A_rows, B_rows, b_rows, Z, G = [], [], [], [], []
-    H_blocks: list[sparse.csr_matrix] = []
+    pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, sparse.csr_matrix]] = []
     block0 = 0
     for k, (x, t) in enumerate(zip(xs, ts)):
         x = np.asarray(x, dtype=float)
         t = np.asarray(t, dtype=float)
         m_int = x.shape[0] - 1
-        if m_int < min(grid + (L_eval,)):
+        if m_int < shortest:
             continue
         if np.any(np.diff(t) <= 0):
             raise ValueError("time stamps must be strictly increasing")
         u = None if us is None else np.asarray(us[k], dtype=float)
-        uu = None if u is None else u[:-1]
-        dts = np.diff(t)
-        slopes = np.diff(x, axis=0) / dts[:, None]
-        zm = library.stack_inputs(0.5 * (x[1:] + x[:-1]), uu)
-        z0, z1 = library.stack_inputs(x[:-1], uu), library.stack_inputs(x[1:], uu)
-        theta = library.evaluate_inputs(zm)  # (M, p)
-        prods = np.empty((m_int, n, theta.shape[1]))
-        for i in range(n):
-            for j, prim in enumerate(prims[i]):
-                prods[:, i, j] = (prim(z1) - prim(z0)) / dts if prim is not None else theta[:, j] * slopes[:, i]
-        held = layout(m_int, block, block0, holdout_every)
-        block0 += (m_int - 1) // block + 1
-        parts, groups = [], []
-        starts = eval_starts(held, L_eval, e_stride)
-        if starts.size:
-            parts.append(_window_rows(t, L_eval, order, starts, m_int))
-            groups.append(np.full(starts.size, -1))
-        for gi, (L, stride) in enumerate(zip(grid, strides)):
-            starts = fit_starts(held, L, stride)
-            if starts.size:
-                parts.append(_window_rows(t, L, order, starts, m_int))
-                groups.append(np.full(starts.size, gi))
-        if not parts:
+        theta, prods, slopes, zm = _interval_terms(library, prims, x, t, u)
+        held = layout(m_int, setup.block, block0, setup.holdout_every)
+        block0 += (m_int - 1) // setup.block + 1
+        windowed = _trajectory_windows(t, held, setup, order, m_int)
+        if windowed is None:
             continue
-        H = sparse.vstack(parts, format="csr")
-        A_rows.append(H @ theta)
-        B_rows.append(np.stack([H @ prods[:, i, :] for i in range(n)], axis=1))
-        b_rows.append(H @ slopes)
-        Z.append(zm)
-        G.append(np.concatenate(groups))
-        H_blocks.append(H)
-    if not A_rows:
-        raise ValueError(f"no trajectory is longer than the weak windows {grid}: collect longer trajectories or pass smaller windows")
+        H, groups = windowed
+        pieces.append((H @ theta, np.stack([H @ prods[:, i, :] for i in range(n)], axis=1), H @ slopes, zm,
+                       groups, H))
+    return _stack_rows(pieces, setup)
+
+
+def _stack_rows(
+    pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, sparse.csr_matrix]],
+    setup: _WindowSetup,
+) -> WeakImplicitRows:
+    """All trajectories' rows in one regression, refused when it lacks fitting or held-out rows."""
+    if not pieces:
+        raise ValueError(f"no trajectory is longer than the weak windows {setup.grid}: "
+                         "collect longer trajectories or pass smaller windows")
+    A_rows, B_rows, b_rows, Z, G, H_blocks = (list(col) for col in zip(*pieces))
     group = np.concatenate(G)
     n_fit, n_test = int((group >= 0).sum()), int((group < 0).sum())
     if n_fit == 0 or n_test == 0:
@@ -274,9 +327,9 @@ def weak_implicit_rows(
         H=sparse.block_diag(H_blocks, format="csr"),
         z=np.concatenate(Z),
         group=group,
-        windows=grid,
-        eval_window=L_eval,
-        plan=plan,
+        windows=setup.grid,
+        eval_window=setup.eval_window,
+        plan=setup.plan,
     )
 
 
