@@ -341,16 +341,28 @@ class Governor:
         ``fold_trust=False`` leaves the trust as it is when the candidate is rejected, so that a
         fit proposing several candidates on one held-out window moves the trust once, not once
         per candidate; an acceptance always sets it."""
-        cfg = self.config
         dt = float(dt if dt is not None else (self.dt if self.dt is not None else candidate.metadata.get("dt", 1.0)))
-        cand = heldout_score(candidate, x_holdout, u_holdout, dt, cfg.step_method, valid)
-        base = heldout_score(self.current, x_holdout, u_holdout, dt, cfg.step_method, valid)
-        h = weak_horizon(candidate, len(x_holdout) - 1, valid) if cfg.weak_horizon else 1
-        if h > 1:  # check 1 on h-step increments; trust and calibration stay one-step
-            judged = heldout_score(candidate, x_holdout, u_holdout, dt, cfg.step_method, valid, horizon=h)
-            judged_base = heldout_score(self.current, x_holdout, u_holdout, dt, cfg.step_method, valid, horizon=h)
-        else:
-            judged, judged_base = cand, base
+        scored = self._heldout_scores(candidate, x_holdout, u_holdout, dt, valid)
+        cand, base = scored[0], scored[1]
+        passed, reasons, scores, sup = self._judge(candidate, scored, x_holdout, valid, x_train, valid_train, backend)
+        extra = _review_extra(candidate, step, fit_info, backend)
+        equations = candidate.laws()
+        self._record("candidate", equations=equations, scores=scores, reasons=[], **extra)
+        self._remember_support(sup, backend)
+        self._settle(passed, candidate, cand, base, fold_trust)
+        scores["trust"] = self.trust
+        kind = "accepted" if passed else "rejected"
+        return self._record(kind, equations=equations, scores=scores, reasons=reasons, **extra)
+
+    def _judge(
+        self, candidate: Theory, scored: tuple[HeldOutScore, HeldOutScore, int, HeldOutScore, HeldOutScore],
+        x_holdout: np.ndarray, valid: np.ndarray | None, x_train: np.ndarray | None,
+        valid_train: np.ndarray | None, backend: str | None,
+    ) -> tuple[bool, list[str], dict[str, Any], frozenset[Any]]:
+        """The four checks (improvement over the bar, ensemble, window stability, novelty): the verdict, its
+        reasons, the scores the records carry and the candidate's support."""
+        cfg = self.config
+        cand, base, h, judged, judged_base = scored
         nulls = null_scores(x_holdout, valid, x_train, valid_train, horizon=h)
         sup = structural_support(candidate)
         previous = self.previous_support if backend in (None, "sparse") else self.previous_support_by_backend.get(backend)
@@ -377,22 +389,36 @@ class Governor:
         }
         if h > 1:
             scores.update(horizon=h, candidate_horizon=judged.to_dict())
-        extra: dict[str, Any] = {}
-        if step is not None:
-            extra["step"] = int(step)
-        if fit_info:
-            extra["fit"] = jsonable(fit_info)
-        if backend is not None:
-            extra["backend"] = str(backend)
-            if "expressions" in candidate.metadata:
-                extra["expressions"] = candidate.metadata["expressions"]
-        equations = candidate.laws()
-        self._record("candidate", equations=equations, scores=scores, reasons=[], **extra)
+        return passed, reasons, scores, sup
+
+    def _heldout_scores(
+        self, candidate: Theory, x_holdout: np.ndarray, u_holdout: np.ndarray | None, dt: float,
+        valid: np.ndarray | None,
+    ) -> tuple[HeldOutScore, HeldOutScore, int, HeldOutScore, HeldOutScore]:
+        """One-step scores of the candidate and the current theory, and those that check 1 judges: at the weak
+        horizon ``h`` for a weak-form law (its one-step increments are not what it predicts), else the same."""
+        method = self.config.step_method
+        cand = heldout_score(candidate, x_holdout, u_holdout, dt, method, valid)
+        base = heldout_score(self.current, x_holdout, u_holdout, dt, method, valid)
+        h = weak_horizon(candidate, len(x_holdout) - 1, valid) if self.config.weak_horizon else 1
+        if h > 1:  # check 1 on h-step increments; trust and calibration stay one-step
+            judged = heldout_score(candidate, x_holdout, u_holdout, dt, method, valid, horizon=h)
+            judged_base = heldout_score(self.current, x_holdout, u_holdout, dt, method, valid, horizon=h)
+        else:
+            judged, judged_base = cand, base
+        return cand, base, h, judged, judged_base
+
+    def _remember_support(self, sup: frozenset[Any], backend: str | None) -> None:
+        """Keep the candidate's support for the next window-stability check of its own backend."""
         if backend in (None, "sparse"):
             self.previous_support = sup
         else:
             self.previous_support_by_backend[str(backend)] = sup
 
+    def _settle(self, passed: bool, candidate: Theory, cand: HeldOutScore, base: HeldOutScore,
+                fold_trust: bool) -> None:
+        """Adopt an accepted candidate and fold the held-out quality into the trust (a rejection only when
+        ``fold_trust``): the accepted law's quality, else the current theory's on this window."""
         if passed:
             self.current = candidate
             self.accepted_quality = cand.quality
@@ -402,9 +428,6 @@ class Governor:
             q = self.quality(base) if self.current is not None else 0.0
         if passed or fold_trust:
             self.update_trust(q if self.current is not None else 0.0, reset=passed)
-        scores["trust"] = self.trust
-        kind = "accepted" if passed else "rejected"
-        return self._record(kind, equations=equations, scores=scores, reasons=reasons, **extra)
 
     def update_trust(self, quality: float, *, reset: bool = False) -> float:
         """Fold a new held-out quality into the trust score (see module docstring)."""
@@ -481,6 +504,21 @@ class Governor:
 
 
 # --------------------------------------------------------------------------- the four checks of review
+
+
+def _review_extra(candidate: Theory, step: int | None, fit_info: dict[str, Any] | None,
+                  backend: str | None) -> dict[str, Any]:
+    """The optional fields that both of a review's records carry (step, fit details, backend and expressions)."""
+    extra: dict[str, Any] = {}
+    if step is not None:
+        extra["step"] = int(step)
+    if fit_info:
+        extra["fit"] = jsonable(fit_info)
+    if backend is not None:
+        extra["backend"] = str(backend)
+        if "expressions" in candidate.metadata:
+            extra["expressions"] = candidate.metadata["expressions"]
+    return extra
 
 
 def _improvement_check(
