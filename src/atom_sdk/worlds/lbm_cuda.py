@@ -333,19 +333,8 @@ def compile_library() -> Path:
     if compiler is None:
         raise RuntimeError("no CUDA compiler found (set $NVCC or $CUDA_HOME, or put nvcc on PATH)")
     out = library_path(compiler, flags)
-    if out.exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    src = out.with_suffix(f".{os.getpid()}.cu")
-    src.write_text(_SOURCE, encoding="utf-8")
-    tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    cmd = [compiler, *flags, f"-I{jax.ffi.include_dir()}", str(src), "-o", str(tmp)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"compiling the CUDA LBM kernels failed ({' '.join(cmd)}):\n{proc.stderr[-3000:]}")
-    os.replace(tmp, out)
-    src.unlink(missing_ok=True)
-    return out
+    return out if out.exists() else lbm_native.build_library([compiler, *flags], _SOURCE, out, ".cu",
+                                                             "the CUDA LBM kernels")
 
 
 def load() -> None:

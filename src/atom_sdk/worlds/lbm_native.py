@@ -432,16 +432,22 @@ def compile_library(source: str, prefix: str, what: str) -> Path:
     if cxx is None:
         raise RuntimeError(f"no C++ compiler on PATH (install g++ or set $CXX) for {what}")
     out = library_path(cxx, source, prefix)
-    if out.exists():
-        return out
+    return out if out.exists() else build_library([cxx, *_FLAGS], source, out, ".cc", what)
+
+
+def build_library(command: list[str], source: str, out: Path, suffix: str, what: str) -> Path:
+    """Compile ``source`` with ``command`` (compiler and flags) into ``out``, atomically.
+
+    The source and the partial library get per-process names, so concurrent first builds never share
+    a file, and ``out`` appears only complete (``os.replace``)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    src = out.with_suffix(f".{os.getpid()}.cc")  # per process: concurrent first builds never share a file
+    src = out.with_suffix(f".{os.getpid()}{suffix}")
     src.write_text(source, encoding="utf-8")
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    cmd = [cxx, *_FLAGS, f"-I{jax.ffi.include_dir()}", str(src), "-o", str(tmp)]
+    cmd = [*command, f"-I{jax.ffi.include_dir()}", str(src), "-o", str(tmp)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"compiling {what} failed ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
+        raise RuntimeError(f"compiling {what} failed ({' '.join(cmd)}):\n{proc.stderr[-3000:]}")
     os.replace(tmp, out)
     src.unlink(missing_ok=True)
     return out
