@@ -451,7 +451,8 @@ def bench_sweep(n_seeds: int, steps: int, per_run: str, workers: int | None, dev
     return out
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: which parts run (default all but (e) and (f)) and the sweep's settings."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps (about a third of the time)")
     parser.add_argument("--out", default="benchmark_results/closed_loop_bench.json")
@@ -476,11 +477,11 @@ def main() -> None:
     parser.add_argument("--sweep-device", default="cpu", choices=("cpu", "gpu", "auto"), help="(f)'s device")
     parser.add_argument("--sweep-against", default=None,
                         help="(f): compare with the per-run leg recorded in this JSON instead of running it again")
-    args = parser.parse_args()
-    report: dict[str, Any] = {"quick": args.quick, "device": str(jax.devices()[0]), "jax": jax.__version__,
-                              "python": platform.python_version(), "load_start": load()}
-    print(f"device {report['device']}, load {report['load_start']}")
-    science_steps = 64 if args.quick else 256
+    return parser
+
+
+def run_single_part(args: argparse.Namespace, report: dict[str, Any], science_steps: int) -> bool:
+    """Run (f), (e) or (b)'s scientist part alone when asked (in that precedence); whether one ran."""
     if args.sweep_only:
         n, steps = args.sweep_seeds or (3 if args.quick else 12), args.sweep_steps or (48 if args.quick else 200)
         print(f"(f) issue 19's sweep: v2_residual vs ppo_baseline, {n} seeds x {steps} steps, Taylor-Green 32x32x16, "
@@ -488,30 +489,31 @@ def main() -> None:
               f"{'the per-run leg recorded in ' + args.sweep_against if args.sweep_against else args.sweep_per_run}")
         report["sweep"] = bench_sweep(n, steps, args.sweep_per_run, args.sweep_workers, args.sweep_device,
                                       Path(args.sweep_against) if args.sweep_against else None)
-        _write(report, args.out)
-        return
+        return True
     if args.goal_only:
         print("(e) v2_hybrid, Taylor-Green 32x32x16: host loop + FFT (before issue 19) vs now, fresh processes")
         report["goal"] = bench_goal(256 if args.quick else 2000, options=args.goal_options,
                                     reference=not args.goal_no_reference)
-        _write(report, args.out)
-        return
+        return True
     if args.science_seeds_only:
         print("(b) v2_hybrid, 8 seeds: device segments between host refits vs 8 host-stepped runs")
         report["science_seeds"] = [bench_science_seeds("taylor_green_32x32x16", "v2_hybrid", science_steps, 8)]
-        _write(report, args.out)
-        return
+        return True
+    return False
+
+
+def run_default_parts(args: argparse.Namespace, report: dict[str, Any], science_steps: int) -> bool:
+    """(d), (c), (a) and (b) in that order, stopping after (d) or (c) when only that one is asked for;
+    whether all ran (then the summary tables are printed)."""
     if not args.startup_only:
         print("(d) host-stepped loop vs device loop, Taylor-Green 32x32x16, one process")
         report["loops"] = bench_loops(args.quick)
         if args.loops_only:
-            _write(report, args.out)
-            return
+            return False
     print("(c) start-up: cache off / cold / warm, fresh processes")
     report["startup"] = [bench_startup("taylor_green_32x32x16", v, 64) for v in ("v2_hybrid", "v2_residual")]
     if args.startup_only:
-        _write(report, args.out)
-        return
+        return False
     if not args.skip_variants:
         print("(a) run_experiment closed-loop steady-state steps/s (compile excluded)")
         report["variants"] = bench_variants(args.quick)
@@ -524,7 +526,11 @@ def main() -> None:
     ]
     print("(b) v2_hybrid, 8 seeds: device segments between host refits vs 8 host-stepped runs")
     report["science_seeds"] = [bench_science_seeds("taylor_green_32x32x16", "v2_hybrid", science_steps, 8)]
+    return True
 
+
+def print_summary(report: dict[str, Any]) -> None:
+    """The (a) and (b) tables on the terminal, for reading a run without opening the JSON."""
     if "variants" in report:
         print(f"\n{'world':<24}{'variant':<14}{'steps/s':>10}{'startup s':>11}")
         for r in report["variants"]:
@@ -536,6 +542,17 @@ def main() -> None:
               f"{s['host_runner']['steady_steps_per_s']:>12.0f}{s['speedup_vs_sequential_jit']:>10.2f}"
               f"{s['speedup_vs_host_runner_steady']:>10.1f}"
               f"{s['vectorized']['compile_s']:>11.1f}/{s['sequential_jit']['compile_s']:.1f}")
+
+
+def main() -> None:
+    """Parse the command line, run the parts it asks for and write the report."""
+    args = build_parser().parse_args()
+    report: dict[str, Any] = {"quick": args.quick, "device": str(jax.devices()[0]), "jax": jax.__version__,
+                              "python": platform.python_version(), "load_start": load()}
+    print(f"device {report['device']}, load {report['load_start']}")
+    science_steps = 64 if args.quick else 256
+    if not run_single_part(args, report, science_steps) and run_default_parts(args, report, science_steps):
+        print_summary(report)
     _write(report, args.out)
 
 
