@@ -274,6 +274,68 @@ def check(aggregates: Sequence[Mapping[str, Any]], thresholds: Mapping[str, Any]
     return fails
 
 
+def _check_settings(samples: int, noise_levels: Sequence[float], systems: Sequence[str]) -> None:
+    """Refuse settings the benchmark cannot run, before any cell is spent on them."""
+    from atom_sdk.errors import ConfigError
+
+    if samples < 48:
+        raise ConfigError(f"--samples {samples} is too few for the derivative filters; use at least 48")
+    if any(n < 0 for n in noise_levels):
+        raise ConfigError("noise levels must be >= 0 (they are fractions of each variable's std)")
+    for s in systems:
+        get_system(s)
+
+
+def _run_cells(systems: Sequence[str], noise_levels: Sequence[float], seeds: Sequence[int], samples: int,
+               force_sparse: bool, progress: Any) -> list[dict[str, Any]]:
+    """Every (system, noise, seed) cell in that nesting order, each reported to ``progress`` as it ends."""
+    cells = []
+    for system in systems:
+        for noise in noise_levels:
+            for seed in seeds:
+                cells.append(run_cell(system, float(noise), int(seed), samples, force_sparse=force_sparse))
+                if progress is not None:
+                    progress(cells[-1])
+    return cells
+
+
+def _integrity_trials(th: Mapping[str, Any], n_null: int, n_stab: int, samples: int, systems: Sequence[str],
+                      noise_levels: Sequence[float], force_sparse: bool,
+                      null_backends: Sequence[str]) -> dict[str, Any]:
+    """The null trial and the seed-stability trial (each left out at 0), keyed as the report carries them."""
+    from atom_sdk.evidence import null_trials as nt
+
+    extra: dict[str, Any] = {}
+    if n_null > 0:
+        extra["null_trial"] = nt.run_null_trials(
+            n_null, samples=samples, systems=systems, noise_levels=noise_levels,
+            confidence=float(th["null_confidence"]), limit=float(th["null_false_discovery_upper_max"]),
+            backends=tuple(null_backends), min_fits_run=float(th["null_fits_run_min"]))
+    if n_stab > 0:
+        extra["seed_stability"] = nt.run_seed_stability(
+            n_stab, samples=samples, systems=systems, noise_levels=noise_levels, force_sparse=force_sparse,
+            min_agreement={"low_noise": th["seed_agreement_min_low_noise"],
+                           "high_noise": th["seed_agreement_min_high_noise"], "low_noise_max": th["low_noise_max"]})
+    return extra
+
+
+def _system_descriptions(systems: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per system what the report states about it: description, profile, variables, controls and the true law."""
+    return {s: {"description": get_system(s).description, "profile": get_system(s).profile,
+                "variables": get_system(s).variable_names, "controls": get_system(s).control_names,
+                "truth": get_system(s).truth} for s in systems}
+
+
+def _comparison(aggs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per (system, noise) ours beside PySINDy: recovery rate, median coefficient error and coverage."""
+    return [{"system": a["system"], "noise": a["noise"], "ours_recovery": a["ours"]["recovery_rate"],
+             "pysindy_recovery": a["pysindy"]["recovery_rate"],
+             "ours_median_error": a["ours"]["coef_rel_error_median"],
+             "pysindy_median_error": a["pysindy"]["coef_rel_error_median"],
+             "ours_coverage": a["ours"]["coverage_mean"],
+             "pysindy_coverage": a["pysindy"]["coverage_mean"]} for a in aggs]
+
+
 def run_integrity_benchmark(
     *,
     seeds: Sequence[int] = (0, 1, 2),
@@ -295,40 +357,17 @@ def run_integrity_benchmark(
     backends there, each of whose fits is counted as run or declined) and ``stability_seeds`` fitting seeds on the same
     data per (system, noise) (default 10; 0 leaves it out). The verdict needs both to pass."""
     from atom_sdk.evidence import null_trials as nt
-
-    from atom_sdk.errors import ConfigError
     from atom_sdk.provenance import provenance
 
-    if samples < 48:
-        raise ConfigError(f"--samples {samples} is too few for the derivative filters; use at least 48")
-    if any(n < 0 for n in noise_levels):
-        raise ConfigError("noise levels must be >= 0 (they are fractions of each variable's std)")
-    for s in systems:
-        get_system(s)
+    _check_settings(samples, noise_levels, systems)
     th = dict(THRESHOLDS, **(thresholds or {}))
     t0 = time.perf_counter()
-    cells = []
-    for system in systems:
-        for noise in noise_levels:
-            for seed in seeds:
-                cells.append(run_cell(system, float(noise), int(seed), samples, force_sparse=force_sparse))
-                if progress is not None:
-                    progress(cells[-1])
+    cells = _run_cells(systems, noise_levels, seeds, samples, force_sparse, progress)
     aggs = aggregate(cells)
     failing = check(aggs, th)
     n_null = nt.DEFAULT_NULL_TRIALS if null_trials is None else int(null_trials)
     n_stab = nt.DEFAULT_STABILITY_SEEDS if stability_seeds is None else int(stability_seeds)
-    extra: dict[str, Any] = {}
-    if n_null > 0:
-        extra["null_trial"] = nt.run_null_trials(
-            n_null, samples=samples, systems=systems, noise_levels=noise_levels,
-            confidence=float(th["null_confidence"]), limit=float(th["null_false_discovery_upper_max"]),
-            backends=tuple(null_backends), min_fits_run=float(th["null_fits_run_min"]))
-    if n_stab > 0:
-        extra["seed_stability"] = nt.run_seed_stability(
-            n_stab, samples=samples, systems=systems, noise_levels=noise_levels, force_sparse=force_sparse,
-            min_agreement={"low_noise": th["seed_agreement_min_low_noise"],
-                           "high_noise": th["seed_agreement_min_high_noise"], "low_noise_max": th["low_noise_max"]})
+    extra = _integrity_trials(th, n_null, n_stab, samples, systems, noise_levels, force_sparse, null_backends)
     settings = {"seeds": [int(s) for s in seeds], "noise_levels": [float(n) for n in noise_levels],
                 "samples": int(samples), "systems": list(systems), "force_sparse": bool(force_sparse),
                 "conformal_alpha": CONFORMAL_ALPHA, "null_trials": n_null, "stability_seeds": n_stab,
@@ -339,19 +378,12 @@ def run_integrity_benchmark(
         "provenance": provenance(settings, seed=int(seeds[0]) if seeds else None),
         "settings": settings,
         "thresholds": th,
-        "systems": {s: {"description": get_system(s).description, "profile": get_system(s).profile,
-                        "variables": get_system(s).variable_names, "controls": get_system(s).control_names,
-                        "truth": get_system(s).truth} for s in systems},
+        "systems": _system_descriptions(systems),
         "baseline": "pysindy.SINDy(feature_library=<same library>, optimizer=STLSQ() defaults, "
                     "differentiation=FiniteDifference() default)",
         "cells": cells,
         "aggregates": aggs,
-        "comparison": [{"system": a["system"], "noise": a["noise"], "ours_recovery": a["ours"]["recovery_rate"],
-                        "pysindy_recovery": a["pysindy"]["recovery_rate"],
-                        "ours_median_error": a["ours"]["coef_rel_error_median"],
-                        "pysindy_median_error": a["pysindy"]["coef_rel_error_median"],
-                        "ours_coverage": a["ours"]["coverage_mean"],
-                        "pysindy_coverage": a["pysindy"]["coverage_mean"]} for a in aggs],
+        "comparison": _comparison(aggs),
         "failing_cells": failing,
         **extra,
         "passed": not failing and trials_ok,
