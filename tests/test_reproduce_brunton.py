@@ -12,8 +12,9 @@ import pytest
 from scipy.integrate import solve_ivp
 
 from atom_sdk.reproduce import REPRODUCTIONS
-from atom_sdk.reproduce.brunton2016 import (BUDGETS, MEAN_FIELD, UNCONFINED, _slip_walls, analyse, crossing_time,
+from atom_sdk.reproduce.brunton2016 import (BUDGETS, MEAN_FIELD, UNCONFINED, analyse, crossing_time,
                                             frequency, support_check, wake_world, williamson_strouhal)
+from atom_sdk.worlds.square_validation import specular_walls
 
 MU, OMEGA, A, LAM = 0.1, 1.0, -0.1, 1.0
 X = np.arange(64) * 2 * np.pi / 64
@@ -131,7 +132,7 @@ def test_slip_walls_reflect_specularly() -> None:
     post = np.zeros((9, 6, 4))
     post[7, 3, 0] = 1.0  # (-1, -1) at the bottom row
     post[5, 2, 3] = 2.0  # (+1, +1) at the top row
-    out = np.asarray(_slip_walls(jnp.zeros((9, 6, 4)), jnp.asarray(post)))
+    out = np.asarray(specular_walls(jnp.zeros((9, 6, 4)), jnp.asarray(post)))
     assert out[6, 2, 0] == 1.0 and out[8, 3, 3] == 2.0  # (-1, +1) at x - 1; (+1, -1) at x + 1
     assert out.sum() == 3.0  # nothing else is written
 
@@ -147,7 +148,7 @@ def test_slip_walls_keep_a_uniform_stream_uniform() -> None:
     ux0 = 0.05
     with jax.enable_x64(True):
         f0 = lbm.equilibrium(jnp.ones((16, 8)), jnp.full((16, 8), ux0), jnp.zeros((16, 8)))
-        for walls, expect_uniform in ((_slip_walls, True), (lbm.bounce_back_walls, False)):
+        for walls, expect_uniform in ((specular_walls, True), (lbm.bounce_back_walls, False)):
             f = f0
             for _ in range(200):
                 post = lbm.collide(f, 0.6, "trt")

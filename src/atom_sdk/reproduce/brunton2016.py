@@ -96,44 +96,21 @@ MEAN_FIELD = {
 }
 
 
-def _slip_walls(f_str: Any, f_post: Any) -> Any:
-    """Free-slip (specular) walls half a cell below row 0 and above row ny-1: a population that
-    leaves through a wall comes back with its normal velocity reversed, one cell along x. A
-    symmetry plane: no boundary layer grows on the walls, as in a far-field (unconfined) domain."""
-    for down, up, dx in ((4, 2, 0), (7, 6, -1), (8, 5, 1)):
-        f_str = f_str.at[up, :, 0].set(_roll_x(f_post[down, :, 0], dx))
-        f_str = f_str.at[down, :, -1].set(_roll_x(f_post[up, :, -1], dx))
-    return f_str
-
-
-def _roll_x(row: Any, dx: int) -> Any:
-    import jax.numpy as jnp
-
-    return row if dx == 0 else jnp.roll(row, dx)
-
-
 def _channel_substep(geo: Any, tau: float, walls: str, dtype: Any) -> Any:
-    """One lattice update: the world's own (no-slip walls), or the same with free-slip walls."""
-    from atom_sdk.worlds import lbm
+    """One lattice update: the world's own (no-slip walls), or the same with free-slip walls.
+
+    Free-slip (specular) walls half a cell outside the first and last rows make symmetry planes: no
+    boundary layer grows on them, as in a far-field (unconfined) domain. That update is
+    ``square_validation``'s (extrapolated outlet): the native channel kernel and an in-place wall
+    patch on a CPU, pure JAX elsewhere."""
     from atom_sdk.worlds.cylinder import make_substep
+    from atom_sdk.worlds.square_validation import make_slip_substep
 
     if walls == "no_slip":
         return make_substep(geo, tau, "trt", dtype)
     if walls != "free_slip":
         raise ValueError(f"walls must be 'no_slip' or 'free_slip', got {walls!r}")
-    import jax.numpy as jnp
-
-    inlet = jnp.asarray(geo.inlet_ux, dtype)
-
-    def substep(f: Any, amplitude: Any) -> tuple[Any, Any, Any, Any]:
-        post = lbm.collide(f, tau, "trt")
-        out = lbm.stream_periodic(post)
-        out, fx, fy, injected = lbm.apply_body(out, post, geo.links, amplitude)
-        out = _slip_walls(out, post)
-        out = lbm.outflow_extrapolated(out)
-        out = lbm.zou_he_velocity_inlet(out, inlet)
-        return out, fx, fy, injected
-
+    substep, _ = make_slip_substep(geo, tau, "trt", dtype)
     return substep
 
 

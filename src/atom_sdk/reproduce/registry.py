@@ -156,9 +156,9 @@ REPRODUCTIONS: dict[str, Reproduction] = {
         module="brunton2016",
         budgets={"quick": "D = 8 cells in a 12 D x 24 D free-slip domain (192 x 96), base flow by SFD (60 D/U), 220 "
                            "D/U free run, two 30 D/U restarts off the manifold (off the cycle, from its mean flow); "
-                           "~25 CPU s",
+                           "~11 s on 2 CPU cores (native channel kernel)",
                  "full": "D = 16 cells in a 16 D x 30 D free-slip domain (480 x 256), 100 D/U SFD, 280 D/U free run, "
-                          "two 40 D/U restarts; 1.1e10 cell updates, ~10 CPU min"},
+                          "two 40 D/U restarts; 1.1e10 cell updates, ~1 min on 2 CPU cores (native channel kernel)"},
         # (quantity, value, low, high, unit, note); tolerances of the issue or of this SDK, not the paper's
         published=tuple(Published(q, v, lo, hi, unit, BRUNTON_CITATION, note) for q, v, lo, hi, unit, note in (
             ("mean-field terms missing", 0.0, 0.0, 0.0, "",
