@@ -77,7 +77,7 @@ def _print_worlds(report: dict) -> None:
     for row in lbm.get("sharded", {}).get("rows", []):
         console.print(f"sharded {row['devices']} devices: {row['mlups']:.1f} MLUPS (speedup {row['speedup']:.2f})")
     goal = lbm["goal"]
-    console.print(f"goal: {goal['case']} at {goal['fraction_of_copy_bound']:.0%} of the copy bound "
+    console.print(f"CPU goal (D2Q9): {goal['case']} at {goal['fraction_of_copy_bound']:.0%} of the copy bound "
                   f"(target {goal['target']:.0%}), {goal['fused_over_reference']:.2f}x the reference; per CPU-second "
                   f"{goal['case_per_cpu_second']} at {goal['fraction_of_copy_bound_per_cpu_second']:.0%}; "
                   f"load average {lbm['load_average']['before'][0]:.1f} -> {lbm['load_average']['after'][0]:.1f}")

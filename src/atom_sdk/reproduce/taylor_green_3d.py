@@ -114,22 +114,24 @@ def _runner(collision: str) -> Callable[[Any, int, float], Any]:
 Progress = Callable[[int, int, float], None]
 
 
+def _kinetic_energy(f: Any, v0: float) -> Any:
+    """E = <|u|^2> / (2 V0^2) of a D3Q19 state (a device scalar)."""
+    from atom_sdk.worlds import lbm_d3q19 as d3
+
+    rho, jx, jy, jz = d3.moments(f)
+    return jnp.mean((jx * jx + jy * jy + jz * jz) / (rho * rho)) / (2 * v0**2)
+
+
 def _chunk_function(collision: str, chunk: int, tau: float, v0: float) -> Callable[[Any], tuple[Any, Any]]:
     """One compiled ``f -> (f after chunk steps, E(f))``, reused for every sample: one dispatch and one
     device-to-host scalar per sample, so a 200-sample curve costs 200 transfers of one float on a GPU."""
     import jax
 
-    from atom_sdk.worlds import lbm_d3q19 as d3
-
     step = _runner(collision)
-
-    def energy(g: Any) -> Any:
-        rho, jx, jy, jz = d3.moments(g)
-        return jnp.mean((jx * jx + jy * jy + jz * jz) / (rho * rho)) / (2 * v0**2)
 
     def advance(f: Any) -> tuple[Any, Any]:
         g = step(f, chunk, tau)
-        return g, energy(g)
+        return g, _kinetic_energy(g, v0)
 
     return jax.jit(advance)
 
@@ -139,8 +141,6 @@ def dissipation_curve(n: int, t_end: float, samples: int, reynolds: float = REYN
     """E(t) and -dE/dt in units of L/V0 and V0^3/L on an n^3 D3Q19 periodic box; ``progress`` is told
     after each of the ``ceil(t_end / (chunk / t_unit))`` chunks (about ``samples``)."""
     import jax
-
-    from atom_sdk.worlds import lbm_d3q19 as d3
 
     if n < 8 or t_end <= 0 or samples < 3:
         raise ValueError(f"need n >= 8, t_end > 0 and samples >= 3 (got n={n}, t_end={t_end}, samples={samples})")
@@ -153,9 +153,8 @@ def dissipation_curve(n: int, t_end: float, samples: int, reynolds: float = REYN
     total = math.ceil(t_end * t_unit / chunk - 1e-9)
     advance = _chunk_function(collision, chunk, tau, v0)
     f = initial_field(n, v0)
-    rho, jx, jy, jz = d3.moments(f)
     times = [0.0]
-    energy = [float(jnp.mean((jx * jx + jy * jy + jz * jz) / (rho * rho))) / (2 * v0**2)]
+    energy = [float(_kinetic_energy(f, v0))]
     steps = 0
     start = time.perf_counter()
     while times[-1] < t_end:

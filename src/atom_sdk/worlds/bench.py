@@ -88,18 +88,12 @@ def _copy_case(shape: tuple[int, ...], repeats: int) -> tuple[Callable[[], None]
     return run, 2 * int(x.nbytes) * repeats
 
 
-def _native_copy_case(shape: tuple[int, ...], repeats: int) -> tuple[Callable[[], None], int]:
-    """The native library's ``x * s``: the kernel's OpenMP threads, partition and ping-pong buffers."""
+def _kernel_copy_case(shape: tuple[int, ...], repeats: int,
+                      copy_fn: Callable[[jax.Array, int], jax.Array]) -> tuple[Callable[[], None], int]:
+    """A kernel library's own copy (``lbm_native.copy_native``: the kernel's OpenMP threads and partition;
+    ``lbm_cuda.copy_cuda``: 16-byte loads and stores), ``repeats`` passes between the kernels' ping-pong buffers."""
     x = jnp.ones(shape, jnp.float32)
-    copy = jax.jit(lambda a: lbm_native.copy_native(a, repeats))
-    copy(x).block_until_ready()
-    return lambda: copy(x).block_until_ready(), 2 * int(x.nbytes) * repeats
-
-
-def _cuda_copy_case(shape: tuple[int, ...], repeats: int) -> tuple[Callable[[], None], int]:
-    """The CUDA copy kernel (16-byte loads and stores, the kernels' ping-pong buffers), ``repeats`` passes."""
-    x = jnp.asarray(np.random.default_rng(0).random(shape, dtype=np.float32))
-    copy = jax.jit(lambda a: lbm_cuda.copy_cuda(a, repeats))
+    copy = jax.jit(lambda a: copy_fn(a, repeats))
     copy(x).block_until_ready()
     return lambda: copy(x).block_until_ready(), 2 * int(x.nbytes) * repeats
 
@@ -232,9 +226,9 @@ def _lattice_rows(f0: jax.Array, steps: int, numpy_steps: int, rounds: int,
     repeats = steps  # as many passes as the kernels make: rounds of equal length meet the same load
     bounds = {"copy xla": _copy_case(tuple(f0.shape), repeats)}
     if native:
-        bounds["copy native"] = _native_copy_case(tuple(f0.shape), repeats)
+        bounds["copy native"] = _kernel_copy_case(tuple(f0.shape), repeats, lbm_native.copy_native)
     if cuda:
-        bounds["copy cuda"] = _cuda_copy_case(tuple(f0.shape), repeats)
+        bounds["copy cuda"] = _kernel_copy_case(tuple(f0.shape), repeats, lbm_cuda.copy_cuda)
     timed = {name: fn for name, (_, fn, _) in cases.items()}
     cpu: dict[str, float] = {}
     best = _best_interleaved({**{name: fn for name, (fn, _) in bounds.items()}, **timed}, rounds, cpu)
@@ -328,7 +322,7 @@ def _world_rows(make_world: Callable[[str], Any], native: bool, shape: tuple[int
         cases[name] = (lambda w: lambda: w.step([0.0]))(world)
     bounds = {"copy xla": _copy_case(shape, steps)}
     if native:
-        bounds["copy native"] = _native_copy_case(shape, steps)
+        bounds["copy native"] = _kernel_copy_case(shape, steps, lbm_native.copy_native)
     cpu: dict[str, float] = {}
     best = _best_interleaved({**{n: fn for n, (fn, _) in bounds.items()}, **cases}, rounds, cpu)
     per_update = bytes_per_update(shape[0])

@@ -338,34 +338,21 @@ def compile_library() -> Path:
                                                              "the CUDA LBM kernels")
 
 
+def _build() -> Path:
+    if _gpu_name() == "no-gpu":
+        raise RuntimeError("JAX sees no GPU: the CUDA LBM kernels need one")
+    return compile_library()
+
+
 def load() -> None:
     """Build (once) and register the CUDA FFI targets; RuntimeError with the reason on failure."""
-    with _lock:
-        if "error" in _state:
-            raise RuntimeError(str(_state["error"]))
-        if "lib" in _state:
-            return
-        try:
-            if _gpu_name() == "no-gpu":
-                raise RuntimeError("JAX sees no GPU: the CUDA LBM kernels need one")
-            lib = ctypes.cdll.LoadLibrary(str(compile_library()))
-            for name, symbol in (*_TARGETS.values(), _COPY_TARGET):
-                jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, symbol)), platform="CUDA")
-        except (OSError, RuntimeError, AttributeError, subprocess.SubprocessError) as exc:
-            _state["error"] = RuntimeError(f"{exc} (backend='auto' or 'xla' runs without the CUDA kernels)")
-            raise _state["error"] from exc
-        _state["lib"] = lib
+    lbm_native.register_library(_state, _lock, _build, (*_TARGETS.values(), _COPY_TARGET), "CUDA",
+                                " (backend='auto' or 'xla' runs without the CUDA kernels)")
 
 
 def available() -> bool:
     """True when JAX's default backend is a GPU and the CUDA kernels compiled and registered."""
-    if jax.default_backend() != "gpu":
-        return False
-    try:
-        load()
-    except RuntimeError:
-        return False
-    return True
+    return jax.default_backend() == "gpu" and lbm_native.loads(load)
 
 
 def resolve_pattern(pattern: str) -> str:

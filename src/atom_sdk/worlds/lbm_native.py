@@ -455,22 +455,31 @@ def build_library(command: list[str], source: str, out: Path, suffix: str, what:
 
 def load_library(state: dict[str, object], lock: threading.Lock, source: str, prefix: str, what: str,
                  targets: tuple[tuple[str, str], ...]) -> None:
-    """Build (once) and register ``targets`` (FFI name, symbol); the first failure is remembered in ``state``."""
+    """Build (once) and register ``targets`` (FFI name, symbol) on the CPU; the first failure is remembered in ``state``."""
+    # sleeping (not spinning) OpenMP workers: on a shared machine a spinning barrier waits
+    # on a descheduled thread; read by libgomp when the library loads
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    register_library(state, lock, lambda: compile_library(source, prefix, what), targets, "cpu")
+
+
+def register_library(state: dict[str, object], lock: threading.Lock, build: Callable[[], Path],
+                     targets: tuple[tuple[str, str], ...], platform: str, hint: str = "") -> None:
+    """Load the library ``build`` returns (once per process) and register ``targets`` for ``platform``.
+
+    The first failure is remembered in ``state`` and raised again, as RuntimeError with ``hint``
+    appended (what runs instead), on every later call, so a missing compiler costs one attempt."""
     with lock:
         if "error" in state:
             raise RuntimeError(str(state["error"]))
         if "lib" in state:
             return
-        # sleeping (not spinning) OpenMP workers: on a shared machine a spinning barrier waits
-        # on a descheduled thread; read by libgomp when the library loads
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
-            lib = ctypes.cdll.LoadLibrary(str(compile_library(source, prefix, what)))
+            lib = ctypes.cdll.LoadLibrary(str(build()))
             for name, symbol in targets:
-                jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, symbol)), platform="cpu")
+                jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, symbol)), platform=platform)
         except (OSError, RuntimeError, AttributeError) as exc:
-            state["error"] = exc
-            raise RuntimeError(str(exc)) from exc
+            state["error"] = RuntimeError(f"{exc}{hint}")
+            raise state["error"] from exc
         state["lib"] = lib
 
 
