@@ -289,3 +289,39 @@ def test_geometry_display_names_refused(client, name):
     response = client.post("/api/v1/geometries/upload",
                            data={"name": name, "polygon": "[[30, 10], [40, 10], [40, 20], [30, 20]]"})
     assert response.status_code == 422, response.text
+
+
+def test_report_outputs_never_replace_a_file_the_sdk_did_not_write(tmp_path):
+    """``--output`` / ``--out-md`` may replace an earlier report on a rerun, but a typo that names
+    another file (``~/.bashrc``, ``/etc/passwd``, source code) is refused and the file left as it was."""
+    from atom_sdk.errors import ConfigError
+    from atom_sdk.workspace import output_file
+
+    config = tmp_path / "passwd"
+    config.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
+    source = tmp_path / "notes.md"
+    source.write_text("# my notes\n", encoding="utf-8")
+    for path, kind in ((config, "json"), (source, "markdown")):
+        with pytest.raises(ConfigError, match="is not a .* report this SDK writes; it is left untouched"):
+            output_file(path, kind=kind)
+    assert config.read_text(encoding="utf-8").startswith("root:x:0:0")
+    report, table = tmp_path / "report.json", tmp_path / "table.md"
+    report.write_text('{"rows": []}\n', encoding="utf-8")
+    table.write_text("| a | b |\n|---|---|\n", encoding="utf-8")
+    assert output_file(report) == report and output_file(table, kind="markdown") == table
+    assert output_file(tmp_path / "new.json") == tmp_path / "new.json"
+    listing = tmp_path / "list.json"
+    listing.write_text("[1, 2]", encoding="utf-8")  # JSON, but not a report object
+    with pytest.raises(ConfigError, match="not a json report"):
+        output_file(listing)
+
+
+def test_cli_output_to_a_foreign_file_is_refused_before_any_work(tmp_path, capsys):
+    target = tmp_path / "bashrc"
+    target.write_text("export PATH=/usr/bin\n", encoding="utf-8")
+    for args in (["bench", "worlds", "--size", "8", "--size3d", "0", "--output", str(target)],
+                 ["openapi", "export", "--output", str(target)],
+                 ["reproduce", "table", "--out-md", str(target)]):
+        code, text = _atom(args, capsys)
+        assert code == 2 and "left untouched" in text and len(text.strip().splitlines()) == 1, text
+        assert target.read_text(encoding="utf-8") == "export PATH=/usr/bin\n"

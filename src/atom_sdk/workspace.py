@@ -101,13 +101,38 @@ def output_folder(path: str | Path, what: str = "output folder") -> Path:
     return confined_child(absolute.parent, p.name, what)
 
 
-def output_file(path: str | Path, what: str = "--output") -> Path:
-    """A user-given report file: its name follows the name rule and it is not an existing folder."""
+#: the most of an existing file read to decide whether a report may replace it
+_REPORT_PEEK_BYTES = 64 * 2**20
+
+
+def output_file(path: str | Path, what: str = "--output", kind: Literal["json", "markdown"] = "json") -> Path:
+    """A user-given report file: its name follows the name rule, it is not an existing folder, and an
+    existing file there is one such a command writes (a JSON object; a Markdown table starting with
+    ``|``), so a typo such as ``--output ~/.bashrc`` or ``--output /etc/passwd`` is refused, not replaced."""
     p = Path(str(path)).expanduser()
     check_name(p.name, what)
     if p.is_dir():
         raise ConfigError(f"{what} '{path}' is a folder; give a file path such as 'validation_outputs/report.json'")
+    if p.exists() and not _is_report(p, kind):
+        raise ConfigError(f"{what} '{path}' exists and is not a {kind} report this SDK writes; it is left "
+                          "untouched: give a new file name, or move that file away first")
     return p
+
+
+def _is_report(path: Path, kind: str) -> bool:
+    """Whether an existing file looks like a report of ``kind`` (so a rerun may replace it)."""
+    try:
+        if not path.is_file() or path.stat().st_size > _REPORT_PEEK_BYTES:
+            return False
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if kind == "markdown":
+        return text.lstrip().startswith("|") or not text.strip()
+    try:
+        return isinstance(json.loads(text), dict)
+    except json.JSONDecodeError:
+        return not text.strip()  # an empty file (e.g. made by `touch`) holds nothing to lose
 
 
 # --------------------------------------------------------------------------- ownership

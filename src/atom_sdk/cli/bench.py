@@ -140,7 +140,7 @@ def bench_integrity(ctx: typer.Context) -> None:
     a = _parse(integrity_arg_parser(), list(ctx.args))
     output_file(a.output)  # refused before the benchmark runs, not after
     if a.markdown:
-        output_file(a.markdown)
+        output_file(a.markdown, "--markdown", kind="markdown")
     report = run_integrity_benchmark(seeds=a.seeds, noise_levels=a.noise_levels, samples=a.samples,
                                      systems=a.systems, force_sparse=a.force_sparse,
                                      null_trials=a.null_trials, stability_seeds=a.stability_seeds,

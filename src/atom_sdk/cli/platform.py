@@ -139,7 +139,10 @@ def openapi_export(output: str = typer.Option("docs/openapi.json", "--output", "
                                                                                            "stdout).")) -> None:
     """Write the live OpenAPI schema (what docs/openapi.json must equal)."""
     from atom_sdk.platform.openapi import export_openapi
+    from atom_sdk.workspace import output_file
 
+    if output != "-":
+        output_file(output)  # an existing file there must be a JSON report: a typo never replaces another file
     text = export_openapi()
     if output == "-":
         typer.echo(text, nl=False)

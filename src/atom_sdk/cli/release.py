@@ -91,7 +91,9 @@ def advisories_list_command(
     """Write the SDK's runtime dependencies at their installed versions (to fetch for on a connected machine)."""
     from atom_sdk.artifacts import write_json
     from atom_sdk.release.advisories import runtime_closure
+    from atom_sdk.workspace import output_file
 
+    output_file(out, "--out")
     packages = runtime_closure()
     write_json(out, packages)
     console.print(f"wrote {out}: {len(packages)} runtime distributions", highlight=False)
@@ -106,7 +108,9 @@ def advisories_fetch_command(
     """Query the OSV service for every runtime dependency at its installed version (needs the network)."""
     from atom_sdk.artifacts import read_json
     from atom_sdk.release.advisories import fetch_snapshot
+    from atom_sdk.workspace import output_file
 
+    output_file(out, "--out")
     snap = fetch_snapshot(out, read_json(packages) if packages else None)
     hits = sum(len(p["vulns"]) for p in snap["packages"])
     console.print(f"wrote {out}: {len(snap['packages'])} runtime distributions, {hits} advisories, fetched "

@@ -97,7 +97,7 @@ def table_command(
     from atom_sdk.workspace import output_file
 
     if out_md is not None:
-        output_file(out_md, "--out-md")
+        output_file(out_md, "--out-md", kind="markdown")
     folders = list(dirs or []) or sorted(p.parent for p in Path("reproductions").glob("*/report.json"))
     if not folders:
         raise ConfigError("no report folders given and none found under reproductions/; run "
