@@ -69,6 +69,7 @@ import numpy as np
 
 from atom_sdk.reproduce.figures import axis_label, pyplot, reference_line, save_figure
 from atom_sdk.reproduce.registry import REPRODUCTIONS, comparison_row
+from atom_sdk.worlds.lbm3d_validation import Progress
 
 BUDGETS: dict[str, dict[str, Any]] = {
     "quick": {"n": 32, "t_end": 12.0, "samples": 120},
@@ -107,11 +108,6 @@ def _runner(collision: str) -> Callable[[Any, int, float], Any]:
     if kernel == "trt":
         return lambda f, steps, tau: d3.run_periodic(f, steps, tau, "trt")
     return lambda f, steps, tau: reg.run_periodic(f, steps, tau, order)
-
-
-#: ``progress(chunks_done, chunks_total, seconds_since_start)`` after each synchronised chunk; it may raise
-#: to stop a run (the GPU validation script stops a case whose timed warm-up says it will not fit)
-Progress = Callable[[int, int, float], None]
 
 
 def _kinetic_energy(f: Any, v0: float) -> Any:
