@@ -95,6 +95,14 @@ def test_declared_with_dns_peak_and_budgets() -> None:
     assert "J. Fluid Mech. 130" in repro.citation
 
 
+def test_tolerance_notes_name_the_box_of_each_budget() -> None:
+    """The peak's tolerance note names the box each budget really runs (it once said 64^3 while full ran 128^3)."""
+    note = get_reproduction("taylor_green_3d").published[0].note
+    for budget, b in tgv.BUDGETS.items():
+        assert f"{budget} {b['n']}^3" in note, (budget, note)
+    assert "64^3" not in note
+
+
 @pytest.mark.slow
 def test_full_budget_reproduces_the_dns_peak_at_64_cubed() -> None:
     """64^3 to t = 20 (4080 steps, 1.1e9 cell updates, about 10 min on 2 cores): measured peak 0.01197 V0^3/L
