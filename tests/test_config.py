@@ -87,3 +87,17 @@ def test_fields_added_later_keep_older_hashes_while_at_their_default():
     assert ("agent", "core") in ADDED_FIELDS
     assert config_hash({"agent": {"core": "gru"}}) != config_hash({})
     assert config_hash({"agent": {"decoder_weight": 0.5}}) != config_hash({})
+    assert config_hash({"agent": {"frozen_targets": False}}) == config_hash({})
+    assert config_hash({"agent": {"frozen_targets": True}}) != config_hash({})
+
+
+def test_frozen_targets_setting_reaches_the_agent():
+    """``agent.frozen_targets`` is a run setting: the derived settings every trainer builds carry it."""
+    from atom_sdk.agent.ppo import DerivedSettings
+    from atom_sdk.config import AgentSettings
+
+    on = DerivedSettings.for_run(AgentSettings(frozen_targets=True), steps=64, symplectic=True, dt=0.1)
+    off = DerivedSettings.for_run(AgentSettings(), steps=64, symplectic=True, dt=0.1)
+    assert (on.frozen_targets, off.frozen_targets) == (True, False)
+    with pytest.raises(Exception, match="frozen_targets"):
+        AgentSettings(frozen_targets="sometimes")

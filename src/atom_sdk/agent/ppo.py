@@ -56,11 +56,11 @@ class DerivedSettings:
     total_updates: int
     symplectic: bool
     symplectic_dt: float
-    #: Opt-in, changes the learning (off by default): encode the latent-dynamics targets once per update with
-    #: the encoder as it was before the update, instead of with each minibatch's current encoder (the targets
-    #: then lag the encoder by up to one update). Why offered: encoding them per minibatch is about 30 % of a
-    #: PPO update's CPU time on Taylor-Green 32x32x16 (profiled); once per update saves ~22 % of it
-    #: (benchmarks/bench_encoder.py --update-options).
+    #: ``AgentSettings.frozen_targets`` (opt-in, changes the learning): encode the latent-dynamics targets once
+    #: per update with the encoder as it was before the update, instead of with each minibatch's current
+    #: encoder. Why offered: encoding them per minibatch is about 30 % of a PPO update's CPU time on
+    #: Taylor-Green 32x32x16 (profiled); once per update saves ~22 % of it (benchmarks/bench_encoder.py
+    #: --update-options).
     frozen_targets: bool = False
 
     def __post_init__(self) -> None:
@@ -70,11 +70,10 @@ class DerivedSettings:
             raise ConfigError(f"symplectic_dt must be > 0, got {self.symplectic_dt}")
 
     @classmethod
-    def for_run(cls, settings: AgentSettings, *, steps: int, symplectic: bool, dt: float,
-                frozen_targets: bool = False) -> "DerivedSettings":
+    def for_run(cls, settings: AgentSettings, *, steps: int, symplectic: bool, dt: float) -> "DerivedSettings":
         """A run of ``steps`` environment steps updates once per rollout (the last may be partial)."""
         return cls(total_updates=max(1, math.ceil(steps / settings.rollout_length)), symplectic=bool(symplectic),
-                   symplectic_dt=float(dt), frozen_targets=bool(frozen_targets))
+                   symplectic_dt=float(dt), frozen_targets=bool(settings.frozen_targets))
 
 
 def agent_settings(settings: AgentSettings | Mapping[str, Any]) -> AgentSettings:
