@@ -1,11 +1,40 @@
-"""Shared test settings: headless plotting and a CPU-only JAX."""
+"""Shared test settings: headless plotting, a CPU-only JAX and a compilation cache of the session's own.
+
+Why the cache folder: runs switch JAX's persistent compilation cache on (``atom_sdk.compilation``), by
+default in ``~/.cache/atom-sdk/jax``; a test session must not fill the developer's cache with the
+programs of hundreds of toy runs. The folder is set here, before any test module imports atom_sdk,
+and inherited by the subprocesses tests start; a caller who set ``ATOM_COMPILATION_CACHE`` or
+``JAX_COMPILATION_CACHE_DIR`` keeps their choice.
+"""
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+#: the folder this session made for the compilation cache (None: the caller chose one, or 'off')
+SESSION_COMPILATION_CACHE: Path | None = None
+if not (os.environ.get("ATOM_COMPILATION_CACHE", "").strip()
+        or os.environ.get("JAX_COMPILATION_CACHE_DIR", "").strip()):
+    SESSION_COMPILATION_CACHE = Path(tempfile.mkdtemp(prefix="atom-test-jax-cache-"))
+    os.environ["ATOM_COMPILATION_CACHE"] = str(SESSION_COMPILATION_CACHE)
+
 import pytest
+
+
+@pytest.fixture(scope="session")
+def session_compilation_cache() -> Path | None:
+    """The compilation-cache folder this test session made (None when the caller chose one)."""
+    return SESSION_COMPILATION_CACHE
+
+
+def pytest_unconfigure(config):
+    """Remove the session's compilation cache (only the folder this process made)."""
+    if SESSION_COMPILATION_CACHE is not None:
+        shutil.rmtree(SESSION_COMPILATION_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from atom_sdk.compilation import CACHE_ENV, default_cache_dir
+from atom_sdk.compilation import CACHE_ENV, active_cache_dir, default_cache_dir
 
 #: Programs a 32-step Taylor-Green 8x8x4 ``v2_hybrid`` run on the host loop compiles (the device loop's, for
 #: ppo_baseline, are pinned in test_device_loop). Rollout 16: two PPO updates of the same shape, so ``_update``
@@ -90,3 +90,22 @@ def test_unwritable_cache_folder_leaves_the_cache_off_with_a_warning(tmp_path):
     got, messages = json.loads(done.stdout.strip().splitlines()[-1])
     assert got is None
     assert any("compilation cache off" in m and "ATOM_COMPILATION_CACHE" in m for m in messages)
+
+
+def test_the_test_session_compiles_into_its_own_folder_not_the_users_cache(session_compilation_cache):
+    """conftest points the cache at a folder of this session: a run in a test (or a process it starts)
+    writes there, never into ~/.cache/atom-sdk/jax."""
+    if session_compilation_cache is None:
+        pytest.skip("the caller set ATOM_COMPILATION_CACHE or JAX_COMPILATION_CACHE_DIR")
+    folder = session_compilation_cache
+    assert folder.is_dir() and default_cache_dir() == folder
+    assert not folder.resolve().is_relative_to((Path.home() / ".cache").resolve())
+    assert active_cache_dir() in (None, folder)  # a run earlier in this process used the same folder
+    script = ("import jax, jax.numpy as jnp\nfrom atom_sdk.compilation import enable_persistent_cache\n"
+              "print(enable_persistent_cache())\njax.jit(lambda x: jnp.sin(x) * 3.25 + 0.125)(jnp.arange(7.0))")
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    before = {p.name for p in folder.iterdir()}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == str(folder)
+    assert any(p.endswith("-cache") for p in {p.name for p in folder.iterdir()} - before)
