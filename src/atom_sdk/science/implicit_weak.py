@@ -25,8 +25,8 @@ plus the exhaustive Sanathanan-Koerner supports (:mod:`~atom_sdk.science.implici
 once per test-function support ``L`` (by default a quarter, a half and all of the width that the
 data's spectral corner calls for, :mod:`~atom_sdk.science.weak_windows`, with strides and supports
 reduced until the library's rows exist: the best ``L`` depends on the noise). Every candidate's support is polished by
-nonlinear least squares on the weak *explicit* residual ``int phi N/D dt - int phi xdot dt``,
-and scored by that residual on held-out windows of one common support, in blocks that no fitting
+nonlinear least squares on the weak *explicit* residual ``int phi N/D dt - int phi xdot dt``
+(:mod:`~atom_sdk.science.implicit_weak_polish`), and scored by that residual on held-out windows of one common support, in blocks that no fitting
 window touches; the simplest law within ``parsimony`` of the best is chosen, over all ``L``.
 Measured (``benchmarks/bench_implicit_noise.py``): Michaelis-Menten keeps its exact support to
 5-10 % noise, where the pointwise form loses it from 1 %.
@@ -34,7 +34,9 @@ Measured (``benchmarks/bench_implicit_noise.py``): Michaelis-Menten keeps its ex
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -46,11 +48,11 @@ from atom_sdk.science.implicit_core import (
     ImplicitCandidate,
     polish_rational,
     _nmse,
-    _normalise,
     _select,
     implicit_candidates,
     rational_theory,
 )
+from atom_sdk.science.implicit_weak_polish import polish_supports
 from atom_sdk.science.library import Library, _lambdify_custom
 from atom_sdk.science.theory import Theory
 from atom_sdk.science.weak_windows import (
@@ -333,129 +335,6 @@ def _stack_rows(
     )
 
 
-def _negligible(coef: np.ndarray, theta: np.ndarray, prune: float) -> np.ndarray:
-    """Kept terms whose share of the polynomial ``theta @ coef`` (RMS over the data) is under ``prune``."""
-    part = np.sqrt(np.mean((theta * coef) ** 2, axis=0))
-    total = np.sqrt(np.mean((theta @ coef) ** 2))
-    return (coef != 0) & (part < prune * max(total, 1e-300))
-
-
-def _cancel_common_root(
-    c: ImplicitCandidate, degrees: np.ndarray, tol: float = 0.01
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """``N / D`` with the closest pair of real roots of ``N`` and ``D`` divided out when they lie
-    within ``tol (1 + |r|)``, for a library of the powers ``degrees`` of one input (``None`` if
-    there is no such pair or the quotients leave the library). Such a pair is a Froissart
-    doublet: a pole that noise puts next to a zero, which cancels it almost everywhere (Gonnet,
-    Guettel & Trefethen 2013, "Robust Pade approximation via SVD", SIAM Rev. 55: 101) and which
-    otherwise lets an over-complete law fit the noise of the held-out windows."""
-    top = int(degrees.max())
-    N, D = np.zeros(top + 1), np.zeros(top + 1)
-    np.add.at(N, degrees, c.num)
-    np.add.at(D, degrees, c.den)
-    N, D = np.trim_zeros(N[::-1], "f"), np.trim_zeros(D[::-1], "f")  # highest power first
-    if len(N) < 2 or len(D) < 2:
-        return None
-    rn, rd = np.roots(N), np.roots(D)
-    rn, rd = rn[np.abs(rn.imag) < 1e-9].real, rd[np.abs(rd.imag) < 1e-9].real
-    if not rn.size or not rd.size:
-        return None
-    gap = np.abs(rn[:, None] - rd[None, :]) / (1.0 + np.abs(rd[None, :]))
-    i, j = np.unravel_index(np.argmin(gap), gap.shape)
-    if gap[i, j] > tol:
-        return None
-    r = 0.5 * (rn[i] + rd[j])
-    qn, qd = np.polydiv(N, [1.0, -r])[0][::-1], np.polydiv(D, [1.0, -r])[0][::-1]  # lowest power first
-    index = {int(d): k for k, d in enumerate(degrees)}
-    num, den = np.zeros_like(c.num), np.zeros_like(c.den)
-    for q, out in ((qn, num), (qd, den)):
-        for d, v in enumerate(q):
-            if v != 0:
-                if d not in index:
-                    return None
-                out[index[d]] = v
-    return num, den
-
-
-def _polish_supports(
-    cands: list[ImplicitCandidate],
-    theta: np.ndarray,
-    H: sparse.csr_matrix,
-    b: np.ndarray,
-    score: Any,
-    tolerance: float,
-    powers: np.ndarray,
-    keep: float = 10.0,
-    prune: float = 1e-3,
-    degrees: np.ndarray | None = None,
-    max_supports: int = 40,
-) -> list[ImplicitCandidate]:
-    """The best candidate of each distinct support, each polished by :func:`_weak_polish` and
-    re-scored (the polished fit replaces it where it predicts the held-out windows better).
-
-    Why every support and not only the selected one: the implicit fits weight windows by ``D``,
-    which under noise penalises the true support more than an over-complete one whose
-    ``N`` and ``D`` share a spurious factor; comparing explicit fits removes that bias before
-    parsimony chooses. Supports with a held-out error over ``keep`` times the best (or than
-    ``tolerance``, at noise 0) are dropped, and only the ``max_supports`` best are kept (on
-    lawless data every support scores alike, and each polish costs a nonlinear fit). A polished law with terms under ``prune`` of its
-    ``N`` or ``D`` (RMS over the data) also enters without them (their common factor cancelled),
-    refitted: data integrated to a finite accuracy otherwise make ``x N / x D`` with a tiny
-    extra term look better than ``N / D``. For a library over one input, a law with a near-common
-    real root of ``N`` and ``D`` enters *only* reduced (:func:`_cancel_common_root`). Supports are polished fewest terms first, each also
-    from the best polished law on a subset of its terms (a superset can then fit no worse)."""
-    finite = [c for c in cands if np.isfinite(c.error)]
-    if not finite:
-        return cands
-    best_err = min(c.error for c in finite)
-    by_support: dict[tuple[bytes, bytes], ImplicitCandidate] = {}
-    for c in finite:
-        if c.error > keep * max(best_err, tolerance):
-            continue
-        key = ((c.num != 0).tobytes(), (c.den != 0).tobytes())
-        if key not in by_support or c.error < by_support[key].error:
-            by_support[key] = c
-    ranked = sorted(by_support.values(), key=lambda c: c.error)[: int(max_supports)]
-    used = np.asarray(H.sum(axis=0)).ravel() > 0
-    th_used = theta[used]
-    out = []
-
-    def polished(c: ImplicitCandidate) -> ImplicitCandidate:
-        if c.is_polynomial:
-            return c
-        support = (np.flatnonzero(c.num), np.flatnonzero(c.den))
-        top = support[1][-1]
-        starts = [(c.num, c.den)]
-        subs = [d for d in out if d.den[top] != 0 and not ((d.num != 0) & (c.num == 0)).any()
-                and not ((d.den != 0) & (c.den == 0)).any() and d.n_terms < c.n_terms]
-        if subs:  # the rational fit is not convex: also start from the best polished sub-law
-            best_sub = min(subs, key=lambda d: d.error)
-            starts.append((best_sub.num, best_sub.den))
-        for n0, d0 in starts:
-            num, den = polish_rational(n0, d0, theta, b, H, support)
-            err = score(num, den)
-            if err <= c.error:
-                c = ImplicitCandidate(c.target, c.lhs, c.threshold, num, den, err)
-        return c
-
-    for c in sorted(ranked, key=lambda c: c.n_terms):  # sub-laws first
-        c = polished(c)
-        reduced = None if degrees is None or c.is_polynomial else _cancel_common_root(c, degrees)
-        normed = None if reduced is None else _normalise(*reduced, powers)
-        if normed is not None:  # a Froissart doublet: the law is the reduced one, not a new law
-            num, den = normed
-            out.append(polished(ImplicitCandidate(c.target, c.lhs + " (root cancelled)", c.threshold, num, den, score(num, den))))
-            continue
-        out.append(c)
-        drop_n, drop_d = _negligible(c.num, th_used, prune), _negligible(c.den, th_used, prune)
-        if (drop_n.any() or drop_d.any()) and np.count_nonzero(c.den * ~drop_d):
-            normed = _normalise(np.where(drop_n, 0.0, c.num), np.where(drop_d, 0.0, c.den), powers)
-            if normed is not None:
-                num, den = normed
-                out.append(polished(ImplicitCandidate(c.target, c.lhs + " (pruned)", c.threshold, num, den, score(num, den))))
-    return out
-
-
 def _noise_weights(H: sparse.csr_matrix) -> np.ndarray:
     """Per row, ``1 / sqrt(sum_j (h_j - h_(j-1))^2)``: white measurement noise on the samples
     reaches the row's weak derivative ``sum_j h_j (x_(j+1) - x_j) / dt`` with a standard deviation
@@ -465,6 +344,80 @@ def _noise_weights(H: sparse.csr_matrix) -> np.ndarray:
         h = H.data[H.indptr[r] : H.indptr[r + 1]]
         out[r] = 1.0 / max(float(np.sqrt(np.sum(np.diff(np.concatenate([[0.0], h, [0.0]])) ** 2))), 1e-300)
     return out / out.max()
+
+
+class _Search(NamedTuple):
+    """The settings of one weak fit's candidate search, the same for every state."""
+
+    powers: np.ndarray  # (p, n_inputs) exponents of the library's polynomial terms (zeros for the others)
+    thresholds: tuple[float, ...]
+    max_subset: int
+    degrees: np.ndarray | None  # the powers of a one-input polynomial library (root cancellation), else None
+    tolerance: float
+    polish: bool
+
+
+def _search_settings(library: Library, thresholds: tuple[float, ...], max_subset: int | None, tolerance: float,
+                     polish: bool) -> _Search:
+    """The search's settings; without ``max_subset``, exhaustive supports up to 5 terms for small libraries."""
+    powers = np.array([t.powers if t.kind == "poly" else (0,) * library.n_inputs for t in library.terms])
+    if max_subset is None:
+        max_subset = 5 if 2 * library.n_terms <= 8 else (4 if 2 * library.n_terms <= 12 else 0)
+    univariate = library.n_inputs == 1 and all(t.kind == "poly" for t in library.terms)
+    degrees = powers[:, 0].astype(int) if univariate else None
+    return _Search(powers, tuple(thresholds), int(max_subset), degrees, tolerance, polish)
+
+
+def _heldout_nmse(num: np.ndarray, den: np.ndarray, th_te: np.ndarray, H_te: sparse.csr_matrix,
+                  b_te: np.ndarray) -> float:
+    """A law's weak explicit residual ``int phi N/D dt - int phi xdot dt`` on the held-out windows."""
+    with np.errstate(all="ignore"):
+        f = (th_te @ num) / (th_te @ den)
+    if not np.all(np.isfinite(f)):
+        return np.inf
+    return _nmse(H_te @ f, b_te)
+
+
+def _heldout_scores(rows: WeakImplicitRows, theta: np.ndarray) -> Callable[[int], Callable[..., float]]:
+    """For state ``i``, the score ``(num, den) -> held-out NMSE``, evaluated only on the intervals that the
+    held-out windows touch."""
+    H_te = rows.H[rows.test]
+    used_te = np.flatnonzero(np.asarray(H_te.sum(axis=0)).ravel() > 0)
+    H_te, th_te = H_te[:, used_te], theta[used_te]
+    return lambda i: partial(_heldout_nmse, th_te=th_te, H_te=H_te, b_te=rows.b[rows.test, i])
+
+
+def _candidate_pool(library: Library, rows: WeakImplicitRows, theta: np.ndarray, i: int, search: _Search,
+                    score: Callable[..., float]) -> tuple[list[ImplicitCandidate], int]:
+    """State ``i``'s candidates from every window support with enough fitting rows (polished when asked),
+    and how many the implicit search produced."""
+    pool: list[ImplicitCandidate] = []
+    n_cands = 0
+    for g in range(len(rows.windows)):
+        fit = rows.group == g
+        if fit.sum() < 2 * library.n_terms + 2:
+            continue
+        cands = implicit_candidates(
+            rows.A[fit], rows.B[fit, i, :], np.ones(int(fit.sum()), dtype=bool), library.names, i,
+            search.thresholds, search.powers, search.max_subset, score,
+        )
+        n_cands += len(cands)
+        if search.polish:
+            cands = polish_supports(cands, theta, rows.H[fit], rows.b[fit, i], score, search.tolerance,
+                                     search.powers, degrees=search.degrees)
+        pool += cands
+    return pool, n_cands
+
+
+def _refit_on_every_window(best: ImplicitCandidate, theta: np.ndarray, rows: WeakImplicitRows,
+                           i: int) -> ImplicitCandidate:
+    """The chosen support's coefficients fitted once more on every window, each weighted by its noise
+    (:func:`_noise_weights`); its held-out error stays the selection's. Unchanged when the fit is not finite."""
+    w = _noise_weights(rows.H)
+    num, den = polish_rational(best.num, best.den, theta, w * rows.b[:, i], sparse.diags(w) @ rows.H)
+    if np.all(np.isfinite(num)) and np.all(np.isfinite(den)):
+        return ImplicitCandidate(best.target, best.lhs, best.threshold, num, den, best.error)
+    return best
 
 
 def fit_implicit_weak(
@@ -484,51 +437,21 @@ def fit_implicit_weak(
     (test-function averages). ``thresholds``, ``parsimony``, ``tolerance``, ``max_subset`` and
     ``polish`` mean what they mean in :func:`~atom_sdk.science.implicit.fit_implicit`; ``refit``
     fits the chosen rational law's coefficients once more on every window, fitting and held-out,
-    each weighted by its noise (:func:`_noise_weights`); the held-out error stays the selection's.
+    each weighted by its noise (:func:`_refit_on_every_window`); the held-out error stays the selection's.
     Measured on Michaelis-Menten at 5 % noise: largest coefficient error 26 % -> 20 % over 10 seeds."""
     theta = library.evaluate_inputs(rows.z)  # (M, p) at the interval midpoints
-    powers = np.array([t.powers if t.kind == "poly" else (0,) * library.n_inputs for t in library.terms])
-    if max_subset is None:
-        max_subset = 5 if 2 * library.n_terms <= 8 else (4 if 2 * library.n_terms <= 12 else 0)
-    univariate = library.n_inputs == 1 and all(t.kind == "poly" for t in library.terms)
-    degrees = powers[:, 0].astype(int) if univariate else None
-    H_te = rows.H[rows.test]
-    used_te = np.flatnonzero(np.asarray(H_te.sum(axis=0)).ravel() > 0)
-    H_te, th_te = H_te[:, used_te], theta[used_te]
+    search = _search_settings(library, thresholds, max_subset, tolerance, polish)
+    scores = _heldout_scores(rows, theta)
     chosen: list[ImplicitCandidate] = []
     n_cands = 0
     for i in range(library.n_vars):
-        b_te = rows.b[rows.test, i]
-
-        def score(num: np.ndarray, den: np.ndarray, b_te: np.ndarray = b_te) -> float:
-            with np.errstate(all="ignore"):
-                f = (th_te @ num) / (th_te @ den)
-            if not np.all(np.isfinite(f)):
-                return np.inf
-            return _nmse(H_te @ f, b_te)
-
-        pool: list[ImplicitCandidate] = []
-        for g in range(len(rows.windows)):
-            fit = rows.group == g
-            if fit.sum() < 2 * library.n_terms + 2:
-                continue
-            cands = implicit_candidates(
-                rows.A[fit], rows.B[fit, i, :], np.ones(int(fit.sum()), dtype=bool), library.names, i,
-                tuple(thresholds), powers, int(max_subset), score,
-            )
-            n_cands += len(cands)
-            if polish:
-                cands = _polish_supports(cands, theta, rows.H[fit], rows.b[fit, i], score, tolerance, powers,
-                                         degrees=degrees)
-            pool += cands
+        pool, n = _candidate_pool(library, rows, theta, i, search, scores(i))
+        n_cands += n
         if not pool:
             raise ValueError(f"too few weak windows of any support in {rows.windows} to fit {2 * library.n_terms} terms")
-        best = _select(pool, parsimony, tolerance, powers)
+        best = _select(pool, parsimony, tolerance, search.powers)
         if polish and refit and not best.is_polynomial:  # the support chosen, its coefficients from every window
-            w = _noise_weights(rows.H)
-            num, den = polish_rational(best.num, best.den, theta, w * rows.b[:, i], sparse.diags(w) @ rows.H)
-            if np.all(np.isfinite(num)) and np.all(np.isfinite(den)):
-                best = ImplicitCandidate(best.target, best.lhs, best.threshold, num, den, best.error)
+            best = _refit_on_every_window(best, theta, rows, i)
         chosen.append(best)
     meta = dict(metadata or {})
     meta.update(candidates=n_cands, heldout_nmse=[c.error for c in chosen], derivative="weak",
