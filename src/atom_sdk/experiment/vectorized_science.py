@@ -126,212 +126,249 @@ def _programs(program_key: str, env_type: type) -> tuple[_Programs, Any, Any]:
     return _build(config, variant, world, env), variant, world
 
 
-def _build(config: RunConfig, variant: VariantSpec, world: Any, env: Any) -> _Programs:
-    settings = agent_settings_for(config, variant)
-    derived = P.DerivedSettings.for_run(settings, steps=config.steps, symplectic=variant.symplectic,
-                                        dt=float(world.dt))
-    params = env.default_params
-    names = tuple(world.observable_names)
-    n_vars, n_ctrl = len(names), int(np.prod(env.action_shape))
-    obs_size = int(np.prod(env.obs_shape))
-    feat_dim = 3 * n_vars + 2
-    rollout_length = settings.rollout_length
-    gamma = float(settings.gamma)
-    max_recorded = config.steps // env.max_episode_steps + 8
-    low = jnp.asarray(env.action_low, jnp.float32)
-    high = jnp.asarray(env.action_high, jnp.float32)
-    target_fn = DEVICE_TARGETS.get(config.world.name)
-    dynamics = env.dynamics
-    diag_names = env.diagnostic_names()
+@dataclass(frozen=True, eq=False)
+class _Loop:
+    """What the device loop's steps share: the run's shapes and constants, the world's device functions,
+    and the runner's observation pieces (the readings, the scientist's features, the policy's inputs)."""
 
-    level = float(config.world.measurement_noise)
+    variant: VariantSpec
+    env: Any
+    params: Any
+    dynamics: Any
+    names: tuple[str, ...]  # the observables the scientist reads
+    diag_names: Any  # the diagnostics the runner averages
+    n_vars: int
+    n_ctrl: int
+    obs_size: int
+    rollout_length: int
+    gamma: float
+    max_recorded: int  # episode returns kept per seed
+    low: jax.Array
+    high: jax.Array
+    target_fn: Callable | None  # the world's device control target (``DEVICE_TARGETS``)
+    level: float  # relative measurement noise
 
-    def clean(physics: Any) -> jax.Array:
-        diag = dynamics.diagnostics(physics)
-        return jnp.stack([jnp.asarray(diag[n], jnp.float32) for n in names])
+    def clean(self, physics: Any) -> jax.Array:
+        diag = self.dynamics.diagnostics(physics)
+        return jnp.stack([jnp.asarray(diag[n], jnp.float32) for n in self.names])
 
-    def readings(physics: Any, z: jax.Array) -> jax.Array:
+    def readings(self, physics: Any, z: jax.Array) -> jax.Array:
         """``World.measure`` of the observables with the host's standard normal draw ``z``
         (``measure_relative``: relative to each magnitude, floored at 1e-12 of the largest)."""
-        x = clean(physics)
-        if level == 0.0:
+        x = self.clean(physics)
+        if self.level == 0.0:
             return x
         scale = jnp.abs(x)
         scale = jnp.maximum(scale, jnp.maximum(1e-12 * jnp.max(scale), jnp.finfo(jnp.float32).tiny))
-        return x + level * scale * z
+        return x + self.level * scale * z
 
-    def features(ft: jt.FrozenTheory, x: jax.Array, u: jax.Array) -> jax.Array:
+    def features(self, ft: jt.FrozenTheory, x: jax.Array, u: jax.Array) -> jax.Array:
         """``ScienceBridge.features``: the theory features, trust-gated when the variant says so."""
         f = jt.theory_features(ft, x, u)
-        if variant.trust_gate:
+        if self.variant.trust_gate:
             f = jnp.where(ft.trust >= ft.gate, f * ft.trust.astype(jnp.float32), jnp.zeros_like(f))
         return f
 
-    def inputs(norm_obs: jax.Array, ft: jt.FrozenTheory, x: jax.Array, u: jax.Array, state: Any) -> dict:
-        out = {"vector": jnp.concatenate([norm_obs, features(ft, x, u)]).astype(jnp.float32)}
-        if variant.use_encoder:
-            out["fields"] = env.field_tensor(state)
+    def inputs(self, norm_obs: jax.Array, ft: jt.FrozenTheory, x: jax.Array, u: jax.Array, state: Any) -> dict:
+        out = {"vector": jnp.concatenate([norm_obs, self.features(ft, x, u)]).astype(jnp.float32)}
+        if self.variant.use_encoder:
+            out["fields"] = self.env.field_tensor(state)
         return out
 
-    def controller(ft: jt.FrozenTheory, physics: Any, x: jax.Array) -> jax.Array:
+    def controller(self, ft: jt.FrozenTheory, physics: Any, x: jax.Array) -> jax.Array:
         """``ScienceBridge.controller``: the greedy theory control (zeros while untrusted)."""
-        goal, weights = target_fn(dynamics.diagnostics(physics))
-        u = jt.greedy_control(ft, x, goal, weights, low, high)
+        goal, weights = self.target_fn(self.dynamics.diagnostics(physics))
+        u = jt.greedy_control(ft, x, goal, weights, self.low, self.high)
         return jnp.where(jt.trusted(ft), u, jnp.zeros_like(u))
 
-    def agents(seeds: list[int]) -> tuple[P.AgentState, jax.Array]:
-        """Each seed's agent and key as ``Policy`` makes them (its jitted initialiser, shared with the
-        runner's runs in this process), stacked along a seed axis."""
-        world.reset(seed=seeds[0])
-        example = {"vector": np.zeros(obs_size + feat_dim, np.float32)}
-        if variant.use_encoder:
-            example["fields"] = world.field_tensor()
-        made, keys = [], []
-        for seed in seeds:
-            key, init_key = jax.random.split(jax.random.PRNGKey(seed))
-            made.append(P.create_agent(init_key, example, world.action_space, settings, derived))
-            keys.append(key)
-        return _stack(made), _stack(keys)
 
-    def start(seed: jax.Array, ft: jt.FrozenTheory, z0: jax.Array) -> SciSeedCarry:
-        obs, env_state = env.reset_seed(seed, params)
-        example = inputs(jnp.zeros(obs_size, jnp.float32), ft, jnp.zeros(n_vars), jnp.zeros(n_ctrl), env_state)
-        buffer = P.Rollout(
-            inputs=jax.tree.map(lambda a: jnp.zeros((rollout_length, *a.shape), a.dtype), example),
-            actions=jnp.zeros((rollout_length, *env.action_shape), jnp.float32),
-            log_probs=jnp.zeros(rollout_length, jnp.float32), values=jnp.zeros(rollout_length, jnp.float32),
-            rewards=jnp.zeros(rollout_length, jnp.float32), dones=jnp.zeros(rollout_length, jnp.float32),
-            hiddens=None)
-        zero, none = jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32)
-        last = {"final_obs": jnp.zeros(env.obs_shape, env.obs_dtype), "x_after": jnp.zeros(n_vars, jnp.float32),
-                "u": jnp.zeros(n_ctrl, jnp.float32), "reward": zero, "boot": jnp.zeros((), bool)}
-        if variant.use_encoder:
-            last["fields"] = env.field_tensor(env_state)
-        return SciSeedCarry(
-            env_state=env_state, obs=obs, norm=RunningNorm.device(obs_size), ft=ft,
-            x_prev=readings(env_state.physics, z0), u_prev=jnp.zeros(n_ctrl, jnp.float32),
-            sci_x=jnp.zeros(n_vars, jnp.float32), sci_u=jnp.zeros(n_ctrl, jnp.float32), sci_has=jnp.zeros((), bool),
-            buffer=buffer, ep_return=zero, ep_length=none, reward_sum=zero, returns_sum=zero, n_episodes=none,
-            n_diverged=none, last_return=zero, episode_returns=jnp.full((max_recorded,), jnp.nan, jnp.float32),
-            last=last, diag_sums={n: zero for n in diag_names})
+def _loop(config: RunConfig, variant: VariantSpec, world: Any, env: Any) -> tuple[_Loop, Any, Any]:
+    """The loop's shared context, and the agent's settings as the runner resolves them."""
+    settings = agent_settings_for(config, variant)
+    derived = P.DerivedSettings.for_run(settings, steps=config.steps, symplectic=variant.symplectic,
+                                        dt=float(world.dt))
+    names = tuple(world.observable_names)
+    loop = _Loop(
+        variant=variant, env=env, params=env.default_params, dynamics=env.dynamics, names=names,
+        diag_names=env.diagnostic_names(), n_vars=len(names), n_ctrl=int(np.prod(env.action_shape)),
+        obs_size=int(np.prod(env.obs_shape)), rollout_length=settings.rollout_length, gamma=float(settings.gamma),
+        max_recorded=config.steps // env.max_episode_steps + 8, low=jnp.asarray(env.action_low, jnp.float32),
+        high=jnp.asarray(env.action_high, jnp.float32), target_fn=DEVICE_TARGETS.get(config.world.name),
+        level=float(config.world.measurement_noise))
+    return loop, settings, derived
 
-    def step(agent: P.AgentState, key: jax.Array, c: SciSeedCarry, z: jax.Array):
-        """One step of the runner's loop: act, world step, the scientist's observation, bookkeeping.
-        ``z``: the measurement draws of the reading before the next step and of a terminal reading."""
-        key, act_key = jax.random.split(key)
-        norm = c.norm.update(c.obs)
-        inp = inputs(norm.normalize(c.obs), c.ft, c.x_prev, c.u_prev, c.env_state)
-        action, logp, value = P._act(agent, inp, act_key)
-        env_action = jnp.reshape(action, (n_ctrl,)).astype(jnp.float32)
-        if variant.residual_policy:
-            env_action = jnp.clip(controller(c.ft, c.env_state.physics, c.x_prev) + env_action, low, high)
-        obs, env_state, reward, term, trunc, info = env.step(act_key, c.env_state, env_action, params)
-        done = term | trunc
-        x_after = readings(info["final_state"].physics, jnp.where(done, z[1], z[0]))
-        # the scientist observes (x_t, u_t): closes the transition from its last observation
-        ft = jt.observe(c.ft, c.sci_x, c.sci_u, c.x_prev, c.sci_has)
-        # at an episode end: the terminal reading, then the boundary
-        ft_end = jt.mark_boundary(jt.observe(ft, c.x_prev, env_action, x_after, True))
-        ft = jax.tree.map(lambda e, k: jnp.where(done, e, k), ft_end, ft)
-        boot = trunc & ~term
-        final = inputs(norm.normalize(info["final_observation"]), ft, x_after, env_action, info["final_state"])
-        reward32 = reward.astype(jnp.float32)
-        ep_return = c.ep_return + reward32
-        slot = jnp.where(done, c.n_episodes, max_recorded)
-        last = {"final_obs": info["final_observation"], "x_after": x_after, "u": env_action, "reward": reward32,
-                "boot": boot}
-        if variant.use_encoder:
-            last["fields"] = env.field_tensor(info["final_state"])
-        new = c.replace(
-            env_state=env_state, obs=obs, norm=norm, ft=ft,
-            x_prev=jnp.where(done, readings(env_state.physics, z[0]), x_after),
-            u_prev=jnp.where(done, jnp.zeros_like(env_action), env_action),
-            sci_x=c.x_prev, sci_u=env_action, sci_has=~done,
-            ep_return=jnp.where(done, 0.0, ep_return), ep_length=jnp.where(done, 0, c.ep_length + 1),
-            reward_sum=c.reward_sum + reward32, returns_sum=c.returns_sum + jnp.where(done, ep_return, 0.0),
-            n_episodes=c.n_episodes + done.astype(jnp.int32), n_diverged=c.n_diverged + term.astype(jnp.int32),
-            last_return=jnp.where(done, ep_return, c.last_return),
-            episode_returns=c.episode_returns.at[slot].set(ep_return, mode="drop"), last=last,
-            diag_sums={n: s + info["diagnostics"][n].astype(jnp.float32) for n, s in c.diag_sums.items()})
-        row = (inp, action, logp, value, reward32, done.astype(jnp.float32))
-        host = {"x": clean(c.env_state.physics), "u": env_action, "done": done, "boot": boot,
-                "x_after": clean(info["final_state"].physics)}  # the host measures these in float64
-        return key, new, row, host, final
 
-    def write(buffer: P.Rollout, rows: tuple, pos: jax.Array) -> P.Rollout:
-        """One seed's segment rows ``(L, ...)`` into its rollout buffer from row ``pos``."""
-        inp, actions, logps, values, rewards, dones = rows
-        put = functools.partial(jax.lax.dynamic_update_slice_in_dim, start_index=pos, axis=0)
-        return buffer.replace(inputs=jax.tree.map(put, buffer.inputs, inp),
-                              actions=put(buffer.actions, jnp.reshape(actions, (-1, *buffer.actions.shape[1:]))),
-                              log_probs=put(buffer.log_probs, logps), values=put(buffer.values, values),
-                              rewards=put(buffer.rewards, rewards), dones=put(buffer.dones, dones))
+def _agents(loop: _Loop, world: Any, settings: Any, derived: Any, seeds: list[int]) -> tuple[P.AgentState, jax.Array]:
+    """Each seed's agent and key as ``Policy`` makes them (its jitted initialiser, shared with the
+    runner's runs in this process), stacked along a seed axis."""
+    world.reset(seed=seeds[0])
+    feat_dim = 3 * loop.n_vars + 2
+    example = {"vector": np.zeros(loop.obs_size + feat_dim, np.float32)}
+    if loop.variant.use_encoder:
+        example["fields"] = world.field_tensor()
+    made, keys = [], []
+    for seed in seeds:
+        key, init_key = jax.random.split(jax.random.PRNGKey(seed))
+        made.append(P.create_agent(init_key, example, world.action_space, settings, derived))
+        keys.append(key)
+    return _stack(made), _stack(keys)
 
-    seeds_step = jax.vmap(step)
+
+def _start(loop: _Loop, seed: jax.Array, ft: jt.FrozenTheory, z0: jax.Array) -> SciSeedCarry:
+    """One seed's carry after its world's reset: an empty rollout buffer and zeroed bookkeeping."""
+    env, n_vars, n_ctrl, rollout_length = loop.env, loop.n_vars, loop.n_ctrl, loop.rollout_length
+    obs, env_state = env.reset_seed(seed, loop.params)
+    example = loop.inputs(jnp.zeros(loop.obs_size, jnp.float32), ft, jnp.zeros(n_vars), jnp.zeros(n_ctrl), env_state)
+    buffer = P.Rollout(
+        inputs=jax.tree.map(lambda a: jnp.zeros((rollout_length, *a.shape), a.dtype), example),
+        actions=jnp.zeros((rollout_length, *env.action_shape), jnp.float32),
+        log_probs=jnp.zeros(rollout_length, jnp.float32), values=jnp.zeros(rollout_length, jnp.float32),
+        rewards=jnp.zeros(rollout_length, jnp.float32), dones=jnp.zeros(rollout_length, jnp.float32),
+        hiddens=None)
+    zero, none = jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32)
+    last = {"final_obs": jnp.zeros(env.obs_shape, env.obs_dtype), "x_after": jnp.zeros(n_vars, jnp.float32),
+            "u": jnp.zeros(n_ctrl, jnp.float32), "reward": zero, "boot": jnp.zeros((), bool)}
+    if loop.variant.use_encoder:
+        last["fields"] = env.field_tensor(env_state)
+    return SciSeedCarry(
+        env_state=env_state, obs=obs, norm=RunningNorm.device(loop.obs_size), ft=ft,
+        x_prev=loop.readings(env_state.physics, z0), u_prev=jnp.zeros(n_ctrl, jnp.float32),
+        sci_x=jnp.zeros(n_vars, jnp.float32), sci_u=jnp.zeros(n_ctrl, jnp.float32), sci_has=jnp.zeros((), bool),
+        buffer=buffer, ep_return=zero, ep_length=none, reward_sum=zero, returns_sum=zero, n_episodes=none,
+        n_diverged=none, last_return=zero, episode_returns=jnp.full((loop.max_recorded,), jnp.nan, jnp.float32),
+        last=last, diag_sums={n: zero for n in loop.diag_names})
+
+
+def _step(loop: _Loop, agent: P.AgentState, key: jax.Array, c: SciSeedCarry, z: jax.Array):
+    """One step of the runner's loop: act, world step, the scientist's observation, bookkeeping.
+    ``z``: the measurement draws of the reading before the next step and of a terminal reading."""
+    key, act_key = jax.random.split(key)
+    norm = c.norm.update(c.obs)
+    inp = loop.inputs(norm.normalize(c.obs), c.ft, c.x_prev, c.u_prev, c.env_state)
+    action, logp, value = P._act(agent, inp, act_key)
+    env_action = jnp.reshape(action, (loop.n_ctrl,)).astype(jnp.float32)
+    if loop.variant.residual_policy:
+        env_action = jnp.clip(loop.controller(c.ft, c.env_state.physics, c.x_prev) + env_action, loop.low, loop.high)
+    obs, env_state, reward, term, trunc, info = loop.env.step(act_key, c.env_state, env_action, loop.params)
+    done = term | trunc
+    x_after = loop.readings(info["final_state"].physics, jnp.where(done, z[1], z[0]))
+    # the scientist observes (x_t, u_t): closes the transition from its last observation
+    ft = jt.observe(c.ft, c.sci_x, c.sci_u, c.x_prev, c.sci_has)
+    # at an episode end: the terminal reading, then the boundary
+    ft_end = jt.mark_boundary(jt.observe(ft, c.x_prev, env_action, x_after, True))
+    ft = jax.tree.map(lambda e, k: jnp.where(done, e, k), ft_end, ft)
+    boot = trunc & ~term
+    final = loop.inputs(norm.normalize(info["final_observation"]), ft, x_after, env_action, info["final_state"])
+    reward32 = reward.astype(jnp.float32)
+    ep_return = c.ep_return + reward32
+    slot = jnp.where(done, c.n_episodes, loop.max_recorded)
+    last = {"final_obs": info["final_observation"], "x_after": x_after, "u": env_action, "reward": reward32,
+            "boot": boot}
+    if loop.variant.use_encoder:
+        last["fields"] = loop.env.field_tensor(info["final_state"])
+    new = c.replace(
+        env_state=env_state, obs=obs, norm=norm, ft=ft,
+        x_prev=jnp.where(done, loop.readings(env_state.physics, z[0]), x_after),
+        u_prev=jnp.where(done, jnp.zeros_like(env_action), env_action),
+        sci_x=c.x_prev, sci_u=env_action, sci_has=~done,
+        ep_return=jnp.where(done, 0.0, ep_return), ep_length=jnp.where(done, 0, c.ep_length + 1),
+        reward_sum=c.reward_sum + reward32, returns_sum=c.returns_sum + jnp.where(done, ep_return, 0.0),
+        n_episodes=c.n_episodes + done.astype(jnp.int32), n_diverged=c.n_diverged + term.astype(jnp.int32),
+        last_return=jnp.where(done, ep_return, c.last_return),
+        episode_returns=c.episode_returns.at[slot].set(ep_return, mode="drop"), last=last,
+        diag_sums={n: s + info["diagnostics"][n].astype(jnp.float32) for n, s in c.diag_sums.items()})
+    row = (inp, action, logp, value, reward32, done.astype(jnp.float32))
+    host = {"x": loop.clean(c.env_state.physics), "u": env_action, "done": done, "boot": boot,
+            "x_after": loop.clean(info["final_state"].physics)}  # the host measures these in float64
+    return key, new, row, host, final
+
+
+def _write(buffer: P.Rollout, rows: tuple, pos: jax.Array) -> P.Rollout:
+    """One seed's segment rows ``(L, ...)`` into its rollout buffer from row ``pos``."""
+    inp, actions, logps, values, rewards, dones = rows
+    put = functools.partial(jax.lax.dynamic_update_slice_in_dim, start_index=pos, axis=0)
+    return buffer.replace(inputs=jax.tree.map(put, buffer.inputs, inp),
+                          actions=put(buffer.actions, jnp.reshape(actions, (-1, *buffer.actions.shape[1:]))),
+                          log_probs=put(buffer.log_probs, logps), values=put(buffer.values, values),
+                          rewards=put(buffer.rewards, rewards), dones=put(buffer.dones, dones))
+
+
+def _segment(loop: _Loop, length: int) -> Callable:
+    """All seeds' next ``length`` steps. The scan runs over steps with the seeds vmapped inside,
+    so the time-limit bootstrap's value pass is a real branch taken only at a truncation
+    (vmapped per seed, a ``cond`` would compute it at every step)."""
+    seeds_step = jax.vmap(functools.partial(_step, loop))
     seeds_value = jax.vmap(P.value)
-    seeds_write = jax.vmap(write, in_axes=(0, 0, None))
+    seeds_write = jax.vmap(_write, in_axes=(0, 0, None))
 
-    @functools.lru_cache(maxsize=None)
-    def segment(length: int) -> Callable:
-        """All seeds' next ``length`` steps. The scan runs over steps with the seeds vmapped inside,
-        so the time-limit bootstrap's value pass is a real branch taken only at a truncation
-        (vmapped per seed, a ``cond`` would compute it at every step)."""
-        def run(agent: P.AgentState, key: jax.Array, c: SciSeedCarry, pos: jax.Array, draws: jax.Array):
-            def body(kc, z):
-                key, c = kc
-                key, c, row, host, final = seeds_step(agent, key, c, z)
-                boot = host["boot"]
-                v = jax.lax.cond(jnp.any(boot), lambda: seeds_value(agent, final),
-                                 lambda: jnp.zeros(boot.shape, jnp.float32))
-                inp, action, logp, value, reward, done = row
-                row = (inp, action, logp, value, reward + gamma * jnp.where(boot, v, 0.0), done)
-                return (key, c), (row, host)
+    def run(agent: P.AgentState, key: jax.Array, c: SciSeedCarry, pos: jax.Array, draws: jax.Array):
+        def body(kc, z):
+            key, c = kc
+            key, c, row, host, final = seeds_step(agent, key, c, z)
+            boot = host["boot"]
+            v = jax.lax.cond(jnp.any(boot), lambda: seeds_value(agent, final),
+                             lambda: jnp.zeros(boot.shape, jnp.float32))
+            inp, action, logp, value, reward, done = row
+            row = (inp, action, logp, value, reward + loop.gamma * jnp.where(boot, v, 0.0), done)
+            return (key, c), (row, host)
 
-            (key, c), (rows, host) = jax.lax.scan(body, (key, c), draws, length=length)
-            rows = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), rows)  # (seeds, length, ...)
-            return key, c.replace(buffer=seeds_write(c.buffer, rows, pos)), host
+        (key, c), (rows, host) = jax.lax.scan(body, (key, c), draws, length=length)
+        rows = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), rows)  # (seeds, length, ...)
+        return key, c.replace(buffer=seeds_write(c.buffer, rows, pos)), host
 
-        return jax.jit(run)
+    return jax.jit(run)
 
-    def rebootstrap(agent: P.AgentState, c: SciSeedCarry, pos: jax.Array) -> SciSeedCarry:
-        """The last step's time-limit bootstrap again, with the theory refrozen after its refit."""
-        last = c.last
-        final = {"vector": jnp.concatenate([c.norm.normalize(last["final_obs"]),
-                                            features(c.ft, last["x_after"], last["u"])]).astype(jnp.float32)}
-        if variant.use_encoder:
-            final["fields"] = last["fields"]
-        v = P.value(agent, final)
-        reward = jnp.where(last["boot"], last["reward"] + gamma * v, c.buffer.rewards[pos])
-        return c.replace(buffer=c.buffer.replace(rewards=c.buffer.rewards.at[pos].set(reward)))
 
-    def prepare(agent: P.AgentState, key: jax.Array, c: SciSeedCarry):
-        """The rollout's bootstrap value and the update's key, as ``Policy.update`` takes them."""
-        last_inputs = inputs(c.norm.normalize(c.obs), c.ft, c.x_prev, c.u_prev, c.env_state)
-        key, update_key = jax.random.split(key)
-        return P.value(agent, last_inputs), key, update_key
+def _rebootstrap(loop: _Loop, agent: P.AgentState, c: SciSeedCarry, pos: jax.Array) -> SciSeedCarry:
+    """The last step's time-limit bootstrap again, with the theory refrozen after its refit."""
+    last = c.last
+    final = {"vector": jnp.concatenate([c.norm.normalize(last["final_obs"]),
+                                        loop.features(c.ft, last["x_after"], last["u"])]).astype(jnp.float32)}
+    if loop.variant.use_encoder:
+        final["fields"] = last["fields"]
+    v = P.value(agent, final)
+    reward = jnp.where(last["boot"], last["reward"] + loop.gamma * v, c.buffer.rewards[pos])
+    return c.replace(buffer=c.buffer.replace(rewards=c.buffer.rewards.at[pos].set(reward)))
 
-    seeds_prepare = jax.jit(jax.vmap(prepare))
 
-    def update_vmapped(agent: P.AgentState, key: jax.Array, c: SciSeedCarry):
-        last_value, key, update_key = jax.vmap(prepare)(agent, key, c)
-        agent, metrics = jax.vmap(P._update)(agent, c.buffer, last_value, update_key)
-        return agent, key, metrics
+def _prepare(loop: _Loop, agent: P.AgentState, key: jax.Array, c: SciSeedCarry):
+    """The rollout's bootstrap value and the update's key, as ``Policy.update`` takes them."""
+    last_inputs = loop.inputs(c.norm.normalize(c.obs), c.ft, c.x_prev, c.u_prev, c.env_state)
+    key, update_key = jax.random.split(key)
+    return P.value(agent, last_inputs), key, update_key
 
-    def update_per_seed(agent: P.AgentState, key: jax.Array, c: SciSeedCarry):
-        """Each seed's PPO update by the runner's own jitted ``ppo.update``, one after another."""
-        last_value, key, update_key = seeds_prepare(agent, key, c)
-        agents, buffers, last_value, update_key = jax.device_get((agent, c.buffer, last_value, update_key))
-        n = int(np.asarray(last_value).shape[0])
-        done = [P.update(_row0(agents, i), _row0(buffers, i), last_value[i], update_key[i]) for i in range(n)]
-        return _stack([a for a, _ in done]), key, _stack([m for _, m in done])
 
+def _update_vmapped(loop: _Loop, agent: P.AgentState, key: jax.Array, c: SciSeedCarry):
+    """Every seed's PPO update as one vmapped program (jitted by :func:`_build`)."""
+    last_value, key, update_key = jax.vmap(functools.partial(_prepare, loop))(agent, key, c)
+    agent, metrics = jax.vmap(P._update)(agent, c.buffer, last_value, update_key)
+    return agent, key, metrics
+
+
+def _update_per_seed(seeds_prepare: Callable, agent: P.AgentState, key: jax.Array, c: SciSeedCarry):
+    """Each seed's PPO update by the runner's own jitted ``ppo.update``, one after another."""
+    last_value, key, update_key = seeds_prepare(agent, key, c)
+    agents, buffers, last_value, update_key = jax.device_get((agent, c.buffer, last_value, update_key))
+    n = int(np.asarray(last_value).shape[0])
+    done = [P.update(_row0(agents, i), _row0(buffers, i), last_value[i], update_key[i]) for i in range(n)]
+    return _stack([a for a, _ in done]), key, _stack([m for _, m in done])
+
+
+def _build(config: RunConfig, variant: VariantSpec, world: Any, env: Any) -> _Programs:
+    """The programs of one config: each step above, bound to the loop's shared context."""
+    loop, settings, derived = _loop(config, variant, world, env)
+    seeds_prepare = jax.jit(jax.vmap(functools.partial(_prepare, loop)))
     # XLA:CPU runs a vmapped update slower per seed than one seed's (measured: 4 seeds of the spectral
     # encoder on Taylor-Green 32x32x16, 3.2-3.6 s per seed vmapped against 2.3-2.9 s alone); the
     # per-seed update also shares its compiled program with the host-stepped runs of the same shapes
     per_seed = jax.default_backend() == "cpu"
-    return _Programs(agents=agents, start=jax.jit(jax.vmap(start)), segment=segment,
-                     rebootstrap=jax.jit(jax.vmap(rebootstrap, in_axes=(0, 0, None))),
-                     update=update_per_seed if per_seed else jax.jit(update_vmapped), n_vars=n_vars, n_ctrl=n_ctrl,
+    update = (functools.partial(_update_per_seed, seeds_prepare) if per_seed
+              else jax.jit(functools.partial(_update_vmapped, loop)))
+    return _Programs(agents=functools.partial(_agents, loop, world, settings, derived),
+                     start=jax.jit(jax.vmap(functools.partial(_start, loop))),
+                     segment=functools.lru_cache(maxsize=None)(functools.partial(_segment, loop)),
+                     rebootstrap=jax.jit(jax.vmap(functools.partial(_rebootstrap, loop), in_axes=(0, 0, None))),
+                     update=update, n_vars=loop.n_vars, n_ctrl=loop.n_ctrl,
                      updates="per seed" if per_seed else "vmapped")
 
 
