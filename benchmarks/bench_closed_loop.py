@@ -387,51 +387,42 @@ def _sweep_claims(out: Path) -> list[tuple[Any, ...]]:
     return [(r["id"], r["decision"], r["claim_id"], r["n"]) for r in records]
 
 
-def bench_sweep(n_seeds: int, steps: int, per_run: str, workers: int | None, device: str = "cpu",
-                against: Path | None = None) -> dict[str, Any]:
-    """(f) The ablation harness, seed-vectorised executor vs a per-run executor, same sweep, same process.
-
-    ``device`` runs the sweep there (``gpu`` for the issue's goal). ``against``: instead of running the
-    per-run (host-stepped) leg again, compare the claims with the ``per_run`` leg recorded in that JSON
-    (a report of this script for the same sweep): on a GPU the host-stepped leg alone would take most
-    of a lease, and its claims do not depend on where it ran.
-    """
+def _sweep_leg(label: str, executor: str, out: Path, steps: int, seeds: list[int], device: str,
+               workers: int | None) -> dict[str, Any]:
+    """One leg of (f): the ablation sweep by ``executor`` into ``out``, its wall and CPU time and claims."""
     from atom_sdk.evidence.ablation import run_ablation
 
     world = WORLDS["taylor_green_32x32x16"]
-    seeds = list(range(n_seeds))
-    legs: dict[str, Any] = {}
-    plan = (("vectorized", "vectorized"),) if against is not None else (("vectorized", "vectorized"), ("per_run", per_run))
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, executor in plan:
-            out = Path(tmp) / label
-            cpu0, load0, t0 = _cpu_s(), load(), time.perf_counter()
-            res = run_ablation(world["name"], world["grid"], steps, seeds, "production", device, out, {}, executor,
-                               workers, progress=False, safety=False, variants=["v2_residual"])
-            wall = time.perf_counter() - t0
-            cpu1 = _cpu_s()
-            runs = json.loads((out / "runs.json").read_text())["runs"]
-            legs[label] = {
-                "executor": executor, "workers": workers, "wall_s": wall,
-                "steps_per_s": 2 * n_seeds * steps / wall,
-                "cpu_s": {k: cpu1[k] - cpu0[k] for k in cpu1}, "load_before": load0, "load_after": load(),
-                "ok": res["ok"], "failed": res["failed"], "claims": res["claims"],
-                "manifest_executor": json.loads((out / "manifest.json").read_text())["executor"],
-                "group_timings": {r["variant"]: {k: v for k, v in r["timing"].items() if k.startswith("runner_")}
-                                  for r in runs if r["seed"] == seeds[0]} if executor == "vectorized" else None,
-                "_claims": _sweep_claims(out), "_runs": runs,
-            }
-            if executor == "vectorized":  # where each group's time went: device segments, host fits, PPO updates
-                files = {r["variant"]: out / "runs" / f"{r['variant']}__seed{r['seed']}" / "vectorized_result.json"
-                         for r in runs if r["seed"] == seeds[0]}
-                legs[label]["seconds_in"] = {v: json.loads(f.read_text())["trainer"]["timings"].get("seconds_in")
-                                             for v, f in files.items()}
-            print(f"  {label:<11} ({executor}): {wall:7.1f} s wall, {legs[label]['steps_per_s']:6.1f} steps/s, "
-                  f"CPU {legs[label]['cpu_s']['self']:.0f} s (+{legs[label]['cpu_s']['children']:.0f} s children), "
-                  f"{res['ok']}/{2 * n_seeds} ok, claims {res['claims'] or 'none'} (load {load()})", flush=True)
-    if against is not None:
-        return _sweep_against(legs["vectorized"], json.loads(Path(against).read_text()), n_seeds, steps, device)
-    vec, host = legs["vectorized"], legs["per_run"]
+    n_seeds = len(seeds)
+    cpu0, load0, t0 = _cpu_s(), load(), time.perf_counter()
+    res = run_ablation(world["name"], world["grid"], steps, seeds, "production", device, out, {}, executor,
+                       workers, progress=False, safety=False, variants=["v2_residual"])
+    wall = time.perf_counter() - t0
+    cpu1 = _cpu_s()
+    runs = json.loads((out / "runs.json").read_text())["runs"]
+    leg = {
+        "executor": executor, "workers": workers, "wall_s": wall,
+        "steps_per_s": 2 * n_seeds * steps / wall,
+        "cpu_s": {k: cpu1[k] - cpu0[k] for k in cpu1}, "load_before": load0, "load_after": load(),
+        "ok": res["ok"], "failed": res["failed"], "claims": res["claims"],
+        "manifest_executor": json.loads((out / "manifest.json").read_text())["executor"],
+        "group_timings": {r["variant"]: {k: v for k, v in r["timing"].items() if k.startswith("runner_")}
+                          for r in runs if r["seed"] == seeds[0]} if executor == "vectorized" else None,
+        "_claims": _sweep_claims(out), "_runs": runs,
+    }
+    if executor == "vectorized":  # where each group's time went: device segments, host fits, PPO updates
+        files = {r["variant"]: out / "runs" / f"{r['variant']}__seed{r['seed']}" / "vectorized_result.json"
+                 for r in runs if r["seed"] == seeds[0]}
+        leg["seconds_in"] = {v: json.loads(f.read_text())["trainer"]["timings"].get("seconds_in")
+                             for v, f in files.items()}
+    print(f"  {label:<11} ({executor}): {wall:7.1f} s wall, {leg['steps_per_s']:6.1f} steps/s, "
+          f"CPU {leg['cpu_s']['self']:.0f} s (+{leg['cpu_s']['children']:.0f} s children), "
+          f"{res['ok']}/{2 * n_seeds} ok, claims {res['claims'] or 'none'} (load {load()})", flush=True)
+    return leg
+
+
+def _sweep_compared(vec: dict[str, Any], host: dict[str, Any], n_seeds: int, steps: int) -> dict[str, Any]:
+    """The two legs of (f) side by side: speed-up, same claims, and each metric's largest relative difference."""
     worst: dict[str, float] = {}
     for a, b in zip(vec.pop("_runs"), host.pop("_runs")):
         for k, x in b["metrics"].items():
@@ -449,6 +440,25 @@ def bench_sweep(n_seeds: int, steps: int, per_run: str, workers: int | None, dev
     print(f"  speed-up x{out['speedup_wall']:.2f} wall; same claims {out['same_claims']}; largest relative metric "
           f"difference {max(worst.values(), default=0.0):.1e}", flush=True)
     return out
+
+
+def bench_sweep(n_seeds: int, steps: int, per_run: str, workers: int | None, device: str = "cpu",
+                against: Path | None = None) -> dict[str, Any]:
+    """(f) The ablation harness, seed-vectorised executor vs a per-run executor, same sweep, same process.
+
+    ``device`` runs the sweep there (``gpu`` for the issue's goal). ``against``: instead of running the
+    per-run (host-stepped) leg again, compare the claims with the ``per_run`` leg recorded in that JSON
+    (a report of this script for the same sweep): on a GPU the host-stepped leg alone would take most
+    of a lease, and its claims do not depend on where it ran.
+    """
+    seeds = list(range(n_seeds))
+    plan = (("vectorized", "vectorized"),) if against is not None else (("vectorized", "vectorized"), ("per_run", per_run))
+    with tempfile.TemporaryDirectory() as tmp:
+        legs = {label: _sweep_leg(label, executor, Path(tmp) / label, steps, seeds, device, workers)
+                for label, executor in plan}
+    if against is not None:
+        return _sweep_against(legs["vectorized"], json.loads(Path(against).read_text()), n_seeds, steps, device)
+    return _sweep_compared(legs["vectorized"], legs["per_run"], n_seeds, steps)
 
 
 def build_parser() -> argparse.ArgumentParser:
