@@ -57,6 +57,22 @@ def test_corrupted_results_fail_schema_with_field_named(corrupt, field):
     assert errs and any(e.startswith(field + ":") for e in errs), errs
 
 
+def test_schema_names_every_variant_the_cli_accepts():
+    """results.schema.json's variant enum is the config's VARIANTS (it once lagged by three, and
+    ``atom bench reliability`` / gate G-05 then failed every run of those variants); each variant's
+    ``results.json`` entry validates."""
+    from atom_sdk.config import VARIANTS
+    from atom_sdk.evidence.reliability import results_schema
+    from atom_sdk.config import build_run_config
+    from atom_sdk.experiment.variants import resolve_variant
+
+    assert results_schema()["properties"]["variant"]["properties"]["name"]["enum"] == list(VARIANTS)
+    for name in VARIANTS:
+        good = copy.deepcopy(_valid_results())
+        good["variant"] = resolve_variant(build_run_config({"variant": name})).as_dict()
+        assert schema_errors(good) == [], name
+
+
 def test_corrupted_results_file_on_disk(tmp_path):
     bad = _valid_results()
     del bad["summary"]["updates"]
