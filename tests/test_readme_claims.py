@@ -28,3 +28,26 @@ def test_readme_variant_count_matches_the_registry() -> None:
     assert f"{word} variants" in text and f"(`--variant`, {word})" in text
     for other in set(_NUMBERS.values()) - {word}:
         assert f"{other} variants" not in text, f"README still says '{other} variants'"
+
+
+def _python_block_with(text: str, marker: str) -> str:
+    at = text.index(marker)
+    start = text.rindex("```python\n", 0, at) + len("```python\n")
+    return text[start:text.index("```", start)]
+
+
+def test_readme_gymnasium_snippet_runs_as_a_script(tmp_path: Path) -> None:
+    """Saved verbatim and run with ``python script.py``: spawned async workers re-import it, so it needs the guard."""
+    import subprocess
+    import sys
+
+    import pytest
+
+    pytest.importorskip("gymnasium")
+    code = _python_block_with(README.read_text(encoding="utf-8"), "import atom_sdk.worlds  # noqa: F401")
+    assert 'if __name__ == "__main__":' in code
+    script = tmp_path / "readme_gym.py"
+    script.write_text(code, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "(18,) (256, 256, 3) (4, 11)"
