@@ -216,7 +216,14 @@ def report(results: dict[str, Any], out: Path) -> None:
         console.print(f"  trust: {summary['final_trust']:.3f}")
     ret = summary.get("mean_return")
     console.print(f"  mean episode return: {ret:.4f}" if ret is not None else "  mean episode return: n/a")
-    console.print(f"  artifacts: {out}/ (results.json, telemetry.jsonl, summary.png, checkpoints/)")
+    console.print(f"  artifacts: {out}/ ({artifact_listing(out)})", highlight=False)
+
+
+def artifact_listing(out: Path) -> str:
+    """What the run folder holds, read from disk (a fixed list once left out ``ledger.jsonl`` and
+    ``summary.pdf``): the visible top-level entries in name order, folders with a trailing ``/``."""
+    entries = sorted((p for p in out.iterdir() if not p.name.startswith(".")), key=lambda p: p.name)
+    return ", ".join(p.name + ("/" if p.is_dir() else "") for p in entries)
 
 
 def demo_command(
