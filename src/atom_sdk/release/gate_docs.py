@@ -276,8 +276,21 @@ def check_gate_table(rec: GateRecorder, root: Path) -> None:
 
 
 def write_gate_table(path: Path, table: str) -> bool:
-    """Replace the generated section in docs/SDK_RELEASE.md by ``table``; returns whether it changed."""
+    """Replace the generated section in docs/SDK_RELEASE.md by ``table``; returns whether it changed.
+
+    A document without both markers, in order, is refused untouched (ConfigError, exit 2), naming them."""
+    from atom_sdk.errors import ConfigError
+
+    if not path.is_file():
+        raise ConfigError(f"--doc {path} is not a file; point --doc at the Markdown document holding the gate table")
     text = path.read_text(encoding="utf-8")
+    begin, end = text.find(GATE_TABLE_BEGIN), text.find(GATE_TABLE_END)
+    if begin < 0 or end < begin:
+        missing = [m for m in (GATE_TABLE_BEGIN, GATE_TABLE_END) if m not in text]
+        what = (f"lacks the gate table marker{'s' if len(missing) > 1 else ''} {' and '.join(missing)}" if missing
+                else f"has {GATE_TABLE_END} before {GATE_TABLE_BEGIN}")
+        raise ConfigError(f"--doc {path} {what}; the table goes between the two lines, begin marker first "
+                          "(docs/SDK_RELEASE.md has them)")
     head, rest = text.split(GATE_TABLE_BEGIN, 1)
     _, tail = rest.split(GATE_TABLE_END, 1)
     new = f"{head}{GATE_TABLE_BEGIN}\n{table}\n{GATE_TABLE_END}{tail}"

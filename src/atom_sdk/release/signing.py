@@ -62,6 +62,9 @@ def keygen(out_dir: str | Path | None = None, *, overwrite: bool = False) -> tup
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     out = Path(out_dir).expanduser() if out_dir else default_key_dir()
+    blocking = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ConfigError(f"--out must be a folder (the key pair is written into it); {blocking} is a file")
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
     private, public = out / PRIVATE_NAME, out / PUBLIC_NAME
     if not overwrite and (private.exists() or public.exists()):
