@@ -292,28 +292,81 @@ def test_geometry_display_names_refused(client, name):
 
 
 def test_report_outputs_never_replace_a_file_the_sdk_did_not_write(tmp_path):
-    """``--output`` / ``--out-md`` may replace an earlier report on a rerun, but a typo that names
-    another file (``~/.bashrc``, ``/etc/passwd``, source code) is refused and the file left as it was."""
+    """``--output`` / ``--out-md`` may replace an earlier report of the same kind on a rerun, but
+    another file (``~/.bashrc``, the user's own JSON or Markdown table, another report) is refused
+    and left as it was."""
     from atom_sdk.errors import ConfigError
+    from atom_sdk.evidence.integrity import REPORT_JSON, REPORT_MARKDOWN, SCHEMA
+    from atom_sdk.reproduce.report import README_TABLE, TABLE_HEADER
     from atom_sdk.workspace import output_file
 
-    config = tmp_path / "passwd"
-    config.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
-    source = tmp_path / "notes.md"
-    source.write_text("# my notes\n", encoding="utf-8")
-    for path, kind in ((config, "json"), (source, "markdown")):
-        with pytest.raises(ConfigError, match="is not a .* report this SDK writes; it is left untouched"):
-            output_file(path, kind=kind)
-    assert config.read_text(encoding="utf-8").startswith("root:x:0:0")
+    foreign = {"passwd": "root:x:0:0:root:/root:/bin/bash\n", "notes.md": "# my notes\n",
+               "mine.json": '{"mine": true, "thesis": "chapter 3"}\n', "list.json": "[1, 2]",
+               "other.json": '{"schema": "atom.reliability/1", "rows": []}\n',
+               "lab.md": "| sample | mass (g) |\n|---|---|\n| A1 | 3.2 |\n"}
+    for name, text in foreign.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    for name in foreign:
+        kind = REPORT_MARKDOWN if name.endswith(".md") else REPORT_JSON
+        with pytest.raises(ConfigError, match="is not a .* this SDK writes; it is left untouched"):
+            output_file(tmp_path / name, "--output", kind)
+        assert (tmp_path / name).read_text(encoding="utf-8") == foreign[name]
+    with pytest.raises(ConfigError, match="reproductions Markdown table"):
+        output_file(tmp_path / "lab.md", "--out-md", README_TABLE)
     report, table = tmp_path / "report.json", tmp_path / "table.md"
-    report.write_text('{"rows": []}\n', encoding="utf-8")
-    table.write_text("| a | b |\n|---|---|\n", encoding="utf-8")
-    assert output_file(report) == report and output_file(table, kind="markdown") == table
-    assert output_file(tmp_path / "new.json") == tmp_path / "new.json"
-    listing = tmp_path / "list.json"
-    listing.write_text("[1, 2]", encoding="utf-8")  # JSON, but not a report object
-    with pytest.raises(ConfigError, match="not a json report"):
-        output_file(listing)
+    report.write_text('{"schema": "%s", "rows": []}\n' % SCHEMA, encoding="utf-8")
+    table.write_text(TABLE_HEADER + "\n|---|---|\n", encoding="utf-8")
+    assert output_file(report, "--output", REPORT_JSON) == report
+    assert output_file(table, "--out-md", README_TABLE) == table
+    assert output_file(tmp_path / "new.json", "--output", REPORT_JSON) == tmp_path / "new.json"
+    (tmp_path / "empty.json").touch()
+    assert output_file(tmp_path / "empty.json", "--output", REPORT_JSON) == tmp_path / "empty.json"
+
+
+def test_release_and_plot_outputs_refuse_what_they_did_not_write(tmp_path, capsys):
+    """The newcomer audit's cases: release evidence, the surface snapshot, the advisories list and the
+    OpenAPI export each replace only their own kind of file; ``ablate plot --out`` a folder atom made."""
+    notes = {"t.txt": "notes\n", "precious.md": "# my notes\n", "adv.json": '{"mine": true}\n',
+             "design_report.json": '{"schema": "atom.inverse_design/1", "best": 1}\n'}
+    for name, text in notes.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    (snap / "surface_snapshot.json").write_text("my notes\n", encoding="utf-8")
+    for args in (["release", "evidence", "--only", "G-09", "--output-json", str(tmp_path / "t.txt"),
+                  "--output-md", str(tmp_path / "new.md")],
+                 ["release", "evidence", "--only", "G-09", "--output-json", str(tmp_path / "new.json"),
+                  "--output-md", str(tmp_path / "precious.md")],
+                 ["release", "advisories", "list", "--out", str(tmp_path / "adv.json")],
+                 ["openapi", "export", "--output", str(tmp_path / "design_report.json")],
+                 ["release", "snapshot", "--out-dir", str(snap), "--surface-only"]):
+        code, text = _atom(args, capsys)
+        assert code == 2 and "left untouched" in text, (args, text)
+    for name, text in notes.items():
+        assert (tmp_path / name).read_text(encoding="utf-8") == text
+    assert (snap / "surface_snapshot.json").read_text(encoding="utf-8") == "my notes\n"
+    assert not (tmp_path / "new.md").exists() and not (tmp_path / "new.json").exists()
+    # a rerun over its own files still works
+    assert _atom(["release", "advisories", "list", "--out", str(tmp_path / "deps.json")], capsys)[0] == 0
+    assert _atom(["release", "advisories", "list", "--out", str(tmp_path / "deps.json")], capsys)[0] == 0
+    assert _atom(["release", "snapshot", "--out-dir", str(tmp_path / "rel"), "--surface-only"], capsys)[0] == 0
+    assert _atom(["release", "snapshot", "--out-dir", str(tmp_path / "rel"), "--surface-only"], capsys)[0] == 0
+
+
+def test_ablate_plot_out_refuses_a_folder_atom_did_not_create(tmp_path):
+    from atom_sdk.errors import ArtifactError
+    from atom_sdk.evidence.plots import regenerate
+
+    summary, runs = tmp_path / "summary.json", tmp_path / "runs.json"
+    summary.write_text('{"rows": [], "metrics": [], "variants": []}', encoding="utf-8")
+    runs.write_text('{"runs": []}', encoding="utf-8")
+    mine = tmp_path / "plotdst"
+    mine.mkdir()
+    (mine / "platform_ablation_claims.md").write_text("my own claims notes\n", encoding="utf-8")
+    with pytest.raises(ArtifactError, match="not created by atom"):
+        regenerate(summary, runs, mine)
+    assert (mine / "platform_ablation_claims.md").read_text(encoding="utf-8") == "my own claims notes\n"
+    assert sorted(p.name for p in mine.iterdir()) == ["platform_ablation_claims.md"]
 
 
 def test_cli_output_to_a_foreign_file_is_refused_before_any_work(tmp_path, capsys):

@@ -21,7 +21,7 @@ import shutil
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Callable, Literal
 
 from atom_sdk.errors import ArtifactError, ConfigError, PathOutsideWorkspaceError
 
@@ -105,34 +105,70 @@ def output_folder(path: str | Path, what: str = "output folder") -> Path:
 _REPORT_PEEK_BYTES = 64 * 2**20
 
 
-def output_file(path: str | Path, what: str = "--output", kind: Literal["json", "markdown"] = "json") -> Path:
+@dataclass(frozen=True)
+class ReportKind:
+    """How to recognise a file that one report option writes, so that a rerun may replace it and
+    nothing else is ever replaced (``output_file``).
+
+    JSON: an object whose ``"schema"`` is of the family of ``schema`` ("atom.reliability/1" also
+    matches a later "atom.reliability/2"), which holds every key of ``keys``, and which ``accept``
+    (when given) takes. Markdown: a text whose first line starts with ``header``. An empty file
+    holds nothing to lose and always qualifies.
+    """
+
+    label: str
+    kind: Literal["json", "markdown"] = "json"
+    schema: str | None = None
+    keys: tuple[str, ...] = ()
+    accept: Callable[[Any], bool] | None = None
+    header: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "json" and not (self.schema or self.keys or self.accept):
+            raise ValueError("a JSON ReportKind needs a schema, keys or accept to recognise its files by")
+        if self.kind == "markdown" and not self.header:
+            raise ValueError("a Markdown ReportKind needs the header line its files start with")
+
+    def recognises(self, text: str) -> bool:
+        """Whether ``text`` (an existing file's content) is a report of this kind."""
+        if not text.strip():
+            return True
+        if self.kind == "markdown":
+            return text.lstrip().splitlines()[0].startswith(str(self.header))
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            return False
+        if not isinstance(data, dict):
+            return False
+        if self.schema and str(data.get("schema", "")).split("/")[0] != self.schema.split("/")[0]:
+            return False
+        return all(k in data for k in self.keys) and (self.accept is None or bool(self.accept(data)))
+
+
+def output_file(path: str | Path, what: str, report: ReportKind) -> Path:
     """A user-given report file: its name follows the name rule, it is not an existing folder, and an
-    existing file there is one such a command writes (a JSON object; a Markdown table starting with
-    ``|``), so a typo such as ``--output ~/.bashrc`` or ``--output /etc/passwd`` is refused, not replaced."""
+    existing file there is a ``report`` of the same kind (see ``ReportKind``), so a typo such as
+    ``--output ~/.bashrc``, or a user's own JSON or Markdown, is refused and left untouched."""
     p = Path(str(path)).expanduser()
     check_name(p.name, what)
     if p.is_dir():
         raise ConfigError(f"{what} '{path}' is a folder; give a file path such as 'validation_outputs/report.json'")
-    if p.exists() and not _is_report(p, kind):
-        raise ConfigError(f"{what} '{path}' exists and is not a {kind} report this SDK writes; it is left "
+    if p.exists() and not _is_report(p, report):
+        raise ConfigError(f"{what} '{path}' exists and is not a {report.label} this SDK writes; it is left "
                           "untouched: give a new file name, or move that file away first")
     return p
 
 
-def _is_report(path: Path, kind: str) -> bool:
-    """Whether an existing file looks like a report of ``kind`` (so a rerun may replace it)."""
+def _is_report(path: Path, report: ReportKind) -> bool:
+    """Whether an existing file is a report of ``report``'s kind (so a rerun may replace it)."""
     try:
-        if not path.is_file() or path.stat().st_size > _REPORT_PEEK_BYTES:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > _REPORT_PEEK_BYTES:
             return False
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return False
-    if kind == "markdown":
-        return text.lstrip().startswith("|") or not text.strip()
-    try:
-        return isinstance(json.loads(text), dict)
-    except json.JSONDecodeError:
-        return not text.strip()  # an empty file (e.g. made by `touch`) holds nothing to lose
+    return report.recognises(text)
 
 
 # --------------------------------------------------------------------------- ownership

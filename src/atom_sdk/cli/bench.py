@@ -27,7 +27,7 @@ def bench_worlds(
     from atom_sdk.artifacts import write_json
     from atom_sdk.errors import ConfigError
     from atom_sdk.provenance import provenance
-    from atom_sdk.worlds.bench import run_lbm_benchmarks
+    from atom_sdk.worlds.bench import WORLDS_BENCH_REPORT, run_lbm_benchmarks
     from atom_sdk.worlds.euler import run_wedge_benchmark
     from atom_sdk.workspace import output_file
 
@@ -35,7 +35,7 @@ def bench_worlds(
         raise ConfigError(f"--size must be >= 4, --steps and --rounds >= 1, --size3d and --numpy-steps >= 0 "
                           f"(got {size}, {steps}, {rounds}, {size3d}, {numpy_steps})")
     if output is not None:
-        output_file(output)
+        output_file(output, "--output", WORLDS_BENCH_REPORT)
     with console.status("timing the lattice-Boltzmann and wedge solvers (a few minutes)"):
         lbm_report = run_lbm_benchmarks(size=size, steps=steps, rounds=rounds, size3d=size3d, numpy_steps=numpy_steps,
                                         sharded_devices=(1, 2, 4) if sharded else ())
@@ -134,13 +134,14 @@ def bench_integrity(ctx: typer.Context) -> None:
     runs; its bound speaks only for fits that ran, counted per backend), --stability-seeds.
     """
     from atom_sdk.artifacts import write_json
-    from atom_sdk.evidence.integrity import integrity_arg_parser, run_integrity_benchmark
+    from atom_sdk.evidence.integrity import (REPORT_JSON, REPORT_MARKDOWN, integrity_arg_parser,
+                                             run_integrity_benchmark)
     from atom_sdk.workspace import output_file
 
     a = _parse(integrity_arg_parser(), list(ctx.args))
-    output_file(a.output)  # refused before the benchmark runs, not after
+    output_file(a.output, "--output", REPORT_JSON)  # refused before the benchmark runs, not after
     if a.markdown:
-        output_file(a.markdown, "--markdown", kind="markdown")
+        output_file(a.markdown, "--markdown", REPORT_MARKDOWN)
     report = run_integrity_benchmark(seeds=a.seeds, noise_levels=a.noise_levels, samples=a.samples,
                                      systems=a.systems, force_sparse=a.force_sparse,
                                      null_trials=a.null_trials, stability_seeds=a.stability_seeds,
@@ -208,11 +209,12 @@ def bench_reliability(ctx: typer.Context) -> None:
     on every variant instead of v2_hybrid and ppo_baseline). Exit 1 when a check fails.
     """
     from atom_sdk.artifacts import write_json
-    from atom_sdk.evidence.reliability import reliability_arg_parser, resolve_cli_options, run_reliability_kernel
+    from atom_sdk.evidence.reliability import (REPORT_JSON, reliability_arg_parser, resolve_cli_options,
+                                               run_reliability_kernel)
     from atom_sdk.workspace import output_file
 
     a = _parse(reliability_arg_parser(), list(ctx.args))
-    output_file(a.output)
+    output_file(a.output, "--output", REPORT_JSON)
 
     def show(rec: dict) -> None:
         bad = [k for k, c in rec["checks"].items() if not c["passed"]]

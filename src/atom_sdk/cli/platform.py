@@ -138,11 +138,11 @@ def keys_revoke(key_id: str = typer.Argument(..., help="Key id shown by 'atom ke
 def openapi_export(output: str = typer.Option("docs/openapi.json", "--output", "-o", help="File to write ('-' for "
                                                                                            "stdout).")) -> None:
     """Write the live OpenAPI schema (what docs/openapi.json must equal)."""
-    from atom_sdk.platform.openapi import export_openapi
+    from atom_sdk.platform.openapi import OPENAPI_REPORT, export_openapi
     from atom_sdk.workspace import output_file
 
     if output != "-":
-        output_file(output)  # an existing file there must be a JSON report: a typo never replaces another file
+        output_file(output, "--output", OPENAPI_REPORT)  # only this platform's OpenAPI document is replaced
     text = export_openapi()
     if output == "-":
         typer.echo(text, nl=False)

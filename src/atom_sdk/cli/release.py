@@ -90,10 +90,10 @@ def advisories_list_command(
 ) -> None:
     """Write the SDK's runtime dependencies at their installed versions (to fetch for on a connected machine)."""
     from atom_sdk.artifacts import write_json
-    from atom_sdk.release.advisories import runtime_closure
+    from atom_sdk.release.advisories import RUNTIME_LIST, runtime_closure
     from atom_sdk.workspace import output_file
 
-    output_file(out, "--out")
+    output_file(out, "--out", RUNTIME_LIST)
     packages = runtime_closure()
     write_json(out, packages)
     console.print(f"wrote {out}: {len(packages)} runtime distributions", highlight=False)
@@ -107,10 +107,10 @@ def advisories_fetch_command(
 ) -> None:
     """Query the OSV service for every runtime dependency at its installed version (needs the network)."""
     from atom_sdk.artifacts import read_json
-    from atom_sdk.release.advisories import fetch_snapshot
+    from atom_sdk.release.advisories import SNAPSHOT_REPORT, fetch_snapshot
     from atom_sdk.workspace import output_file
 
-    output_file(out, "--out")
+    output_file(out, "--out", SNAPSHOT_REPORT)
     snap = fetch_snapshot(out, read_json(packages) if packages else None)
     hits = sum(len(p["vulns"]) for p in snap["packages"])
     console.print(f"wrote {out}: {len(snap['packages'])} runtime distributions, {hits} advisories, fetched "
@@ -156,9 +156,13 @@ def evidence_command(
     rerun: bool = _RERUN,
 ) -> None:
     """Run or collect every gate and write the evidence JSON (schema-versioned) and Markdown report."""
-    from atom_sdk.release.evidence_document import write_evidence
+    from atom_sdk.release.evidence_document import EVIDENCE_JSON, EVIDENCE_MARKDOWN, write_evidence
     from atom_sdk.release.synthesis import generate_evidence
+    from atom_sdk.workspace import output_file
 
+    # refused before any gate runs: neither file may replace something that is not release evidence
+    output_file(output_json, "--output-json", EVIDENCE_JSON)
+    output_file(output_md, "--output-md", EVIDENCE_MARKDOWN)
     ctx, doc = _run_shown(generate_evidence, only, console,
                           _context(profile, advisories, ablation_dir, allow_missing, rerun))
     write_evidence(doc, output_json, output_md, ctx.root)
@@ -262,9 +266,13 @@ def snapshot_command(
     files it read or wrote, unchanged since (checked by SHA-256), at the commit it names.
     """
     from atom_sdk.artifacts import write_json
-    from atom_sdk.release.gate_regression import baseline_from_evidence
-    from atom_sdk.release.semver import write_snapshot
+    from atom_sdk.release.gate_regression import BASELINE_REPORT, baseline_from_evidence
+    from atom_sdk.release.semver import SNAPSHOT_REPORT, write_snapshot
+    from atom_sdk.workspace import output_file
 
+    output_file(out_dir / "surface_snapshot.json", "--out-dir's surface_snapshot.json", SNAPSHOT_REPORT)
+    if not surface_only:
+        output_file(out_dir / "baseline_evidence.json", "--out-dir's baseline_evidence.json", BASELINE_REPORT)
     baseline = None
     if not surface_only:  # checked before anything is written, so a refusal leaves both files as they were
         ctx = _context("dev", None, ablation_dir, False, False)

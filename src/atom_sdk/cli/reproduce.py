@@ -93,11 +93,11 @@ def table_command(
     out_md: Path = typer.Option(None, "--out-md", help="write the markdown table here"),
 ) -> None:
     """Markdown 'Reproduced results' table from finished reports (for the README)."""
-    from atom_sdk.reproduce.report import readme_table
+    from atom_sdk.reproduce.report import README_TABLE, readme_table
     from atom_sdk.workspace import output_file
 
     if out_md is not None:
-        output_file(out_md, "--out-md", kind="markdown")
+        output_file(out_md, "--out-md", README_TABLE)
     folders = list(dirs or []) or sorted(p.parent for p in Path("reproductions").glob("*/report.json"))
     if not folders:
         raise ConfigError("no report folders given and none found under reproductions/; run "

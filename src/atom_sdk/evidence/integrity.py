@@ -44,11 +44,16 @@ import numpy as np
 from atom_sdk.evidence.integrity_systems import SYSTEMS, GroundTruthSystem, Trajectory, get_system
 from atom_sdk.evidence.integrity_systems import fit_discoverer, noisy_trajectories, system_library
 from atom_sdk.evidence.stats import bootstrap_mean_ci, stable_rng
+from atom_sdk.workspace import ReportKind
 
 __all__ = ["integrity_arg_parser", "THRESHOLDS", "DEFAULT_SYSTEMS", "run_cell", "aggregate", "check",
            "run_integrity_benchmark", "markdown_tables"]
 
 SCHEMA = "atom.scientific_integrity/1"
+#: the first line of ``markdown_tables`` (what a rerun's --markdown may replace)
+MARKDOWN_HEADER = "| system | noise | ours | pysindy | median err | coverage |"
+REPORT_JSON = ReportKind("scientific-integrity JSON report", schema=SCHEMA)
+REPORT_MARKDOWN = ReportKind("scientific-integrity Markdown table", kind="markdown", header=MARKDOWN_HEADER)
 DEFAULT_SYSTEMS = tuple(SYSTEMS)
 CONFORMAL_ALPHA = 0.1
 FRESH_TRAJECTORIES = 8  # fresh ODE trajectories (each of --samples) for the conformal check
@@ -393,7 +398,7 @@ def run_integrity_benchmark(
 
 def markdown_tables(report: Mapping[str, Any]) -> str:
     """The report as Markdown: recovery per (system, noise), then the null and seed-stability trials."""
-    lines = ["| system | noise | ours | pysindy | median err | coverage |", "|---|---|---|---|---|---|"]
+    lines = [MARKDOWN_HEADER, "|---|---|---|---|---|---|"]
     for row in report.get("comparison", []):
         err, cov = row["ours_median_error"], row["ours_coverage"]
         lines.append(f"| {row['system']} | {row['noise']:g} | {row['ours_recovery']:.2f} | {row['pysindy_recovery']:.2f}"

@@ -329,6 +329,12 @@ def regenerate(summary_path: str | Path, runs_path: str | Path, out: str | Path 
         raise ConfigError(f"--bootstrap-samples {n_bootstrap} is too small",
                           hint="use 1000 or more (4000 is the default)")
     out_dir = Path(out) if out is not None else Path(summary_path).parent
+    if out_dir.resolve() != Path(summary_path).resolve().parent:
+        # another folder than the sweep's own: a new one, or one atom created; never a folder of the user's,
+        # whose files of the same names would be replaced
+        from atom_sdk.workspace import claim_output, plan_output
+
+        claim_output(plan_output(out_dir, "ablation_plots", overwrite=False, reuse=True), replace=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     return write_evidence(runs_doc, summary, out_dir, n_bootstrap=n_bootstrap,
                           bootstrap_seed=bootstrap_seed)

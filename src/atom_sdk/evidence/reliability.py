@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from atom_sdk.config import VARIANTS
+from atom_sdk.workspace import ReportKind
 
 __all__ = [
     "DEFAULT_WORLDS", "DEFAULT_VARIANTS", "DEEP_CHECK_VARIANTS", "WORLD_SETTINGS", "kernel_config",
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 SCHEMA = "atom.reliability/1"
+REPORT_JSON = ReportKind("reliability JSON report", schema=SCHEMA)
 DEFAULT_WORLDS = ("analytical:taylor_green", "lbm2d:cylinder", "supersonic:wedge")
 DEFAULT_VARIANTS = tuple(VARIANTS)
 DEEP_CHECK_VARIANTS = ("v2_hybrid", "ppo_baseline")

@@ -29,7 +29,7 @@ from atom_sdk.platform.docs_ui import new_app
 from atom_sdk.platform.metrics import MetricsMiddleware, PlatformMetrics
 from atom_sdk.platform.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware, install_error_handlers
 from atom_sdk.platform.state import Platform
-from atom_sdk.platform.settings import PlatformSettings
+from atom_sdk.platform.settings import TITLE, PlatformSettings
 
 log = logging.getLogger("atom.platform")
 STATIC = Path(__file__).parent / "static"
@@ -100,7 +100,7 @@ def create_app(settings: PlatformSettings | None = None, *, elect_leader: bool =
                 plat.leader_lock.release()
             plat.store.dispose()
 
-    app = new_app(title="ATOM OSS SDK platform", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+    app = new_app(title=TITLE, version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   responses=ERROR_RESPONSES)
     app.state.platform = plat
     app.state.metrics = PlatformMetrics(plat)

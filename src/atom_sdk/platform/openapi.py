@@ -5,6 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from atom_sdk.platform.settings import TITLE
+from atom_sdk.workspace import ReportKind
+
+#: what ``atom openapi export --output`` may replace: this platform's OpenAPI document, nothing else
+OPENAPI_REPORT = ReportKind("OpenAPI document of this platform", keys=("openapi", "info", "paths"),
+                            accept=lambda doc: isinstance(doc["info"], dict) and doc["info"].get("title") == TITLE)
+
 
 def live_schema() -> dict[str, Any]:
     from atom_sdk.platform.api import create_app

@@ -13,6 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: the platform's title (its OpenAPI ``info.title``; how ``atom openapi export`` knows its own document)
+TITLE = "ATOM OSS SDK platform"
+
 
 def _env(name: str, default: Any) -> Any:
     value = os.environ.get(name)

@@ -20,8 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from atom_sdk.errors import ConfigError
+from atom_sdk.workspace import ReportKind
 
 SNAPSHOT_SCHEMA = "atom.osv_snapshot/1"
+SNAPSHOT_REPORT = ReportKind("OSV advisory snapshot", schema=SNAPSHOT_SCHEMA)
+_VERSION = re.compile(r"^[0-9][0-9A-Za-z.+!_-]*$")
+
+
+def _is_version_map(data: Mapping[str, Any]) -> bool:
+    """Whether ``data`` is a {distribution: version} list such as ``runtime_closure`` writes."""
+    return bool(data) and all(isinstance(v, str) and _VERSION.match(v) for v in data.values())
+
+
+#: `atom release advisories list`'s file: {distribution name: installed version}, nothing else
+RUNTIME_LIST = ReportKind("runtime-dependency list ({name: version})", accept=_is_version_map)
 OSV_QUERYBATCH = "https://api.osv.dev/v1/querybatch"
 OSV_VULN = "https://api.osv.dev/v1/vulns/"
 SDK_DIST = "atom-oss-sdk"

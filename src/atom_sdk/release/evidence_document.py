@@ -18,9 +18,14 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
+from atom_sdk.workspace import ReportKind
 from atom_sdk.release.gates import GATE_IDS, GateContext, GateRecorder, GateResult, gate_ok
 
 EVIDENCE_SCHEMA = "atom.release_evidence/1"
+#: the first words of ``render_markdown``'s report
+MARKDOWN_TITLE = "# Release evidence: atom-oss-sdk"
+EVIDENCE_JSON = ReportKind("release evidence JSON", schema=EVIDENCE_SCHEMA)
+EVIDENCE_MARKDOWN = ReportKind("release evidence report", kind="markdown", header=MARKDOWN_TITLE)
 SYNTHESIS_GATE = "G-08"
 
 
@@ -125,7 +130,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     verdict = "PASS" if doc["overall_pass"] else f"FAIL ({', '.join(doc['failed_gates'])})"
     commit = doc["git"]["commit"] or "unknown"
     report_md = (doc.get("options") or {}).get("report_md")
-    lines = [f"# Release evidence: atom-oss-sdk {doc['sdk_version']}", "",
+    lines = [f"{MARKDOWN_TITLE} {doc['sdk_version']}", "",
              f"- Profile: `{doc['profile']}`; overall: **{verdict}**",
              f"- Commit: `{commit}`{' (dirty tree)' if doc['git']['dirty'] else ''}",
              f"- Python {doc['python']} on {doc['platform']}; generated {doc['generated_at']}", "",

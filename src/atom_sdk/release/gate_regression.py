@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from atom_sdk.release.gates import GateContext, GateRecorder, gate
+from atom_sdk.workspace import ReportKind
 from atom_sdk.release.metrics import DEFAULT_ABS_TOL, DEFAULT_REL_TOL, infer_direction, source_metrics, spec
 
 __all__ = ["infer_direction", "tracked_metrics", "candidate_metrics", "baseline_from_evidence", "make_baseline",
            "compare_metrics", "check_regression", "check_semver", "gate_regression"]
 
 BASELINE_SCHEMA = "atom.release_baseline/1"
+BASELINE_REPORT = ReportKind("release baseline (baseline_evidence.json)", schema=BASELINE_SCHEMA)
 
 #: Evidence files whose metrics are tracked, by metric prefix (relative to validation_outputs/);
 #: what each contributes, and with which tolerance, is in :mod:`atom_sdk.release.metrics`.

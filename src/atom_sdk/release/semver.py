@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from atom_sdk.errors import ConfigError
+from atom_sdk.workspace import ReportKind
 
 SNAPSHOT_SCHEMA = "atom.release_surface/1"
+SNAPSHOT_REPORT = ReportKind("release surface snapshot", schema=SNAPSHOT_SCHEMA)
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 

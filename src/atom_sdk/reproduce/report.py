@@ -13,6 +13,7 @@ from typing import Any
 
 from atom_sdk.artifacts import read_json, write_json
 from atom_sdk.errors import ArtifactError
+from atom_sdk.workspace import ReportKind
 from atom_sdk.reproduce.figures import axis_label, pyplot, reference_line, save_figure
 
 SCHEMA = "atom.reproduction_report/1"
@@ -143,9 +144,14 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
+#: the first line of ``readme_table`` (what a rerun's --out-md may replace)
+TABLE_HEADER = "| Reproduction | Quantity | Ours (95% CI) | Published (range) | Verdict | Budget |"
+README_TABLE = ReportKind("reproductions Markdown table", kind="markdown", header=TABLE_HEADER)
+
+
 def readme_table(report_dirs: Sequence[str | Path]) -> str:
     """Markdown 'Reproduced results' table, one line per compared quantity of each report."""
-    lines = ["| Reproduction | Quantity | Ours (95% CI) | Published (range) | Verdict | Budget |",
+    lines = [TABLE_HEADER,
              "|---|---|---|---|---|---|"]
     for d in report_dirs:
         rep = load_report(d)

@@ -40,6 +40,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from atom_sdk.worlds import lbm, lbm_channel_fused, lbm_cuda, lbm_d3q19, lbm_fused, lbm_native
+from atom_sdk.workspace import ReportKind
+
+#: what ``atom bench worlds --output`` may replace: a report of its own ({"lbm", "wedge", "provenance"})
+WORLDS_BENCH_REPORT = ReportKind("world benchmark JSON report", keys=("lbm", "wedge", "provenance"))
 
 TAU = 0.6
 #: the fused D2Q9 kernel's share of the copy bound that issue 15 asks for on the 2-core CPU
