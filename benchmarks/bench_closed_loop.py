@@ -118,10 +118,6 @@ from pathlib import Path
 if os.environ.get("ATOM_BENCH_SPECTRAL") == "fft":  # the reference: the spectral layers as rfftn/irfftn
     import atom_sdk.agent.encoder as encoder
     encoder.dft_is_faster = lambda *args, **kwargs: False
-if os.environ.get("ATOM_BENCH_FROZEN_TARGETS") == "1":  # opt-in (changes the learning): DerivedSettings.frozen_targets
-    import atom_sdk.agent.ppo as ppo
-    for_run = ppo.DerivedSettings.for_run.__func__
-    ppo.DerivedSettings.for_run = classmethod(lambda cls, *a, **k: for_run(cls, *a, **{**k, "frozen_targets": True}))
 from atom_sdk.config import build_run_config
 from atom_sdk.experiment.runner import run_experiment
 cfg = build_run_config(json.loads(sys.argv[1]))
@@ -148,9 +144,9 @@ print("RESULT " + json.dumps({"wall_s": wall, "steps_per_s": n / wall, "steady_s
 #: (e)'s opt-in legs (``--goal-options``): they change the learning, so they are never the default; each is
 #: (label, run-config overrides, extra environment)
 GOAL_OPTIONS = (
-    ("optin_frozen_targets", {}, {"ATOM_BENCH_FROZEN_TARGETS": "1"}),
+    ("optin_frozen_targets", {"agent": {"frozen_targets": True}}, {}),
     ("optin_update_epochs_2", {"agent": {"update_epochs": 2}}, {}),
-    ("optin_both", {"agent": {"update_epochs": 2}}, {"ATOM_BENCH_FROZEN_TARGETS": "1"}),
+    ("optin_both", {"agent": {"update_epochs": 2, "frozen_targets": True}}, {}),
 )
 
 
