@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,7 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from atom_sdk.errors import ConfigError
+from atom_sdk.errors import ConfigError, error_problem, nonfinite_text
 from atom_sdk.workspace import validate_name
 
 VARIANTS = ("v2_hybrid", "v2_residual", "v2_raw", "v1_raw", "no_scientist", "ppo_baseline", "ppo_recurrent",
@@ -74,8 +73,9 @@ class WorldSettings(StrictModel):
     @classmethod
     def _params_finite(cls, params: dict[str, Any]) -> dict[str, Any]:
         for key, value in params.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"world parameter '{key}' must be a finite number, got {value}")
+            bad = nonfinite_text(value, "finite_number")  # a string "nan" too: the world would read it as NaN
+            if bad is not None:
+                raise ValueError(f"world parameter '{key}' must be a finite number, got {bad}")
         return params
 
 
@@ -260,7 +260,6 @@ class RunConfig(StrictModel):
 
 # --------------------------------------------------------------------------- errors
 
-
 def _format_location(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc) or "<root>"
 
@@ -281,9 +280,7 @@ def validation_error_to_config_error(err: ValidationError, source: str = "config
             allowed = _allowed_keys(parent_loc, root or RunConfig)
             parts.append(f"unknown key '{key}' (allowed here: {', '.join(allowed)})")
         else:
-            value = item.get("input")
-            shown = repr(value) if not isinstance(value, dict) else "{...}"
-            parts.append(f"'{key}': {item['msg'].removeprefix('Value error, ')} (got {shown})")
+            parts.append(f"'{key}': {error_problem(item)}")
     return ConfigError(f"invalid {source}: " + "; ".join(parts))
 
 

@@ -6,6 +6,9 @@ line and exits with code 2; the HTTP API maps ``http_status`` and ``code`` into 
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 
 class AtomError(Exception):
     """Base of every user-facing error."""
@@ -108,3 +111,39 @@ class RunInterrupted(Interrupted):
     def __init__(self, message: str, *, signal_number: int = 2, resume_command: str | None = None) -> None:
         super().__init__(message, signal_number=signal_number)
         self.resume_command = resume_command
+
+
+# ---------------------------------------------------------------------------- one-line validation messages
+#: pydantic error types of a number's bounds: a NaN or infinite input (also the strings "nan", "inf") fails
+#: them and pydantic then names the bound, though NaN breaks none; such an input is reported as not finite
+_NUMBER_CHECKS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number",
+                            "multiple_of"})
+
+
+def nonfinite_text(value: Any, error_type: str = "value_error") -> str | None:
+    """``'nan'``, ``'inf'`` or ``'-inf'`` when ``value`` is a non-finite float (or, for a number-bound error,
+    a string that reads as one); otherwise None."""
+    if isinstance(value, float):
+        number = value
+    elif isinstance(value, str) and error_type in _NUMBER_CHECKS:
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return None if math.isfinite(number) else repr(number)
+
+
+def error_problem(item: dict[str, Any]) -> str:
+    """What is wrong with one pydantic error item, as the one-line messages say it: ``must be a finite
+    number, got nan`` for a NaN or infinity whatever bound pydantic names, else its message and the value
+    (left out for a mapping, and when the message already says what it got)."""
+    value, kind = item.get("input"), str(item.get("type", ""))
+    bad = nonfinite_text(value, kind)
+    if bad is not None and kind != "extra_forbidden":
+        return f"must be a finite number, got {bad}"
+    message = str(item.get("msg", "")).removeprefix("Value error, ")
+    if isinstance(value, dict) or "got " in message:
+        return message
+    return f"{message} (got {value!r})"

@@ -23,7 +23,7 @@ from atom_sdk.design.language import (
     constraint_item,
     objective_item,
 )
-from atom_sdk.errors import ConfigError
+from atom_sdk.errors import ConfigError, error_problem
 from atom_sdk.workspace import validate_name
 
 #: Fields that name, place or parallelise a search but do not change its result.
@@ -173,7 +173,7 @@ def build_spec(data: dict[str, Any]) -> DesignSpec:
             elif key == "<spec>":  # a rule across fields: the message names them, the whole input would be noise
                 parts.append(item["msg"].removeprefix("Value error, "))
             else:
-                parts.append(f"'{key}': {item['msg'].removeprefix('Value error, ')} (got {item.get('input')!r})")
+                parts.append(f"'{key}': {error_problem(item)}")
         raise ConfigError("invalid design spec: " + "; ".join(parts)) from None
 
 

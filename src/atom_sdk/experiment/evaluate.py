@@ -97,8 +97,9 @@ def _apply_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
         evaluated = build_run_config(config.model_dump(mode="json"), {"world": {"params": params}},
                                      source="world overrides")
     except (WorldParameterError, ConfigError) as exc:
-        keys = ", ".join(f"--world-{k.replace('_', '-')}" for k in overrides)
-        raise type(exc)(f"world override rejected ({keys}): {exc}") from None
+        # the keys as both callers spell them (CLI --world-NAME, HTTP world_overrides.NAME): the bare names
+        keys = ", ".join(f"'{k}'" for k in overrides)
+        raise type(exc)(f"world override {keys} rejected: {exc}") from None
     return evaluated
 
 

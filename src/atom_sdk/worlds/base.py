@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from atom_sdk.errors import InvalidActionError, WorldParameterError
+from atom_sdk.errors import InvalidActionError, WorldParameterError, error_problem
 
 #: ``render()`` draws each cell as a square block, so the image's longer side has at least this many pixels
 RENDER_MIN_PIXELS = 256
@@ -495,7 +495,7 @@ def parse_params(model: type[WorldParams], params: dict[str, Any], world_id: str
             if item["type"] == "extra_forbidden":
                 messages.append(f"unknown parameter '{key}' (allowed: {', '.join(sorted(model.model_fields))})")
             else:
-                messages.append(f"parameter '{key}': {item['msg']} (got {item.get('input')!r})")
+                messages.append(f"parameter '{key}': {error_problem(item)}")
         raise WorldParameterError(f"{world_id}: " + "; ".join(messages)) from None
 
 
