@@ -47,7 +47,7 @@ def name_problem(name: object) -> str | None:
     if name in {".", ".."}:
         return f"'{name}' names a folder above or at the output root, not a new folder inside it"
     if "/" in name or "\\" in name:
-        return "contains a path separator (the place goes in --output-root)"
+        return "contains a path separator (a name is one folder; the folder that holds it is chosen separately)"
     if any(unicodedata.category(ch) == "Cc" for ch in name):
         return "contains a NUL or control character"
     if name != name.strip():
@@ -219,7 +219,8 @@ def inspect_output(folder: Path, kind: str) -> OutputPlan:
 
 
 def plan_output(folder: Path, kind: str, *, overwrite: bool, reuse: bool = False,
-                flag_hint: str = "pass --overwrite to replace it or choose another name") -> OutputPlan:
+                flag_hint: str = "pass --overwrite to replace it or choose another name",
+                foreign_hint: str = "choose another name or output folder, or move it away yourself") -> OutputPlan:
     """Check that ``folder`` may be created (or replaced, or reused) without touching the disk.
 
     ``reuse`` means the command continues what is there (``--resume``, a sweep's finished
@@ -231,7 +232,7 @@ def plan_output(folder: Path, kind: str, *, overwrite: bool, reuse: bool = False
         raise ArtifactError(f"'{folder}' exists and is a file, not a folder; choose another name or path")
     if plan.state == "foreign":
         raise ArtifactError(f"'{folder}' already exists and was not created by atom (it has no {MARKER_FILE}); "
-                            "it is left untouched: choose another name or output folder, or move it away yourself")
+                            f"it is left untouched: {foreign_hint}")
     if plan.state == "owned" and not (overwrite or reuse):
         raise ArtifactError(f"'{folder}' already exists; {flag_hint}")
     return plan

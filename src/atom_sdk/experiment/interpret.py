@@ -64,8 +64,8 @@ def plan_interpretation(run_dir: str | Path, *, out_dir: str | Path | None = Non
     run = Path(run_dir).expanduser().resolve()
     config, hashes = _run_config(run)
     out = run / FOLDER if out_dir is None else output_folder(out_dir)
-    output = plan_output(out, "interpretation", overwrite=overwrite,
-                         flag_hint="pass --overwrite to replace it")
+    output = plan_output(out, "interpretation", overwrite=overwrite, flag_hint="pass --overwrite to replace it",
+                         foreign_hint=f"move it away yourself (the interpretation always goes to RUN_DIR/{FOLDER})")
     return InterpretPlan(run, config, hashes, output)
 
 
