@@ -378,3 +378,28 @@ def test_cli_output_to_a_foreign_file_is_refused_before_any_work(tmp_path, capsy
         code, text = _atom(args, capsys)
         assert code == 2 and "left untouched" in text and len(text.strip().splitlines()) == 1, text
         assert target.read_text(encoding="utf-8") == "export PATH=/usr/bin\n"
+
+
+def test_a_huge_png_mask_is_refused_by_its_size_not_by_pillow():
+    """A 20000x20000 PNG (a few KB compressed) trips Pillow's decompression-bomb guard when opened; the
+    header's size is checked first, so the message says what to change."""
+    import struct
+    import zlib
+
+    from atom_sdk.platform.geometries import GeometryError, decode_mask
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 1, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    with pytest.raises(GeometryError, match=r"mask is 20000x20000 pixels; use 8 to 1024 pixels per side"):
+        decode_mask(png)
+
+
+def test_tau_too_close_to_half_says_to_raise_it():
+    from atom_sdk.errors import WorldParameterError
+    from atom_sdk.worlds.registry import world_class
+
+    with pytest.raises(WorldParameterError, match="raise tau if you set it"):
+        world_class("lbm2d:cylinder")(tau=0.5001, u_inlet=0.1)

@@ -109,6 +109,12 @@ def decode_mask(data: bytes) -> np.ndarray:
     if not data.startswith(PNG_SIGNATURE):
         raise GeometryError("the mask is not a PNG image (its content does not start with the PNG signature); "
                             "upload a PNG whatever its file name")
+    # the size from the IHDR chunk's header bytes, before Pillow reads anything (Pillow's own bomb guard would
+    # otherwise answer a huge mask with its message instead of this one)
+    if len(data) >= 24 and data[12:16] == b"IHDR":
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
+            raise GeometryError(f"mask is {width}x{height} pixels; use {MIN_SIDE} to {MAX_SIDE} pixels per side")
     try:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as probe:
             width, height = probe.size

@@ -312,7 +312,7 @@ def check_openapi(rec: GateRecorder, root: Path, live: dict[str, Any] | None) ->
         return
     doc_path, api_doc = root / "docs" / "openapi.json", root / "docs" / "PLATFORM_API_UI.md"
     if not doc_path.is_file():
-        rec.missing("OpenAPI freshness", doc_path, "docs/openapi.json does not exist; write the live schema there")
+        rec.missing("OpenAPI freshness", doc_path, "docs/openapi.json does not exist; run from the repository root, or write the live schema there (atom openapi export)")
     else:
         rec.evidence(doc_path)
         stored = json.loads(doc_path.read_text(encoding="utf-8"))

@@ -195,8 +195,8 @@ class CylinderWorld(World):
                 "the Reynolds number, or raise u_inlet / the resolution")
         if tau < MIN_TAU:
             raise WorldParameterError(
-                f"tau = {tau:.5g} is too close to 0.5 to be stable (needs >= {MIN_TAU}); lower the Reynolds "
-                "number or raise the resolution (ny) or u_inlet")
+                f"tau = {tau:.5g} is too close to 0.5 to be stable (needs >= {MIN_TAU}); raise tau if you set it, "
+                "or lower the Reynolds number, or raise the resolution (ny) or u_inlet")
         peak = p.u_inlet * (1.5 if p.inlet_profile == "parabolic" else 1.0)
         mach = peak / math.sqrt(lbm.CS2)
         if mach > MAX_MACH:

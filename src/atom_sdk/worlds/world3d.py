@@ -212,8 +212,8 @@ class Body3DWorld(World):
             raise WorldParameterError(f"tau must be > 0.5 (got {tau:.4g}); 0.5 gives zero viscosity; try 0.56, or lower "
                                       "the Reynolds number, or raise u_inlet / the resolution")
         if tau < MIN_TAU:
-            raise WorldParameterError(f"tau = {tau:.5g} is too close to 0.5 to be stable (needs >= {MIN_TAU}); lower the "
-                                      "Reynolds number or raise the resolution or u_inlet")
+            raise WorldParameterError(f"tau = {tau:.5g} is too close to 0.5 to be stable (needs >= {MIN_TAU}); raise tau "
+                                      "if you set it, or lower the Reynolds number, or raise the resolution or u_inlet")
         peak = p.u_inlet * (float(lbm3d.duct_profile(ny, nz, 1.0, "parabolic").max())
                             if p.inlet_profile == "parabolic" else 1.0)
         mach = peak / math.sqrt(lbm3d.CS2)
