@@ -53,3 +53,19 @@ def test_worlds_list_json(capsys):
         main(["worlds", "list", "--json"])
     out = capsys.readouterr().out
     assert '"analytical:taylor_green"' in out and '"nu"' in out
+
+
+def test_sdk_warnings_print_as_one_plain_line(monkeypatch):
+    """The CLI shows the SDK's own warnings as ``warning: ...`` (no source path); others keep Python's format."""
+    import warnings
+
+    from atom_sdk.cli.main import _plain_sdk_warnings
+
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)
+    _plain_sdk_warnings()
+    _plain_sdk_warnings()  # idempotent
+    sdk = warnings.formatwarning("the data lack the SO(2) symmetry", UserWarning,
+                                 "/x/src/atom_sdk/science/modes.py", 311)
+    other = warnings.formatwarning("deprecated", DeprecationWarning, "/x/site-packages/numpy/core.py", 7)
+    assert sdk == "warning: the data lack the SO(2) symmetry\n"
+    assert other.startswith("/x/site-packages/numpy/core.py:7: DeprecationWarning: deprecated")

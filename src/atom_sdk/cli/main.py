@@ -83,6 +83,24 @@ def _root_command() -> object:
 provide_cli(_root_command)  # the release tooling snapshots the CLI surface without importing the CLI
 
 
+def _plain_sdk_warnings() -> None:
+    """The SDK's own warnings print as one ``warning: ...`` line, without the source path and line that
+    Python's default format shows (meant for developers; ``--debug`` keeps it). Others are unchanged."""
+    import warnings
+
+    default = warnings.formatwarning
+    if getattr(default, "atom_plain", False):  # already installed (main() called again in one process)
+        return
+
+    def formatwarning(message, category, filename, lineno, line=None):  # noqa: ANN001
+        if "atom_sdk" in str(filename).replace("\\", "/").split("/"):
+            return f"warning: {message}\n"
+        return default(message, category, filename, lineno, line)
+
+    formatwarning.atom_plain = True  # type: ignore[attr-defined]
+    warnings.formatwarning = formatwarning
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI inside the one error boundary (see ``atom_sdk.cli.boundary`` for exit codes)."""
     from atom_sdk.cli.boundary import run_with_boundary
@@ -90,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]  # accepted anywhere on the line
+    if not debug:
+        _plain_sdk_warnings()
     command = _root_command()
     sys.exit(run_with_boundary(lambda: command.main(args=args, prog_name="atom", standalone_mode=False),
                                debug=debug, argv=args))
