@@ -31,19 +31,9 @@ def eval_command(
 
     from atom_sdk.experiment.evaluate import evaluate_checkpoint, plan_evaluation
 
-    from atom_sdk.errors import ConfigError, WorldParameterError
-
     overrides = parse_world_options(list(ctx.args))
-    try:
-        plan = plan_evaluation(run_dir, episodes=episodes, world_overrides=overrides, name=name, overwrite=overwrite)
-    except (WorldParameterError, ConfigError) as exc:  # the overrides as this command spells them
-        text = str(exc)
-        for key in overrides:
-            text = text.replace(f"'{key}' rejected", f"--world-{key} rejected", 1).replace(
-                f"'{key}', ", f"--world-{key}, ", 1)
-        if text == str(exc):
-            raise
-        raise type(exc)(text) from None
+    plan = plan_evaluation(run_dir, episodes=episodes, world_overrides=overrides, name=name, overwrite=overwrite,
+                           override_spelling=lambda key: "--world-" + key.replace("_", "-"))
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[info]}"), console=console, disable=as_json) as bar:
         task = bar.add_task(f"eval {plan.config.name}", total=episodes, info="compiling")

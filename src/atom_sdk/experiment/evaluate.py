@@ -82,8 +82,10 @@ def _run_config(run_dir: Path) -> tuple[RunConfig, tuple[str, ...]]:
     return config, (config_hash(config), *extended)
 
 
-def _apply_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
-    """``config`` with its world parameters overridden, checked as a run's would be (nothing built)."""
+def _apply_overrides(config: RunConfig, overrides: dict[str, Any],
+                     spelled: Callable[[str], str] = lambda key: f"'{key}'") -> RunConfig:
+    """``config`` with its world parameters overridden, checked as a run's would be (nothing built);
+    a refusal names the overrides as ``spelled`` writes them (the caller's own spelling)."""
     from atom_sdk.worlds import world_class
 
     if not overrides:
@@ -97,22 +99,23 @@ def _apply_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
         evaluated = build_run_config(config.model_dump(mode="json"), {"world": {"params": params}},
                                      source="world overrides")
     except (WorldParameterError, ConfigError) as exc:
-        # the keys as both callers spell them (CLI --world-NAME, HTTP world_overrides.NAME): the bare names
-        keys = ", ".join(f"'{k}'" for k in overrides)
+        keys = ", ".join(spelled(k) for k in overrides)
         raise type(exc)(f"world override {keys} rejected: {exc}") from None
     return evaluated
 
 
 def plan_evaluation(run_dir: str | Path, *, episodes: int, world_overrides: dict[str, Any] | None = None,
                     out_dir: str | Path | None = None, name: str | None = None,
-                    overwrite: bool = False) -> EvaluationPlan:
-    """Check the run folder, the episode count, the overrides and the output folder; writes nothing."""
+                    overwrite: bool = False,
+                    override_spelling: Callable[[str], str] = lambda key: f"'{key}'") -> EvaluationPlan:
+    """Check the run folder, the episode count, the overrides and the output folder; writes nothing.
+    ``override_spelling`` is how the caller writes an override's key in a refusal (the CLI: --world-KEY)."""
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ConfigError(f"episodes must be a whole number of at least 1, got {episodes!r}")
     run = Path(run_dir).expanduser().resolve()
     config, hashes = _run_config(run)
     overrides = dict(world_overrides or {})
-    evaluated = _apply_overrides(config, overrides)
+    evaluated = _apply_overrides(config, overrides, override_spelling)
     if out_dir is None:
         out = confined_child(run / "evaluations", name or DEFAULT_NAME, "--name")
     else:
