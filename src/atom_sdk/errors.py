@@ -135,14 +135,21 @@ def nonfinite_text(value: Any, error_type: str = "value_error") -> str | None:
     return None if math.isfinite(number) else repr(number)
 
 
+def nonfinite_problem(item: dict[str, Any]) -> str | None:
+    """``must be a finite number, got nan`` when a pydantic error item's input is NaN or infinite (whatever
+    bound pydantic names; not for an unknown key, whose problem is the key), else None."""
+    kind = str(item.get("type", ""))
+    bad = nonfinite_text(item.get("input"), kind)
+    return None if bad is None or kind == "extra_forbidden" else f"must be a finite number, got {bad}"
+
+
 def error_problem(item: dict[str, Any]) -> str:
     """What is wrong with one pydantic error item, as the one-line messages say it: ``must be a finite
     number, got nan`` for a NaN or infinity whatever bound pydantic names, else its message and the value
     (left out for a mapping, and when the message already says what it got)."""
-    value, kind = item.get("input"), str(item.get("type", ""))
-    bad = nonfinite_text(value, kind)
-    if bad is not None and kind != "extra_forbidden":
-        return f"must be a finite number, got {bad}"
+    value, nonfinite = item.get("input"), nonfinite_problem(item)
+    if nonfinite is not None:
+        return nonfinite
     message = str(item.get("msg", "")).removeprefix("Value error, ")
     if isinstance(value, dict) or "got " in message:
         return message

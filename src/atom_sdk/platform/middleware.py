@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from atom_sdk.errors import AtomError, nonfinite_text
+from atom_sdk.errors import AtomError, nonfinite_problem
 from atom_sdk.platform.errors import RateLimitedError
 from atom_sdk.platform.security import CSP_DOCS, CSP_UI, SECURITY_HEADERS
 
@@ -128,8 +128,7 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
         # NaN or infinity: "must be a finite number", not the bound pydantic names (NaN breaks none)
-        bad = nonfinite_text(err.get("input"), str(err.get("type", "")))
-        msg = f"must be a finite number, got {bad}" if bad is not None else str(err.get("msg", ""))
+        msg = nonfinite_problem(err) or str(err.get("msg", ""))
         out.append({"loc": [str(p) for p in err.get("loc", ())], "msg": msg, "type": str(err.get("type", ""))})
     return out
 
